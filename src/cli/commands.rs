@@ -1,0 +1,123 @@
+//! The command implementations.
+
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use chrono::NaiveDate;
+
+use super::{Cli, Command};
+use crate::domain::Currency;
+use crate::features::{self, build_features, write_feature_set, FeatureOptions};
+use crate::generate::{generate, GenerateParams};
+use crate::ingest::{summarize_rejects, InvoiceReadOptions, TableSource};
+
+/// Runs a parsed command line.
+///
+/// # Errors
+/// Any failure, with context naming the step and file.
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Demo { data, as_of, out } => demo(&data, as_of, &out),
+        Command::Generate { out, customers, invoices, start, end, seed } => {
+            let params = GenerateParams { customers, invoices, start, end, seed };
+            let t = Instant::now();
+            let s = generate(&out, &params).with_context(|| format!("generating into {}", out.display()))?;
+            println!(
+                "generated {} customers, {} invoices ({} open at {end}), {} payments, {} activities in {} part files into {} ({:.1}s)",
+                s.customers,
+                s.invoices,
+                s.open_invoices,
+                s.payments,
+                s.activities,
+                s.shards,
+                out.display(),
+                t.elapsed().as_secs_f64()
+            );
+            Ok(())
+        }
+        Command::Features { catalogue: true, .. } => {
+            print!("{}", features::catalogue::catalogue_markdown());
+            Ok(())
+        }
+        Command::Features { data, as_of, out, default_currency, extra_feature, catalogue: false } => {
+            let (Some(data), Some(as_of), Some(out)) = (data, as_of, out) else {
+                bail!("--data, --as-of and --out are required");
+            };
+            let currency = Currency::parse(&default_currency).context("--default-currency")?;
+            let opts = FeatureOptions {
+                read: InvoiceReadOptions { default_currency: currency, extra_numeric: extra_feature },
+                ..Default::default()
+            };
+            features_cmd(&data, as_of, &out, &opts).map(|_| ())
+        }
+        Command::Import { input, mapping, out, rejects } => crate::import::run_import(&input, &mapping, &out, rejects.as_deref()),
+    }
+}
+
+fn features_cmd(data: &Path, as_of: NaiveDate, out: &Path, opts: &FeatureOptions) -> Result<features::FeatureSet> {
+    let t = Instant::now();
+    let set = build_features(data, as_of, opts).with_context(|| format!("building features from {}", data.display()))?;
+    let built = t.elapsed().as_secs_f64();
+    let m = write_feature_set(&set, data, out, opts.fx.base.as_str())
+        .with_context(|| format!("writing features to {}", out.display()))?;
+    println!(
+        "features as of {as_of}: {} customers, {} open invoices (of {} visible) -> {} (built in {built:.2}s, total {:.2}s)",
+        m.n_customers,
+        m.n_open_invoices,
+        m.n_visible_invoices,
+        out.display(),
+        t.elapsed().as_secs_f64()
+    );
+    if m.n_rejects > 0 {
+        println!("{} rows rejected, written to {}:", m.n_rejects, out.join("rejects.csv").display());
+        for (reason, n) in summarize_rejects(&set.rejects).into_iter().take(10) {
+            println!("  {n:>8}  {reason}");
+        }
+    }
+    if !m.unknown_currencies.is_empty() {
+        println!("warning: no FX rate for {}; converted at 1.0 for model inputs", m.unknown_currencies.join(", "));
+    }
+    Ok(set)
+}
+
+fn demo(data: &Path, as_of: NaiveDate, out: &Path) -> Result<()> {
+    if TableSource::find(data, "invoices").ok().flatten().is_none() {
+        let params = GenerateParams::default();
+        println!(
+            "no data in {}: generating the default sample ({} customers, {} invoices, seed {})",
+            data.display(),
+            params.customers,
+            params.invoices,
+            params.seed
+        );
+        let s = generate(data, &params).with_context(|| format!("generating into {}", data.display()))?;
+        println!("generated {} invoices, {} payments, {} activities", s.invoices, s.payments, s.activities);
+    }
+    let set = features_cmd(data, as_of, out, &FeatureOptions::default())?;
+    print_summary(&set);
+    Ok(())
+}
+
+/// A short portfolio summary from the features: aging and the riskiest customers.
+fn print_summary(set: &features::FeatureSet) {
+    let c = &set.customers;
+    let col = |n: &str| c.column(n).map(|v| v.to_vec()).unwrap_or_default();
+    let buckets = ["open_current_base", "open_1_30_base", "open_31_60_base", "open_61_90_base", "open_91_120_base", "open_over_120_base"];
+    let total: f64 = col("open_amount_base").iter().sum();
+    println!("\nopen receivables at {} (USD equivalent): {:.0}", set.as_of, total);
+    for b in buckets {
+        let v: f64 = col(b).iter().sum();
+        println!("  {:<20} {:>16.0}  {:>5.1}%", b.trim_end_matches("_base").trim_start_matches("open_"), v, 100.0 * v / total.max(1.0));
+    }
+    let late = col("days_late_mean");
+    let open = col("open_amount_base");
+    let past_due: Vec<f64> = (0..c.ids.len()).map(|i| open[i] - col("open_current_base")[i]).collect();
+    let mut idx: Vec<usize> = (0..c.ids.len()).filter(|&i| past_due[i] > 0.0).collect();
+    idx.sort_by(|&a, &b| past_due[b].total_cmp(&past_due[a]));
+    println!("\nlargest past-due balances:");
+    println!("  {:<10} {:>14} {:>14} {:>16}", "customer", "past due", "open", "mean days late");
+    for &i in idx.iter().take(10) {
+        println!("  {:<10} {:>14.0} {:>14.0} {:>16.1}", c.ids[i], past_due[i], open[i], late[i]);
+    }
+}

@@ -1,0 +1,102 @@
+//! Command-line interface: clap commands that call the same library functions the
+//! tests and (later) the HTTP API use. `anyhow` lives here only.
+
+mod commands;
+
+use std::path::PathBuf;
+
+use chrono::NaiveDate;
+use clap::{Parser, Subcommand};
+
+pub use commands::run;
+
+/// arsight — accounts-receivable intelligence.
+#[derive(Debug, Parser)]
+#[command(name = "arsight", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the main job on the embedded default data: generate it when absent, build
+    /// features as of a date, print a summary.
+    Demo {
+        /// Data directory (generated here when it has no invoices).
+        #[arg(long, env = "ARSIGHT_DATA", default_value = "data/default")]
+        data: PathBuf,
+        /// As-of date for the features.
+        #[arg(long, default_value = "2024-06-30")]
+        as_of: NaiveDate,
+        /// Where to write the features.
+        #[arg(long, default_value = "data/default-features")]
+        out: PathBuf,
+    },
+    /// Generate a seeded synthetic AR history as contract Parquet.
+    Generate {
+        /// Output data directory.
+        #[arg(long)]
+        out: PathBuf,
+        /// Number of customers.
+        #[arg(long, default_value_t = 3_000)]
+        customers: usize,
+        /// Number of invoices.
+        #[arg(long, default_value_t = 100_000)]
+        invoices: usize,
+        /// First issue date.
+        #[arg(long, default_value = "2022-01-01")]
+        start: NaiveDate,
+        /// Last day of history.
+        #[arg(long, default_value = "2024-12-31")]
+        end: NaiveDate,
+        /// Random seed.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
+    /// Build point-in-time customer vectors and open-invoice feature rows.
+    Features {
+        /// Data directory (contract Parquet).
+        #[arg(long, required_unless_present = "catalogue")]
+        data: Option<PathBuf>,
+        /// As-of date: only what was known at its end is used.
+        #[arg(long, required_unless_present = "catalogue")]
+        as_of: Option<NaiveDate>,
+        /// Output feature directory.
+        #[arg(long, required_unless_present = "catalogue")]
+        out: Option<PathBuf>,
+        /// Currency for invoices without one.
+        #[arg(long, default_value = "USD")]
+        default_currency: String,
+        /// Extra numeric invoice column to carry into the invoice features (repeatable).
+        #[arg(long = "extra-feature")]
+        extra_feature: Vec<String>,
+        /// Print the feature catalogue (Markdown) and exit.
+        #[arg(long)]
+        catalogue: bool,
+    },
+    /// Import a CSV or Parquet export with a TOML column mapping into contract Parquet.
+    Import {
+        /// Input file (.csv or .parquet).
+        #[arg(long)]
+        input: PathBuf,
+        /// Mapping file (TOML); see examples/mappings/.
+        #[arg(long)]
+        mapping: PathBuf,
+        /// Output data directory; the table file is written inside it.
+        #[arg(long)]
+        out: PathBuf,
+        /// Where to write rejected rows (default: <out>/<table>.rejects.csv).
+        #[arg(long)]
+        rejects: Option<PathBuf>,
+    },
+}
+
+/// Installs the `tracing` subscriber (`RUST_LOG`, default `arsight=info`) on stderr.
+pub fn init_telemetry() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("arsight=warn"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}

@@ -1,0 +1,56 @@
+//! Business dates are `chrono::NaiveDate`; columnar code stores them as days since
+//! 1970-01-01 (Arrow's `date32`), converted here.
+
+use chrono::NaiveDate;
+
+/// 1970-01-01, day zero of Arrow's `date32`.
+pub const EPOCH: NaiveDate = match NaiveDate::from_ymd_opt(1970, 1, 1) {
+    Some(d) => d,
+    None => panic!("valid epoch"),
+};
+
+/// Days since 1970-01-01 for a date (Arrow `date32` value).
+pub fn days_from_date(d: NaiveDate) -> i32 {
+    (d - EPOCH).num_days() as i32
+}
+
+/// The date `days` days after 1970-01-01, or `None` outside chrono's range.
+pub fn date_from_days(days: i32) -> Option<NaiveDate> {
+    EPOCH.checked_add_signed(chrono::Duration::days(i64::from(days)))
+}
+
+/// Parses an ISO-8601 date (`2024-06-30`) or the date part of an ISO-8601
+/// timestamp (`2024-06-30T12:00:00Z`, `2024-06-30 12:00:00`).
+pub fn parse_date_flexible(s: &str) -> Option<NaiveDate> {
+    let s = s.trim();
+    let head = s.get(..10).unwrap_or(s);
+    if s.len() > 10 {
+        let sep = s.as_bytes()[10];
+        if sep != b'T' && sep != b' ' {
+            return None;
+        }
+    }
+    NaiveDate::parse_from_str(head, "%Y-%m-%d").ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn days_round_trip() {
+        let d = NaiveDate::from_ymd_opt(2024, 2, 29).unwrap();
+        assert_eq!(date_from_days(days_from_date(d)), Some(d));
+        assert_eq!(days_from_date(EPOCH), 0);
+    }
+
+    #[test]
+    fn timestamps_and_dates_are_accepted_garbage_is_not() {
+        let d = NaiveDate::from_ymd_opt(2024, 6, 30).unwrap();
+        assert_eq!(parse_date_flexible("2024-06-30"), Some(d));
+        assert_eq!(parse_date_flexible("2024-06-30T23:59:59Z"), Some(d));
+        assert_eq!(parse_date_flexible("2024-06-30 01:00"), Some(d));
+        assert_eq!(parse_date_flexible("2024-06-30X"), None);
+        assert_eq!(parse_date_flexible("30/06/2024"), None);
+    }
+}

@@ -1,0 +1,15 @@
+//! Domain vocabulary of accounts receivable: ids, money, business dates and the
+//! invoice, payment, customer and activity records of the data contract.
+//!
+//! No I/O, no arrays: every other layer builds on these types. Amounts are integer
+//! minor units with a currency ([`Money`]); floating point never appears here.
+
+mod dates;
+mod ids;
+mod money;
+mod records;
+
+pub use dates::{date_from_days, days_from_date, parse_date_flexible, EPOCH};
+pub use ids::{CustomerId, IdError, InvoiceId, MAX_ID_LEN};
+pub use money::{Currency, Money, MoneyError};
+pub use records::{Activity, ActivityKind, Customer, Invoice, Payment};

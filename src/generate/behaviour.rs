@@ -1,0 +1,293 @@
+//! Latent customer behaviours and the simulation of one customer's invoices,
+//! payments and collection activities.
+
+use chrono::{Datelike, Weekday};
+
+use super::rng::Rng;
+use crate::domain::{date_from_days, ActivityKind, Currency};
+
+/// Latent payment behaviour of a customer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Archetype {
+    /// Pays around the due date.
+    Punctual,
+    /// Pays before the due date.
+    Early,
+    /// Pays consistently late.
+    Slow,
+    /// Starts fine, then drifts later and towards default.
+    Deteriorating,
+    /// Late in some months of the year.
+    Seasonal,
+    /// Disputes a share of invoices, which then pay late or short.
+    Disputing,
+    /// Pays many invoices in instalments.
+    Partial,
+}
+
+impl Archetype {
+    /// Name used in the generated `segment` hint and docs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Archetype::Punctual => "punctual",
+            Archetype::Early => "early",
+            Archetype::Slow => "slow",
+            Archetype::Deteriorating => "deteriorating",
+            Archetype::Seasonal => "seasonal",
+            Archetype::Disputing => "disputing",
+            Archetype::Partial => "partial",
+        }
+    }
+}
+
+const ARCHETYPES: [(Archetype, f64); 7] = [
+    (Archetype::Punctual, 0.30),
+    (Archetype::Early, 0.10),
+    (Archetype::Slow, 0.20),
+    (Archetype::Deteriorating, 0.08),
+    (Archetype::Seasonal, 0.12),
+    (Archetype::Disputing, 0.10),
+    (Archetype::Partial, 0.10),
+];
+
+/// (country, currency, weight, major units per USD)
+const MARKETS: [(&str, &str, f64, f64); 8] = [
+    ("US", "USD", 0.42, 1.0),
+    ("DE", "EUR", 0.12, 0.92),
+    ("FR", "EUR", 0.08, 0.92),
+    ("NL", "EUR", 0.05, 0.92),
+    ("GB", "GBP", 0.12, 0.79),
+    ("JP", "JPY", 0.06, 150.0),
+    ("CA", "CAD", 0.10, 1.36),
+    ("AU", "AUD", 0.05, 1.52),
+];
+
+/// (segment, weight, median invoice in USD)
+const SEGMENTS: [(&str, f64, f64); 3] = [("enterprise", 0.15, 40_000.0), ("mid-market", 0.35, 6_000.0), ("smb", 0.50, 900.0)];
+
+const METHODS: [&str; 4] = ["ach", "wire", "check", "card"];
+
+/// Dispute reasons by category, as a customer would write them.
+pub const DISPUTE_TEXTS: [(&str, &[&str]); 6] = [
+    ("pricing", &["price does not match purchase order", "unit price higher than agreed contract rate", "discount not applied"]),
+    ("quantity", &["short shipment: fewer units received than billed", "quantity billed exceeds delivery note", "partial delivery billed in full"]),
+    ("damaged", &["goods arrived damaged", "items defective on arrival, return requested", "packaging damaged, product unusable"]),
+    ("not_received", &["goods not received", "service not rendered yet", "no proof of delivery"]),
+    ("duplicate", &["duplicate billing: invoice already paid", "same order invoiced twice", "duplicate of earlier invoice"]),
+    ("tax", &["wrong VAT rate applied", "tax exemption certificate on file, tax charged", "sales tax calculated incorrectly"]),
+];
+
+/// A customer's fixed traits.
+#[derive(Debug, Clone)]
+pub struct Profile {
+    /// Index (the id is derived from it).
+    pub index: usize,
+    /// Behaviour.
+    pub archetype: Archetype,
+    /// Country code.
+    pub country: &'static str,
+    /// Billing currency.
+    pub currency: Currency,
+    /// Major units per USD.
+    pub fx: f64,
+    /// Segment name.
+    pub segment: &'static str,
+    /// Median invoice in major units of `currency`.
+    pub scale: f64,
+    /// Payment terms in days.
+    pub terms: i32,
+    /// Mean days late (before archetype effects).
+    pub mean_late: f64,
+    /// Spread of days late.
+    pub sd_late: f64,
+    /// Share of remaining delay removed by a reminder.
+    pub reminder_effect: f64,
+    /// Probability a promise to pay is kept.
+    pub promise_keep: f64,
+    /// Day (epoch) the customer's first invoice can be issued.
+    pub start_day: i32,
+    /// Day behaviour starts to deteriorate (deteriorating customers).
+    pub onset_day: i32,
+    /// Months (1–12) in which a seasonal customer pays late.
+    pub slow_months: [u32; 2],
+    /// Assigned collector number.
+    pub collector: u32,
+    /// Usual payment method.
+    pub method: &'static str,
+    /// Credit limit in minor units.
+    pub credit_limit_minor: i64,
+}
+
+/// Draws a customer's profile.
+pub fn draw_profile(index: usize, rng: &mut Rng, start: i32, end: i32, invoices: usize) -> Profile {
+    let weights: Vec<f64> = ARCHETYPES.iter().map(|a| a.1).collect();
+    let archetype = ARCHETYPES[rng.weighted(&weights)].0;
+    let m = MARKETS[rng.weighted(&MARKETS.map(|m| m.2))];
+    let currency = Currency::parse(m.1).expect("valid code");
+    let s = SEGMENTS[rng.weighted(&SEGMENTS.map(|s| s.1))];
+    let scale = s.2 * m.3 * (0.5 * rng.normal()).exp();
+    let terms = [30, 30, 30, 30, 30, 30, 15, 45, 45, 60, 60][rng.int(0, 10) as usize];
+    let (mean_late, sd_late) = match archetype {
+        Archetype::Punctual => (rng.uniform(-1.0, 2.5), rng.uniform(1.5, 3.0)),
+        Archetype::Early => (-rng.uniform(4.0, (terms as f64 * 0.5).min(12.0)), rng.uniform(1.5, 3.0)),
+        Archetype::Slow => (rng.uniform(10.0, 35.0), rng.uniform(4.0, 9.0)),
+        Archetype::Deteriorating => (rng.uniform(0.0, 5.0), rng.uniform(2.0, 4.0)),
+        Archetype::Seasonal => (rng.uniform(0.0, 6.0), rng.uniform(2.0, 4.0)),
+        Archetype::Disputing => (rng.uniform(2.0, 10.0), rng.uniform(3.0, 6.0)),
+        Archetype::Partial => (rng.uniform(3.0, 12.0), rng.uniform(3.0, 7.0)),
+    };
+    let span = (end - start).max(1);
+    // A third of customers join during the period, so cold starts exist at any as-of.
+    let start_day = if rng.chance(0.33) { start + (rng.f64() * 0.85 * span as f64) as i32 } else { start };
+    let onset_day = start_day + ((end - start_day) as f64 * rng.uniform(0.3, 0.8)) as i32;
+    let first = rng.int(1, 12) as u32;
+    let slow_months = [first, first % 12 + 1];
+    let promise_keep = match archetype {
+        Archetype::Punctual | Archetype::Early => 0.9,
+        Archetype::Deteriorating => 0.35,
+        Archetype::Slow => 0.6,
+        _ => 0.75,
+    };
+    let monthly = (invoices as f64 / (span as f64 / 30.0)).max(1.0);
+    let limit_major = (scale * monthly * (terms as f64 / 30.0 + 1.0) * rng.uniform(0.8, 2.0)).max(100.0);
+    let credit_limit_minor = ((limit_major / 100.0).round() * 100.0) as i64 * currency.minor_per_major();
+    Profile {
+        index,
+        archetype,
+        country: m.0,
+        currency,
+        fx: m.3,
+        segment: s.0,
+        scale,
+        terms,
+        mean_late,
+        sd_late,
+        reminder_effect: rng.uniform(0.05, 0.3),
+        promise_keep,
+        start_day,
+        onset_day,
+        slow_months,
+        collector: rng.int(1, 12) as u32,
+        method: METHODS[rng.int(0, 3) as usize],
+        credit_limit_minor,
+    }
+}
+
+/// A simulated invoice.
+#[derive(Debug, Clone)]
+pub struct SimInvoice {
+    /// Issue day.
+    pub invoice_date: i32,
+    /// Due day.
+    pub due_date: i32,
+    /// Amount, minor units.
+    pub amount_minor: i64,
+    /// Settlement day (None: never paid).
+    pub paid_date: Option<i32>,
+    /// Amount received in total.
+    pub paid_minor: i64,
+    /// Instalments (day, minor units), the last one on `paid_date`.
+    pub payments: Vec<(i32, i64)>,
+    /// Activities: (day, kind, promised day, text).
+    pub activities: Vec<(i32, ActivityKind, Option<i32>, Option<String>)>,
+    /// Whether the invoice was ever disputed.
+    pub disputed: bool,
+}
+
+/// Moves a weekend day to the next Monday (payments post on business days).
+fn business_day(day: i32) -> i32 {
+    match date_from_days(day).map(|d| d.weekday()) {
+        Some(Weekday::Sat) => day + 2,
+        Some(Weekday::Sun) => day + 1,
+        _ => day,
+    }
+}
+
+/// Simulates one invoice issued on `invoice_date`.
+pub fn simulate_invoice(p: &Profile, invoice_date: i32, rng: &mut Rng) -> SimInvoice {
+    let minor = p.currency.minor_per_major() as f64;
+    let mult = (0.7 * rng.normal()).exp();
+    let amount_minor = ((p.scale * mult * minor).round() as i64).max(p.currency.minor_per_major());
+    let due_date = invoice_date + p.terms;
+    let month = date_from_days(due_date).map_or(1, |d| d.month());
+    let mut late = rng.gauss(p.mean_late, p.sd_late);
+    // Large invoices go through more approvals.
+    late += 1.5 * mult.ln().clamp(-1.0, 2.0);
+    let mut never_paid = false;
+    match p.archetype {
+        Archetype::Seasonal if p.slow_months.contains(&month) => late += rng.uniform(10.0, 25.0),
+        Archetype::Deteriorating if invoice_date > p.onset_day => {
+            let t = f64::from(invoice_date - p.onset_day);
+            late += t / 8.0 + rng.gauss(0.0, t / 40.0);
+            never_paid = rng.chance((t / 600.0).min(0.5));
+        }
+        _ => {}
+    }
+    let mut activities = Vec::new();
+    let mut disputed = false;
+    let mut paid_fraction = 1.0;
+    let dispute_p = match p.archetype {
+        Archetype::Disputing => 0.25,
+        _ => 0.02,
+    };
+    if rng.chance(dispute_p) {
+        disputed = true;
+        let (cat, texts) = DISPUTE_TEXTS[rng.int(0, DISPUTE_TEXTS.len() as i64 - 1) as usize];
+        let text = texts[rng.int(0, texts.len() as i64 - 1) as usize];
+        let opened = invoice_date + rng.int(3, (p.terms - 2).max(4) as i64) as i32;
+        let resolution = rng.int(10, 60) as i32;
+        late = late.max(f64::from(opened + resolution - due_date)) + rng.uniform(0.0, 5.0);
+        activities.push((opened, ActivityKind::DisputeOpened, None, Some(format!("{cat}: {text}"))));
+        if rng.chance(0.35) {
+            paid_fraction = 1.0 - rng.uniform(0.05, 0.3);
+        }
+    }
+    // Dunning: a reminder three days after due, sent for 70% of overdue invoices
+    // (collector capacity), shortens the remaining delay by the customer's response.
+    let reminder_day = due_date + 3;
+    if !never_paid && late > 3.0 && rng.chance(0.7) {
+        let channel = if rng.chance(0.8) { ActivityKind::ReminderEmail } else { ActivityKind::ReminderSms };
+        activities.push((reminder_day, channel, None, None));
+        late = 3.0 + (late - 3.0) * (1.0 - p.reminder_effect);
+    } else if never_paid && rng.chance(0.7) {
+        activities.push((reminder_day, ActivityKind::ReminderEmail, None, None));
+    }
+    let call_day = due_date + 20;
+    if late > 20.0 || never_paid {
+        activities.push((call_day, ActivityKind::Call, None, None));
+        if rng.chance(0.6) {
+            let promised = call_day + rng.int(3, 10) as i32;
+            activities.push((call_day, ActivityKind::PromiseToPay, Some(promised), None));
+            if !never_paid && rng.chance(p.promise_keep) {
+                late = late.min(f64::from(promised - due_date) - rng.uniform(0.0, 2.0));
+            }
+        }
+    }
+    if late > 45.0 || never_paid {
+        activities.push((due_date + 45, ActivityKind::Letter, None, None));
+    }
+    let mut payments = Vec::new();
+    let paid_minor = (amount_minor as f64 * paid_fraction).round() as i64;
+    let paid_date = if never_paid {
+        None
+    } else {
+        let day = business_day((due_date + late.round() as i32).max(invoice_date + 1));
+        let instalments = p.archetype == Archetype::Partial && rng.chance(0.4) && paid_minor >= 2;
+        if instalments {
+            let first_share = rng.uniform(0.3, 0.6);
+            let first_amt = ((paid_minor as f64 * first_share) as i64).max(1);
+            let gap = rng.int(7, 35) as i32;
+            let first_day = business_day((day - gap).max(invoice_date + 1));
+            payments.push((first_day, first_amt));
+            payments.push((day.max(first_day), paid_minor - first_amt));
+        } else {
+            payments.push((day, paid_minor));
+        }
+        if disputed {
+            activities.push((day, ActivityKind::DisputeResolved, None, None));
+        }
+        payments.last().map(|x| x.0)
+    };
+    activities.sort_by_key(|a| a.0);
+    SimInvoice { invoice_date, due_date, amount_minor, paid_date, paid_minor, payments, activities, disputed }
+}

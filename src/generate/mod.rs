@@ -1,0 +1,283 @@
+//! The seeded synthetic AR history generator.
+//!
+//! Customers get a latent behaviour ([`Archetype`]: punctual, early, slow,
+//! deteriorating, seasonal, disputing, partial), a market and currency, terms, a
+//! credit limit and a collector. Each customer is simulated from its own random
+//! stream, so the output depends only on the parameters and the seed, never on the
+//! number of threads. Customers are split into shards simulated in parallel, each
+//! streaming into its own `part-NNNNN.parquet` files with bounded buffers.
+
+mod behaviour;
+pub mod rng;
+
+use std::path::Path;
+
+use chrono::NaiveDate;
+use rayon::prelude::*;
+
+pub use behaviour::{Archetype, Profile, DISPUTE_TEXTS};
+use behaviour::{draw_profile, simulate_invoice};
+use rng::Rng;
+
+use crate::contract::rows::{Cell, TableBuilder};
+use crate::contract::{self, InvoiceBatchBuilder, InvoiceRow, ParquetSink};
+use crate::domain::{days_from_date, ActivityKind};
+use crate::ingest::IngestError;
+
+/// Invalid generator parameters.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GenerateParamsError {
+    /// `customers` is zero.
+    #[error("customers cannot be 0")]
+    NoCustomers,
+    /// `end` is before `start`.
+    #[error("end {end} should not be before start {start}")]
+    EmptyPeriod {
+        /// Start.
+        start: NaiveDate,
+        /// End.
+        end: NaiveDate,
+    },
+}
+
+/// Generation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum GenerateError {
+    /// Bad parameters.
+    #[error(transparent)]
+    Params(#[from] GenerateParamsError),
+    /// Writing failed.
+    #[error(transparent)]
+    Write(#[from] IngestError),
+}
+
+/// Generator parameters; defaults: 3,000 customers, 100,000 invoices,
+/// 2022-01-01..2024-12-31, seed 42.
+#[derive(Debug, Clone)]
+pub struct GenerateParams {
+    /// Number of customers.
+    pub customers: usize,
+    /// Approximate number of invoices (exact before invoices that fall after `end`
+    /// are dropped: none do, invoices are issued within the period).
+    pub invoices: usize,
+    /// First issue date.
+    pub start: NaiveDate,
+    /// Last day of history; later payments and activities are not written.
+    pub end: NaiveDate,
+    /// Seed.
+    pub seed: u64,
+}
+
+impl Default for GenerateParams {
+    fn default() -> Self {
+        GenerateParams {
+            customers: 3_000,
+            invoices: 100_000,
+            start: NaiveDate::from_ymd_opt(2022, 1, 1).expect("valid"),
+            end: NaiveDate::from_ymd_opt(2024, 12, 31).expect("valid"),
+            seed: 42,
+        }
+    }
+}
+
+impl GenerateParams {
+    /// Checks the parameters.
+    ///
+    /// # Errors
+    /// One [`GenerateParamsError`] per rule.
+    pub fn check(&self) -> Result<(), GenerateParamsError> {
+        if self.customers == 0 {
+            return Err(GenerateParamsError::NoCustomers);
+        }
+        if self.end < self.start {
+            return Err(GenerateParamsError::EmptyPeriod { start: self.start, end: self.end });
+        }
+        Ok(())
+    }
+}
+
+/// What was generated.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct GenerateSummary {
+    /// Customers written.
+    pub customers: usize,
+    /// Invoices written.
+    pub invoices: usize,
+    /// Invoices open at `end`.
+    pub open_invoices: usize,
+    /// Payments written.
+    pub payments: usize,
+    /// Activities written.
+    pub activities: usize,
+    /// Part files per table.
+    pub shards: usize,
+}
+
+/// Customer id for an index.
+pub fn customer_id(index: usize) -> String {
+    format!("C{index:06}")
+}
+
+/// Invoices per customer: log-normal weights scaled to the total, exact in sum.
+fn invoice_counts(p: &GenerateParams) -> Vec<usize> {
+    let mut rng = Rng::new(p.seed, u64::MAX);
+    let w: Vec<f64> = (0..p.customers).map(|_| (1.1 * rng.normal()).exp()).collect();
+    let total: f64 = w.iter().sum();
+    let exact: Vec<f64> = w.iter().map(|x| x / total * p.invoices as f64).collect();
+    let mut counts: Vec<usize> = exact.iter().map(|x| x.floor() as usize).collect();
+    let assigned: usize = counts.iter().sum();
+    let mut order: Vec<usize> = (0..p.customers).collect();
+    order.sort_by(|&a, &b| (exact[b] - exact[b].floor()).total_cmp(&(exact[a] - exact[a].floor())).then(a.cmp(&b)));
+    for &i in order.iter().take(p.invoices.saturating_sub(assigned)) {
+        counts[i] += 1;
+    }
+    counts
+}
+
+/// Generates a data directory under `out`: `customers.parquet` and
+/// `invoices/`, `payments/`, `activities/` folders of part files.
+///
+/// # Errors
+/// [`GenerateError`] for bad parameters or a failed write.
+pub fn generate(out: &Path, p: &GenerateParams) -> Result<GenerateSummary, GenerateError> {
+    p.check()?;
+    let start = days_from_date(p.start);
+    let end = days_from_date(p.end);
+    let counts = invoice_counts(p);
+    let profiles: Vec<Profile> = (0..p.customers)
+        .map(|i| draw_profile(i, &mut Rng::new(p.seed, i as u64), start, end, counts[i]))
+        .collect();
+    write_customers(&out.join("customers.parquet"), &profiles)?;
+    let shards = p.invoices.div_ceil(250_000).max(4).min(p.customers);
+    let per = p.customers.div_ceil(shards);
+    let results: Vec<Result<GenerateSummary, GenerateError>> = (0..shards)
+        .into_par_iter()
+        .map(|s| {
+            let lo = s * per;
+            let hi = ((s + 1) * per).min(p.customers);
+            write_shard(out, s, &profiles[lo.min(hi)..hi], &counts[lo.min(hi)..hi], p, start, end)
+        })
+        .collect();
+    let mut total = GenerateSummary { customers: p.customers, shards, ..Default::default() };
+    for r in results {
+        let s = r?;
+        total.invoices += s.invoices;
+        total.open_invoices += s.open_invoices;
+        total.payments += s.payments;
+        total.activities += s.activities;
+    }
+    Ok(total)
+}
+
+fn write_customers(path: &Path, profiles: &[Profile]) -> Result<(), IngestError> {
+    let mut b = TableBuilder::new(contract::customer_schema());
+    for p in profiles {
+        let id = customer_id(p.index);
+        let name = format!("{} {} {:06}", p.country, p.segment, p.index);
+        let collector = format!("collector-{:02}", p.collector);
+        b.push(&[
+            Cell::Str(Some(&id)),
+            Cell::Str(Some(&name)),
+            Cell::Str(Some(p.segment)),
+            Cell::Str(Some(p.country)),
+            Cell::Amount(Some((p.credit_limit_minor, p.currency))),
+            Cell::Str(Some(p.currency.as_str())),
+            Cell::Str(Some(&collector)),
+        ]);
+    }
+    contract::write_batch(path, &b.finish())
+}
+
+const FLUSH_ROWS: usize = 64 * 1024;
+
+fn write_shard(
+    out: &Path,
+    shard: usize,
+    profiles: &[Profile],
+    counts: &[usize],
+    p: &GenerateParams,
+    start: i32,
+    end: i32,
+) -> Result<GenerateSummary, GenerateError> {
+    let name = format!("part-{shard:05}.parquet");
+    let mut inv_sink = ParquetSink::create(&out.join("invoices").join(&name), contract::invoice_schema())?;
+    let mut pay_sink = ParquetSink::create(&out.join("payments").join(&name), contract::payment_schema())?;
+    let mut act_sink = ParquetSink::create(&out.join("activities").join(&name), contract::activity_schema())?;
+    let mut inv = InvoiceBatchBuilder::with_capacity(FLUSH_ROWS);
+    let mut pay = TableBuilder::new(contract::payment_schema());
+    let mut act = TableBuilder::new(contract::activity_schema());
+    let mut sum = GenerateSummary::default();
+    for (prof, &n) in profiles.iter().zip(counts) {
+        // A stream per customer distinct from the profile's, so profiles and
+        // histories can be re-drawn independently.
+        let mut rng = Rng::new(p.seed ^ 0xA5A5_A5A5, prof.index as u64);
+        let first = prof.start_day.max(start);
+        let mut days: Vec<i32> = (0..n).map(|_| rng.int(i64::from(first), i64::from(end)) as i32).collect();
+        days.sort_unstable();
+        let cid = customer_id(prof.index);
+        for (seq, &day) in days.iter().enumerate() {
+            let sim = simulate_invoice(prof, day, &mut rng);
+            let iid = format!("I{:06}-{seq:05}", prof.index);
+            let paid = sim.paid_date.filter(|&d| d <= end);
+            inv.push(&InvoiceRow {
+                invoice_id: &iid,
+                customer_id: &cid,
+                invoice_date: sim.invoice_date,
+                due_date: sim.due_date,
+                amount_minor: sim.amount_minor,
+                currency: prof.currency,
+                paid_date: paid,
+                paid_minor: paid.map(|_| sim.paid_minor),
+                disputed: Some(sim.disputed && sim.activities.iter().any(|a| a.1 == ActivityKind::DisputeOpened && a.0 <= end)),
+                terms_days: Some(prof.terms),
+            });
+            sum.invoices += 1;
+            sum.open_invoices += usize::from(paid.is_none());
+            for (k, &(d, amt)) in sim.payments.iter().enumerate().filter(|(_, x)| x.0 <= end) {
+                let pid = format!("P{:06}-{seq:05}-{k}", prof.index);
+                pay.push(&[
+                    Cell::Str(Some(&pid)),
+                    Cell::Str(Some(&cid)),
+                    Cell::Str(Some(&iid)),
+                    Cell::Date(Some(d)),
+                    Cell::Amount(Some((amt, prof.currency))),
+                    Cell::Str(Some(prof.currency.as_str())),
+                    Cell::Str(Some(prof.method)),
+                    Cell::Str(Some(&iid)),
+                ]);
+                sum.payments += 1;
+            }
+            for (k, (d, kind, promised, text)) in sim.activities.iter().enumerate().filter(|(_, a)| a.0 <= end) {
+                let aid = format!("A{:06}-{seq:05}-{k}", prof.index);
+                let promised_amount = promised.map(|_| (sim.amount_minor, prof.currency));
+                act.push(&[
+                    Cell::Str(Some(&aid)),
+                    Cell::Str(Some(&cid)),
+                    Cell::Str(Some(&iid)),
+                    Cell::Date(Some(*d)),
+                    Cell::Str(Some(kind.as_str())),
+                    Cell::Date(*promised),
+                    Cell::Amount(promised_amount),
+                    Cell::Str(text.as_deref()),
+                ]);
+                sum.activities += 1;
+            }
+            if inv.len() >= FLUSH_ROWS {
+                inv_sink.write(&inv.finish())?;
+            }
+            if pay.len() >= FLUSH_ROWS {
+                pay_sink.write(&pay.finish())?;
+            }
+            if act.len() >= FLUSH_ROWS {
+                act_sink.write(&act.finish())?;
+            }
+        }
+    }
+    inv_sink.write(&inv.finish())?;
+    pay_sink.write(&pay.finish())?;
+    act_sink.write(&act.finish())?;
+    inv_sink.finish()?;
+    pay_sink.finish()?;
+    act_sink.finish()?;
+    Ok(sum)
+}

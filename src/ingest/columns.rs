@@ -1,0 +1,352 @@
+//! Converting Arrow columns of any accepted type into the contract's values.
+//!
+//! A column of a type that can never hold the field fails the whole file
+//! ([`IngestError::ColumnType`]); a single value that cannot be converted becomes a
+//! per-row problem the caller turns into a [`super::RejectedRow`].
+
+use std::borrow::Cow;
+use std::path::Path;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Date32Type, Decimal128Type, Float64Type, Int32Type, Int64Type};
+use arrow_array::{Array, ArrayRef, StringArray};
+use arrow_schema::DataType;
+
+use super::IngestError;
+use crate::domain::{parse_date_flexible, days_from_date, Currency, Money};
+
+/// Sentinel for a null date in `i32` day columns.
+pub const NULL_DATE: i32 = i32::MIN;
+/// Sentinel for a null amount in `i64` minor-unit columns.
+pub const NULL_AMOUNT: i64 = i64::MIN;
+
+/// A value problem in one row: (row index in batch, offending text, reason).
+pub type CellError = (usize, String, String);
+
+fn type_error(path: &Path, column: &str, found: &DataType, expected: &'static str) -> IngestError {
+    IngestError::ColumnType { path: path.to_path_buf(), column: column.to_string(), found: found.to_string(), expected }
+}
+
+fn is_stringish(dt: &DataType) -> bool {
+    match dt {
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => true,
+        DataType::Dictionary(_, v) => is_stringish(v),
+        _ => false,
+    }
+}
+
+/// The column as a `Utf8` array (dictionary, large and view strings are cast).
+///
+/// # Errors
+/// [`IngestError::ColumnType`] unless the column holds strings (integers are accepted
+/// too and printed, for numeric ids).
+pub fn strings(path: &Path, column: &str, arr: &ArrayRef) -> Result<StringArray, IngestError> {
+    let dt = arr.data_type();
+    let ok = is_stringish(dt) || matches!(dt, DataType::Int32 | DataType::Int64 | DataType::UInt32 | DataType::UInt64);
+    if !ok {
+        return Err(type_error(path, column, dt, "utf8 (or an integer id)"));
+    }
+    if *dt == DataType::Utf8 {
+        return Ok(arr.as_string::<i32>().clone());
+    }
+    let cast = arrow_cast::cast(arr, &DataType::Utf8).map_err(|_| type_error(path, column, dt, "utf8"))?;
+    Ok(cast.as_string::<i32>().clone())
+}
+
+/// Dates as days since 1970-01-01 ([`NULL_DATE`] for null) plus unparseable cells.
+///
+/// # Errors
+/// [`IngestError::ColumnType`] unless the column is date32, date64, timestamp or text.
+pub fn dates(path: &Path, column: &str, arr: &ArrayRef) -> Result<(Vec<i32>, Vec<CellError>), IngestError> {
+    let dt = arr.data_type();
+    let mut errors = Vec::new();
+    let out = match dt {
+        DataType::Date32 => {
+            let a = arr.as_primitive::<Date32Type>();
+            (0..a.len()).map(|i| if a.is_null(i) { NULL_DATE } else { a.value(i) }).collect()
+        }
+        DataType::Date64 | DataType::Timestamp(_, _) => {
+            let cast = arrow_cast::cast(arr, &DataType::Date32).map_err(|_| type_error(path, column, dt, "date32"))?;
+            let a = cast.as_primitive::<Date32Type>();
+            (0..a.len()).map(|i| if a.is_null(i) { NULL_DATE } else { a.value(i) }).collect()
+        }
+        dt if is_stringish(dt) => {
+            let s = strings(path, column, arr)?;
+            (0..s.len())
+                .map(|i| {
+                    if s.is_null(i) || s.value(i).trim().is_empty() {
+                        return NULL_DATE;
+                    }
+                    match parse_date_flexible(s.value(i)) {
+                        Some(d) => days_from_date(d),
+                        None => {
+                            errors.push((i, s.value(i).to_string(), "date should be ISO-8601 (YYYY-MM-DD)".to_string()));
+                            NULL_DATE
+                        }
+                    }
+                })
+                .collect()
+        }
+        _ => return Err(type_error(path, column, dt, "date32, date64, timestamp or ISO-8601 text")),
+    };
+    Ok((out, errors))
+}
+
+/// Currency codes per row, `default` where the column is absent or null.
+///
+/// # Errors
+/// [`IngestError::ColumnType`] unless the column holds strings.
+pub fn currencies(
+    path: &Path,
+    column: &str,
+    arr: Option<&ArrayRef>,
+    rows: usize,
+    default: Currency,
+) -> Result<(Vec<Currency>, Vec<CellError>), IngestError> {
+    let Some(arr) = arr else { return Ok((vec![default; rows], Vec::new())) };
+    let s = strings(path, column, arr)?;
+    let mut errors = Vec::new();
+    let mut last: Option<(&str, Currency)> = None;
+    let v = (0..s.len())
+        .map(|i| {
+            if s.is_null(i) || s.value(i).is_empty() {
+                return default;
+            }
+            let text = s.value(i);
+            if let Some((t, c)) = last {
+                if t == text {
+                    return c;
+                }
+            }
+            match Currency::parse(text) {
+                Ok(c) => {
+                    last = Some((text, c));
+                    c
+                }
+                Err(e) => {
+                    errors.push((i, text.to_string(), e.to_string()));
+                    default
+                }
+            }
+        })
+        .collect();
+    Ok((v, errors))
+}
+
+/// Amounts in minor units of each row's currency ([`NULL_AMOUNT`] for null) plus
+/// cells that cannot be converted exactly.
+///
+/// # Errors
+/// [`IngestError::ColumnType`] unless the column is decimal, float, integer or text.
+pub fn amounts(
+    path: &Path,
+    column: &str,
+    arr: &ArrayRef,
+    currency: &[Currency],
+) -> Result<(Vec<i64>, Vec<CellError>), IngestError> {
+    let dt = arr.data_type();
+    let mut errors = Vec::new();
+    let n = arr.len();
+    let mut push = |i: usize, r: Result<Money, crate::domain::MoneyError>, text: &dyn Fn() -> String| match r {
+        Ok(m) => m.minor,
+        Err(e) => {
+            errors.push((i, text(), e.to_string()));
+            NULL_AMOUNT
+        }
+    };
+    let out: Vec<i64> = match dt {
+        DataType::Decimal128(_, scale) => {
+            let a = arr.as_primitive::<Decimal128Type>();
+            (0..n)
+                .map(|i| {
+                    if a.is_null(i) {
+                        return NULL_AMOUNT;
+                    }
+                    let v = a.value(i);
+                    push(i, Money::from_decimal(v, *scale, currency[i]), &|| v.to_string())
+                })
+                .collect()
+        }
+        DataType::Float64 | DataType::Float32 => {
+            let cast: Cow<'_, ArrayRef> = if *dt == DataType::Float32 {
+                Cow::Owned(arrow_cast::cast(arr, &DataType::Float64).map_err(|_| type_error(path, column, dt, "float64"))?)
+            } else {
+                Cow::Borrowed(arr)
+            };
+            let a = cast.as_primitive::<Float64Type>();
+            (0..n)
+                .map(|i| {
+                    if a.is_null(i) {
+                        return NULL_AMOUNT;
+                    }
+                    let v = a.value(i);
+                    push(i, Money::from_major_f64(v, currency[i]), &|| v.to_string())
+                })
+                .collect()
+        }
+        DataType::Int64 | DataType::Int32 => {
+            let cast: Cow<'_, ArrayRef> = if *dt == DataType::Int32 {
+                Cow::Owned(arrow_cast::cast(arr, &DataType::Int64).map_err(|_| type_error(path, column, dt, "int64"))?)
+            } else {
+                Cow::Borrowed(arr)
+            };
+            let a = cast.as_primitive::<Int64Type>();
+            (0..n)
+                .map(|i| {
+                    if a.is_null(i) {
+                        return NULL_AMOUNT;
+                    }
+                    let v = a.value(i);
+                    push(i, Money::from_decimal(i128::from(v), 0, currency[i]), &|| v.to_string())
+                })
+                .collect()
+        }
+        dt if is_stringish(dt) => {
+            let s = strings(path, column, arr)?;
+            (0..n)
+                .map(|i| {
+                    if s.is_null(i) || s.value(i).trim().is_empty() {
+                        return NULL_AMOUNT;
+                    }
+                    let t = s.value(i);
+                    push(i, Money::parse_major(t, currency[i]), &|| t.to_string())
+                })
+                .collect()
+        }
+        _ => return Err(type_error(path, column, dt, "decimal128, float64, int64 or decimal text")),
+    };
+    Ok((out, errors))
+}
+
+/// Optional booleans: `None` for null; text accepts true/false/yes/no/1/0/y/n.
+///
+/// # Errors
+/// [`IngestError::ColumnType`] unless the column is boolean, integer or text.
+pub fn bools(path: &Path, column: &str, arr: &ArrayRef) -> Result<(Vec<Option<bool>>, Vec<CellError>), IngestError> {
+    let dt = arr.data_type();
+    let mut errors = Vec::new();
+    let out = match dt {
+        DataType::Boolean => {
+            let a = arr.as_boolean();
+            (0..a.len()).map(|i| (!a.is_null(i)).then(|| a.value(i))).collect()
+        }
+        DataType::Int32 | DataType::Int64 | DataType::Int8 | DataType::Int16 => {
+            let c = arrow_cast::cast(arr, &DataType::Int64).map_err(|_| type_error(path, column, dt, "bool"))?;
+            let a = c.as_primitive::<Int64Type>();
+            (0..a.len()).map(|i| (!a.is_null(i)).then(|| a.value(i) != 0)).collect()
+        }
+        dt if is_stringish(dt) => {
+            let s = strings(path, column, arr)?;
+            (0..s.len())
+                .map(|i| {
+                    if s.is_null(i) || s.value(i).trim().is_empty() {
+                        return None;
+                    }
+                    let v = parse_bool(s.value(i));
+                    if v.is_none() {
+                        errors.push((i, s.value(i).to_string(), "should be true/false, yes/no or 1/0".to_string()));
+                    }
+                    v
+                })
+                .collect()
+        }
+        _ => return Err(type_error(path, column, dt, "bool")),
+    };
+    Ok((out, errors))
+}
+
+/// Parses common boolean spellings.
+pub fn parse_bool(s: &str) -> Option<bool> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "true" | "t" | "yes" | "y" | "1" => Some(true),
+        "false" | "f" | "no" | "n" | "0" => Some(false),
+        _ => None,
+    }
+}
+
+/// Optional `i32` values (terms in days).
+///
+/// # Errors
+/// [`IngestError::ColumnType`] unless the column is integer or text.
+pub fn ints(path: &Path, column: &str, arr: &ArrayRef) -> Result<(Vec<Option<i32>>, Vec<CellError>), IngestError> {
+    let dt = arr.data_type();
+    let mut errors = Vec::new();
+    let out = match dt {
+        DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64 | DataType::UInt8 | DataType::UInt16 | DataType::UInt32 => {
+            let c = arrow_cast::cast(arr, &DataType::Int32).map_err(|_| type_error(path, column, dt, "int32"))?;
+            let a = c.as_primitive::<Int32Type>();
+            (0..a.len()).map(|i| (!a.is_null(i)).then(|| a.value(i))).collect()
+        }
+        DataType::Float64 | DataType::Float32 => {
+            let c = arrow_cast::cast(arr, &DataType::Float64).map_err(|_| type_error(path, column, dt, "int32"))?;
+            let a = c.as_primitive::<Float64Type>();
+            (0..a.len())
+                .map(|i| {
+                    if a.is_null(i) {
+                        return None;
+                    }
+                    let v = a.value(i);
+                    if v.fract() == 0.0 && v.abs() < 1e9 {
+                        Some(v as i32)
+                    } else {
+                        errors.push((i, v.to_string(), "should be a whole number".to_string()));
+                        None
+                    }
+                })
+                .collect()
+        }
+        dt if is_stringish(dt) => {
+            let s = strings(path, column, arr)?;
+            (0..s.len())
+                .map(|i| {
+                    if s.is_null(i) || s.value(i).trim().is_empty() {
+                        return None;
+                    }
+                    let v = s.value(i).trim().parse::<i32>().ok();
+                    if v.is_none() {
+                        errors.push((i, s.value(i).to_string(), "should be a whole number".to_string()));
+                    }
+                    v
+                })
+                .collect()
+        }
+        _ => return Err(type_error(path, column, dt, "int32")),
+    };
+    Ok((out, errors))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::{Decimal128Array, Float64Array, TimestampSecondArray};
+    use std::sync::Arc;
+
+    fn p() -> &'static Path {
+        Path::new("t.parquet")
+    }
+
+    #[test]
+    fn float_and_decimal_amounts_become_minor_units() {
+        let f: ArrayRef = Arc::new(Float64Array::from(vec![Some(55.94), None, Some(f64::INFINITY)]));
+        let (v, errs) = amounts(p(), "amount", &f, &[Currency::USD; 3]).unwrap();
+        assert_eq!(v[0], 5594);
+        assert_eq!(v[1], NULL_AMOUNT);
+        assert_eq!(errs.len(), 1);
+        assert_eq!(errs[0].0, 2);
+        let d: ArrayRef = Arc::new(Decimal128Array::from(vec![123456_i128]).with_precision_and_scale(20, 4).unwrap());
+        assert_eq!(amounts(p(), "amount", &d, &[Currency::USD]).unwrap().0, vec![1235]);
+    }
+
+    #[test]
+    fn timestamps_become_dates() {
+        let t: ArrayRef = Arc::new(TimestampSecondArray::from(vec![86_400 * 3 + 5]));
+        assert_eq!(dates(p(), "paid_date", &t).unwrap().0, vec![3]);
+    }
+
+    #[test]
+    fn a_float_date_column_fails_naming_the_column() {
+        let f: ArrayRef = Arc::new(Float64Array::from(vec![1.0]));
+        let err = dates(p(), "due_date", &f).unwrap_err().to_string();
+        assert!(err.contains("due_date") && err.contains("Float64"), "{err}");
+    }
+}

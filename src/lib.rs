@@ -1,0 +1,29 @@
+//! arsight: accounts-receivable intelligence.
+//!
+//! Modules in dependency order; each uses only those above it:
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`domain`] | ids, [`domain::Money`], dates, contract records; no I/O |
+//! | [`fsutil`] | crash-safe writes (temp file + rename) |
+//! | [`ingest`] | Parquet → validated columnar chunks, rejected rows with reasons |
+//! | [`contract`] | Arrow schemas of the contract tables and a Parquet table writer |
+//! | [`features`] | point-in-time customer behaviour vectors and invoice feature rows |
+//! | [`generate`] | the seeded synthetic AR history generator |
+//! | [`import`] | CSV/Parquet exports + TOML column mapping → contract Parquet |
+//! | [`cli`] | clap commands over the same functions |
+//!
+//! On disk: a *data directory* holds `invoices.parquet` (or `invoices/*.parquet`) and
+//! optional `payments`, `customers`, `activities` tables (`docs/DATA.md`); a *feature
+//! directory* holds `customer_features.parquet`, `invoice_features.parquet`,
+//! `manifest.json` and `rejects.csv` (`features/README.md`).
+#![warn(missing_docs)]
+
+pub mod domain;
+pub mod fsutil;
+pub mod ingest;
+pub mod contract;
+pub mod features;
+pub mod generate;
+pub mod import;
+pub mod cli;
