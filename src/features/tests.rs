@@ -1,1 +1,252 @@
+//! Feature tests: known values on a hand-written contract directory, and the leakage
+//! property (rows dated after as_of change nothing).
 
+use std::path::Path;
+use std::sync::Arc;
+
+use approx::assert_abs_diff_eq;
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Date32Type, Decimal128Type};
+use arrow_array::{
+    ArrayRef, BooleanArray, Date32Array, Decimal128Array, Float64Array, RecordBatch, StringArray,
+};
+use arrow_schema::{DataType, Field, Schema};
+use chrono::NaiveDate;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use proptest::prelude::*;
+
+use super::*;
+use crate::contract::write_batch;
+use crate::domain::days_from_date;
+use crate::generate::{generate, GenerateParams};
+
+fn d(s: &str) -> NaiveDate {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+}
+
+fn day(s: &str) -> Option<i32> {
+    Some(days_from_date(d(s)))
+}
+
+fn strs(v: &[&str]) -> ArrayRef {
+    Arc::new(StringArray::from(v.to_vec()))
+}
+
+fn dates(v: &[Option<i32>]) -> ArrayRef {
+    Arc::new(Date32Array::from(v.to_vec()))
+}
+
+fn table(cols: Vec<(&str, ArrayRef)>) -> RecordBatch {
+    let fields: Vec<Field> = cols.iter().map(|(n, a)| Field::new(*n, a.data_type().clone(), true)).collect();
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), cols.into_iter().map(|c| c.1).collect()).unwrap()
+}
+
+/// A hand-written contract directory: invoices only (float64 amounts), no currency.
+fn hand_written(dir: &Path) {
+    // Customer A: three settled invoices (days late 0, 10, 20), one open 40 days past due.
+    // Customer B: one open invoice not yet due, one settled after as_of (so open).
+    let batch = table(vec![
+        ("invoice_id", strs(&["a1", "a2", "a3", "a4", "b1", "b2", "fut"])),
+        ("customer_id", strs(&["A", "A", "A", "A", "B", "B", "A"])),
+        ("invoice_date", dates(&[day("2024-01-01"), day("2024-02-01"), day("2024-03-01"), day("2024-04-21"), day("2024-06-10"), day("2024-05-01"), day("2024-07-15")])),
+        ("due_date", dates(&[day("2024-01-31"), day("2024-03-02"), day("2024-03-31"), day("2024-05-21"), day("2024-07-10"), day("2024-05-31"), day("2024-08-14")])),
+        ("amount", Arc::new(Float64Array::from(vec![100.0, 200.0, 300.0, 55.94, 1000.0, 10.0, 99999.0])) as ArrayRef),
+        ("paid_date", dates(&[day("2024-01-31"), day("2024-03-12"), day("2024-04-20"), None, None, day("2024-07-05"), None])),
+    ]);
+    write_batch(&dir.join("invoices.parquet"), &batch).unwrap();
+}
+
+#[test]
+fn hand_written_contract_with_float_amounts_gives_known_values() {
+    let dir = tempfile::tempdir().unwrap();
+    hand_written(dir.path());
+    let set = build_features(dir.path(), d("2024-06-30"), &FeatureOptions::default()).unwrap();
+    assert_eq!(set.customers.ids, vec!["A", "B"]);
+    assert!(set.rejects.is_empty(), "{:?}", set.rejects);
+    let a = |name: &str| set.customers.column(name).unwrap()[0];
+    let b = |name: &str| set.customers.column(name).unwrap()[1];
+    assert_eq!(a("n_invoices"), 4.0, "the future invoice is not visible");
+    assert_eq!(a("n_paid"), 3.0);
+    assert_abs_diff_eq!(a("days_late_mean"), 10.0);
+    assert_abs_diff_eq!(a("days_late_median"), 10.0);
+    assert_abs_diff_eq!(a("days_late_std"), 10.0);
+    assert_abs_diff_eq!(a("share_paid_late"), 2.0 / 3.0);
+    assert_abs_diff_eq!(a("days_late_last"), 20.0);
+    assert_abs_diff_eq!(a("days_late_ewma"), 0.3 * 20.0 + 0.7 * (0.3 * 10.0), epsilon = 1e-12);
+    assert_abs_diff_eq!(a("open_amount_base"), 55.94, epsilon = 1e-9);
+    assert_abs_diff_eq!(a("open_31_60_base"), 55.94, epsilon = 1e-9);
+    assert_eq!(a("max_days_past_due"), 40.0);
+    assert_eq!(a("days_since_last_payment"), 71.0);
+    assert!(a("credit_utilisation").is_nan(), "no customers table, no limit");
+    assert_eq!(b("n_paid"), 0.0, "b2 is settled after as_of: open at as_of");
+    assert_eq!(b("n_open"), 2.0);
+    assert!(b("days_late_mean").is_nan());
+    assert_abs_diff_eq!(b("open_current_base"), 1000.0);
+    assert_abs_diff_eq!(b("open_1_30_base"), 10.0);
+    let inv = &set.invoices;
+    assert_eq!(inv.invoice_id, vec!["a4", "b2", "b1"]);
+    let dpd = inv.matrix.column("days_past_due").unwrap();
+    assert_eq!(dpd.to_vec(), vec![40.0, 30.0, 0.0]);
+    assert_eq!(inv.amount_minor[0], 5594, "float amounts become exact minor units");
+}
+
+#[test]
+fn outputs_are_written_and_read_back() {
+    let dir = tempfile::tempdir().unwrap();
+    hand_written(dir.path());
+    let set = build_features(dir.path(), d("2024-06-30"), &FeatureOptions::default()).unwrap();
+    let out = dir.path().join("features");
+    let m = write_feature_set(&set, dir.path(), &out, "USD").unwrap();
+    assert_eq!(read_manifest(&out).unwrap(), m);
+    assert_eq!(m.definition_hash, definition_hash());
+    let f = std::fs::File::open(out.join("customer_features.parquet")).unwrap();
+    let rows: usize = ParquetRecordBatchReaderBuilder::try_new(f).unwrap().build().unwrap().map(|b| b.unwrap().num_rows()).sum();
+    assert_eq!(rows, 2);
+}
+
+#[test]
+fn bad_rows_are_rejected_with_file_row_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let batch = table(vec![
+        ("invoice_id", strs(&["x1", "x2", "x1", "x4"])),
+        ("customer_id", strs(&["C", "", "C", "C"])),
+        ("invoice_date", dates(&[day("2024-01-01"), day("2024-01-01"), day("2024-01-02"), day("2024-02-01")])),
+        ("due_date", dates(&[day("2024-01-31"), day("2024-01-31"), day("2024-01-31"), day("2024-01-01")])),
+        ("amount", Arc::new(Float64Array::from(vec![1.0, 2.0, 3.0, 4.0])) as ArrayRef),
+    ]);
+    write_batch(&dir.path().join("invoices.parquet"), &batch).unwrap();
+    let set = build_features(dir.path(), d("2024-06-30"), &FeatureOptions::default()).unwrap();
+    let mut r: Vec<(u64, String)> = set.rejects.iter().map(|r| (r.row, r.field.clone())).collect();
+    r.sort();
+    assert_eq!(r, vec![(2, "customer_id".into()), (3, "invoice_id".into()), (4, "due_date".into())]);
+    assert_eq!(set.n_visible_invoices, 1, "rows in = rows kept + rows rejected");
+}
+
+#[test]
+fn a_missing_required_column_fails_naming_file_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let batch = table(vec![("invoice_id", strs(&["x"])), ("customer_id", strs(&["C"]))]);
+    write_batch(&dir.path().join("invoices.parquet"), &batch).unwrap();
+    let err = build_features(dir.path(), d("2024-06-30"), &FeatureOptions::default()).unwrap_err().to_string();
+    assert!(err.contains("invoices.parquet") && err.contains("invoice_date"), "{err}");
+}
+
+// ---- leakage property -------------------------------------------------------------
+
+fn read_all(path: &Path) -> Vec<RecordBatch> {
+    let f = std::fs::File::open(path).unwrap();
+    ParquetRecordBatchReaderBuilder::try_new(f).unwrap().build().unwrap().map(|b| b.unwrap()).collect()
+}
+
+fn files(dir: &Path, table: &'static str) -> Vec<std::path::PathBuf> {
+    crate::ingest::TableSource::find(dir, table).unwrap().map(|s| s.files).unwrap_or_default()
+}
+
+fn date_col(b: &RecordBatch, name: &str) -> Vec<Option<i32>> {
+    b.column_by_name(name).unwrap().as_primitive::<Date32Type>().iter().collect()
+}
+
+fn replace(b: &RecordBatch, name: &str, col: ArrayRef) -> RecordBatch {
+    let idx = b.schema().index_of(name).unwrap();
+    let mut cols = b.columns().to_vec();
+    cols[idx] = col;
+    let fields: Vec<Field> = b.schema().fields().iter().map(|f| Field::new(f.name(), f.data_type().clone(), true)).collect();
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).unwrap()
+}
+
+/// Rewrites `src` into `dst` with what happened after `as_of` removed (`mode` 0) or
+/// rewritten to other future values (`mode` 1).
+fn rewrite_future(src: &Path, dst: &Path, as_of: i32, mode: u8) {
+    std::fs::copy(src.join("customers.parquet"), dst.join("customers.parquet")).unwrap();
+    let shift = |v: i32| v + 17; // stays after as_of
+    for (table, date_field) in [("invoices", "invoice_date"), ("payments", "payment_date"), ("activities", "date")] {
+        for (k, f) in files(src, table).iter().enumerate() {
+            let mut out = Vec::new();
+            for b in read_all(f) {
+                let keyed = date_col(&b, date_field);
+                let keep: BooleanArray = keyed.iter().map(|d| Some(mode == 1 || d.unwrap() <= as_of)).collect();
+                let mut b = arrow_select::filter::filter_record_batch(&b, &keep).unwrap();
+                if mode == 1 {
+                    let moved: Vec<Option<i32>> =
+                        date_col(&b, date_field).iter().map(|d| d.map(|v| if v > as_of { shift(v) } else { v })).collect();
+                    b = replace(&b, date_field, dates(&moved));
+                }
+                if table == "invoices" {
+                    let paid = date_col(&b, "paid_date");
+                    let new_paid: Vec<Option<i32>> = paid
+                        .iter()
+                        .map(|p| match (p, mode) {
+                            (Some(v), 0) if *v > as_of => None,
+                            (Some(v), 1) if *v > as_of => Some(shift(*v)),
+                            (None, 1) => Some(as_of + 3), // settles later after all
+                            _ => *p,
+                        })
+                        .collect();
+                    let amt = b.column_by_name("paid_amount").unwrap().as_primitive::<Decimal128Type>().clone();
+                    let new_amt: Decimal128Array = amt
+                        .iter()
+                        .zip(&paid)
+                        .map(|(a, p)| if p.is_some_and(|v| v > as_of) { if mode == 0 { None } else { a.map(|x| x / 2) } } else { a })
+                        .collect::<Decimal128Array>()
+                        .with_data_type(DataType::Decimal128(20, 4));
+                    b = replace(&b, "paid_date", dates(&new_paid));
+                    b = replace(&b, "paid_amount", Arc::new(new_amt));
+                    // The current dispute flag describes today: scramble it.
+                    let n = b.num_rows();
+                    b = replace(&b, "disputed", Arc::new(BooleanArray::from(vec![mode == 1; n])));
+                }
+                out.push(b);
+            }
+            let path = dst.join(table).join(format!("part-{k:05}.parquet"));
+            let schema = out[0].schema();
+            let mut sink = crate::contract::ParquetSink::create(&path, schema).unwrap();
+            for b in &out {
+                sink.write(b).unwrap();
+            }
+            sink.finish().unwrap();
+        }
+    }
+}
+
+fn assert_same(a: &FeatureSet, b: &FeatureSet) {
+    assert_eq!(a.customers.ids, b.customers.ids);
+    for (j, name) in a.customers.names.iter().enumerate() {
+        for i in 0..a.customers.ids.len() {
+            let (x, y) = (a.customers.values[[i, j]], b.customers.values[[i, j]]);
+            assert!(x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()), "{name} of {}: {x} vs {y}", a.customers.ids[i]);
+        }
+    }
+    assert_eq!(a.invoices.invoice_id, b.invoices.invoice_id);
+    assert!(a.invoices.matrix.same_as(&b.invoices.matrix), "invoice features differ");
+    assert_eq!(a.segment, b.segment);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 6, .. ProptestConfig::default() })]
+
+    /// Features at D are identical whether rows dated after D are absent, present,
+    /// or present with different values.
+    #[test]
+    fn rows_dated_after_as_of_leave_features_unchanged(seed in 0u64..1_000_000, offset in 30i64..500) {
+        let params = GenerateParams {
+            customers: 40,
+            invoices: 2_000,
+            start: d("2023-01-01"),
+            end: d("2024-12-31"),
+            seed,
+        };
+        let full = tempfile::tempdir().unwrap();
+        generate(full.path(), &params).unwrap();
+        let as_of = params.start + chrono::Duration::days(offset);
+        let asd = days_from_date(as_of);
+        let opts = FeatureOptions::default();
+        let reference = build_features(full.path(), as_of, &opts).unwrap();
+        prop_assert!(reference.customers.ids.len() > 5);
+        for mode in [0u8, 1] {
+            let other = tempfile::tempdir().unwrap();
+            rewrite_future(full.path(), other.path(), asd, mode);
+            let got = build_features(other.path(), as_of, &opts).unwrap();
+            assert_same(&reference, &got);
+        }
+    }
+}
