@@ -273,6 +273,12 @@ pub mod rows {
         Date(Date32Builder),
         /// Amount.
         Amount(Decimal128Builder),
+        /// Boolean.
+        Bool(BooleanBuilder),
+        /// 32-bit integer.
+        Int(Int32Builder),
+        /// Float (extra numeric columns).
+        Float(arrow_array::builder::Float64Builder),
     }
 
     /// A row-at-a-time builder over a schema of text, date and amount columns.
@@ -290,10 +296,16 @@ pub mod rows {
         Date(Option<i32>),
         /// Amount (minor units, currency) or null.
         Amount(Option<(i64, Currency)>),
+        /// Boolean or null.
+        Bool(Option<bool>),
+        /// Integer or null.
+        Int(Option<i32>),
+        /// Float or null.
+        Float(Option<f64>),
     }
 
     impl TableBuilder {
-        /// A builder for `schema` (every column Utf8, Date32 or the amount decimal).
+        /// A builder for `schema` (columns Utf8, Date32, the amount decimal, Boolean, Int32 or Float64).
         pub fn new(schema: SchemaRef) -> Self {
             let cols = schema
                 .fields()
@@ -301,6 +313,9 @@ pub mod rows {
                 .map(|f| match f.data_type() {
                     DataType::Date32 => Col::Date(Date32Builder::new()),
                     DataType::Decimal128(_, _) => Col::Amount(amount_builder(0)),
+                    DataType::Boolean => Col::Bool(BooleanBuilder::new()),
+                    DataType::Int32 => Col::Int(Int32Builder::new()),
+                    DataType::Float64 => Col::Float(arrow_array::builder::Float64Builder::new()),
                     _ => Col::Str(StringBuilder::new()),
                 })
                 .collect();
@@ -318,6 +333,9 @@ pub mod rows {
                     (Col::Str(b), Cell::Str(s)) => b.append_option(*s),
                     (Col::Date(b), Cell::Date(d)) => b.append_option(*d),
                     (Col::Amount(b), Cell::Amount(a)) => b.append_option(a.map(|(m, c)| minor_to_decimal(m, c))),
+                    (Col::Bool(b), Cell::Bool(v)) => b.append_option(*v),
+                    (Col::Int(b), Cell::Int(v)) => b.append_option(*v),
+                    (Col::Float(b), Cell::Float(v)) => b.append_option(*v),
                     _ => panic!("cell kind does not match column"),
                 }
             }
@@ -345,6 +363,9 @@ pub mod rows {
                         Col::Str(b) => Arc::new(b.finish()),
                         Col::Date(b) => Arc::new(b.finish()),
                         Col::Amount(b) => Arc::new(b.finish()),
+                        Col::Bool(b) => Arc::new(b.finish()),
+                        Col::Int(b) => Arc::new(b.finish()),
+                        Col::Float(b) => Arc::new(b.finish()),
                     }
                 })
                 .collect();

@@ -10,6 +10,7 @@ use super::{Cli, Command};
 use crate::domain::Currency;
 use crate::features::{self, build_features, write_feature_set, FeatureOptions};
 use crate::generate::{generate, GenerateParams};
+use crate::import::{import_file, Mapping};
 use crate::ingest::{summarize_rejects, InvoiceReadOptions, TableSource};
 
 /// Runs a parsed command line.
@@ -51,7 +52,7 @@ pub fn run(cli: Cli) -> Result<()> {
             };
             features_cmd(&data, as_of, &out, &opts).map(|_| ())
         }
-        Command::Import { input, mapping, out, rejects } => crate::import::run_import(&input, &mapping, &out, rejects.as_deref()),
+        Command::Import { input, mapping, out, rejects } => import_cmd(&input, &mapping, &out, rejects.as_deref()),
     }
 }
 
@@ -120,4 +121,17 @@ fn print_summary(set: &features::FeatureSet) {
     for &i in idx.iter().take(10) {
         println!("  {:<10} {:>14.0} {:>14.0} {:>16.1}", c.ids[i], past_due[i], open[i], late[i]);
     }
+}
+
+fn import_cmd(input: &Path, mapping: &Path, out: &Path, rejects: Option<&Path>) -> Result<()> {
+    let m = Mapping::load(mapping)?;
+    let s = import_file(input, &m, out, rejects).with_context(|| format!("importing {}", input.display()))?;
+    println!("{}: read {} rows, wrote {} to {}, rejected {}", s.table, s.rows_read, s.rows_written, s.output, s.rows_rejected);
+    for (reason, n) in &s.rejected_by_reason {
+        println!("  {n:>8}  {reason}");
+    }
+    if let Some(f) = &s.rejects_file {
+        println!("rejected rows written to {f}");
+    }
+    Ok(())
 }

@@ -37,7 +37,8 @@ pub fn write_rejects(path: &Path, rejects: &[RejectedRow]) -> Result<(), IngestE
         let mut w = csv::Writer::from_writer(&mut buf);
         w.write_record(["table", "file", "row", "field", "value", "reason"]).map_err(|e| werr(&e))?;
         for r in rejects {
-            w.serialize(r).map_err(|e| werr(&e))?;
+            let row = r.row.to_string();
+            w.write_record([&r.table, &r.file, &row, &r.field, &r.value, &r.reason]).map_err(|e| werr(&e))?;
         }
         w.flush().map_err(|e| werr(&e))?;
     }
