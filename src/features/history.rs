@@ -7,6 +7,8 @@
 //! `as_of`. The current `disputed` flag is never read (it describes today).
 
 use std::collections::HashMap;
+
+use rustc_hash::FxHashMap;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -48,6 +50,24 @@ pub struct Inv {
     pub open_slot: u32,
     /// Hash of the invoice id (joins from payments and activities).
     pub key: u64,
+    /// (chunk, row in chunk) where it was read: file order, for duplicates.
+    pub origin: (u32, u32),
+}
+
+impl Inv {
+    const PLACEHOLDER: Inv = Inv {
+        cust: 0,
+        invoice_date: 0,
+        due_date: 0,
+        paid_date: OPEN,
+        amount_base: 0.0,
+        amount_minor: 0,
+        paid_minor: NULL_AMOUNT,
+        currency: Currency::USD,
+        open_slot: u32::MAX,
+        key: 0,
+        origin: (0, 0),
+    };
 }
 
 /// Identity and extras of an invoice open at as_of.
@@ -153,7 +173,6 @@ struct ChunkOut {
     first_row: u64,
     customers: Vec<String>,
     rows: Vec<Inv>,
-    rows_in_chunk: Vec<u32>,
     open: Vec<OpenInfo>,
 }
 
@@ -162,12 +181,13 @@ struct ChunkOut {
 /// # Errors
 /// [`FeatureError`] when a table cannot be read.
 pub fn load_history(dir: &Path, as_of: i32, opts: &InvoiceReadOptions, fx: &FxTable) -> Result<History, FeatureError> {
+    let t0 = std::time::Instant::now();
+    let stage = |name: &str| tracing::debug!(stage = name, elapsed_ms = t0.elapsed().as_millis() as u64, "load_history");
     let inv_src = TableSource::require(dir, "invoices")?;
     let (chunks, mut rejects) = read_invoices_with(&inv_src, opts, |c| {
         let mut local: HashMap<&str, u32> = HashMap::new();
         let mut customers = Vec::new();
         let mut rows = Vec::new();
-        let mut rows_in_chunk = Vec::new();
         let mut open = Vec::new();
         for i in 0..c.len() {
             if !c.valid[i] || c.invoice_date[i] > as_of {
@@ -199,51 +219,89 @@ pub fn load_history(dir: &Path, as_of: i32, opts: &InvoiceReadOptions, fx: &FxTa
                 currency: c.currency[i],
                 open_slot,
                 key: id_key(c.invoice_id.value(i)),
+                origin: (0, i as u32),
             });
-            rows_in_chunk.push(i as u32);
         }
-        ChunkOut { file: c.file.clone(), first_row: c.first_row, customers, rows, rows_in_chunk, open }
+        ChunkOut { file: c.file.clone(), first_row: c.first_row, customers, rows, open }
     })?;
 
-    // Merge: intern customers globally, renumber open slots, concatenate.
-    let mut index: HashMap<String, u32> = HashMap::new();
+    stage("invoices read");
+    // Intern customers globally (each chunk brings only its distinct ids) and
+    // renumber open slots.
+    let mut chunks = chunks;
+    let mut index: FxHashMap<String, u32> = FxHashMap::default();
     let mut customers: Vec<String> = Vec::new();
-    let total: usize = chunks.iter().map(|c| c.rows.len()).sum();
-    let mut all: Vec<Inv> = Vec::with_capacity(total);
-    let mut origin: Vec<(u32, u32)> = Vec::with_capacity(total);
     let mut open: Vec<OpenInfo> = Vec::new();
     let mut chunk_meta = Vec::with_capacity(chunks.len());
-    for (ci, ch) in chunks.into_iter().enumerate() {
-        let map: Vec<u32> = ch
-            .customers
-            .into_iter()
-            .map(|id| intern(&mut index, &mut customers, id))
-            .collect();
+    for (ci, ch) in chunks.iter_mut().enumerate() {
+        let map: Vec<u32> = ch.customers.drain(..).map(|id| intern(&mut index, &mut customers, id)).collect();
         let base = open.len() as u32;
-        for (r, &row) in ch.rows.iter().zip(&ch.rows_in_chunk) {
-            let mut r = *r;
+        for r in &mut ch.rows {
             r.cust = map[r.cust as usize];
             if r.open_slot != u32::MAX {
                 r.open_slot += base;
             }
-            all.push(r);
-            origin.push((ci as u32, row));
+            r.origin.0 = ci as u32;
         }
-        open.extend(ch.open);
-        chunk_meta.push((ch.file, ch.first_row));
+        open.append(&mut ch.open);
+        chunk_meta.push((ch.file.clone(), ch.first_row));
     }
 
+    // Group by customer with a stable counting sort straight from the chunks, then
+    // order each customer's invoices by date.
+    let n_cust = customers.len();
+    let mut offsets = vec![0usize; n_cust + 1];
+    for ch in &chunks {
+        for r in &ch.rows {
+            offsets[r.cust as usize + 1] += 1;
+        }
+    }
+    for c in 0..n_cust {
+        offsets[c + 1] += offsets[c];
+    }
+    let mut invoices = vec![Inv::PLACEHOLDER; offsets[n_cust]];
+    let mut cursor = offsets.clone();
+    for ch in chunks {
+        for r in ch.rows {
+            let c = r.cust as usize;
+            invoices[cursor[c]] = r;
+            cursor[c] += 1;
+        }
+    }
+    drop(cursor);
+    stage("invoices grouped");
+    split_by_offsets(&mut invoices, &offsets)
+        .into_par_iter()
+        .for_each(|s| s.sort_unstable_by_key(|r| (r.invoice_date, r.due_date, r.key, r.origin)));
+
     // Duplicate invoice ids: keep the first in file order, reject the others.
-    let mut keys: Vec<(u64, u32)> = all.iter().enumerate().map(|(i, r)| (r.key, i as u32)).collect();
-    keys.par_sort_unstable();
-    let mut dup = vec![false; all.len()];
-    for w in keys.windows(2) {
-        if w[0].0 == w[1].0 {
-            let later = w[1].1 as usize;
-            dup[later] = true;
-            let (ci, row) = origin[later];
+    let mut global: Vec<(u64, u32)> = invoices.par_iter().enumerate().map(|(i, r)| (r.key, i as u32)).collect();
+    global.par_sort_unstable();
+    let mut dups: Vec<u32> = Vec::new();
+    let mut i = 0;
+    while i < global.len() {
+        let mut j = i + 1;
+        while j < global.len() && global[j].0 == global[i].0 {
+            j += 1;
+        }
+        if j - i > 1 {
+            let group = &global[i..j];
+            let keep = group.iter().min_by_key(|e| invoices[e.1 as usize].origin).map(|e| e.1);
+            dups.extend(group.iter().map(|e| e.1).filter(|p| Some(*p) != keep));
+        }
+        i = j;
+    }
+    if !dups.is_empty() {
+        let mut is_dup = vec![false; invoices.len()];
+        let mut found: Vec<(u32, u32, u32)> = Vec::new();
+        for &p in &dups {
+            is_dup[p as usize] = true;
+            let r = &invoices[p as usize];
+            found.push((r.origin.0, r.origin.1, r.open_slot));
+        }
+        found.sort_unstable();
+        for (ci, row, slot) in found {
             let (file, first_row) = &chunk_meta[ci as usize];
-            let slot = all[later].open_slot;
             rejects.push(RejectedRow {
                 table: "invoices".into(),
                 file: file.display().to_string(),
@@ -253,46 +311,24 @@ pub fn load_history(dir: &Path, as_of: i32, opts: &InvoiceReadOptions, fx: &FxTa
                 reason: "duplicate invoice_id (an earlier row has the same id)".into(),
             });
         }
-    }
-    keys.dedup_by_key(|k| k.0);
-
-    // Group by customer (counting sort, stable), then by invoice date within each.
-    let n_cust = customers.len();
-    let mut offsets = vec![0usize; n_cust + 1];
-    for (r, d) in all.iter().zip(&dup) {
-        if !d {
+        let mut k = 0;
+        invoices.retain(|_| {
+            k += 1;
+            !is_dup[k - 1]
+        });
+        offsets.iter_mut().for_each(|o| *o = 0);
+        for r in &invoices {
             offsets[r.cust as usize + 1] += 1;
         }
-    }
-    for c in 0..n_cust {
-        offsets[c + 1] += offsets[c];
-    }
-    let mut cursor = offsets.clone();
-    let mut new_pos = vec![u32::MAX; all.len()];
-    let placeholder = all.first().copied();
-    let mut invoices: Vec<Inv> = match placeholder {
-        Some(p) => vec![p; offsets[n_cust]],
-        None => Vec::new(),
-    };
-    for (i, r) in all.iter().enumerate() {
-        if dup[i] {
-            continue;
+        for c in 0..n_cust {
+            offsets[c + 1] += offsets[c];
         }
-        let c = r.cust as usize;
-        invoices[cursor[c]] = *r;
-        new_pos[i] = cursor[c] as u32;
-        cursor[c] += 1;
+        global = invoices.par_iter().enumerate().map(|(i, r)| (r.key, i as u32)).collect();
+        global.par_sort_unstable();
     }
-    drop(all);
-    drop(dup);
-    // Sorting inside a customer reorders positions: sort (date, key) and remap keys.
-    split_by_offsets(&mut invoices, &offsets)
-        .into_par_iter()
-        .for_each(|s| s.sort_unstable_by_key(|r| (r.invoice_date, r.due_date, r.key)));
-    let pos_by_key: HashMap<u64, u32, rustc_hash::FxBuildHasher> =
-        invoices.iter().enumerate().map(|(i, r)| (r.key, i as u32)).collect();
-    drop(new_pos);
-    drop(keys);
+    stage("duplicates checked");
+    let lookup = KeyIndex::build(&invoices, &offsets, global);
+    stage("grouped and indexed");
 
     let mut h = History {
         as_of,
@@ -315,21 +351,23 @@ pub fn load_history(dir: &Path, as_of: i32, opts: &InvoiceReadOptions, fx: &FxTa
         inv_side.resize(h.invoices.len(), InvSide::default());
         let (parts, rj) = read_payments(&src, opts, |c| {
             let mut out = Vec::new();
+            let mut cache = CustCache::default();
             for i in 0..c.valid.len() {
-                if c.valid[i] && c.payment_date[i] <= as_of {
-                    let key = (!c.invoice_id.is_null(i) && !c.invoice_id.value(i).trim().is_empty())
-                        .then(|| id_key(c.invoice_id.value(i)));
-                    out.push((c.customer_id.value(i).trim().to_string(), key, c.payment_date[i], c.amount_minor[i]));
+                if !c.valid[i] || c.payment_date[i] > as_of {
+                    continue;
                 }
+                let Some(cust) = cache.get(&index, c.customer_id.value(i)) else { continue };
+                let pos = linked(&c.invoice_id, i).and_then(|k| lookup.find(cust, k));
+                out.push((cust, pos, c.payment_date[i], c.amount_minor[i]));
             }
             out
         })?;
         rejects.extend(rj);
-        for (cid, key, date, amount) in parts.into_iter().flatten() {
-            let Some(&c) = index.get(&cid) else { continue };
-            let cs = &mut cust_side[c as usize];
+        stage("payments read");
+        for (cust, pos, date, amount) in parts.into_iter().flatten() {
+            let cs = &mut cust_side[cust as usize];
             cs.last_payment = cs.last_payment.max(date);
-            if let Some(&p) = key.and_then(|k| pos_by_key.get(&k)) {
+            if let Some(p) = pos {
                 let s = &mut inv_side[p as usize];
                 s.paid_minor = s.paid_minor.saturating_add(amount);
                 s.n_payments = s.n_payments.saturating_add(1);
@@ -343,20 +381,22 @@ pub fn load_history(dir: &Path, as_of: i32, opts: &InvoiceReadOptions, fx: &FxTa
         }
         let (parts, rj) = read_activities(&src, |c| {
             let mut out = Vec::new();
+            let mut cache = CustCache::default();
             for i in 0..c.valid.len() {
-                if c.valid[i] && c.date[i] <= as_of {
-                    let key = (!c.invoice_id.is_null(i) && !c.invoice_id.value(i).trim().is_empty())
-                        .then(|| id_key(c.invoice_id.value(i)));
-                    out.push((c.customer_id.value(i).trim().to_string(), key, c.date[i], c.kind[i], c.promised_date[i]));
+                if !c.valid[i] || c.date[i] > as_of {
+                    continue;
                 }
+                let Some(cust) = cache.get(&index, c.customer_id.value(i)) else { continue };
+                let pos = linked(&c.invoice_id, i).and_then(|k| lookup.find(cust, k));
+                out.push((cust, pos, c.date[i], c.kind[i], c.promised_date[i]));
             }
             out
         })?;
         rejects.extend(rj);
-        for (cid, key, date, kind, promised) in parts.into_iter().flatten() {
-            let Some(&c) = index.get(&cid) else { continue };
-            let pos = key.and_then(|k| pos_by_key.get(&k)).map(|&p| p as usize);
-            apply_activity(&h.invoices, &mut inv_side, &mut cust_side[c as usize], pos, date, kind, promised, as_of);
+        stage("activities read");
+        for (cust, pos, date, kind, promised) in parts.into_iter().flatten() {
+            let pos = pos.map(|p| p as usize);
+            apply_activity(&h.invoices, &mut inv_side, &mut cust_side[cust as usize], pos, date, kind, promised, as_of);
         }
     }
 
@@ -374,6 +414,7 @@ pub fn load_history(dir: &Path, as_of: i32, opts: &InvoiceReadOptions, fx: &FxTa
             }
         }
     }
+    stage("done");
     h.inv_side = inv_side;
     h.cust_side = cust_side;
     h.master = master;
@@ -436,7 +477,7 @@ fn apply_activity(
     }
 }
 
-fn intern(index: &mut HashMap<String, u32>, customers: &mut Vec<String>, id: String) -> u32 {
+fn intern(index: &mut FxHashMap<String, u32>, customers: &mut Vec<String>, id: String) -> u32 {
     if let Some(&i) = index.get(&id) {
         return i;
     }
@@ -455,4 +496,58 @@ fn split_by_offsets<'a, T>(mut v: &'a mut [T], offsets: &[usize]) -> Vec<&'a mut
         v = tail;
     }
     out
+}
+
+/// Remembers the last customer id looked up: exports are usually clustered by
+/// customer, so most rows skip the hash lookup.
+#[derive(Default)]
+struct CustCache {
+    last: Option<(String, Option<u32>)>,
+}
+
+impl CustCache {
+    fn get(&mut self, index: &FxHashMap<String, u32>, id: &str) -> Option<u32> {
+        let id = id.trim();
+        if let Some((s, c)) = &self.last {
+            if s == id {
+                return *c;
+            }
+        }
+        let c = index.get(id).copied();
+        self.last = Some((id.to_string(), c));
+        c
+    }
+}
+
+/// The key of a row's `invoice_id`, when it has one.
+fn linked(ids: &arrow_array::StringArray, i: usize) -> Option<u64> {
+    (!ids.is_null(i) && !ids.value(i).trim().is_empty()).then(|| id_key(ids.value(i)))
+}
+
+/// Finds an invoice position by id key: first among the paying customer's own
+/// invoices (a short, cache-friendly binary search), then across all invoices.
+struct KeyIndex {
+    /// `(key, position)` sorted by key within each customer's segment.
+    by_customer: Vec<(u64, u32)>,
+    offsets: Vec<usize>,
+    /// `(key, position)` sorted by key over all invoices.
+    global: Vec<(u64, u32)>,
+}
+
+impl KeyIndex {
+    /// `global` is `(key, position)` of every invoice, sorted.
+    fn build(invoices: &[Inv], offsets: &[usize], global: Vec<(u64, u32)>) -> Self {
+        let mut by_customer: Vec<(u64, u32)> = invoices.par_iter().enumerate().map(|(i, r)| (r.key, i as u32)).collect();
+        split_by_offsets(&mut by_customer, offsets).into_par_iter().for_each(|s| s.sort_unstable());
+        KeyIndex { by_customer, offsets: offsets.to_vec(), global }
+    }
+
+    fn find(&self, cust: u32, key: u64) -> Option<u32> {
+        let c = cust as usize;
+        let seg = &self.by_customer[self.offsets[c]..self.offsets[c + 1]];
+        if let Ok(i) = seg.binary_search_by_key(&key, |e| e.0) {
+            return Some(seg[i].1);
+        }
+        self.global.binary_search_by_key(&key, |e| e.0).ok().map(|i| self.global[i].1)
+    }
 }
