@@ -291,3 +291,97 @@ pub fn simulate_invoice(p: &Profile, invoice_date: i32, rng: &mut Rng) -> SimInv
     activities.sort_by_key(|a| a.0);
     SimInvoice { invoice_date, due_date, amount_minor, paid_date, paid_minor, payments, activities, disputed }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::days_from_date;
+
+    fn day(y: i32, m: u32, d: u32) -> i32 {
+        days_from_date(chrono::NaiveDate::from_ymd_opt(y, m, d).unwrap())
+    }
+
+    fn profile_of(kind: Archetype, seed: u64) -> Profile {
+        let mut rng = Rng::new(seed, 0);
+        loop {
+            let p = draw_profile(0, &mut rng, day(2022, 1, 1), day(2024, 12, 31), 200);
+            if p.archetype == kind {
+                return p;
+            }
+        }
+    }
+
+    fn mean_late(p: &Profile, from: i32, to: i32, filter: impl Fn(&SimInvoice) -> bool) -> (f64, usize) {
+        let mut rng = Rng::new(9, 9);
+        let (mut s, mut n) = (0.0, 0);
+        for k in 0..4000 {
+            let d = from + (k % (to - from).max(1));
+            let inv = simulate_invoice(p, d, &mut rng);
+            if let Some(paid) = inv.paid_date {
+                if filter(&inv) {
+                    s += f64::from(paid - inv.due_date);
+                    n += 1;
+                }
+            }
+        }
+        (s / n.max(1) as f64, n)
+    }
+
+    #[test]
+    fn slow_payers_pay_later_than_punctual_ones_and_early_payers_before_due() {
+        let (punctual, _) = mean_late(&profile_of(Archetype::Punctual, 1), day(2023, 1, 1), day(2023, 12, 1), |_| true);
+        let (slow, _) = mean_late(&profile_of(Archetype::Slow, 2), day(2023, 1, 1), day(2023, 12, 1), |_| true);
+        let (early, _) = mean_late(&profile_of(Archetype::Early, 3), day(2023, 1, 1), day(2023, 12, 1), |_| true);
+        assert!(slow > punctual + 7.0, "slow {slow} punctual {punctual}");
+        assert!(early < 0.0, "early {early}");
+    }
+
+    #[test]
+    fn deteriorating_customers_drift_later_and_default() {
+        let p = profile_of(Archetype::Deteriorating, 4);
+        let (before, _) = mean_late(&p, p.onset_day - 200, p.onset_day, |_| true);
+        let (after, _) = mean_late(&p, p.onset_day + 200, p.onset_day + 300, |_| true);
+        assert!(after > before + 15.0, "before {before} after {after}");
+        let mut rng = Rng::new(5, 5);
+        let unpaid = (0..2000).filter(|_| simulate_invoice(&p, p.onset_day + 400, &mut rng).paid_date.is_none()).count();
+        assert!(unpaid > 200, "defaults appear: {unpaid}");
+    }
+
+    #[test]
+    fn seasonal_customers_are_late_in_their_slow_months() {
+        let p = profile_of(Archetype::Seasonal, 6);
+        let slow = |inv: &SimInvoice| date_from_days(inv.due_date).is_some_and(|d| p.slow_months.contains(&d.month()));
+        let (in_season, n1) = mean_late(&p, day(2023, 1, 1), day(2024, 1, 1), slow);
+        let (off_season, n2) = mean_late(&p, day(2023, 1, 1), day(2024, 1, 1), |i| !slow(i));
+        assert!(n1 > 100 && n2 > 100);
+        assert!(in_season > off_season + 8.0, "in {in_season} off {off_season}");
+    }
+
+    #[test]
+    fn disputes_and_instalments_and_reminders_happen() {
+        let mut rng = Rng::new(7, 7);
+        let d = profile_of(Archetype::Disputing, 7);
+        let disputed = (0..1000).filter(|_| simulate_invoice(&d, day(2023, 3, 1), &mut rng).disputed).count();
+        assert!((150..350).contains(&disputed), "{disputed}");
+        let p = profile_of(Archetype::Partial, 8);
+        let split = (0..1000).filter(|_| simulate_invoice(&p, day(2023, 3, 1), &mut rng).payments.len() == 2).count();
+        assert!(split > 250, "{split}");
+        let s = profile_of(Archetype::Slow, 9);
+        let reminded = (0..1000)
+            .filter(|_| simulate_invoice(&s, day(2023, 3, 1), &mut rng).activities.iter().any(|a| a.1.is_reminder()))
+            .count();
+        assert!(reminded > 500, "{reminded}");
+    }
+
+    #[test]
+    fn reminders_shorten_the_delay() {
+        // Same customer, same random draws: with the reminder effect zeroed the
+        // invoices that got a reminder pay later.
+        let mut p = profile_of(Archetype::Slow, 10);
+        p.reminder_effect = 0.3;
+        let (with, _) = mean_late(&p, day(2023, 1, 1), day(2023, 6, 1), |i| i.activities.iter().any(|a| a.1 == ActivityKind::ReminderEmail));
+        p.reminder_effect = 0.0;
+        let (without, _) = mean_late(&p, day(2023, 1, 1), day(2023, 6, 1), |i| i.activities.iter().any(|a| a.1 == ActivityKind::ReminderEmail));
+        assert!(without > with + 2.0, "with {with} without {without}");
+    }
+}
