@@ -27,6 +27,7 @@ sql = open(sql_path).read().replace("{data}", data).replace("{as_of}", as_of).re
 con = duckdb.connect()
 con.execute(f"SET threads = {threads}")
 con.execute("SET preserve_insertion_order = false")
+con.execute("SET enable_progress_bar = false")
 t = time.perf_counter()
 con.execute(sql)
 print(f"{time.perf_counter() - t:.4f}")
@@ -97,7 +98,7 @@ def main():
         w, rss, out = run([sys.executable, "-c", DUCK_CHILD, sql, args.data, args.as_of, d_out, str(args.threads)])
         res["duckdb"].append((w, rss))
         print(f"run {k + 1}: arsight {res['arsight'][-1][0]:.2f}s {res['arsight'][-1][1]:.0f} MiB | "
-              f"duckdb {w:.2f}s (query {float(out):.2f}s) {rss:.0f} MiB", flush=True)
+              f"duckdb {w:.2f}s (query {float(out.split()[-1]):.2f}s) {rss:.0f} MiB", flush=True)
     med = {s: (statistics.median(x[0] for x in v), statistics.median(x[1] for x in v)) for s, v in res.items()}
     import pyarrow.parquet as pq
     n_inv = sum(pq.ParquetFile(os.path.join(args.data, "invoices", f)).metadata.num_rows

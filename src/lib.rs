@@ -19,11 +19,11 @@
 //! `manifest.json` and `rejects.csv` (`features/README.md`).
 #![warn(missing_docs)]
 
-pub mod domain;
-pub mod fsutil;
-pub mod ingest;
+pub mod cli;
 pub mod contract;
+pub mod domain;
 pub mod features;
+pub mod fsutil;
 pub mod generate;
 pub mod import;
-pub mod cli;
+pub mod ingest;

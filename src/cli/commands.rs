@@ -58,7 +58,8 @@ pub fn run(cli: Cli) -> Result<()> {
 
 fn features_cmd(data: &Path, as_of: NaiveDate, out: &Path, opts: &FeatureOptions) -> Result<features::FeatureSet> {
     let t = Instant::now();
-    let set = build_features(data, as_of, opts).with_context(|| format!("building features from {}", data.display()))?;
+    let set =
+        build_features(data, as_of, opts).with_context(|| format!("building features from {}", data.display()))?;
     let built = t.elapsed().as_secs_f64();
     let m = write_feature_set(&set, data, out, opts.fx.base.as_str())
         .with_context(|| format!("writing features to {}", out.display()))?;
@@ -104,12 +105,24 @@ fn demo(data: &Path, as_of: NaiveDate, out: &Path) -> Result<()> {
 fn print_summary(set: &features::FeatureSet) {
     let c = &set.customers;
     let col = |n: &str| c.column(n).map(|v| v.to_vec()).unwrap_or_default();
-    let buckets = ["open_current_base", "open_1_30_base", "open_31_60_base", "open_61_90_base", "open_91_120_base", "open_over_120_base"];
+    let buckets = [
+        "open_current_base",
+        "open_1_30_base",
+        "open_31_60_base",
+        "open_61_90_base",
+        "open_91_120_base",
+        "open_over_120_base",
+    ];
     let total: f64 = col("open_amount_base").iter().sum();
     println!("\nopen receivables at {} (USD equivalent): {:.0}", set.as_of, total);
     for b in buckets {
         let v: f64 = col(b).iter().sum();
-        println!("  {:<20} {:>16.0}  {:>5.1}%", b.trim_end_matches("_base").trim_start_matches("open_"), v, 100.0 * v / total.max(1.0));
+        println!(
+            "  {:<20} {:>16.0}  {:>5.1}%",
+            b.trim_end_matches("_base").trim_start_matches("open_"),
+            v,
+            100.0 * v / total.max(1.0)
+        );
     }
     let late = col("days_late_mean");
     let open = col("open_amount_base");
@@ -126,7 +139,10 @@ fn print_summary(set: &features::FeatureSet) {
 fn import_cmd(input: &Path, mapping: &Path, out: &Path, rejects: Option<&Path>) -> Result<()> {
     let m = Mapping::load(mapping)?;
     let s = import_file(input, &m, out, rejects).with_context(|| format!("importing {}", input.display()))?;
-    println!("{}: read {} rows, wrote {} to {}, rejected {}", s.table, s.rows_read, s.rows_written, s.output, s.rows_rejected);
+    println!(
+        "{}: read {} rows, wrote {} to {}, rejected {}",
+        s.table, s.rows_read, s.rows_written, s.output, s.rows_rejected
+    );
     for (reason, n) in &s.rejected_by_reason {
         println!("  {n:>8}  {reason}");
     }

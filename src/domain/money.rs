@@ -195,7 +195,9 @@ impl Money {
                 q
             }
         };
-        i64::try_from(minor).map(|m| Money { minor: m, currency }).map_err(|_| MoneyError::OutOfRange(unscaled.to_string()))
+        i64::try_from(minor)
+            .map(|m| Money { minor: m, currency })
+            .map_err(|_| MoneyError::OutOfRange(unscaled.to_string()))
     }
 
     /// Sum of two amounts of the same currency.

@@ -121,7 +121,10 @@ impl ActivityKind {
 
     /// Reminders of any channel (e-mail, SMS, call, letter).
     pub fn is_reminder(self) -> bool {
-        matches!(self, ActivityKind::ReminderEmail | ActivityKind::ReminderSms | ActivityKind::Call | ActivityKind::Letter)
+        matches!(
+            self,
+            ActivityKind::ReminderEmail | ActivityKind::ReminderSms | ActivityKind::Call | ActivityKind::Letter
+        )
     }
 }
 

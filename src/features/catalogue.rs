@@ -38,13 +38,22 @@ pub const CUSTOMER_FEATURES: [(&str, &str); 43] = [
     ("days_late_trend_last5", "mean days late of the 5 most recently settled minus days_late_mean"),
     ("days_late_trend_90d", "mean days late of invoices settled in (as_of-90d, as_of] minus days_late_mean"),
     ("days_since_last_payment", "as_of minus the last payment date (payments table, else paid_date)"),
-    ("partial_payment_share", "share of invoices with a payment by as_of that were paid in several parts or are open with a part paid"),
+    (
+        "partial_payment_share",
+        "share of invoices with a payment by as_of that were paid in several parts or are open with a part paid",
+    ),
     ("short_payment_share", "share of settled invoices whose paid_amount is below the amount"),
     ("dispute_rate", "dispute_opened activities by as_of per invoice issued"),
     ("n_disputes_open", "invoices with a dispute opened and not resolved by as_of"),
-    ("promise_kept_rate", "promises to pay whose promised_date <= as_of that were met (invoice settled by the promised date)"),
+    (
+        "promise_kept_rate",
+        "promises to pay whose promised_date <= as_of that were met (invoice settled by the promised date)",
+    ),
     ("n_promises_evaluated", "promises with promised_date <= as_of on a known invoice"),
-    ("reminder_response_rate", "reminders dated <= as_of-7d on an invoice open at the reminder that was settled within 7 days"),
+    (
+        "reminder_response_rate",
+        "reminders dated <= as_of-7d on an invoice open at the reminder that was settled within 7 days",
+    ),
     ("n_reminders", "reminders (email, sms, call, letter) dated <= as_of"),
     ("open_amount_base", "open amount (amount less payments applied by as_of), base currency"),
     ("open_current_base", "open amount not yet due"),
@@ -56,7 +65,10 @@ pub const CUSTOMER_FEATURES: [(&str, &str); 43] = [
     ("max_days_past_due", "largest days past due among open invoices (0 when none is past due)"),
     ("credit_limit_base", "credit limit from the customers table, base currency (master data, as of today)"),
     ("credit_utilisation", "open_amount_base / credit_limit_base"),
-    ("seasonal_amplitude_days", "max minus min over due months (with >= 2 settled invoices, >= 3 months) of mean days late"),
+    (
+        "seasonal_amplitude_days",
+        "max minus min over due months (with >= 2 settled invoices, >= 3 months) of mean days late",
+    ),
 ];
 
 /// Per-invoice features for invoices open at as_of (`f64`), in column order.

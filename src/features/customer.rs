@@ -56,10 +56,12 @@ pub fn customer_vector(h: &History, c: usize) -> [f64; N_CUSTOMER] {
     let n = invs.len() as f64;
     let n_paid = paid.len() as f64;
     let late_mean = mean(&late);
-    let recent: Vec<f64> = paid.iter().filter(|r| r.paid_date > as_of - 90).map(|r| f64::from(r.paid_date - r.due_date)).collect();
+    let recent: Vec<f64> =
+        paid.iter().filter(|r| r.paid_date > as_of - 90).map(|r| f64::from(r.paid_date - r.due_date)).collect();
     let last5 = &late[late.len().saturating_sub(5)..];
     let paid_amount: f64 = paid.iter().map(|r| r.amount_base).sum();
-    let weighted_late = ratio(paid.iter().map(|r| r.amount_base * f64::from(r.paid_date - r.due_date)).sum(), paid_amount);
+    let weighted_late =
+        ratio(paid.iter().map(|r| r.amount_base * f64::from(r.paid_date - r.due_date)).sum(), paid_amount);
 
     let mut with_payment = 0.0;
     let mut partial = 0.0;

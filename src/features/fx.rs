@@ -29,7 +29,8 @@ impl Default for FxTable {
     /// USD base with approximate rates for the currencies the generator uses; real
     /// deployments pass their own table.
     fn default() -> Self {
-        let rates = [("USD", 1.0), ("EUR", 0.92), ("GBP", 0.79), ("JPY", 150.0), ("CAD", 1.36), ("AUD", 1.52), ("CHF", 0.88)];
+        let rates =
+            [("USD", 1.0), ("EUR", 0.92), ("GBP", 0.79), ("JPY", 150.0), ("CAD", 1.36), ("AUD", 1.52), ("CHF", 0.88)];
         let per_base = rates.iter().map(|(c, r)| (Currency::parse(c).expect("valid code"), *r)).collect();
         FxTable { base: Currency::USD, per_base, unknown: Mutex::new(Vec::new()) }
     }

@@ -182,7 +182,8 @@ struct ChunkOut {
 /// [`FeatureError`] when a table cannot be read.
 pub fn load_history(dir: &Path, as_of: i32, opts: &InvoiceReadOptions, fx: &FxTable) -> Result<History, FeatureError> {
     let t0 = std::time::Instant::now();
-    let stage = |name: &str| tracing::debug!(stage = name, elapsed_ms = t0.elapsed().as_millis() as u64, "load_history");
+    let stage =
+        |name: &str| tracing::debug!(stage = name, elapsed_ms = t0.elapsed().as_millis() as u64, "load_history");
     let inv_src = TableSource::require(dir, "invoices")?;
     let (chunks, mut rejects) = read_invoices_with(&inv_src, opts, |c| {
         let mut local: HashMap<&str, u32> = HashMap::new();
@@ -537,7 +538,8 @@ struct KeyIndex {
 impl KeyIndex {
     /// `global` is `(key, position)` of every invoice, sorted.
     fn build(invoices: &[Inv], offsets: &[usize], global: Vec<(u64, u32)>) -> Self {
-        let mut by_customer: Vec<(u64, u32)> = invoices.par_iter().enumerate().map(|(i, r)| (r.key, i as u32)).collect();
+        let mut by_customer: Vec<(u64, u32)> =
+            invoices.par_iter().enumerate().map(|(i, r)| (r.key, i as u32)).collect();
         split_by_offsets(&mut by_customer, offsets).into_par_iter().for_each(|s| s.sort_unstable());
         KeyIndex { by_customer, offsets: offsets.to_vec(), global }
     }

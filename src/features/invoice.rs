@@ -37,7 +37,8 @@ pub fn open_invoice_rows(h: &History, c: usize) -> Vec<OpenInvoiceRow> {
     for (i, r) in invs.iter().enumerate().filter(|(_, r)| r.paid_date == OPEN) {
         let pos = h.offsets[c] + i;
         let s = h.inv_side.get(pos).copied().unwrap_or_default();
-        let paid_share = if r.amount_minor > 0 { (s.paid_minor as f64 / r.amount_minor as f64).clamp(0.0, 1.0) } else { 0.0 };
+        let paid_share =
+            if r.amount_minor > 0 { (s.paid_minor as f64 / r.amount_minor as f64).clamp(0.0, 1.0) } else { 0.0 };
         let month = date_from_days(r.due_date).map_or(1, |d| d.month());
         let dpd = as_of - r.due_date;
         out.push(OpenInvoiceRow {

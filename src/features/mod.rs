@@ -120,10 +120,8 @@ pub fn build_features(dir: &Path, as_of: NaiveDate, opts: &FeatureOptions) -> Re
 pub fn features_from_history(h: &History, as_of: NaiveDate, extra_names: &[String]) -> FeatureSet {
     let mut order: Vec<usize> = (0..h.customers.len()).collect();
     order.sort_by(|&a, &b| h.customers[a].cmp(&h.customers[b]));
-    let per: Vec<([f64; customer::N_CUSTOMER], Vec<invoice::OpenInvoiceRow>)> = order
-        .par_iter()
-        .map(|&c| (customer::customer_vector(h, c), invoice::open_invoice_rows(h, c)))
-        .collect();
+    let per: Vec<([f64; customer::N_CUSTOMER], Vec<invoice::OpenInvoiceRow>)> =
+        order.par_iter().map(|&c| (customer::customer_vector(h, c), invoice::open_invoice_rows(h, c))).collect();
 
     let names: Vec<String> = customer_feature_names().into_iter().map(String::from).collect();
     let mut cust_values = Array2::<f64>::zeros((order.len(), names.len()));
@@ -166,7 +164,11 @@ pub fn features_from_history(h: &History, as_of: NaiveDate, extra_names: &[Strin
     inv.matrix = FeatureMatrix { ids: inv.invoice_id.clone(), names: inv_names, values: inv_values };
     FeatureSet {
         as_of,
-        customers: FeatureMatrix { ids: order.iter().map(|&c| h.customers[c].clone()).collect(), names, values: cust_values },
+        customers: FeatureMatrix {
+            ids: order.iter().map(|&c| h.customers[c].clone()).collect(),
+            names,
+            values: cust_values,
+        },
         segment: order.iter().map(|&c| h.master[c].segment.clone()).collect(),
         collector: order.iter().map(|&c| h.master[c].collector.clone()).collect(),
         invoices: inv,

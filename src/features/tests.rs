@@ -7,9 +7,7 @@ use std::sync::Arc;
 use approx::assert_abs_diff_eq;
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Date32Type, Decimal128Type};
-use arrow_array::{
-    ArrayRef, BooleanArray, Date32Array, Decimal128Array, Float64Array, RecordBatch, StringArray,
-};
+use arrow_array::{ArrayRef, BooleanArray, Date32Array, Decimal128Array, Float64Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema};
 use chrono::NaiveDate;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -48,10 +46,35 @@ fn hand_written(dir: &Path) {
     let batch = table(vec![
         ("invoice_id", strs(&["a1", "a2", "a3", "a4", "b1", "b2", "fut"])),
         ("customer_id", strs(&["A", "A", "A", "A", "B", "B", "A"])),
-        ("invoice_date", dates(&[day("2024-01-01"), day("2024-02-01"), day("2024-03-01"), day("2024-04-21"), day("2024-06-10"), day("2024-05-01"), day("2024-07-15")])),
-        ("due_date", dates(&[day("2024-01-31"), day("2024-03-02"), day("2024-03-31"), day("2024-05-21"), day("2024-07-10"), day("2024-05-31"), day("2024-08-14")])),
+        (
+            "invoice_date",
+            dates(&[
+                day("2024-01-01"),
+                day("2024-02-01"),
+                day("2024-03-01"),
+                day("2024-04-21"),
+                day("2024-06-10"),
+                day("2024-05-01"),
+                day("2024-07-15"),
+            ]),
+        ),
+        (
+            "due_date",
+            dates(&[
+                day("2024-01-31"),
+                day("2024-03-02"),
+                day("2024-03-31"),
+                day("2024-05-21"),
+                day("2024-07-10"),
+                day("2024-05-31"),
+                day("2024-08-14"),
+            ]),
+        ),
         ("amount", Arc::new(Float64Array::from(vec![100.0, 200.0, 300.0, 55.94, 1000.0, 10.0, 99999.0])) as ArrayRef),
-        ("paid_date", dates(&[day("2024-01-31"), day("2024-03-12"), day("2024-04-20"), None, None, day("2024-07-05"), None])),
+        (
+            "paid_date",
+            dates(&[day("2024-01-31"), day("2024-03-12"), day("2024-04-20"), None, None, day("2024-07-05"), None]),
+        ),
     ]);
     write_batch(&dir.join("invoices.parquet"), &batch).unwrap();
 }
@@ -100,7 +123,8 @@ fn outputs_are_written_and_read_back() {
     assert_eq!(read_manifest(&out).unwrap(), m);
     assert_eq!(m.definition_hash, definition_hash());
     let f = std::fs::File::open(out.join("customer_features.parquet")).unwrap();
-    let rows: usize = ParquetRecordBatchReaderBuilder::try_new(f).unwrap().build().unwrap().map(|b| b.unwrap().num_rows()).sum();
+    let rows: usize =
+        ParquetRecordBatchReaderBuilder::try_new(f).unwrap().build().unwrap().map(|b| b.unwrap().num_rows()).sum();
     assert_eq!(rows, 2);
 }
 
@@ -150,7 +174,8 @@ fn replace(b: &RecordBatch, name: &str, col: ArrayRef) -> RecordBatch {
     let idx = b.schema().index_of(name).unwrap();
     let mut cols = b.columns().to_vec();
     cols[idx] = col;
-    let fields: Vec<Field> = b.schema().fields().iter().map(|f| Field::new(f.name(), f.data_type().clone(), true)).collect();
+    let fields: Vec<Field> =
+        b.schema().fields().iter().map(|f| Field::new(f.name(), f.data_type().clone(), true)).collect();
     RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).unwrap()
 }
 
@@ -167,8 +192,10 @@ fn rewrite_future(src: &Path, dst: &Path, as_of: i32, mode: u8) {
                 let keep: BooleanArray = keyed.iter().map(|d| Some(mode == 1 || d.unwrap() <= as_of)).collect();
                 let mut b = arrow_select::filter::filter_record_batch(&b, &keep).unwrap();
                 if mode == 1 {
-                    let moved: Vec<Option<i32>> =
-                        date_col(&b, date_field).iter().map(|d| d.map(|v| if v > as_of { shift(v) } else { v })).collect();
+                    let moved: Vec<Option<i32>> = date_col(&b, date_field)
+                        .iter()
+                        .map(|d| d.map(|v| if v > as_of { shift(v) } else { v }))
+                        .collect();
                     b = replace(&b, date_field, dates(&moved));
                 }
                 if table == "invoices" {
@@ -186,7 +213,17 @@ fn rewrite_future(src: &Path, dst: &Path, as_of: i32, mode: u8) {
                     let new_amt: Decimal128Array = amt
                         .iter()
                         .zip(&paid)
-                        .map(|(a, p)| if p.is_some_and(|v| v > as_of) { if mode == 0 { None } else { a.map(|x| x / 2) } } else { a })
+                        .map(|(a, p)| {
+                            if p.is_some_and(|v| v > as_of) {
+                                if mode == 0 {
+                                    None
+                                } else {
+                                    a.map(|x| x / 2)
+                                }
+                            } else {
+                                a
+                            }
+                        })
                         .collect::<Decimal128Array>()
                         .with_data_type(DataType::Decimal128(20, 4));
                     b = replace(&b, "paid_date", dates(&new_paid));
@@ -213,7 +250,11 @@ fn assert_same(a: &FeatureSet, b: &FeatureSet) {
     for (j, name) in a.customers.names.iter().enumerate() {
         for i in 0..a.customers.ids.len() {
             let (x, y) = (a.customers.values[[i, j]], b.customers.values[[i, j]]);
-            assert!(x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()), "{name} of {}: {x} vs {y}", a.customers.ids[i]);
+            assert!(
+                x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()),
+                "{name} of {}: {x} vs {y}",
+                a.customers.ids[i]
+            );
         }
     }
     assert_eq!(a.invoices.invoice_id, b.invoices.invoice_id);

@@ -102,7 +102,12 @@ fn batch(cols: Vec<(Field, ArrayRef)>) -> RecordBatch {
 ///
 /// # Errors
 /// [`FeatureError::Write`].
-pub fn write_feature_set(set: &FeatureSet, data_dir: &Path, out: &Path, base_currency: &str) -> Result<FeatureManifest, FeatureError> {
+pub fn write_feature_set(
+    set: &FeatureSet,
+    data_dir: &Path,
+    out: &Path,
+    base_currency: &str,
+) -> Result<FeatureManifest, FeatureError> {
     std::fs::create_dir_all(out).map_err(|e| werr(out, e))?;
     let mut cols = vec![
         string_column("customer_id", set.customers.ids.iter().cloned().map(Some), false),

@@ -63,18 +63,46 @@ const MARKETS: [(&str, &str, f64, f64); 8] = [
 ];
 
 /// (segment, weight, median invoice in USD)
-const SEGMENTS: [(&str, f64, f64); 3] = [("enterprise", 0.15, 40_000.0), ("mid-market", 0.35, 6_000.0), ("smb", 0.50, 900.0)];
+const SEGMENTS: [(&str, f64, f64); 3] =
+    [("enterprise", 0.15, 40_000.0), ("mid-market", 0.35, 6_000.0), ("smb", 0.50, 900.0)];
 
 const METHODS: [&str; 4] = ["ach", "wire", "check", "card"];
 
 /// Dispute reasons by category, as a customer would write them.
 pub const DISPUTE_TEXTS: [(&str, &[&str]); 6] = [
-    ("pricing", &["price does not match purchase order", "unit price higher than agreed contract rate", "discount not applied"]),
-    ("quantity", &["short shipment: fewer units received than billed", "quantity billed exceeds delivery note", "partial delivery billed in full"]),
-    ("damaged", &["goods arrived damaged", "items defective on arrival, return requested", "packaging damaged, product unusable"]),
+    (
+        "pricing",
+        &["price does not match purchase order", "unit price higher than agreed contract rate", "discount not applied"],
+    ),
+    (
+        "quantity",
+        &[
+            "short shipment: fewer units received than billed",
+            "quantity billed exceeds delivery note",
+            "partial delivery billed in full",
+        ],
+    ),
+    (
+        "damaged",
+        &[
+            "goods arrived damaged",
+            "items defective on arrival, return requested",
+            "packaging damaged, product unusable",
+        ],
+    ),
     ("not_received", &["goods not received", "service not rendered yet", "no proof of delivery"]),
-    ("duplicate", &["duplicate billing: invoice already paid", "same order invoiced twice", "duplicate of earlier invoice"]),
-    ("tax", &["wrong VAT rate applied", "tax exemption certificate on file, tax charged", "sales tax calculated incorrectly"]),
+    (
+        "duplicate",
+        &["duplicate billing: invoice already paid", "same order invoiced twice", "duplicate of earlier invoice"],
+    ),
+    (
+        "tax",
+        &[
+            "wrong VAT rate applied",
+            "tax exemption certificate on file, tax charged",
+            "sales tax calculated incorrectly",
+        ],
+    ),
 ];
 
 /// A customer's fixed traits.
@@ -343,7 +371,8 @@ mod tests {
         let (after, _) = mean_late(&p, p.onset_day + 200, p.onset_day + 300, |_| true);
         assert!(after > before + 15.0, "before {before} after {after}");
         let mut rng = Rng::new(5, 5);
-        let unpaid = (0..2000).filter(|_| simulate_invoice(&p, p.onset_day + 400, &mut rng).paid_date.is_none()).count();
+        let unpaid =
+            (0..2000).filter(|_| simulate_invoice(&p, p.onset_day + 400, &mut rng).paid_date.is_none()).count();
         assert!(unpaid > 200, "defaults appear: {unpaid}");
     }
 
@@ -379,9 +408,13 @@ mod tests {
         // invoices that got a reminder pay later.
         let mut p = profile_of(Archetype::Slow, 10);
         p.reminder_effect = 0.3;
-        let (with, _) = mean_late(&p, day(2023, 1, 1), day(2023, 6, 1), |i| i.activities.iter().any(|a| a.1 == ActivityKind::ReminderEmail));
+        let (with, _) = mean_late(&p, day(2023, 1, 1), day(2023, 6, 1), |i| {
+            i.activities.iter().any(|a| a.1 == ActivityKind::ReminderEmail)
+        });
         p.reminder_effect = 0.0;
-        let (without, _) = mean_late(&p, day(2023, 1, 1), day(2023, 6, 1), |i| i.activities.iter().any(|a| a.1 == ActivityKind::ReminderEmail));
+        let (without, _) = mean_late(&p, day(2023, 1, 1), day(2023, 6, 1), |i| {
+            i.activities.iter().any(|a| a.1 == ActivityKind::ReminderEmail)
+        });
         assert!(without > with + 2.0, "with {with} without {without}");
     }
 }

@@ -15,8 +15,8 @@ use std::path::Path;
 use chrono::NaiveDate;
 use rayon::prelude::*;
 
-pub use behaviour::{Archetype, Profile, DISPUTE_TEXTS};
 use behaviour::{draw_profile, simulate_invoice};
+pub use behaviour::{Archetype, Profile, DISPUTE_TEXTS};
 use rng::Rng;
 
 use crate::contract::rows::{Cell, TableBuilder};
@@ -144,9 +144,8 @@ pub fn generate(out: &Path, p: &GenerateParams) -> Result<GenerateSummary, Gener
     let start = days_from_date(p.start);
     let end = days_from_date(p.end);
     let counts = invoice_counts(p);
-    let profiles: Vec<Profile> = (0..p.customers)
-        .map(|i| draw_profile(i, &mut Rng::new(p.seed, i as u64), start, end, counts[i]))
-        .collect();
+    let profiles: Vec<Profile> =
+        (0..p.customers).map(|i| draw_profile(i, &mut Rng::new(p.seed, i as u64), start, end, counts[i])).collect();
     write_customers(&out.join("customers.parquet"), &profiles)?;
     let shards = p.invoices.div_ceil(250_000).max(4).min(p.customers);
     let per = p.customers.div_ceil(shards);
@@ -228,7 +227,9 @@ fn write_shard(
                 currency: prof.currency,
                 paid_date: paid,
                 paid_minor: paid.map(|_| sim.paid_minor),
-                disputed: Some(sim.disputed && sim.activities.iter().any(|a| a.1 == ActivityKind::DisputeOpened && a.0 <= end)),
+                disputed: Some(
+                    sim.disputed && sim.activities.iter().any(|a| a.1 == ActivityKind::DisputeOpened && a.0 <= end),
+                ),
                 terms_days: Some(prof.terms),
             });
             sum.invoices += 1;

@@ -133,8 +133,9 @@ impl Mapping {
     /// [`ImportError::Mapping`].
     pub fn parse(text: &str, path: &Path) -> Result<Self, ImportError> {
         let raw: RawMapping = toml::from_str(text).map_err(|e| bad(path, e.to_string()))?;
-        let defs: &'static [FieldDef] = table_fields(&raw.table)
-            .ok_or_else(|| bad(path, format!("table should be invoices, payments, customers or activities, but is '{}'", raw.table)))?;
+        let defs: &'static [FieldDef] = table_fields(&raw.table).ok_or_else(|| {
+            bad(path, format!("table should be invoices, payments, customers or activities, but is '{}'", raw.table))
+        })?;
         let table = match raw.table.as_str() {
             "invoices" => "invoices",
             "payments" => "payments",
@@ -160,7 +161,9 @@ impl Mapping {
         for def in defs {
             let source = raw.fields.get(def.name).cloned();
             let derived = match raw.derived.get(def.name) {
-                Some(expr) => Some(parse_derivation(expr, defs).map_err(|r| bad(path, format!("derived.{}: {r}", def.name)))?),
+                Some(expr) => {
+                    Some(parse_derivation(expr, defs).map_err(|r| bad(path, format!("derived.{}: {r}", def.name)))?)
+                }
                 None => None,
             };
             if def.required && source.is_none() && derived.is_none() {
@@ -168,19 +171,33 @@ impl Mapping {
             }
             let always = def.kind == Kind::Currency && has_amount;
             if source.is_some() || derived.is_some() || always {
-                outputs.push(OutputField { name: def.name.into(), kind: def.kind, required: def.required, source, derived });
+                outputs.push(OutputField {
+                    name: def.name.into(),
+                    kind: def.kind,
+                    required: def.required,
+                    source,
+                    derived,
+                });
             }
         }
         for (name, spec) in raw.extra {
             if defs.iter().any(|d| d.name == name) {
-                return Err(bad(path, format!("extra column '{name}' has the name of a contract field; map it under [fields]")));
+                return Err(bad(
+                    path,
+                    format!("extra column '{name}' has the name of a contract field; map it under [fields]"),
+                ));
             }
             let kind = match spec {
                 ColumnSpec::Full { kind: Some(ref k), .. } => match k.as_str() {
                     "text" => Kind::Text,
                     "number" => Kind::Number,
                     "date" => Kind::Date,
-                    other => return Err(bad(path, format!("extra.{name}: type should be text, number or date, but is '{other}'"))),
+                    other => {
+                        return Err(bad(
+                            path,
+                            format!("extra.{name}: type should be text, number or date, but is '{other}'"),
+                        ))
+                    }
                 },
                 _ => Kind::Text,
             };
@@ -191,7 +208,8 @@ impl Mapping {
 }
 
 fn parse_derivation(expr: &str, defs: &'static [FieldDef]) -> Result<Derivation, String> {
-    let (l, r) = expr.split_once('+').ok_or_else(|| format!("should be '<date field> + <field or days>', but is '{expr}'"))?;
+    let (l, r) =
+        expr.split_once('+').ok_or_else(|| format!("should be '<date field> + <field or days>', but is '{expr}'"))?;
     let (l, r) = (l.trim(), r.trim());
     let base = defs
         .iter()
@@ -241,7 +259,21 @@ score = { column = "Score", type = "number" }
         assert_eq!(m.table, "invoices");
         assert_eq!(m.default_currency.as_str(), "EUR");
         let names: Vec<_> = m.outputs.iter().map(|o| o.name.as_str()).collect();
-        assert_eq!(names, ["invoice_id", "customer_id", "invoice_date", "due_date", "amount", "currency", "disputed", "terms_days", "region", "score"]);
+        assert_eq!(
+            names,
+            [
+                "invoice_id",
+                "customer_id",
+                "invoice_date",
+                "due_date",
+                "amount",
+                "currency",
+                "disputed",
+                "terms_days",
+                "region",
+                "score"
+            ]
+        );
         assert_eq!(m.outputs[3].derived, Some(Derivation::DatePlusField("invoice_date", "terms_days")));
     }
 

@@ -96,7 +96,12 @@ enum Value {
 /// # Errors
 /// [`ImportError`] for an invalid mapping, an unreadable input, a missing mapped
 /// column or a failed write. Bad rows are not errors.
-pub fn import_file(input: &Path, mapping: &Mapping, out: &Path, rejects: Option<&Path>) -> Result<ImportSummary, ImportError> {
+pub fn import_file(
+    input: &Path,
+    mapping: &Mapping,
+    out: &Path,
+    rejects: Option<&Path>,
+) -> Result<ImportSummary, ImportError> {
     let mut rows = source::open(input, mapping.delimiter)?;
     let header = rows.header().to_vec();
     let mut col_index = Vec::with_capacity(mapping.outputs.len());
@@ -193,7 +198,8 @@ pub fn import_file(input: &Path, mapping: &Mapping, out: &Path, rejects: Option<
     summary.rows_rejected = rejected.len() as u64;
     summary.rejected_by_reason = summarize_rejects(&rejected);
     summary.output = out_path.display().to_string();
-    let rejects_path = rejects.map(Path::to_path_buf).unwrap_or_else(|| out.join(format!("{}.rejects.csv", mapping.table)));
+    let rejects_path =
+        rejects.map(Path::to_path_buf).unwrap_or_else(|| out.join(format!("{}.rejects.csv", mapping.table)));
     if rejected.is_empty() {
         let _ = std::fs::remove_file(&rejects_path);
     } else {
@@ -232,7 +238,11 @@ fn currency_of(mapping: &Mapping, values: &[Value]) -> Currency {
 
 type RowProblem = (String, String, String);
 
-fn convert_row(mapping: &Mapping, col_index: &[Option<usize>], cells: &[Option<String>]) -> Result<Vec<Value>, RowProblem> {
+fn convert_row(
+    mapping: &Mapping,
+    col_index: &[Option<usize>],
+    cells: &[Option<String>],
+) -> Result<Vec<Value>, RowProblem> {
     let n = mapping.outputs.len();
     let mut raw: Vec<Option<String>> = vec![None; n];
     for (i, o) in mapping.outputs.iter().enumerate() {
@@ -264,8 +274,13 @@ fn convert_row(mapping: &Mapping, col_index: &[Option<usize>], cells: &[Option<S
                 let fmts = formats(o, mapping).join(", ");
                 problem(format!("not a date in formats [{fmts}] or ISO-8601"))
             })?),
-            Kind::Amount => Value::Amount(Money::parse_major(text, currency).map_err(|e| problem(e.to_string()))?.minor),
-            Kind::Bool => Value::Bool(parse_bool(text).ok_or_else(|| problem("should be true/false, yes/no or 1/0 (or add a value map)".into()))?),
+            Kind::Amount => {
+                Value::Amount(Money::parse_major(text, currency).map_err(|e| problem(e.to_string()))?.minor)
+            }
+            Kind::Bool => Value::Bool(
+                parse_bool(text)
+                    .ok_or_else(|| problem("should be true/false, yes/no or 1/0 (or add a value map)".into()))?,
+            ),
             Kind::Int => Value::Int(text.parse().map_err(|_| problem("should be a whole number".into()))?),
             Kind::Number => Value::Float(text.parse().map_err(|_| problem("should be a number".into()))?),
             Kind::ActivityKind => {
@@ -309,12 +324,20 @@ fn check_row(mapping: &Mapping, values: &[Value]) -> Result<(), RowProblem> {
     if mapping.table == "invoices" {
         if let (Some(Value::Date(i)), Some(Value::Date(d))) = (get("invoice_date"), get("due_date")) {
             if d < i {
-                return Err(("due_date".into(), crate::domain::date_from_days(*d).map(|x| x.to_string()).unwrap_or_default(), "due_date is before invoice_date".into()));
+                return Err((
+                    "due_date".into(),
+                    crate::domain::date_from_days(*d).map(|x| x.to_string()).unwrap_or_default(),
+                    "due_date is before invoice_date".into(),
+                ));
             }
         }
         if let Some(Value::Amount(a)) = get("amount") {
             if *a < 0 {
-                return Err(("amount".into(), a.to_string(), "amount should be >= 0 (credit notes are not invoices)".into()));
+                return Err((
+                    "amount".into(),
+                    a.to_string(),
+                    "amount should be >= 0 (credit notes are not invoices)".into(),
+                ));
             }
         }
     }

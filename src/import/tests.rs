@@ -97,7 +97,11 @@ fn malformed_rows_are_reported_not_dropped() {
     let b = &batches[0];
     assert_eq!(b.num_rows(), 2);
     let due = b.column_by_name("due_date").unwrap().as_primitive::<Date32Type>();
-    assert_eq!(due.value(0), days_from_date(chrono::NaiveDate::from_ymd_opt(2024, 3, 1).unwrap()), "derived from terms");
+    assert_eq!(
+        due.value(0),
+        days_from_date(chrono::NaiveDate::from_ymd_opt(2024, 3, 1).unwrap()),
+        "derived from terms"
+    );
     let amt = b.column_by_name("amount").unwrap().as_primitive::<Decimal128Type>();
     assert_eq!(amt.value(0), 1_005_000, "100.50 at scale 4");
     assert_eq!(amt.value(1), 12_000_000, "1200 JPY at scale 4");
@@ -124,7 +128,9 @@ fn an_unreadable_file_fails_naming_it() {
 #[test]
 fn parquet_exports_import_like_csv() {
     let dir = tempfile::tempdir().unwrap();
-    let (_, _, _, csv_dir) = run(b"Belegnr,Kunde,Datum,Betrag,Whg,Ziel,Bezahlt,Strittig,Region\nR1,K1,31.01.2024,100.50,EUR,30,,Nein,Nord\n");
+    let (_, _, _, csv_dir) = run(
+        b"Belegnr,Kunde,Datum,Betrag,Whg,Ziel,Bezahlt,Strittig,Region\nR1,K1,31.01.2024,100.50,EUR,30,,Nein,Nord\n",
+    );
     // The written contract file, re-imported with a mapping onto its own names.
     let input = csv_dir.path().join("out/invoices.parquet");
     let mapping = r#"

@@ -38,7 +38,9 @@ pub struct ActivityChunk {
 ///
 /// # Errors
 /// As [`super::read_invoices`].
-pub fn read_activities<T: Send>(source: &TableSource, f: impl Fn(ActivityChunk) -> T + Sync,
+pub fn read_activities<T: Send>(
+    source: &TableSource,
+    f: impl Fn(ActivityChunk) -> T + Sync,
 ) -> Result<(Vec<T>, Vec<RejectedRow>), IngestError> {
     let specs = [
         ColumnSpec { name: "customer_id", required: true },
@@ -47,7 +49,7 @@ pub fn read_activities<T: Send>(source: &TableSource, f: impl Fn(ActivityChunk) 
         ColumnSpec { name: "kind", required: true },
         ColumnSpec { name: "promised_date", required: false },
     ];
-    collect(map_batches(source, &specs, |b| (decode)(b).map(|(c, r)| (f(c), r)))?)
+    collect(map_batches(source, &specs, |b| decode(b).map(|(c, r)| (f(c), r)))?)
 }
 
 fn decode(b: &BatchColumns<'_>) -> Result<(ActivityChunk, Vec<RejectedRow>), IngestError> {
@@ -69,7 +71,7 @@ fn decode(b: &BatchColumns<'_>) -> Result<(ActivityChunk, Vec<RejectedRow>), Ing
     pr.cells("date", date_err);
     pr.cells("promised_date", prom_err);
     let mut kind = Vec::with_capacity(n);
-    for i in 0..n {
+    for (i, &day) in date.iter().enumerate() {
         let k = (!kinds.is_null(i)).then(|| ActivityKind::parse(kinds.value(i))).flatten();
         kind.push(k.unwrap_or(ActivityKind::Note));
         if pr.has(i) {
@@ -77,7 +79,7 @@ fn decode(b: &BatchColumns<'_>) -> Result<(ActivityChunk, Vec<RejectedRow>), Ing
         }
         if let Some(reason) = id_problem(&customer_id, i, "customer_id") {
             pr.set(i, "customer_id", String::new(), reason);
-        } else if date[i] == NULL_DATE {
+        } else if day == NULL_DATE {
             pr.set(i, "date", String::new(), "date is required");
         } else if k.is_none() {
             let v = if kinds.is_null(i) { String::new() } else { kinds.value(i).to_string() };
@@ -86,5 +88,17 @@ fn decode(b: &BatchColumns<'_>) -> Result<(ActivityChunk, Vec<RejectedRow>), Ing
         }
     }
     let (valid, rejects) = pr.finish("activities", b);
-    Ok((ActivityChunk { file: b.unit.path.clone(), first_row: b.first_row, customer_id, invoice_id, date, kind, promised_date, valid }, rejects))
+    Ok((
+        ActivityChunk {
+            file: b.unit.path.clone(),
+            first_row: b.first_row,
+            customer_id,
+            invoice_id,
+            date,
+            kind,
+            promised_date,
+            valid,
+        },
+        rejects,
+    ))
 }

@@ -13,7 +13,7 @@ use arrow_array::{Array, ArrayRef, StringArray};
 use arrow_schema::DataType;
 
 use super::IngestError;
-use crate::domain::{parse_date_flexible, days_from_date, Currency, Money};
+use crate::domain::{days_from_date, parse_date_flexible, Currency, Money};
 
 /// Sentinel for a null date in `i32` day columns.
 pub const NULL_DATE: i32 = i32::MIN;
@@ -80,7 +80,11 @@ pub fn dates(path: &Path, column: &str, arr: &ArrayRef) -> Result<(Vec<i32>, Vec
                     match parse_date_flexible(s.value(i)) {
                         Some(d) => days_from_date(d),
                         None => {
-                            errors.push((i, s.value(i).to_string(), "date should be ISO-8601 (YYYY-MM-DD)".to_string()));
+                            errors.push((
+                                i,
+                                s.value(i).to_string(),
+                                "date should be ISO-8601 (YYYY-MM-DD)".to_string(),
+                            ));
                             NULL_DATE
                         }
                     }
@@ -169,7 +173,9 @@ pub fn amounts(
         }
         DataType::Float64 | DataType::Float32 => {
             let cast: Cow<'_, ArrayRef> = if *dt == DataType::Float32 {
-                Cow::Owned(arrow_cast::cast(arr, &DataType::Float64).map_err(|_| type_error(path, column, dt, "float64"))?)
+                Cow::Owned(
+                    arrow_cast::cast(arr, &DataType::Float64).map_err(|_| type_error(path, column, dt, "float64"))?,
+                )
             } else {
                 Cow::Borrowed(arr)
             };
@@ -272,7 +278,13 @@ pub fn ints(path: &Path, column: &str, arr: &ArrayRef) -> Result<(Vec<Option<i32
     let dt = arr.data_type();
     let mut errors = Vec::new();
     let out = match dt {
-        DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64 | DataType::UInt8 | DataType::UInt16 | DataType::UInt32 => {
+        DataType::Int8
+        | DataType::Int16
+        | DataType::Int32
+        | DataType::Int64
+        | DataType::UInt8
+        | DataType::UInt16
+        | DataType::UInt32 => {
             let c = arrow_cast::cast(arr, &DataType::Int32).map_err(|_| type_error(path, column, dt, "int32"))?;
             let a = c.as_primitive::<Int32Type>();
             (0..a.len()).map(|i| (!a.is_null(i)).then(|| a.value(i))).collect()

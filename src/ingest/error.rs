@@ -31,7 +31,9 @@ pub enum IngestError {
         source: arrow_schema::ArrowError,
     },
     /// A required table is absent.
-    #[error("required table '{table}' not found in {dir} (expected {table}.parquet or a folder {table}/ of .parquet files)")]
+    #[error(
+        "required table '{table}' not found in {dir} (expected {table}.parquet or a folder {table}/ of .parquet files)"
+    )]
     MissingTable {
         /// The data directory.
         dir: PathBuf,

@@ -40,7 +40,8 @@ pub struct PaymentChunk {
 /// As [`super::read_invoices`].
 pub fn read_payments<T: Send>(
     source: &TableSource,
-    opts: &InvoiceReadOptions, f: impl Fn(PaymentChunk) -> T + Sync,
+    opts: &InvoiceReadOptions,
+    f: impl Fn(PaymentChunk) -> T + Sync,
 ) -> Result<(Vec<T>, Vec<RejectedRow>), IngestError> {
     let specs = [
         ColumnSpec { name: "customer_id", required: true },
@@ -49,7 +50,7 @@ pub fn read_payments<T: Send>(
         ColumnSpec { name: "amount", required: true },
         ColumnSpec { name: "currency", required: false },
     ];
-    collect(map_batches(source, &specs, |b| (|b| decode(b, opts.default_currency))(b).map(|(c, r)| (f(c), r)))?)
+    collect(map_batches(source, &specs, |b| decode(b, opts.default_currency).map(|(c, r)| (f(c), r)))?)
 }
 
 fn decode(b: &BatchColumns<'_>, default_currency: Currency) -> Result<(PaymentChunk, Vec<RejectedRow>), IngestError> {
@@ -81,5 +82,17 @@ fn decode(b: &BatchColumns<'_>, default_currency: Currency) -> Result<(PaymentCh
         }
     }
     let (valid, rejects) = pr.finish("payments", b);
-    Ok((PaymentChunk { file: b.unit.path.clone(), first_row: b.first_row, customer_id, invoice_id, payment_date, amount_minor, currency, valid }, rejects))
+    Ok((
+        PaymentChunk {
+            file: b.unit.path.clone(),
+            first_row: b.first_row,
+            customer_id,
+            invoice_id,
+            payment_date,
+            amount_minor,
+            currency,
+            valid,
+        },
+        rejects,
+    ))
 }

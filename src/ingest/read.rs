@@ -86,11 +86,7 @@ where
             }
             Err(_) if spec.required => {
                 let present = schema.fields().iter().map(|f| f.name().as_str()).collect::<Vec<_>>().join(", ");
-                return Err(IngestError::MissingColumn {
-                    path: path.clone(),
-                    column: spec.name.to_string(),
-                    present,
-                });
+                return Err(IngestError::MissingColumn { path: path.clone(), column: spec.name.to_string(), present });
             }
             Err(_) => {}
         }

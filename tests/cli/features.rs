@@ -21,7 +21,8 @@ fn generate_then_features_writes_one_row_per_customer() {
     assert!(customers.len() > 250 && customers.len() <= 300);
     let invoices = read_parquet(&out.join("invoice_features.parquet"));
     assert!(invoices.iter().map(|b| b.num_rows()).sum::<usize>() > 0);
-    let manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["as_of"], "2024-06-30");
     assert_eq!(manifest["n_customers"], customers.len());
     assert_eq!(manifest["definition_hash"].as_str().unwrap().len(), 64);
@@ -60,7 +61,10 @@ fn a_hand_written_invoices_only_directory_with_float_amounts_is_accepted() {
 #[test]
 fn a_missing_table_or_column_fails_with_a_message_naming_it() {
     let tmp = tempfile::tempdir().unwrap();
-    let o = arsight(&["features", "--data", s(tmp.path()), "--as-of", "2024-01-01", "--out", s(&tmp.path().join("f"))], &[]);
+    let o = arsight(
+        &["features", "--data", s(tmp.path()), "--as-of", "2024-01-01", "--out", s(&tmp.path().join("f"))],
+        &[],
+    );
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("required table 'invoices' not found"), "{err}");

@@ -42,7 +42,7 @@ fn generation_is_deterministic_for_a_seed_whatever_the_thread_count() {
     let b = run("b", "7", "2");
     let c = run("c", "8", "2");
     assert!(a.keys().any(|k| k.starts_with("invoices/")) && a.contains_key("customers.parquet"));
-    assert!(a.len() >= 4 * 3 + 1, "four shards of three tables plus customers: {:?}", a.keys());
+    assert!(a.len() > 4 * 3, "four shards of three tables plus customers: {:?}", a.keys());
     assert_eq!(a, b, "same seed, different thread counts: identical bytes");
     assert_ne!(a.get("invoices/part-00000.parquet"), c.get("invoices/part-00000.parquet"), "another seed differs");
 }
