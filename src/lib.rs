@@ -27,3 +27,4 @@ pub mod fsutil;
 pub mod generate;
 pub mod import;
 pub mod ingest;
+pub mod models;

@@ -7,7 +7,25 @@ use anyhow::{bail, Context, Result};
 use chrono::NaiveDate;
 
 use super::{Cli, Command};
-use crate::domain::Currency;
+use crate::domain::{days_from_date, Currency};
+use crate::features::{load_history, FxTable};
+use crate::models::backtest::{run_backtest, BacktestParams};
+
+/// An as-of date after any real data: everything in the files is "known".
+const FAR_FUTURE: i32 = 2_932_896; // 9999-12-31
+
+/// Parses "14d", "2w" or a bare number of days.
+fn parse_days(s: &str) -> Result<i32> {
+    let t = s.trim();
+    let (num, mult) = match t.strip_suffix('w') {
+        Some(n) => (n, 7),
+        None => (t.strip_suffix('d').unwrap_or(t), 1),
+    };
+    match num.parse::<i32>() {
+        Ok(n) if n > 0 => Ok(n * mult),
+        _ => bail!("should be a positive number of days or weeks like 14d or 13w, but is '{s}'"),
+    }
+}
 use crate::features::{self, build_features, write_feature_set, FeatureOptions};
 use crate::generate::{generate, GenerateParams};
 use crate::import::{import_file, Mapping};
@@ -51,6 +69,29 @@ pub fn run(cli: Cli) -> Result<()> {
                 ..Default::default()
             };
             features_cmd(&data, as_of, &out, &opts).map(|_| ())
+        }
+        Command::Backtest { data, from, to, every, horizon, default_currency, out } => {
+            let params = BacktestParams {
+                from: from.map(days_from_date),
+                to: to.map(days_from_date),
+                every_days: parse_days(&every).context("--every")?,
+                horizon_weeks: parse_days(&horizon).context("--horizon")?.div_euclid(7).max(1),
+                ..Default::default()
+            };
+            let currency = Currency::parse(&default_currency).context("--default-currency")?;
+            let read = InvoiceReadOptions { default_currency: currency, extra_numeric: Vec::new() };
+            let t = Instant::now();
+            let h = load_history(&data, FAR_FUTURE, &read, &FxTable::default())
+                .with_context(|| format!("reading {}", data.display()))?;
+            let report = run_backtest(&h, &params).context("backtest")?;
+            print!("{}", report.markdown());
+            println!("\n({:.1}s)", t.elapsed().as_secs_f64());
+            if let Some(out) = out {
+                let json = serde_json::to_vec_pretty(&report)?;
+                crate::fsutil::atomic_write(&out, |f| std::io::Write::write_all(f, &json))
+                    .with_context(|| format!("writing {}", out.display()))?;
+            }
+            Ok(())
         }
         Command::Import { input, mapping, out, rejects } => import_cmd(&input, &mapping, &out, rejects.as_deref()),
     }

@@ -77,6 +77,31 @@ pub enum Command {
         #[arg(long)]
         catalogue: bool,
     },
+    /// Backtest the payment-date and risk models and the cash forecast against
+    /// baselines: retrain at each as-of date on what was visible then.
+    Backtest {
+        /// Data directory (contract Parquet).
+        #[arg(long)]
+        data: PathBuf,
+        /// First as-of date (default: the date by which 80% of invoices were issued).
+        #[arg(long)]
+        from: Option<NaiveDate>,
+        /// Last as-of date (default: the last invoice date).
+        #[arg(long)]
+        to: Option<NaiveDate>,
+        /// Step between as-of dates, e.g. 14d or 2w.
+        #[arg(long, default_value = "14d")]
+        every: String,
+        /// Cash forecast horizon, e.g. 13w or 91d.
+        #[arg(long, default_value = "13w")]
+        horizon: String,
+        /// Currency for invoices without one.
+        #[arg(long, default_value = "USD")]
+        default_currency: String,
+        /// Write the report as JSON here (Markdown goes to stdout).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Import a CSV or Parquet export with a TOML column mapping into contract Parquet.
     Import {
         /// Input file (.csv or .parquet).

@@ -3,7 +3,7 @@
 use chrono::Datelike;
 
 use super::catalogue::{CUSTOMER_FEATURES, EWMA_ALPHA};
-use super::history::{History, Inv, OPEN};
+use super::history::{CustSide, History, Inv, InvSide};
 use super::stats::{ewma, mean, quantile_sorted, ratio, std};
 use crate::domain::date_from_days;
 use crate::ingest::columns::{NULL_AMOUNT, NULL_DATE};
@@ -11,14 +11,14 @@ use crate::ingest::columns::{NULL_AMOUNT, NULL_DATE};
 /// Number of customer features.
 pub const N_CUSTOMER: usize = CUSTOMER_FEATURES.len();
 
-/// Mean days late per due month (index 0 = January), NaN where fewer than two
-/// settled invoices; plus the overall mean.
-pub fn month_profile(invs: &[Inv]) -> ([f64; 12], f64) {
+/// Mean days late per due month (index 0 = January) over invoices settled by `t`,
+/// NaN where fewer than two; plus the overall mean.
+pub fn month_profile(invs: &[Inv], t: i32) -> ([f64; 12], f64) {
     let mut sum = [0.0; 12];
     let mut cnt = [0u32; 12];
     let mut all = 0.0;
     let mut n = 0u32;
-    for r in invs.iter().filter(|r| r.paid_date != OPEN) {
+    for r in invs.iter().filter(|r| r.paid_date <= t) {
         let late = f64::from(r.paid_date - r.due_date);
         let m = date_from_days(r.due_date).map_or(0, |d| d.month0() as usize);
         sum[m] += late;
@@ -35,24 +35,64 @@ pub fn month_profile(invs: &[Inv]) -> ([f64; 12], f64) {
     (out, if n == 0 { f64::NAN } else { all / f64::from(n) })
 }
 
-/// The vector of customer `c`, in [`CUSTOMER_FEATURES`] order.
-pub fn customer_vector(h: &History, c: usize) -> [f64; N_CUSTOMER] {
-    let as_of = h.as_of;
-    let invs = h.invoices_of(c);
-    let base = h.offsets[c];
-    let side = |i: usize| h.inv_side.get(base + i).copied();
-    let cs = h.cust_side[c];
+/// A customer's state at a date `t` (≤ the history's as-of): its visible invoices,
+/// what payments and activities say about them, and its behaviour vector.
+pub struct CustomerAt<'h> {
+    /// Invoices issued by `t`, by invoice date.
+    pub invs: &'h [Inv],
+    /// Position of `invs[0]` in `History::invoices`.
+    pub base: usize,
+    /// Payment/activity facts per invoice, aligned with `invs`.
+    pub sides: Vec<InvSide>,
+    /// The date.
+    pub t: i32,
+    /// Mean days late per due month and overall.
+    pub months: ([f64; 12], f64),
+    /// Median invoice amount (base currency).
+    pub median_amount: f64,
+    /// The vector in [`CUSTOMER_FEATURES`] order.
+    pub vector: [f64; N_CUSTOMER],
+}
 
-    let mut paid: Vec<&Inv> = invs.iter().filter(|r| r.paid_date != OPEN).collect();
+/// The state of customer `c` at the history's as-of date.
+pub fn customer_at_as_of(h: &History, c: usize) -> CustomerAt<'_> {
+    customer_at(h, c, h.as_of)
+}
+
+/// The state of customer `c` at `t` (≤ as_of): only invoices issued, settlements,
+/// payments and activities dated on or before `t` are used.
+pub fn customer_at(h: &History, c: usize, t: i32) -> CustomerAt<'_> {
+    let all = h.invoices_of(c);
+    let invs = &all[..all.partition_point(|r| r.invoice_date <= t)];
+    let (mut sides, cs) = h.sides_at(c, t);
+    sides.truncate(invs.len());
+    let mut amounts: Vec<f64> = invs.iter().map(|r| r.amount_base).collect();
+    amounts.sort_by(f64::total_cmp);
+    let median_amount = quantile_sorted(&amounts, 0.5);
+    let months = month_profile(invs, t);
+    let vector = vector_of(h, c, invs, &sides, &cs, t, &amounts, &months);
+    CustomerAt { invs, base: h.offsets[c], sides, t, months, median_amount, vector }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn vector_of(
+    h: &History,
+    c: usize,
+    invs: &[Inv],
+    sides: &[InvSide],
+    cs: &CustSide,
+    as_of: i32,
+    amounts: &[f64],
+    months: &([f64; 12], f64),
+) -> [f64; N_CUSTOMER] {
+    let side = |i: usize| sides.get(i).copied();
+    let mut paid: Vec<&Inv> = invs.iter().filter(|r| r.paid_date <= as_of).collect();
     paid.sort_by_key(|r| (r.paid_date, r.invoice_date, r.key));
     let late: Vec<f64> = paid.iter().map(|r| f64::from(r.paid_date - r.due_date)).collect();
     let mut late_sorted = late.clone();
     late_sorted.sort_by(f64::total_cmp);
     let mut to_pay: Vec<f64> = paid.iter().map(|r| f64::from(r.paid_date - r.invoice_date)).collect();
     to_pay.sort_by(f64::total_cmp);
-    let mut amounts: Vec<f64> = invs.iter().map(|r| r.amount_base).collect();
-    amounts.sort_by(f64::total_cmp);
-
     let n = invs.len() as f64;
     let n_paid = paid.len() as f64;
     let late_mean = mean(&late);
@@ -72,23 +112,24 @@ pub fn customer_vector(h: &History, c: usize) -> [f64; N_CUSTOMER] {
     let mut last_paid_date = NULL_DATE;
     for (i, r) in invs.iter().enumerate() {
         let s = side(i).unwrap_or_default();
-        if r.paid_date != OPEN {
+        let settled = r.paid_date <= as_of;
+        if settled {
             last_paid_date = last_paid_date.max(r.paid_date);
             if r.paid_minor != NULL_AMOUNT && r.paid_minor < r.amount_minor {
                 short += 1.0;
             }
         }
-        let has_payment = s.n_payments > 0 || (!h.has_payments && r.paid_date != OPEN);
+        let has_payment = s.n_payments > 0 || (!h.has_payments && settled);
         if has_payment {
             with_payment += 1.0;
-            if s.n_payments >= 2 || (r.paid_date == OPEN && s.paid_minor > 0) {
+            if s.n_payments >= 2 || (!settled && s.paid_minor > 0) {
                 partial += 1.0;
             }
         }
         if s.dispute_opened && !s.dispute_resolved {
             disputes_open += 1.0;
         }
-        if r.paid_date == OPEN {
+        if !settled {
             let open_share = if r.amount_minor > 0 {
                 (1.0 - s.paid_minor as f64 / r.amount_minor as f64).clamp(0.0, 1.0)
             } else {
@@ -110,8 +151,7 @@ pub fn customer_vector(h: &History, c: usize) -> [f64; N_CUSTOMER] {
     }
     let open_amount: f64 = aging.iter().sum();
     let last_payment = if h.has_payments { cs.last_payment } else { last_paid_date };
-    let (months, _) = month_profile(invs);
-    let present: Vec<f64> = months.iter().copied().filter(|m| !m.is_nan()).collect();
+    let present: Vec<f64> = months.0.iter().copied().filter(|m| !m.is_nan()).collect();
     let amplitude = if present.len() >= 3 {
         present.iter().copied().fold(f64::MIN, f64::max) - present.iter().copied().fold(f64::MAX, f64::min)
     } else {
@@ -123,12 +163,12 @@ pub fn customer_vector(h: &History, c: usize) -> [f64; N_CUSTOMER] {
     [
         n,
         n_paid,
-        invs.iter().filter(|r| r.paid_date == OPEN).count() as f64,
+        invs.iter().filter(|r| r.paid_date > as_of).count() as f64,
         invs.iter().filter(|r| r.invoice_date > as_of - 90).count() as f64,
         f64::from(as_of - first_date),
         amounts.iter().sum(),
         paid_amount,
-        quantile_sorted(&amounts, 0.5),
+        quantile_sorted(amounts, 0.5),
         late_mean,
         quantile_sorted(&late_sorted, 0.5),
         std(&late),

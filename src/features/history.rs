@@ -96,7 +96,32 @@ pub struct InvSide {
     pub open_promise: bool,
 }
 
-/// Per-customer activity outcomes by as_of.
+/// A payment: the invoice it is applied to (position in `History::invoices`,
+/// `u32::MAX` when unapplied or unknown), its date and amount.
+#[derive(Debug, Clone, Copy)]
+pub struct PayEvent {
+    /// Invoice position or `u32::MAX`.
+    pub pos: u32,
+    /// Payment day.
+    pub date: i32,
+    /// Minor units.
+    pub amount_minor: i64,
+}
+
+/// A collection activity.
+#[derive(Debug, Clone, Copy)]
+pub struct ActEvent {
+    /// Invoice position or `u32::MAX`.
+    pub pos: u32,
+    /// Activity day.
+    pub date: i32,
+    /// Promised day ([`NULL_DATE`] when none).
+    pub promised: i32,
+    /// Kind.
+    pub kind: ActivityKind,
+}
+
+/// Per-customer activity outcomes at a date.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CustSide {
     /// Last payment day (payments table), `NULL_DATE` when none.
@@ -137,10 +162,15 @@ pub struct History {
     pub invoices: Vec<Inv>,
     /// `invoices[offsets[c]..offsets[c+1]]` belong to customer `c`.
     pub offsets: Vec<usize>,
-    /// Payment/activity facts aligned with `invoices` (empty without those tables).
-    pub inv_side: Vec<InvSide>,
-    /// Per customer.
-    pub cust_side: Vec<CustSide>,
+    /// Payments dated by as_of of known customers, grouped by customer (see
+    /// `pay_offsets`), in file order.
+    pub payments: Vec<PayEvent>,
+    /// `payments[pay_offsets[c]..pay_offsets[c+1]]` belong to customer `c`.
+    pub pay_offsets: Vec<usize>,
+    /// Activities dated by as_of of known customers, grouped by customer.
+    pub activities: Vec<ActEvent>,
+    /// `activities[act_offsets[c]..act_offsets[c+1]]` belong to customer `c`.
+    pub act_offsets: Vec<usize>,
     /// Per customer.
     pub master: Vec<CustMaster>,
     /// Open invoices' ids and extras, by slot.
@@ -157,6 +187,36 @@ impl History {
     /// Invoices of customer `c`.
     pub fn invoices_of(&self, c: usize) -> &[Inv] {
         &self.invoices[self.offsets[c]..self.offsets[c + 1]]
+    }
+
+    /// What payments and activities dated on or before `t` (≤ as_of) say about
+    /// customer `c` and each of its invoices (aligned with [`Self::invoices_of`]).
+    pub fn sides_at(&self, c: usize, t: i32) -> (Vec<InvSide>, CustSide) {
+        let base = self.offsets[c];
+        let invs = self.invoices_of(c);
+        let mut inv_side = vec![InvSide::default(); invs.len()];
+        let mut cs = CustSide { last_payment: NULL_DATE, ..Default::default() };
+        let local = |pos: u32| {
+            let p = pos as usize;
+            (pos != u32::MAX && p >= base && p < base + invs.len()).then(|| p - base)
+        };
+        for e in &self.payments[self.pay_offsets[c]..self.pay_offsets[c + 1]] {
+            if e.date > t {
+                continue;
+            }
+            cs.last_payment = cs.last_payment.max(e.date);
+            if let Some(i) = local(e.pos) {
+                let s = &mut inv_side[i];
+                s.paid_minor = s.paid_minor.saturating_add(e.amount_minor);
+                s.n_payments = s.n_payments.saturating_add(1);
+            }
+        }
+        for e in &self.activities[self.act_offsets[c]..self.act_offsets[c + 1]] {
+            if e.date <= t {
+                apply_activity(invs, &mut inv_side, &mut cs, local(e.pos), e.date, e.kind, e.promised, t);
+            }
+        }
+        (inv_side, cs)
     }
 }
 
@@ -336,20 +396,18 @@ pub fn load_history(dir: &Path, as_of: i32, opts: &InvoiceReadOptions, fx: &FxTa
         customers,
         invoices,
         offsets,
-        inv_side: Vec::new(),
-        cust_side: Vec::new(),
+        payments: Vec::new(),
+        pay_offsets: Vec::new(),
+        activities: Vec::new(),
+        act_offsets: Vec::new(),
         master: Vec::new(),
         open,
         has_payments: false,
         rejects: Vec::new(),
         unknown_currencies: Vec::new(),
     };
-    let mut cust_side = vec![CustSide { last_payment: NULL_DATE, ..Default::default() }; n_cust];
-    let mut inv_side: Vec<InvSide> = Vec::new();
-
     if let Some(src) = TableSource::find(dir, "payments")? {
         h.has_payments = true;
-        inv_side.resize(h.invoices.len(), InvSide::default());
         let (parts, rj) = read_payments(&src, opts, |c| {
             let mut out = Vec::new();
             let mut cache = CustCache::default();
@@ -358,28 +416,19 @@ pub fn load_history(dir: &Path, as_of: i32, opts: &InvoiceReadOptions, fx: &FxTa
                     continue;
                 }
                 let Some(cust) = cache.get(&index, c.customer_id.value(i)) else { continue };
-                let pos = linked(&c.invoice_id, i).and_then(|k| lookup.find(cust, k));
-                out.push((cust, pos, c.payment_date[i], c.amount_minor[i]));
+                let pos = linked(&c.invoice_id, i).and_then(|k| lookup.find(cust, k)).unwrap_or(u32::MAX);
+                out.push((cust, PayEvent { pos, date: c.payment_date[i], amount_minor: c.amount_minor[i] }));
             }
             out
         })?;
         rejects.extend(rj);
         stage("payments read");
-        for (cust, pos, date, amount) in parts.into_iter().flatten() {
-            let cs = &mut cust_side[cust as usize];
-            cs.last_payment = cs.last_payment.max(date);
-            if let Some(p) = pos {
-                let s = &mut inv_side[p as usize];
-                s.paid_minor = s.paid_minor.saturating_add(amount);
-                s.n_payments = s.n_payments.saturating_add(1);
-            }
-        }
+        (h.payments, h.pay_offsets) = group_by_customer(parts, n_cust);
+    } else {
+        h.pay_offsets = vec![0; n_cust + 1];
     }
 
     if let Some(src) = TableSource::find(dir, "activities")? {
-        if inv_side.is_empty() {
-            inv_side.resize(h.invoices.len(), InvSide::default());
-        }
         let (parts, rj) = read_activities(&src, |c| {
             let mut out = Vec::new();
             let mut cache = CustCache::default();
@@ -388,17 +437,16 @@ pub fn load_history(dir: &Path, as_of: i32, opts: &InvoiceReadOptions, fx: &FxTa
                     continue;
                 }
                 let Some(cust) = cache.get(&index, c.customer_id.value(i)) else { continue };
-                let pos = linked(&c.invoice_id, i).and_then(|k| lookup.find(cust, k));
-                out.push((cust, pos, c.date[i], c.kind[i], c.promised_date[i]));
+                let pos = linked(&c.invoice_id, i).and_then(|k| lookup.find(cust, k)).unwrap_or(u32::MAX);
+                out.push((cust, ActEvent { pos, date: c.date[i], promised: c.promised_date[i], kind: c.kind[i] }));
             }
             out
         })?;
         rejects.extend(rj);
         stage("activities read");
-        for (cust, pos, date, kind, promised) in parts.into_iter().flatten() {
-            let pos = pos.map(|p| p as usize);
-            apply_activity(&h.invoices, &mut inv_side, &mut cust_side[cust as usize], pos, date, kind, promised, as_of);
-        }
+        (h.activities, h.act_offsets) = group_by_customer(parts, n_cust);
+    } else {
+        h.act_offsets = vec![0; n_cust + 1];
     }
 
     let mut master = vec![CustMaster { credit_limit_base: f64::NAN, ..Default::default() }; n_cust];
@@ -416,12 +464,31 @@ pub fn load_history(dir: &Path, as_of: i32, opts: &InvoiceReadOptions, fx: &FxTa
         }
     }
     stage("done");
-    h.inv_side = inv_side;
-    h.cust_side = cust_side;
     h.master = master;
     h.rejects = rejects;
     h.unknown_currencies = fx.unknown_seen();
     Ok(h)
+}
+
+/// Stable counting sort of `(customer, event)` parts into grouped events + offsets.
+fn group_by_customer<E: Copy>(parts: Vec<Vec<(u32, E)>>, n_cust: usize) -> (Vec<E>, Vec<usize>) {
+    let mut offsets = vec![0usize; n_cust + 1];
+    for (c, _) in parts.iter().flatten() {
+        offsets[*c as usize + 1] += 1;
+    }
+    for c in 0..n_cust {
+        offsets[c + 1] += offsets[c];
+    }
+    let Some(&(_, fill)) = parts.iter().flatten().next() else { return (Vec::new(), offsets) };
+    let mut cursor = offsets.clone();
+    let mut events = vec![fill; offsets[n_cust]];
+    for part in parts {
+        for (c, e) in part {
+            events[cursor[c as usize]] = e;
+            cursor[c as usize] += 1;
+        }
+    }
+    (events, offsets)
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -3,9 +3,7 @@
 use chrono::Datelike;
 
 use super::catalogue::INVOICE_FEATURES;
-use super::customer::month_profile;
-use super::history::{History, OPEN};
-use super::stats::quantile_sorted;
+use super::customer::CustomerAt;
 use crate::domain::date_from_days;
 
 /// Number of invoice features (before extras).
@@ -22,45 +20,38 @@ pub struct OpenInvoiceRow {
     pub values: [f64; N_INVOICE],
 }
 
-/// Rows for the open invoices of customer `c`, in invoice-date order.
-pub fn open_invoice_rows(h: &History, c: usize) -> Vec<OpenInvoiceRow> {
-    let invs = h.invoices_of(c);
-    if invs.iter().all(|r| r.paid_date != OPEN) {
-        return Vec::new();
-    }
-    let mut amounts: Vec<f64> = invs.iter().map(|r| r.amount_base).collect();
-    amounts.sort_by(f64::total_cmp);
-    let median = quantile_sorted(&amounts, 0.5);
-    let (months, overall) = month_profile(invs);
-    let as_of = h.as_of;
-    let mut out = Vec::new();
-    for (i, r) in invs.iter().enumerate().filter(|(_, r)| r.paid_date == OPEN) {
-        let pos = h.offsets[c] + i;
-        let s = h.inv_side.get(pos).copied().unwrap_or_default();
-        let paid_share =
-            if r.amount_minor > 0 { (s.paid_minor as f64 / r.amount_minor as f64).clamp(0.0, 1.0) } else { 0.0 };
-        let month = date_from_days(r.due_date).map_or(1, |d| d.month());
-        let dpd = as_of - r.due_date;
-        out.push(OpenInvoiceRow {
-            pos,
-            cust: c,
-            values: [
-                r.amount_base,
-                f64::from(r.due_date - r.invoice_date),
-                f64::from(as_of - r.invoice_date),
-                f64::from(r.due_date - as_of),
-                f64::from(dpd.max(0)),
-                if dpd > 0 { 1.0 } else { 0.0 },
-                r.amount_base * (1.0 - paid_share),
-                paid_share,
-                if median > 0.0 { r.amount_base / median } else { f64::NAN },
-                if s.dispute_opened && !s.dispute_resolved { 1.0 } else { 0.0 },
-                f64::from(s.n_reminders),
-                if s.open_promise { 1.0 } else { 0.0 },
-                f64::from(month),
-                months[month as usize - 1] - overall,
-            ],
-        });
-    }
-    out
+/// Invoice features of `at.invs[i]` at `at.t`, in [`INVOICE_FEATURES`] order.
+pub fn invoice_values(at: &CustomerAt<'_>, i: usize) -> [f64; N_INVOICE] {
+    let r = &at.invs[i];
+    let s = at.sides.get(i).copied().unwrap_or_default();
+    let t = at.t;
+    let paid_share =
+        if r.amount_minor > 0 { (s.paid_minor as f64 / r.amount_minor as f64).clamp(0.0, 1.0) } else { 0.0 };
+    let month = date_from_days(r.due_date).map_or(1, |d| d.month());
+    let dpd = t - r.due_date;
+    let (months, overall) = &at.months;
+    [
+        r.amount_base,
+        f64::from(r.due_date - r.invoice_date),
+        f64::from(t - r.invoice_date),
+        f64::from(r.due_date - t),
+        f64::from(dpd.max(0)),
+        if dpd > 0 { 1.0 } else { 0.0 },
+        r.amount_base * (1.0 - paid_share),
+        paid_share,
+        if at.median_amount > 0.0 { r.amount_base / at.median_amount } else { f64::NAN },
+        if s.dispute_opened && !s.dispute_resolved { 1.0 } else { 0.0 },
+        f64::from(s.n_reminders),
+        if s.open_promise { 1.0 } else { 0.0 },
+        f64::from(month),
+        months[month as usize - 1] - overall,
+    ]
+}
+
+/// Rows for the invoices of a customer open at `at.t`, in invoice-date order.
+pub fn open_invoice_rows(at: &CustomerAt<'_>, cust: usize) -> Vec<OpenInvoiceRow> {
+    (0..at.invs.len())
+        .filter(|&i| at.invs[i].paid_date > at.t)
+        .map(|i| OpenInvoiceRow { pos: at.base + i, cust, values: invoice_values(at, i) })
+        .collect()
 }

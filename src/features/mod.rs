@@ -6,10 +6,10 @@
 //! Uses `domain` and `ingest`.
 
 pub mod catalogue;
-mod customer;
+pub mod customer;
 pub mod fx;
 pub mod history;
-mod invoice;
+pub mod invoice;
 mod matrix;
 pub mod stats;
 mod write;
@@ -24,8 +24,10 @@ use ndarray::Array2;
 use rayon::prelude::*;
 
 pub use catalogue::{customer_feature_names, definition_hash, invoice_feature_names, FEATURE_VERSION};
+pub use customer::{customer_at, CustomerAt};
 pub use fx::FxTable;
 pub use history::{load_history, History};
+pub use invoice::invoice_values;
 pub use matrix::FeatureMatrix;
 pub use write::{read_manifest, write_feature_set, FeatureManifest};
 
@@ -120,8 +122,13 @@ pub fn build_features(dir: &Path, as_of: NaiveDate, opts: &FeatureOptions) -> Re
 pub fn features_from_history(h: &History, as_of: NaiveDate, extra_names: &[String]) -> FeatureSet {
     let mut order: Vec<usize> = (0..h.customers.len()).collect();
     order.sort_by(|&a, &b| h.customers[a].cmp(&h.customers[b]));
-    let per: Vec<([f64; customer::N_CUSTOMER], Vec<invoice::OpenInvoiceRow>)> =
-        order.par_iter().map(|&c| (customer::customer_vector(h, c), invoice::open_invoice_rows(h, c))).collect();
+    let per: Vec<([f64; customer::N_CUSTOMER], Vec<invoice::OpenInvoiceRow>)> = order
+        .par_iter()
+        .map(|&c| {
+            let at = customer::customer_at_as_of(h, c);
+            (at.vector, invoice::open_invoice_rows(&at, c))
+        })
+        .collect();
 
     let names: Vec<String> = customer_feature_names().into_iter().map(String::from).collect();
     let mut cust_values = Array2::<f64>::zeros((order.len(), names.len()));

@@ -1,0 +1,325 @@
+//! The backtest protocol: models are retrained at a series of as-of dates from
+//! what was visible then, and scored on what happened afterwards.
+//!
+//! - As-of dates `D_k = T80 + every·k` while `D_k ≤` the last invoice date, `T80` being
+//!   the invoice date by which 80% of invoices were issued.
+//! - At `D_k` the history is cut at `D_k` (the same point-in-time functions as
+//!   `arsight features`); models are refitted on it.
+//! - Payment date and risk: invoices issued in `(D_{k−1}, D_k]` and open at `D_k`,
+//!   each scored once; error = |predicted − actual paid date| in days.
+//! - Cash: every invoice open at `D_k`; weekly buckets `(D_k + 7(w−1), D_k + 7w]`,
+//!   `w = 1..horizon`; forecast = amounts at the p50 date; actual = the same invoices'
+//!   amounts at their real paid date; WAPE pooled over `k` and `w`.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+use super::dataset::{feature_index, scoring_rows, training_rows, Rows};
+use super::gbdt::GbdtError;
+use super::metrics;
+use super::payment::{condition_on_unpaid, PaymentDateParams};
+use super::risk::RiskParams;
+use crate::domain::date_from_days;
+use crate::features::history::{History, OPEN};
+use crate::features::stats::quantile_sorted;
+
+/// Backtest settings; defaults are the protocol above with 14-day steps and 13 weeks.
+#[derive(Debug, Clone)]
+pub struct BacktestParams {
+    /// First as-of date (default T80).
+    pub from: Option<i32>,
+    /// Last as-of date (default the last invoice date).
+    pub to: Option<i32>,
+    /// Days between as-of dates.
+    pub every_days: i32,
+    /// Weeks of cash forecast.
+    pub horizon_weeks: i32,
+    /// Payment-date model settings.
+    pub payment: PaymentDateParams,
+    /// Risk model settings.
+    pub risk: RiskParams,
+}
+
+impl Default for BacktestParams {
+    fn default() -> Self {
+        BacktestParams {
+            from: None,
+            to: None,
+            every_days: 14,
+            horizon_weeks: 13,
+            payment: PaymentDateParams::default(),
+            risk: RiskParams::default(),
+        }
+    }
+}
+
+/// Metrics of one method, pooled over all as-of dates.
+#[derive(Debug, Clone, Serialize)]
+pub struct MethodMetrics {
+    /// Method name.
+    pub method: String,
+    /// Mean absolute error of the predicted paid date, days.
+    pub mae_days: f64,
+    /// Median absolute error, days.
+    pub median_ae_days: f64,
+    /// Share within ±7 days.
+    pub within_7d: f64,
+    /// Share of actual dates inside [p10, p90] (None when the method has no interval).
+    pub p10_p90_coverage: Option<f64>,
+    /// ROC-AUC of P(paid after due date).
+    pub late_roc_auc: f64,
+    /// Average precision of P(paid after due date).
+    pub late_pr_auc: f64,
+    /// Brier score of P(paid after due date).
+    pub late_brier: f64,
+    /// Weekly cash WAPE over the horizon.
+    pub wape: f64,
+    /// Weekly cash WAPE over weeks 1–4.
+    pub wape_4w: f64,
+}
+
+/// Backtest results.
+#[derive(Debug, Clone, Serialize)]
+pub struct BacktestReport {
+    /// As-of dates used.
+    pub as_of_dates: Vec<String>,
+    /// Invoices scored for payment date and risk (settled by the end of the data).
+    pub n_scored: usize,
+    /// Open-invoice rows used for the cash forecast, summed over dates.
+    pub n_cash_rows: usize,
+    /// One entry per method (model first, then baselines).
+    pub methods: Vec<MethodMetrics>,
+}
+
+impl BacktestReport {
+    /// The report as a Markdown table.
+    pub fn markdown(&self) -> String {
+        let mut s = format!(
+            "{} as-of dates ({} .. {}), {} invoices scored, {} open-invoice rows forecast\n\n",
+            self.as_of_dates.len(),
+            self.as_of_dates.first().map_or("-", String::as_str),
+            self.as_of_dates.last().map_or("-", String::as_str),
+            self.n_scored,
+            self.n_cash_rows
+        );
+        s.push_str("| method | MAE d | median AE d | ±7 d | p10–p90 cov. | late ROC-AUC | late PR-AUC | Brier | WAPE 13 wk | WAPE 4 wk |\n");
+        s.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+        for m in &self.methods {
+            s.push_str(&format!(
+                "| {} | {:.2} | {:.1} | {:.1}% | {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} |\n",
+                m.method,
+                m.mae_days,
+                m.median_ae_days,
+                100.0 * m.within_7d,
+                m.p10_p90_coverage.map_or("—".to_string(), |c| format!("{:.1}%", 100.0 * c)),
+                m.late_roc_auc,
+                m.late_pr_auc,
+                m.late_brier,
+                m.wape,
+                m.wape_4w
+            ));
+        }
+        s
+    }
+}
+
+/// The protocol's as-of dates for a history.
+pub fn as_of_dates(h: &History, p: &BacktestParams) -> Vec<i32> {
+    let mut dates: Vec<i32> = h.invoices.iter().map(|r| r.invoice_date).collect();
+    if dates.is_empty() {
+        return Vec::new();
+    }
+    dates.sort_unstable();
+    let t80 = dates[((dates.len() as f64 * 0.8).ceil() as usize).saturating_sub(1)];
+    let last = p.to.unwrap_or(dates[dates.len() - 1]);
+    let mut out = Vec::new();
+    let mut d = p.from.unwrap_or(t80);
+    while d <= last {
+        out.push(d);
+        d += p.every_days.max(1);
+    }
+    out
+}
+
+#[derive(Default)]
+struct Pool {
+    pred: Vec<f64>,
+    lo: Vec<f64>,
+    hi: Vec<f64>,
+    actual: Vec<f64>,
+    p_late: Vec<f64>,
+    late: Vec<bool>,
+    f: Vec<f64>,
+    a: Vec<f64>,
+    f4: Vec<f64>,
+    a4: Vec<f64>,
+}
+
+/// Per-method predictions for a set of rows: paid day (p10, p50, p90) and P(late).
+type Predict<'a> = Box<dyn Fn(&Rows, i32) -> Result<(Vec<[f64; 3]>, Vec<f64>), GbdtError> + 'a>;
+
+/// Runs the backtest on a history loaded with an as-of at or after the data's end.
+///
+/// # Errors
+/// [`GbdtError`] when a model cannot be fitted.
+pub fn run_backtest(h: &History, p: &BacktestParams) -> Result<BacktestReport, GbdtError> {
+    let dates = as_of_dates(h, p);
+    let names = ["arsight GBDT", "pays on due date", "customer median delay"];
+    let mut pools: Vec<Pool> = names.iter().map(|_| Pool::default()).collect();
+    let (mut n_scored, mut n_cash) = (0, 0);
+    let i_median = feature_index("cust.days_late_median");
+    let i_share = feature_index("cust.share_paid_late");
+    for (k, &d) in dates.iter().enumerate() {
+        let prev = if k == 0 { d - p.every_days } else { dates[k - 1] };
+        let train = training_rows(h, d);
+        let late_days = train.late_days();
+        let reg: Vec<usize> = (0..train.len()).filter(|&i| !late_days[i].is_nan()).collect();
+        if reg.len() < 10 {
+            continue;
+        }
+        let xr = train.x.select(ndarray::Axis(0), &reg);
+        let yr: Vec<f64> = reg.iter().map(|&i| late_days[i]).collect();
+        let pay = p.payment.fit(xr.view(), &yr)?;
+        let labels = train.late_beyond(0, d);
+        let cls: Vec<usize> = (0..train.len()).filter(|&i| labels[i].is_some()).collect();
+        let xc = train.x.select(ndarray::Axis(0), &cls);
+        let yc: Vec<bool> = cls.iter().map(|&i| labels[i] == Some(true)).collect();
+        let order: Vec<i32> = cls.iter().map(|&i| train.invoice_date[i]).collect();
+        let risk = p.risk.fit(xc.view(), &yc, &order)?;
+
+        // Baseline statistics known at d: each customer's settled delays.
+        let mut by_cust: HashMap<usize, Vec<f64>> = HashMap::new();
+        for &i in &reg {
+            by_cust.entry(train.cust[i]).or_default().push(late_days[i]);
+        }
+        by_cust.values_mut().for_each(|v| v.sort_by(f64::total_cmp));
+        let mut all = yr.clone();
+        all.sort_by(f64::total_cmp);
+        let global_median = quantile_sorted(&all, 0.5);
+        let global_rate = yc.iter().filter(|l| **l).count() as f64 / yc.len().max(1) as f64;
+
+        let model: Predict<'_> = Box::new(|rows: &Rows, d: i32| {
+            let q = pay.predict(rows.x.view())?;
+            let pl = risk.predict(rows.x.view())?;
+            let dates = (0..rows.len())
+                .map(|i| {
+                    let due = f64::from(rows.due_date[i]);
+                    let c = condition_on_unpaid(q[i], f64::from(d) - due + 1.0);
+                    [due + c[0], due + c[1], due + c[2]]
+                })
+                .collect();
+            let probs = (0..rows.len()).map(|i| if d > rows.due_date[i] { 1.0 } else { pl[i] }).collect();
+            Ok((dates, probs))
+        });
+        let due_date: Predict<'_> = Box::new(|rows: &Rows, d: i32| {
+            Ok((
+                (0..rows.len()).map(|i| [f64::from(rows.due_date[i].max(d + 1)); 3]).collect(),
+                (0..rows.len()).map(|i| if d > rows.due_date[i] { 1.0 } else { 0.0 }).collect(),
+            ))
+        });
+        let median: Predict<'_> = Box::new(|rows: &Rows, d: i32| {
+            Ok((
+                (0..rows.len())
+                    .map(|i| {
+                        let due = f64::from(rows.due_date[i]);
+                        let floor = f64::from(d + 1);
+                        match by_cust.get(&rows.cust[i]) {
+                            Some(v) => [
+                                (due + quantile_sorted(v, 0.1)).max(floor),
+                                (due + quantile_sorted(v, 0.5)).max(floor),
+                                (due + quantile_sorted(v, 0.9)).max(floor),
+                            ],
+                            None => [(due + global_median).max(floor); 3],
+                        }
+                    })
+                    .collect(),
+                (0..rows.len())
+                    .map(|i| {
+                        if d > rows.due_date[i] {
+                            1.0
+                        } else {
+                            let s = rows.x[[i, i_share]];
+                            if s.is_nan() {
+                                global_rate
+                            } else {
+                                s
+                            }
+                        }
+                    })
+                    .collect(),
+            ))
+        });
+        let _ = i_median;
+        let methods = [model, due_date, median];
+
+        // Scoring set: issued in (prev, d] and open at d.
+        let scored = scoring_rows(h, d, |pos| {
+            let r = &h.invoices[pos];
+            r.invoice_date > prev && r.invoice_date <= d
+        });
+        let cash = scoring_rows(h, d, |_| true);
+        n_cash += cash.len();
+        let settled: Vec<usize> = (0..scored.len()).filter(|&i| h.invoices[scored.pos[i]].paid_date != OPEN).collect();
+        n_scored += settled.len();
+        let horizon = p.horizon_weeks.max(1);
+        for (m, f) in methods.iter().enumerate() {
+            let pool = &mut pools[m];
+            let (q, pl) = f(&scored, d)?;
+            for &i in &settled {
+                let actual = f64::from(h.invoices[scored.pos[i]].paid_date);
+                pool.pred.push(q[i][1].round());
+                pool.lo.push(q[i][0].round());
+                pool.hi.push(q[i][2].round());
+                pool.actual.push(actual);
+                pool.p_late.push(pl[i]);
+                pool.late.push(actual > f64::from(scored.due_date[i]));
+            }
+            let (qc, _) = f(&cash, d)?;
+            let mut fw = vec![0.0; horizon as usize];
+            let mut aw = vec![0.0; horizon as usize];
+            let bucket = |day: f64| -> Option<usize> {
+                let w = ((day - f64::from(d)) / 7.0).ceil() as i32;
+                (1..=horizon).contains(&w).then(|| (w - 1) as usize)
+            };
+            for i in 0..cash.len() {
+                if let Some(w) = bucket(qc[i][1].round()) {
+                    fw[w] += cash.amount_base[i];
+                }
+                let paid = h.invoices[cash.pos[i]].paid_date;
+                if paid != OPEN {
+                    if let Some(w) = bucket(f64::from(paid)) {
+                        aw[w] += cash.amount_base[i];
+                    }
+                }
+            }
+            pool.f.extend(&fw);
+            pool.a.extend(&aw);
+            pool.f4.extend(&fw[..4.min(fw.len())]);
+            pool.a4.extend(&aw[..4.min(aw.len())]);
+        }
+    }
+    let methods = names
+        .iter()
+        .zip(&pools)
+        .enumerate()
+        .map(|(m, (name, p))| MethodMetrics {
+            method: name.to_string(),
+            mae_days: metrics::mae(&p.pred, &p.actual),
+            median_ae_days: metrics::median_ae(&p.pred, &p.actual),
+            within_7d: metrics::within(&p.pred, &p.actual, 7.0),
+            p10_p90_coverage: (m != 1).then(|| metrics::coverage(&p.lo, &p.hi, &p.actual)),
+            late_roc_auc: metrics::roc_auc(&p.p_late, &p.late),
+            late_pr_auc: metrics::pr_auc(&p.p_late, &p.late),
+            late_brier: metrics::brier(&p.p_late, &p.late),
+            wape: metrics::wape(&p.f, &p.a),
+            wape_4w: metrics::wape(&p.f4, &p.a4),
+        })
+        .collect();
+    Ok(BacktestReport {
+        as_of_dates: dates.iter().map(|d| date_from_days(*d).map(|x| x.to_string()).unwrap_or_default()).collect(),
+        n_scored,
+        n_cash_rows: n_cash,
+        methods,
+    })
+}

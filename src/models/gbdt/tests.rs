@@ -1,0 +1,101 @@
+//! GBDT tests on synthetic problems with known answers.
+
+use ndarray::Array2;
+
+use super::*;
+use crate::generate::rng::Rng;
+
+fn problem(n: usize, seed: u64) -> (Array2<f64>, Vec<f64>) {
+    let mut r = Rng::new(seed, 0);
+    let x = Array2::from_shape_fn((n, 3), |_| r.uniform(-1.0, 1.0));
+    let y = (0..n).map(|i| 3.0 * x[[i, 0]] + if x[[i, 1]] > 0.0 { 2.0 } else { -2.0 } + r.gauss(0.0, 0.1)).collect();
+    (x, y)
+}
+
+fn mae(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).sum::<f64>() / a.len() as f64
+}
+
+#[test]
+fn squared_loss_learns_a_held_out_function() {
+    let (x, y) = problem(4000, 1);
+    let (xt, yt) = problem(1000, 2);
+    let m = GbdtParams::new(Loss::Squared).n_trees(200).learning_rate(0.1).fit(x.view(), &y).unwrap();
+    let p = m.predict(xt.view()).unwrap();
+    let baseline = mae(&yt, &vec![y.iter().sum::<f64>() / y.len() as f64; yt.len()]);
+    assert!(mae(&p, &yt) < 0.15 * baseline, "mae {} vs baseline {baseline}", mae(&p, &yt));
+    let imp = m.feature_importance();
+    assert!(imp[2] < 0.02, "noise feature unused: {imp:?}");
+}
+
+#[test]
+fn quantile_losses_cover_the_right_share() {
+    let mut r = Rng::new(3, 0);
+    let n = 6000;
+    let x = Array2::from_shape_fn((n, 1), |_| r.uniform(0.0, 1.0));
+    let y: Vec<f64> = (0..n).map(|i| 10.0 * x[[i, 0]] + r.gauss(0.0, 2.0)).collect();
+    let xt = Array2::from_shape_fn((n, 1), |_| r.uniform(0.0, 1.0));
+    let yt: Vec<f64> = (0..n).map(|i| 10.0 * xt[[i, 0]] + r.gauss(0.0, 2.0)).collect();
+    for alpha in [0.1, 0.5, 0.9] {
+        let m = GbdtParams::new(Loss::Quantile { alpha }).n_trees(150).learning_rate(0.1).fit(x.view(), &y).unwrap();
+        let p = m.predict(xt.view()).unwrap();
+        let below = p.iter().zip(&yt).filter(|(q, t)| t <= q).count() as f64 / n as f64;
+        assert!((below - alpha).abs() < 0.04, "alpha {alpha}: share below {below}");
+    }
+}
+
+#[test]
+fn logistic_loss_gives_probabilities_that_rank() {
+    let mut r = Rng::new(4, 0);
+    let n = 5000;
+    let x = Array2::from_shape_fn((n, 2), |_| r.uniform(-2.0, 2.0));
+    let y: Vec<f64> = (0..n).map(|i| f64::from(r.f64() < 1.0 / (1.0 + (-2.0 * x[[i, 0]]).exp()))).collect();
+    let m = GbdtParams::new(Loss::Logistic).n_trees(100).learning_rate(0.1).fit(x.view(), &y).unwrap();
+    let lo = m.predict_row(&[-1.5, 0.0]);
+    let hi = m.predict_row(&[1.5, 0.0]);
+    assert!(lo < 0.15 && hi > 0.85, "lo {lo} hi {hi}");
+}
+
+#[test]
+fn missing_values_learn_their_own_direction() {
+    let n = 2000;
+    let x = Array2::from_shape_fn((n, 1), |(i, _)| if i % 4 == 0 { f64::NAN } else { (i % 100) as f64 });
+    let y: Vec<f64> = (0..n)
+        .map(|i| {
+            if i % 4 == 0 {
+                50.0
+            } else if i % 100 < 50 {
+                0.0
+            } else {
+                10.0
+            }
+        })
+        .collect();
+    let m = GbdtParams::new(Loss::Squared).n_trees(100).learning_rate(0.3).fit(x.view(), &y).unwrap();
+    assert!((m.predict_row(&[f64::NAN]) - 50.0).abs() < 1.0);
+    assert!((m.predict_row(&[10.0]) - 0.0).abs() < 1.0);
+    assert!((m.predict_row(&[90.0]) - 10.0).abs() < 1.0);
+}
+
+#[test]
+fn training_is_reproducible_bit_for_bit() {
+    let (x, y) = problem(3000, 5);
+    let a = GbdtParams::new(Loss::Quantile { alpha: 0.5 }).n_trees(30).fit(x.view(), &y).unwrap();
+    let b = GbdtParams::new(Loss::Quantile { alpha: 0.5 }).n_trees(30).fit(x.view(), &y).unwrap();
+    assert_eq!(serde_json::to_string(&a).unwrap(), serde_json::to_string(&b).unwrap());
+}
+
+#[test]
+fn bad_inputs_are_errors() {
+    let x = Array2::<f64>::zeros((3, 1));
+    assert_eq!(
+        GbdtParams::new(Loss::Squared).fit(x.view(), &[1.0]).unwrap_err(),
+        GbdtError::Shape { rows: 3, targets: 1 }
+    );
+    assert!(matches!(
+        GbdtParams::new(Loss::Logistic).fit(x.view(), &[0.0, 1.0, 0.5]),
+        Err(GbdtError::BadTarget { index: 2, .. })
+    ));
+    let m = GbdtParams::new(Loss::Squared).n_trees(1).min_data_in_leaf(1).fit(x.view(), &[1.0, 2.0, 3.0]).unwrap();
+    assert!(matches!(m.predict(Array2::zeros((1, 2)).view()), Err(GbdtError::Features { expected: 1, found: 2 })));
+}

@@ -1,0 +1,137 @@
+//! Evaluation metrics: absolute errors, coverage, ROC-AUC, PR-AUC (average
+//! precision), Brier score, WAPE.
+
+/// Mean absolute error; NaN when empty.
+pub fn mae(pred: &[f64], actual: &[f64]) -> f64 {
+    if pred.is_empty() {
+        return f64::NAN;
+    }
+    pred.iter().zip(actual).map(|(p, a)| (p - a).abs()).sum::<f64>() / pred.len() as f64
+}
+
+/// Median absolute error; NaN when empty.
+pub fn median_ae(pred: &[f64], actual: &[f64]) -> f64 {
+    let mut e: Vec<f64> = pred.iter().zip(actual).map(|(p, a)| (p - a).abs()).collect();
+    e.sort_by(f64::total_cmp);
+    crate::features::stats::quantile_sorted(&e, 0.5)
+}
+
+/// Share of predictions within `tol` of the actual value.
+pub fn within(pred: &[f64], actual: &[f64], tol: f64) -> f64 {
+    if pred.is_empty() {
+        return f64::NAN;
+    }
+    pred.iter().zip(actual).filter(|(p, a)| (*p - *a).abs() <= tol).count() as f64 / pred.len() as f64
+}
+
+/// Share of actual values inside `[lo, hi]`.
+pub fn coverage(lo: &[f64], hi: &[f64], actual: &[f64]) -> f64 {
+    if actual.is_empty() {
+        return f64::NAN;
+    }
+    actual.iter().zip(lo.iter().zip(hi)).filter(|(a, (l, h))| *a >= *l && *a <= *h).count() as f64 / actual.len() as f64
+}
+
+/// Area under the ROC curve (ties count one half); NaN without both classes.
+pub fn roc_auc(score: &[f64], label: &[bool]) -> f64 {
+    let mut idx: Vec<usize> = (0..score.len()).collect();
+    idx.sort_by(|&a, &b| score[a].total_cmp(&score[b]));
+    let n_pos = label.iter().filter(|l| **l).count() as f64;
+    let n_neg = label.len() as f64 - n_pos;
+    if n_pos == 0.0 || n_neg == 0.0 {
+        return f64::NAN;
+    }
+    // Sum of (average) ranks of the positives.
+    let mut rank_sum = 0.0;
+    let mut i = 0;
+    while i < idx.len() {
+        let mut j = i;
+        while j + 1 < idx.len() && score[idx[j + 1]] == score[idx[i]] {
+            j += 1;
+        }
+        let avg_rank = (i + j) as f64 / 2.0 + 1.0;
+        for &k in &idx[i..=j] {
+            if label[k] {
+                rank_sum += avg_rank;
+            }
+        }
+        i = j + 1;
+    }
+    (rank_sum - n_pos * (n_pos + 1.0) / 2.0) / (n_pos * n_neg)
+}
+
+/// Average precision (area under the precision-recall curve, step-wise, as
+/// scikit-learn's `average_precision_score`); NaN without positives.
+pub fn pr_auc(score: &[f64], label: &[bool]) -> f64 {
+    let n_pos = label.iter().filter(|l| **l).count();
+    if n_pos == 0 {
+        return f64::NAN;
+    }
+    let mut idx: Vec<usize> = (0..score.len()).collect();
+    idx.sort_by(|&a, &b| score[b].total_cmp(&score[a]));
+    let (mut tp, mut fp, mut ap, mut last_recall) = (0.0, 0.0, 0.0, 0.0);
+    let mut i = 0;
+    while i < idx.len() {
+        let mut j = i;
+        while j + 1 < idx.len() && score[idx[j + 1]] == score[idx[i]] {
+            j += 1;
+        }
+        for &k in &idx[i..=j] {
+            if label[k] {
+                tp += 1.0;
+            } else {
+                fp += 1.0;
+            }
+        }
+        let recall = tp / n_pos as f64;
+        ap += (recall - last_recall) * tp / (tp + fp);
+        last_recall = recall;
+        i = j + 1;
+    }
+    ap
+}
+
+/// Mean squared difference between probability and outcome.
+pub fn brier(p: &[f64], label: &[bool]) -> f64 {
+    if p.is_empty() {
+        return f64::NAN;
+    }
+    p.iter().zip(label).map(|(q, l)| (q - f64::from(u8::from(*l))).powi(2)).sum::<f64>() / p.len() as f64
+}
+
+/// Weighted absolute percentage error Σ|F − A| / ΣA.
+pub fn wape(forecast: &[f64], actual: &[f64]) -> f64 {
+    let den: f64 = actual.iter().sum();
+    if den == 0.0 {
+        return f64::NAN;
+    }
+    forecast.iter().zip(actual).map(|(f, a)| (f - a).abs()).sum::<f64>() / den
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use approx::assert_abs_diff_eq;
+
+    #[test]
+    fn auc_matches_hand_computed_values() {
+        assert_abs_diff_eq!(roc_auc(&[0.1, 0.4, 0.35, 0.8], &[false, false, true, true]), 0.75);
+        assert_abs_diff_eq!(roc_auc(&[0.5, 0.5], &[false, true]), 0.5);
+        assert!(roc_auc(&[0.1], &[true]).is_nan());
+    }
+
+    #[test]
+    fn average_precision_matches_scikit_learn() {
+        // sklearn.metrics.average_precision_score([0,0,1,1],[0.1,0.4,0.35,0.8]) = 0.8333…
+        assert_abs_diff_eq!(pr_auc(&[0.1, 0.4, 0.35, 0.8], &[false, false, true, true]), 5.0 / 6.0, epsilon = 1e-12);
+    }
+
+    #[test]
+    fn brier_wape_and_errors() {
+        assert_abs_diff_eq!(brier(&[1.0, 0.0, 0.5], &[true, false, true]), 0.25 / 3.0);
+        assert_abs_diff_eq!(wape(&[90.0, 10.0], &[100.0, 0.0]), 0.2);
+        assert_abs_diff_eq!(mae(&[1.0, 5.0], &[2.0, 2.0]), 2.0);
+        assert_abs_diff_eq!(within(&[1.0, 15.0], &[2.0, 2.0], 7.0), 0.5);
+        assert_abs_diff_eq!(coverage(&[0.0, 0.0], &[1.0, 1.0], &[0.5, 2.0]), 0.5);
+    }
+}
