@@ -142,8 +142,76 @@ pub fn training_rows(h: &History, d: i32) -> Rows {
 }
 
 /// Scoring rows at `d`: invoices open at `d` (issued on or before it, not settled
-/// by it) that `keep` selects, with the features known at `d`.
+/// by it) that `keep` selects: the customer vector known at `d`, invoice inputs as
+/// on the issue date (as in training).
 pub fn scoring_rows(h: &History, d: i32, keep: impl Fn(usize) -> bool + Sync) -> Rows {
+    open_rows(h, d, InvoiceView::AtIssue, keep)
+}
+
+/// Which date the invoice inputs of an open-invoice row describe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InvoiceView {
+    /// As on the issue date (payment-date model).
+    AtIssue,
+    /// As on the row's date: age, days past due, partial payments, disputes, promises
+    /// (remaining-time model).
+    AtDate,
+}
+
+/// Snapshot rows for the remaining-time model: invoices open at snapshot dates
+/// `s = d − horizon − step·j` (back to the first invoice, at most `max_snapshots`),
+/// with inputs as known at `s` and label `min(paid − s, horizon + 1)`, always known
+/// at `d` because `s + horizon ≤ d`.
+pub fn snapshot_rows(h: &History, d: i32, step: i32, horizon: i32, max_snapshots: usize) -> (Rows, Vec<f64>) {
+    let first = h.invoices.iter().map(|r| r.invoice_date).min().unwrap_or(d);
+    let mut parts = Vec::new();
+    let mut labels = Vec::new();
+    let mut s = d - horizon;
+    while s >= first && parts.len() < max_snapshots {
+        let rows = open_rows(h, s, InvoiceView::AtDate, |_| true);
+        labels.extend(rows.pos.iter().map(|&p| {
+            let paid = h.invoices[p].paid_date;
+            if paid <= s + horizon {
+                f64::from(paid - s)
+            } else {
+                f64::from(horizon + 1)
+            }
+        }));
+        parts.push(rows);
+        s -= step.max(1);
+    }
+    (concat(parts), labels)
+}
+
+fn concat(parts: Vec<Rows>) -> Rows {
+    let n: usize = parts.iter().map(Rows::len).sum();
+    let mut flat = Vec::with_capacity(n * N_MODEL_FEATURES);
+    let mut out = Rows {
+        x: Array2::zeros((0, N_MODEL_FEATURES)),
+        pos: Vec::new(),
+        cust: Vec::new(),
+        invoice_date: Vec::new(),
+        due_date: Vec::new(),
+        paid_date: Vec::new(),
+        amount_base: Vec::new(),
+        amount_minor: Vec::new(),
+    };
+    for p in parts {
+        flat.extend(p.x.iter());
+        out.pos.extend(p.pos);
+        out.cust.extend(p.cust);
+        out.invoice_date.extend(p.invoice_date);
+        out.due_date.extend(p.due_date);
+        out.paid_date.extend(p.paid_date);
+        out.amount_base.extend(p.amount_base);
+        out.amount_minor.extend(p.amount_minor);
+    }
+    out.x = Array2::from_shape_vec((n, N_MODEL_FEATURES), flat).expect("rows of equal width");
+    out
+}
+
+/// Open-invoice rows at `d` with the invoice inputs of `view`.
+pub fn open_rows(h: &History, d: i32, view: InvoiceView, keep: impl Fn(usize) -> bool + Sync) -> Rows {
     let parts: Vec<Part> = (0..h.customers.len())
         .into_par_iter()
         .map(|c| {
@@ -155,11 +223,24 @@ pub fn scoring_rows(h: &History, d: i32, keep: impl Fn(usize) -> bool + Sync) ->
                 return part;
             }
             let at = customer_at(h, c, d);
+            // Invoice inputs are taken as on the issue date, as in training: the model
+            // never saw "already overdue" rows; elapsed time is handled by conditioning
+            // the predicted distribution on "not paid by d".
+            let mut issue_state: Option<(i32, crate::features::CustomerAt<'_>)> = None;
             for i in 0..at.invs.len() {
                 let pos = h.offsets[c] + i;
                 if at.invs[i].paid_date > d && keep(pos) {
+                    let t = at.invs[i].invoice_date;
                     part.x.extend_from_slice(&at.vector);
-                    part.x.extend_from_slice(&invoice_values(&at, i));
+                    if view == InvoiceView::AtDate {
+                        part.x.extend_from_slice(&invoice_values(&at, i));
+                    } else {
+                        if issue_state.as_ref().is_none_or(|(u, _)| *u != t) {
+                            issue_state = Some((t, customer_at(h, c, t)));
+                        }
+                        let (_, at_issue) = issue_state.as_ref().expect("set above");
+                        part.x.extend_from_slice(&invoice_values(at_issue, i));
+                    }
                     part.pos.push(pos);
                     part.cust.push(c);
                 }
@@ -176,4 +257,64 @@ pub fn scoring_rows(h: &History, d: i32, keep: impl Fn(usize) -> bool + Sync) ->
 /// When the name is not a model input (a programming error).
 pub fn feature_index(name: &str) -> usize {
     model_feature_names().iter().position(|n| n == name).unwrap_or_else(|| panic!("no model feature {name}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::days_from_date;
+    use crate::features::{load_history, FxTable};
+    use crate::generate::{generate, GenerateParams};
+    use crate::ingest::InvoiceReadOptions;
+
+    fn same(a: &Array2<f64>, b: &Array2<f64>) -> bool {
+        a.shape() == b.shape()
+            && a.iter().zip(b.iter()).all(|(x, y)| x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()))
+    }
+
+    /// Training, scoring and snapshot rows at `d` built from the full history equal
+    /// those built from a history loaded with as-of `d` (nothing after `d` used).
+    #[test]
+    fn rows_at_a_date_do_not_depend_on_later_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let params = GenerateParams {
+            customers: 40,
+            invoices: 3_000,
+            start: chrono::NaiveDate::from_ymd_opt(2023, 1, 1).unwrap(),
+            end: chrono::NaiveDate::from_ymd_opt(2024, 12, 31).unwrap(),
+            seed: 11,
+        };
+        generate(dir.path(), &params).unwrap();
+        let d = days_from_date(chrono::NaiveDate::from_ymd_opt(2024, 5, 15).unwrap());
+        let opts = InvoiceReadOptions::default();
+        let full = load_history(dir.path(), 2_932_896, &opts, &FxTable::default()).unwrap();
+        let cut = load_history(dir.path(), d, &opts, &FxTable::default()).unwrap();
+        // Customer indices differ between the two loads: compare by customer id.
+        let key = |h: &History, r: &Rows| -> Vec<(String, i32, i32)> {
+            (0..r.len()).map(|i| (h.customers[r.cust[i]].clone(), r.invoice_date[i], r.due_date[i])).collect()
+        };
+        let (a, b) = (training_rows(&full, d), training_rows(&cut, d));
+        assert!(a.len() > 1000);
+        let order = |h: &History, r: &Rows| {
+            let k = key(h, r);
+            let mut idx: Vec<usize> = (0..r.len()).collect();
+            idx.sort_by(|&i, &j| k[i].cmp(&k[j]).then(r.amount_minor[i].0.cmp(&r.amount_minor[j].0)));
+            idx
+        };
+        let (oa, ob) = (order(&full, &a), order(&cut, &b));
+        let xa = a.x.select(ndarray::Axis(0), &oa);
+        let xb = b.x.select(ndarray::Axis(0), &ob);
+        assert!(same(&xa, &xb), "training inputs differ");
+        let la: Vec<Option<bool>> = oa.iter().map(|&i| a.late_beyond(30, d)[i]).collect();
+        let lb: Vec<Option<bool>> = ob.iter().map(|&i| b.late_beyond(30, d)[i]).collect();
+        assert_eq!(la, lb, "labels differ");
+        let (sa, ya) = snapshot_rows(&full, d, 7, 91, 20);
+        let (sb, yb) = snapshot_rows(&cut, d, 7, 91, 20);
+        assert_eq!(sa.len(), sb.len());
+        let (oa, ob) = (order(&full, &sa), order(&cut, &sb));
+        assert!(same(&sa.x.select(ndarray::Axis(0), &oa), &sb.x.select(ndarray::Axis(0), &ob)));
+        let ya: Vec<f64> = oa.iter().map(|&i| ya[i]).collect();
+        let yb: Vec<f64> = ob.iter().map(|&i| yb[i]).collect();
+        assert_eq!(ya, yb);
+    }
 }

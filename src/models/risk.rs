@@ -27,10 +27,10 @@ pub struct RiskParams {
 impl Default for RiskParams {
     fn default() -> Self {
         RiskParams {
-            n_trees: 200,
+            n_trees: 150,
             learning_rate: 0.05,
-            max_leaves: 15,
-            min_data_in_leaf: 20,
+            max_leaves: 7,
+            min_data_in_leaf: 40,
             calibration_share: 0.2,
             seed: 42,
         }
@@ -45,7 +45,7 @@ pub enum RiskModel {
     /// GBDT scores mapped through an isotonic calibration.
     Calibrated {
         /// Classifier trained on all rows.
-        gbdt: Gbdt,
+        gbdt: Box<Gbdt>,
         /// Calibration from the time-later slice (None when too small).
         iso: Option<Isotonic>,
     },
@@ -78,7 +78,7 @@ impl RiskParams {
         let iso = if late.len() >= 30 && early.len() >= 30 {
             let xe = x.select(Axis(0), early);
             let ye: Vec<f64> = early.iter().map(|&i| y[i]).collect();
-            if ye.iter().any(|v| *v == 1.0) && ye.iter().any(|v| *v == 0.0) {
+            if ye.contains(&1.0) && ye.contains(&0.0) {
                 let m = params(early.len()).fit(xe.view(), &ye)?;
                 let s = m.predict(x.select(Axis(0), late).view())?;
                 let l: Vec<bool> = late.iter().map(|&i| label[i]).collect();
@@ -90,7 +90,7 @@ impl RiskParams {
             None
         };
         let gbdt = params(n).fit(x, &y)?;
-        Ok(RiskModel::Calibrated { gbdt, iso })
+        Ok(RiskModel::Calibrated { gbdt: Box::new(gbdt), iso })
     }
 }
 
