@@ -9,6 +9,7 @@
 //! | [`ingest`] | Parquet → validated columnar chunks, rejected rows with reasons |
 //! | [`contract`] | Arrow schemas of the contract tables and a Parquet table writer |
 //! | [`features`] | point-in-time customer behaviour vectors and invoice feature rows |
+//! | [`models`] | gradient-boosted trees, payment-date and risk models, calibration, metrics, backtest |
 //! | [`generate`] | the seeded synthetic AR history generator |
 //! | [`import`] | CSV/Parquet exports + TOML column mapping → contract Parquet |
 //! | [`cli`] | clap commands over the same functions |
