@@ -7,8 +7,8 @@ the arsight/DuckDB ratio, then compares the two outputs column by column.
 
     pip install duckdb pyarrow
     cargo build --release
-    ./target/release/arsight generate --customers 200000 --invoices 10000000 --seed 7 --out benches/work/big
-    python3 benches/features_vs_duckdb.py --data benches/work/big --as-of 2024-06-30 --repeats 5
+    ./target/release/arsight generate --customers 200000 --invoices 10000000 --seed 7 --out benches/tmp/big
+    python3 benches/features_vs_duckdb.py --data benches/tmp/big --as-of 2024-06-30 --repeats 5
 """
 import argparse
 import json
