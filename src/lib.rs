@@ -24,6 +24,8 @@ pub mod cli;
 pub mod contract;
 pub mod domain;
 pub mod features;
+#[cfg(test)]
+mod fixtures;
 pub mod fsutil;
 pub mod generate;
 pub mod import;

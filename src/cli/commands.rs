@@ -8,11 +8,9 @@ use chrono::NaiveDate;
 
 use super::{Cli, Command};
 use crate::domain::{days_from_date, Currency};
+use crate::features::history::FAR_FUTURE;
 use crate::features::{load_history, FxTable};
 use crate::models::backtest::{run_backtest, BacktestParams};
-
-/// An as-of date after any real data: everything in the files is "known".
-const FAR_FUTURE: i32 = 2_932_896; // 9999-12-31
 
 /// Parses "14d", "2w" or a bare number of days.
 fn parse_days(s: &str) -> Result<i32> {
@@ -167,7 +165,8 @@ fn print_summary(set: &features::FeatureSet) {
     }
     let late = col("days_late_mean");
     let open = col("open_amount_base");
-    let past_due: Vec<f64> = (0..c.ids.len()).map(|i| open[i] - col("open_current_base")[i]).collect();
+    let current = col("open_current_base");
+    let past_due: Vec<f64> = open.iter().zip(&current).map(|(o, c)| o - c).collect();
     let mut idx: Vec<usize> = (0..c.ids.len()).filter(|&i| past_due[i] > 0.0).collect();
     idx.sort_by(|&a, &b| past_due[b].total_cmp(&past_due[a]));
     println!("\nlargest past-due balances:");

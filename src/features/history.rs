@@ -27,6 +27,10 @@ use crate::ingest::{
 /// `paid_date` of an invoice not settled by `as_of`.
 pub const OPEN: i32 = i32::MAX;
 
+/// An as-of day after any real data (9999-12-31): loading with it makes everything
+/// in the files known, and point-in-time views are then taken with `customer_at`.
+pub const FAR_FUTURE: i32 = 2_932_896;
+
 /// A visible invoice.
 #[derive(Debug, Clone, Copy)]
 pub struct Inv {
@@ -389,7 +393,7 @@ pub fn load_history(dir: &Path, as_of: i32, opts: &InvoiceReadOptions, fx: &FxTa
     }
     stage("duplicates checked");
     let lookup = KeyIndex::build(&invoices, &offsets, global);
-    stage("grouped and indexed");
+    stage("indexed");
 
     let mut h = History {
         as_of,

@@ -16,7 +16,7 @@ use proptest::prelude::*;
 use super::*;
 use crate::contract::write_batch;
 use crate::domain::days_from_date;
-use crate::generate::{generate, GenerateParams};
+use crate::fixtures::generated_dir;
 
 fn d(s: &str) -> NaiveDate {
     NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
@@ -269,16 +269,8 @@ proptest! {
     /// or present with different values.
     #[test]
     fn rows_dated_after_as_of_leave_features_unchanged(seed in 0u64..1_000_000, offset in 30i64..500) {
-        let params = GenerateParams {
-            customers: 40,
-            invoices: 2_000,
-            start: d("2023-01-01"),
-            end: d("2024-12-31"),
-            seed,
-        };
-        let full = tempfile::tempdir().unwrap();
-        generate(full.path(), &params).unwrap();
-        let as_of = params.start + chrono::Duration::days(offset);
+        let full = generated_dir(40, 2_000, "2023-01-01", "2024-12-31", seed);
+        let as_of = d("2023-01-01") + chrono::Duration::days(offset);
         let asd = days_from_date(as_of);
         let opts = FeatureOptions::default();
         let reference = build_features(full.path(), as_of, &opts).unwrap();

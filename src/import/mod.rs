@@ -173,8 +173,9 @@ pub fn import_file(
                 let currency = currency_of(mapping, &values);
                 let cells: Vec<Cell<'_>> = values
                     .iter()
-                    .map(|v| match v {
-                        Value::Null => null_cell(),
+                    .zip(&mapping.outputs)
+                    .map(|(v, o)| match v {
+                        Value::Null => typed_null(o.kind),
                         Value::Str(s) => Cell::Str(Some(s)),
                         Value::Date(d) => Cell::Date(Some(*d)),
                         Value::Amount(m) => Cell::Amount(Some((*m, currency))),
@@ -182,8 +183,6 @@ pub fn import_file(
                         Value::Int(i) => Cell::Int(Some(*i)),
                         Value::Float(x) => Cell::Float(Some(*x)),
                     })
-                    .zip(&mapping.outputs)
-                    .map(|(c, o)| if matches!(c, Cell::Str(None)) { typed_null(o.kind) } else { c })
                     .collect();
                 builder.push(&cells);
                 summary.rows_written += 1;
@@ -207,10 +206,6 @@ pub fn import_file(
         summary.rejects_file = Some(rejects_path.display().to_string());
     }
     Ok(summary)
-}
-
-fn null_cell() -> Cell<'static> {
-    Cell::Str(None)
 }
 
 fn typed_null(kind: Kind) -> Cell<'static> {

@@ -170,7 +170,6 @@ pub fn run_backtest(h: &History, p: &BacktestParams) -> Result<BacktestReport, G
     let names = ["arsight GBDT", "pays on due date", "customer median delay"];
     let mut pools: Vec<Pool> = names.iter().map(|_| Pool::default()).collect();
     let (mut n_scored, mut n_cash) = (0, 0);
-    let i_median = feature_index("cust.days_late_median");
     // Actuals are complete up to the last date the data knows of; when some invoices
     // are still open at the end of the data, weeks after it cannot be scored.
     let data_end =
@@ -261,7 +260,6 @@ pub fn run_backtest(h: &History, p: &BacktestParams) -> Result<BacktestReport, G
                     .collect(),
             ))
         });
-        let _ = i_median;
         let methods = [model, due_date, median];
 
         // Scoring set: issued in (prev, d] and open at d.
@@ -269,8 +267,9 @@ pub fn run_backtest(h: &History, p: &BacktestParams) -> Result<BacktestReport, G
             let r = &h.invoices[pos];
             r.invoice_date > prev && r.invoice_date <= d
         });
-        let cash = scoring_rows(h, d, |_| true);
-        let cash_now = open_rows(h, d, InvoiceView::AtDate, |_| true);
+        // Cash: everything open at d, inputs as known at d (the baselines only read
+        // due dates and customers from these rows).
+        let cash = open_rows(h, d, InvoiceView::AtDate, |_| true);
         n_cash += cash.len();
         let settled: Vec<usize> = (0..scored.len()).filter(|&i| h.invoices[scored.pos[i]].paid_date != OPEN).collect();
         n_scored += settled.len();
@@ -289,8 +288,11 @@ pub fn run_backtest(h: &History, p: &BacktestParams) -> Result<BacktestReport, G
             }
             let qc: Vec<[f64; 3]> = match (&remain, m) {
                 (Some(r), 0) => {
-                    r.predict(cash_now.x.view())?.into_iter().map(|q| q.map(|v| f64::from(d) + v.max(1.0))).collect()
+                    r.predict(cash.x.view())?.into_iter().map(|q| q.map(|v| f64::from(d) + v.max(1.0))).collect()
                 }
+                // Without enough snapshots the payment-date model scores the open
+                // invoices on their issue-date inputs, as it was trained.
+                (None, 0) => f(&scoring_rows(h, d, |_| true), d)?.0,
                 _ => f(&cash, d)?.0,
             };
             let mut fw = vec![0.0; horizon as usize];
@@ -352,9 +354,7 @@ pub fn run_backtest(h: &History, p: &BacktestParams) -> Result<BacktestReport, G
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::features::{load_history, FxTable};
-    use crate::generate::{generate, GenerateParams};
-    use crate::ingest::InvoiceReadOptions;
+    use crate::fixtures::{full_history, generated_dir};
 
     fn quick() -> BacktestParams {
         let mut p = BacktestParams::default();
@@ -368,16 +368,8 @@ mod tests {
 
     #[test]
     fn the_model_beats_pays_on_due_date_on_generated_history() {
-        let dir = tempfile::tempdir().unwrap();
-        let params = GenerateParams {
-            customers: 60,
-            invoices: 4_000,
-            start: chrono::NaiveDate::from_ymd_opt(2023, 1, 1).unwrap(),
-            end: chrono::NaiveDate::from_ymd_opt(2024, 6, 30).unwrap(),
-            seed: 3,
-        };
-        generate(dir.path(), &params).unwrap();
-        let h = load_history(dir.path(), 2_932_896, &InvoiceReadOptions::default(), &FxTable::default()).unwrap();
+        let dir = generated_dir(60, 4_000, "2023-01-01", "2024-06-30", 3);
+        let h = full_history(dir.path());
         let r = run_backtest(&h, &quick()).unwrap();
         assert!(r.as_of_dates.len() >= 5, "{:?}", r.as_of_dates);
         assert!(r.n_scored > 100);
@@ -400,7 +392,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let m = crate::import::Mapping::load(&root.join("examples/mappings/ibm-ar-invoices.toml")).unwrap();
         crate::import::import_file(&input, &m, dir.path(), None).unwrap();
-        let h = load_history(dir.path(), 2_932_896, &InvoiceReadOptions::default(), &FxTable::default()).unwrap();
+        let h = full_history(dir.path());
         let r = run_backtest(&h, &quick()).unwrap();
         // The reference (Python) protocol: 11 as-of dates, 477 invoices scored.
         assert_eq!(r.as_of_dates.len(), 11);

@@ -264,7 +264,7 @@ mod tests {
     use super::*;
     use crate::domain::days_from_date;
     use crate::features::{load_history, FxTable};
-    use crate::generate::{generate, GenerateParams};
+    use crate::fixtures::{full_history, generated_dir};
     use crate::ingest::InvoiceReadOptions;
 
     fn same(a: &Array2<f64>, b: &Array2<f64>) -> bool {
@@ -276,19 +276,10 @@ mod tests {
     /// those built from a history loaded with as-of `d` (nothing after `d` used).
     #[test]
     fn rows_at_a_date_do_not_depend_on_later_data() {
-        let dir = tempfile::tempdir().unwrap();
-        let params = GenerateParams {
-            customers: 40,
-            invoices: 3_000,
-            start: chrono::NaiveDate::from_ymd_opt(2023, 1, 1).unwrap(),
-            end: chrono::NaiveDate::from_ymd_opt(2024, 12, 31).unwrap(),
-            seed: 11,
-        };
-        generate(dir.path(), &params).unwrap();
+        let dir = generated_dir(40, 3_000, "2023-01-01", "2024-12-31", 11);
         let d = days_from_date(chrono::NaiveDate::from_ymd_opt(2024, 5, 15).unwrap());
-        let opts = InvoiceReadOptions::default();
-        let full = load_history(dir.path(), 2_932_896, &opts, &FxTable::default()).unwrap();
-        let cut = load_history(dir.path(), d, &opts, &FxTable::default()).unwrap();
+        let full = full_history(dir.path());
+        let cut = load_history(dir.path(), d, &InvoiceReadOptions::default(), &FxTable::default()).unwrap();
         // Customer indices differ between the two loads: compare by customer id.
         let key = |h: &History, r: &Rows| -> Vec<(String, i32, i32)> {
             (0..r.len()).map(|i| (h.customers[r.cust[i]].clone(), r.invoice_date[i], r.due_date[i])).collect()

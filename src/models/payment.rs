@@ -2,7 +2,7 @@
 //! quantile-loss GBDTs, made monotone, and conditioned on "not paid yet" for
 //! invoices already past their predicted dates.
 
-use ndarray::{Array2, ArrayView2};
+use ndarray::ArrayView2;
 use serde::{Deserialize, Serialize};
 
 use super::gbdt::{Gbdt, GbdtError, GbdtParams, Loss};
@@ -119,12 +119,6 @@ pub fn condition_on_unpaid(q: [f64; 3], min_late: f64) -> [f64; 3] {
     let mut out = LEVELS.map(|a| inv(f + a * (1.0 - f)).max(min_late));
     out.sort_by(f64::total_cmp);
     out
-}
-
-/// Convenience: a matrix from rows (used by tests and callers with row slices).
-pub fn matrix(rows: &[Vec<f64>]) -> Array2<f64> {
-    let w = rows.first().map_or(0, Vec::len);
-    Array2::from_shape_vec((rows.len(), w), rows.concat()).expect("rows of equal width")
 }
 
 #[cfg(test)]

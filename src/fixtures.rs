@@ -1,0 +1,23 @@
+//! Test fixtures shared by unit tests: small generated histories.
+
+use chrono::NaiveDate;
+
+use crate::features::history::{History, FAR_FUTURE};
+use crate::features::{load_history, FxTable};
+use crate::generate::{generate, GenerateParams};
+use crate::ingest::InvoiceReadOptions;
+
+/// Generates `customers`/`invoices` between `start` and `end` (ISO dates) with `seed`
+/// into a fresh temp directory.
+pub fn generated_dir(customers: usize, invoices: usize, start: &str, end: &str, seed: u64) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let date = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("ISO date");
+    let params = GenerateParams { customers, invoices, start: date(start), end: date(end), seed };
+    generate(dir.path(), &params).expect("generate");
+    dir
+}
+
+/// The history of `dir` with everything in its files known.
+pub fn full_history(dir: &std::path::Path) -> History {
+    load_history(dir, FAR_FUTURE, &InvoiceReadOptions::default(), &FxTable::default()).expect("history")
+}
