@@ -6,10 +6,12 @@
 //! |---|---|
 //! | [`domain`] | ids, [`domain::Money`], dates, contract records; no I/O |
 //! | [`fsutil`] | crash-safe writes (temp file + rename) |
+//! | [`rng`] | the seeded pseudo-random generator (generator, models, forecast) |
 //! | [`ingest`] | Parquet → validated columnar chunks, rejected rows with reasons |
 //! | [`contract`] | Arrow schemas of the contract tables and a Parquet table writer |
 //! | [`features`] | point-in-time customer behaviour vectors and invoice feature rows |
-//! | [`models`] | gradient-boosted trees, payment-date and risk models, calibration, metrics, backtest |
+//! | [`models`] | gradient-boosted trees, payment-date, risk, segment and anomaly models, calibration, metrics, artifacts, training, scoring, backtest |
+//! | [`forecast`] | Monte Carlo cash forecast with shared shocks, per currency and in a base currency |
 //! | [`generate`] | the seeded synthetic AR history generator |
 //! | [`import`] | CSV/Parquet exports + TOML column mapping → contract Parquet |
 //! | [`cli`] | clap commands over the same functions |
@@ -24,6 +26,7 @@ pub mod cli;
 pub mod contract;
 pub mod domain;
 pub mod features;
+pub mod forecast;
 #[cfg(test)]
 mod fixtures;
 pub mod fsutil;
@@ -31,3 +34,4 @@ pub mod generate;
 pub mod import;
 pub mod ingest;
 pub mod models;
+pub mod rng;

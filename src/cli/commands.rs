@@ -10,7 +10,11 @@ use super::{Cli, Command};
 use crate::domain::{days_from_date, Currency};
 use crate::features::history::FAR_FUTURE;
 use crate::features::{load_history, FxTable};
+use crate::forecast::{open_items, simulate, Forecast, ForecastParams, Granularity};
+use crate::models::artifact::{data_fingerprint, ModelStore};
 use crate::models::backtest::{run_backtest, BacktestParams};
+use crate::models::predict::{predict_open, write_predictions};
+use crate::models::train::{load_current, save_all, train_all, ModelSet, TrainParams};
 
 /// Parses "14d", "2w" or a bare number of days.
 fn parse_days(s: &str) -> Result<i32> {
@@ -92,6 +96,130 @@ pub fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Import { input, mapping, out, rejects } => import_cmd(&input, &mapping, &out, rejects.as_deref()),
+        Command::Train { data, as_of, models, seed, default_currency } => {
+            train_cmd(&data, as_of, &models, seed, &default_currency).map(|_| ())
+        }
+        Command::Predict { data, as_of, models, out, default_currency } => {
+            let (h, set) = load_for_scoring(&data, as_of, &models, &default_currency)?;
+            let t = Instant::now();
+            let preds = predict_open(&h, h.as_of, &set).context("scoring")?;
+            write_predictions(&out, &preds).with_context(|| format!("writing {}", out.display()))?;
+            let late = preds.iter().filter(|p| p.p_late >= 0.5).count();
+            let flagged = preds.iter().filter(|p| !p.anomaly_flags.is_empty()).count();
+            let cold = preds.iter().filter(|p| p.cold_start).count();
+            println!(
+                "{} open invoices at {as_of} scored in {:.2}s -> {}: {late} likely late (p_late >= 0.5), {flagged} with anomaly flags, {cold} cold-start",
+                preds.len(),
+                t.elapsed().as_secs_f64(),
+                out.display()
+            );
+            Ok(())
+        }
+        Command::Forecast { data, as_of, models, horizon, granularity, sims, fx, out, default_currency } => {
+            let granularity = Granularity::parse(&granularity)
+                .with_context(|| format!("--granularity should be day or week, not '{granularity}'"))?;
+            let fx = match fx {
+                Some(p) => {
+                    let text = std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?;
+                    toml::from_str::<FxTable>(&text).with_context(|| format!("{}: FX table", p.display()))?
+                }
+                None => FxTable::default(),
+            };
+            let (h, set) = load_for_scoring(&data, as_of, &models, &default_currency)?;
+            let params = ForecastParams {
+                horizon_days: parse_days(&horizon).context("--horizon")?,
+                granularity,
+                sims,
+                ..Default::default()
+            };
+            let t = Instant::now();
+            let items = open_items(&h, h.as_of, &set).context("scoring open invoices")?;
+            let f = simulate(&items, h.as_of, &params, &fx, set.cash_horizon_days).context("forecast")?;
+            print_forecast(&f);
+            println!("({} open invoices, {} draws, {:.2}s)", f.n_invoices, params.sims, t.elapsed().as_secs_f64());
+            if let Some(out) = out {
+                let json = serde_json::to_vec_pretty(&f)?;
+                crate::fsutil::atomic_write(&out, |w| std::io::Write::write_all(w, &json))
+                    .with_context(|| format!("writing {}", out.display()))?;
+            }
+            Ok(())
+        }
+    }
+}
+
+fn read_options(default_currency: &str) -> Result<InvoiceReadOptions> {
+    let currency = Currency::parse(default_currency).context("--default-currency")?;
+    Ok(InvoiceReadOptions { default_currency: currency, extra_numeric: Vec::new() })
+}
+
+fn train_cmd(data: &Path, as_of: NaiveDate, models: &Path, seed: u64, default_currency: &str) -> Result<()> {
+    let t = Instant::now();
+    let d = days_from_date(as_of);
+    let h = load_history(data, d, &read_options(default_currency)?, &FxTable::default())
+        .with_context(|| format!("reading {}", data.display()))?;
+    let params = TrainParams::default().with_seed(seed);
+    let trained = train_all(&h, d, &params).context("training")?;
+    let fingerprint = data_fingerprint(data)?;
+    let store = ModelStore::new(models);
+    let versions = save_all(&store, &trained, &params, &fingerprint)
+        .with_context(|| format!("saving models to {}", models.display()))?;
+    println!("trained on data known at {as_of} in {:.1}s; current versions in {}:", t.elapsed().as_secs_f64(), models.display());
+    for (k, v) in &versions {
+        println!("  {:<13} {v}  ({} rows)", k.as_str(), trained.rows.get(k).copied().unwrap_or(0));
+    }
+    println!("segments: {}", trained.models.segments.names.iter().zip(&trained.models.segments.sizes).map(|(n, s)| format!("{n} ({s})")).collect::<Vec<_>>().join(", "));
+    match &trained.validation {
+        Some(r) => println!("\nvalidation (time-later slice, see models/README.md):\n{}", r.markdown()),
+        None => println!("\nvalidation: history too short for a time-later slice"),
+    }
+    Ok(())
+}
+
+fn load_for_scoring(
+    data: &Path,
+    as_of: NaiveDate,
+    models: &Path,
+    default_currency: &str,
+) -> Result<(crate::features::History, ModelSet)> {
+    let store = ModelStore::new(models);
+    let (set, _) = load_current(&store).with_context(|| format!("loading models from {}", models.display()))?;
+    let h = load_history(data, days_from_date(as_of), &read_options(default_currency)?, &FxTable::default())
+        .with_context(|| format!("reading {}", data.display()))?;
+    if !h.rejects.is_empty() {
+        println!("{} input rows rejected (see `arsight features` for the file)", h.rejects.len());
+    }
+    Ok((h, set))
+}
+
+fn print_forecast(f: &Forecast) {
+    let major = |minor: i64, digits: u32| minor as f64 / 10f64.powi(digits as i32);
+    let digits = |c: &str| Currency::parse(c).map(|c| c.minor_digits()).unwrap_or(2);
+    let bd = digits(&f.base_currency);
+    println!("cash forecast as of {} in {} (all currencies converted):", f.as_of, f.base_currency);
+    println!("  {:<23} {:>14} {:>14} {:>14} {:>14} {:>14}", "period", "expected", "p10", "p90", "due", "overdue");
+    for b in &f.base {
+        println!(
+            "  {} .. {} {:>14.0} {:>14.0} {:>14.0} {:>14.0} {:>14.0}",
+            b.start,
+            b.end,
+            major(b.expected_minor, bd),
+            major(b.p10_minor, bd),
+            major(b.p90_minor, bd),
+            major(b.due_expected_minor, bd),
+            major(b.overdue_expected_minor, bd)
+        );
+    }
+    println!("  by currency (expected over the horizon / open / beyond the horizon):");
+    for c in &f.currencies {
+        let d = digits(&c.currency);
+        let total: i64 = c.buckets.iter().map(|b| b.expected_minor).sum();
+        println!(
+            "  {:<4} {:>16.0} {:>16.0} {:>16.0}",
+            c.currency,
+            major(total, d),
+            major(c.open_minor, d),
+            major(c.beyond_horizon_expected_minor, d)
+        );
     }
 }
 

@@ -102,6 +102,75 @@ pub enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Train the payment-date, risk, cash, segment and anomaly models on what was
+    /// known at an as-of date; write them as new versions and make them current.
+    Train {
+        /// Data directory (contract Parquet).
+        #[arg(long)]
+        data: PathBuf,
+        /// As-of date: invoices issued, payments and activities dated after it are ignored.
+        #[arg(long)]
+        as_of: NaiveDate,
+        /// Models directory.
+        #[arg(long, default_value = "models")]
+        models: PathBuf,
+        /// Seed of every model.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Currency for invoices without one.
+        #[arg(long, default_value = "USD")]
+        default_currency: String,
+    },
+    /// Score every invoice open at an as-of date with the current models.
+    Predict {
+        /// Data directory (contract Parquet).
+        #[arg(long)]
+        data: PathBuf,
+        /// As-of date.
+        #[arg(long)]
+        as_of: NaiveDate,
+        /// Models directory.
+        #[arg(long, default_value = "models")]
+        models: PathBuf,
+        /// Output file: .parquet, .csv or .json.
+        #[arg(long)]
+        out: PathBuf,
+        /// Currency for invoices without one.
+        #[arg(long, default_value = "USD")]
+        default_currency: String,
+    },
+    /// Cash forecast of the invoices open at an as-of date, per currency and in a base
+    /// currency, with p10/p90 intervals.
+    Forecast {
+        /// Data directory (contract Parquet).
+        #[arg(long)]
+        data: PathBuf,
+        /// As-of date.
+        #[arg(long)]
+        as_of: NaiveDate,
+        /// Models directory.
+        #[arg(long, default_value = "models")]
+        models: PathBuf,
+        /// Horizon, e.g. 13w or 30d (at most the cash model's horizon).
+        #[arg(long, default_value = "13w")]
+        horizon: String,
+        /// Bucket width: day or week.
+        #[arg(long, default_value = "week")]
+        granularity: String,
+        /// Monte Carlo draws.
+        #[arg(long, default_value_t = 200)]
+        sims: usize,
+        /// FX table for the base-currency view (TOML: `base = "EUR"` and a
+        /// `[per_base]` table of units per base unit); default USD with built-in rates.
+        #[arg(long)]
+        fx: Option<PathBuf>,
+        /// Write the forecast as JSON here.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Currency for invoices without one.
+        #[arg(long, default_value = "USD")]
+        default_currency: String,
+    },
     /// Import a CSV or Parquet export with a TOML column mapping into contract Parquet.
     Import {
         /// Input file (.csv or .parquet).

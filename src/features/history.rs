@@ -624,3 +624,45 @@ impl KeyIndex {
         self.global.binary_search_by_key(&key, |e| e.0).ok().map(|i| self.global[i].1)
     }
 }
+
+#[cfg(test)]
+impl History {
+    /// A history of invoices only (no payments, activities or master data), for
+    /// unit tests of code that reads a [`History`]. Invoices must be grouped by
+    /// customer index and sorted by invoice date within each customer.
+    pub fn from_invoices_for_test(customers: Vec<String>, mut invoices: Vec<Inv>, as_of: i32) -> History {
+        let n = customers.len();
+        let mut offsets = vec![0; n + 1];
+        for r in &invoices {
+            offsets[r.cust as usize + 1] += 1;
+        }
+        for c in 0..n {
+            offsets[c + 1] += offsets[c];
+        }
+        let mut open = Vec::new();
+        for r in &mut invoices {
+            if r.paid_date > as_of {
+                r.paid_date = OPEN;
+                r.open_slot = open.len() as u32;
+                open.push(OpenInfo { invoice_id: format!("I{}", r.key), extra: Vec::new() });
+            } else {
+                r.open_slot = u32::MAX;
+            }
+        }
+        History {
+            as_of,
+            customers,
+            invoices,
+            offsets,
+            payments: Vec::new(),
+            pay_offsets: vec![0; n + 1],
+            activities: Vec::new(),
+            act_offsets: vec![0; n + 1],
+            master: vec![CustMaster::default(); n],
+            open,
+            has_payments: false,
+            rejects: Vec::new(),
+            unknown_currencies: Vec::new(),
+        }
+    }
+}

@@ -8,7 +8,7 @@
 //! streaming into its own `part-NNNNN.parquet` files with bounded buffers.
 
 mod behaviour;
-pub mod rng;
+pub use crate::rng;
 
 use std::path::Path;
 

@@ -185,7 +185,8 @@ pub fn run_backtest(h: &History, p: &BacktestParams) -> Result<BacktestReport, G
         }
         let xr = train.x.select(ndarray::Axis(0), &reg);
         let yr: Vec<f64> = reg.iter().map(|&i| late_days[i]).collect();
-        let pay = p.payment.fit(xr.view(), &yr)?;
+        let issue: Vec<i32> = reg.iter().map(|&i| train.invoice_date[i]).collect();
+        let pay = p.payment.fit(xr.view(), &yr, Some(&issue))?;
         let labels = train.late_beyond(0, d);
         let cls: Vec<usize> = (0..train.len()).filter(|&i| labels[i].is_some()).collect();
         let xc = train.x.select(ndarray::Axis(0), &cls);
@@ -196,7 +197,7 @@ pub fn run_backtest(h: &History, p: &BacktestParams) -> Result<BacktestReport, G
         // Remaining-time model for the cash forecast of everything open at d.
         let horizon_days = 7 * p.horizon_weeks.max(1);
         let (snap, remaining) = snapshot_rows(h, d, 7, horizon_days, 104);
-        let remain = if snap.len() >= 50 { Some(p.payment.fit(snap.x.view(), &remaining)?) } else { None };
+        let remain = if snap.len() >= 50 { Some(p.payment.fit(snap.x.view(), &remaining, None)?) } else { None };
 
         // Baseline statistics known at d: each customer's settled delays.
         let mut by_cust: HashMap<usize, Vec<f64>> = HashMap::new();

@@ -45,6 +45,8 @@ pub struct Rows {
     pub amount_base: Vec<f64>,
     /// Amount in minor units and currency, for cash figures.
     pub amount_minor: Vec<(i64, crate::domain::Currency)>,
+    /// Minor units received by the rows' date (payments table; 0 without one).
+    pub received_minor: Vec<i64>,
 }
 
 impl Rows {
@@ -90,16 +92,24 @@ struct Part {
     x: Vec<f64>,
     pos: Vec<usize>,
     cust: Vec<usize>,
+    received: Vec<i64>,
+}
+
+impl Part {
+    fn new(rows: usize) -> Part {
+        Part { x: Vec::with_capacity(rows * N_MODEL_FEATURES), pos: Vec::new(), cust: Vec::new(), received: Vec::new() }
+    }
 }
 
 fn assemble(h: &History, parts: Vec<Part>, d: i32) -> Rows {
     let n: usize = parts.iter().map(|p| p.pos.len()).sum();
     let mut flat = Vec::with_capacity(n * N_MODEL_FEATURES);
-    let (mut pos, mut cust) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    let (mut pos, mut cust, mut received) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
     for p in parts {
         flat.extend(p.x);
         pos.extend(p.pos);
         cust.extend(p.cust);
+        received.extend(p.received);
     }
     let inv = |p: &usize| h.invoices[*p];
     Rows {
@@ -109,6 +119,7 @@ fn assemble(h: &History, parts: Vec<Part>, d: i32) -> Rows {
         paid_date: pos.iter().map(|p| if inv(p).paid_date <= d { inv(p).paid_date } else { i32::MAX }).collect(),
         amount_base: pos.iter().map(|p| inv(p).amount_base).collect(),
         amount_minor: pos.iter().map(|p| (inv(p).amount_minor, inv(p).currency)).collect(),
+        received_minor: received,
         pos,
         cust,
     }
@@ -122,7 +133,7 @@ pub fn training_rows(h: &History, d: i32) -> Rows {
         .map(|c| {
             let invs = h.invoices_of(c);
             let k = invs.partition_point(|r| r.invoice_date <= d);
-            let mut part = Part { x: Vec::with_capacity(k * N_MODEL_FEATURES), pos: Vec::new(), cust: Vec::new() };
+            let mut part = Part::new(k);
             let mut i = 0;
             while i < k {
                 let t = invs[i].invoice_date;
@@ -132,6 +143,7 @@ pub fn training_rows(h: &History, d: i32) -> Rows {
                     part.x.extend_from_slice(&invoice_values(&at, i));
                     part.pos.push(h.offsets[c] + i);
                     part.cust.push(c);
+                    part.received.push(at.sides[i].paid_minor);
                     i += 1;
                 }
             }
@@ -195,6 +207,7 @@ fn concat(parts: Vec<Rows>) -> Rows {
         paid_date: Vec::new(),
         amount_base: Vec::new(),
         amount_minor: Vec::new(),
+        received_minor: Vec::new(),
     };
     for p in parts {
         flat.extend(p.x.iter());
@@ -205,6 +218,7 @@ fn concat(parts: Vec<Rows>) -> Rows {
         out.paid_date.extend(p.paid_date);
         out.amount_base.extend(p.amount_base);
         out.amount_minor.extend(p.amount_minor);
+        out.received_minor.extend(p.received_minor);
     }
     out.x = Array2::from_shape_vec((n, N_MODEL_FEATURES), flat).expect("rows of equal width");
     out
@@ -215,7 +229,7 @@ pub fn open_rows(h: &History, d: i32, view: InvoiceView, keep: impl Fn(usize) ->
     let parts: Vec<Part> = (0..h.customers.len())
         .into_par_iter()
         .map(|c| {
-            let mut part = Part { x: Vec::new(), pos: Vec::new(), cust: Vec::new() };
+            let mut part = Part::new(0);
             let all = h.invoices_of(c);
             let any =
                 all.iter().enumerate().any(|(i, r)| r.invoice_date <= d && r.paid_date > d && keep(h.offsets[c] + i));
@@ -243,6 +257,7 @@ pub fn open_rows(h: &History, d: i32, view: InvoiceView, keep: impl Fn(usize) ->
                     }
                     part.pos.push(pos);
                     part.cust.push(c);
+                    part.received.push(at.sides[i].paid_minor);
                 }
             }
             part

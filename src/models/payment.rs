@@ -23,11 +23,23 @@ pub struct PaymentDateParams {
     pub min_data_in_leaf: usize,
     /// Seed.
     pub seed: u64,
+    /// Target p10–p90 coverage for the conformal widening (0 turns it off).
+    pub interval_coverage: f64,
+    /// Share of the latest rows held out to measure the widening.
+    pub calibration_share: f64,
 }
 
 impl Default for PaymentDateParams {
     fn default() -> Self {
-        PaymentDateParams { n_trees: 250, learning_rate: 0.05, max_leaves: 15, min_data_in_leaf: 20, seed: 42 }
+        PaymentDateParams {
+            n_trees: 250,
+            learning_rate: 0.05,
+            max_leaves: 15,
+            min_data_in_leaf: 20,
+            seed: 42,
+            interval_coverage: 0.8,
+            calibration_share: 0.2,
+        }
     }
 }
 
@@ -36,14 +48,49 @@ impl Default for PaymentDateParams {
 pub struct PaymentDateModel {
     /// One model per level in [`LEVELS`].
     pub quantiles: Vec<Gbdt>,
+    /// Days subtracted from p10 and added to p90 (split-conformal, measured on the
+    /// time-later slice; negative narrows).
+    #[serde(default)]
+    pub widen: f64,
 }
 
 impl PaymentDateParams {
-    /// Fits on rows with known days late.
+    /// Fits on rows with known days late. With `order` (issue days), the p10–p90
+    /// interval is widened by split-conformal calibration: models fitted on the
+    /// earlier rows are scored on the latest `calibration_share`, and the interval is
+    /// moved out (or in) by the conformity quantile that gives `interval_coverage`.
     ///
     /// # Errors
     /// [`GbdtError`].
-    pub fn fit(&self, x: ArrayView2<'_, f64>, late_days: &[f64]) -> Result<PaymentDateModel, GbdtError> {
+    pub fn fit(
+        &self,
+        x: ArrayView2<'_, f64>,
+        late_days: &[f64],
+        order: Option<&[i32]>,
+    ) -> Result<PaymentDateModel, GbdtError> {
+        let mut model = self.fit_quantiles(x, late_days)?;
+        let n = late_days.len();
+        if let Some(order) = order.filter(|_| self.interval_coverage > 0.0 && n >= 200) {
+            let mut idx: Vec<usize> = (0..n).collect();
+            idx.sort_by_key(|&i| (order[i], i));
+            let cut = ((1.0 - self.calibration_share) * n as f64) as usize;
+            let (early, late) = idx.split_at(cut);
+            if late.len() >= 40 {
+                let xe = x.select(ndarray::Axis(0), early);
+                let ye: Vec<f64> = early.iter().map(|&i| late_days[i]).collect();
+                let m = self.fit_quantiles(xe.view(), &ye)?;
+                let q = m.predict(x.select(ndarray::Axis(0), late).view())?;
+                let mut e: Vec<f64> =
+                    late.iter().zip(&q).map(|(&i, q)| (q[0] - late_days[i]).max(late_days[i] - q[2])).collect();
+                e.sort_by(f64::total_cmp);
+                let level = (self.interval_coverage * (1.0 + 1.0 / e.len() as f64)).min(1.0);
+                model.widen = crate::features::stats::quantile_sorted(&e, level);
+            }
+        }
+        Ok(model)
+    }
+
+    fn fit_quantiles(&self, x: ArrayView2<'_, f64>, late_days: &[f64]) -> Result<PaymentDateModel, GbdtError> {
         let min_leaf = self.min_data_in_leaf.min((x.nrows() / 4).max(1));
         let quantiles = LEVELS
             .iter()
@@ -57,7 +104,7 @@ impl PaymentDateParams {
                     .fit(x, late_days)
             })
             .collect::<Result<_, _>>()?;
-        Ok(PaymentDateModel { quantiles })
+        Ok(PaymentDateModel { quantiles, widen: 0.0 })
     }
 }
 
@@ -72,7 +119,7 @@ impl PaymentDateModel {
             .map(|i| {
                 let mut q = [cols[0][i], cols[1][i], cols[2][i]];
                 q.sort_by(f64::total_cmp);
-                q
+                [(q[0] - self.widen).min(q[1]), q[1], (q[2] + self.widen).max(q[1])]
             })
             .collect())
     }

@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 
 pub use errors::{GbdtError, GbdtParamsError};
 pub use hyperparams::{GbdtParams, GbdtValidParams, Loss};
-pub use tree::{Forest, Node};
+pub use tree::{Explainer, Forest, Node};
 
 /// A fitted model: parameters and the forest.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

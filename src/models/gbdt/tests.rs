@@ -3,7 +3,7 @@
 use ndarray::Array2;
 
 use super::*;
-use crate::generate::rng::Rng;
+use crate::rng::Rng;
 
 fn problem(n: usize, seed: u64) -> (Array2<f64>, Vec<f64>) {
     let mut r = Rng::new(seed, 0);
@@ -98,4 +98,22 @@ fn bad_inputs_are_errors() {
     ));
     let m = GbdtParams::new(Loss::Squared).n_trees(1).min_data_in_leaf(1).fit(x.view(), &[1.0, 2.0, 3.0]).unwrap();
     assert!(matches!(m.predict(Array2::zeros((1, 2)).view()), Err(GbdtError::Features { expected: 1, found: 2 })));
+}
+
+#[test]
+fn path_contributions_add_up_to_the_prediction_and_credit_the_used_features() {
+    let (x, y) = problem(3000, 5);
+    let m = GbdtParams::new(Loss::Squared).n_trees(60).learning_rate(0.2).fit(x.view(), &y).unwrap();
+    let e = m.forest.explainer();
+    let mut noise = 0.0;
+    let mut signal = 0.0;
+    for i in 0..200 {
+        let row = x.row(i).to_vec();
+        let (bias, c) = m.forest.contributions(&e, &row);
+        let total = bias + c.iter().sum::<f64>();
+        assert!((total - m.forest.predict_row(&row)).abs() < 1e-9, "{total} vs {}", m.forest.predict_row(&row));
+        noise += c[2].abs();
+        signal += c[0].abs() + c[1].abs();
+    }
+    assert!(noise < 0.05 * signal, "noise feature credited {noise} vs {signal}");
 }

@@ -188,7 +188,7 @@ pub fn fit(p: &GbdtValidParams, x: ArrayView2<'_, f64>, y: &[f64]) -> Result<For
         }
     };
     let mut forest =
-        Forest { n_features: nf, init, nodes: Vec::new(), leaves: Vec::new(), roots: Vec::new(), gain: vec![0.0; nf] };
+        Forest { n_features: nf, init, nodes: Vec::new(), leaves: Vec::new(), roots: Vec::new(), gain: vec![0.0; nf], leaf_cover: Vec::new() };
     let mut pred = vec![init; n];
     let mut grad = vec![0.0; n];
     let mut hess = vec![1.0; n];
@@ -218,6 +218,7 @@ pub fn fit(p: &GbdtValidParams, x: ArrayView2<'_, f64>, y: &[f64]) -> Result<For
             } * p.learning_rate;
             let id = forest.leaves.len();
             forest.leaves.push(value);
+            forest.leaf_cover.push(leaf.rows.len() as u32);
             match leaf.slot {
                 Some((node, true)) => forest.nodes[node].left = !(id as i32),
                 Some((node, false)) => forest.nodes[node].right = !(id as i32),

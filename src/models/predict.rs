@@ -1,0 +1,360 @@
+//! Scoring open invoices with a [`ModelSet`]: payment-date quantiles conditioned on
+//! "not paid yet", calibrated risk probabilities conditioned the same way, a 0–100
+//! risk score, the customer's segment, anomaly flags, and the top reasons (path
+//! attributions of the p50 model, in days).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow_schema::{DataType, Field, Schema};
+use rayon::prelude::*;
+use rustc_hash::FxHashMap;
+use serde::Serialize;
+
+use super::anomaly::Flag;
+use super::dataset::{model_feature_names, scoring_rows, Rows};
+use super::gbdt::GbdtError;
+use super::payment::condition_on_unpaid;
+use super::segments::NEW_SEGMENT;
+use super::train::ModelSet;
+use crate::contract::rows::{Cell, TableBuilder};
+use crate::contract::write_batch;
+use crate::domain::date_from_days;
+use crate::features::customer_at;
+use crate::features::history::History;
+
+/// One reason: a model input, its value and its signed contribution (days late of
+/// the p50 prediction).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Reason {
+    /// Model input name (`cust.*` or `inv.*`).
+    pub feature: String,
+    /// Its value (NaN serialises as null).
+    pub value: Option<f64>,
+    /// Days it adds to (or, negative, takes from) the predicted delay.
+    pub contribution_days: f64,
+}
+
+impl Reason {
+    /// `feature=value (+x.x d)`.
+    pub fn text(&self) -> String {
+        let v = self.value.map_or("missing".to_string(), |v| format!("{}", (v * 100.0).round() / 100.0));
+        format!("{}={} ({:+.1} d)", self.feature, v, self.contribution_days)
+    }
+}
+
+/// The prediction for one open invoice.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct InvoicePrediction {
+    /// Invoice id.
+    pub invoice_id: String,
+    /// Customer id.
+    pub customer_id: String,
+    /// ISO currency.
+    pub currency: String,
+    /// Invoice amount, minor units.
+    pub amount_minor: i64,
+    /// Amount still open at the as-of date, minor units.
+    pub open_minor: i64,
+    /// Due day (epoch days).
+    #[serde(skip)]
+    pub due_day: i32,
+    /// Due date.
+    pub due_date: String,
+    /// p50 paid date.
+    pub predicted_paid_date: String,
+    /// p10 paid date.
+    pub p10_paid_date: String,
+    /// p90 paid date.
+    pub p90_paid_date: String,
+    /// p10/p50/p90 paid days (epoch days).
+    #[serde(skip)]
+    pub paid_days: [i32; 3],
+    /// P(paid after the due date); 1 when already past due.
+    pub p_late: f64,
+    /// P(paid more than 30 days late).
+    pub p_late_30: f64,
+    /// P(still unpaid 90 days past due).
+    pub p_unpaid_90: f64,
+    /// 0–100: `100·(0.2·p_late + 0.3·p_late_30 + 0.5·p_unpaid_90)`.
+    pub risk_score: u8,
+    /// The customer's segment.
+    pub segment: String,
+    /// No settled invoice of the customer yet: predictions come from invoice inputs
+    /// and what the portfolio does.
+    pub cold_start: bool,
+    /// Flags on the customer or this invoice.
+    pub anomaly_flags: Vec<Flag>,
+    /// Top three reasons by absolute contribution.
+    pub reasons: Vec<Reason>,
+}
+
+/// Risk probabilities at issue `[P(late>0), P(late>30), P(late>90)]` conditioned on
+/// the invoice being unpaid `dpd` days past due, through a survival curve that is
+/// log-linear between 0, 30 and 90 days late.
+pub fn condition_risk(p: [f64; 3], dpd: i32) -> [f64; 3] {
+    let p0 = p[0].clamp(1e-6, 1.0);
+    let p30 = p[1].clamp(1e-6, p0);
+    let p90 = p[2].clamp(1e-6, p30);
+    if dpd <= 0 {
+        return [p0, p30, p90];
+    }
+    let t = f64::from(dpd);
+    let s = if t <= 30.0 {
+        p0 * (p30 / p0).powf(t / 30.0)
+    } else if t <= 90.0 {
+        p30 * (p90 / p30).powf((t - 30.0) / 60.0)
+    } else {
+        p90
+    };
+    let late30 = if dpd > 30 { 1.0 } else { (p30 / s).min(1.0) };
+    let unpaid90 = if dpd > 90 { 1.0 } else { (p90 / s).min(1.0) };
+    [1.0, late30, unpaid90]
+}
+
+/// The 0–100 risk score.
+pub fn risk_score(p: [f64; 3]) -> u8 {
+    (100.0 * (0.2 * p[0] + 0.3 * p[1] + 0.5 * p[2])).round().clamp(0.0, 100.0) as u8
+}
+
+fn day(d: i32) -> String {
+    date_from_days(d).map(|x| x.to_string()).unwrap_or_default()
+}
+
+/// Scores rows built by [`scoring_rows`] at `d` (issue-date invoice inputs, customer
+/// vector at `d`). `flags` maps a customer index to its flags.
+///
+/// # Errors
+/// [`GbdtError::Features`] when the models were trained on another input width.
+pub fn score_rows(
+    h: &History,
+    rows: &Rows,
+    d: i32,
+    m: &ModelSet,
+    flags: &FxHashMap<usize, Vec<Flag>>,
+) -> Result<Vec<InvoicePrediction>, GbdtError> {
+    let q = m.payment.predict(rows.x.view())?;
+    let p0 = m.risk.late.predict(rows.x.view())?;
+    let p30 = m.risk.late_30.predict(rows.x.view())?;
+    let p90 = m.risk.unpaid_90.predict(rows.x.view())?;
+    let p50 = &m.payment.quantiles[1].forest;
+    let explainer = p50.explainer();
+    let names = model_feature_names();
+    let i_paid = names.iter().position(|n| n == "cust.n_paid").expect("n_paid");
+    Ok((0..rows.len())
+        .into_par_iter()
+        .map(|i| {
+            let inv = &h.invoices[rows.pos[i]];
+            let due = rows.due_date[i];
+            let c = condition_on_unpaid(q[i], f64::from(d - due + 1));
+            let days = c.map(|v| (f64::from(due) + v).round().max(f64::from(d + 1)) as i32);
+            let probs = condition_risk([p0[i], p30[i], p90[i]], d - due);
+            let x = rows.x.row(i);
+            let xs = x.as_slice().map(<[f64]>::to_vec).unwrap_or_else(|| x.to_vec());
+            let (_, contrib) = p50.contributions(&explainer, &xs);
+            let mut order: Vec<usize> = (0..contrib.len()).filter(|&j| contrib[j] != 0.0).collect();
+            order.sort_by(|&a, &b| contrib[b].abs().total_cmp(&contrib[a].abs()).then(a.cmp(&b)));
+            let reasons = order
+                .iter()
+                .take(3)
+                .map(|&j| Reason {
+                    feature: names[j].clone(),
+                    value: xs[j].is_finite().then_some(xs[j]),
+                    contribution_days: (contrib[j] * 10.0).round() / 10.0,
+                })
+                .collect();
+            let cust = rows.cust[i];
+            let anomaly_flags = flags
+                .get(&cust)
+                .map(|f| f.iter().filter(|f| f.invoice.is_none_or(|p| p == rows.pos[i])).cloned().collect())
+                .unwrap_or_default();
+            let cold_start = xs[i_paid] < 1.0;
+            InvoicePrediction {
+                invoice_id: h.open.get(inv.open_slot as usize).map(|o| o.invoice_id.clone()).unwrap_or_default(),
+                customer_id: h.customers[cust].clone(),
+                currency: inv.currency.as_str().to_string(),
+                amount_minor: inv.amount_minor,
+                open_minor: inv.amount_minor - rows.received_minor[i].max(0),
+                due_day: due,
+                due_date: day(due),
+                predicted_paid_date: day(days[1]),
+                p10_paid_date: day(days[0]),
+                p90_paid_date: day(days[2]),
+                paid_days: days,
+                p_late: probs[0],
+                p_late_30: probs[1],
+                p_unpaid_90: probs[2],
+                risk_score: risk_score(probs),
+                segment: if cold_start { NEW_SEGMENT.to_string() } else { m.segments.assign(&xs[..43]).to_string() },
+                cold_start,
+                anomaly_flags,
+                reasons,
+            }
+        })
+        .collect())
+}
+
+/// Anomaly flags at `d` of every customer in `customers`.
+pub fn customer_flags(h: &History, d: i32, m: &ModelSet, customers: &[usize]) -> FxHashMap<usize, Vec<Flag>> {
+    customers
+        .par_iter()
+        .map(|&c| (c, m.anomaly.flags(&customer_at(h, c, d))))
+        .filter(|(_, f)| !f.is_empty())
+        .collect()
+}
+
+/// Predictions for every invoice open at `d` (issued on or before it, not settled by
+/// it), ordered by customer then invoice date.
+///
+/// # Errors
+/// [`GbdtError::Features`] on a model/input width mismatch.
+pub fn predict_open(h: &History, d: i32, m: &ModelSet) -> Result<Vec<InvoicePrediction>, GbdtError> {
+    let rows = scoring_rows(h, d, |_| true);
+    let mut custs = rows.cust.clone();
+    custs.dedup();
+    let flags = customer_flags(h, d, m, &custs);
+    score_rows(h, &rows, d, m, &flags)
+}
+
+/// Writes predictions as Parquet, CSV or JSON (by extension), atomically.
+///
+/// # Errors
+/// Unknown extension or I/O.
+pub fn write_predictions(path: &Path, preds: &[InvoicePrediction]) -> std::io::Result<()> {
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    let flags = |p: &InvoicePrediction| {
+        p.anomaly_flags.iter().map(|f| format!("{}[{}]: {}", f.code, f.severity.as_str(), f.reason)).collect::<Vec<_>>().join("; ")
+    };
+    let reason = |p: &InvoicePrediction, k: usize| p.reasons.get(k).map(Reason::text);
+    match ext.as_str() {
+        "json" => {
+            let bytes = serde_json::to_vec_pretty(preds).map_err(std::io::Error::other)?;
+            crate::fsutil::atomic_write(path, |f| std::io::Write::write_all(f, &bytes))
+        }
+        "csv" => crate::fsutil::atomic_write(path, |f| {
+            let mut w = csv::Writer::from_writer(f);
+            w.write_record([
+                "invoice_id",
+                "customer_id",
+                "currency",
+                "open_amount",
+                "due_date",
+                "predicted_paid_date",
+                "p10_paid_date",
+                "p90_paid_date",
+                "p_late",
+                "p_late_30",
+                "p_unpaid_90",
+                "risk_score",
+                "segment",
+                "cold_start",
+                "anomaly_flags",
+                "reason_1",
+                "reason_2",
+                "reason_3",
+            ])?;
+            for p in preds {
+                let cur = crate::domain::Currency::parse(&p.currency).unwrap_or(crate::domain::Currency::USD);
+                w.write_record([
+                    p.invoice_id.clone(),
+                    p.customer_id.clone(),
+                    p.currency.clone(),
+                    crate::domain::Money { minor: p.open_minor, currency: cur }.to_string(),
+                    p.due_date.clone(),
+                    p.predicted_paid_date.clone(),
+                    p.p10_paid_date.clone(),
+                    p.p90_paid_date.clone(),
+                    format!("{:.4}", p.p_late),
+                    format!("{:.4}", p.p_late_30),
+                    format!("{:.4}", p.p_unpaid_90),
+                    p.risk_score.to_string(),
+                    p.segment.clone(),
+                    p.cold_start.to_string(),
+                    flags(p),
+                    reason(p, 0).unwrap_or_default(),
+                    reason(p, 1).unwrap_or_default(),
+                    reason(p, 2).unwrap_or_default(),
+                ])?;
+            }
+            w.flush()
+        }),
+        "parquet" => {
+            let amount = crate::contract::invoice_schema().field_with_name("amount").expect("amount").data_type().clone();
+            let f = |n: &str, t: DataType, null: bool| Field::new(n, t, null);
+            let schema = Arc::new(Schema::new(vec![
+                f("invoice_id", DataType::Utf8, false),
+                f("customer_id", DataType::Utf8, false),
+                f("currency", DataType::Utf8, false),
+                f("open_amount", amount, false),
+                f("due_date", DataType::Date32, false),
+                f("predicted_paid_date", DataType::Date32, false),
+                f("p10_paid_date", DataType::Date32, false),
+                f("p90_paid_date", DataType::Date32, false),
+                f("p_late", DataType::Float64, false),
+                f("p_late_30", DataType::Float64, false),
+                f("p_unpaid_90", DataType::Float64, false),
+                f("risk_score", DataType::Int32, false),
+                f("segment", DataType::Utf8, false),
+                f("cold_start", DataType::Boolean, false),
+                f("anomaly_flags", DataType::Utf8, false),
+                f("reason_1", DataType::Utf8, true),
+                f("reason_2", DataType::Utf8, true),
+                f("reason_3", DataType::Utf8, true),
+            ]));
+            let mut b = TableBuilder::new(schema);
+            for p in preds {
+                let cur = crate::domain::Currency::parse(&p.currency).unwrap_or(crate::domain::Currency::USD);
+                let (fl, r1, r2, r3) = (flags(p), reason(p, 0), reason(p, 1), reason(p, 2));
+                b.push(&[
+                    Cell::Str(Some(&p.invoice_id)),
+                    Cell::Str(Some(&p.customer_id)),
+                    Cell::Str(Some(&p.currency)),
+                    Cell::Amount(Some((p.open_minor, cur))),
+                    Cell::Date(Some(p.due_day)),
+                    Cell::Date(Some(p.paid_days[1])),
+                    Cell::Date(Some(p.paid_days[0])),
+                    Cell::Date(Some(p.paid_days[2])),
+                    Cell::Float(Some(p.p_late)),
+                    Cell::Float(Some(p.p_late_30)),
+                    Cell::Float(Some(p.p_unpaid_90)),
+                    Cell::Int(Some(i32::from(p.risk_score))),
+                    Cell::Str(Some(&p.segment)),
+                    Cell::Bool(Some(p.cold_start)),
+                    Cell::Str(Some(&fl)),
+                    Cell::Str(r1.as_deref()),
+                    Cell::Str(r2.as_deref()),
+                    Cell::Str(r3.as_deref()),
+                ]);
+            }
+            write_batch(path, &b.finish()).map_err(std::io::Error::other)
+        }
+        other => Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("{}: output should end in .parquet, .csv or .json, not '.{other}'", path.display()),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn risk_conditioning_is_monotone_and_certain_beyond_the_thresholds() {
+        let p = [0.4, 0.1, 0.02];
+        assert_eq!(condition_risk(p, 0), p);
+        assert_eq!(condition_risk(p, -5), p);
+        let a = condition_risk(p, 10);
+        let b = condition_risk(p, 25);
+        assert_eq!(a[0], 1.0);
+        assert!(a[1] > p[1] && b[1] > a[1] && b[1] <= 1.0, "{a:?} {b:?}");
+        assert_eq!(condition_risk(p, 31)[1], 1.0);
+        assert!(condition_risk(p, 60)[2] > b[2]);
+        assert_eq!(condition_risk(p, 91), [1.0, 1.0, 1.0]);
+        // Inconsistent inputs are made monotone first.
+        let c = condition_risk([0.1, 0.3, 0.5], 0);
+        assert!(c[0] >= c[1] && c[1] >= c[2]);
+        assert_eq!(risk_score([1.0, 1.0, 1.0]), 100);
+        assert_eq!(risk_score([0.0, 0.0, 0.0]), 0);
+    }
+}

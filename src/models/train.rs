@@ -1,0 +1,310 @@
+//! Training every model kind at an as-of date from what was known then, and the
+//! loaded set of models that `predict`, `forecast` and the API use.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::anomaly::{AnomalyModel, AnomalyParams, AnomalyParamsError};
+use super::artifact::{manifest, ArtifactError, Kind, Manifest, ModelStore};
+use super::backtest::{run_backtest, BacktestParams, BacktestReport};
+use super::dataset::{snapshot_rows, training_rows};
+use super::gbdt::GbdtError;
+use super::payment::{PaymentDateModel, PaymentDateParams};
+use super::risk::{RiskModel, RiskParams};
+use super::segments::{SegmentError, SegmentModel, SegmentParams};
+use crate::domain::date_from_days;
+use crate::features::customer_at;
+use crate::features::history::History;
+
+/// Days a "late by more than" risk label looks beyond the due date.
+pub const RISK_THRESHOLDS: [i32; 3] = [0, 30, 90];
+
+/// Settings of every model kind.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainParams {
+    /// Payment-date quantile models.
+    pub payment: PaymentDateParams,
+    /// Risk classifiers.
+    pub risk: RiskParams,
+    /// Remaining-time (cash) model; same shape as the payment-date model.
+    pub cash: PaymentDateParams,
+    /// Segments.
+    pub segments: SegmentParams,
+    /// Anomalies.
+    pub anomaly: AnomalyParams,
+    /// Cash model horizon in days (remaining time is capped one day beyond it).
+    pub cash_horizon_days: i32,
+    /// Snapshot step for the cash model, days.
+    pub cash_snapshot_step: i32,
+    /// Most snapshots for the cash model.
+    pub cash_max_snapshots: usize,
+    /// Validation: days before the as-of date where the validation models are cut.
+    pub validation_days: i32,
+}
+
+impl Default for TrainParams {
+    fn default() -> Self {
+        TrainParams {
+            payment: PaymentDateParams::default(),
+            risk: RiskParams::default(),
+            cash: PaymentDateParams { interval_coverage: 0.0, ..PaymentDateParams::default() },
+            segments: SegmentParams::default(),
+            anomaly: AnomalyParams::default(),
+            cash_horizon_days: 91,
+            cash_snapshot_step: 7,
+            cash_max_snapshots: 104,
+            validation_days: 91,
+        }
+    }
+}
+
+impl TrainParams {
+    /// One seed for every model.
+    pub fn with_seed(mut self, seed: u64) -> Self {
+        self.payment.seed = seed;
+        self.risk.seed = seed;
+        self.cash.seed = seed;
+        self.segments.seed = seed;
+        self.anomaly.seed = seed;
+        self
+    }
+}
+
+/// Training failures.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    /// Too little history to learn from.
+    #[error("only {found} invoices settled by the as-of date; at least {needed} are needed to train")]
+    TooFewRows {
+        /// Settled invoices found.
+        found: usize,
+        /// Needed.
+        needed: usize,
+    },
+    /// A tree model failed.
+    #[error(transparent)]
+    Gbdt(#[from] GbdtError),
+    /// Segments failed.
+    #[error(transparent)]
+    Segments(#[from] SegmentError),
+    /// Anomaly parameters invalid.
+    #[error(transparent)]
+    Anomaly(#[from] AnomalyParamsError),
+    /// Saving or loading failed.
+    #[error(transparent)]
+    Artifact(#[from] ArtifactError),
+}
+
+/// The three calibrated risk classifiers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RiskSet {
+    /// P(paid after the due date).
+    pub late: RiskModel,
+    /// P(paid more than 30 days late).
+    pub late_30: RiskModel,
+    /// P(still unpaid 90 days past due).
+    pub unpaid_90: RiskModel,
+}
+
+/// Every model, as used for scoring.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelSet {
+    /// Days-late quantiles from issue-date inputs.
+    pub payment: PaymentDateModel,
+    /// Risk classifiers.
+    pub risk: RiskSet,
+    /// Remaining-days quantiles from today's inputs (None with too few snapshots).
+    pub cash: Option<PaymentDateModel>,
+    /// Cash model horizon (remaining time above it means "beyond the horizon").
+    pub cash_horizon_days: i32,
+    /// Segments.
+    pub segments: SegmentModel,
+    /// Anomalies.
+    pub anomaly: AnomalyModel,
+}
+
+/// Trained models with the facts their manifests record.
+#[derive(Debug, Clone)]
+pub struct Trained {
+    /// The models.
+    pub models: ModelSet,
+    /// As-of day.
+    pub as_of: i32,
+    /// First and last issue day of the training rows.
+    pub window: (i32, i32),
+    /// Rows per kind.
+    pub rows: BTreeMap<Kind, usize>,
+    /// Time-later validation (a backtest step cut `validation_days` before as-of),
+    /// None when the history is too short.
+    pub validation: Option<BacktestReport>,
+}
+
+/// Trains every kind at `d` on a history (loaded with as-of `d` or later; nothing
+/// after `d` is used).
+///
+/// # Errors
+/// [`TrainError`].
+pub fn train_all(h: &History, d: i32, p: &TrainParams) -> Result<Trained, TrainError> {
+    let train = training_rows(h, d);
+    let late_days = train.late_days();
+    let reg: Vec<usize> = (0..train.len()).filter(|&i| !late_days[i].is_nan()).collect();
+    if reg.len() < 30 {
+        return Err(TrainError::TooFewRows { found: reg.len(), needed: 30 });
+    }
+    let xr = train.x.select(ndarray::Axis(0), &reg);
+    let yr: Vec<f64> = reg.iter().map(|&i| late_days[i]).collect();
+    let issue: Vec<i32> = reg.iter().map(|&i| train.invoice_date[i]).collect();
+    let payment = p.payment.fit(xr.view(), &yr, Some(&issue))?;
+
+    let mut rows = BTreeMap::new();
+    rows.insert(Kind::PaymentDate, reg.len());
+    let mut risks = Vec::new();
+    for days in RISK_THRESHOLDS {
+        let labels = train.late_beyond(days, d);
+        let cls: Vec<usize> = (0..train.len()).filter(|&i| labels[i].is_some()).collect();
+        let xc = train.x.select(ndarray::Axis(0), &cls);
+        let yc: Vec<bool> = cls.iter().map(|&i| labels[i] == Some(true)).collect();
+        let order: Vec<i32> = cls.iter().map(|&i| train.invoice_date[i]).collect();
+        if days == 0 {
+            rows.insert(Kind::Risk, cls.len());
+        }
+        risks.push(p.risk.fit(xc.view(), &yc, &order)?);
+    }
+    let unpaid_90 = risks.pop().expect("three");
+    let late_30 = risks.pop().expect("three");
+    let late = risks.pop().expect("three");
+
+    let (snap, remaining) = snapshot_rows(h, d, p.cash_snapshot_step, p.cash_horizon_days, p.cash_max_snapshots);
+    rows.insert(Kind::Cash, snap.len());
+    let cash = if snap.len() >= 50 { Some(p.cash.fit(snap.x.view(), &remaining, None)?) } else { None };
+
+    let vectors: Vec<[f64; 43]> = (0..h.customers.len())
+        .filter(|&c| h.invoices_of(c).first().is_some_and(|r| r.invoice_date <= d))
+        .map(|c| customer_at(h, c, d).vector)
+        .collect();
+    let refs: Vec<&[f64]> = vectors.iter().map(|v| &v[..]).collect();
+    let segments = p.segments.fit(&refs)?;
+    let anomaly = p.anomaly.fit(&refs)?;
+    rows.insert(Kind::Segments, refs.len());
+    rows.insert(Kind::Anomaly, refs.len());
+
+    let first = train.invoice_date.iter().copied().min().unwrap_or(d);
+    let validation = validate(h, d, p)?;
+    Ok(Trained {
+        models: ModelSet {
+            payment,
+            risk: RiskSet { late, late_30, unpaid_90 },
+            cash,
+            cash_horizon_days: p.cash_horizon_days,
+            segments,
+            anomaly,
+        },
+        as_of: d,
+        window: (first, d),
+        rows,
+        validation,
+    })
+}
+
+/// One backtest step at `d − validation_days`: models fitted on what was known then,
+/// scored on invoices issued in the 28 days before it, with the outcomes the history
+/// knows (load it with as-of `d`, as `arsight train` does, so they are those known at `d`).
+fn validate(h: &History, d: i32, p: &TrainParams) -> Result<Option<BacktestReport>, TrainError> {
+    let c = d - p.validation_days;
+    let enough = h.invoices.iter().filter(|r| r.paid_date <= c).count() >= 30;
+    if !enough {
+        return Ok(None);
+    }
+    let bp = BacktestParams {
+        from: Some(c),
+        to: Some(c),
+        every_days: 28,
+        horizon_weeks: (p.validation_days / 7).max(1),
+        payment: p.payment.clone(),
+        risk: p.risk.clone(),
+    };
+    let r = run_backtest(h, &bp)?;
+    Ok((r.n_scored > 0).then_some(r))
+}
+
+fn day(d: i32) -> String {
+    date_from_days(d).map(|x| x.to_string()).unwrap_or_default()
+}
+
+/// Writes every kind as a new version and points `CURRENT` at it. Returns the
+/// versions by kind.
+///
+/// # Errors
+/// [`ArtifactError`].
+pub fn save_all(
+    store: &ModelStore,
+    t: &Trained,
+    p: &TrainParams,
+    fingerprint: &str,
+) -> Result<BTreeMap<Kind, String>, ArtifactError> {
+    let window = [day(t.window.0), day(t.window.1)];
+    let as_of = day(t.as_of);
+    let metric = |i: usize| -> serde_json::Value {
+        match &t.validation {
+            Some(r) => serde_json::json!({
+                "protocol": "one backtest step cut validation_days before as_of; invoices issued in the 28 days before the cut; outcomes as known at as_of",
+                "as_of": r.as_of_dates,
+                "n_scored": r.n_scored,
+                "model": r.methods.first(),
+                "baselines": r.methods.get(1..).unwrap_or(&[]),
+                "focus": i,
+            }),
+            None => serde_json::Value::Null,
+        }
+    };
+    let mut out = BTreeMap::new();
+    let mk = |kind: Kind, hyper: serde_json::Value, seed: u64, validation: serde_json::Value| -> Manifest {
+        let mut m = manifest(kind, &as_of, window.clone(), t.rows.get(&kind).copied().unwrap_or(0), fingerprint);
+        m.hyperparameters = hyper;
+        m.seed = seed;
+        m.validation = validation;
+        m
+    };
+    let m = &t.models;
+    let v = store.save(mk(Kind::PaymentDate, serde_json::json!(p.payment), p.payment.seed, metric(0)), &m.payment)?;
+    out.insert(Kind::PaymentDate, v);
+    let v = store.save(mk(Kind::Risk, serde_json::json!(p.risk), p.risk.seed, metric(1)), &m.risk)?;
+    out.insert(Kind::Risk, v);
+    let cash = serde_json::json!({"model": p.cash, "horizon_days": p.cash_horizon_days, "snapshot_step": p.cash_snapshot_step, "max_snapshots": p.cash_max_snapshots});
+    let v = store.save(mk(Kind::Cash, cash, p.cash.seed, metric(2)), &(&m.cash, m.cash_horizon_days))?;
+    out.insert(Kind::Cash, v);
+    let v = store.save(
+        mk(Kind::Segments, serde_json::json!(p.segments), p.segments.seed, serde_json::json!({"sizes": m.segments.sizes, "names": m.segments.names})),
+        &m.segments,
+    )?;
+    out.insert(Kind::Segments, v);
+    let v = store.save(
+        mk(Kind::Anomaly, serde_json::json!(p.anomaly), p.anomaly.seed, serde_json::json!({"outlier_threshold": m.anomaly.threshold})),
+        &m.anomaly,
+    )?;
+    out.insert(Kind::Anomaly, v);
+    for (k, v) in &out {
+        store.activate(*k, v)?;
+    }
+    Ok(out)
+}
+
+/// The `CURRENT` version of every kind.
+///
+/// # Errors
+/// [`ArtifactError`] naming the kind and file.
+pub fn load_current(store: &ModelStore) -> Result<(ModelSet, BTreeMap<Kind, Manifest>), ArtifactError> {
+    let mut manifests = BTreeMap::new();
+    let (m, payment) = store.load::<PaymentDateModel>(Kind::PaymentDate, None)?;
+    manifests.insert(Kind::PaymentDate, m);
+    let (m, risk) = store.load::<RiskSet>(Kind::Risk, None)?;
+    manifests.insert(Kind::Risk, m);
+    let (m, (cash, cash_horizon_days)) = store.load::<(Option<PaymentDateModel>, i32)>(Kind::Cash, None)?;
+    manifests.insert(Kind::Cash, m);
+    let (m, segments) = store.load::<SegmentModel>(Kind::Segments, None)?;
+    manifests.insert(Kind::Segments, m);
+    let (m, anomaly) = store.load::<AnomalyModel>(Kind::Anomaly, None)?;
+    manifests.insert(Kind::Anomaly, m);
+    Ok((ModelSet { payment, risk, cash, cash_horizon_days, segments, anomaly }, manifests))
+}
