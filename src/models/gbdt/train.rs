@@ -29,7 +29,9 @@ struct Split {
 }
 
 struct Leaf {
-    rows: Vec<u32>,
+    /// The leaf's rows are `idx[start..end]` of the tree's row buffer.
+    start: usize,
+    end: usize,
     hist: Vec<HBin>,
     g: f64,
     h: f64,
@@ -45,6 +47,8 @@ struct Ctx<'a> {
     offsets: Vec<usize>,
     n_bins: Vec<usize>,
     total_bins: usize,
+    /// Every hessian is 1 (squared and quantile losses).
+    const_hess: bool,
 }
 
 fn score(g: f64, h: f64, lambda: f64) -> f64 {
@@ -52,6 +56,9 @@ fn score(g: f64, h: f64, lambda: f64) -> f64 {
 }
 
 impl Ctx<'_> {
+    /// Gradient histogram of `rows`, feature by feature (each feature's bins stay in
+    /// L1), from gradients gathered once into row order. Sums run in row order, so
+    /// the result does not depend on the number of threads.
     fn histogram(&self, rows: &[u32], grad: &[f64], hess: &[f64]) -> Vec<HBin> {
         let mut hist = vec![HBin::default(); self.total_bins];
         let mut slices: Vec<(usize, &mut [HBin])> = Vec::with_capacity(self.n_bins.len());
@@ -61,18 +68,31 @@ impl Ctx<'_> {
             slices.push((j, head));
             rest = tail;
         }
+        let og: Vec<f64> = rows.iter().map(|&r| grad[r as usize]).collect();
+        let oh: Vec<f64> = if self.const_hess { Vec::new() } else { rows.iter().map(|&r| hess[r as usize]).collect() };
         let fill = |(j, h): (usize, &mut [HBin])| {
             let col = &self.bins[j * self.n..(j + 1) * self.n];
-            for &r in rows {
-                let r = r as usize;
-                let b = &mut h[col[r] as usize];
-                b.g += grad[r];
-                b.h += hess[r];
-                b.c += 1;
+            if self.const_hess {
+                for (k, &r) in rows.iter().enumerate() {
+                    let b = &mut h[col[r as usize] as usize];
+                    b.g += og[k];
+                    b.c += 1;
+                }
+                // Unit hessians: the hessian sum is the count.
+                for b in h.iter_mut() {
+                    b.h = f64::from(b.c);
+                }
+            } else {
+                for (k, &r) in rows.iter().enumerate() {
+                    let b = &mut h[col[r as usize] as usize];
+                    b.g += og[k];
+                    b.h += oh[k];
+                    b.c += 1;
+                }
             }
         };
         // Thread hand-off costs more than it saves on small leaves.
-        if rows.len() * self.n_bins.len() < 200_000 {
+        if rows.len() * self.n_bins.len() < 24_000 {
             slices.into_iter().for_each(fill);
         } else {
             slices.into_par_iter().for_each(fill);
@@ -115,7 +135,7 @@ impl Ctx<'_> {
             }
             best
         };
-        let best: Vec<Split> = if count * self.n_bins.len() < 200_000 {
+        let best: Vec<Split> = if count * self.n_bins.len() < 24_000 {
             (0..self.n_bins.len()).filter_map(per_feature).collect()
         } else {
             (0..self.n_bins.len()).into_par_iter().filter_map(per_feature).collect()
@@ -127,10 +147,10 @@ impl Ctx<'_> {
         })
     }
 
-    fn leaf(&self, rows: Vec<u32>, hist: Vec<HBin>, slot: Option<(usize, bool)>) -> Leaf {
+    fn leaf(&self, range: (usize, usize), hist: Vec<HBin>, slot: Option<(usize, bool)>) -> Leaf {
         let (g, h) = hist[..self.n_bins[0]].iter().fold((0.0, 0.0), |a, b| (a.0 + b.g, a.1 + b.h));
-        let best = self.best_split(&hist, g, h, rows.len());
-        Leaf { rows, hist, g, h, slot, best }
+        let best = self.best_split(&hist, g, h, range.1 - range.0);
+        Leaf { start: range.0, end: range.1, hist, g, h, slot, best }
     }
 }
 
@@ -177,7 +197,8 @@ pub fn fit(p: &GbdtValidParams, x: ArrayView2<'_, f64>, y: &[f64]) -> Result<For
         offsets[j] = offsets[j - 1] + n_bins[j - 1];
     }
     let total_bins = n_bins.iter().sum();
-    let ctx = Ctx { p, bins: &bins, n, offsets, n_bins, total_bins };
+    let const_hess = !matches!(p.loss, Loss::Logistic);
+    let ctx = Ctx { p, bins: &bins, n, offsets, n_bins, total_bins, const_hess };
 
     let init = match p.loss {
         Loss::Squared => y.iter().sum::<f64>() / n as f64,
@@ -192,7 +213,8 @@ pub fn fit(p: &GbdtValidParams, x: ArrayView2<'_, f64>, y: &[f64]) -> Result<For
     let mut pred = vec![init; n];
     let mut grad = vec![0.0; n];
     let mut hess = vec![1.0; n];
-    let all_rows: Vec<u32> = (0..n as u32).collect();
+    let mut idx: Vec<u32> = vec![0; n];
+    let mut scratch: Vec<u32> = vec![0; n];
 
     for _ in 0..p.n_trees {
         match p.loss {
@@ -207,24 +229,26 @@ pub fn fit(p: &GbdtValidParams, x: ArrayView2<'_, f64>, y: &[f64]) -> Result<For
                 *h = (q * (1.0 - q)).max(1e-16);
             }),
         }
-        let leaves = grow_tree(&ctx, &mapper, &mut forest, all_rows.clone(), &grad, &hess);
+        idx.iter_mut().enumerate().for_each(|(i, v)| *v = i as u32);
+        let leaves = grow_tree(&ctx, &mapper, &mut forest, &mut idx, &mut scratch, &grad, &hess);
         for leaf in leaves {
+            let rows = &idx[leaf.start..leaf.end];
             let value = match p.loss {
                 Loss::Quantile { alpha } => {
-                    let mut r: Vec<f64> = leaf.rows.iter().map(|&i| y[i as usize] - pred[i as usize]).collect();
+                    let mut r: Vec<f64> = rows.iter().map(|&i| y[i as usize] - pred[i as usize]).collect();
                     quantile_in_place(&mut r, alpha)
                 }
                 _ => -leaf.g / (leaf.h + p.lambda_l2),
             } * p.learning_rate;
             let id = forest.leaves.len();
             forest.leaves.push(value);
-            forest.leaf_cover.push(leaf.rows.len() as u32);
+            forest.leaf_cover.push(rows.len() as u32);
             match leaf.slot {
                 Some((node, true)) => forest.nodes[node].left = !(id as i32),
                 Some((node, false)) => forest.nodes[node].right = !(id as i32),
                 None => forest.roots.push(!(id as i32)),
             }
-            for &i in &leaf.rows {
+            for &i in rows {
                 pred[i as usize] += value;
             }
         }
@@ -232,18 +256,19 @@ pub fn fit(p: &GbdtValidParams, x: ArrayView2<'_, f64>, y: &[f64]) -> Result<For
     Ok(forest)
 }
 
-/// Grows one tree; internal nodes go into `forest`, the final leaves come back.
+/// Grows one tree over the rows in `idx` (partitioned in place, each leaf a range);
+/// internal nodes go into `forest`, the final leaves come back.
 fn grow_tree(
     ctx: &Ctx<'_>,
     mapper: &BinMapper,
     forest: &mut Forest,
-    rows: Vec<u32>,
+    idx: &mut [u32],
+    scratch: &mut [u32],
     grad: &[f64],
     hess: &[f64],
 ) -> Vec<Leaf> {
-    let hist = ctx.histogram(&rows, grad, hess);
-    let mut leaves = vec![ctx.leaf(rows, hist, None)];
-    let mut root_set = false;
+    let hist = ctx.histogram(idx, grad, hess);
+    let mut leaves = vec![ctx.leaf((0, idx.len()), hist, None)];
     while leaves.len() < ctx.p.max_leaves {
         let Some(k) = leaves
             .iter()
@@ -260,14 +285,20 @@ fn grow_tree(
         let leaf = leaves.swap_remove(k);
         let s = leaf.best.expect("chosen leaf has a split");
         let col = &ctx.bins[s.feature * ctx.n..(s.feature + 1) * ctx.n];
-        let (left, right): (Vec<u32>, Vec<u32>) = leaf.rows.iter().partition(|&&r| {
-            let b = col[r as usize] as usize;
-            if b == 0 {
-                s.missing_left
-            } else {
-                b <= s.bin
-            }
-        });
+        // Stable in-place partition: lefts compacted forward, rights via scratch.
+        let (start, end) = (leaf.start, leaf.end);
+        let (mut l, mut r) = (start, 0usize);
+        for k in start..end {
+            let row = idx[k];
+            let b = col[row as usize] as usize;
+            let go_left = if b == 0 { s.missing_left } else { b <= s.bin };
+            idx[l] = row;
+            scratch[r] = row;
+            l += usize::from(go_left);
+            r += usize::from(!go_left);
+        }
+        idx[l..end].copy_from_slice(&scratch[..r]);
+        let mid = l;
         let node_id = forest.nodes.len();
         forest.nodes.push(Node {
             feature: s.feature as u32,
@@ -280,21 +311,20 @@ fn grow_tree(
         match leaf.slot {
             Some((parent, true)) => forest.nodes[parent].left = node_id as i32,
             Some((parent, false)) => forest.nodes[parent].right = node_id as i32,
-            None => {
-                forest.roots.push(node_id as i32);
-                root_set = true;
-            }
+            None => forest.roots.push(node_id as i32),
         }
-        let (small, small_is_left) = if left.len() <= right.len() { (&left, true) } else { (&right, false) };
+        let small_is_left = mid - start <= end - mid;
+        let small = if small_is_left { &idx[start..mid] } else { &idx[mid..end] };
         let small_hist = ctx.histogram(small, grad, hess);
-        let big_hist: Vec<HBin> =
-            leaf.hist.iter().zip(&small_hist).map(|(p, s)| HBin { g: p.g - s.g, h: p.h - s.h, c: p.c - s.c }).collect();
+        let mut big_hist = leaf.hist;
+        for (p, s) in big_hist.iter_mut().zip(&small_hist) {
+            *p = HBin { g: p.g - s.g, h: p.h - s.h, c: p.c - s.c };
+        }
         let (lh, rh) = if small_is_left { (small_hist, big_hist) } else { (big_hist, small_hist) };
-        leaves.push(ctx.leaf(left, lh, Some((node_id, true))));
-        leaves.push(ctx.leaf(right, rh, Some((node_id, false))));
+        leaves.push(ctx.leaf((start, mid), lh, Some((node_id, true))));
+        leaves.push(ctx.leaf((mid, end), rh, Some((node_id, false))));
     }
-    let _ = root_set;
     // Stable leaf order for reproducible leaf ids: by first row.
-    leaves.sort_by_key(|l| l.rows.first().copied().unwrap_or(u32::MAX));
+    leaves.sort_by_key(|l| if l.start < l.end { idx[l.start] } else { u32::MAX });
     leaves
 }
