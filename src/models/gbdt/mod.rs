@@ -69,8 +69,23 @@ impl Gbdt {
         if x.ncols() != self.forest.n_features {
             return Err(GbdtError::Features { expected: self.forest.n_features, found: x.ncols() });
         }
-        let rows: Vec<Vec<f64>> = x.rows().into_iter().map(|r| r.to_vec()).collect();
-        Ok(rows.par_iter().map(|r| self.predict_row(r)).collect())
+        let nf = x.ncols().max(1);
+        let owned;
+        let flat: &[f64] = match x.as_slice() {
+            Some(s) => s,
+            None => {
+                owned = x.as_standard_layout().into_owned();
+                owned.as_slice().expect("standard layout")
+            }
+        };
+        let mut out = vec![0.0; x.nrows()];
+        out.par_chunks_mut(512).enumerate().for_each(|(c, chunk)| {
+            for (k, o) in chunk.iter_mut().enumerate() {
+                let r = c * 512 + k;
+                *o = self.predict_row(&flat[r * nf..(r + 1) * nf]);
+            }
+        });
+        Ok(out)
     }
 
     /// Total split gain per feature, normalised to sum to 1.

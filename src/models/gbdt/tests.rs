@@ -117,3 +117,21 @@ fn path_contributions_add_up_to_the_prediction_and_credit_the_used_features() {
     }
     assert!(noise < 0.05 * signal, "noise feature credited {noise} vs {signal}");
 }
+
+#[test]
+fn the_interleaved_walk_equals_the_plain_walk_including_missing_values() {
+    let (mut x, y) = problem(3000, 9);
+    for i in (0..3000).step_by(7) {
+        x[[i, i % 3]] = f64::NAN;
+    }
+    let m = GbdtParams::new(Loss::Squared).n_trees(37).max_leaves(11).fit(x.view(), &y).unwrap();
+    for i in 0..3000 {
+        let row = x.row(i).to_vec();
+        let (a, b) = (m.forest.predict_row(&row), m.forest.predict_row_simple(&row));
+        assert!((a - b).abs() < 1e-9, "{a} vs {b}");
+    }
+    let batch = m.predict(x.view()).unwrap();
+    let t = x.t().to_owned();
+    let fortran = m.predict(t.t()).unwrap();
+    assert_eq!(batch, fortran, "any memory layout");
+}

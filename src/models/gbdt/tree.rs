@@ -1,6 +1,8 @@
 //! Flattened trees: one contiguous node array for the whole ensemble, so a
 //! prediction walks small, cache-friendly structs.
 
+use std::sync::OnceLock;
+
 use serde::{Deserialize, Serialize};
 
 /// An internal node; children `>= 0` are nodes, `< 0` are leaves `!child`.
@@ -36,6 +38,43 @@ pub struct Forest {
     /// Training rows that reached each leaf (for attributions).
     #[serde(default)]
     pub leaf_cover: Vec<u32>,
+    /// The prediction layout, built on first use.
+    #[serde(skip)]
+    pub compiled: Compiled,
+}
+
+/// A node of the prediction layout: internal nodes send a row to `left` or `right`;
+/// a leaf points at itself and keeps its value in `threshold`, so a walk can take a
+/// fixed number of steps without branching on "is this a leaf".
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[repr(C)]
+struct FNode {
+    threshold: f64,
+    feature: u32,
+    left: u32,
+    right: u32,
+    missing_left: u32,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Layout {
+    nodes: Vec<FNode>,
+    roots: Vec<u32>,
+    /// Deepest path of each group of [`LANES`] trees.
+    group_depth: Vec<u8>,
+}
+
+/// Trees walked together: independent walks overlap in the CPU pipeline.
+const LANES: usize = 8;
+
+/// Lazily built prediction layout (equal to any other: it is derived data).
+#[derive(Debug, Clone, Default)]
+pub struct Compiled(OnceLock<Layout>);
+
+impl PartialEq for Compiled {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
 }
 
 /// Expected value of every node under the training distribution, for path
@@ -47,14 +86,91 @@ pub struct Explainer {
 }
 
 impl Forest {
-    /// Raw score (log-odds for the logistic loss) of one row.
+    /// Raw score (log-odds for the logistic loss) of one row: trees are walked
+    /// [`LANES`] at a time over a compact node array.
+    ///
+    /// # Panics
+    /// When `x` is shorter than the number of features.
     #[inline]
     pub fn predict_row(&self, x: &[f64]) -> f64 {
+        assert!(x.len() >= self.n_features, "row has {} values, the model {} features", x.len(), self.n_features);
+        let l = self.compiled.0.get_or_init(|| self.layout());
+        let mut s = self.init;
+        let nodes = &l.nodes[..];
+        for (g, roots) in l.roots.chunks_exact(LANES).enumerate() {
+            let mut idx = [0u32; LANES];
+            idx.copy_from_slice(roots);
+            for _ in 0..l.group_depth[g] {
+                for i in &mut idx {
+                    let n = nodes[*i as usize];
+                    let v = x[n.feature as usize];
+                    let left = v <= n.threshold || (v.is_nan() && n.missing_left != 0);
+                    *i = if left { n.left } else { n.right };
+                }
+            }
+            for &i in &idx {
+                s += nodes[i as usize].threshold;
+            }
+        }
+        s
+    }
+
+    /// The sum over trees by plain pointer walks (reference for [`Self::predict_row`]).
+    pub fn predict_row_simple(&self, x: &[f64]) -> f64 {
         let mut s = self.init;
         for &root in &self.roots {
             s += self.leaves[self.leaf_of(root, x)];
         }
         s
+    }
+
+    fn layout(&self) -> Layout {
+        let mut nodes = Vec::with_capacity(self.nodes.len() + self.leaves.len());
+        let mut roots: Vec<u32> = Vec::with_capacity(self.roots.len());
+        let mut depths = Vec::with_capacity(self.roots.len());
+        // Depth-first per tree, so a tree's nodes are contiguous.
+        fn emit(f: &Forest, n: i32, depth: u8, out: &mut Vec<FNode>, max_depth: &mut u8) -> u32 {
+            let id = out.len() as u32;
+            if n < 0 {
+                let value = f.leaves[(!n) as usize];
+                out.push(FNode { threshold: value, feature: 0, left: id, right: id, missing_left: 0 });
+                *max_depth = (*max_depth).max(depth);
+                return id;
+            }
+            let node = f.nodes[n as usize];
+            out.push(FNode {
+                threshold: node.threshold,
+                feature: node.feature,
+                left: 0,
+                right: 0,
+                missing_left: u32::from(node.missing_left),
+            });
+            let l = emit(f, node.left, depth + 1, out, max_depth);
+            let r = emit(f, node.right, depth + 1, out, max_depth);
+            out[id as usize].left = l;
+            out[id as usize].right = r;
+            id
+        }
+        for &r in &self.roots {
+            let mut d = 0u8;
+            roots.push(emit(self, r, 0, &mut nodes, &mut d));
+            depths.push(d);
+        }
+        // Groups of similar depth waste fewer steps; pad with a zero-valued leaf so
+        // every group is full.
+        let mut order: Vec<usize> = (0..roots.len()).collect();
+        order.sort_by_key(|&t| (depths[t], t));
+        let zero = nodes.len() as u32;
+        nodes.push(FNode { threshold: 0.0, feature: 0, left: zero, right: zero, missing_left: 0 });
+        let mut sorted: Vec<u32> = order.iter().map(|&t| roots[t]).collect();
+        let mut sorted_depth: Vec<u8> = order.iter().map(|&t| depths[t]).collect();
+        while sorted.len() % LANES != 0 {
+            sorted.push(zero);
+            sorted_depth.push(0);
+        }
+        let roots = sorted;
+        let group_depth = sorted_depth.chunks(LANES).map(|c| c.iter().copied().max().unwrap_or(0)).collect();
+        Layout { nodes, roots, group_depth }
     }
 
     /// Leaf index reached by `x` from `root`.
