@@ -237,7 +237,7 @@ impl AnomalyParams {
             median,
             mad,
             trees: Vec::new(),
-            threshold: f64::INFINITY,
+            threshold: f64::MAX,
         };
         let z: Vec<Vec<f64>> = vectors.iter().map(|v| model.robust_z(v)).collect();
         if z.len() < 8 {

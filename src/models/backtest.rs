@@ -41,6 +41,10 @@ pub struct BacktestParams {
     pub payment: PaymentDateParams,
     /// Risk model settings.
     pub risk: RiskParams,
+    /// Days between the cash model's training snapshots.
+    pub cash_snapshot_step: i32,
+    /// Most snapshots for the cash model.
+    pub cash_max_snapshots: usize,
 }
 
 impl Default for BacktestParams {
@@ -52,6 +56,8 @@ impl Default for BacktestParams {
             horizon_weeks: 13,
             payment: PaymentDateParams::default(),
             risk: RiskParams::default(),
+            cash_snapshot_step: 7,
+            cash_max_snapshots: 104,
         }
     }
 }
@@ -196,7 +202,7 @@ pub fn run_backtest(h: &History, p: &BacktestParams) -> Result<BacktestReport, G
 
         // Remaining-time model for the cash forecast of everything open at d.
         let horizon_days = 7 * p.horizon_weeks.max(1);
-        let (snap, remaining) = snapshot_rows(h, d, 7, horizon_days, 104);
+        let (snap, remaining) = snapshot_rows(h, d, p.cash_snapshot_step, horizon_days, p.cash_max_snapshots);
         let remain = if snap.len() >= 50 { Some(p.payment.fit(snap.x.view(), &remaining, None)?) } else { None };
 
         // Baseline statistics known at d: each customer's settled delays.

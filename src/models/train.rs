@@ -52,8 +52,8 @@ impl Default for TrainParams {
             segments: SegmentParams::default(),
             anomaly: AnomalyParams::default(),
             cash_horizon_days: 91,
-            cash_snapshot_step: 7,
-            cash_max_snapshots: 104,
+            cash_snapshot_step: 14,
+            cash_max_snapshots: 26,
             validation_days: 91,
         }
     }
@@ -146,7 +146,10 @@ pub struct Trained {
 /// # Errors
 /// [`TrainError`].
 pub fn train_all(h: &History, d: i32, p: &TrainParams) -> Result<Trained, TrainError> {
+    let clock = std::time::Instant::now();
+    let lap = |what: &str| tracing::info!(seconds = clock.elapsed().as_secs_f64(), "train: {what}");
     let train = training_rows(h, d);
+    lap("training rows");
     let late_days = train.late_days();
     let reg: Vec<usize> = (0..train.len()).filter(|&i| !late_days[i].is_nan()).collect();
     if reg.len() < 30 {
@@ -156,6 +159,7 @@ pub fn train_all(h: &History, d: i32, p: &TrainParams) -> Result<Trained, TrainE
     let yr: Vec<f64> = reg.iter().map(|&i| late_days[i]).collect();
     let issue: Vec<i32> = reg.iter().map(|&i| train.invoice_date[i]).collect();
     let payment = p.payment.fit(xr.view(), &yr, Some(&issue))?;
+    lap("payment-date model");
 
     let mut rows = BTreeMap::new();
     rows.insert(Kind::PaymentDate, reg.len());
@@ -171,13 +175,16 @@ pub fn train_all(h: &History, d: i32, p: &TrainParams) -> Result<Trained, TrainE
         }
         risks.push(p.risk.fit(xc.view(), &yc, &order)?);
     }
+    lap("risk models");
     let unpaid_90 = risks.pop().expect("three");
     let late_30 = risks.pop().expect("three");
     let late = risks.pop().expect("three");
 
     let (snap, remaining) = snapshot_rows(h, d, p.cash_snapshot_step, p.cash_horizon_days, p.cash_max_snapshots);
     rows.insert(Kind::Cash, snap.len());
+    lap("cash snapshot rows");
     let cash = if snap.len() >= 50 { Some(p.cash.fit(snap.x.view(), &remaining, None)?) } else { None };
+    lap("cash model");
 
     let vectors: Vec<[f64; 43]> = (0..h.customers.len())
         .filter(|&c| h.invoices_of(c).first().is_some_and(|r| r.invoice_date <= d))
@@ -188,9 +195,11 @@ pub fn train_all(h: &History, d: i32, p: &TrainParams) -> Result<Trained, TrainE
     let anomaly = p.anomaly.fit(&refs)?;
     rows.insert(Kind::Segments, refs.len());
     rows.insert(Kind::Anomaly, refs.len());
+    lap("segments and anomaly");
 
     let first = train.invoice_date.iter().copied().min().unwrap_or(d);
     let validation = validate(h, d, p)?;
+    lap("validation");
     Ok(Trained {
         models: ModelSet {
             payment,
@@ -223,6 +232,8 @@ fn validate(h: &History, d: i32, p: &TrainParams) -> Result<Option<BacktestRepor
         horizon_weeks: (p.validation_days / 7).max(1),
         payment: p.payment.clone(),
         risk: p.risk.clone(),
+        cash_snapshot_step: p.cash_snapshot_step,
+        cash_max_snapshots: p.cash_max_snapshots,
     };
     let r = run_backtest(h, &bp)?;
     Ok((r.n_scored > 0).then_some(r))
@@ -307,4 +318,96 @@ pub fn load_current(store: &ModelStore) -> Result<(ModelSet, BTreeMap<Kind, Mani
     let (m, anomaly) = store.load::<AnomalyModel>(Kind::Anomaly, None)?;
     manifests.insert(Kind::Anomaly, m);
     Ok((ModelSet { payment, risk, cash, cash_horizon_days, segments, anomaly }, manifests))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::days_from_date;
+    use crate::features::{load_history, FxTable};
+    use crate::fixtures::generated_dir;
+    use crate::ingest::InvoiceReadOptions;
+    use crate::models::predict::predict_open;
+
+    /// Small, fast settings.
+    pub(crate) fn quick() -> TrainParams {
+        let mut p = TrainParams::default();
+        p.payment.n_trees = 30;
+        p.payment.learning_rate = 0.2;
+        p.cash.n_trees = 30;
+        p.cash.learning_rate = 0.2;
+        p.risk.n_trees = 30;
+        p.risk.learning_rate = 0.2;
+        p.anomaly.n_trees = 20;
+        p
+    }
+
+    #[test]
+    fn trained_models_round_trip_reproducibly_and_score_every_open_invoice() {
+        let dir = generated_dir(80, 5_000, "2023-01-01", "2024-06-30", 17);
+        let d = days_from_date(chrono::NaiveDate::from_ymd_opt(2024, 3, 31).unwrap());
+        let h = load_history(dir.path(), d, &InvoiceReadOptions::default(), &FxTable::default()).unwrap();
+        let p = quick();
+        let t = train_all(&h, d, &p).unwrap();
+        assert!(t.validation.is_some(), "a year of history gives a validation slice");
+        let models = tempfile::tempdir().unwrap();
+        let store = ModelStore::new(models.path());
+        let v1 = save_all(&store, &t, &p, "fp").unwrap();
+        let (loaded, manifests) = load_current(&store).unwrap();
+        assert!(loaded == t.models, "what is loaded is what was trained");
+        assert_eq!(manifests[&Kind::PaymentDate].feature_names.len(), crate::models::dataset::N_MODEL_FEATURES);
+        assert!(manifests[&Kind::Risk].validation["model"]["late_roc_auc"].as_f64().is_some());
+
+        // Same data and seed: the same versions (payload hashes), byte for byte.
+        let again = train_all(&h, d, &p).unwrap();
+        let other = tempfile::tempdir().unwrap();
+        let v2 = save_all(&ModelStore::new(other.path()), &again, &p, "fp").unwrap();
+        assert_eq!(v1, v2);
+        for (k, v) in &v1 {
+            let a = std::fs::read(models.path().join(k.as_str()).join(v).join("model.json")).unwrap();
+            let b = std::fs::read(other.path().join(k.as_str()).join(v).join("model.json")).unwrap();
+            assert_eq!(a, b, "{k:?}");
+        }
+        // Another seed changes the seeded models.
+        let v3 = save_all(&store, &train_all(&h, d, &p.clone().with_seed(7)).unwrap(), &p, "fp").unwrap();
+        assert_ne!(v3[&Kind::Segments], v1[&Kind::Segments]);
+
+        let preds = predict_open(&h, d, &loaded).unwrap();
+        let open: Vec<&str> = h.open.iter().map(|o| o.invoice_id.as_str()).collect();
+        let mut ids: Vec<&str> = preds.iter().map(|p| p.invoice_id.as_str()).collect();
+        ids.sort_unstable();
+        let mut want = open.clone();
+        want.sort_unstable();
+        assert_eq!(ids, want, "every open invoice exactly once");
+        let names = &loaded.segments.names;
+        for p in &preds {
+            let [a, b, c] = p.paid_days;
+            assert!(a <= b && b <= c && a > d, "{p:?}");
+            assert_eq!(p.p_late == 1.0, d > p.due_day || p.p_late == 1.0);
+            if d > p.due_day {
+                assert_eq!(p.p_late, 1.0);
+            }
+            assert!(p.p_late >= p.p_late_30 && p.p_late_30 >= p.p_unpaid_90, "{p:?}");
+            assert!(p.risk_score <= 100);
+            assert!(p.reasons.len() <= 3 && !p.reasons.is_empty());
+            assert!(p.reasons.windows(2).all(|w| w[0].contribution_days.abs() >= w[1].contribution_days.abs()));
+            assert!(p.cold_start == (p.segment == "new") && (p.cold_start || names.contains(&p.segment)), "{p:?}");
+            assert!(p.open_minor > 0 && p.open_minor <= p.amount_minor);
+        }
+        // Risk ranks: invoices of customers that paid late before are riskier.
+        let mean = |f: &dyn Fn(&crate::models::predict::InvoicePrediction) -> bool| {
+            let v: Vec<f64> = preds.iter().filter(|p| f(p) && d <= p.due_day).map(|p| p.p_late).collect();
+            v.iter().sum::<f64>() / v.len().max(1) as f64
+        };
+        assert!(mean(&|p| p.segment.starts_with("prompt")) < mean(&|p| !p.segment.starts_with("prompt") && !p.cold_start));
+    }
+
+    #[test]
+    fn too_little_history_is_a_clear_error() {
+        let dir = generated_dir(5, 40, "2024-01-01", "2024-02-01", 1);
+        let d = days_from_date(chrono::NaiveDate::from_ymd_opt(2024, 1, 10).unwrap());
+        let h = load_history(dir.path(), d, &InvoiceReadOptions::default(), &FxTable::default()).unwrap();
+        let e = train_all(&h, d, &quick()).unwrap_err();
+        assert!(matches!(e, TrainError::TooFewRows { needed: 30, .. }), "{e}");
+    }
 }
