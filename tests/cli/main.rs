@@ -6,3 +6,4 @@ mod demo;
 mod features;
 mod generate;
 mod import;
+mod models;

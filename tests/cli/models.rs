@@ -1,0 +1,132 @@
+use std::sync::Arc;
+
+use arrow_array::{ArrayRef, Date32Array, Float64Array, RecordBatch, StringArray};
+use arrow_schema::{DataType, Field, Schema};
+
+use crate::helpers::{arsight, arsight_ok, read_parquet, s, strings};
+
+/// An invoices-only contract directory written by hand: a punctual customer, a steady
+/// 10-days-late one, a 45-days-late one and a new customer with only open invoices.
+fn hand_written(dir: &std::path::Path, as_of: i32) -> Vec<String> {
+    let (mut id, mut cust, mut issue, mut due, mut amount, mut paid) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::<Option<i32>>::new());
+    let start = 19_358; // 2023-01-01
+    for (c, late) in [("punctual", 0), ("steady", 10), ("slow", 45)] {
+        for k in 0..40 {
+            let d = start + 9 * k;
+            id.push(format!("{c}-{k}"));
+            cust.push(c.to_string());
+            issue.push(d);
+            due.push(d + 30);
+            amount.push(100.0 + f64::from(k));
+            paid.push(Some(d + 30 + late + (k % 3)));
+        }
+    }
+    for k in 0..3 {
+        id.push(format!("new-{k}"));
+        cust.push("newco".to_string());
+        issue.push(start + 340 + k);
+        due.push(start + 370 + k);
+        amount.push(500.0);
+        paid.push(None);
+    }
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("invoice_id", DataType::Utf8, false),
+        Field::new("customer_id", DataType::Utf8, false),
+        Field::new("invoice_date", DataType::Date32, false),
+        Field::new("due_date", DataType::Date32, false),
+        Field::new("amount", DataType::Float64, false),
+        Field::new("paid_date", DataType::Date32, true),
+    ]));
+    let cols: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from(id.clone())),
+        Arc::new(StringArray::from(cust)),
+        Arc::new(Date32Array::from(issue)),
+        Arc::new(Date32Array::from(due)),
+        Arc::new(Float64Array::from(amount)),
+        Arc::new(Date32Array::from(paid.clone())),
+    ];
+    let open: Vec<String> =
+        id.iter().zip(&paid).filter(|(_, p)| p.is_none_or(|p| p > as_of)).map(|(i, _)| i.clone()).collect();
+    let batch = RecordBatch::try_new(schema.clone(), cols).unwrap();
+    let file = std::fs::File::create(dir.join("invoices.parquet")).unwrap();
+    let mut w = parquet::arrow::ArrowWriter::try_new(file, schema, None).unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+    open
+}
+
+#[test]
+fn train_predict_forecast_on_a_hand_written_contract_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let open = hand_written(&data, 19_723); // 2024-01-01
+    let models = tmp.path().join("models");
+    let as_of = "2024-01-01";
+    let out = arsight_ok(&["train", "--data", s(&data), "--as-of", as_of, "--models", s(&models)]);
+    assert!(out.contains("payment_date") && out.contains("segments:"), "{out}");
+    for kind in ["payment_date", "risk", "cash", "segments", "anomaly"] {
+        let current = std::fs::read_to_string(models.join(kind).join("CURRENT")).unwrap();
+        let manifest: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(models.join(kind).join(current.trim()).join("manifest.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(manifest["as_of"], as_of, "{kind}");
+        assert_eq!(manifest["feature_hash"].as_str().unwrap().len(), 64);
+    }
+
+    let preds = tmp.path().join("p.parquet");
+    arsight_ok(&["predict", "--data", s(&data), "--as-of", as_of, "--models", s(&models), "--out", s(&preds)]);
+    let batches = read_parquet(&preds);
+    let ids = strings(&batches, "invoice_id");
+    let custs = strings(&batches, "customer_id");
+    let segments = strings(&batches, "segment");
+    let mut sorted = ids.clone();
+    sorted.sort();
+    let mut want = open.clone();
+    want.sort();
+    assert_eq!(sorted, want, "every invoice open at the as-of date, once");
+    for (c, seg) in custs.iter().zip(&segments) {
+        if c == "newco" {
+            assert_eq!(seg, "new");
+        }
+    }
+    let col = |name: &str| -> Vec<f64> {
+        batches
+            .iter()
+            .flat_map(|b| {
+                b.column_by_name(name).unwrap().as_any().downcast_ref::<Float64Array>().unwrap().values().to_vec()
+            })
+            .collect()
+    };
+    let p_late = col("p_late");
+    let slow: Vec<f64> = custs.iter().zip(&p_late).filter(|(c, _)| *c == "slow").map(|(_, p)| *p).collect();
+    assert!(!slow.is_empty() && slow.iter().all(|p| *p > 0.5), "{slow:?}");
+
+    let csv = tmp.path().join("p.csv");
+    arsight_ok(&["predict", "--data", s(&data), "--as-of", as_of, "--models", s(&models), "--out", s(&csv)]);
+    let text = std::fs::read_to_string(&csv).unwrap();
+    assert!(text.starts_with("invoice_id,customer_id,currency,open_amount"), "{text}");
+    assert_eq!(text.lines().count(), ids.len() + 1);
+
+    let json = tmp.path().join("f.json");
+    let out = arsight_ok(&[
+        "forecast", "--data", s(&data), "--as-of", as_of, "--models", s(&models), "--horizon", "8w", "--out", s(&json),
+    ]);
+    assert!(out.contains("cash forecast as of 2024-01-01"), "{out}");
+    let f: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(f["base"].as_array().unwrap().len(), 8);
+    let usd = &f["currencies"][0];
+    let expected: i64 = usd["buckets"].as_array().unwrap().iter().map(|b| b["expected_minor"].as_i64().unwrap()).sum();
+    assert_eq!(expected + usd["beyond_horizon_expected_minor"].as_i64().unwrap(), usd["open_minor"].as_i64().unwrap());
+
+    // Bad requests fail with a message naming the problem.
+    let bad = arsight(&["forecast", "--data", s(&data), "--as-of", as_of, "--models", s(&models), "--horizon", "30w"], &[]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("horizon should be between 1 and 91 days"));
+    let none = arsight(&["predict", "--data", s(&data), "--as-of", as_of, "--models", s(&tmp.path().join("nope")), "--out", s(&csv)], &[]);
+    assert!(String::from_utf8_lossy(&none.stderr).contains("run `arsight train` first"));
+    let ext = arsight(&["predict", "--data", s(&data), "--as-of", as_of, "--models", s(&models), "--out", "x.xlsx"], &[]);
+    assert!(String::from_utf8_lossy(&ext.stderr).contains(".parquet, .csv or .json"));
+}
