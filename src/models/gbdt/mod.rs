@@ -79,12 +79,17 @@ impl Gbdt {
             }
         };
         let mut out = vec![0.0; x.nrows()];
-        out.par_chunks_mut(512).enumerate().for_each(|(c, chunk)| {
+        let run = |c: usize, chunk: &mut [f64]| {
             for (k, o) in chunk.iter_mut().enumerate() {
                 let r = c * 512 + k;
                 *o = self.predict_row(&flat[r * nf..(r + 1) * nf]);
             }
-        });
+        };
+        if out.len() <= 2048 {
+            out.chunks_mut(512).enumerate().for_each(|(c, chunk)| run(c, chunk));
+        } else {
+            out.par_chunks_mut(512).enumerate().for_each(|(c, chunk)| run(c, chunk));
+        }
         Ok(out)
     }
 

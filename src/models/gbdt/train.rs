@@ -92,7 +92,7 @@ impl Ctx<'_> {
             }
         };
         // Thread hand-off costs more than it saves on small leaves.
-        if rows.len() * self.n_bins.len() < 24_000 {
+        if rows.len() * self.n_bins.len() < 100_000 {
             slices.into_iter().for_each(fill);
         } else {
             slices.into_par_iter().for_each(fill);
@@ -135,7 +135,7 @@ impl Ctx<'_> {
             }
             best
         };
-        let best: Vec<Split> = if count * self.n_bins.len() < 24_000 {
+        let best: Vec<Split> = if count * self.n_bins.len() < 200_000 {
             (0..self.n_bins.len()).filter_map(per_feature).collect()
         } else {
             (0..self.n_bins.len()).into_par_iter().filter_map(per_feature).collect()
@@ -217,17 +217,31 @@ pub fn fit(p: &GbdtValidParams, x: ArrayView2<'_, f64>, y: &[f64]) -> Result<For
     let mut scratch: Vec<u32> = vec![0; n];
 
     for _ in 0..p.n_trees {
-        match p.loss {
-            Loss::Squared => grad.par_iter_mut().enumerate().for_each(|(i, g)| *g = pred[i] - y[i]),
-            Loss::Quantile { alpha } => grad
-                .par_iter_mut()
+        // Gradients in parallel blocks on large inputs; small ones stay on this thread
+        // (a hand-off costs more than the loop).
+        let loss = p.loss;
+        let update = |off: usize, g: &mut [f64], h: &mut [f64]| {
+            for k in 0..g.len() {
+                let i = off + k;
+                match loss {
+                    Loss::Squared => g[k] = pred[i] - y[i],
+                    Loss::Quantile { alpha } => g[k] = if y[i] > pred[i] { -alpha } else { 1.0 - alpha },
+                    Loss::Logistic => {
+                        let q = sigmoid(pred[i]);
+                        g[k] = q - y[i];
+                        h[k] = (q * (1.0 - q)).max(1e-16);
+                    }
+                }
+            }
+        };
+        const BLOCK: usize = 16_384;
+        if n <= BLOCK {
+            update(0, &mut grad, &mut hess);
+        } else {
+            grad.par_chunks_mut(BLOCK)
+                .zip(hess.par_chunks_mut(BLOCK))
                 .enumerate()
-                .for_each(|(i, g)| *g = if y[i] > pred[i] { -alpha } else { 1.0 - alpha }),
-            Loss::Logistic => grad.par_iter_mut().zip(hess.par_iter_mut()).enumerate().for_each(|(i, (g, h))| {
-                let q = sigmoid(pred[i]);
-                *g = q - y[i];
-                *h = (q * (1.0 - q)).max(1e-16);
-            }),
+                .for_each(|(b, (g, h))| update(b * BLOCK, g, h));
         }
         idx.iter_mut().enumerate().for_each(|(i, v)| *v = i as u32);
         let leaves = grow_tree(&ctx, &mapper, &mut forest, &mut idx, &mut scratch, &grad, &hess);

@@ -1,0 +1,209 @@
+#!/usr/bin/env python3
+"""Reference backtest: what a data scientist builds in an afternoon with pandas and
+LightGBM, under the same protocol as `arsight backtest`, run side by side with it.
+
+    python3 benches/reference_backtest.py --data data/ibm [--arsight target/release/arsight]
+
+Protocol (identical to `arsight backtest`, see src/models/backtest.rs):
+- as-of dates D_k = T80 + 14k while D_k <= the last invoice date (T80: the invoice date
+  by which 80% of invoices were issued);
+- at D_k only invoices issued by D_k are visible, their paid_date only if <= D_k;
+- models are retrained at every D_k: LightGBM L1 (p50), quantile 0.1 / 0.9 and binary
+  (paid after due) on invoice features plus the customer's point-in-time history
+  (settled invoices by the invoice's issue date);
+- scored: invoices issued in (D_{k-1}, D_k] and open at D_k, settled by the end of the
+  data; cash: every invoice open at D_k, amounts at the p50 date in weekly buckets
+  over 13 weeks, WAPE pooled (weeks ending after the data's end are skipped when
+  invoices are still open then).
+
+Needs pandas, pyarrow, lightgbm (pip install pandas pyarrow lightgbm). Single thread
+(num_threads=1) for both, as in CI.
+"""
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+
+try:
+    import lightgbm as lgb
+except ImportError:
+    sys.exit("lightgbm is not installed: pip install lightgbm pandas pyarrow")
+
+EPOCH = pd.Timestamp("1970-01-01")
+
+
+def load(data):
+    path = os.path.join(data, "invoices.parquet")
+    if not os.path.exists(path):
+        path = os.path.join(data, "invoices")
+    df = pd.read_parquet(path)
+    out = pd.DataFrame(
+        {
+            "customer_id": df["customer_id"].astype(str),
+            "invoice_date": (pd.to_datetime(df["invoice_date"]) - EPOCH).dt.days,
+            "due_date": (pd.to_datetime(df["due_date"]) - EPOCH).dt.days,
+            "amount": df["amount"].astype(float),
+            "paid_date": (pd.to_datetime(df["paid_date"]) - EPOCH).dt.days,
+        }
+    )
+    out["paid_date"] = out["paid_date"].fillna(np.inf)
+    return out.sort_values(["customer_id", "invoice_date"]).reset_index(drop=True)
+
+
+def features(df, known_at):
+    """Invoice features plus the customer's history known at each invoice's issue date
+    (settlements dated on or before it), never later than `known_at`."""
+    rows = []
+    for _, g in df.groupby("customer_id", sort=False):
+        issue = g["invoice_date"].to_numpy()
+        due = g["due_date"].to_numpy()
+        paid = g["paid_date"].to_numpy()
+        for i in range(len(g)):
+            t = min(issue[i], known_at)
+            settled = (paid <= t) & (issue <= t)
+            late = (paid - due)[settled]
+            to_pay = (paid - issue)[settled]
+            prior = issue < issue[i]
+            open_now = (issue <= t) & (paid > t)
+            rows.append(
+                {
+                    "n_prior": prior.sum(),
+                    "n_settled": settled.sum(),
+                    "late_mean": late.mean() if len(late) else np.nan,
+                    "late_median": np.median(late) if len(late) else np.nan,
+                    "late_std": late.std() if len(late) > 1 else np.nan,
+                    "late_max": late.max() if len(late) else np.nan,
+                    "share_late": (late > 0).mean() if len(late) else np.nan,
+                    "late_last": late[np.argmax(paid[settled])] if len(late) else np.nan,
+                    "to_pay_mean": to_pay.mean() if len(to_pay) else np.nan,
+                    "n_open": open_now.sum(),
+                }
+            )
+    f = pd.DataFrame(rows, index=df.index)
+    f["log_amount"] = np.log1p(df["amount"].clip(lower=0))
+    f["terms"] = df["due_date"] - df["invoice_date"]
+    dates = EPOCH + pd.to_timedelta(df["invoice_date"], unit="D")
+    f["month"] = dates.dt.month
+    f["weekday"] = dates.dt.weekday
+    return f
+
+
+def auc(p, y):
+    p, y = np.asarray(p), np.asarray(y, dtype=bool)
+    pos, neg = y.sum(), (~y).sum()
+    if pos == 0 or neg == 0:
+        return float("nan")
+    ranks = pd.Series(p).rank().to_numpy()
+    return float((ranks[y].sum() - pos * (pos + 1) / 2) / (pos * neg))
+
+
+def reference(df, horizon_weeks=13, every=14):
+    dates = np.sort(df["invoice_date"].to_numpy())
+    t80 = dates[math.ceil(len(dates) * 0.8) - 1]
+    last = dates[-1]
+    as_of = list(range(int(t80), int(last) + 1, every))
+    data_end = int(np.where(np.isinf(df["paid_date"]), df["invoice_date"], df["paid_date"]).max())
+    params = dict(verbose=-1, num_threads=1, learning_rate=0.05, num_leaves=15, min_data_in_leaf=20, seed=42)
+    pool = {k: [] for k in ["pred", "lo", "hi", "actual", "p_late", "late"]}
+    cash_f, cash_a = [], []
+    n_scored = 0
+    for k, d in enumerate(as_of):
+        prev = d - every if k == 0 else as_of[k - 1]
+        vis = df[df["invoice_date"] <= d].copy()
+        vis["paid_known"] = np.where(vis["paid_date"] <= d, vis["paid_date"], np.inf)
+        X = features(vis.assign(paid_date=vis["paid_known"]), d)
+        settled = np.isfinite(vis["paid_known"]).to_numpy()
+        y = (vis["paid_known"] - vis["due_date"]).to_numpy()
+        models = {}
+        for name, obj in [("p50", dict(objective="l1")), ("p10", dict(objective="quantile", alpha=0.1)), ("p90", dict(objective="quantile", alpha=0.9))]:
+            models[name] = lgb.train({**params, **obj}, lgb.Dataset(X[settled], y[settled]), 200)
+        lab = np.where(settled, y > 0, np.where(d > vis["due_date"], True, np.nan))
+        known = ~pd.isna(lab)
+        clf = lgb.train({**params, "objective": "binary"}, lgb.Dataset(X[known], lab[known].astype(float)), 200)
+
+        open_at_d = ~settled
+        scored = open_at_d & (vis["invoice_date"] > prev).to_numpy()
+        xs = X[scored]
+        if len(xs):
+            p50 = models["p50"].predict(xs)
+            q = np.sort(np.stack([models["p10"].predict(xs), p50, models["p90"].predict(xs)]), axis=0)
+            due = vis["due_date"].to_numpy()[scored]
+            actual = vis["paid_date"].to_numpy()[scored]
+            pl = clf.predict(xs)
+            pl = np.where(d > due, 1.0, pl)
+            ok = np.isfinite(actual)
+            n_scored += ok.sum()
+            floor = d + 1
+            pool["pred"] += list(np.maximum(np.round(due + q[1]), floor)[ok])
+            pool["lo"] += list(np.maximum(np.round(due + q[0]), floor)[ok])
+            pool["hi"] += list(np.maximum(np.round(due + q[2]), floor)[ok])
+            pool["actual"] += list(actual[ok])
+            pool["p_late"] += list(pl[ok])
+            pool["late"] += list((actual > due)[ok])
+        # Cash: everything open at d, placed at the p50 date.
+        xo = X[open_at_d]
+        due_o = vis["due_date"].to_numpy()[open_at_d]
+        amt = vis["amount"].to_numpy()[open_at_d]
+        act = vis["paid_date"].to_numpy()[open_at_d]
+        pred_day = np.maximum(np.round(due_o + models["p50"].predict(xo)), d + 1) if len(xo) else np.array([])
+        complete = np.isfinite(act).all()
+        for w in range(1, horizon_weeks + 1):
+            if not complete and d + 7 * w > data_end:
+                break
+            lo, hi = d + 7 * (w - 1), d + 7 * w
+            cash_f.append(amt[(pred_day > lo) & (pred_day <= hi)].sum())
+            cash_a.append(amt[(act > lo) & (act <= hi)].sum())
+    pred, lo, hi, actual = (np.array(pool[k]) for k in ["pred", "lo", "hi", "actual"])
+    err = np.abs(pred - actual)
+    p_late, late = np.array(pool["p_late"]), np.array(pool["late"], dtype=bool)
+    f, a = np.array(cash_f), np.array(cash_a)
+    return {
+        "method": "LightGBM reference (Python)",
+        "as_of_dates": len(as_of),
+        "n_scored": int(n_scored),
+        "mae_days": float(err.mean()),
+        "within_7d": float((err <= 7).mean()),
+        "p10_p90_coverage": float(((actual >= lo) & (actual <= hi)).mean()),
+        "late_roc_auc": auc(p_late, late),
+        "late_brier": float(((p_late - late) ** 2).mean()),
+        "wape": float(np.abs(f - a).sum() / a.sum()),
+    }
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--arsight", default="target/release/arsight")
+    args = ap.parse_args()
+    df = load(args.data)
+    t = time.perf_counter()
+    ref = reference(df)
+    ref_s = time.perf_counter() - t
+    out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tmp", "arsight_backtest.json")
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    t = time.perf_counter()
+    subprocess.run([args.arsight, "backtest", "--data", args.data, "--out", out], check=True, stdout=subprocess.DEVNULL,
+                   env={**os.environ, "RAYON_NUM_THREADS": "1"})
+    ours_s = time.perf_counter() - t
+    report = json.load(open(out))
+    print(f"{report['n_scored']} invoices scored by arsight over {len(report['as_of_dates'])} as-of dates; "
+          f"reference: {ref['n_scored']} over {ref['as_of_dates']}\n")
+    print("| method | MAE d | ±7 d | p10–p90 cov. | late ROC-AUC | Brier | WAPE 13 wk | time s |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for i, m in enumerate(report["methods"]):
+        cov = "—" if m["p10_p90_coverage"] is None else f"{100 * m['p10_p90_coverage']:.1f}%"
+        tm = f"{ours_s:.1f}" if i == 0 else ""
+        print(f"| {m['method']} | {m['mae_days']:.2f} | {100 * m['within_7d']:.1f}% | {cov} | {m['late_roc_auc']:.3f} | "
+              f"{m['late_brier']:.3f} | {m['wape']:.3f} | {tm} |")
+    print(f"| {ref['method']} | {ref['mae_days']:.2f} | {100 * ref['within_7d']:.1f}% | {100 * ref['p10_p90_coverage']:.1f}% | "
+          f"{ref['late_roc_auc']:.3f} | {ref['late_brier']:.3f} | {ref['wape']:.3f} | {ref_s:.1f} |")
+
+
+if __name__ == "__main__":
+    main()
