@@ -158,7 +158,7 @@ pub enum Command {
         #[arg(long, default_value = "week")]
         granularity: String,
         /// Monte Carlo draws.
-        #[arg(long, default_value_t = 200)]
+        #[arg(long, default_value_t = 100)]
         sims: usize,
         /// FX table for the base-currency view (TOML: `base = "EUR"` and a
         /// `[per_base]` table of units per base unit); default USD with built-in rates.
