@@ -21,7 +21,7 @@ use super::dataset::{feature_index, open_rows, scoring_rows, snapshot_rows, trai
 use super::gbdt::GbdtError;
 use super::metrics;
 use super::payment::{condition_on_unpaid, PaymentDateParams};
-use super::risk::RiskParams;
+use super::risk::{late_prior, RiskParams};
 use crate::domain::date_from_days;
 use crate::features::history::{History, OPEN};
 use crate::features::stats::quantile_sorted;
@@ -198,7 +198,7 @@ pub fn run_backtest(h: &History, p: &BacktestParams) -> Result<BacktestReport, G
         let xc = train.x.select(ndarray::Axis(0), &cls);
         let yc: Vec<bool> = cls.iter().map(|&i| labels[i] == Some(true)).collect();
         let order: Vec<i32> = cls.iter().map(|&i| train.invoice_date[i]).collect();
-        let risk = p.risk.fit(xc.view(), &yc, &order)?;
+        let risk = p.risk.fit(xc.view(), &yc, &order, Some(late_prior(0)))?;
 
         // Remaining-time model for the cash forecast of everything open at d.
         let horizon_days = 7 * p.horizon_weeks.max(1);

@@ -11,7 +11,7 @@ use super::backtest::{run_backtest, BacktestParams, BacktestReport};
 use super::dataset::{snapshot_rows, training_rows};
 use super::gbdt::GbdtError;
 use super::payment::{PaymentDateModel, PaymentDateParams};
-use super::risk::{RiskModel, RiskParams};
+use super::risk::{late_prior, RiskModel, RiskParams};
 use super::segments::{SegmentError, SegmentModel, SegmentParams};
 use crate::domain::date_from_days;
 use crate::features::customer_at;
@@ -173,7 +173,7 @@ pub fn train_all(h: &History, d: i32, p: &TrainParams) -> Result<Trained, TrainE
         if days == 0 {
             rows.insert(Kind::Risk, cls.len());
         }
-        risks.push(p.risk.fit(xc.view(), &yc, &order)?);
+        risks.push(p.risk.fit(xc.view(), &yc, &order, Some(late_prior(days)))?);
     }
     lap("risk models");
     let unpaid_90 = risks.pop().expect("three");
