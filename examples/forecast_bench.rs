@@ -18,7 +18,13 @@ fn main() {
         .map(|i| {
             let p50 = r.uniform(1.0, 80.0);
             let w = r.uniform(2.0, 30.0);
-            OpenItem::new((i / 5) as u32, cur[i % 6], r.int(1_000, 10_000_000), i % 3 == 0, [p50 - w / 2.0, p50, p50 + w])
+            OpenItem::new(
+                (i / 5) as u32,
+                cur[i % 6],
+                r.int(1_000, 10_000_000),
+                i % 3 == 0,
+                [p50 - w / 2.0, p50, p50 + w],
+            )
         })
         .collect();
     let fx = FxTable::default();

@@ -26,9 +26,9 @@ pub mod cli;
 pub mod contract;
 pub mod domain;
 pub mod features;
-pub mod forecast;
 #[cfg(test)]
 mod fixtures;
+pub mod forecast;
 pub mod fsutil;
 pub mod generate;
 pub mod import;

@@ -163,11 +163,26 @@ fn train_cmd(data: &Path, as_of: NaiveDate, models: &Path, seed: u64, default_cu
     let store = ModelStore::new(models);
     let versions = save_all(&store, &trained, &params, &fingerprint)
         .with_context(|| format!("saving models to {}", models.display()))?;
-    println!("trained on data known at {as_of} in {:.1}s; current versions in {}:", t.elapsed().as_secs_f64(), models.display());
+    println!(
+        "trained on data known at {as_of} in {:.1}s; current versions in {}:",
+        t.elapsed().as_secs_f64(),
+        models.display()
+    );
     for (k, v) in &versions {
         println!("  {:<13} {v}  ({} rows)", k.as_str(), trained.rows.get(k).copied().unwrap_or(0));
     }
-    println!("segments: {}", trained.models.segments.names.iter().zip(&trained.models.segments.sizes).map(|(n, s)| format!("{n} ({s})")).collect::<Vec<_>>().join(", "));
+    println!(
+        "segments: {}",
+        trained
+            .models
+            .segments
+            .names
+            .iter()
+            .zip(&trained.models.segments.sizes)
+            .map(|(n, s)| format!("{n} ({s})"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     match &trained.validation {
         Some(r) => println!("\nvalidation (time-later slice, see models/README.md):\n{}", r.markdown()),
         None => println!("\nvalidation: history too short for a time-later slice"),

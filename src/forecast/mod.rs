@@ -3,12 +3,13 @@
 //!
 //! Each open invoice has a predictive distribution of the days until it is paid (the
 //! cash model's p10/p50/p90 read as a piecewise-linear CDF). Draws are tied by a
-//! Gaussian copula: an invoice's quantile level is `Φ(√ρc·z_customer + √ρp·z_period
-//! + √(1−ρc−ρp)·ε)`, so a customer's invoices move together and the whole portfolio
-//! can run early or late in a draw; intervals are then not falsely narrow. Amounts
-//! stay in integer minor units per currency; the base-currency view converts with
-//! the FX table. Invoices already past due at the as-of date are reported separately
-//! ("overdue and expected") from those not yet due ("due and expected").
+//! Gaussian copula, the quantile level of an invoice being
+//! `Φ(√ρc·z_customer + √ρp·z_period + √(1−ρc−ρp)·ε)`: a customer's invoices move
+//! together and the whole portfolio can run early or late in a draw, so intervals are
+//! not falsely narrow. Amounts stay in integer minor units per currency; the
+//! base-currency view converts with the FX table. Invoices already past due at the
+//! as-of date are reported separately ("overdue and expected") from those not yet due
+//! ("due and expected").
 
 use rayon::prelude::*;
 use serde::Serialize;
@@ -126,7 +127,13 @@ impl OpenItem {
         let q90 = q[2].max(q50);
         let lo = (q10 - (q50 - q10).max(1.0)).max(0.5);
         let hi = q90 + 2.0 * (q90 - q50).max(1.0);
-        OpenItem { cust, currency, open_minor, overdue, knots: [lo as f32, q10 as f32, q50 as f32, q90 as f32, hi as f32] }
+        OpenItem {
+            cust,
+            currency,
+            open_minor,
+            overdue,
+            knots: [lo as f32, q10 as f32, q50 as f32, q90 as f32, hi as f32],
+        }
     }
 
     #[inline]
@@ -229,14 +236,36 @@ const TABLE: usize = 4096;
 
 /// Standard normal quantile (Acklam's rational approximation, |error| < 1.2e-9).
 fn norm_inv(p: f64) -> f64 {
-    const A: [f64; 6] = [-39.696_830_286_653_76, 220.946_098_424_520_5, -275.928_510_446_968_7, 138.357_751_867_269, -30.664_798_066_147_16, 2.506_628_277_459_239];
-    const B: [f64; 5] = [-54.476_098_798_224_06, 161.585_836_858_040_9, -155.698_979_859_886_6, 66.801_311_887_719_72, -13.280_681_552_885_72];
-    const C: [f64; 6] = [-0.007_784_894_002_430_293, -0.322_396_458_041_136_5, -2.400_758_277_161_838, -2.549_732_539_343_734, 4.374_664_141_464_968, 2.938_163_982_698_783];
-    const D: [f64; 4] = [0.007_784_695_709_041_462, 0.322_467_129_070_039_8, 2.445_134_137_142_996, 3.754_408_661_907_416];
+    const A: [f64; 6] = [
+        -39.696_830_286_653_76,
+        220.946_098_424_520_5,
+        -275.928_510_446_968_7,
+        138.357_751_867_269,
+        -30.664_798_066_147_16,
+        2.506_628_277_459_239,
+    ];
+    const B: [f64; 5] = [
+        -54.476_098_798_224_06,
+        161.585_836_858_040_9,
+        -155.698_979_859_886_6,
+        66.801_311_887_719_72,
+        -13.280_681_552_885_72,
+    ];
+    const C: [f64; 6] = [
+        -0.007_784_894_002_430_293,
+        -0.322_396_458_041_136_5,
+        -2.400_758_277_161_838,
+        -2.549_732_539_343_734,
+        4.374_664_141_464_968,
+        2.938_163_982_698_783,
+    ];
+    const D: [f64; 4] =
+        [0.007_784_695_709_041_462, 0.322_467_129_070_039_8, 2.445_134_137_142_996, 3.754_408_661_907_416];
     let pl = 0.02425;
     if p < pl {
         let q = (-2.0 * p.ln()).sqrt();
-        (((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5]) / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0)
+        (((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5])
+            / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0)
     } else if p <= 1.0 - pl {
         let q = p - 0.5;
         let r = q * q;
@@ -388,7 +417,10 @@ pub fn simulate(
     let bucket_dates = |b: usize| {
         let start = as_of + 1 + b as i32 * g;
         let end = (start + g - 1).min(as_of + p.horizon_days);
-        (date_from_days(start).map(|x| x.to_string()).unwrap_or_default(), date_from_days(end).map(|x| x.to_string()).unwrap_or_default())
+        (
+            date_from_days(start).map(|x| x.to_string()).unwrap_or_default(),
+            date_from_days(end).map(|x| x.to_string()).unwrap_or_default(),
+        )
     };
     let summarise = |vals: &mut Vec<f64>, due: f64, over: f64, b: usize| {
         vals.sort_by(f64::total_cmp);
@@ -459,9 +491,8 @@ mod tests {
     #[test]
     fn expected_amounts_follow_the_distributions_and_intervals_widen_with_correlation() {
         // 400 customers × 5 invoices of 100.00, paid in 3..=17 days (p50 10).
-        let items: Vec<OpenItem> = (0..2000)
-            .map(|k| OpenItem::new(k / 5, usd(), 10_000, k % 4 == 0, [4.0, 10.0, 16.0]))
-            .collect();
+        let items: Vec<OpenItem> =
+            (0..2000).map(|k| OpenItem::new(k / 5, usd(), 10_000, k % 4 == 0, [4.0, 10.0, 16.0])).collect();
         let fx = FxTable::default();
         let p = ForecastParams { horizon_days: 28, ..Default::default() };
         let f = simulate(&items, 19_000, &p, &fx, 91).unwrap();
@@ -479,7 +510,9 @@ mod tests {
         assert!(c.buckets[1].overdue_expected_minor * 3 < c.buckets[1].due_expected_minor * 2);
         assert_eq!(f.base[1].expected_minor, c.buckets[1].expected_minor, "USD base");
         let width = |f: &Forecast| f.currencies[0].buckets[1].p90_minor - f.currencies[0].buckets[1].p10_minor;
-        let indep = simulate(&items, 19_000, &ForecastParams { customer_corr: 0.0, period_corr: 0.0, ..p.clone() }, &fx, 91).unwrap();
+        let indep =
+            simulate(&items, 19_000, &ForecastParams { customer_corr: 0.0, period_corr: 0.0, ..p.clone() }, &fx, 91)
+                .unwrap();
         assert!(width(&f) > 2 * width(&indep), "{} vs {}", width(&f), width(&indep));
         assert_eq!(f, simulate(&items, 19_000, &p, &fx, 91).unwrap(), "seeded");
     }

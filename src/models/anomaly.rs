@@ -228,17 +228,16 @@ impl AnomalyParams {
             dev.sort_by(f64::total_cmp);
             let m = 1.4826 * quantile_sorted(&dev, 0.5);
             let sd = (col.iter().map(|x| (x - median[j]).powi(2)).sum::<f64>() / col.len() as f64).sqrt();
-            mad[j] = if m > 1e-9 { m } else if sd > 1e-9 { sd } else { 1.0 };
+            mad[j] = if m > 1e-9 {
+                m
+            } else if sd > 1e-9 {
+                sd
+            } else {
+                1.0
+            };
         }
-        let mut model = AnomalyModel {
-            params: self.clone(),
-            features,
-            fill,
-            median,
-            mad,
-            trees: Vec::new(),
-            threshold: f64::MAX,
-        };
+        let mut model =
+            AnomalyModel { params: self.clone(), features, fill, median, mad, trees: Vec::new(), threshold: f64::MAX };
         let z: Vec<Vec<f64>> = vectors.iter().map(|v| model.robust_z(v)).collect();
         if z.len() < 8 {
             return Ok(model);
@@ -274,7 +273,8 @@ fn build(z: &[Vec<f64>], rows: &mut [usize], depth: usize, limit: usize, rng: &m
     // Try features in random order until one has a spread.
     for _ in 0..nf {
         let f = rng.int(0, nf as i64 - 1) as usize;
-        let (lo, hi) = rows.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &r| (a.min(z[r][f]), b.max(z[r][f])));
+        let (lo, hi) =
+            rows.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &r| (a.min(z[r][f]), b.max(z[r][f])));
         if hi - lo <= 1e-12 {
             continue;
         }
@@ -365,10 +365,7 @@ impl AnomalyModel {
                 out.push(Flag {
                     code: "days_late_jump".into(),
                     severity: if r - med >= 30.0 { Severity::High } else { Severity::Medium },
-                    reason: format!(
-                        "days late jumped from {med:.0} to {r:.0} over the last {} invoices",
-                        recent.len()
-                    ),
+                    reason: format!("days late jumped from {med:.0} to {r:.0} over the last {} invoices", recent.len()),
                     invoice: None,
                     day: recent[recent.len() - 1].0,
                 });
@@ -422,14 +419,16 @@ impl AnomalyModel {
             let parts: Vec<String> = idx
                 .iter()
                 .take(2)
-                .map(|&j| format!("{} {:.2} (typical {:.2})", OUTLIER_FEATURES[j], at.vector[self.features[j]], {
-                    let m = self.median[j];
-                    if is_log(OUTLIER_FEATURES[j]) {
-                        m.exp() - 1.0
-                    } else {
-                        m
-                    }
-                }))
+                .map(|&j| {
+                    format!("{} {:.2} (typical {:.2})", OUTLIER_FEATURES[j], at.vector[self.features[j]], {
+                        let m = self.median[j];
+                        if is_log(OUTLIER_FEATURES[j]) {
+                            m.exp() - 1.0
+                        } else {
+                            m
+                        }
+                    })
+                })
                 .collect();
             out.push(Flag {
                 code: "outlier".into(),
@@ -451,7 +450,10 @@ mod tests {
 
     #[test]
     fn params_are_checked() {
-        assert_eq!(AnomalyParams { n_trees: 0, ..Default::default() }.check(), Err(AnomalyParamsError::Zero("n_trees")));
+        assert_eq!(
+            AnomalyParams { n_trees: 0, ..Default::default() }.check(),
+            Err(AnomalyParamsError::Zero("n_trees"))
+        );
         assert_eq!(
             AnomalyParams { outlier_share: 0.7, ..Default::default() }.check(),
             Err(AnomalyParamsError::Share(0.7))

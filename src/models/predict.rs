@@ -196,11 +196,7 @@ pub fn score_rows(
 
 /// Anomaly flags at `d` of every customer in `customers`.
 pub fn customer_flags(h: &History, d: i32, m: &ModelSet, customers: &[usize]) -> FxHashMap<usize, Vec<Flag>> {
-    customers
-        .par_iter()
-        .map(|&c| (c, m.anomaly.flags(&customer_at(h, c, d))))
-        .filter(|(_, f)| !f.is_empty())
-        .collect()
+    customers.par_iter().map(|&c| (c, m.anomaly.flags(&customer_at(h, c, d)))).filter(|(_, f)| !f.is_empty()).collect()
 }
 
 /// Predictions for every invoice open at `d` (issued on or before it, not settled by
@@ -223,7 +219,11 @@ pub fn predict_open(h: &History, d: i32, m: &ModelSet) -> Result<Vec<InvoicePred
 pub fn write_predictions(path: &Path, preds: &[InvoicePrediction]) -> std::io::Result<()> {
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
     let flags = |p: &InvoicePrediction| {
-        p.anomaly_flags.iter().map(|f| format!("{}[{}]: {}", f.code, f.severity.as_str(), f.reason)).collect::<Vec<_>>().join("; ")
+        p.anomaly_flags
+            .iter()
+            .map(|f| format!("{}[{}]: {}", f.code, f.severity.as_str(), f.reason))
+            .collect::<Vec<_>>()
+            .join("; ")
     };
     let reason = |p: &InvoicePrediction, k: usize| p.reasons.get(k).map(Reason::text);
     match ext.as_str() {
@@ -279,7 +279,8 @@ pub fn write_predictions(path: &Path, preds: &[InvoicePrediction]) -> std::io::R
             w.flush()
         }),
         "parquet" => {
-            let amount = crate::contract::invoice_schema().field_with_name("amount").expect("amount").data_type().clone();
+            let amount =
+                crate::contract::invoice_schema().field_with_name("amount").expect("amount").data_type().clone();
             let f = |n: &str, t: DataType, null: bool| Field::new(n, t, null);
             let schema = Arc::new(Schema::new(vec![
                 f("invoice_id", DataType::Utf8, false),

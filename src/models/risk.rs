@@ -117,11 +117,12 @@ fn fit_logistic(z: &[[f64; 2]], y: &[bool]) -> [f64; 3] {
             if m[c][c].abs() < 1e-12 {
                 return w;
             }
-            for r in 0..3 {
+            let pivot = m[c];
+            for (r, row) in m.iter_mut().enumerate() {
                 if r != c {
-                    let f = m[r][c] / m[c][c];
-                    for k in c..4 {
-                        m[r][k] -= f * m[c][k];
+                    let f = row[c] / pivot[c];
+                    for (v, p) in row.iter_mut().zip(pivot.iter()).skip(c) {
+                        *v -= f * p;
                     }
                 }
             }
@@ -208,8 +209,7 @@ impl RiskParams {
                 match (self.calibration, prior) {
                     (Calibration::Stack, Some((share_col, count_col))) => {
                         let pr = Prior { share_col, count_col, base, strength: self.prior_strength };
-                        let z: Vec<[f64; 2]> =
-                            (0..l.len()).map(|k| [logit(s[k]), logit(pr.rate(xl.row(k)))]).collect();
+                        let z: Vec<[f64; 2]> = (0..l.len()).map(|k| [logit(s[k]), logit(pr.rate(xl.row(k)))]).collect();
                         stack = Some((fit_logistic(&z, &l), pr));
                     }
                     _ => iso = Isotonic::fit(&s, &l),

@@ -286,12 +286,22 @@ pub fn save_all(
     let v = store.save(mk(Kind::Cash, cash, p.cash.seed, metric(2)), &(&m.cash, m.cash_horizon_days))?;
     out.insert(Kind::Cash, v);
     let v = store.save(
-        mk(Kind::Segments, serde_json::json!(p.segments), p.segments.seed, serde_json::json!({"sizes": m.segments.sizes, "names": m.segments.names})),
+        mk(
+            Kind::Segments,
+            serde_json::json!(p.segments),
+            p.segments.seed,
+            serde_json::json!({"sizes": m.segments.sizes, "names": m.segments.names}),
+        ),
         &m.segments,
     )?;
     out.insert(Kind::Segments, v);
     let v = store.save(
-        mk(Kind::Anomaly, serde_json::json!(p.anomaly), p.anomaly.seed, serde_json::json!({"outlier_threshold": m.anomaly.threshold})),
+        mk(
+            Kind::Anomaly,
+            serde_json::json!(p.anomaly),
+            p.anomaly.seed,
+            serde_json::json!({"outlier_threshold": m.anomaly.threshold}),
+        ),
         &m.anomaly,
     )?;
     out.insert(Kind::Anomaly, v);
@@ -399,7 +409,9 @@ mod tests {
             let v: Vec<f64> = preds.iter().filter(|p| f(p) && d <= p.due_day).map(|p| p.p_late).collect();
             v.iter().sum::<f64>() / v.len().max(1) as f64
         };
-        assert!(mean(&|p| p.segment.starts_with("prompt")) < mean(&|p| !p.segment.starts_with("prompt") && !p.cold_start));
+        assert!(
+            mean(&|p| p.segment.starts_with("prompt")) < mean(&|p| !p.segment.starts_with("prompt") && !p.cold_start)
+        );
     }
 
     #[test]

@@ -112,7 +112,17 @@ fn train_predict_forecast_on_a_hand_written_contract_directory() {
 
     let json = tmp.path().join("f.json");
     let out = arsight_ok(&[
-        "forecast", "--data", s(&data), "--as-of", as_of, "--models", s(&models), "--horizon", "8w", "--out", s(&json),
+        "forecast",
+        "--data",
+        s(&data),
+        "--as-of",
+        as_of,
+        "--models",
+        s(&models),
+        "--horizon",
+        "8w",
+        "--out",
+        s(&json),
     ]);
     assert!(out.contains("cash forecast as of 2024-01-01"), "{out}");
     let f: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
@@ -122,11 +132,16 @@ fn train_predict_forecast_on_a_hand_written_contract_directory() {
     assert_eq!(expected + usd["beyond_horizon_expected_minor"].as_i64().unwrap(), usd["open_minor"].as_i64().unwrap());
 
     // Bad requests fail with a message naming the problem.
-    let bad = arsight(&["forecast", "--data", s(&data), "--as-of", as_of, "--models", s(&models), "--horizon", "30w"], &[]);
+    let bad =
+        arsight(&["forecast", "--data", s(&data), "--as-of", as_of, "--models", s(&models), "--horizon", "30w"], &[]);
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("horizon should be between 1 and 91 days"));
-    let none = arsight(&["predict", "--data", s(&data), "--as-of", as_of, "--models", s(&tmp.path().join("nope")), "--out", s(&csv)], &[]);
+    let none = arsight(
+        &["predict", "--data", s(&data), "--as-of", as_of, "--models", s(&tmp.path().join("nope")), "--out", s(&csv)],
+        &[],
+    );
     assert!(String::from_utf8_lossy(&none.stderr).contains("run `arsight train` first"));
-    let ext = arsight(&["predict", "--data", s(&data), "--as-of", as_of, "--models", s(&models), "--out", "x.xlsx"], &[]);
+    let ext =
+        arsight(&["predict", "--data", s(&data), "--as-of", as_of, "--models", s(&models), "--out", "x.xlsx"], &[]);
     assert!(String::from_utf8_lossy(&ext.stderr).contains(".parquet, .csv or .json"));
 }

@@ -208,8 +208,16 @@ pub fn fit(p: &GbdtValidParams, x: ArrayView2<'_, f64>, y: &[f64]) -> Result<For
             (m / (1.0 - m)).ln()
         }
     };
-    let mut forest =
-        Forest { n_features: nf, init, nodes: Vec::new(), leaves: Vec::new(), roots: Vec::new(), gain: vec![0.0; nf], leaf_cover: Vec::new(), compiled: Default::default() };
+    let mut forest = Forest {
+        n_features: nf,
+        init,
+        nodes: Vec::new(),
+        leaves: Vec::new(),
+        roots: Vec::new(),
+        gain: vec![0.0; nf],
+        leaf_cover: Vec::new(),
+        compiled: Default::default(),
+    };
     let mut pred = vec![init; n];
     let mut grad = vec![0.0; n];
     let mut hess = vec![1.0; n];

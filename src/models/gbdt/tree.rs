@@ -204,8 +204,7 @@ impl Forest {
             node_cover[n] = lw + rw;
             node_value[n] = (lv * lw + rv * rw) / (lw + rw);
         }
-        let root_value =
-            self.roots.iter().map(|&r| if r < 0 { leaf(r).0 } else { node_value[r as usize] }).collect();
+        let root_value = self.roots.iter().map(|&r| if r < 0 { leaf(r).0 } else { node_value[r as usize] }).collect();
         Explainer { node_value, root_value }
     }
 
