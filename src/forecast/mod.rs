@@ -526,3 +526,48 @@ mod tests {
         assert_eq!(e, ForecastError::Sims(5));
     }
 }
+
+#[cfg(test)]
+mod model_tests {
+    use super::*;
+    use crate::domain::days_from_date;
+    use crate::features::load_history;
+    use crate::fixtures::{full_history, generated_dir};
+    use crate::ingest::InvoiceReadOptions;
+    use crate::models::train::{train_all, TrainParams};
+
+    /// The forecast made at D from models trained at D against what the full history
+    /// says arrived afterwards: weekly actuals mostly inside [p10, p90], totals close.
+    #[test]
+    fn weekly_intervals_cover_what_actually_arrived() {
+        let dir = generated_dir(120, 8_000, "2023-01-01", "2024-12-31", 23);
+        let d = days_from_date(chrono::NaiveDate::from_ymd_opt(2024, 6, 30).unwrap());
+        let h = load_history(dir.path(), d, &InvoiceReadOptions::default(), &FxTable::default()).unwrap();
+        let mut tp = TrainParams::default();
+        tp.payment.n_trees = 40;
+        tp.payment.learning_rate = 0.2;
+        tp.cash.n_trees = 40;
+        tp.cash.learning_rate = 0.2;
+        tp.risk.n_trees = 40;
+        tp.validation_days = 100_000; // no validation step: not needed here
+        let m = train_all(&h, d, &tp).unwrap().models;
+        let items = open_items(&h, d, &m).unwrap();
+        let fx = FxTable::default();
+        let f = simulate(&items, d, &ForecastParams::default(), &fx, m.cash_horizon_days).unwrap();
+        // Actual inflows of the same invoices, base currency minor units, by week.
+        let full = full_history(dir.path());
+        let mut actual = vec![0.0; 13];
+        for r in &full.invoices {
+            if r.invoice_date <= d && r.paid_date > d && r.paid_date <= d + 91 {
+                actual[((r.paid_date - d - 1) / 7) as usize] += fx.to_base(r.amount_minor, r.currency) * 100.0;
+            }
+        }
+        let covered = (0..13)
+            .filter(|&w| (f.base[w].p10_minor as f64) <= actual[w] && actual[w] <= f.base[w].p90_minor as f64)
+            .count();
+        let expected: f64 = f.base.iter().map(|b| b.expected_minor as f64).sum();
+        let arrived: f64 = actual.iter().sum();
+        assert!(covered >= 7, "{covered}/13 weeks covered: {:?} vs {actual:?}", f.base);
+        assert!((expected - arrived).abs() < 0.25 * arrived, "expected {expected} vs arrived {arrived}");
+    }
+}
