@@ -14,6 +14,8 @@
 //! | [`forecast`] | Monte Carlo cash forecast with shared shocks, per currency and in a base currency |
 //! | [`generate`] | the seeded synthetic AR history generator |
 //! | [`import`] | CSV/Parquet exports + TOML column mapping → contract Parquet |
+//! | [`service`] | the loaded state the API answers from: scored open invoices, customer views, worklist, anomalies, cached forecasts |
+//! | [`api`] | the HTTP layer (axum): routes, problem-details errors |
 //! | [`cli`] | clap commands over the same functions |
 //!
 //! On disk: a *data directory* holds `invoices.parquet` (or `invoices/*.parquet`) and
@@ -22,6 +24,7 @@
 //! `manifest.json` and `rejects.csv` (`features/README.md`).
 #![warn(missing_docs)]
 
+pub mod api;
 pub mod cli;
 pub mod contract;
 pub mod domain;
@@ -35,3 +38,4 @@ pub mod import;
 pub mod ingest;
 pub mod models;
 pub mod rng;
+pub mod service;

@@ -96,6 +96,7 @@ pub fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Import { input, mapping, out, rejects } => import_cmd(&input, &mapping, &out, rejects.as_deref()),
+        Command::Serve { data, models, addr, as_of } => serve_cmd(&data, &models, &addr, as_of),
         Command::Train { data, as_of, models, seed, default_currency } => {
             train_cmd(&data, as_of, &models, seed, &default_currency).map(|_| ())
         }
@@ -145,6 +146,41 @@ pub fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
+}
+
+fn serve_cmd(data: &Path, models: &Path, addr: &str, as_of: Option<NaiveDate>) -> Result<()> {
+    if TableSource::find(data, "invoices").ok().flatten().is_none() {
+        let params = GenerateParams::default();
+        println!("no data in {}: generating the default sample (seed {})", data.display(), params.seed);
+        generate(data, &params).with_context(|| format!("generating into {}", data.display()))?;
+    }
+    let d = match as_of {
+        Some(d) => days_from_date(d),
+        None => {
+            let h = load_history(data, FAR_FUTURE, &read_options("USD")?, &FxTable::default())
+                .with_context(|| format!("reading {}", data.display()))?;
+            h.invoices
+                .iter()
+                .map(|r| if r.paid_date == crate::features::history::OPEN { r.invoice_date } else { r.paid_date })
+                .max()
+                .context("the data has no invoices")?
+        }
+    };
+    let date = crate::domain::date_from_days(d).context("as-of date")?;
+    if ModelStore::new(models).current(crate::models::artifact::Kind::PaymentDate).is_err() {
+        println!("no models in {}: training on data known at {date}", models.display());
+        train_cmd(data, date, models, 42, "USD")?;
+    }
+    let t = Instant::now();
+    let service = crate::service::Service::load(data, d, models)
+        .with_context(|| format!("loading {} and {}", data.display(), models.display()))?;
+    println!(
+        "as of {date}: {} open invoices scored, models loaded in {:.1}s",
+        service.predictions.len(),
+        t.elapsed().as_secs_f64()
+    );
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
+    rt.block_on(crate::api::serve(std::sync::Arc::new(service), addr)).with_context(|| format!("serving on {addr}"))
 }
 
 fn read_options(default_currency: &str) -> Result<InvoiceReadOptions> {

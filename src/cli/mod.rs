@@ -171,6 +171,22 @@ pub enum Command {
         #[arg(long, default_value = "USD")]
         default_currency: String,
     },
+    /// Serve the HTTP API. With no arguments: the embedded default data (generated
+    /// when absent) and models (trained when none exist).
+    Serve {
+        /// Data directory (generated here when it has no invoices).
+        #[arg(long, env = "ARSIGHT_DATA", default_value = "data/default")]
+        data: PathBuf,
+        /// Models directory (trained here when it has none).
+        #[arg(long, env = "ARSIGHT_MODELS", default_value = "models")]
+        models: PathBuf,
+        /// Address to listen on (port 0 picks a free port).
+        #[arg(long, env = "ARSIGHT_ADDR", default_value = "127.0.0.1:8080")]
+        addr: String,
+        /// As-of date (default: the last date in the data).
+        #[arg(long, env = "ARSIGHT_AS_OF")]
+        as_of: Option<NaiveDate>,
+    },
     /// Import a CSV or Parquet export with a TOML column mapping into contract Parquet.
     Import {
         /// Input file (.csv or .parquet).

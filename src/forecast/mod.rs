@@ -24,7 +24,7 @@ use crate::models::train::ModelSet;
 use crate::rng::{splitmix64, Rng};
 
 /// Bucket width.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Granularity {
     /// One day.

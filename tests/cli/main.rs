@@ -7,3 +7,4 @@ mod features;
 mod generate;
 mod import;
 mod models;
+mod serve;

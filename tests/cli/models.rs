@@ -7,7 +7,7 @@ use crate::helpers::{arsight, arsight_ok, read_parquet, s, strings};
 
 /// An invoices-only contract directory written by hand: a punctual customer, a steady
 /// 10-days-late one, a 45-days-late one and a new customer with only open invoices.
-fn hand_written(dir: &std::path::Path, as_of: i32) -> Vec<String> {
+pub fn hand_written(dir: &std::path::Path, as_of: i32) -> Vec<String> {
     let (mut id, mut cust, mut issue, mut due, mut amount, mut paid) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::<Option<i32>>::new());
     let start = 19_358; // 2023-01-01

@@ -1,0 +1,242 @@
+//! The HTTP API: a thin axum layer over [`Service`]. Every error is an RFC 9457
+//! problem-details body naming the field and the reason; one mapping from error to
+//! status lives in [`ApiError`].
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Serialize;
+
+use crate::forecast::Granularity;
+use crate::models::anomaly::Severity;
+use crate::service::{Service, ServiceError, WorklistQuery};
+
+/// Shared state of the handlers.
+pub type AppState = Arc<Service>;
+
+/// A problem-details error.
+#[derive(Debug, Clone, Serialize)]
+pub struct ApiError {
+    /// HTTP status.
+    #[serde(skip)]
+    pub status: StatusCode,
+    /// Short title.
+    pub title: String,
+    /// Human-readable explanation.
+    pub detail: String,
+    /// The offending field (query parameter or path element), when one is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+impl ApiError {
+    fn invalid(field: &str, detail: String) -> Self {
+        ApiError {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            title: "invalid value".into(),
+            detail,
+            field: Some(field.into()),
+        }
+    }
+
+    fn not_found(field: &str, detail: String) -> Self {
+        ApiError { status: StatusCode::NOT_FOUND, title: "not found".into(), detail, field: Some(field.into()) }
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        match e {
+            ServiceError::Forecast(f) => ApiError::invalid("horizon", f.to_string()),
+            other => ApiError {
+                status: StatusCode::INTERNAL_SERVER_ERROR,
+                title: "internal error".into(),
+                detail: other.to_string(),
+                field: None,
+            },
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        #[derive(Serialize)]
+        struct Body<'a> {
+            #[serde(rename = "type")]
+            kind: &'a str,
+            status: u16,
+            #[serde(flatten)]
+            e: &'a ApiError,
+        }
+        let body = serde_json::to_vec(&Body { kind: "about:blank", status: self.status.as_u16(), e: &self })
+            .unwrap_or_default();
+        let mut r = (self.status, body).into_response();
+        r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        r
+    }
+}
+
+/// Parses "13w", "30d" or a number of days.
+fn parse_horizon(s: &str) -> Result<i32, ApiError> {
+    let t = s.trim();
+    let (num, mult) = match t.strip_suffix('w') {
+        Some(n) => (n, 7),
+        None => (t.strip_suffix('d').unwrap_or(t), 1),
+    };
+    match num.parse::<i32>() {
+        Ok(n) if n > 0 && n <= 3650 => Ok(n * mult),
+        _ => {
+            Err(ApiError::invalid("horizon", format!("should be a number of days or weeks like 13w or 30d, not '{s}'")))
+        }
+    }
+}
+
+fn known(q: &HashMap<String, String>, allowed: &[&str]) -> Result<(), ApiError> {
+    match q.keys().find(|k| !allowed.contains(&k.as_str())) {
+        Some(k) => {
+            Err(ApiError::invalid(k, format!("unknown query parameter; expected one of {}", allowed.join(", "))))
+        }
+        None => Ok(()),
+    }
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+async fn readyz(State(s): State<AppState>) -> Json<serde_json::Value> {
+    Json(serde_json::json!({"ready": true, "as_of": s.as_of_date(), "open_invoices": s.predictions.len()}))
+}
+
+async fn models(State(s): State<AppState>) -> Json<serde_json::Value> {
+    let kinds: serde_json::Map<String, serde_json::Value> = s
+        .manifests
+        .iter()
+        .map(|(k, m)| {
+            (
+                k.as_str().to_string(),
+                serde_json::json!({"version": m.version, "as_of": m.as_of, "validation": m.validation, "n_training_rows": m.n_training_rows}),
+            )
+        })
+        .collect();
+    Json(serde_json::Value::Object(kinds))
+}
+
+async fn customer(State(s): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    match s.customer(&id) {
+        Some(v) => Ok(Json(v).into_response()),
+        None => Err(ApiError::not_found("id", format!("no customer '{id}' in the data"))),
+    }
+}
+
+async fn worklist(State(s): State<AppState>, Query(q): Query<HashMap<String, String>>) -> Result<Response, ApiError> {
+    known(&q, &["collector", "segment", "currency", "limit", "cursor"])?;
+    let num = |k: &str, default: usize, max: usize| -> Result<usize, ApiError> {
+        match q.get(k) {
+            None => Ok(default),
+            Some(v) => v
+                .parse::<usize>()
+                .ok()
+                .filter(|n| *n <= max)
+                .ok_or_else(|| ApiError::invalid(k, format!("should be a whole number up to {max}, not '{v}'"))),
+        }
+    };
+    let query = WorklistQuery {
+        collector: q.get("collector").cloned(),
+        segment: q.get("segment").cloned(),
+        currency: q.get("currency").cloned(),
+        limit: num("limit", 50, 1000)?.max(1),
+        cursor: num("cursor", 0, usize::MAX)?,
+    };
+    Ok(Json(s.worklist(&query)).into_response())
+}
+
+async fn anomalies(State(s): State<AppState>, Query(q): Query<HashMap<String, String>>) -> Result<Response, ApiError> {
+    known(&q, &["since", "severity"])?;
+    let since = match q.get("since") {
+        None => None,
+        Some(v) => Some(
+            chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d")
+                .map(crate::domain::days_from_date)
+                .map_err(|_| ApiError::invalid("since", format!("should be a date like 2024-06-30, not '{v}'")))?,
+        ),
+    };
+    let severity = match q.get("severity").map(String::as_str) {
+        None | Some("low") => Severity::Low,
+        Some("medium") => Severity::Medium,
+        Some("high") => Severity::High,
+        Some(v) => return Err(ApiError::invalid("severity", format!("should be low, medium or high, not '{v}'"))),
+    };
+    Ok(Json(s.anomalies(since, severity)).into_response())
+}
+
+async fn forecast(State(s): State<AppState>, Query(q): Query<HashMap<String, String>>) -> Result<Response, ApiError> {
+    known(&q, &["horizon", "granularity", "currency"])?;
+    let horizon = parse_horizon(q.get("horizon").map_or("13w", String::as_str))?;
+    let g = match q.get("granularity").map(String::as_str) {
+        None => Granularity::Week,
+        Some(v) => Granularity::parse(v)
+            .ok_or_else(|| ApiError::invalid("granularity", format!("should be day or week, not '{v}'")))?,
+    };
+    let f = s.forecast(horizon, g)?;
+    match q.get("currency") {
+        None => Ok(Json(f.as_ref()).into_response()),
+        Some(c) => match f.currencies.iter().find(|x| &x.currency == c) {
+            Some(one) => {
+                Ok(Json(serde_json::json!({"as_of": f.as_of, "params": f.params, "currency": one})).into_response())
+            }
+            None => Err(ApiError::not_found("currency", format!("no open invoices in '{c}'"))),
+        },
+    }
+}
+
+async fn fallback() -> ApiError {
+    ApiError { status: StatusCode::NOT_FOUND, title: "not found".into(), detail: "no such route".into(), field: None }
+}
+
+/// The router over a loaded service.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/v1/models", get(models))
+        .route("/v1/customers/{id}", get(customer))
+        .route("/v1/worklist", get(worklist))
+        .route("/v1/anomalies", get(anomalies))
+        .route("/v1/forecast", get(forecast))
+        .fallback(fallback)
+        .with_state(state)
+}
+
+/// Serves until SIGINT/SIGTERM; prints `listening on http://ADDR` once bound.
+///
+/// # Errors
+/// Binding or serving failures.
+pub async fn serve(state: AppState, addr: &str) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    println!("listening on http://{}", listener.local_addr()?);
+    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown()).await
+}
+
+async fn shutdown() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

@@ -1,0 +1,283 @@
+//! The loaded state the API serves: history known at the as-of date, the current
+//! models, every open invoice scored once, and the queries over them (customer
+//! views, worklist, anomalies, forecast). No HTTP here.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::Mutex;
+
+use serde::Serialize;
+
+use crate::domain::date_from_days;
+use crate::features::history::History;
+use crate::features::{customer_at, load_history, FxTable};
+use crate::forecast::{open_items, simulate, Forecast, ForecastError, ForecastParams, Granularity, OpenItem};
+use crate::ingest::InvoiceReadOptions;
+use crate::models::anomaly::{Flag, Severity};
+use crate::models::artifact::{ArtifactError, Kind, Manifest, ModelStore};
+use crate::models::gbdt::GbdtError;
+use crate::models::predict::{predict_open, InvoicePrediction};
+use crate::models::train::{load_current, ModelSet};
+
+/// Service failures.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// Reading the data failed.
+    #[error("reading {path}: {reason}")]
+    Data {
+        /// Data directory.
+        path: String,
+        /// Cause.
+        reason: String,
+    },
+    /// Models missing or unreadable.
+    #[error(transparent)]
+    Artifact(#[from] ArtifactError),
+    /// Models do not fit the inputs.
+    #[error(transparent)]
+    Model(#[from] GbdtError),
+    /// Invalid forecast request.
+    #[error(transparent)]
+    Forecast(#[from] ForecastError),
+}
+
+/// Everything the API answers from.
+pub struct Service {
+    /// History known at the as-of date.
+    pub history: History,
+    /// As-of day.
+    pub as_of: i32,
+    /// Current models.
+    pub models: ModelSet,
+    /// Their manifests.
+    pub manifests: BTreeMap<Kind, Manifest>,
+    /// Every open invoice, scored.
+    pub predictions: Vec<InvoicePrediction>,
+    by_customer: HashMap<String, (usize, Vec<usize>)>,
+    items: Vec<OpenItem>,
+    forecasts: Mutex<HashMap<(i32, Granularity), std::sync::Arc<Forecast>>>,
+}
+
+/// A customer as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct CustomerView {
+    /// Customer id.
+    pub customer_id: String,
+    /// As-of date.
+    pub as_of: String,
+    /// Segment.
+    pub segment: String,
+    /// Highest risk score among open invoices (0 without any).
+    pub risk_score: u8,
+    /// Behaviour vector summary.
+    pub behaviour: BTreeMap<String, Option<f64>>,
+    /// Anomaly flags on the customer or its invoices.
+    pub anomaly_flags: Vec<Flag>,
+    /// Open invoices with predictions.
+    pub open_items: Vec<InvoicePrediction>,
+}
+
+/// One worklist line: an open invoice and why it is ranked there.
+#[derive(Debug, Clone, Serialize)]
+pub struct WorkItem {
+    /// Rank (1 = act first).
+    pub rank: usize,
+    /// Expected benefit of acting now: open amount (base currency) × P(> 30 days late).
+    pub priority: f64,
+    /// Collector from the customers table.
+    pub collector: Option<String>,
+    /// The prediction.
+    #[serde(flatten)]
+    pub prediction: InvoicePrediction,
+}
+
+/// Worklist filters.
+#[derive(Debug, Clone, Default)]
+pub struct WorklistQuery {
+    /// Collector.
+    pub collector: Option<String>,
+    /// Segment name.
+    pub segment: Option<String>,
+    /// ISO currency.
+    pub currency: Option<String>,
+    /// Page size.
+    pub limit: usize,
+    /// Position to continue from.
+    pub cursor: usize,
+}
+
+/// One page of the worklist.
+#[derive(Debug, Clone, Serialize)]
+pub struct WorklistPage {
+    /// Items in rank order.
+    pub items: Vec<WorkItem>,
+    /// Cursor of the next page, None at the end.
+    pub next_cursor: Option<String>,
+    /// Items matching the filters.
+    pub total: usize,
+}
+
+/// One anomaly as the API lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct AnomalyView {
+    /// Customer id.
+    pub customer_id: String,
+    /// Invoice id when the flag is about one invoice.
+    pub invoice_id: Option<String>,
+    /// Date of the evidence.
+    pub date: String,
+    /// The flag.
+    #[serde(flatten)]
+    pub flag: Flag,
+}
+
+fn day(d: i32) -> String {
+    date_from_days(d).map(|x| x.to_string()).unwrap_or_default()
+}
+
+impl Service {
+    /// Loads the history at `as_of` and the current models, and scores every open
+    /// invoice.
+    ///
+    /// # Errors
+    /// [`ServiceError`].
+    pub fn load(data: &Path, as_of: i32, models: &Path) -> Result<Service, ServiceError> {
+        let store = ModelStore::new(models);
+        let (models, manifests) = load_current(&store)?;
+        let history = load_history(data, as_of, &InvoiceReadOptions::default(), &FxTable::default())
+            .map_err(|e| ServiceError::Data { path: data.display().to_string(), reason: e.to_string() })?;
+        let predictions = predict_open(&history, as_of, &models)?;
+        let items = open_items(&history, as_of, &models)?;
+        let mut by_customer: HashMap<String, (usize, Vec<usize>)> = HashMap::new();
+        for (c, id) in history.customers.iter().enumerate() {
+            by_customer.insert(id.clone(), (c, Vec::new()));
+        }
+        for (i, p) in predictions.iter().enumerate() {
+            if let Some(e) = by_customer.get_mut(&p.customer_id) {
+                e.1.push(i);
+            }
+        }
+        Ok(Service {
+            history,
+            as_of,
+            models,
+            manifests,
+            predictions,
+            by_customer,
+            items,
+            forecasts: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The as-of date.
+    pub fn as_of_date(&self) -> String {
+        day(self.as_of)
+    }
+
+    /// A customer's view, None when unknown.
+    pub fn customer(&self, id: &str) -> Option<CustomerView> {
+        let (c, idx) = self.by_customer.get(id)?;
+        let at = customer_at(&self.history, *c, self.as_of);
+        let names = crate::features::customer_feature_names();
+        let behaviour =
+            names.iter().zip(at.vector.iter()).map(|(n, v)| (n.to_string(), v.is_finite().then_some(*v))).collect();
+        let open_items: Vec<InvoicePrediction> = idx.iter().map(|&i| self.predictions[i].clone()).collect();
+        let mut anomaly_flags = self.models.anomaly.flags(&at);
+        anomaly_flags.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.code.cmp(&b.code)));
+        let segment = if at.vector[1] < 1.0 {
+            crate::models::segments::NEW_SEGMENT.to_string()
+        } else {
+            self.models.segments.assign(&at.vector).to_string()
+        };
+        Some(CustomerView {
+            customer_id: id.to_string(),
+            as_of: self.as_of_date(),
+            segment,
+            risk_score: open_items.iter().map(|p| p.risk_score).max().unwrap_or(0),
+            behaviour,
+            anomaly_flags,
+            open_items,
+        })
+    }
+
+    /// The worklist: open invoices by open amount (base currency) × P(> 30 days late).
+    pub fn worklist(&self, q: &WorklistQuery) -> WorklistPage {
+        let fx = FxTable::default();
+        let collector = |p: &InvoicePrediction| {
+            self.by_customer.get(&p.customer_id).and_then(|(c, _)| self.history.master.get(*c)?.collector.clone())
+        };
+        let mut ranked: Vec<(f64, usize)> = self
+            .predictions
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| q.segment.as_ref().is_none_or(|s| &p.segment == s))
+            .filter(|(_, p)| q.currency.as_ref().is_none_or(|c| &p.currency == c))
+            .filter(|(_, p)| q.collector.is_none() || collector(p) == q.collector)
+            .map(|(i, p)| {
+                let cur = crate::domain::Currency::parse(&p.currency).unwrap_or(crate::domain::Currency::USD);
+                (fx.to_base(p.open_minor, cur) * p.p_late_30, i)
+            })
+            .collect();
+        ranked.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        let total = ranked.len();
+        let items: Vec<WorkItem> = ranked
+            .iter()
+            .enumerate()
+            .skip(q.cursor)
+            .take(q.limit)
+            .map(|(k, &(priority, i))| WorkItem {
+                rank: k + 1,
+                priority: (priority * 100.0).round() / 100.0,
+                collector: collector(&self.predictions[i]),
+                prediction: self.predictions[i].clone(),
+            })
+            .collect();
+        let end = q.cursor + items.len();
+        WorklistPage { items, next_cursor: (end < total).then(|| end.to_string()), total }
+    }
+
+    /// Anomaly flags at or above `min_severity` with evidence dated on or after `since`.
+    pub fn anomalies(&self, since: Option<i32>, min_severity: Severity) -> Vec<AnomalyView> {
+        let mut out = Vec::new();
+        for p in &self.predictions {
+            for f in &p.anomaly_flags {
+                if f.severity < min_severity || since.is_some_and(|s| f.day < s) {
+                    continue;
+                }
+                let invoice_id = f.invoice.map(|_| p.invoice_id.clone());
+                let v =
+                    AnomalyView { customer_id: p.customer_id.clone(), invoice_id, date: day(f.day), flag: f.clone() };
+                // Customer-level flags repeat on each open invoice: list them once.
+                if !out.iter().any(|o: &AnomalyView| {
+                    o.customer_id == v.customer_id && o.invoice_id == v.invoice_id && o.flag.code == v.flag.code
+                }) {
+                    out.push(v);
+                }
+            }
+        }
+        out.sort_by(|a, b| b.flag.severity.cmp(&a.flag.severity).then(b.date.cmp(&a.date)));
+        out
+    }
+
+    /// The forecast (cached per horizon and granularity).
+    ///
+    /// # Errors
+    /// [`ServiceError::Forecast`] for an invalid horizon.
+    pub fn forecast(&self, horizon_days: i32, g: Granularity) -> Result<std::sync::Arc<Forecast>, ServiceError> {
+        if let Some(f) = self.forecasts.lock().ok().and_then(|m| m.get(&(horizon_days, g)).cloned()) {
+            return Ok(f);
+        }
+        let p = ForecastParams { horizon_days, granularity: g, ..Default::default() };
+        let f = std::sync::Arc::new(simulate(
+            &self.items,
+            self.as_of,
+            &p,
+            &FxTable::default(),
+            self.models.cash_horizon_days,
+        )?);
+        if let Ok(mut m) = self.forecasts.lock() {
+            m.insert((horizon_days, g), f.clone());
+        }
+        Ok(f)
+    }
+}

@@ -1,0 +1,136 @@
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+
+use crate::helpers::{arsight_ok, s};
+use crate::models::hand_written;
+
+/// The real server on port 0, killed on drop.
+struct Server {
+    child: Child,
+    addr: String,
+}
+
+impl Server {
+    fn start(args: &[&str]) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_arsight"))
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("server starts");
+        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let addr = loop {
+            let line = lines.next().expect("server printed its address before exiting").expect("utf-8");
+            if let Some(a) = line.strip_prefix("listening on http://") {
+                break a.to_string();
+            }
+        };
+        Server { child, addr }
+    }
+
+    /// (status, content type, body) of a GET.
+    fn get(&self, path: &str) -> (u16, String, serde_json::Value) {
+        let mut c = TcpStream::connect(&self.addr).expect("connect");
+        write!(c, "GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n").unwrap();
+        let mut raw = String::new();
+        c.read_to_string(&mut raw).unwrap();
+        let (head, body) = raw.split_once("\r\n\r\n").expect("head and body");
+        let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+        let ctype = head
+            .lines()
+            .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-type: ").map(str::to_string))
+            .unwrap_or_default();
+        let json = serde_json::from_str(body).unwrap_or(serde_json::Value::String(body.to_string()));
+        (status, ctype, json)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn the_server_answers_every_read_endpoint_and_names_bad_fields() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let open = hand_written(&data, 19_723); // 2024-01-01
+    let models = tmp.path().join("models");
+    arsight_ok(&["train", "--data", s(&data), "--as-of", "2024-01-01", "--models", s(&models)]);
+    let srv = Server::start(&[
+        "serve",
+        "--data",
+        s(&data),
+        "--models",
+        s(&models),
+        "--addr",
+        "127.0.0.1:0",
+        "--as-of",
+        "2024-01-01",
+    ]);
+
+    assert_eq!(srv.get("/healthz").0, 200);
+    let (st, _, ready) = srv.get("/readyz");
+    assert_eq!((st, ready["open_invoices"].as_u64().unwrap() as usize), (200, open.len()));
+    let (_, _, models_json) = srv.get("/v1/models");
+    assert!(models_json["payment_date"]["version"].as_str().unwrap().starts_with("20240101-"));
+
+    let (st, _, c) = srv.get("/v1/customers/slow");
+    assert_eq!(st, 200);
+    assert!(c["open_items"].as_array().unwrap().iter().all(|p| p["customer_id"] == "slow"));
+    assert!(c["behaviour"]["days_late_mean"].as_f64().unwrap() > 40.0);
+    assert_eq!(srv.get("/v1/customers/newco").2["segment"], "new");
+
+    // Worklist: ranked, paginated by cursor, every open invoice exactly once.
+    let mut seen = Vec::new();
+    let mut cursor = "0".to_string();
+    let mut last = f64::INFINITY;
+    loop {
+        let (st, _, page) = srv.get(&format!("/v1/worklist?limit=4&cursor={cursor}"));
+        assert_eq!(st, 200);
+        for it in page["items"].as_array().unwrap() {
+            let p = it["priority"].as_f64().unwrap();
+            assert!(p <= last, "ranked by priority");
+            last = p;
+            seen.push(it["invoice_id"].as_str().unwrap().to_string());
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = c.to_string(),
+            None => break,
+        }
+    }
+    seen.sort();
+    let mut want = open.clone();
+    want.sort();
+    assert_eq!(seen, want);
+
+    let (st, _, f) = srv.get("/v1/forecast?horizon=4w&granularity=week");
+    assert_eq!((st, f["base"].as_array().unwrap().len()), (200, 4));
+    assert_eq!(srv.get("/v1/forecast?horizon=10d&granularity=day").2["base"].as_array().unwrap().len(), 10);
+    assert_eq!(srv.get("/v1/anomalies?severity=medium").0, 200);
+
+    // Bad input: problem details naming the field, never a 500.
+    for (path, status, field) in [
+        ("/v1/worklist?limit=abc", 422, "limit"),
+        ("/v1/worklist?colour=red", 422, "colour"),
+        ("/v1/forecast?horizon=40w", 422, "horizon"),
+        ("/v1/forecast?horizon=soon", 422, "horizon"),
+        ("/v1/forecast?granularity=hour", 422, "granularity"),
+        ("/v1/forecast?currency=XYZ", 404, "currency"),
+        ("/v1/anomalies?since=yesterday", 422, "since"),
+        ("/v1/anomalies?severity=dire", 422, "severity"),
+        ("/v1/customers/nobody", 404, "id"),
+    ] {
+        let (st, ctype, body) = srv.get(path);
+        assert_eq!(st, status, "{path}: {body}");
+        assert_eq!(ctype, "application/problem+json", "{path}");
+        assert_eq!(body["field"], field, "{path}: {body}");
+        assert_eq!(body["status"], status, "{path}");
+    }
+    let (st, ctype, _) = srv.get("/v2/nothing");
+    assert_eq!((st, ctype.as_str()), (404, "application/problem+json"));
+}
