@@ -16,6 +16,9 @@ use crate::forecast::Granularity;
 use crate::models::anomaly::Severity;
 use crate::service::{Service, ServiceError, WorklistQuery};
 
+/// Largest accepted request body (10,000 invoices fit comfortably).
+pub const BODY_LIMIT: usize = 8 * 1024 * 1024;
+
 /// Shared state of the handlers.
 pub type AppState = Arc<Service>;
 
@@ -195,6 +198,48 @@ async fn forecast(State(s): State<AppState>, Query(q): Query<HashMap<String, Str
     }
 }
 
+async fn predictions(
+    State(s): State<AppState>,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body = body.map_err(|e| ApiError {
+        status: e.status(),
+        title: "unreadable body".into(),
+        detail: e.body_text(),
+        field: None,
+    })?;
+    let v: serde_json::Value = serde_json::from_slice(&body).map_err(|e| ApiError {
+        status: StatusCode::BAD_REQUEST,
+        title: "malformed JSON".into(),
+        detail: format!("line {}, column {}: {e}", e.line(), e.column()),
+        field: None,
+    })?;
+    let result = tokio::task::spawn_blocking(move || s.predict_posted(&v)).await.map_err(|e| ApiError {
+        status: StatusCode::INTERNAL_SERVER_ERROR,
+        title: "internal error".into(),
+        detail: e.to_string(),
+        field: None,
+    })?;
+    match result {
+        Ok(p) => Ok(Json(serde_json::json!({ "predictions": p })).into_response()),
+        Err(errors) => {
+            let first = &errors[0];
+            let status = if errors.iter().all(|e| e.not_found) {
+                StatusCode::NOT_FOUND
+            } else {
+                StatusCode::UNPROCESSABLE_ENTITY
+            };
+            let detail = errors.iter().map(|e| format!("{}: {}", e.field, e.reason)).collect::<Vec<_>>().join("; ");
+            Err(ApiError {
+                status,
+                title: if status == StatusCode::NOT_FOUND { "not found".into() } else { "invalid value".into() },
+                detail,
+                field: Some(first.field.clone()),
+            })
+        }
+    }
+}
+
 async fn fallback() -> ApiError {
     ApiError { status: StatusCode::NOT_FOUND, title: "not found".into(), detail: "no such route".into(), field: None }
 }
@@ -209,6 +254,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/worklist", get(worklist))
         .route("/v1/anomalies", get(anomalies))
         .route("/v1/forecast", get(forecast))
+        .route("/v1/predictions", axum::routing::post(predictions))
+        .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
         .fallback(fallback)
         .with_state(state)
 }

@@ -54,6 +54,16 @@ pub struct CustomerAt<'h> {
     pub vector: [f64; N_CUSTOMER],
 }
 
+/// The behaviour vector of a customer the history does not know, on the issue date of
+/// its first invoice `first` (what training rows hold for a customer's first invoice).
+pub fn first_invoice_vector(first: &Inv) -> [f64; N_CUSTOMER] {
+    let invs = [*first];
+    let t = first.invoice_date;
+    let cs = CustSide { last_payment: NULL_DATE, ..Default::default() };
+    let months = month_profile(&invs, t);
+    vector_of(false, f64::NAN, &invs, &[InvSide::default()], &cs, t, &[first.amount_base], &months)
+}
+
 /// The state of customer `c` at the history's as-of date.
 pub fn customer_at_as_of(h: &History, c: usize) -> CustomerAt<'_> {
     customer_at(h, c, h.as_of)
@@ -70,14 +80,14 @@ pub fn customer_at(h: &History, c: usize, t: i32) -> CustomerAt<'_> {
     amounts.sort_by(f64::total_cmp);
     let median_amount = quantile_sorted(&amounts, 0.5);
     let months = month_profile(invs, t);
-    let vector = vector_of(h, c, invs, &sides, &cs, t, &amounts, &months);
+    let vector = vector_of(h.has_payments, h.master[c].credit_limit_base, invs, &sides, &cs, t, &amounts, &months);
     CustomerAt { invs, base: h.offsets[c], sides, t, months, median_amount, vector }
 }
 
 #[allow(clippy::too_many_arguments)]
 fn vector_of(
-    h: &History,
-    c: usize,
+    has_payments: bool,
+    credit: f64,
     invs: &[Inv],
     sides: &[InvSide],
     cs: &CustSide,
@@ -119,7 +129,7 @@ fn vector_of(
                 short += 1.0;
             }
         }
-        let has_payment = s.n_payments > 0 || (!h.has_payments && settled);
+        let has_payment = s.n_payments > 0 || (!has_payments && settled);
         if has_payment {
             with_payment += 1.0;
             if s.n_payments >= 2 || (!settled && s.paid_minor > 0) {
@@ -150,14 +160,13 @@ fn vector_of(
         }
     }
     let open_amount: f64 = aging.iter().sum();
-    let last_payment = if h.has_payments { cs.last_payment } else { last_paid_date };
+    let last_payment = if has_payments { cs.last_payment } else { last_paid_date };
     let present: Vec<f64> = months.0.iter().copied().filter(|m| !m.is_nan()).collect();
     let amplitude = if present.len() >= 3 {
         present.iter().copied().fold(f64::MIN, f64::max) - present.iter().copied().fold(f64::MAX, f64::min)
     } else {
         f64::NAN
     };
-    let credit = h.master[c].credit_limit_base;
     let first_date = invs.first().map_or(as_of, |r| r.invoice_date);
 
     [

@@ -55,3 +55,25 @@ pub fn open_invoice_rows(at: &CustomerAt<'_>, cust: usize) -> Vec<OpenInvoiceRow
         .map(|i| OpenInvoiceRow { pos: at.base + i, cust, values: invoice_values(at, i) })
         .collect()
 }
+
+/// Invoice features of an invoice the history does not hold, as on its issue date
+/// (what training rows see): `at` is the customer's state on that date, or on the
+/// latest known date before it.
+pub fn new_invoice_values(at: &CustomerAt<'_>, new: &super::history::Inv) -> [f64; N_INVOICE] {
+    let mut invs: Vec<super::history::Inv> = at.invs.to_vec();
+    invs.push(*new);
+    let mut amounts: Vec<f64> = invs.iter().map(|r| r.amount_base).collect();
+    amounts.sort_by(f64::total_cmp);
+    let mut sides = at.sides.clone();
+    sides.resize(invs.len(), super::history::InvSide::default());
+    let view = CustomerAt {
+        invs: &invs,
+        base: at.base,
+        sides,
+        t: new.invoice_date,
+        months: at.months,
+        median_amount: super::stats::quantile_sorted(&amounts, 0.5),
+        vector: at.vector,
+    };
+    invoice_values(&view, invs.len() - 1)
+}

@@ -121,36 +121,53 @@ fn day(d: i32) -> String {
     date_from_days(d).map(|x| x.to_string()).unwrap_or_default()
 }
 
-/// Scores rows built by [`scoring_rows`] at `d` (issue-date invoice inputs, customer
-/// vector at `d`). `flags` maps a customer index to its flags.
+/// Identity of a scored row.
+#[derive(Debug, Clone)]
+pub struct RowMeta {
+    /// Invoice id.
+    pub invoice_id: String,
+    /// Customer id.
+    pub customer_id: String,
+    /// Currency.
+    pub currency: crate::domain::Currency,
+    /// Amount, minor units.
+    pub amount_minor: i64,
+    /// Open amount, minor units.
+    pub open_minor: i64,
+    /// Due day.
+    pub due: i32,
+}
+
+/// Scores rows of model inputs (customer vector at `d`, invoice inputs as on the
+/// issue date) with their identities; `flags(i)` gives row `i`'s anomaly flags.
 ///
 /// # Errors
 /// [`GbdtError::Features`] when the models were trained on another input width.
-pub fn score_rows(
-    h: &History,
-    rows: &Rows,
+pub fn score_matrix(
+    x: ndarray::ArrayView2<'_, f64>,
+    meta: &[RowMeta],
     d: i32,
     m: &ModelSet,
-    flags: &FxHashMap<usize, Vec<Flag>>,
+    flags: impl Fn(usize) -> Vec<Flag> + Sync,
 ) -> Result<Vec<InvoicePrediction>, GbdtError> {
-    let q = m.payment.predict(rows.x.view())?;
-    let p0 = m.risk.late.predict(rows.x.view())?;
-    let p30 = m.risk.late_30.predict(rows.x.view())?;
-    let p90 = m.risk.unpaid_90.predict(rows.x.view())?;
+    let q = m.payment.predict(x)?;
+    let p0 = m.risk.late.predict(x)?;
+    let p30 = m.risk.late_30.predict(x)?;
+    let p90 = m.risk.unpaid_90.predict(x)?;
     let p50 = &m.payment.quantiles[1].forest;
     let explainer = p50.explainer();
     let names = model_feature_names();
     let i_paid = names.iter().position(|n| n == "cust.n_paid").expect("n_paid");
-    Ok((0..rows.len())
+    Ok((0..meta.len())
         .into_par_iter()
         .map(|i| {
-            let inv = &h.invoices[rows.pos[i]];
-            let due = rows.due_date[i];
+            let r = &meta[i];
+            let due = r.due;
             let c = condition_on_unpaid(q[i], f64::from(d - due + 1));
             let days = c.map(|v| (f64::from(due) + v).round().max(f64::from(d + 1)) as i32);
             let probs = condition_risk([p0[i], p30[i], p90[i]], d - due);
-            let x = rows.x.row(i);
-            let xs = x.as_slice().map(<[f64]>::to_vec).unwrap_or_else(|| x.to_vec());
+            let row = x.row(i);
+            let xs = row.as_slice().map(<[f64]>::to_vec).unwrap_or_else(|| row.to_vec());
             let (_, contrib) = p50.contributions(&explainer, &xs);
             let mut order: Vec<usize> = (0..contrib.len()).filter(|&j| contrib[j] != 0.0).collect();
             order.sort_by(|&a, &b| contrib[b].abs().total_cmp(&contrib[a].abs()).then(a.cmp(&b)));
@@ -163,18 +180,13 @@ pub fn score_rows(
                     contribution_days: (contrib[j] * 10.0).round() / 10.0,
                 })
                 .collect();
-            let cust = rows.cust[i];
-            let anomaly_flags = flags
-                .get(&cust)
-                .map(|f| f.iter().filter(|f| f.invoice.is_none_or(|p| p == rows.pos[i])).cloned().collect())
-                .unwrap_or_default();
-            let cold_start = xs[i_paid] < 1.0;
+            let cold_start = xs[i_paid].is_nan() || xs[i_paid] < 1.0;
             InvoicePrediction {
-                invoice_id: h.open.get(inv.open_slot as usize).map(|o| o.invoice_id.clone()).unwrap_or_default(),
-                customer_id: h.customers[cust].clone(),
-                currency: inv.currency.as_str().to_string(),
-                amount_minor: inv.amount_minor,
-                open_minor: inv.amount_minor - rows.received_minor[i].max(0),
+                invoice_id: r.invoice_id.clone(),
+                customer_id: r.customer_id.clone(),
+                currency: r.currency.as_str().to_string(),
+                amount_minor: r.amount_minor,
+                open_minor: r.open_minor,
                 due_day: due,
                 due_date: day(due),
                 predicted_paid_date: day(days[1]),
@@ -187,11 +199,44 @@ pub fn score_rows(
                 risk_score: risk_score(probs),
                 segment: if cold_start { NEW_SEGMENT.to_string() } else { m.segments.assign(&xs[..43]).to_string() },
                 cold_start,
-                anomaly_flags,
+                anomaly_flags: flags(i),
                 reasons,
             }
         })
         .collect())
+}
+
+/// Scores rows built by [`scoring_rows`] at `d` (issue-date invoice inputs, customer
+/// vector at `d`). `flags` maps a customer index to its flags.
+///
+/// # Errors
+/// [`GbdtError::Features`] when the models were trained on another input width.
+pub fn score_rows(
+    h: &History,
+    rows: &Rows,
+    d: i32,
+    m: &ModelSet,
+    flags: &FxHashMap<usize, Vec<Flag>>,
+) -> Result<Vec<InvoicePrediction>, GbdtError> {
+    let meta: Vec<RowMeta> = (0..rows.len())
+        .map(|i| {
+            let inv = &h.invoices[rows.pos[i]];
+            RowMeta {
+                invoice_id: h.open.get(inv.open_slot as usize).map(|o| o.invoice_id.clone()).unwrap_or_default(),
+                customer_id: h.customers[rows.cust[i]].clone(),
+                currency: inv.currency,
+                amount_minor: inv.amount_minor,
+                open_minor: inv.amount_minor - rows.received_minor[i].max(0),
+                due: rows.due_date[i],
+            }
+        })
+        .collect();
+    score_matrix(rows.x.view(), &meta, d, m, |i| {
+        flags
+            .get(&rows.cust[i])
+            .map(|f| f.iter().filter(|f| f.invoice.is_none_or(|p| p == rows.pos[i])).cloned().collect())
+            .unwrap_or_default()
+    })
 }
 
 /// Anomaly flags at `d` of every customer in `customers`.

@@ -131,6 +131,20 @@ pub struct AnomalyView {
     pub flag: Flag,
 }
 
+/// A field-level problem in a posted request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldError {
+    /// JSON path of the field, e.g. `invoices[3].due_date`.
+    pub field: String,
+    /// Why it is refused.
+    pub reason: String,
+    /// 404 (unknown id) rather than 422 (invalid value).
+    pub not_found: bool,
+}
+
+/// Most invoices in one prediction request.
+pub const MAX_BATCH: usize = 10_000;
+
 fn day(d: i32) -> String {
     date_from_days(d).map(|x| x.to_string()).unwrap_or_default()
 }
@@ -257,6 +271,191 @@ impl Service {
         }
         out.sort_by(|a, b| b.flag.severity.cmp(&a.flag.severity).then(b.date.cmp(&a.date)));
         out
+    }
+
+    /// Predictions for posted invoices (`{"invoices": [...]}`): an `invoice_id` alone
+    /// returns the stored prediction of that open invoice; with `customer_id`,
+    /// `invoice_date`, `due_date`, `amount` (JSON number or decimal string in major
+    /// units, parsed exactly) and `currency` the invoice is scored as new, for a known
+    /// customer from its history or, for an unknown one, as a cold start.
+    ///
+    /// # Errors
+    /// Every invalid field (path and reason), or a model failure.
+    pub fn predict_posted(&self, body: &serde_json::Value) -> Result<Vec<InvoicePrediction>, Vec<FieldError>> {
+        use crate::domain::{Currency, Money};
+        use crate::features::history::{id_key, Inv, OPEN};
+        use crate::ingest::columns::NULL_AMOUNT;
+        let bad = |field: String, reason: String| FieldError { field, reason, not_found: false };
+        let Some(list) = body.get("invoices").and_then(|v| v.as_array()) else {
+            return Err(vec![bad("invoices".into(), "should be an array of invoices".into())]);
+        };
+        if list.is_empty() || list.len() > MAX_BATCH {
+            return Err(vec![bad(
+                "invoices".into(),
+                format!("should hold 1 to {MAX_BATCH} invoices, not {}", list.len()),
+            )]);
+        }
+        let fx = FxTable::default();
+        let mut errors = Vec::new();
+        let mut out: Vec<Option<InvoicePrediction>> = vec![None; list.len()];
+        let mut rows: Vec<f64> = Vec::new();
+        let mut meta = Vec::new();
+        let mut at_index = Vec::new();
+        let mut flags_of: Vec<Vec<Flag>> = Vec::new();
+        for (i, v) in list.iter().enumerate() {
+            let path = |f: &str| format!("invoices[{i}].{f}");
+            let Some(obj) = v.as_object() else {
+                errors.push(bad(format!("invoices[{i}]"), "should be an object".into()));
+                continue;
+            };
+            let text = |f: &str| obj.get(f).and_then(|x| x.as_str()).map(str::to_string);
+            let Some(invoice_id) = text("invoice_id").filter(|s| !s.is_empty()) else {
+                errors.push(bad(path("invoice_id"), "is required (a non-empty string)".into()));
+                continue;
+            };
+            if obj.len() == 1 {
+                match self.predictions.iter().find(|p| p.invoice_id == invoice_id) {
+                    Some(p) => out[i] = Some(p.clone()),
+                    None => errors.push(FieldError {
+                        field: path("invoice_id"),
+                        reason: format!("no open invoice '{invoice_id}'; send the invoice's fields to score it as new"),
+                        not_found: true,
+                    }),
+                }
+                continue;
+            }
+            let mut field_ok = true;
+            let mut need = |f: &str| -> Option<String> {
+                let v = text(f);
+                if v.is_none() {
+                    errors.push(bad(path(f), "is required (a string)".into()));
+                    field_ok = false;
+                }
+                v
+            };
+            let (cust, issue, due, cur) =
+                (need("customer_id"), need("invoice_date"), need("due_date"), need("currency"));
+            let date = |f: &str, s: &Option<String>, errors: &mut Vec<FieldError>| -> Option<i32> {
+                let s = s.as_ref()?;
+                match crate::domain::parse_date_flexible(s) {
+                    Some(d) => Some(crate::domain::days_from_date(d)),
+                    None => {
+                        errors.push(bad(path(f), format!("should be a date like 2024-06-30, not '{s}'")));
+                        None
+                    }
+                }
+            };
+            let issue_d = date("invoice_date", &issue, &mut errors);
+            let due_d = date("due_date", &due, &mut errors);
+            let currency = match cur.as_deref().map(Currency::parse) {
+                Some(Ok(c)) => Some(c),
+                Some(Err(e)) => {
+                    errors.push(bad(path("currency"), e.to_string()));
+                    None
+                }
+                None => None,
+            };
+            let amount = match (obj.get("amount"), currency) {
+                (None, _) => {
+                    errors.push(bad(path("amount"), "is required (a number or decimal string)".into()));
+                    None
+                }
+                (Some(a), Some(c)) => {
+                    let t = match a {
+                        serde_json::Value::Number(n) => Some(n.to_string()),
+                        serde_json::Value::String(s) => Some(s.clone()),
+                        _ => None,
+                    };
+                    match t.map(|t| Money::parse_major(&t, c)) {
+                        Some(Ok(m)) if m.minor > 0 => Some(m),
+                        Some(Ok(_)) => {
+                            errors.push(bad(path("amount"), "should be positive".into()));
+                            None
+                        }
+                        Some(Err(e)) => {
+                            errors.push(bad(path("amount"), e.to_string()));
+                            None
+                        }
+                        None => {
+                            errors.push(bad(path("amount"), "should be a number or a decimal string".into()));
+                            None
+                        }
+                    }
+                }
+                (Some(_), None) => None,
+            };
+            if let (Some(a), Some(b)) = (issue_d, due_d) {
+                if b < a {
+                    errors.push(bad(path("due_date"), "is before invoice_date".into()));
+                    continue;
+                }
+            }
+            let (Some(cust), Some(issue_d), Some(due_d), Some(m), true) = (cust, issue_d, due_d, amount, field_ok)
+            else {
+                continue;
+            };
+            let inv = Inv {
+                cust: 0,
+                invoice_date: issue_d,
+                due_date: due_d,
+                paid_date: OPEN,
+                amount_base: fx.to_base(m.minor, m.currency),
+                amount_minor: m.minor,
+                paid_minor: NULL_AMOUNT,
+                currency: m.currency,
+                open_slot: u32::MAX,
+                key: id_key(&invoice_id),
+                origin: (0, 0),
+            };
+            let (vector, values, flags) = match self.by_customer.get(&cust) {
+                Some((c, _)) => {
+                    let now = customer_at(&self.history, *c, self.as_of);
+                    let then = customer_at(&self.history, *c, issue_d.min(self.as_of));
+                    let flags = self.models.anomaly.flags(&now).into_iter().filter(|f| f.invoice.is_none()).collect();
+                    (now.vector, crate::features::invoice::new_invoice_values(&then, &inv), flags)
+                }
+                None => {
+                    let vector = crate::features::customer::first_invoice_vector(&inv);
+                    let empty = crate::features::CustomerAt {
+                        invs: &[],
+                        base: 0,
+                        sides: Vec::new(),
+                        t: issue_d,
+                        months: ([f64::NAN; 12], f64::NAN),
+                        median_amount: f64::NAN,
+                        vector,
+                    };
+                    (vector, crate::features::invoice::new_invoice_values(&empty, &inv), Vec::new())
+                }
+            };
+            rows.extend_from_slice(&vector);
+            rows.extend_from_slice(&values);
+            meta.push(crate::models::predict::RowMeta {
+                invoice_id,
+                customer_id: cust,
+                currency: m.currency,
+                amount_minor: m.minor,
+                open_minor: m.minor,
+                due: due_d,
+            });
+            at_index.push(i);
+            flags_of.push(flags);
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        if !meta.is_empty() {
+            let n = meta.len();
+            let x = ndarray::Array2::from_shape_vec((n, rows.len() / n), rows).expect("rows of equal width");
+            let scored = crate::models::predict::score_matrix(x.view(), &meta, self.as_of, &self.models, |k| {
+                flags_of[k].clone()
+            })
+            .map_err(|e| vec![bad("invoices".into(), e.to_string())])?;
+            for (k, p) in scored.into_iter().enumerate() {
+                out[at_index[k]] = Some(p);
+            }
+        }
+        Ok(out.into_iter().map(|p| p.expect("every invoice answered")).collect())
     }
 
     /// The forecast (cached per horizon and granularity).

@@ -31,8 +31,21 @@ impl Server {
 
     /// (status, content type, body) of a GET.
     fn get(&self, path: &str) -> (u16, String, serde_json::Value) {
+        self.request("GET", path, "")
+    }
+
+    fn post(&self, path: &str, body: &str) -> (u16, String, serde_json::Value) {
+        self.request("POST", path, body)
+    }
+
+    fn request(&self, method: &str, path: &str, body: &str) -> (u16, String, serde_json::Value) {
         let mut c = TcpStream::connect(&self.addr).expect("connect");
-        write!(c, "GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n").unwrap();
+        write!(
+            c,
+            "{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
         let mut raw = String::new();
         c.read_to_string(&mut raw).unwrap();
         let (head, body) = raw.split_once("\r\n\r\n").expect("head and body");
@@ -131,6 +144,57 @@ fn the_server_answers_every_read_endpoint_and_names_bad_fields() {
         assert_eq!(body["field"], field, "{path}: {body}");
         assert_eq!(body["status"], status, "{path}");
     }
+    // Predictions: an existing open invoice by id, a new invoice of a known customer,
+    // a cold start; the amount as a decimal string or a JSON number.
+    let body = r#"{"invoices": [
+        {"invoice_id": "slow-39"},
+        {"invoice_id": "n1", "customer_id": "slow", "invoice_date": "2024-01-01", "due_date": "2024-01-31", "amount": "1234.56", "currency": "USD"},
+        {"invoice_id": "n2", "customer_id": "punctual", "invoice_date": "2024-01-01", "due_date": "2024-01-31", "amount": 99.5, "currency": "USD"},
+        {"invoice_id": "n3", "customer_id": "stranger", "invoice_date": "2024-01-01", "due_date": "2024-01-31", "amount": 10, "currency": "EUR"}
+    ]}"#;
+    let (st, _, r) = srv.post("/v1/predictions", body);
+    assert_eq!(st, 200, "{r}");
+    let p = r["predictions"].as_array().unwrap();
+    assert_eq!(p.len(), 4);
+    assert_eq!(p[0]["invoice_id"], "slow-39");
+    assert_eq!(p[1]["amount_minor"], 123_456);
+    assert_eq!(p[2]["amount_minor"], 9_950);
+    assert_eq!((p[3]["cold_start"].as_bool(), p[3]["segment"].as_str()), (Some(true), Some("new")));
+    assert!(p[1]["p_late"].as_f64().unwrap() > p[2]["p_late"].as_f64().unwrap(), "slow payer riskier: {r}");
+    assert!(p[1]["predicted_paid_date"].as_str().unwrap() > p[2]["predicted_paid_date"].as_str().unwrap());
+    for (body, status, field) in [
+        (r#"{"invoices": [{"invoice_id": "zzz"}]}"#, 404, "invoices[0].invoice_id"),
+        (r#"{"invoices": []}"#, 422, "invoices"),
+        (r#"{"bills": []}"#, 422, "invoices"),
+        (
+            r#"{"invoices": [{"invoice_id": "a", "customer_id": "slow", "invoice_date": "2024-01-01", "due_date": "2023-12-01", "amount": 5, "currency": "USD"}]}"#,
+            422,
+            "invoices[0].due_date",
+        ),
+        (
+            r#"{"invoices": [{"invoice_id": "a", "customer_id": "slow", "invoice_date": "2024-01-01", "due_date": "2024-02-01", "amount": "1.234", "currency": "USD"}]}"#,
+            422,
+            "invoices[0].amount",
+        ),
+        (
+            r#"{"invoices": [{"invoice_id": "a", "customer_id": "slow", "invoice_date": "soon", "due_date": "2024-02-01", "amount": 1, "currency": "USD"}]}"#,
+            422,
+            "invoices[0].invoice_date",
+        ),
+        (
+            r#"{"invoices": [{"invoice_id": "a", "customer_id": "slow", "invoice_date": "2024-01-01", "due_date": "2024-02-01", "amount": 1, "currency": "usd!"}]}"#,
+            422,
+            "invoices[0].currency",
+        ),
+    ] {
+        let (st, ctype, b) = srv.post("/v1/predictions", body);
+        assert_eq!((st, ctype.as_str()), (status, "application/problem+json"), "{body}: {b}");
+        assert_eq!(b["field"], field, "{body}: {b}");
+    }
+    let (st, ctype, b) = srv.post("/v1/predictions", "{\"invoices\": [");
+    assert_eq!((st, ctype.as_str()), (400, "application/problem+json"), "{b}");
+    assert!(b["detail"].as_str().unwrap().contains("line 1"), "{b}");
+
     let (st, ctype, _) = srv.get("/v2/nothing");
     assert_eq!((st, ctype.as_str()), (404, "application/problem+json"));
 }
