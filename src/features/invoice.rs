@@ -77,3 +77,43 @@ pub fn new_invoice_values(at: &CustomerAt<'_>, new: &super::history::Inv) -> [f6
     };
     invoice_values(&view, invs.len() - 1)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::features::customer_at;
+    use crate::features::history::{History, Inv, OPEN};
+
+    fn inv(k: u64, issue: i32, paid: i32, amount: f64) -> Inv {
+        Inv {
+            cust: 0,
+            invoice_date: issue,
+            due_date: issue + 30,
+            paid_date: paid,
+            amount_base: amount,
+            amount_minor: (amount * 100.0) as i64,
+            paid_minor: 0,
+            currency: crate::domain::Currency::USD,
+            open_slot: 0,
+            key: k,
+            origin: (0, k as u32),
+        }
+    }
+
+    /// A posted invoice gets the inputs the same invoice would have had in the data.
+    #[test]
+    fn a_new_invoice_gets_the_inputs_it_would_have_had_in_the_history() {
+        let base: Vec<Inv> =
+            (0..8).map(|k| inv(k, 1000 + 20 * k as i32, 1040 + 20 * k as i32, 100.0 + k as f64)).collect();
+        let new = inv(99, 1200, OPEN, 450.0);
+        let mut with = base.clone();
+        with.push(new);
+        let h_with = History::from_invoices_for_test(vec!["c".into()], with, 1200);
+        let h_without = History::from_invoices_for_test(vec!["c".into()], base, 1200);
+        let expected = invoice_values(&customer_at(&h_with, 0, 1200), 8);
+        let got = new_invoice_values(&customer_at(&h_without, 0, 1200), &new);
+        for (j, (a, b)) in expected.iter().zip(&got).enumerate() {
+            assert!(a == b || (a.is_nan() && b.is_nan()), "{}: {a} vs {b}", INVOICE_FEATURES[j].0);
+        }
+    }
+}
