@@ -12,6 +12,10 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
 
+mod telemetry;
+
+pub use telemetry::Metrics;
+
 use crate::forecast::Granularity;
 use crate::models::anomaly::Severity;
 use crate::service::{Service, ServiceError, WorklistQuery};
@@ -246,7 +250,10 @@ async fn fallback() -> ApiError {
 
 /// The router over a loaded service.
 pub fn router(state: AppState) -> Router {
+    let metrics = Arc::new(Metrics::default());
+    let m = metrics.clone();
     Router::new()
+        .route("/metrics", get(move || telemetry::render(m.clone())))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/v1/models", get(models))
@@ -257,6 +264,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/predictions", axum::routing::post(predictions))
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
         .fallback(fallback)
+        .layer(axum::middleware::from_fn_with_state(metrics, telemetry::track))
         .with_state(state)
 }
 

@@ -195,6 +195,21 @@ fn the_server_answers_every_read_endpoint_and_names_bad_fields() {
     assert_eq!((st, ctype.as_str()), (400, "application/problem+json"), "{b}");
     assert!(b["detail"].as_str().unwrap().contains("line 1"), "{b}");
 
+    // Request ids are echoed (or generated); /metrics counts requests by route and status.
+    let mut c = TcpStream::connect(&srv.addr).unwrap();
+    write!(c, "GET /healthz HTTP/1.1\r\nHost: t\r\nx-request-id: abc-123\r\nConnection: close\r\n\r\n").unwrap();
+    let mut raw = String::new();
+    c.read_to_string(&mut raw).unwrap();
+    assert!(raw.to_ascii_lowercase().contains("x-request-id: abc-123"), "{raw}");
+    let (st, _, metrics) = srv.get("/metrics");
+    let metrics = metrics.as_str().unwrap().to_string();
+    assert_eq!(st, 200);
+    assert!(
+        metrics.contains("arsight_http_requests_total{method=\"GET\",route=\"/v1/worklist\",status=\"422\"} 2"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("arsight_http_request_duration_seconds_bucket{method=\"POST\",route=\"/v1/predictions\",status=\"200\",le=\"+Inf\"} 1"), "{metrics}");
+
     let (st, ctype, _) = srv.get("/v2/nothing");
     assert_eq!((st, ctype.as_str()), (404, "application/problem+json"));
 }
