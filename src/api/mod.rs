@@ -2,7 +2,7 @@
 //! problem-details body naming the field and the reason; one mapping from error to
 //! status lives in [`ApiError`].
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
@@ -18,13 +18,13 @@ pub use telemetry::Metrics;
 
 use crate::forecast::Granularity;
 use crate::models::anomaly::Severity;
-use crate::service::{Service, ServiceError, WorklistQuery};
+use crate::service::{Live, ServiceError, WorklistQuery};
 
 /// Largest accepted request body (10,000 invoices fit comfortably).
 pub const BODY_LIMIT: usize = 8 * 1024 * 1024;
 
 /// Shared state of the handlers.
-pub type AppState = Arc<Service>;
+pub type AppState = Arc<Live>;
 
 /// A problem-details error.
 #[derive(Debug, Clone, Serialize)]
@@ -116,32 +116,103 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
-async fn readyz(State(s): State<AppState>) -> Json<serde_json::Value> {
+async fn readyz(State(live): State<AppState>) -> Json<serde_json::Value> {
+    let s = live.get();
     Json(serde_json::json!({"ready": true, "as_of": s.as_of_date(), "open_invoices": s.predictions.len()}))
 }
 
-async fn models(State(s): State<AppState>) -> Json<serde_json::Value> {
-    let kinds: serde_json::Map<String, serde_json::Value> = s
-        .manifests
-        .iter()
-        .map(|(k, m)| {
-            (
-                k.as_str().to_string(),
-                serde_json::json!({"version": m.version, "as_of": m.as_of, "validation": m.validation, "n_training_rows": m.n_training_rows}),
-            )
-        })
-        .collect();
-    Json(serde_json::Value::Object(kinds))
+async fn models(State(live): State<AppState>) -> Result<Response, ApiError> {
+    let s = live.get();
+    let store = crate::models::artifact::ModelStore::new(&live.models);
+    let mut kinds = serde_json::Map::new();
+    for (k, m) in &s.manifests {
+        let versions = store.versions(*k).map_err(|e| ApiError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            title: "internal error".into(),
+            detail: e.to_string(),
+            field: None,
+        })?;
+        let list: Vec<serde_json::Value> = versions
+            .iter()
+            .map(|v| serde_json::json!({"version": v.version, "as_of": v.as_of, "n_training_rows": v.n_training_rows, "validation": v.validation}))
+            .collect();
+        kinds.insert(k.as_str().to_string(), serde_json::json!({"active": m.version, "versions": list}));
+    }
+    Ok(Json(serde_json::Value::Object(kinds)).into_response())
 }
 
-async fn customer(State(s): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn reload_models(State(live): State<AppState>) -> Result<Response, ApiError> {
+    let l = live.clone();
+    tokio::task::spawn_blocking(move || l.reload())
+        .await
+        .map_err(|e| ApiError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            title: "internal error".into(),
+            detail: e.to_string(),
+            field: None,
+        })?
+        .map_err(|e| ApiError {
+            status: StatusCode::CONFLICT,
+            title: "models not loaded".into(),
+            detail: e.to_string(),
+            field: None,
+        })?;
+    let s = live.get();
+    let active: BTreeMap<&str, &str> = s.manifests.iter().map(|(k, m)| (k.as_str(), m.version.as_str())).collect();
+    Ok(Json(serde_json::json!({ "active": active })).into_response())
+}
+
+async fn activate(
+    State(live): State<AppState>,
+    Path(kind): Path<String>,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Response, ApiError> {
+    let Some(k) = crate::models::artifact::Kind::parse(&kind) else {
+        return Err(ApiError::not_found("kind", format!("no model kind '{kind}'")));
+    };
+    let body = body.map_err(|e| ApiError {
+        status: e.status(),
+        title: "unreadable body".into(),
+        detail: e.body_text(),
+        field: None,
+    })?;
+    let v: serde_json::Value = serde_json::from_slice(&body).map_err(|e| ApiError {
+        status: StatusCode::BAD_REQUEST,
+        title: "malformed JSON".into(),
+        detail: format!("line {}, column {}: {e}", e.line(), e.column()),
+        field: None,
+    })?;
+    let Some(version) = v.get("version").and_then(|x| x.as_str()) else {
+        return Err(ApiError::invalid("version", "is required (a string)".into()));
+    };
+    let store = crate::models::artifact::ModelStore::new(&live.models);
+    let previous = store.current(k).ok();
+    store.activate(k, version).map_err(|e| ApiError::not_found("version", e.to_string()))?;
+    match reload_models(State(live.clone())).await {
+        Ok(r) => Ok(r),
+        Err(e) => {
+            // Put the pointer back: the running service still uses the old version.
+            if let Some(prev) = previous {
+                let _ = store.activate(k, &prev);
+            }
+            Err(e)
+        }
+    }
+}
+
+async fn customer(State(live): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let s = live.get();
     match s.customer(&id) {
         Some(v) => Ok(Json(v).into_response()),
         None => Err(ApiError::not_found("id", format!("no customer '{id}' in the data"))),
     }
 }
 
-async fn worklist(State(s): State<AppState>, Query(q): Query<HashMap<String, String>>) -> Result<Response, ApiError> {
+async fn worklist(
+    State(live): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let s = live.get();
     known(&q, &["collector", "segment", "currency", "limit", "cursor"])?;
     let num = |k: &str, default: usize, max: usize| -> Result<usize, ApiError> {
         match q.get(k) {
@@ -163,7 +234,11 @@ async fn worklist(State(s): State<AppState>, Query(q): Query<HashMap<String, Str
     Ok(Json(s.worklist(&query)).into_response())
 }
 
-async fn anomalies(State(s): State<AppState>, Query(q): Query<HashMap<String, String>>) -> Result<Response, ApiError> {
+async fn anomalies(
+    State(live): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let s = live.get();
     known(&q, &["since", "severity"])?;
     let since = match q.get("since") {
         None => None,
@@ -182,7 +257,11 @@ async fn anomalies(State(s): State<AppState>, Query(q): Query<HashMap<String, St
     Ok(Json(s.anomalies(since, severity)).into_response())
 }
 
-async fn forecast(State(s): State<AppState>, Query(q): Query<HashMap<String, String>>) -> Result<Response, ApiError> {
+async fn forecast(
+    State(live): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let s = live.get();
     known(&q, &["horizon", "granularity", "currency"])?;
     let horizon = parse_horizon(q.get("horizon").map_or("13w", String::as_str))?;
     let g = match q.get("granularity").map(String::as_str) {
@@ -203,9 +282,10 @@ async fn forecast(State(s): State<AppState>, Query(q): Query<HashMap<String, Str
 }
 
 async fn predictions(
-    State(s): State<AppState>,
+    State(live): State<AppState>,
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, ApiError> {
+    let s = live.get();
     let body = body.map_err(|e| ApiError {
         status: e.status(),
         title: "unreadable body".into(),
@@ -262,6 +342,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/anomalies", get(anomalies))
         .route("/v1/forecast", get(forecast))
         .route("/v1/predictions", axum::routing::post(predictions))
+        .route("/v1/models/reload", axum::routing::post(reload_models))
+        .route("/v1/models/{kind}/activate", axum::routing::post(activate))
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
         .fallback(fallback)
         .layer(axum::middleware::from_fn_with_state(metrics, telemetry::track))

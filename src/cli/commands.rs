@@ -172,15 +172,15 @@ fn serve_cmd(data: &Path, models: &Path, addr: &str, as_of: Option<NaiveDate>) -
         train_cmd(data, date, models, 42, "USD")?;
     }
     let t = Instant::now();
-    let service = crate::service::Service::load(data, d, models)
+    let live = crate::service::Live::load(data, d, models)
         .with_context(|| format!("loading {} and {}", data.display(), models.display()))?;
     println!(
         "as of {date}: {} open invoices scored, models loaded in {:.1}s",
-        service.predictions.len(),
+        live.get().predictions.len(),
         t.elapsed().as_secs_f64()
     );
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
-    rt.block_on(crate::api::serve(std::sync::Arc::new(service), addr)).with_context(|| format!("serving on {addr}"))
+    rt.block_on(crate::api::serve(std::sync::Arc::new(live), addr)).with_context(|| format!("serving on {addr}"))
 }
 
 fn read_options(default_currency: &str) -> Result<InvoiceReadOptions> {

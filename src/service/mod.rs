@@ -41,6 +41,56 @@ pub enum ServiceError {
     Forecast(#[from] ForecastError),
 }
 
+/// The service currently answering, swapped whole on reload: requests in flight keep
+/// the `Arc` they started with, new ones get the new one.
+pub struct Live {
+    current: std::sync::RwLock<std::sync::Arc<Service>>,
+    /// Data directory.
+    pub data: std::path::PathBuf,
+    /// Models directory.
+    pub models: std::path::PathBuf,
+    /// As-of day.
+    pub as_of: i32,
+}
+
+impl Live {
+    /// Loads the first service.
+    ///
+    /// # Errors
+    /// [`ServiceError`].
+    pub fn load(data: &Path, as_of: i32, models: &Path) -> Result<Live, ServiceError> {
+        let s = Service::load(data, as_of, models)?;
+        Ok(Live {
+            current: std::sync::RwLock::new(std::sync::Arc::new(s)),
+            data: data.to_path_buf(),
+            models: models.to_path_buf(),
+            as_of,
+        })
+    }
+
+    /// The service answering now.
+    pub fn get(&self) -> std::sync::Arc<Service> {
+        match self.current.read() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    /// Loads the models `CURRENT` points at and rescores; on success swaps the
+    /// service in, on failure keeps the old one.
+    ///
+    /// # Errors
+    /// [`ServiceError`] naming what could not be loaded.
+    pub fn reload(&self) -> Result<(), ServiceError> {
+        let next = std::sync::Arc::new(Service::load(&self.data, self.as_of, &self.models)?);
+        match self.current.write() {
+            Ok(mut g) => *g = next,
+            Err(p) => *p.into_inner() = next,
+        }
+        Ok(())
+    }
+}
+
 /// Everything the API answers from.
 pub struct Service {
     /// History known at the as-of date.

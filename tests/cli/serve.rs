@@ -90,7 +90,8 @@ fn the_server_answers_every_read_endpoint_and_names_bad_fields() {
     let (st, _, ready) = srv.get("/readyz");
     assert_eq!((st, ready["open_invoices"].as_u64().unwrap() as usize), (200, open.len()));
     let (_, _, models_json) = srv.get("/v1/models");
-    assert!(models_json["payment_date"]["version"].as_str().unwrap().starts_with("20240101-"));
+    let first = models_json["payment_date"]["active"].as_str().unwrap().to_string();
+    assert!(first.starts_with("20240101-"), "{models_json}");
 
     let (st, _, c) = srv.get("/v1/customers/slow");
     assert_eq!(st, 200);
@@ -209,6 +210,33 @@ fn the_server_answers_every_read_endpoint_and_names_bad_fields() {
         "{metrics}"
     );
     assert!(metrics.contains("arsight_http_request_duration_seconds_bucket{method=\"POST\",route=\"/v1/predictions\",status=\"200\",le=\"+Inf\"} 1"), "{metrics}");
+
+    // Hot swap: train a second version with another seed, switch, switch back.
+    arsight_ok(&["train", "--data", s(&data), "--as-of", "2023-12-01", "--models", s(&models)]);
+    let (st, _, r) = srv.post("/v1/models/reload", "");
+    assert_eq!(st, 200, "{r}");
+    let second = r["active"]["payment_date"].as_str().unwrap().to_string();
+    assert!(second.starts_with("20231201-"), "{r}");
+    assert_eq!(srv.get("/v1/models").2["payment_date"]["versions"].as_array().unwrap().len(), 2);
+    let (st, _, r) = srv.post("/v1/models/payment_date/activate", &format!("{{\"version\": \"{first}\"}}"));
+    assert_eq!((st, r["active"]["payment_date"].as_str()), (200, Some(first.as_str())), "{r}");
+    assert_eq!(srv.post("/v1/models/payment_date/activate", r#"{"version": "nope"}"#).0, 404);
+    assert_eq!(srv.post("/v1/models/weather/activate", r#"{"version": "x"}"#).0, 404);
+    assert_eq!(srv.post("/v1/models/risk/activate", r#"{}"#).2["field"], "version");
+    assert_eq!(srv.get("/readyz").0, 200);
+
+    // Reloads while requests run: none fails.
+    let addr = srv.addr.clone();
+    let hammer = std::thread::spawn(move || {
+        let probe = Server { child: Command::new("true").spawn().unwrap(), addr };
+        let statuses: Vec<u16> = (0..150).map(|_| probe.get("/v1/worklist?limit=3").0).collect();
+        statuses
+    });
+    for _ in 0..3 {
+        assert_eq!(srv.post("/v1/models/reload", "").0, 200);
+    }
+    let statuses = hammer.join().unwrap();
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
 
     let (st, ctype, _) = srv.get("/v2/nothing");
     assert_eq!((st, ctype.as_str()), (404, "application/problem+json"));
