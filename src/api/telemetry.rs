@@ -23,11 +23,32 @@ struct Series {
     buckets: [u64; BUCKETS.len()],
 }
 
-/// Counters shared by the middleware and `/metrics`.
-#[derive(Default)]
+/// Most requests handled at once; more get 503 with Retry-After.
+pub const MAX_IN_FLIGHT: usize = 1024;
+
+/// Longest a request may take before it is answered 503.
+pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Counters shared by the middleware and `/metrics`, and the in-flight limit.
 pub struct Metrics {
     next_id: AtomicU64,
     series: Mutex<BTreeMap<(String, String, u16), Series>>,
+    permits: Arc<tokio::sync::Semaphore>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            next_id: AtomicU64::new(0),
+            series: Mutex::new(BTreeMap::new()),
+            permits: Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT)),
+        }
+    }
+}
+
+fn problem(status: axum::http::StatusCode, title: &str, detail: String) -> Response {
+    use axum::response::IntoResponse;
+    super::ApiError { status, title: title.into(), detail, field: None }.into_response()
 }
 
 /// Middleware: request id, span, metrics.
@@ -46,7 +67,35 @@ pub async fn track(State(m): State<Arc<Metrics>>, mut req: Request, next: Next) 
     }
     let span = tracing::info_span!("request", id = %id, method = %method, route = %route);
     let start = Instant::now();
-    let mut res = next.run(req).instrument(span.clone()).await;
+    let mut res = match m.permits.clone().try_acquire_owned() {
+        Err(_) => {
+            let mut r = problem(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                format!("more than {MAX_IN_FLIGHT} requests in flight"),
+            );
+            r.headers_mut().insert("retry-after", HeaderValue::from_static("1"));
+            r
+        }
+        Ok(_permit) => match tokio::time::timeout(REQUEST_TIMEOUT, next.run(req).instrument(span.clone())).await {
+            Ok(r) => r,
+            Err(_) => problem(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "timed out",
+                format!("no answer within {} s", REQUEST_TIMEOUT.as_secs()),
+            ),
+        },
+    };
+    // Body-limit rejections come from axum with a text body: answer problem+json too.
+    if res.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE
+        && res.headers().get("content-type").is_none_or(|v| v != "application/problem+json")
+    {
+        res = problem(
+            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+            "body too large",
+            format!("the request body is over the {} byte limit", super::BODY_LIMIT),
+        );
+    }
     let secs = start.elapsed().as_secs_f64();
     let status = res.status().as_u16();
     span.in_scope(|| tracing::info!(status, ms = secs * 1e3, "done"));

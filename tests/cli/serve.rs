@@ -238,6 +238,17 @@ fn the_server_answers_every_read_endpoint_and_names_bad_fields() {
     let statuses = hammer.join().unwrap();
     assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
 
+    // A body over the limit is refused as problem+json (the server may stop reading
+    // early, so write errors are expected and ignored).
+    let big = vec![b' '; 8 * 1024 * 1024 + 1];
+    let mut c = TcpStream::connect(&srv.addr).unwrap();
+    write!(c, "POST /v1/predictions HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", big.len()).unwrap();
+    let _ = c.write_all(&big);
+    let mut raw = String::new();
+    let _ = c.read_to_string(&mut raw);
+    assert!(raw.starts_with("HTTP/1.1 413"), "{raw}");
+    assert!(raw.contains("application/problem+json") && raw.contains("limit"), "{raw}");
+
     let (st, ctype, _) = srv.get("/v2/nothing");
     assert_eq!((st, ctype.as_str()), (404, "application/problem+json"));
 }
