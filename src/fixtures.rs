@@ -21,3 +21,16 @@ pub fn generated_dir(customers: usize, invoices: usize, start: &str, end: &str, 
 pub fn full_history(dir: &std::path::Path) -> History {
     load_history(dir, FAR_FUTURE, &InvoiceReadOptions::default(), &FxTable::default()).expect("history")
 }
+
+/// Small, fast training settings for tests (few large boosting steps).
+pub fn quick_train_params() -> crate::models::train::TrainParams {
+    let mut p = crate::models::train::TrainParams::default();
+    p.payment.n_trees = 30;
+    p.payment.learning_rate = 0.2;
+    p.cash.n_trees = 30;
+    p.cash.learning_rate = 0.2;
+    p.risk.n_trees = 30;
+    p.risk.learning_rate = 0.2;
+    p.anomaly.n_trees = 20;
+    p
+}

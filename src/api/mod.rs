@@ -51,6 +51,10 @@ impl ApiError {
         }
     }
 
+    fn internal(detail: String) -> Self {
+        ApiError { status: StatusCode::INTERNAL_SERVER_ERROR, title: "internal error".into(), detail, field: None }
+    }
+
     fn not_found(field: &str, detail: String) -> Self {
         ApiError { status: StatusCode::NOT_FOUND, title: "not found".into(), detail, field: Some(field.into()) }
     }
@@ -60,12 +64,7 @@ impl From<ServiceError> for ApiError {
     fn from(e: ServiceError) -> Self {
         match e {
             ServiceError::Forecast(f) => ApiError::invalid("horizon", f.to_string()),
-            other => ApiError {
-                status: StatusCode::INTERNAL_SERVER_ERROR,
-                title: "internal error".into(),
-                detail: other.to_string(),
-                field: None,
-            },
+            other => ApiError::internal(other.to_string()),
         }
     }
 }
@@ -90,17 +89,27 @@ impl IntoResponse for ApiError {
 
 /// Parses "13w", "30d" or a number of days.
 fn parse_horizon(s: &str) -> Result<i32, ApiError> {
-    let t = s.trim();
-    let (num, mult) = match t.strip_suffix('w') {
-        Some(n) => (n, 7),
-        None => (t.strip_suffix('d').unwrap_or(t), 1),
-    };
-    match num.parse::<i32>() {
-        Ok(n) if n > 0 && n <= 3650 => Ok(n * mult),
-        _ => {
-            Err(ApiError::invalid("horizon", format!("should be a number of days or weeks like 13w or 30d, not '{s}'")))
-        }
-    }
+    crate::domain::parse_span_days(s).ok_or_else(|| {
+        ApiError::invalid("horizon", format!("should be a number of days or weeks like 13w or 30d, not '{s}'"))
+    })
+}
+
+/// A JSON request body, or the problem answer for an unreadable or malformed one.
+fn json_body(
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<serde_json::Value, ApiError> {
+    let body = body.map_err(|e| ApiError {
+        status: e.status(),
+        title: "unreadable body".into(),
+        detail: e.body_text(),
+        field: None,
+    })?;
+    serde_json::from_slice(&body).map_err(|e| ApiError {
+        status: StatusCode::BAD_REQUEST,
+        title: "malformed JSON".into(),
+        detail: format!("line {}, column {}: {e}", e.line(), e.column()),
+        field: None,
+    })
 }
 
 fn known(q: &HashMap<String, String>, allowed: &[&str]) -> Result<(), ApiError> {
@@ -126,12 +135,7 @@ async fn models(State(live): State<AppState>) -> Result<Response, ApiError> {
     let store = crate::models::artifact::ModelStore::new(&live.models);
     let mut kinds = serde_json::Map::new();
     for (k, m) in &s.manifests {
-        let versions = store.versions(*k).map_err(|e| ApiError {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
-            title: "internal error".into(),
-            detail: e.to_string(),
-            field: None,
-        })?;
+        let versions = store.versions(*k).map_err(|e| ApiError::internal(e.to_string()))?;
         let list: Vec<serde_json::Value> = versions
             .iter()
             .map(|v| serde_json::json!({"version": v.version, "as_of": v.as_of, "n_training_rows": v.n_training_rows, "validation": v.validation}))
@@ -143,20 +147,14 @@ async fn models(State(live): State<AppState>) -> Result<Response, ApiError> {
 
 async fn reload_models(State(live): State<AppState>) -> Result<Response, ApiError> {
     let l = live.clone();
-    tokio::task::spawn_blocking(move || l.reload())
-        .await
-        .map_err(|e| ApiError {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
-            title: "internal error".into(),
-            detail: e.to_string(),
-            field: None,
-        })?
-        .map_err(|e| ApiError {
+    tokio::task::spawn_blocking(move || l.reload()).await.map_err(|e| ApiError::internal(e.to_string()))?.map_err(
+        |e| ApiError {
             status: StatusCode::CONFLICT,
             title: "models not loaded".into(),
             detail: e.to_string(),
             field: None,
-        })?;
+        },
+    )?;
     let s = live.get();
     let active: BTreeMap<&str, &str> = s.manifests.iter().map(|(k, m)| (k.as_str(), m.version.as_str())).collect();
     Ok(Json(serde_json::json!({ "active": active })).into_response())
@@ -170,18 +168,7 @@ async fn activate(
     let Some(k) = crate::models::artifact::Kind::parse(&kind) else {
         return Err(ApiError::not_found("kind", format!("no model kind '{kind}'")));
     };
-    let body = body.map_err(|e| ApiError {
-        status: e.status(),
-        title: "unreadable body".into(),
-        detail: e.body_text(),
-        field: None,
-    })?;
-    let v: serde_json::Value = serde_json::from_slice(&body).map_err(|e| ApiError {
-        status: StatusCode::BAD_REQUEST,
-        title: "malformed JSON".into(),
-        detail: format!("line {}, column {}: {e}", e.line(), e.column()),
-        field: None,
-    })?;
+    let v = json_body(body)?;
     let Some(version) = v.get("version").and_then(|x| x.as_str()) else {
         return Err(ApiError::invalid("version", "is required (a string)".into()));
     };
@@ -286,24 +273,10 @@ async fn predictions(
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, ApiError> {
     let s = live.get();
-    let body = body.map_err(|e| ApiError {
-        status: e.status(),
-        title: "unreadable body".into(),
-        detail: e.body_text(),
-        field: None,
-    })?;
-    let v: serde_json::Value = serde_json::from_slice(&body).map_err(|e| ApiError {
-        status: StatusCode::BAD_REQUEST,
-        title: "malformed JSON".into(),
-        detail: format!("line {}, column {}: {e}", e.line(), e.column()),
-        field: None,
-    })?;
-    let result = tokio::task::spawn_blocking(move || s.predict_posted(&v)).await.map_err(|e| ApiError {
-        status: StatusCode::INTERNAL_SERVER_ERROR,
-        title: "internal error".into(),
-        detail: e.to_string(),
-        field: None,
-    })?;
+    let v = json_body(body)?;
+    let result = tokio::task::spawn_blocking(move || s.predict_posted(&v))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?;
     match result {
         Ok(p) => Ok(Json(serde_json::json!({ "predictions": p })).into_response()),
         Err(errors) => {

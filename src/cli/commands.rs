@@ -18,15 +18,8 @@ use crate::models::train::{load_current, save_all, train_all, ModelSet, TrainPar
 
 /// Parses "14d", "2w" or a bare number of days.
 fn parse_days(s: &str) -> Result<i32> {
-    let t = s.trim();
-    let (num, mult) = match t.strip_suffix('w') {
-        Some(n) => (n, 7),
-        None => (t.strip_suffix('d').unwrap_or(t), 1),
-    };
-    match num.parse::<i32>() {
-        Ok(n) if n > 0 => Ok(n * mult),
-        _ => bail!("should be a positive number of days or weeks like 14d or 13w, but is '{s}'"),
-    }
+    crate::domain::parse_span_days(s)
+        .with_context(|| format!("should be a positive number of days or weeks like 14d or 13w, but is '{s}'"))
 }
 use crate::features::{self, build_features, write_feature_set, FeatureOptions};
 use crate::generate::{generate, GenerateParams};

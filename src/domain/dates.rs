@@ -33,6 +33,17 @@ pub fn parse_date_flexible(s: &str) -> Option<NaiveDate> {
     NaiveDate::parse_from_str(head, "%Y-%m-%d").ok()
 }
 
+/// Parses a span like "14d", "13w" or a bare number of days into a positive number
+/// of days (None when malformed, not positive or too large for an `i32`).
+pub fn parse_span_days(s: &str) -> Option<i32> {
+    let t = s.trim();
+    let (num, mult) = match t.strip_suffix('w') {
+        Some(n) => (n, 7),
+        None => (t.strip_suffix('d').unwrap_or(t), 1),
+    };
+    num.parse::<i32>().ok().filter(|n| *n > 0).and_then(|n| n.checked_mul(mult))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -532,9 +532,9 @@ mod model_tests {
     use super::*;
     use crate::domain::days_from_date;
     use crate::features::load_history;
-    use crate::fixtures::{full_history, generated_dir};
+    use crate::fixtures::{full_history, generated_dir, quick_train_params};
     use crate::ingest::InvoiceReadOptions;
-    use crate::models::train::{train_all, TrainParams};
+    use crate::models::train::train_all;
 
     /// The forecast made at D from models trained at D against what the full history
     /// says arrived afterwards: weekly actuals mostly inside [p10, p90], totals close.
@@ -543,12 +543,7 @@ mod model_tests {
         let dir = generated_dir(120, 8_000, "2023-01-01", "2024-12-31", 23);
         let d = days_from_date(chrono::NaiveDate::from_ymd_opt(2024, 6, 30).unwrap());
         let h = load_history(dir.path(), d, &InvoiceReadOptions::default(), &FxTable::default()).unwrap();
-        let mut tp = TrainParams::default();
-        tp.payment.n_trees = 40;
-        tp.payment.learning_rate = 0.2;
-        tp.cash.n_trees = 40;
-        tp.cash.learning_rate = 0.2;
-        tp.risk.n_trees = 40;
+        let mut tp = quick_train_params();
         tp.validation_days = 100_000; // no validation step: not needed here
         let m = train_all(&h, d, &tp).unwrap().models;
         let items = open_items(&h, d, &m).unwrap();

@@ -339,18 +339,7 @@ mod tests {
     use crate::ingest::InvoiceReadOptions;
     use crate::models::predict::predict_open;
 
-    /// Small, fast settings.
-    pub(crate) fn quick() -> TrainParams {
-        let mut p = TrainParams::default();
-        p.payment.n_trees = 30;
-        p.payment.learning_rate = 0.2;
-        p.cash.n_trees = 30;
-        p.cash.learning_rate = 0.2;
-        p.risk.n_trees = 30;
-        p.risk.learning_rate = 0.2;
-        p.anomaly.n_trees = 20;
-        p
-    }
+    use crate::fixtures::quick_train_params as quick;
 
     #[test]
     fn trained_models_round_trip_reproducibly_and_score_every_open_invoice() {

@@ -303,19 +303,21 @@ impl Service {
     /// Anomaly flags at or above `min_severity` with evidence dated on or after `since`.
     pub fn anomalies(&self, since: Option<i32>, min_severity: Severity) -> Vec<AnomalyView> {
         let mut out = Vec::new();
+        // Customer-level flags repeat on each open invoice: list them once.
+        let mut seen = std::collections::HashSet::new();
         for p in &self.predictions {
             for f in &p.anomaly_flags {
                 if f.severity < min_severity || since.is_some_and(|s| f.day < s) {
                     continue;
                 }
                 let invoice_id = f.invoice.map(|_| p.invoice_id.clone());
-                let v =
-                    AnomalyView { customer_id: p.customer_id.clone(), invoice_id, date: day(f.day), flag: f.clone() };
-                // Customer-level flags repeat on each open invoice: list them once.
-                if !out.iter().any(|o: &AnomalyView| {
-                    o.customer_id == v.customer_id && o.invoice_id == v.invoice_id && o.flag.code == v.flag.code
-                }) {
-                    out.push(v);
+                if seen.insert((p.customer_id.clone(), invoice_id.clone(), f.code.clone())) {
+                    out.push(AnomalyView {
+                        customer_id: p.customer_id.clone(),
+                        invoice_id,
+                        date: day(f.day),
+                        flag: f.clone(),
+                    });
                 }
             }
         }

@@ -1,9 +1,4 @@
-use std::sync::Arc;
-
-use arrow_array::{ArrayRef, Date32Array, Float64Array, RecordBatch, StringArray};
-use arrow_schema::{DataType, Field, Schema};
-
-use crate::helpers::{arsight, arsight_ok, read_parquet, s, strings};
+use crate::helpers::{arsight, arsight_ok, read_parquet, s, strings, write_invoices};
 
 #[test]
 fn generate_then_features_writes_one_row_per_customer() {
@@ -31,27 +26,15 @@ fn generate_then_features_writes_one_row_per_customer() {
 #[test]
 fn a_hand_written_invoices_only_directory_with_float_amounts_is_accepted() {
     let tmp = tempfile::tempdir().unwrap();
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("invoice_id", DataType::Utf8, false),
-        Field::new("customer_id", DataType::Utf8, false),
-        Field::new("invoice_date", DataType::Date32, false),
-        Field::new("due_date", DataType::Date32, false),
-        Field::new("amount", DataType::Float64, false),
-        Field::new("paid_date", DataType::Date32, true),
-    ]));
-    let cols: Vec<ArrayRef> = vec![
-        Arc::new(StringArray::from(vec!["1", "2", "3"])),
-        Arc::new(StringArray::from(vec!["acme", "acme", "globex"])),
-        Arc::new(Date32Array::from(vec![19700, 19710, 19720])),
-        Arc::new(Date32Array::from(vec![19730, 19740, 19750])),
-        Arc::new(Float64Array::from(vec![10.5, 20.25, 99.99])),
-        Arc::new(Date32Array::from(vec![Some(19735), None, None])),
-    ];
-    let batch = RecordBatch::try_new(schema.clone(), cols).unwrap();
-    let file = std::fs::File::create(tmp.path().join("invoices.parquet")).unwrap();
-    let mut w = parquet::arrow::ArrowWriter::try_new(file, schema, None).unwrap();
-    w.write(&batch).unwrap();
-    w.close().unwrap();
+    let row = |id: &str, c: &str, issue, due, amount, paid| (id.to_string(), c.to_string(), issue, due, amount, paid);
+    write_invoices(
+        tmp.path(),
+        &[
+            row("1", "acme", 19700, 19730, 10.5, Some(19735)),
+            row("2", "acme", 19710, 19740, 20.25, None),
+            row("3", "globex", 19720, 19750, 99.99, None),
+        ],
+    );
     let out = tmp.path().join("f");
     arsight_ok(&["features", "--data", s(tmp.path()), "--as-of", "2024-01-20", "--out", s(&out)]);
     assert_eq!(strings(&read_parquet(&out.join("customer_features.parquet")), "customer_id"), vec!["acme", "globex"]);

@@ -45,3 +45,36 @@ pub fn strings(batches: &[RecordBatch], column: &str) -> Vec<String> {
 pub fn s(p: &Path) -> &str {
     p.to_str().expect("utf-8 temp path")
 }
+
+/// An invoice row: (invoice_id, customer_id, invoice_date, due_date, amount, paid_date),
+/// dates in days since 1970-01-01.
+pub type InvoiceRow = (String, String, i32, i32, f64, Option<i32>);
+
+/// Writes `dir/invoices.parquet` with the contract's required columns and float amounts.
+pub fn write_invoices(dir: &Path, rows: &[InvoiceRow]) {
+    use std::sync::Arc;
+
+    use arrow_array::{ArrayRef, Date32Array, Float64Array, StringArray};
+    use arrow_schema::{DataType, Field, Schema};
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("invoice_id", DataType::Utf8, false),
+        Field::new("customer_id", DataType::Utf8, false),
+        Field::new("invoice_date", DataType::Date32, false),
+        Field::new("due_date", DataType::Date32, false),
+        Field::new("amount", DataType::Float64, false),
+        Field::new("paid_date", DataType::Date32, true),
+    ]));
+    let cols: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from(rows.iter().map(|r| r.0.as_str()).collect::<Vec<_>>())),
+        Arc::new(StringArray::from(rows.iter().map(|r| r.1.as_str()).collect::<Vec<_>>())),
+        Arc::new(Date32Array::from(rows.iter().map(|r| r.2).collect::<Vec<_>>())),
+        Arc::new(Date32Array::from(rows.iter().map(|r| r.3).collect::<Vec<_>>())),
+        Arc::new(Float64Array::from(rows.iter().map(|r| r.4).collect::<Vec<_>>())),
+        Arc::new(Date32Array::from(rows.iter().map(|r| r.5).collect::<Vec<_>>())),
+    ];
+    let batch = RecordBatch::try_new(schema.clone(), cols).unwrap();
+    let file = std::fs::File::create(dir.join("invoices.parquet")).unwrap();
+    let mut w = parquet::arrow::ArrowWriter::try_new(file, schema, None).unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+}

@@ -1,9 +1,6 @@
-use std::sync::Arc;
+use arrow_array::Float64Array;
 
-use arrow_array::{ArrayRef, Date32Array, Float64Array, RecordBatch, StringArray};
-use arrow_schema::{DataType, Field, Schema};
-
-use crate::helpers::{arsight, arsight_ok, read_parquet, s, strings};
+use crate::helpers::{arsight, arsight_ok, read_parquet, s, strings, write_invoices};
 
 /// An invoices-only contract directory written by hand: a punctual customer, a steady
 /// 10-days-late one, a 45-days-late one and a new customer with only open invoices.
@@ -30,29 +27,11 @@ pub fn hand_written(dir: &std::path::Path, as_of: i32) -> Vec<String> {
         amount.push(500.0);
         paid.push(None);
     }
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("invoice_id", DataType::Utf8, false),
-        Field::new("customer_id", DataType::Utf8, false),
-        Field::new("invoice_date", DataType::Date32, false),
-        Field::new("due_date", DataType::Date32, false),
-        Field::new("amount", DataType::Float64, false),
-        Field::new("paid_date", DataType::Date32, true),
-    ]));
-    let cols: Vec<ArrayRef> = vec![
-        Arc::new(StringArray::from(id.clone())),
-        Arc::new(StringArray::from(cust)),
-        Arc::new(Date32Array::from(issue)),
-        Arc::new(Date32Array::from(due)),
-        Arc::new(Float64Array::from(amount)),
-        Arc::new(Date32Array::from(paid.clone())),
-    ];
     let open: Vec<String> =
         id.iter().zip(&paid).filter(|(_, p)| p.is_none_or(|p| p > as_of)).map(|(i, _)| i.clone()).collect();
-    let batch = RecordBatch::try_new(schema.clone(), cols).unwrap();
-    let file = std::fs::File::create(dir.join("invoices.parquet")).unwrap();
-    let mut w = parquet::arrow::ArrowWriter::try_new(file, schema, None).unwrap();
-    w.write(&batch).unwrap();
-    w.close().unwrap();
+    let rows: Vec<_> =
+        (0..id.len()).map(|k| (id[k].clone(), cust[k].clone(), issue[k], due[k], amount[k], paid[k])).collect();
+    write_invoices(dir, &rows);
     open
 }
 
