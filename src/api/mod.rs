@@ -12,16 +12,16 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
 
+pub mod auth;
+pub mod config;
 mod telemetry;
 
+pub use config::Settings;
 pub use telemetry::Metrics;
 
 use crate::forecast::Granularity;
 use crate::models::anomaly::Severity;
 use crate::service::{Live, ServiceError, WorklistQuery};
-
-/// Largest accepted request body (10,000 invoices fit comfortably).
-pub const BODY_LIMIT: usize = 8 * 1024 * 1024;
 
 /// Shared state of the handlers.
 pub type AppState = Arc<Live>;
@@ -301,9 +301,14 @@ async fn fallback() -> ApiError {
     ApiError { status: StatusCode::NOT_FOUND, title: "not found".into(), detail: "no such route".into(), field: None }
 }
 
-/// The router over a loaded service.
-pub fn router(state: AppState) -> Router {
-    let metrics = Arc::new(Metrics::default());
+/// The router over a loaded service, with the limits of `settings` and `keys`.
+pub fn router(state: AppState, settings: &Settings, keys: auth::Keys) -> Router {
+    let metrics = Arc::new(Metrics::new(
+        settings.max_in_flight,
+        std::time::Duration::from_millis(settings.request_timeout_ms),
+        settings.body_limit_bytes,
+        keys,
+    ));
     let m = metrics.clone();
     Router::new()
         .route("/metrics", get(move || telemetry::render(m.clone())))
@@ -317,7 +322,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/predictions", axum::routing::post(predictions))
         .route("/v1/models/reload", axum::routing::post(reload_models))
         .route("/v1/models/{kind}/activate", axum::routing::post(activate))
-        .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::extract::DefaultBodyLimit::max(settings.body_limit_bytes))
         .fallback(fallback)
         .layer(axum::middleware::from_fn_with_state(metrics, telemetry::track))
         .with_state(state)
@@ -327,10 +332,10 @@ pub fn router(state: AppState) -> Router {
 ///
 /// # Errors
 /// Binding or serving failures.
-pub async fn serve(state: AppState, addr: &str) -> std::io::Result<()> {
-    let listener = tokio::net::TcpListener::bind(addr).await?;
+pub async fn serve(state: AppState, settings: &Settings, keys: auth::Keys) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::bind(&settings.addr).await?;
     println!("listening on http://{}", listener.local_addr()?);
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown()).await
+    axum::serve(listener, router(state, settings, keys)).with_graceful_shutdown(shutdown()).await
 }
 
 async fn shutdown() {

@@ -13,6 +13,8 @@ use axum::middleware::Next;
 use axum::response::Response;
 use tracing::Instrument;
 
+use super::auth::{required_role, Denied, Keys};
+
 /// Upper bounds of the latency buckets, seconds.
 const BUCKETS: [f64; 12] = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
 
@@ -23,25 +25,29 @@ struct Series {
     buckets: [u64; BUCKETS.len()],
 }
 
-/// Most requests handled at once; more get 503 with Retry-After.
-pub const MAX_IN_FLIGHT: usize = 1024;
-
-/// Longest a request may take before it is answered 503.
-pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
-
-/// Counters shared by the middleware and `/metrics`, and the in-flight limit.
+/// Counters shared by the middleware and `/metrics`, the in-flight limit, the
+/// request timeout and the API keys.
 pub struct Metrics {
     next_id: AtomicU64,
     series: Mutex<BTreeMap<(String, String, u16), Series>>,
     permits: Arc<tokio::sync::Semaphore>,
+    max_in_flight: usize,
+    timeout: std::time::Duration,
+    body_limit: usize,
+    keys: Keys,
 }
 
-impl Default for Metrics {
-    fn default() -> Self {
+impl Metrics {
+    /// Telemetry and limits for one server.
+    pub fn new(max_in_flight: usize, timeout: std::time::Duration, body_limit: usize, keys: Keys) -> Metrics {
         Metrics {
             next_id: AtomicU64::new(0),
             series: Mutex::new(BTreeMap::new()),
-            permits: Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT)),
+            permits: Arc::new(tokio::sync::Semaphore::new(max_in_flight)),
+            max_in_flight,
+            timeout,
+            body_limit,
+            keys,
         }
     }
 }
@@ -51,7 +57,7 @@ fn problem(status: axum::http::StatusCode, title: &str, detail: String) -> Respo
     super::ApiError { status, title: title.into(), detail, field: None }.into_response()
 }
 
-/// Middleware: request id, span, metrics.
+/// Middleware: request id, span, API key check, limits, metrics.
 pub async fn track(State(m): State<Arc<Metrics>>, mut req: Request, next: Next) -> Response {
     let route = req.extensions().get::<MatchedPath>().map_or("unmatched", |p| p.as_str()).to_string();
     let method = req.method().to_string();
@@ -65,24 +71,44 @@ pub async fn track(State(m): State<Arc<Metrics>>, mut req: Request, next: Next) 
     if let Ok(v) = HeaderValue::from_str(&id) {
         req.headers_mut().insert("x-request-id", v);
     }
-    let span = tracing::info_span!("request", id = %id, method = %method, route = %route);
+    let span = tracing::info_span!("request", id = %id, method = %method, route = %route, key = tracing::field::Empty);
     let start = Instant::now();
-    let mut res = match m.permits.clone().try_acquire_owned() {
-        Err(_) => {
+    let denied = match required_role(req.method(), &route) {
+        None => None,
+        Some(needs) => match m.keys.check(req.headers(), needs) {
+            Ok(who) => {
+                span.record("key", who.as_str());
+                None
+            }
+            Err(d) => Some(d),
+        },
+    };
+    let mut res = match (denied, m.permits.clone().try_acquire_owned()) {
+        (Some(Denied::Unauthenticated(why)), _) => {
+            let mut r = problem(axum::http::StatusCode::UNAUTHORIZED, "unauthorized", why.into());
+            r.headers_mut().insert("www-authenticate", HeaderValue::from_static("Bearer"));
+            r
+        }
+        (Some(Denied::Forbidden { has, needs }), _) => problem(
+            axum::http::StatusCode::FORBIDDEN,
+            "forbidden",
+            format!("this key has role {}; {method} {route} needs {}", has.as_str(), needs.as_str()),
+        ),
+        (None, Err(_)) => {
             let mut r = problem(
                 axum::http::StatusCode::SERVICE_UNAVAILABLE,
                 "busy",
-                format!("more than {MAX_IN_FLIGHT} requests in flight"),
+                format!("more than {} requests in flight", m.max_in_flight),
             );
             r.headers_mut().insert("retry-after", HeaderValue::from_static("1"));
             r
         }
-        Ok(_permit) => match tokio::time::timeout(REQUEST_TIMEOUT, next.run(req).instrument(span.clone())).await {
+        (None, Ok(_permit)) => match tokio::time::timeout(m.timeout, next.run(req).instrument(span.clone())).await {
             Ok(r) => r,
             Err(_) => problem(
                 axum::http::StatusCode::SERVICE_UNAVAILABLE,
                 "timed out",
-                format!("no answer within {} s", REQUEST_TIMEOUT.as_secs()),
+                format!("no answer within {} ms", m.timeout.as_millis()),
             ),
         },
     };
@@ -93,7 +119,7 @@ pub async fn track(State(m): State<Arc<Metrics>>, mut req: Request, next: Next) 
         res = problem(
             axum::http::StatusCode::PAYLOAD_TOO_LARGE,
             "body too large",
-            format!("the request body is over the {} byte limit", super::BODY_LIMIT),
+            format!("the request body is over the {} byte limit", m.body_limit),
         );
     }
     let secs = start.elapsed().as_secs_f64();

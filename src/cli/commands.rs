@@ -89,7 +89,24 @@ pub fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Import { input, mapping, out, rejects } => import_cmd(&input, &mapping, &out, rejects.as_deref()),
-        Command::Serve { data, models, addr, as_of } => serve_cmd(&data, &models, &addr, as_of),
+        Command::Serve { config, data, models, state, addr, as_of, insecure_no_auth } => {
+            let over = crate::api::config::Overrides { addr, data, models, state, as_of, insecure_no_auth };
+            let settings = crate::api::Settings::load(config.as_deref(), |k| std::env::var(k).ok(), over)?;
+            serve_cmd(&settings)
+        }
+        Command::ApiKey { role, name } => {
+            let role = crate::api::auth::Role::parse(&role)
+                .with_context(|| format!("--role should be read, write or admin, not '{role}'"))?;
+            let token = crate::api::auth::new_token().map_err(anyhow::Error::msg)?;
+            println!("api key: {token}");
+            println!("# add to the server's configuration file (only the hash is stored):");
+            println!(
+                "[[keys]]\nname = {name:?}\nrole = \"{}\"\nsha256 = \"{}\"",
+                role.as_str(),
+                crate::api::auth::hash_token(&token)
+            );
+            Ok(())
+        }
         Command::Train { data, as_of, models, seed, default_currency } => {
             train_cmd(&data, as_of, &models, seed, &default_currency).map(|_| ())
         }
@@ -141,7 +158,8 @@ pub fn run(cli: Cli) -> Result<()> {
     }
 }
 
-fn serve_cmd(data: &Path, models: &Path, addr: &str, as_of: Option<NaiveDate>) -> Result<()> {
+fn serve_cmd(settings: &crate::api::Settings) -> Result<()> {
+    let (data, models, as_of) = (settings.data.as_path(), settings.models.as_path(), settings.as_of);
     if TableSource::find(data, "invoices").ok().flatten().is_none() {
         let params = GenerateParams::default();
         println!("no data in {}: generating the default sample (seed {})", data.display(), params.seed);
@@ -172,8 +190,22 @@ fn serve_cmd(data: &Path, models: &Path, addr: &str, as_of: Option<NaiveDate>) -
         live.get().predictions.len(),
         t.elapsed().as_secs_f64()
     );
+    let (keys, token) = crate::api::auth::Keys::load(&settings.keys, &settings.state, settings.insecure_no_auth)
+        .map_err(anyhow::Error::msg)
+        .context("loading API keys")?;
+    if let Some(t) = token {
+        println!(
+            "no API keys configured: generated an admin key (only its hash is kept in {}):",
+            settings.state.display()
+        );
+        println!("admin api key: {t}");
+    }
+    if settings.insecure_no_auth {
+        println!("warning: serving without API keys (--insecure-no-auth)");
+    }
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
-    rt.block_on(crate::api::serve(std::sync::Arc::new(live), addr)).with_context(|| format!("serving on {addr}"))
+    rt.block_on(crate::api::serve(std::sync::Arc::new(live), settings, keys))
+        .with_context(|| format!("serving on {}", settings.addr))
 }
 
 fn read_options(default_currency: &str) -> Result<InvoiceReadOptions> {

@@ -172,20 +172,40 @@ pub enum Command {
         default_currency: String,
     },
     /// Serve the HTTP API. With no arguments: the embedded default data (generated
-    /// when absent) and models (trained when none exist).
+    /// when absent) and models (trained when none exist). Settings: defaults, then
+    /// `--config` (TOML), then `ARSIGHT_*` variables and these flags.
     Serve {
-        /// Data directory (generated here when it has no invoices).
-        #[arg(long, env = "ARSIGHT_DATA", default_value = "data/default")]
-        data: PathBuf,
-        /// Models directory (trained here when it has none).
-        #[arg(long, env = "ARSIGHT_MODELS", default_value = "models")]
-        models: PathBuf,
-        /// Address to listen on (port 0 picks a free port).
-        #[arg(long, env = "ARSIGHT_ADDR", default_value = "127.0.0.1:8080")]
-        addr: String,
+        /// Configuration file (TOML; see `arsight::api::config`).
+        #[arg(long, env = "ARSIGHT_CONFIG")]
+        config: Option<PathBuf>,
+        /// Data directory (generated here when it has no invoices) [default: data/default].
+        #[arg(long, env = "ARSIGHT_DATA")]
+        data: Option<PathBuf>,
+        /// Models directory (trained here when it has none) [default: models].
+        #[arg(long, env = "ARSIGHT_MODELS")]
+        models: Option<PathBuf>,
+        /// Server state: API key hashes and the event log [default: state].
+        #[arg(long, env = "ARSIGHT_STATE")]
+        state: Option<PathBuf>,
+        /// Address to listen on; port 0 picks a free port [default: 127.0.0.1:8080].
+        #[arg(long, env = "ARSIGHT_ADDR")]
+        addr: Option<String>,
         /// As-of date (default: the last date in the data).
         #[arg(long, env = "ARSIGHT_AS_OF")]
         as_of: Option<NaiveDate>,
+        /// No API keys: for local exploration, accepted on a loopback address only.
+        #[arg(long)]
+        insecure_no_auth: bool,
+    },
+    /// Create an API key: prints the token once and the `[[keys]]` entry (hash only)
+    /// for the server's configuration file.
+    ApiKey {
+        /// Role: read, write or admin.
+        #[arg(long, default_value = "read")]
+        role: String,
+        /// Name of the key's holder.
+        #[arg(long, default_value = "client")]
+        name: String,
     },
     /// Import a CSV or Parquet export with a TOML column mapping into contract Parquet.
     Import {

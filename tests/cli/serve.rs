@@ -9,6 +9,8 @@ use crate::models::hand_written;
 struct Server {
     child: Child,
     addr: String,
+    /// API key sent with every request (the admin key the server printed).
+    key: Option<String>,
 }
 
 impl Server {
@@ -20,13 +22,22 @@ impl Server {
             .spawn()
             .expect("server starts");
         let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let mut key = None;
         let addr = loop {
             let line = lines.next().expect("server printed its address before exiting").expect("utf-8");
+            if let Some(k) = line.strip_prefix("admin api key: ") {
+                key = Some(k.to_string());
+            }
             if let Some(a) = line.strip_prefix("listening on http://") {
                 break a.to_string();
             }
         };
-        Server { child, addr }
+        Server { child, addr, key }
+    }
+
+    /// Another client of the same server, with `key`.
+    fn client(&self, key: Option<&str>) -> Server {
+        Server { child: Command::new("true").spawn().unwrap(), addr: self.addr.clone(), key: key.map(str::to_string) }
     }
 
     /// (status, content type, body) of a GET.
@@ -40,9 +51,10 @@ impl Server {
 
     fn request(&self, method: &str, path: &str, body: &str) -> (u16, String, serde_json::Value) {
         let mut c = TcpStream::connect(&self.addr).expect("connect");
+        let auth = self.key.as_ref().map(|k| format!("Authorization: Bearer {k}\r\n")).unwrap_or_default();
         write!(
             c,
-            "{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            "{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
             body.len()
         )
         .unwrap();
@@ -84,7 +96,10 @@ fn the_server_answers_every_read_endpoint_and_names_bad_fields() {
         "127.0.0.1:0",
         "--as-of",
         "2024-01-01",
+        "--state",
+        s(&tmp.path().join("state")),
     ]);
+    assert!(srv.key.as_ref().is_some_and(|k| k.starts_with("ars_")), "the first start prints an admin key");
 
     assert_eq!(srv.get("/healthz").0, 200);
     let (st, _, ready) = srv.get("/readyz");
@@ -226,9 +241,8 @@ fn the_server_answers_every_read_endpoint_and_names_bad_fields() {
     assert_eq!(srv.get("/readyz").0, 200);
 
     // Reloads while requests run: none fails.
-    let addr = srv.addr.clone();
+    let probe = srv.client(srv.key.as_deref());
     let hammer = std::thread::spawn(move || {
-        let probe = Server { child: Command::new("true").spawn().unwrap(), addr };
         let statuses: Vec<u16> = (0..150).map(|_| probe.get("/v1/worklist?limit=3").0).collect();
         statuses
     });
@@ -242,7 +256,8 @@ fn the_server_answers_every_read_endpoint_and_names_bad_fields() {
     // early, so write errors are expected and ignored).
     let big = vec![b' '; 8 * 1024 * 1024 + 1];
     let mut c = TcpStream::connect(&srv.addr).unwrap();
-    write!(c, "POST /v1/predictions HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", big.len()).unwrap();
+    let key = srv.key.clone().unwrap();
+    write!(c, "POST /v1/predictions HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", big.len()).unwrap();
     let _ = c.write_all(&big);
     let mut raw = String::new();
     let _ = c.read_to_string(&mut raw);
@@ -251,4 +266,52 @@ fn the_server_answers_every_read_endpoint_and_names_bad_fields() {
 
     let (st, ctype, _) = srv.get("/v2/nothing");
     assert_eq!((st, ctype.as_str()), (404, "application/problem+json"));
+    drop(srv);
+
+    // Keys and roles from a configuration file: 401 without or with a wrong key, 403
+    // for a role too low; the admin key is not regenerated once keys exist.
+    let mut config = String::new();
+    let mut tokens = Vec::new();
+    for role in ["read", "write"] {
+        let out = arsight_ok(&["api-key", "--role", role, "--name", role]);
+        let token = out.lines().find_map(|l| l.strip_prefix("api key: ")).unwrap().to_string();
+        assert!(!out.lines().skip(1).any(|l| l.contains(&token)), "the token is printed once: {out}");
+        config.push_str(&out.lines().skip_while(|l| !l.starts_with("[[keys]]")).collect::<Vec<_>>().join("\n"));
+        config.push('\n');
+        tokens.push(token);
+    }
+    let cfg = tmp.path().join("arsight.toml");
+    std::fs::write(&cfg, format!("max_in_flight = 64\n{config}")).unwrap();
+    let srv = Server::start(&[
+        "serve",
+        "--config",
+        s(&cfg),
+        "--data",
+        s(&data),
+        "--models",
+        s(&models),
+        "--addr",
+        "127.0.0.1:0",
+        "--as-of",
+        "2024-01-01",
+        "--state",
+        s(&tmp.path().join("state2")),
+    ]);
+    assert!(srv.key.is_none(), "configured keys: no admin key generated");
+    let (read, write, anon, wrong) =
+        (srv.client(Some(&tokens[0])), srv.client(Some(&tokens[1])), srv.client(None), srv.client(Some("ars_0")));
+    assert_eq!(anon.get("/healthz").0, 200, "probes are public");
+    assert_eq!(anon.get("/readyz").0, 200);
+    for c in [&anon, &wrong] {
+        let (st, ctype, b) = c.get("/v1/worklist");
+        assert_eq!((st, ctype.as_str()), (401, "application/problem+json"), "{b}");
+        assert_eq!(c.post("/v1/predictions", r#"{"invoices": [{"invoice_id": "slow-39"}]}"#).0, 401);
+    }
+    assert_eq!(read.get("/v1/worklist").0, 200);
+    assert_eq!(read.post("/v1/predictions", r#"{"invoices": [{"invoice_id": "slow-39"}]}"#).0, 200);
+    let (st, _, b) = read.post("/v1/models/reload", "");
+    assert_eq!(st, 403, "{b}");
+    assert!(b["detail"].as_str().unwrap().contains("needs admin"), "{b}");
+    assert_eq!(write.post("/v1/models/reload", "").0, 403);
+    assert_eq!(write.get("/v1/models").0, 200);
 }
