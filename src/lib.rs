@@ -9,7 +9,8 @@
 //! | [`rng`] | the seeded pseudo-random generator (generator, models, forecast) |
 //! | [`ingest`] | Parquet → validated columnar chunks, rejected rows with reasons |
 //! | [`contract`] | Arrow schemas of the contract tables and a Parquet table writer |
-//! | [`features`] | point-in-time customer behaviour vectors and invoice feature rows |
+//! | [`features`] | point-in-time customer behaviour vectors and invoice feature rows; per-customer ledgers |
+//! | [`events`] | invoices, payments and activities arriving live: validation, the append-only log, application to ledgers |
 //! | [`models`] | gradient-boosted trees, payment-date, risk, segment and anomaly models, calibration, metrics, artifacts, training, scoring, backtest |
 //! | [`forecast`] | Monte Carlo cash forecast with shared shocks, per currency and in a base currency |
 //! | [`generate`] | the seeded synthetic AR history generator |
@@ -28,6 +29,7 @@ pub mod api;
 pub mod cli;
 pub mod contract;
 pub mod domain;
+pub mod events;
 pub mod features;
 #[cfg(test)]
 mod fixtures;

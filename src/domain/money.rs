@@ -214,6 +214,12 @@ impl Money {
             .ok_or_else(|| MoneyError::OutOfRange(format!("{} + {}", self, other)))
     }
 
+    /// The amount in major units as exact decimal text (`1200.50`, `-3`, `0.125`).
+    pub fn to_major_string(self) -> String {
+        let s = self.to_string();
+        s.rsplit_once(' ').map_or(s.clone(), |(n, _)| n.to_string())
+    }
+
     /// The amount in major units as `f64`, for model features only.
     pub fn to_major_f64(self) -> f64 {
         self.minor as f64 / self.currency.minor_per_major() as f64

@@ -10,6 +10,7 @@ pub mod customer;
 pub mod fx;
 pub mod history;
 pub mod invoice;
+pub mod ledger;
 mod matrix;
 pub mod stats;
 mod write;
