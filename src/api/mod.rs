@@ -127,7 +127,9 @@ async fn healthz() -> &'static str {
 
 async fn readyz(State(live): State<AppState>) -> Json<serde_json::Value> {
     let s = live.get();
-    Json(serde_json::json!({"ready": true, "as_of": s.as_of_date(), "open_invoices": s.predictions.len()}))
+    Json(
+        serde_json::json!({"ready": true, "as_of": s.as_of_date(), "open_invoices": s.open_count(), "events_applied": s.applied_seq()}),
+    )
 }
 
 async fn models(State(live): State<AppState>) -> Result<Response, ApiError> {
@@ -297,6 +299,64 @@ async fn predictions(
     }
 }
 
+/// `POST /v1/events`: validated, written to the event log (group commit) before the
+/// answer, then applied to the customers they concern in the background.
+async fn events(
+    State(live): State<AppState>,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Response, ApiError> {
+    use crate::events::log::{CommitError, Outcome};
+    use crate::events::Refusal;
+    let Some(committer) = live.committer() else {
+        return Err(ApiError {
+            status: StatusCode::NOT_FOUND,
+            title: "events are off".into(),
+            detail: "this server was started without an event store".into(),
+            field: None,
+        });
+    };
+    let v = json_body(body)?;
+    // Events describe the past: a day of tolerance for callers in other time zones.
+    let latest = crate::domain::days_from_date(chrono::Utc::now().date_naive()) + 1;
+    let refuse = |errors: Vec<crate::events::EventError>| {
+        let kind = errors.iter().map(|e| e.kind).find(|k| *k != Refusal::Invalid).unwrap_or(Refusal::Invalid);
+        let (status, title) = match kind {
+            Refusal::Invalid => (StatusCode::UNPROCESSABLE_ENTITY, "invalid value"),
+            Refusal::NotFound => (StatusCode::NOT_FOUND, "not found"),
+            Refusal::Conflict => (StatusCode::CONFLICT, "conflict"),
+        };
+        let first = errors.iter().find(|e| e.kind == kind).unwrap_or(&errors[0]);
+        ApiError {
+            status,
+            title: title.into(),
+            detail: errors.iter().map(|e| format!("{}: {}", e.field, e.reason)).collect::<Vec<_>>().join("; "),
+            field: Some(first.field.clone()),
+        }
+    };
+    let list = crate::events::parse_events(&v, latest).map_err(refuse)?;
+    let ids: Vec<String> = list.iter().map(|e| e.event_id.clone()).collect();
+    let outcomes = committer.submit(list).await.map_err(|e| match e {
+        CommitError::Refused(errors) => refuse(errors),
+        CommitError::Io(reason) => ApiError::internal(format!("the event log could not be written: {reason}")),
+    })?;
+    let (mut accepted, mut duplicates) = (0, 0);
+    let results: Vec<serde_json::Value> = ids
+        .iter()
+        .zip(&outcomes)
+        .map(|(id, o)| match o {
+            Outcome::Accepted(seq) => {
+                accepted += 1;
+                serde_json::json!({"event_id": id, "seq": seq, "status": "accepted"})
+            }
+            Outcome::Duplicate(seq) => {
+                duplicates += 1;
+                serde_json::json!({"event_id": id, "seq": seq, "status": "duplicate"})
+            }
+        })
+        .collect();
+    Ok(Json(serde_json::json!({"accepted": accepted, "duplicates": duplicates, "events": results})).into_response())
+}
+
 async fn fallback() -> ApiError {
     ApiError { status: StatusCode::NOT_FOUND, title: "not found".into(), detail: "no such route".into(), field: None }
 }
@@ -320,6 +380,7 @@ pub fn router(state: AppState, settings: &Settings, keys: auth::Keys) -> Router 
         .route("/v1/anomalies", get(anomalies))
         .route("/v1/forecast", get(forecast))
         .route("/v1/predictions", axum::routing::post(predictions))
+        .route("/v1/events", axum::routing::post(events))
         .route("/v1/models/reload", axum::routing::post(reload_models))
         .route("/v1/models/{kind}/activate", axum::routing::post(activate))
         .layer(axum::extract::DefaultBodyLimit::max(settings.body_limit_bytes))
@@ -335,7 +396,15 @@ pub fn router(state: AppState, settings: &Settings, keys: auth::Keys) -> Router 
 pub async fn serve(state: AppState, settings: &Settings, keys: auth::Keys) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(&settings.addr).await?;
     println!("listening on http://{}", listener.local_addr()?);
-    axum::serve(listener, router(state, settings, keys)).with_graceful_shutdown(shutdown()).await
+    let live = state.clone();
+    let served = axum::serve(listener, router(state, settings, keys)).with_graceful_shutdown(shutdown()).await;
+    // In-flight requests are done: make the event log durable before exiting.
+    if let Some(c) = live.committer() {
+        let c = c.clone();
+        let _ = tokio::task::spawn_blocking(move || c.flush()).await;
+    }
+    println!("stopped");
+    served
 }
 
 async fn shutdown() {

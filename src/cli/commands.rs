@@ -183,11 +183,13 @@ fn serve_cmd(settings: &crate::api::Settings) -> Result<()> {
         train_cmd(data, date, models, 42, "USD")?;
     }
     let t = Instant::now();
-    let live = crate::service::Live::load(data, d, models)
-        .with_context(|| format!("loading {} and {}", data.display(), models.display()))?;
+    let events = settings.state.join("events");
+    let fsync = settings.events.fsync == crate::api::config::Fsync::Always;
+    let live = crate::service::Live::open(data, d, models, &events, fsync)
+        .with_context(|| format!("loading {}, {} and {}", data.display(), models.display(), events.display()))?;
     println!(
         "as of {date}: {} open invoices scored, models loaded in {:.1}s",
-        live.get().predictions.len(),
+        live.get().open_count(),
         t.elapsed().as_secs_f64()
     );
     let (keys, token) = crate::api::auth::Keys::load(&settings.keys, &settings.state, settings.insecure_no_auth)
@@ -204,8 +206,7 @@ fn serve_cmd(settings: &crate::api::Settings) -> Result<()> {
         println!("warning: serving without API keys (--insecure-no-auth)");
     }
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
-    rt.block_on(crate::api::serve(std::sync::Arc::new(live), settings, keys))
-        .with_context(|| format!("serving on {}", settings.addr))
+    rt.block_on(crate::api::serve(live, settings, keys)).with_context(|| format!("serving on {}", settings.addr))
 }
 
 fn read_options(default_currency: &str) -> Result<InvoiceReadOptions> {

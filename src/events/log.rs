@@ -17,7 +17,7 @@ use std::sync::mpsc;
 
 use sha2::{Digest, Sha256};
 
-use super::{parse_event, Event, EventBody, EventError};
+use super::{parse_event, Event, EventBody, EventError, Refusal};
 
 /// File name of the log inside its directory.
 pub const LOG_FILE: &str = "events.log";
@@ -192,7 +192,7 @@ impl EventLog {
                 Some(_) => conflicts.push(EventError {
                     field: format!("events[{i}].event_id"),
                     reason: format!("'{}' was accepted before with other content", e.event_id),
-                    not_found: false,
+                    kind: Refusal::Conflict,
                 }),
                 None => {
                     e.seq = seq;
@@ -259,6 +259,13 @@ struct Job {
     reply: tokio::sync::oneshot::Sender<Result<Vec<Outcome>, CommitError>>,
 }
 
+/// What the writer is asked to do.
+enum Work {
+    Append(Job),
+    /// Sync the file (shutdown with `fsync = never`), then answer.
+    Flush(mpsc::Sender<()>),
+}
+
 /// Why a request's events were not written.
 #[derive(Debug, Clone)]
 pub enum CommitError {
@@ -271,7 +278,7 @@ pub enum CommitError {
 /// The group-commit writer: a thread owning the [`EventLog`].
 #[derive(Clone)]
 pub struct Committer {
-    tx: mpsc::Sender<Job>,
+    tx: mpsc::Sender<Work>,
 }
 
 impl Committer {
@@ -279,19 +286,36 @@ impl Committer {
     /// name (it grows with invoice events); `committed` receives every group of
     /// newly written events, in log order, after its sync.
     pub fn start(mut log: EventLog, mut known: HashSet<String>, committed: mpsc::Sender<Vec<Event>>) -> Committer {
-        let (tx, rx) = mpsc::channel::<Job>();
+        let (tx, rx) = mpsc::channel::<Work>();
         std::thread::Builder::new()
             .name("arsight-events".into())
             .spawn(move || {
-                while let Ok(first) = rx.recv() {
-                    let mut jobs = vec![first];
-                    while let Ok(j) = rx.try_recv() {
-                        jobs.push(j);
-                        if jobs.len() >= 1024 {
-                            break;
+                let mut next = rx.recv().ok();
+                while let Some(w) = next.take() {
+                    let mut jobs = Vec::new();
+                    let mut flush = None;
+                    match w {
+                        Work::Append(j) => jobs.push(j),
+                        Work::Flush(done) => flush = Some(done),
+                    }
+                    // Take every request already waiting: they share one write and one sync.
+                    while flush.is_none() && jobs.len() < 4096 {
+                        match rx.try_recv() {
+                            Ok(Work::Append(j)) => jobs.push(j),
+                            Ok(Work::Flush(done)) => flush = Some(done),
+                            Err(_) => break,
                         }
                     }
-                    commit_group(&mut log, &mut known, jobs, &committed);
+                    if !jobs.is_empty() {
+                        commit_group(&mut log, &mut known, jobs, &committed);
+                    }
+                    if let Some(done) = flush {
+                        if let Err(e) = log.file.sync_all() {
+                            tracing::error!(error = %e, "event log: final sync failed");
+                        }
+                        let _ = done.send(());
+                    }
+                    next = rx.recv().ok();
                 }
             })
             .expect("spawning the event writer");
@@ -304,7 +328,9 @@ impl Committer {
     /// [`CommitError`].
     pub async fn submit(&self, events: Vec<Event>) -> Result<Vec<Outcome>, CommitError> {
         let (reply, rx) = tokio::sync::oneshot::channel();
-        self.tx.send(Job { events, reply }).map_err(|_| CommitError::Io("the event writer has stopped".into()))?;
+        self.tx
+            .send(Work::Append(Job { events, reply }))
+            .map_err(|_| CommitError::Io("the event writer has stopped".into()))?;
         rx.await.map_err(|_| CommitError::Io("the event writer has stopped".into()))?
     }
 
@@ -314,8 +340,20 @@ impl Committer {
     /// [`CommitError`].
     pub fn submit_blocking(&self, events: Vec<Event>) -> Result<Vec<Outcome>, CommitError> {
         let (reply, rx) = tokio::sync::oneshot::channel();
-        self.tx.send(Job { events, reply }).map_err(|_| CommitError::Io("the event writer has stopped".into()))?;
+        self.tx
+            .send(Work::Append(Job { events, reply }))
+            .map_err(|_| CommitError::Io("the event writer has stopped".into()))?;
         rx.blocking_recv().map_err(|_| CommitError::Io("the event writer has stopped".into()))?
+    }
+}
+
+impl Committer {
+    /// Waits until everything written so far is synced to disk (graceful shutdown).
+    pub fn flush(&self) {
+        let (tx, rx) = mpsc::channel();
+        if self.tx.send(Work::Flush(tx)).is_ok() {
+            let _ = rx.recv_timeout(std::time::Duration::from_secs(10));
+        }
     }
 }
 
@@ -335,7 +373,7 @@ fn commit_group(log: &mut EventLog, known: &mut HashSet<String>, jobs: Vec<Job>,
                 _ => errors.push(EventError {
                     field: format!("events[{i}].customer_id"),
                     reason: format!("no customer '{}'; send one of its invoices first", e.customer_id),
-                    not_found: true,
+                    kind: Refusal::NotFound,
                 }),
             }
         }
@@ -470,7 +508,9 @@ mod tests {
         assert_eq!(threads.into_iter().map(|t| t.join().unwrap()).sum::<usize>(), 400);
         // A payment of an unknown customer is refused, unless its invoice comes first.
         let e = c.submit_blocking(vec![payment("x", "NEW")]).unwrap_err();
-        assert!(matches!(&e, CommitError::Refused(v) if v[0].not_found && v[0].field == "events[0].customer_id"));
+        assert!(
+            matches!(&e, CommitError::Refused(v) if v[0].kind == Refusal::NotFound && v[0].field == "events[0].customer_id")
+        );
         c.submit_blocking(vec![invoice("y", "NEW", 5), payment("z", "NEW")]).unwrap();
         let written: usize = rx.try_iter().map(|g| g.len()).sum();
         assert_eq!(written, 402);

@@ -85,15 +85,26 @@ pub struct Event {
     pub body: EventBody,
 }
 
-/// A refused field: JSON path, reason, and whether it names an unknown id (404).
+/// What kind of refusal an [`EventError`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// An invalid value (422).
+    Invalid,
+    /// An unknown id (404).
+    NotFound,
+    /// An id already used for other content (409).
+    Conflict,
+}
+
+/// A refused field: JSON path, reason, kind.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EventError {
     /// e.g. `events[2].payment_date`.
     pub field: String,
     /// Why.
     pub reason: String,
-    /// 404 rather than 422.
-    pub not_found: bool,
+    /// Kind.
+    pub kind: Refusal,
 }
 
 fn day_text(d: i32) -> String {
@@ -169,10 +180,14 @@ impl Event {
 pub fn parse_event(v: &Value, at: &str, latest: i32) -> Result<Event, Vec<EventError>> {
     let mut errors = Vec::new();
     let bad = |errors: &mut Vec<EventError>, f: &str, reason: String| {
-        errors.push(EventError { field: format!("{at}.{f}"), reason, not_found: false })
+        errors.push(EventError { field: format!("{at}.{f}"), reason, kind: Refusal::Invalid })
     };
     let Some(obj) = v.as_object() else {
-        return Err(vec![EventError { field: at.into(), reason: "should be an object".into(), not_found: false }]);
+        return Err(vec![EventError {
+            field: at.into(),
+            reason: "should be an object".into(),
+            kind: Refusal::Invalid,
+        }]);
     };
     const KNOWN: [&str; 14] = [
         "event_id",
@@ -340,14 +355,14 @@ pub fn parse_events(body: &Value, latest: i32) -> Result<Vec<Event>, Vec<EventEr
         return Err(vec![EventError {
             field: "events".into(),
             reason: "should be an array of events".into(),
-            not_found: false,
+            kind: Refusal::Invalid,
         }]);
     };
     if list.is_empty() || list.len() > MAX_EVENTS {
         return Err(vec![EventError {
             field: "events".into(),
             reason: format!("should hold 1 to {MAX_EVENTS} events, not {}", list.len()),
-            not_found: false,
+            kind: Refusal::Invalid,
         }]);
     }
     let mut out = Vec::with_capacity(list.len());

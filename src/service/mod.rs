@@ -2,14 +2,18 @@
 //! models, every open invoice scored once, and the queries over them (customer
 //! views, worklist, anomalies, forecast). No HTTP here.
 
-use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
-use std::sync::Mutex;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+
+use rayon::prelude::*;
 
 use serde::Serialize;
 
 use crate::domain::date_from_days;
+use crate::events::Event;
 use crate::features::history::History;
+use crate::features::ledger::Ledger;
 use crate::features::{customer_at, load_history, FxTable};
 use crate::forecast::{open_items, simulate, Forecast, ForecastError, ForecastParams, Granularity, OpenItem};
 use crate::ingest::InvoiceReadOptions;
@@ -39,73 +43,212 @@ pub enum ServiceError {
     /// Invalid forecast request.
     #[error(transparent)]
     Forecast(#[from] ForecastError),
+    /// The event log could not be read.
+    #[error(transparent)]
+    Events(#[from] crate::events::log::LogError),
 }
 
-/// The service currently answering, swapped whole on reload: requests in flight keep
-/// the `Arc` they started with, new ones get the new one.
+/// The service currently answering, swapped whole on reload or when events move
+/// the as-of date: requests in flight keep the `Arc` they started with, new ones get
+/// the new one. Events dated on or before the as-of date are applied in place, to the
+/// customers they concern.
 pub struct Live {
-    current: std::sync::RwLock<std::sync::Arc<Service>>,
+    current: RwLock<Arc<Service>>,
     /// Data directory.
-    pub data: std::path::PathBuf,
+    pub data: PathBuf,
     /// Models directory.
-    pub models: std::path::PathBuf,
-    /// As-of day.
+    pub models: PathBuf,
+    /// As-of day of the data (events may move the service's date later).
     pub as_of: i32,
+    /// Event log directory, when events are on.
+    pub events: Option<PathBuf>,
+    /// Held while a rebuild or an event application runs (one writer at a time).
+    writer: Mutex<()>,
+    /// The event writer, when events are on.
+    committer: std::sync::OnceLock<crate::events::log::Committer>,
 }
 
 impl Live {
-    /// Loads the first service.
+    /// Loads the first service: the data at `as_of`, then every event in `events`
+    /// (the log's content, in order).
     ///
     /// # Errors
     /// [`ServiceError`].
-    pub fn load(data: &Path, as_of: i32, models: &Path) -> Result<Live, ServiceError> {
-        let s = Service::load(data, as_of, models)?;
+    pub fn load(
+        data: &Path,
+        as_of: i32,
+        models: &Path,
+        events_dir: Option<&Path>,
+        events: &[Event],
+    ) -> Result<Live, ServiceError> {
+        let s = Service::load(data, as_of.max(latest_day(events)), models)?;
+        s.apply(events);
         Ok(Live {
-            current: std::sync::RwLock::new(std::sync::Arc::new(s)),
+            current: RwLock::new(Arc::new(s)),
             data: data.to_path_buf(),
             models: models.to_path_buf(),
             as_of,
+            events: events_dir.map(Path::to_path_buf),
+            writer: Mutex::new(()),
+            committer: std::sync::OnceLock::new(),
         })
     }
 
+    /// Opens the event log in `events_dir` (cutting off a torn last line), loads the
+    /// data at `as_of` with every logged event applied, and starts the event writer
+    /// (group commit, `fsync` after each group when asked) and the thread that applies
+    /// committed events.
+    ///
+    /// # Errors
+    /// [`ServiceError`].
+    pub fn open(
+        data: &Path,
+        as_of: i32,
+        models: &Path,
+        events_dir: &Path,
+        fsync: bool,
+    ) -> Result<Arc<Live>, ServiceError> {
+        let (log, events) = crate::events::log::EventLog::open(events_dir, fsync)?;
+        let live = Arc::new(Live::load(data, as_of, models, Some(events_dir), &events)?);
+        let (tx, rx) = std::sync::mpsc::channel::<Vec<Event>>();
+        let committer = crate::events::log::Committer::start(log, live.get().customer_ids(), tx);
+        let _ = live.committer.set(committer);
+        let applier = live.clone();
+        std::thread::Builder::new()
+            .name("arsight-apply".into())
+            .spawn(move || {
+                while let Ok(mut batch) = rx.recv() {
+                    while let Ok(more) = rx.try_recv() {
+                        batch.extend(more);
+                    }
+                    if let Err(e) = applier.apply(&batch) {
+                        tracing::error!(error = %e, "applying events failed; the previous state keeps answering");
+                    }
+                }
+            })
+            .map_err(|e| ServiceError::Data { path: events_dir.display().to_string(), reason: e.to_string() })?;
+        Ok(live)
+    }
+
+    /// The event writer, None when events are off.
+    pub fn committer(&self) -> Option<&crate::events::log::Committer> {
+        self.committer.get()
+    }
+
     /// The service answering now.
-    pub fn get(&self) -> std::sync::Arc<Service> {
+    pub fn get(&self) -> Arc<Service> {
         match self.current.read() {
             Ok(g) => g.clone(),
             Err(p) => p.into_inner().clone(),
         }
     }
 
-    /// Loads the models `CURRENT` points at and rescores; on success swaps the
-    /// service in, on failure keeps the old one.
-    ///
-    /// # Errors
-    /// [`ServiceError`] naming what could not be loaded.
-    pub fn reload(&self) -> Result<(), ServiceError> {
-        let next = std::sync::Arc::new(Service::load(&self.data, self.as_of, &self.models)?);
+    fn swap(&self, next: Service) {
+        let next = Arc::new(next);
         match self.current.write() {
             Ok(mut g) => *g = next,
             Err(p) => *p.into_inner() = next,
         }
+    }
+
+    /// Reloads the data, the models `CURRENT` points at and the whole event log, and
+    /// rescores; on success swaps the service in, on failure keeps the old one.
+    ///
+    /// # Errors
+    /// [`ServiceError`] naming what could not be loaded.
+    pub fn reload(&self) -> Result<(), ServiceError> {
+        let _w = self.writer.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.rebuild()
+    }
+
+    fn rebuild(&self) -> Result<(), ServiceError> {
+        let events = match &self.events {
+            Some(dir) => crate::events::log::read_all(dir)?,
+            None => Vec::new(),
+        };
+        let s = Service::load(&self.data, self.as_of.max(latest_day(&events)), &self.models)?;
+        s.apply(&events);
+        self.swap(s);
+        Ok(())
+    }
+
+    /// Applies newly committed events (in log order). Events already reflected (by a
+    /// rebuild that read the log) are skipped; an event dated after the service's
+    /// as-of date moves it there, which rescores every open invoice.
+    ///
+    /// # Errors
+    /// [`ServiceError`] from a rebuild; the previous service keeps answering.
+    pub fn apply(&self, events: &[Event]) -> Result<(), ServiceError> {
+        let _w = self.writer.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let s = self.get();
+        let seen = s.applied_seq();
+        let fresh: Vec<Event> = events.iter().filter(|e| e.seq > seen).cloned().collect();
+        if fresh.is_empty() {
+            return Ok(());
+        }
+        if latest_day(&fresh) > s.as_of {
+            return self.rebuild();
+        }
+        s.apply(&fresh);
         Ok(())
     }
 }
 
+fn latest_day(events: &[Event]) -> i32 {
+    events.iter().map(Event::day).max().unwrap_or(i32::MIN)
+}
+
 /// Everything the API answers from.
 pub struct Service {
-    /// History known at the as-of date.
-    pub history: History,
     /// As-of day.
     pub as_of: i32,
     /// Current models.
     pub models: ModelSet,
     /// Their manifests.
     pub manifests: BTreeMap<Kind, Manifest>,
-    /// Every open invoice, scored.
-    pub predictions: Vec<InvoicePrediction>,
-    by_customer: HashMap<String, (usize, Vec<usize>)>,
-    items: Vec<OpenItem>,
-    forecasts: Mutex<HashMap<(i32, Granularity), std::sync::Arc<Forecast>>>,
+    state: RwLock<State>,
+    forecasts: Mutex<HashMap<(i32, Granularity), Arc<Forecast>>>,
+    ranking: Mutex<Option<Arc<Ranking>>>,
+}
+
+/// Open invoices as (priority, customer, position in its predictions), best first.
+type Ranking = Vec<(f64, u32, u32)>;
+
+/// A customer rebuilt from its ledger: id, ledger, history, predictions, forecast items.
+type Rebuilt = (String, Ledger, History, Vec<InvoicePrediction>, Vec<OpenItem>);
+
+/// The mutable part: the loaded history plus what events changed.
+struct State {
+    /// History known at the as-of date, as loaded.
+    history: History,
+    /// Customer ids by service index (the history's customers, then new ones).
+    ids: Vec<String>,
+    /// Service index by customer id.
+    index: HashMap<String, usize>,
+    /// Customers changed by events: their ledger and rebuilt one-customer history.
+    changed: HashMap<usize, (Ledger, History)>,
+    /// Open-invoice predictions per customer.
+    preds: Vec<Vec<InvoicePrediction>>,
+    /// Forecast inputs per customer.
+    items: Vec<Vec<OpenItem>>,
+    /// Open invoice id → (customer, position in `preds`).
+    open_at: HashMap<String, (u32, u32)>,
+    /// Last event sequence number applied.
+    applied_seq: u64,
+    /// Events applied.
+    applied: u64,
+    /// When the last event was applied.
+    last_applied: Option<std::time::SystemTime>,
+}
+
+impl State {
+    /// The history holding customer `c` and its index there.
+    fn history_of(&self, c: usize) -> (&History, usize) {
+        match self.changed.get(&c) {
+            Some((_, h)) => (h, 0),
+            None => (&self.history, c),
+        }
+    }
 }
 
 /// A customer as the API shows it.
@@ -211,26 +354,153 @@ impl Service {
         let history = load_history(data, as_of, &InvoiceReadOptions::default(), &FxTable::default())
             .map_err(|e| ServiceError::Data { path: data.display().to_string(), reason: e.to_string() })?;
         let predictions = predict_open(&history, as_of, &models)?;
-        let items = open_items(&history, as_of, &models)?;
-        let mut by_customer: HashMap<String, (usize, Vec<usize>)> = HashMap::new();
-        for (c, id) in history.customers.iter().enumerate() {
-            by_customer.insert(id.clone(), (c, Vec::new()));
-        }
-        for (i, p) in predictions.iter().enumerate() {
-            if let Some(e) = by_customer.get_mut(&p.customer_id) {
-                e.1.push(i);
+        let all_items = open_items(&history, as_of, &models)?;
+        let n = history.customers.len();
+        let ids = history.customers.clone();
+        let index: HashMap<String, usize> = ids.iter().enumerate().map(|(c, id)| (id.clone(), c)).collect();
+        let mut preds: Vec<Vec<InvoicePrediction>> = vec![Vec::new(); n];
+        let mut open_at = HashMap::with_capacity(predictions.len());
+        for p in predictions {
+            if let Some(&c) = index.get(&p.customer_id) {
+                open_at.insert(p.invoice_id.clone(), (c as u32, preds[c].len() as u32));
+                preds[c].push(p);
             }
         }
-        Ok(Service {
+        let mut items: Vec<Vec<OpenItem>> = vec![Vec::new(); n];
+        for it in all_items {
+            items[it.cust as usize].push(it);
+        }
+        let state = State {
             history,
+            ids,
+            index,
+            changed: HashMap::new(),
+            preds,
+            items,
+            open_at,
+            applied_seq: 0,
+            applied: 0,
+            last_applied: None,
+        };
+        Ok(Service {
             as_of,
             models,
             manifests,
-            predictions,
-            by_customer,
-            items,
+            state: RwLock::new(state),
             forecasts: Mutex::new(HashMap::new()),
+            ranking: Mutex::new(None),
         })
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
+        self.state.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Applies events dated on or before the as-of date to the customers they
+    /// concern: each customer's ledger takes its events in order, its history is
+    /// rebuilt, and its open invoices are rescored. Cached forecasts and the worklist
+    /// ranking are dropped. Events dated later are left out (the caller rebuilds at
+    /// their date instead, see [`Live::apply`]).
+    pub fn apply(&self, events: &[Event]) {
+        if events.is_empty() {
+            return;
+        }
+        let fx = FxTable::default();
+        let mut by_customer: Vec<(String, Vec<&Event>)> = Vec::new();
+        let mut slot: HashMap<&str, usize> = HashMap::new();
+        for e in events.iter().filter(|e| e.day() <= self.as_of) {
+            let k = *slot.entry(e.customer_id.as_str()).or_insert_with(|| {
+                by_customer.push((e.customer_id.clone(), Vec::new()));
+                by_customer.len() - 1
+            });
+            by_customer[k].1.push(e);
+        }
+        // Rebuild and rescore outside the write lock (this is the only writer).
+        let rebuilt: Vec<Rebuilt> = {
+            let st = self.read();
+            by_customer
+                .into_par_iter()
+                .filter_map(|(id, evs)| {
+                    let mut ledger = match st.index.get(&id) {
+                        Some(&c) => match st.changed.get(&c) {
+                            Some((l, _)) => l.clone(),
+                            None => st.history.ledger_of(c),
+                        },
+                        None => Ledger::new(&id, st.history.has_payments),
+                    };
+                    for e in evs {
+                        crate::events::apply(&mut ledger, e, &fx);
+                    }
+                    let h = ledger.history(self.as_of);
+                    if h.invoices.is_empty() {
+                        return None; // payments or activities of a customer without invoices
+                    }
+                    let preds = predict_open(&h, self.as_of, &self.models).ok()?;
+                    let items = open_items(&h, self.as_of, &self.models).ok()?;
+                    Some((id, ledger, h, preds, items))
+                })
+                .collect()
+        };
+        let mut st = self.state.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (id, ledger, h, preds, mut items) in rebuilt {
+            let c = match st.index.get(&id) {
+                Some(&c) => c,
+                None => {
+                    let c = st.ids.len();
+                    st.ids.push(id.clone());
+                    st.index.insert(id, c);
+                    st.preds.push(Vec::new());
+                    st.items.push(Vec::new());
+                    c
+                }
+            };
+            for p in std::mem::take(&mut st.preds[c]) {
+                st.open_at.remove(&p.invoice_id);
+            }
+            for (k, p) in preds.iter().enumerate() {
+                st.open_at.insert(p.invoice_id.clone(), (c as u32, k as u32));
+            }
+            st.preds[c] = preds;
+            items.iter_mut().for_each(|it| it.cust = c as u32);
+            st.items[c] = items;
+            st.changed.insert(c, (ledger, h));
+        }
+        st.applied_seq = st.applied_seq.max(events.iter().map(|e| e.seq).max().unwrap_or(0));
+        st.applied += events.len() as u64;
+        st.last_applied = Some(std::time::SystemTime::now());
+        drop(st);
+        if let Ok(mut f) = self.forecasts.lock() {
+            f.clear();
+        }
+        if let Ok(mut r) = self.ranking.lock() {
+            *r = None;
+        }
+    }
+
+    /// Last event sequence number applied.
+    pub fn applied_seq(&self) -> u64 {
+        self.read().applied_seq
+    }
+
+    /// Events applied, and when the last one was.
+    pub fn event_stats(&self) -> (u64, Option<std::time::SystemTime>) {
+        let st = self.read();
+        (st.applied, st.last_applied)
+    }
+
+    /// Every known customer id (from the data and from events).
+    pub fn customer_ids(&self) -> HashSet<String> {
+        self.read().ids.iter().cloned().collect()
+    }
+
+    /// Number of open invoices.
+    pub fn open_count(&self) -> usize {
+        self.read().open_at.len()
+    }
+
+    /// Every open-invoice prediction, by customer.
+    pub fn predictions(&self) -> Vec<InvoicePrediction> {
+        self.read().preds.iter().flatten().cloned().collect()
     }
 
     /// The as-of date.
@@ -240,12 +510,14 @@ impl Service {
 
     /// A customer's view, None when unknown.
     pub fn customer(&self, id: &str) -> Option<CustomerView> {
-        let (c, idx) = self.by_customer.get(id)?;
-        let at = customer_at(&self.history, *c, self.as_of);
+        let st = self.read();
+        let c = *st.index.get(id)?;
+        let (h, hc) = st.history_of(c);
+        let at = customer_at(h, hc, self.as_of);
         let names = crate::features::customer_feature_names();
         let behaviour =
             names.iter().zip(at.vector.iter()).map(|(n, v)| (n.to_string(), v.is_finite().then_some(*v))).collect();
-        let open_items: Vec<InvoicePrediction> = idx.iter().map(|&i| self.predictions[i].clone()).collect();
+        let open_items: Vec<InvoicePrediction> = st.preds[c].clone();
         let mut anomaly_flags = self.models.anomaly.flags(&at);
         anomaly_flags.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.code.cmp(&b.code)));
         let segment = if at.vector[1] < 1.0 {
@@ -264,38 +536,61 @@ impl Service {
         })
     }
 
+    /// Every open invoice ranked by open amount (base currency) × P(> 30 days late),
+    /// computed once and kept until events change it.
+    fn ranking(&self) -> Arc<Ranking> {
+        if let Some(r) = self.ranking.lock().ok().and_then(|r| r.clone()) {
+            return r;
+        }
+        let fx = FxTable::default();
+        let st = self.read();
+        let mut ranked: Vec<(f64, u32, u32)> = st
+            .preds
+            .iter()
+            .enumerate()
+            .flat_map(|(c, ps)| {
+                let fx = &fx;
+                ps.iter().enumerate().map(move |(k, p)| {
+                    let cur = crate::domain::Currency::parse(&p.currency).unwrap_or(crate::domain::Currency::USD);
+                    (fx.to_base(p.open_minor, cur) * p.p_late_30, c as u32, k as u32)
+                })
+            })
+            .collect();
+        ranked.par_sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then((a.1, a.2).cmp(&(b.1, b.2))));
+        let r = Arc::new(ranked);
+        if let Ok(mut slot) = self.ranking.lock() {
+            *slot = Some(r.clone());
+        }
+        r
+    }
+
     /// The worklist: open invoices by open amount (base currency) × P(> 30 days late).
     pub fn worklist(&self, q: &WorklistQuery) -> WorklistPage {
-        let fx = FxTable::default();
-        let collector = |p: &InvoicePrediction| {
-            self.by_customer.get(&p.customer_id).and_then(|(c, _)| self.history.master.get(*c)?.collector.clone())
+        let ranked = self.ranking();
+        let st = self.read();
+        let collector = |c: u32| -> Option<String> {
+            let (h, hc) = st.history_of(c as usize);
+            h.master.get(hc)?.collector.clone()
         };
-        let mut ranked: Vec<(f64, usize)> = self
-            .predictions
-            .iter()
-            .enumerate()
-            .filter(|(_, p)| q.segment.as_ref().is_none_or(|s| &p.segment == s))
-            .filter(|(_, p)| q.currency.as_ref().is_none_or(|c| &p.currency == c))
-            .filter(|(_, p)| q.collector.is_none() || collector(p) == q.collector)
-            .map(|(i, p)| {
-                let cur = crate::domain::Currency::parse(&p.currency).unwrap_or(crate::domain::Currency::USD);
-                (fx.to_base(p.open_minor, cur) * p.p_late_30, i)
-            })
-            .collect();
-        ranked.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-        let total = ranked.len();
-        let items: Vec<WorkItem> = ranked
-            .iter()
-            .enumerate()
-            .skip(q.cursor)
-            .take(q.limit)
-            .map(|(k, &(priority, i))| WorkItem {
-                rank: k + 1,
-                priority: (priority * 100.0).round() / 100.0,
-                collector: collector(&self.predictions[i]),
-                prediction: self.predictions[i].clone(),
-            })
-            .collect();
+        let matching = ranked.iter().filter(|&&(_, c, k)| {
+            let Some(p) = st.preds.get(c as usize).and_then(|v| v.get(k as usize)) else { return false };
+            q.segment.as_ref().is_none_or(|s| &p.segment == s)
+                && q.currency.as_ref().is_none_or(|x| &p.currency == x)
+                && (q.collector.is_none() || collector(c) == q.collector)
+        });
+        let mut items = Vec::with_capacity(q.limit);
+        let mut total = 0;
+        for (rank, &(priority, c, k)) in matching.enumerate() {
+            total += 1;
+            if rank >= q.cursor && items.len() < q.limit {
+                items.push(WorkItem {
+                    rank: rank + 1,
+                    priority: (priority * 100.0).round() / 100.0,
+                    collector: collector(c),
+                    prediction: st.preds[c as usize][k as usize].clone(),
+                });
+            }
+        }
         let end = q.cursor + items.len();
         WorklistPage { items, next_cursor: (end < total).then(|| end.to_string()), total }
     }
@@ -305,7 +600,8 @@ impl Service {
         let mut out = Vec::new();
         // Customer-level flags repeat on each open invoice: list them once.
         let mut seen = std::collections::HashSet::new();
-        for p in &self.predictions {
+        let st = self.read();
+        for p in st.preds.iter().flatten() {
             for f in &p.anomaly_flags {
                 if f.severity < min_severity || since.is_some_and(|s| f.day < s) {
                     continue;
@@ -348,6 +644,7 @@ impl Service {
             )]);
         }
         let fx = FxTable::default();
+        let st = self.read();
         let mut errors = Vec::new();
         let mut out: Vec<Option<InvoicePrediction>> = vec![None; list.len()];
         let mut rows: Vec<f64> = Vec::new();
@@ -366,8 +663,8 @@ impl Service {
                 continue;
             };
             if obj.len() == 1 {
-                match self.predictions.iter().find(|p| p.invoice_id == invoice_id) {
-                    Some(p) => out[i] = Some(p.clone()),
+                match st.open_at.get(&invoice_id) {
+                    Some(&(c, k)) => out[i] = Some(st.preds[c as usize][k as usize].clone()),
                     None => errors.push(FieldError {
                         field: path("invoice_id"),
                         reason: format!("no open invoice '{invoice_id}'; send the invoice's fields to score it as new"),
@@ -459,10 +756,11 @@ impl Service {
                 key: id_key(&invoice_id),
                 origin: (0, 0),
             };
-            let (vector, values, flags) = match self.by_customer.get(&cust) {
-                Some((c, _)) => {
-                    let now = customer_at(&self.history, *c, self.as_of);
-                    let then = customer_at(&self.history, *c, issue_d.min(self.as_of));
+            let (vector, values, flags) = match st.index.get(&cust) {
+                Some(&c) => {
+                    let (h, hc) = st.history_of(c);
+                    let now = customer_at(h, hc, self.as_of);
+                    let then = customer_at(h, hc, issue_d.min(self.as_of));
                     let flags = self.models.anomaly.flags(&now).into_iter().filter(|f| f.invoice.is_none()).collect();
                     (now.vector, crate::features::invoice::new_invoice_values(&then, &inv), flags)
                 }
@@ -519,13 +817,9 @@ impl Service {
             return Ok(f);
         }
         let p = ForecastParams { horizon_days, granularity: g, ..Default::default() };
-        let f = std::sync::Arc::new(simulate(
-            &self.items,
-            self.as_of,
-            &p,
-            &FxTable::default(),
-            self.models.cash_horizon_days,
-        )?);
+        let items: Vec<OpenItem> = self.read().items.iter().flatten().copied().collect();
+        let f =
+            std::sync::Arc::new(simulate(&items, self.as_of, &p, &FxTable::default(), self.models.cash_horizon_days)?);
         if let Ok(mut m) = self.forecasts.lock() {
             m.insert((horizon_days, g), f.clone());
         }

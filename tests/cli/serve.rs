@@ -281,7 +281,7 @@ fn the_server_answers_every_read_endpoint_and_names_bad_fields() {
         tokens.push(token);
     }
     let cfg = tmp.path().join("arsight.toml");
-    std::fs::write(&cfg, format!("max_in_flight = 64\n{config}")).unwrap();
+    std::fs::write(&cfg, format!("max_in_flight = 1\nrequest_timeout_ms = 1500\n{config}")).unwrap();
     let srv = Server::start(&[
         "serve",
         "--config",
@@ -313,5 +313,134 @@ fn the_server_answers_every_read_endpoint_and_names_bad_fields() {
     assert_eq!(st, 403, "{b}");
     assert!(b["detail"].as_str().unwrap().contains("needs admin"), "{b}");
     assert_eq!(write.post("/v1/models/reload", "").0, 403);
+    let event = r#"{"events": [{"event_id": "r1", "type": "activity", "customer_id": "slow", "date": "2024-01-01", "kind": "call"}]}"#;
+    assert_eq!(read.post("/v1/events", event).0, 403);
+    assert_eq!(write.post("/v1/events", event).0, 200);
     assert_eq!(write.get("/v1/models").0, 200);
+}
+
+fn open_ids(c: &serde_json::Value) -> Vec<String> {
+    c["open_items"].as_array().unwrap().iter().map(|p| p["invoice_id"].as_str().unwrap().to_string()).collect()
+}
+
+/// Polls `f` until it holds (events are applied in the background).
+fn eventually(what: &str, mut f: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !f() {
+        assert!(start.elapsed() < std::time::Duration::from_secs(10), "not within 10 s: {what}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn events_are_persisted_applied_online_idempotent_and_replayed_after_a_kill() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    hand_written(&data, 19_723); // 2024-01-01
+    let models = tmp.path().join("models");
+    arsight_ok(&["train", "--data", s(&data), "--as-of", "2024-01-01", "--models", s(&models)]);
+    let state = tmp.path().join("state");
+    let args = [
+        "serve",
+        "--data",
+        s(&data),
+        "--models",
+        s(&models),
+        "--addr",
+        "127.0.0.1:0",
+        "--as-of",
+        "2024-01-01",
+        "--state",
+        s(&state),
+    ];
+    let mut srv = Server::start(&args);
+    let before = open_ids(&srv.get("/v1/customers/slow").2);
+    assert!(before.contains(&"slow-39".to_string()) && !before.contains(&"ev-1".to_string()));
+    let batch = r#"{"events": [
+        {"event_id": "e1", "type": "invoice", "invoice_id": "ev-1", "customer_id": "slow", "invoice_date": "2023-12-30",
+         "due_date": "2024-01-29", "amount": "250.00", "currency": "USD"},
+        {"event_id": "e2", "type": "payment", "customer_id": "slow", "invoice_id": "slow-39", "payment_date": "2023-12-31",
+         "amount": 139, "currency": "USD"},
+        {"event_id": "e3", "type": "activity", "customer_id": "slow", "invoice_id": "slow-38", "date": "2024-01-01",
+         "kind": "promise_to_pay", "promised_date": "2024-01-10"},
+        {"event_id": "e4", "type": "invoice", "invoice_id": "fresh-1", "customer_id": "freshco", "invoice_date": "2023-12-20",
+         "due_date": "2024-01-19", "amount": 80, "currency": "EUR"}
+    ]}"#;
+    let (st, _, r) = srv.post("/v1/events", batch);
+    assert_eq!((st, r["accepted"].as_u64()), (200, Some(4)), "{r}");
+    // Applied online: the new invoice is open, the paid one is not.
+    eventually("slow's open items follow the events", || {
+        let ids = open_ids(&srv.get("/v1/customers/slow").2);
+        ids.contains(&"ev-1".to_string()) && !ids.contains(&"slow-39".to_string())
+    });
+    let (st, _, p) =
+        srv.post("/v1/predictions", r#"{"invoices": [{"invoice_id": "ev-1"}, {"invoice_id": "fresh-1"}]}"#);
+    assert_eq!(st, 200, "{p}");
+    assert_eq!(p["predictions"][1]["currency"], "EUR");
+    assert_eq!(srv.post("/v1/predictions", r#"{"invoices": [{"invoice_id": "slow-39"}]}"#).0, 404);
+    let worklist: Vec<String> = srv.get("/v1/worklist?limit=1000").2["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["invoice_id"].as_str().unwrap().to_string())
+        .collect();
+    assert!(worklist.contains(&"ev-1".to_string()) && !worklist.contains(&"slow-39".to_string()));
+
+    // Idempotent by id; a reused id with other content, an unknown customer and a bad
+    // value are refused with the field named, and nothing of such a request is kept.
+    let (st, _, r) = srv.post("/v1/events", batch);
+    assert_eq!((st, r["duplicates"].as_u64(), r["accepted"].as_u64()), (200, Some(4), Some(0)), "{r}");
+    for (body, status, field) in [
+        (
+            r#"{"events": [{"event_id": "e9", "type": "activity", "customer_id": "slow", "date": "2024-01-01", "kind": "call"},
+                           {"event_id": "e1", "type": "invoice", "invoice_id": "ev-1", "customer_id": "slow", "invoice_date": "2023-12-30", "due_date": "2024-01-29", "amount": "999.00", "currency": "USD"}]}"#,
+            409,
+            "events[1].event_id",
+        ),
+        (
+            r#"{"events": [{"event_id": "e9", "type": "payment", "customer_id": "ghost", "payment_date": "2024-01-01", "amount": 5, "currency": "USD"}]}"#,
+            404,
+            "events[0].customer_id",
+        ),
+        (
+            r#"{"events": [{"event_id": "e9", "type": "payment", "customer_id": "slow", "payment_date": "someday", "amount": 5, "currency": "USD"}]}"#,
+            422,
+            "events[0].payment_date",
+        ),
+        (r#"{"events": {}}"#, 422, "events"),
+    ] {
+        let (st, ctype, b) = srv.post("/v1/events", body);
+        assert_eq!((st, ctype.as_str()), (status, "application/problem+json"), "{body}: {b}");
+        assert_eq!(b["field"], field, "{b}");
+    }
+    assert_eq!(srv.post("/v1/events", "{\"events\": [").0, 400);
+
+    // Killed without warning, started again: the events are all there.
+    srv.child.kill().unwrap();
+    srv.child.wait().unwrap();
+    let key = srv.key.clone();
+    let mut srv = Server::start(&args);
+    assert!(srv.key.is_none(), "the admin key is generated once");
+    srv.key = key;
+    let (_, _, ready) = srv.get("/readyz");
+    assert_eq!(ready["events_applied"], 4, "{ready}");
+    let ids = open_ids(&srv.get("/v1/customers/slow").2);
+    assert!(ids.contains(&"ev-1".to_string()) && !ids.contains(&"slow-39".to_string()), "{ids:?}");
+    assert_eq!(srv.get("/v1/customers/freshco").0, 200);
+    // "e9" of the refused requests was never written.
+    let (st, _, r) = srv.post(
+        "/v1/events",
+        r#"{"events": [{"event_id": "e9", "type": "activity", "customer_id": "slow", "date": "2024-01-01", "kind": "call"}]}"#,
+    );
+    assert_eq!((st, r["accepted"].as_u64()), (200, Some(1)), "{r}");
+
+    // An event dated after the as-of date moves the service's date there.
+    let (st, _, r) = srv.post(
+        "/v1/events",
+        r#"{"events": [{"event_id": "e10", "type": "payment", "customer_id": "steady", "payment_date": "2024-01-05", "amount": 1, "currency": "USD"}]}"#,
+    );
+    assert_eq!(st, 200, "{r}");
+    eventually("the as-of date moves to 2024-01-05", || srv.get("/readyz").2["as_of"] == "2024-01-05");
+    assert_eq!(srv.get("/readyz").2["events_applied"], 6);
 }
