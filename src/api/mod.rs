@@ -14,6 +14,7 @@ use serde::Serialize;
 
 pub mod auth;
 pub mod config;
+pub mod doc;
 mod telemetry;
 
 pub use config::Settings;
@@ -121,10 +122,12 @@ fn known(q: &HashMap<String, String>, allowed: &[&str]) -> Result<(), ApiError> 
     }
 }
 
+#[utoipa::path(get, path = "/healthz", tag = "probes", security(()), responses((status = 200, description = "the process is up", body = String)))]
 async fn healthz() -> &'static str {
     "ok"
 }
 
+#[utoipa::path(get, path = "/readyz", tag = "probes", security(()), responses((status = 200, description = "models loaded: as-of date, open invoices, events applied", body = Object)))]
 async fn readyz(State(live): State<AppState>) -> Json<serde_json::Value> {
     let s = live.get();
     Json(
@@ -132,6 +135,7 @@ async fn readyz(State(live): State<AppState>) -> Json<serde_json::Value> {
     )
 }
 
+#[utoipa::path(get, path = "/v1/models", tag = "models", responses((status = 200, description = "per kind: the active version and every stored version with its validation metrics", body = Object), (status = 401, description = "no or unknown API key", body = doc::Problem, content_type = "application/problem+json"), (status = 403, description = "role too low", body = doc::Problem, content_type = "application/problem+json"), (status = 503, description = "busy (Retry-After) or timed out", body = doc::Problem, content_type = "application/problem+json")))]
 async fn models(State(live): State<AppState>) -> Result<Response, ApiError> {
     let s = live.get();
     let store = crate::models::artifact::ModelStore::new(&live.models);
@@ -147,6 +151,7 @@ async fn models(State(live): State<AppState>) -> Result<Response, ApiError> {
     Ok(Json(serde_json::Value::Object(kinds)).into_response())
 }
 
+#[utoipa::path(post, path = "/v1/models/reload", tag = "models", responses((status = 200, description = "active versions after the reload", body = Object), (status = 409, description = "the models could not be loaded; the previous ones keep serving", body = doc::Problem, content_type = "application/problem+json"), (status = 401, description = "no or unknown API key", body = doc::Problem, content_type = "application/problem+json"), (status = 403, description = "role too low", body = doc::Problem, content_type = "application/problem+json"), (status = 503, description = "busy (Retry-After) or timed out", body = doc::Problem, content_type = "application/problem+json")))]
 async fn reload_models(State(live): State<AppState>) -> Result<Response, ApiError> {
     let l = live.clone();
     tokio::task::spawn_blocking(move || l.reload()).await.map_err(|e| ApiError::internal(e.to_string()))?.map_err(
@@ -162,6 +167,7 @@ async fn reload_models(State(live): State<AppState>) -> Result<Response, ApiErro
     Ok(Json(serde_json::json!({ "active": active })).into_response())
 }
 
+#[utoipa::path(post, path = "/v1/models/{kind}/activate", tag = "models", params(("kind" = String, Path, description = "payment_date, risk, cash, segments or anomaly")), request_body = doc::ActivateRequest, responses((status = 200, description = "active versions after the switch", body = Object), (status = 404, description = "unknown kind or version", body = doc::Problem, content_type = "application/problem+json"), (status = 422, description = "no version given", body = doc::Problem, content_type = "application/problem+json"), (status = 401, description = "no or unknown API key", body = doc::Problem, content_type = "application/problem+json"), (status = 403, description = "role too low", body = doc::Problem, content_type = "application/problem+json"), (status = 503, description = "busy (Retry-After) or timed out", body = doc::Problem, content_type = "application/problem+json")))]
 async fn activate(
     State(live): State<AppState>,
     Path(kind): Path<String>,
@@ -189,6 +195,7 @@ async fn activate(
     }
 }
 
+#[utoipa::path(get, path = "/v1/customers/{id}", tag = "customers", params(("id" = String, Path, description = "customer id")), responses((status = 200, body = crate::service::CustomerView), (status = 404, description = "unknown customer", body = doc::Problem, content_type = "application/problem+json"), (status = 401, description = "no or unknown API key", body = doc::Problem, content_type = "application/problem+json"), (status = 403, description = "role too low", body = doc::Problem, content_type = "application/problem+json"), (status = 503, description = "busy (Retry-After) or timed out", body = doc::Problem, content_type = "application/problem+json")))]
 async fn customer(State(live): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
     let s = live.get();
     match s.customer(&id) {
@@ -197,6 +204,7 @@ async fn customer(State(live): State<AppState>, Path(id): Path<String>) -> Resul
     }
 }
 
+#[utoipa::path(get, path = "/v1/worklist", tag = "worklist", params(("collector" = Option<String>, Query), ("segment" = Option<String>, Query), ("currency" = Option<String>, Query), ("limit" = Option<u32>, Query, description = "1 to 1000, default 50"), ("cursor" = Option<String>, Query, description = "next_cursor of the previous page")), responses((status = 200, body = crate::service::WorklistPage), (status = 422, description = "invalid or unknown query parameter", body = doc::Problem, content_type = "application/problem+json"), (status = 401, description = "no or unknown API key", body = doc::Problem, content_type = "application/problem+json"), (status = 403, description = "role too low", body = doc::Problem, content_type = "application/problem+json"), (status = 503, description = "busy (Retry-After) or timed out", body = doc::Problem, content_type = "application/problem+json")))]
 async fn worklist(
     State(live): State<AppState>,
     Query(q): Query<HashMap<String, String>>,
@@ -223,6 +231,7 @@ async fn worklist(
     Ok(Json(s.worklist(&query)).into_response())
 }
 
+#[utoipa::path(get, path = "/v1/anomalies", tag = "anomalies", params(("since" = Option<String>, Query, description = "YYYY-MM-DD"), ("severity" = Option<String>, Query, description = "low, medium or high (at least)")), responses((status = 200, body = Vec<crate::service::AnomalyView>), (status = 422, description = "invalid or unknown query parameter", body = doc::Problem, content_type = "application/problem+json"), (status = 401, description = "no or unknown API key", body = doc::Problem, content_type = "application/problem+json"), (status = 403, description = "role too low", body = doc::Problem, content_type = "application/problem+json"), (status = 503, description = "busy (Retry-After) or timed out", body = doc::Problem, content_type = "application/problem+json")))]
 async fn anomalies(
     State(live): State<AppState>,
     Query(q): Query<HashMap<String, String>>,
@@ -246,6 +255,7 @@ async fn anomalies(
     Ok(Json(s.anomalies(since, severity)).into_response())
 }
 
+#[utoipa::path(get, path = "/v1/forecast", tag = "forecast", params(("horizon" = Option<String>, Query, description = "e.g. 13w or 30d (default 13w)"), ("granularity" = Option<String>, Query, description = "day or week"), ("currency" = Option<String>, Query, description = "one currency only")), responses((status = 200, body = crate::forecast::Forecast), (status = 404, description = "no open invoices in that currency", body = doc::Problem, content_type = "application/problem+json"), (status = 422, description = "invalid or unknown query parameter", body = doc::Problem, content_type = "application/problem+json"), (status = 401, description = "no or unknown API key", body = doc::Problem, content_type = "application/problem+json"), (status = 403, description = "role too low", body = doc::Problem, content_type = "application/problem+json"), (status = 503, description = "busy (Retry-After) or timed out", body = doc::Problem, content_type = "application/problem+json")))]
 async fn forecast(
     State(live): State<AppState>,
     Query(q): Query<HashMap<String, String>>,
@@ -270,6 +280,7 @@ async fn forecast(
     }
 }
 
+#[utoipa::path(post, path = "/v1/predictions", tag = "predictions", request_body = doc::PredictionRequest, responses((status = 200, body = doc::PredictionReply), (status = 400, description = "malformed JSON", body = doc::Problem, content_type = "application/problem+json"), (status = 404, description = "unknown open invoice id", body = doc::Problem, content_type = "application/problem+json"), (status = 413, description = "body over the limit", body = doc::Problem, content_type = "application/problem+json"), (status = 422, description = "invalid field", body = doc::Problem, content_type = "application/problem+json"), (status = 401, description = "no or unknown API key", body = doc::Problem, content_type = "application/problem+json"), (status = 403, description = "role too low", body = doc::Problem, content_type = "application/problem+json"), (status = 503, description = "busy (Retry-After) or timed out", body = doc::Problem, content_type = "application/problem+json")))]
 async fn predictions(
     State(live): State<AppState>,
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
@@ -301,6 +312,7 @@ async fn predictions(
 
 /// `POST /v1/events`: validated, written to the event log (group commit) before the
 /// answer, then applied to the customers they concern in the background.
+#[utoipa::path(post, path = "/v1/events", tag = "events", request_body = doc::EventsRequest, responses((status = 200, description = "written to the event log (durable) and queued for application", body = doc::EventsReply), (status = 400, description = "malformed JSON", body = doc::Problem, content_type = "application/problem+json"), (status = 404, description = "unknown customer", body = doc::Problem, content_type = "application/problem+json"), (status = 409, description = "event id reused with other content", body = doc::Problem, content_type = "application/problem+json"), (status = 413, description = "body over the limit", body = doc::Problem, content_type = "application/problem+json"), (status = 422, description = "invalid field", body = doc::Problem, content_type = "application/problem+json"), (status = 401, description = "no or unknown API key", body = doc::Problem, content_type = "application/problem+json"), (status = 403, description = "role too low", body = doc::Problem, content_type = "application/problem+json"), (status = 503, description = "busy (Retry-After) or timed out", body = doc::Problem, content_type = "application/problem+json")))]
 async fn events(
     State(live): State<AppState>,
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
@@ -357,6 +369,28 @@ async fn events(
     Ok(Json(serde_json::json!({"accepted": accepted, "duplicates": duplicates, "events": results})).into_response())
 }
 
+#[utoipa::path(get, path = "/metrics", tag = "probes", responses((status = 200, description = "Prometheus text exposition: requests and latency by route and status, model versions, events applied", body = String, content_type = "text/plain"), (status = 401, description = "no or unknown API key", body = doc::Problem, content_type = "application/problem+json"), (status = 403, description = "role too low", body = doc::Problem, content_type = "application/problem+json"), (status = 503, description = "busy (Retry-After) or timed out", body = doc::Problem, content_type = "application/problem+json")))]
+async fn metrics_route(State(live): State<AppState>, axum::Extension(m): axum::Extension<Arc<Metrics>>) -> String {
+    let mut out = telemetry::render(m).await;
+    let s = live.get();
+    out.push_str("# HELP arsight_model_info Active model version by kind.\n# TYPE arsight_model_info gauge\n");
+    for (k, man) in &s.manifests {
+        out.push_str(&format!("arsight_model_info{{kind=\"{}\",version=\"{}\"}} 1\n", k.as_str(), man.version));
+    }
+    let secs = |d: i32| i64::from(d) * 86_400;
+    let (applied, last) = s.event_stats();
+    let last = last.and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0.0, |d| d.as_secs_f64());
+    out.push_str(&format!(
+        "# HELP arsight_features_as_of_timestamp_seconds Date the features and predictions describe (feature freshness).\n# TYPE arsight_features_as_of_timestamp_seconds gauge\narsight_features_as_of_timestamp_seconds {}\n\
+         # HELP arsight_open_invoices Open invoices scored.\n# TYPE arsight_open_invoices gauge\narsight_open_invoices {}\n\
+         # HELP arsight_events_applied_total Events applied since the service was built.\n# TYPE arsight_events_applied_total counter\narsight_events_applied_total {applied}\n\
+         # HELP arsight_events_last_applied_timestamp_seconds When events last changed features (0 = never).\n# TYPE arsight_events_last_applied_timestamp_seconds gauge\narsight_events_last_applied_timestamp_seconds {last:.3}\n",
+        secs(s.as_of),
+        s.open_count()
+    ));
+    out
+}
+
 async fn fallback() -> ApiError {
     ApiError { status: StatusCode::NOT_FOUND, title: "not found".into(), detail: "no such route".into(), field: None }
 }
@@ -369,24 +403,35 @@ pub fn router(state: AppState, settings: &Settings, keys: auth::Keys) -> Router 
         settings.body_limit_bytes,
         keys,
     ));
-    let m = metrics.clone();
-    Router::new()
-        .route("/metrics", get(move || telemetry::render(m.clone())))
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/v1/models", get(models))
-        .route("/v1/customers/{id}", get(customer))
-        .route("/v1/worklist", get(worklist))
-        .route("/v1/anomalies", get(anomalies))
-        .route("/v1/forecast", get(forecast))
-        .route("/v1/predictions", axum::routing::post(predictions))
-        .route("/v1/events", axum::routing::post(events))
-        .route("/v1/models/reload", axum::routing::post(reload_models))
-        .route("/v1/models/{kind}/activate", axum::routing::post(activate))
-        .layer(axum::extract::DefaultBodyLimit::max(settings.body_limit_bytes))
-        .fallback(fallback)
-        .layer(axum::middleware::from_fn_with_state(metrics, telemetry::track))
-        .with_state(state)
+    let (api, mut openapi) =
+        utoipa_axum::router::OpenApiRouter::with_openapi(<doc::ApiDoc as utoipa::OpenApi>::openapi())
+            .routes(utoipa_axum::routes!(healthz))
+            .routes(utoipa_axum::routes!(readyz))
+            .routes(utoipa_axum::routes!(metrics_route))
+            .routes(utoipa_axum::routes!(models))
+            .routes(utoipa_axum::routes!(reload_models))
+            .routes(utoipa_axum::routes!(activate))
+            .routes(utoipa_axum::routes!(customer))
+            .routes(utoipa_axum::routes!(worklist))
+            .routes(utoipa_axum::routes!(anomalies))
+            .routes(utoipa_axum::routes!(forecast))
+            .routes(utoipa_axum::routes!(predictions))
+            .routes(utoipa_axum::routes!(events))
+            .split_for_parts();
+    openapi.info.version = env!("CARGO_PKG_VERSION").to_string();
+    let document = Arc::new(openapi.to_json().unwrap_or_default());
+    api.route(
+        "/openapi.json",
+        get(move || {
+            let d = document.clone();
+            async move { ([(header::CONTENT_TYPE, "application/json")], d.as_ref().clone()) }
+        }),
+    )
+    .layer(axum::extract::DefaultBodyLimit::max(settings.body_limit_bytes))
+    .fallback(fallback)
+    .layer(axum::Extension(metrics.clone()))
+    .layer(axum::middleware::from_fn_with_state(metrics, telemetry::track))
+    .with_state(state)
 }
 
 /// Serves until SIGINT/SIGTERM; prints `listening on http://ADDR` once bound.

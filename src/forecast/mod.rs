@@ -24,7 +24,7 @@ use crate::models::train::ModelSet;
 use crate::rng::{splitmix64, Rng};
 
 /// Bucket width.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Granularity {
     /// One day.
@@ -53,7 +53,7 @@ impl Granularity {
 }
 
 /// Forecast settings.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ForecastParams {
     /// Days ahead.
     pub horizon_days: i32,
@@ -148,7 +148,7 @@ impl OpenItem {
 }
 
 /// One bucket of one currency (minor units; expectations rounded).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Bucket {
     /// First day (inclusive).
     pub start: String,
@@ -167,7 +167,7 @@ pub struct Bucket {
 }
 
 /// The forecast of one currency.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct CurrencyForecast {
     /// ISO code.
     pub currency: String,
@@ -180,7 +180,7 @@ pub struct CurrencyForecast {
 }
 
 /// A whole forecast.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Forecast {
     /// As-of date.
     pub as_of: String,

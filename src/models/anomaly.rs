@@ -14,7 +14,7 @@ use crate::features::CustomerAt;
 use crate::rng::Rng;
 
 /// How urgent a flag is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     /// Worth a look.
@@ -37,7 +37,7 @@ impl Severity {
 }
 
 /// One anomaly.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Flag {
     /// Stable code: `days_late_jump`, `first_partial_payment`, `amount_spike`, `outlier`.
     pub code: String,
@@ -48,7 +48,7 @@ pub struct Flag {
     /// Invoice position in the history when the flag is about one invoice.
     #[serde(skip)]
     pub invoice: Option<usize>,
-    /// Day of the evidence (epoch days).
+    /// Day of the evidence (days since 1970-01-01).
     pub day: i32,
 }
 

@@ -25,7 +25,7 @@ use crate::features::history::History;
 
 /// One reason: a model input, its value and its signed contribution (days late of
 /// the p50 prediction).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Reason {
     /// Model input name (`cust.*` or `inv.*`).
     pub feature: String,
@@ -44,7 +44,7 @@ impl Reason {
 }
 
 /// The prediction for one open invoice.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct InvoicePrediction {
     /// Invoice id.
     pub invoice_id: String,

@@ -252,7 +252,7 @@ impl State {
 }
 
 /// A customer as the API shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CustomerView {
     /// Customer id.
     pub customer_id: String,
@@ -271,7 +271,7 @@ pub struct CustomerView {
 }
 
 /// One worklist line: an open invoice and why it is ranked there.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct WorkItem {
     /// Rank (1 = act first).
     pub rank: usize,
@@ -300,7 +300,7 @@ pub struct WorklistQuery {
 }
 
 /// One page of the worklist.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct WorklistPage {
     /// Items in rank order.
     pub items: Vec<WorkItem>,
@@ -311,7 +311,7 @@ pub struct WorklistPage {
 }
 
 /// One anomaly as the API lists it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AnomalyView {
     /// Customer id.
     pub customer_id: String,

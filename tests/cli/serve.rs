@@ -266,6 +266,50 @@ fn the_server_answers_every_read_endpoint_and_names_bad_fields() {
 
     let (st, ctype, _) = srv.get("/v2/nothing");
     assert_eq!((st, ctype.as_str()), (404, "application/problem+json"));
+    assert!(srv.get("/metrics").2.as_str().unwrap().contains("arsight_model_info{kind=\"payment_date\""));
+
+    // The OpenAPI document: 3.1, every $ref resolves, every operation has responses and
+    // every documented route answers (no "no such route" 404, no 405), and every route
+    // the server has is documented.
+    let (st, _, doc) = srv.client(None).get("/openapi.json");
+    assert_eq!(st, 200, "public");
+    assert_eq!(doc["openapi"], "3.1.0");
+    let text = doc.to_string();
+    for r in text.split("\"$ref\":\"").skip(1) {
+        let name = r.split('"').next().unwrap();
+        let schema = name.strip_prefix("#/components/schemas/").expect("local schema ref");
+        assert!(doc["components"]["schemas"][schema].is_object(), "dangling $ref {name}");
+    }
+    let mut documented = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            assert!(op["responses"].as_object().is_some_and(|r| r.contains_key("200")), "{method} {path}");
+            documented.push(format!("{} {path}", method.to_uppercase()));
+            let concrete = path.replace("{id}", "slow").replace("{kind}", "risk");
+            let (st, _, b) = srv.request(&method.to_uppercase(), &concrete, "{}");
+            assert!(st != 405 && !(st == 404 && b["detail"] == "no such route"), "{method} {path}: {st} {b}");
+        }
+    }
+    documented.sort();
+    let mut expected: Vec<String> = [
+        "GET /healthz",
+        "GET /readyz",
+        "GET /metrics",
+        "GET /v1/models",
+        "POST /v1/models/reload",
+        "POST /v1/models/{kind}/activate",
+        "GET /v1/customers/{id}",
+        "GET /v1/worklist",
+        "GET /v1/anomalies",
+        "GET /v1/forecast",
+        "POST /v1/predictions",
+        "POST /v1/events",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    expected.sort();
+    assert_eq!(documented, expected);
     drop(srv);
 
     // Keys and roles from a configuration file: 401 without or with a wrong key, 403
