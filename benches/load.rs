@@ -1,0 +1,450 @@
+//! Load benchmark of the HTTP API, side by side with a FastAPI + LightGBM reference.
+//!
+//! ```text
+//! cargo bench --bench load -- --data data/default --models models [--seconds 5] [--rounds 3]
+//!     [--connections 16] [--reference benches/fastapi_reference.py]
+//! ```
+//!
+//! Starts `arsight serve` (release binary, API keys on, a fresh state directory) and,
+//! when Python with fastapi, uvicorn and lightgbm is there, the reference service in
+//! `benches/fastapi_reference.py` on the same data. Each scenario alternates the
+//! sides round by round and reports medians:
+//!
+//! - `GET /healthz` throughput (closed loop, N keep-alive connections);
+//! - single-invoice `POST /v1/predictions` (a new invoice of a known customer: the
+//!   full feature + model path) throughput, then p50/p99 latency at half of it (open
+//!   loop, latency from the scheduled send time, so queueing counts);
+//! - a 1,000-invoice batch, p50/p99 over sequential requests;
+//! - `GET /v1/forecast` p50 (cached) and the first answer after an event (recomputed);
+//! - `POST /v1/events`: events/s sustained with batches of 100 (fsync per group) and
+//!   with one event per request, and the time until a posted invoice shows up.
+//!
+//! The load client is this process: plain HTTP/1.1 over tokio sockets.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+struct Conn {
+    s: TcpStream,
+    buf: Vec<u8>,
+    addr: String,
+    auth: String,
+}
+
+impl Conn {
+    async fn open(addr: &str, key: Option<&str>) -> Conn {
+        let s = TcpStream::connect(addr).await.expect("connect");
+        s.set_nodelay(true).unwrap();
+        let auth = key.map(|k| format!("Authorization: Bearer {k}\r\n")).unwrap_or_default();
+        Conn { s, buf: Vec::with_capacity(1 << 16), addr: addr.to_string(), auth }
+    }
+
+    /// One request on the kept-alive connection: (status, body).
+    async fn call(&mut self, method: &str, path: &str, body: &str) -> (u16, Vec<u8>) {
+        let head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\n{}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            self.addr,
+            self.auth,
+            body.len()
+        );
+        let mut req = head.into_bytes();
+        req.extend_from_slice(body.as_bytes());
+        self.s.write_all(&req).await.expect("write");
+        self.buf.clear();
+        let mut chunk = [0u8; 65536];
+        let head_end = loop {
+            if let Some(p) = find(&self.buf, b"\r\n\r\n") {
+                break p + 4;
+            }
+            let n = self.s.read(&mut chunk).await.expect("read");
+            assert!(n > 0, "connection closed");
+            self.buf.extend_from_slice(&chunk[..n]);
+        };
+        let head = String::from_utf8_lossy(&self.buf[..head_end]).to_ascii_lowercase();
+        let status: u16 = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+        let len: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .and_then(|v| v.trim().parse().ok())
+            .expect("content-length");
+        while self.buf.len() < head_end + len {
+            let n = self.s.read(&mut chunk).await.expect("read");
+            assert!(n > 0, "connection closed");
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+        (status, self.buf[head_end..head_end + len].to_vec())
+    }
+}
+
+fn find(h: &[u8], n: &[u8]) -> Option<usize> {
+    h.windows(n.len()).position(|w| w == n)
+}
+
+fn pct(v: &mut [f64], q: f64) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    v[((v.len() - 1) as f64 * q).round() as usize]
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    pct(&mut v, 0.5)
+}
+
+/// A service under test.
+struct Side {
+    name: &'static str,
+    addr: String,
+    key: Option<String>,
+    child: Child,
+}
+
+impl Drop for Side {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts a process and waits for `listening on http://ADDR` (and `admin api key: K`).
+fn start(name: &'static str, cmd: &mut Command) -> Side {
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("start");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut key = None;
+    let addr = loop {
+        let line = lines.next().expect("printed its address").expect("utf-8");
+        if let Some(k) = line.strip_prefix("admin api key: ") {
+            key = Some(k.to_string());
+        }
+        if let Some(a) = line.strip_prefix("listening on http://") {
+            break a.trim().to_string();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    Side { name, addr, key, child }
+}
+
+/// Closed loop: `conns` connections send `req(i)` back to back for `secs`; requests/s.
+async fn throughput(side: &Side, conns: usize, secs: f64, req: Arc<dyn Fn(u64) -> (String, String) + Send + Sync>) -> f64 {
+    let stop = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for c in 0..conns {
+        let (stop, done, req) = (stop.clone(), done.clone(), req.clone());
+        let mut conn = Conn::open(&side.addr, side.key.as_deref()).await;
+        tasks.push(tokio::spawn(async move {
+            let mut i = c as u64 * 1_000_000;
+            while !stop.load(Ordering::Relaxed) {
+                let (path, body) = req(i);
+                let method = if body.is_empty() { "GET" } else { "POST" };
+                let (st, b) = conn.call(method, &path, &body).await;
+                assert!(st == 200, "{path}: {st} {}", String::from_utf8_lossy(&b));
+                done.fetch_add(1, Ordering::Relaxed);
+                i += 1;
+            }
+        }));
+    }
+    let t = Instant::now();
+    tokio::time::sleep(Duration::from_secs_f64(secs)).await;
+    let n = done.load(Ordering::Relaxed);
+    let el = t.elapsed().as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+    for t in tasks {
+        let _ = t.await;
+    }
+    n as f64 / el
+}
+
+/// Open loop at `rate`/s over `conns` connections for `secs`: latencies (ms) measured
+/// from each request's scheduled time.
+async fn paced(
+    side: &Side,
+    conns: usize,
+    rate: f64,
+    secs: f64,
+    req: Arc<dyn Fn(u64) -> (String, String) + Send + Sync>,
+) -> Vec<f64> {
+    let per_conn = Duration::from_secs_f64(conns as f64 / rate);
+    let start = Instant::now() + Duration::from_millis(50);
+    let mut tasks = Vec::new();
+    for c in 0..conns {
+        let req = req.clone();
+        let mut conn = Conn::open(&side.addr, side.key.as_deref()).await;
+        tasks.push(tokio::spawn(async move {
+            let offset = per_conn.mul_f64(c as f64 / conns as f64);
+            let mut lat = Vec::new();
+            let mut k = 0u32;
+            loop {
+                let due = start + offset + per_conn * k;
+                if due > start + Duration::from_secs_f64(secs) {
+                    break;
+                }
+                tokio::time::sleep_until(due.into()).await;
+                let (path, body) = req(u64::from(k) + c as u64 * 1_000_000);
+                let (st, _) = conn.call("POST", &path, &body).await;
+                assert_eq!(st, 200);
+                lat.push((Instant::now() - due).as_secs_f64() * 1e3);
+                k += 1;
+            }
+            lat
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    all
+}
+
+fn arg(args: &[String], name: &str) -> Option<String> {
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned()
+}
+
+fn new_invoice(cust: &str, i: u64, as_of: &str) -> String {
+    format!(
+        r#"{{"invoice_id":"load-{i}","customer_id":"{cust}","invoice_date":"{as_of}","due_date":"{as_of}","amount":"{}.{:02}","currency":"USD"}}"#,
+        100 + i % 5000,
+        i % 100
+    )
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let data = arg(&args, "--data").unwrap_or_else(|| "data/default".into());
+    let models = arg(&args, "--models").unwrap_or_else(|| "models".into());
+    let secs: f64 = arg(&args, "--seconds").and_then(|s| s.parse().ok()).unwrap_or(5.0);
+    let rounds: usize = arg(&args, "--rounds").and_then(|s| s.parse().ok()).unwrap_or(3);
+    let conns: usize = arg(&args, "--connections").and_then(|s| s.parse().ok()).unwrap_or(16);
+    let reference = arg(&args, "--reference").unwrap_or_else(|| "benches/fastapi_reference.py".into());
+    let state = tempfile::tempdir().unwrap();
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!("load average before: {}", load.trim());
+
+    let t = Instant::now();
+    let ours = start(
+        "arsight",
+        Command::new(env!("CARGO_BIN_EXE_arsight")).args([
+            "serve",
+            "--data",
+            &data,
+            "--models",
+            &models,
+            "--state",
+            state.path().to_str().unwrap(),
+            "--addr",
+            "127.0.0.1:0",
+        ]),
+    );
+    println!("arsight listening after {:.1}s", t.elapsed().as_secs_f64());
+    // A known customer and its as-of date, from the service itself.
+    let mut c = Conn::open(&ours.addr, ours.key.as_deref()).await;
+    let (_, ready) = c.call("GET", "/readyz", "").await;
+    let ready: serde_json::Value = serde_json::from_slice(&ready).unwrap();
+    let as_of = ready["as_of"].as_str().unwrap().to_string();
+    let (_, wl) = c.call("GET", "/v1/worklist?limit=1000", "").await;
+    let wl: serde_json::Value = serde_json::from_slice(&wl).unwrap();
+    let customers: Vec<String> = wl["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["customer_id"].as_str().unwrap().to_string())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    println!("as of {as_of}; {} open invoices; {} customers used for requests", ready["open_invoices"], customers.len());
+
+    let reference_side = {
+        let py = Command::new("python3")
+            .args(["-c", "import fastapi, uvicorn, lightgbm, pandas"])
+            .status()
+            .is_ok_and(|s| s.success());
+        if py && std::path::Path::new(&reference).exists() {
+            let t = Instant::now();
+            let side = start(
+                "fastapi+lightgbm",
+                Command::new("python3").args([reference.as_str(), "--data", &data, "--as-of", &as_of, "--models", &models]),
+            );
+            println!("reference listening after {:.1}s", t.elapsed().as_secs_f64());
+            Some(side)
+        } else {
+            println!("reference skipped: python3 with fastapi, uvicorn, lightgbm and pandas, and {reference}, are needed");
+            None
+        }
+    };
+    let mut sides: Vec<&Side> = vec![&ours];
+    if let Some(r) = &reference_side {
+        sides.push(r);
+    }
+
+    let cs = Arc::new(customers);
+    let healthz: Arc<dyn Fn(u64) -> (String, String) + Send + Sync> = Arc::new(|_| ("/healthz".into(), String::new()));
+    let single: Arc<dyn Fn(u64) -> (String, String) + Send + Sync> = {
+        let (cs, as_of) = (cs.clone(), as_of.clone());
+        Arc::new(move |i| {
+            let c = &cs[(i as usize) % cs.len()];
+            ("/v1/predictions".into(), format!(r#"{{"invoices":[{}]}}"#, new_invoice(c, i, &as_of)))
+        })
+    };
+    let batch: String = {
+        let items: Vec<String> = (0..1000).map(|i| new_invoice(&cs[i % cs.len()], i as u64, &as_of)).collect();
+        format!(r#"{{"invoices":[{}]}}"#, items.join(","))
+    };
+
+    use std::collections::BTreeMap;
+    let mut res: BTreeMap<(&str, &str), Vec<f64>> = BTreeMap::new();
+    for round in 0..rounds {
+        // Alternate which side goes first.
+        let order: Vec<&Side> = if round % 2 == 0 { sides.clone() } else { sides.iter().rev().copied().collect() };
+        for side in order {
+            let h = throughput(side, conns, secs, healthz.clone()).await;
+            let p = throughput(side, conns, secs, single.clone()).await;
+            let mut lat = paced(side, conns, p / 2.0, secs, single.clone()).await;
+            let (p50, p99) = (pct(&mut lat, 0.5), pct(&mut lat, 0.99));
+            let mut bl = Vec::new();
+            let mut conn = Conn::open(&side.addr, side.key.as_deref()).await;
+            for _ in 0..30 {
+                let t = Instant::now();
+                let (st, b) = conn.call("POST", "/v1/predictions", &batch).await;
+                assert_eq!(st, 200, "{}", String::from_utf8_lossy(&b));
+                bl.push(t.elapsed().as_secs_f64() * 1e3);
+            }
+            let (b50, b99) = (pct(&mut bl, 0.5), pct(&mut bl, 0.99));
+            println!(
+                "round {round} {:<17} healthz {h:>8.0}/s  single {p:>7.0}/s ({:.0}% of healthz)  at {:.0}/s p50 {p50:.2} ms p99 {p99:.2} ms  batch-1000 p50 {b50:.1} ms p99 {b99:.1} ms",
+                side.name,
+                (p / h) * 100.0,
+                p / 2.0
+            );
+            for (k, v) in [
+                ("healthz_rps", h),
+                ("single_rps", p),
+                ("single_share_of_healthz", p / h),
+                ("half_rate_p50_ms", p50),
+                ("half_rate_p99_ms", p99),
+                ("batch1000_p50_ms", b50),
+                ("batch1000_p99_ms", b99),
+            ] {
+                res.entry((side.name, k)).or_default().push(v);
+            }
+        }
+    }
+
+    // arsight only: forecast and events.
+    let mut conn = Conn::open(&ours.addr, ours.key.as_deref()).await;
+    let mut f = Vec::new();
+    for _ in 0..50 {
+        let t = Instant::now();
+        assert_eq!(conn.call("GET", "/v1/forecast?horizon=13w", "").await.0, 200);
+        f.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    let forecast_cached = median(f);
+    let cust0 = cs[0].clone();
+    let mut recompute = Vec::new();
+    for k in 0..5 {
+        let ev = format!(
+            r#"{{"events":[{{"event_id":"f-{k}","type":"activity","customer_id":"{cust0}","date":"{as_of}","kind":"call"}}]}}"#
+        );
+        assert_eq!(conn.call("POST", "/v1/events", &ev).await.0, 200);
+        // Wait for the application (the cache is dropped then), then time the recompute.
+        let seq_target = k + 1;
+        loop {
+            let (_, r) = conn.call("GET", "/readyz", "").await;
+            let r: serde_json::Value = serde_json::from_slice(&r).unwrap();
+            if r["events_applied"].as_u64().unwrap_or(0) >= seq_target {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let t = Instant::now();
+        assert_eq!(conn.call("GET", "/v1/forecast?horizon=13w", "").await.0, 200);
+        recompute.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    let forecast_recomputed = median(recompute);
+
+    // Time until a posted invoice is visible in a prediction by id.
+    let mut visible = Vec::new();
+    for k in 0..20 {
+        let id = format!("vis-{k}");
+        let ev = format!(
+            r#"{{"events":[{{"event_id":"{id}","type":"invoice","invoice_id":"{id}","customer_id":"{cust0}","invoice_date":"{as_of}","due_date":"{as_of}","amount":"10.00","currency":"USD"}}]}}"#
+        );
+        let t = Instant::now();
+        assert_eq!(conn.call("POST", "/v1/events", &ev).await.0, 200);
+        let ask = format!(r#"{{"invoices":[{{"invoice_id":"{id}"}}]}}"#);
+        while conn.call("POST", "/v1/predictions", &ask).await.0 != 200 {}
+        visible.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    let mut vis = visible.clone();
+    let (vis50, vis_max) = (pct(&mut vis, 0.5), vis.iter().copied().fold(0.0, f64::max));
+
+    let event_counter = Arc::new(AtomicU64::new(0));
+    let ev_req = |per: usize| -> Arc<dyn Fn(u64) -> (String, String) + Send + Sync> {
+        let (cs, as_of, counter) = (cs.clone(), as_of.clone(), event_counter.clone());
+        Arc::new(move |_| {
+            let items: Vec<String> = (0..per)
+                .map(|_| {
+                    let n = counter.fetch_add(1, Ordering::Relaxed);
+                    let c = &cs[(n as usize) % cs.len()];
+                    format!(r#"{{"event_id":"load-{n}","type":"activity","customer_id":"{c}","date":"{as_of}","kind":"reminder_email"}}"#)
+                })
+                .collect();
+            ("/v1/events".into(), format!(r#"{{"events":[{}]}}"#, items.join(",")))
+        })
+    };
+    let mut ev100 = Vec::new();
+    let mut ev1 = Vec::new();
+    for _ in 0..rounds {
+        ev100.push(100.0 * throughput(&ours, conns, secs, ev_req(100)).await);
+        ev1.push(throughput(&ours, conns, secs, ev_req(1)).await);
+    }
+    // Let the applier catch up, then report how far behind it was.
+    let t = Instant::now();
+    let total = event_counter.load(Ordering::Relaxed) + 25;
+    loop {
+        let (_, r) = conn.call("GET", "/readyz", "").await;
+        let r: serde_json::Value = serde_json::from_slice(&r).unwrap();
+        if r["events_applied"].as_u64().unwrap_or(0) >= total {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let catch_up = t.elapsed().as_secs_f64();
+    let rss = std::fs::read_to_string(format!("/proc/{}/status", ours.child.id()))
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(|l| l.split_whitespace().nth(1).unwrap_or("0").parse::<f64>().unwrap_or(0.0) / 1024.0))
+        .unwrap_or(f64::NAN);
+
+    println!("\n## Medians over {rounds} rounds ({conns} connections, {secs} s per run)\n");
+    println!("| measure | arsight | fastapi+lightgbm | ratio |");
+    println!("|---|---:|---:|---:|");
+    for k in [
+        "healthz_rps",
+        "single_rps",
+        "single_share_of_healthz",
+        "half_rate_p50_ms",
+        "half_rate_p99_ms",
+        "batch1000_p50_ms",
+        "batch1000_p99_ms",
+    ] {
+        let a = res.get(&("arsight", k)).cloned().map(median).unwrap_or(f64::NAN);
+        let r = res.get(&("fastapi+lightgbm", k)).cloned().map(median).unwrap_or(f64::NAN);
+        println!("| {k} | {a:.3} | {r:.3} | {:.2} |", a / r);
+    }
+    println!("\n| arsight only | value |\n|---|---:|");
+    println!("| GET /v1/forecast 13w p50, cached (ms) | {forecast_cached:.2} |");
+    println!("| GET /v1/forecast 13w, first after an event (ms) | {forecast_recomputed:.1} |");
+    println!("| POST /v1/events, batches of 100, events/s (median) | {:.0} |", median(ev100));
+    println!("| POST /v1/events, 1 per request, events/s (median) | {:.0} |", median(ev1));
+    println!("| event applier catch-up after the event runs (s) | {catch_up:.2} |");
+    println!("| posted invoice visible to predictions, p50 / max (ms) | {vis50:.1} / {vis_max:.1} |");
+    println!("| server peak RSS (MiB) | {rss:.0} |");
+    println!("load average after: {}", std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim());
+}
