@@ -287,11 +287,18 @@ async fn predictions(
 ) -> Result<Response, ApiError> {
     let s = live.get();
     let v = json_body(body)?;
-    let result = tokio::task::spawn_blocking(move || s.predict_posted(&v))
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let n = v.get("invoices").and_then(|x| x.as_array()).map_or(0, Vec::len);
+    // A few invoices are scored on the request's thread; larger batches on the
+    // blocking pool so they do not hold up other requests.
+    let result = if n <= 16 {
+        s.predict_posted(&v)
+    } else {
+        tokio::task::spawn_blocking(move || s.predict_posted(&v))
+            .await
+            .map_err(|e| ApiError::internal(e.to_string()))?
+    };
     match result {
-        Ok(p) => Ok(Json(serde_json::json!({ "predictions": p })).into_response()),
+        Ok(predictions) => Ok(Json(doc::PredictionReply { predictions }).into_response()),
         Err(errors) => {
             let first = &errors[0];
             let status = if errors.iter().all(|e| e.not_found) {

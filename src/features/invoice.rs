@@ -78,6 +78,52 @@ pub fn new_invoice_values(at: &CustomerAt<'_>, new: &super::history::Inv) -> [f6
     invoice_values(&view, invs.len() - 1)
 }
 
+/// What scoring a new invoice issued on or after `t` needs from a customer's state at
+/// `t`, owned so it can be kept between requests.
+#[derive(Debug, Clone)]
+pub struct CustomerSummary {
+    /// The date the state describes.
+    pub t: i32,
+    /// Behaviour vector.
+    pub vector: [f64; super::customer::N_CUSTOMER],
+    /// Mean days late per due month and overall.
+    pub months: ([f64; 12], f64),
+    /// Invoice amounts (base currency), sorted.
+    pub amounts_sorted: Vec<f64>,
+}
+
+impl CustomerAt<'_> {
+    /// The owned summary of this state.
+    pub fn summary(&self) -> CustomerSummary {
+        let mut amounts_sorted: Vec<f64> = self.invs.iter().map(|r| r.amount_base).collect();
+        amounts_sorted.sort_by(f64::total_cmp);
+        CustomerSummary { t: self.t, vector: self.vector, months: self.months, amounts_sorted }
+    }
+}
+
+/// [`new_invoice_values`] from a summary, for an invoice issued on or after `s.t`
+/// (None for an earlier one: its state on the issue date is needed).
+pub fn new_invoice_values_from(s: &CustomerSummary, new: &super::history::Inv) -> Option<[f64; N_INVOICE]> {
+    if new.invoice_date < s.t {
+        return None;
+    }
+    let mut amounts = Vec::with_capacity(s.amounts_sorted.len() + 1);
+    let at = s.amounts_sorted.partition_point(|a| a.total_cmp(&new.amount_base).is_lt());
+    amounts.extend_from_slice(&s.amounts_sorted[..at]);
+    amounts.push(new.amount_base);
+    amounts.extend_from_slice(&s.amounts_sorted[at..]);
+    let view = CustomerAt {
+        invs: std::slice::from_ref(new),
+        base: 0,
+        sides: vec![super::history::InvSide::default()],
+        t: new.invoice_date,
+        months: s.months,
+        median_amount: super::stats::quantile_sorted(&amounts, 0.5),
+        vector: s.vector,
+    };
+    Some(invoice_values(&view, 0))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,9 +157,13 @@ mod tests {
         let h_with = History::from_invoices_for_test(vec!["c".into()], with, 1200);
         let h_without = History::from_invoices_for_test(vec!["c".into()], base, 1200);
         let expected = invoice_values(&customer_at(&h_with, 0, 1200), 8);
-        let got = new_invoice_values(&customer_at(&h_without, 0, 1200), &new);
-        for (j, (a, b)) in expected.iter().zip(&got).enumerate() {
+        let now = customer_at(&h_without, 0, 1200);
+        let got = new_invoice_values(&now, &new);
+        let from_summary = new_invoice_values_from(&now.summary(), &new).expect("issued on the as-of date");
+        for (j, ((a, b), c)) in expected.iter().zip(&got).zip(&from_summary).enumerate() {
             assert!(a == b || (a.is_nan() && b.is_nan()), "{}: {a} vs {b}", INVOICE_FEATURES[j].0);
+            assert!(a == c || (a.is_nan() && c.is_nan()), "{}: {a} vs {c} (summary)", INVOICE_FEATURES[j].0);
         }
+        assert!(new_invoice_values_from(&now.summary(), &inv(98, 1100, OPEN, 1.0)).is_none());
     }
 }

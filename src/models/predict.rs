@@ -150,60 +150,83 @@ pub fn score_matrix(
     m: &ModelSet,
     flags: impl Fn(usize) -> Vec<Flag> + Sync,
 ) -> Result<Vec<InvoicePrediction>, GbdtError> {
-    let q = m.payment.predict(x)?;
-    let p0 = m.risk.late.predict(x)?;
-    let p30 = m.risk.late_30.predict(x)?;
-    let p90 = m.risk.unpaid_90.predict(x)?;
+    // Mid-sized batches: every model over row blocks in parallel (each model alone
+    // keeps up to 2,048 rows on one thread).
+    let run = |x: ndarray::ArrayView2<'_, f64>| -> Result<_, GbdtError> {
+        Ok((m.payment.predict(x)?, m.risk.late.predict(x)?, m.risk.late_30.predict(x)?, m.risk.unpaid_90.predict(x)?))
+    };
+    let (q, p0, p30, p90) = if x.nrows() >= 256 && x.nrows() <= 2048 {
+        let blocks: Vec<_> = (0..x.nrows())
+            .step_by(128)
+            .collect::<Vec<_>>()
+            .into_par_iter()
+            .map(|s| run(x.slice(ndarray::s![s..(s + 128).min(x.nrows()), ..])))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut all = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for b in blocks {
+            all.0.extend(b.0);
+            all.1.extend(b.1);
+            all.2.extend(b.2);
+            all.3.extend(b.3);
+        }
+        all
+    } else {
+        run(x)?
+    };
     let p50 = &m.payment.quantiles[1].forest;
     let explainer = p50.explainer();
     let names = model_feature_names();
     let i_paid = names.iter().position(|n| n == "cust.n_paid").expect("n_paid");
-    Ok((0..meta.len())
-        .into_par_iter()
-        .map(|i| {
-            let r = &meta[i];
-            let due = r.due;
-            let c = condition_on_unpaid(q[i], f64::from(d - due + 1));
-            let days = c.map(|v| (f64::from(due) + v).round().max(f64::from(d + 1)) as i32);
-            let probs = condition_risk([p0[i], p30[i], p90[i]], d - due);
-            let row = x.row(i);
-            let xs = row.as_slice().map(<[f64]>::to_vec).unwrap_or_else(|| row.to_vec());
-            let (_, contrib) = p50.contributions(&explainer, &xs);
-            let mut order: Vec<usize> = (0..contrib.len()).filter(|&j| contrib[j] != 0.0).collect();
-            order.sort_by(|&a, &b| contrib[b].abs().total_cmp(&contrib[a].abs()).then(a.cmp(&b)));
-            let reasons = order
-                .iter()
-                .take(3)
-                .map(|&j| Reason {
-                    feature: names[j].clone(),
-                    value: xs[j].is_finite().then_some(xs[j]),
-                    contribution_days: (contrib[j] * 10.0).round() / 10.0,
-                })
-                .collect();
-            let cold_start = xs[i_paid].is_nan() || xs[i_paid] < 1.0;
-            InvoicePrediction {
-                invoice_id: r.invoice_id.clone(),
-                customer_id: r.customer_id.clone(),
-                currency: r.currency.as_str().to_string(),
-                amount_minor: r.amount_minor,
-                open_minor: r.open_minor,
-                due_day: due,
-                due_date: day(due),
-                predicted_paid_date: day(days[1]),
-                p10_paid_date: day(days[0]),
-                p90_paid_date: day(days[2]),
-                paid_days: days,
-                p_late: probs[0],
-                p_late_30: probs[1],
-                p_unpaid_90: probs[2],
-                risk_score: risk_score(probs),
-                segment: if cold_start { NEW_SEGMENT.to_string() } else { m.segments.assign(&xs[..43]).to_string() },
-                cold_start,
-                anomaly_flags: flags(i),
-                reasons,
-            }
-        })
-        .collect())
+    let one = |i: usize| {
+        let r = &meta[i];
+        let due = r.due;
+        let c = condition_on_unpaid(q[i], f64::from(d - due + 1));
+        let days = c.map(|v| (f64::from(due) + v).round().max(f64::from(d + 1)) as i32);
+        let probs = condition_risk([p0[i], p30[i], p90[i]], d - due);
+        let row = x.row(i);
+        let xs = row.as_slice().map(<[f64]>::to_vec).unwrap_or_else(|| row.to_vec());
+        let (_, contrib) = p50.contributions(explainer, &xs);
+        let mut order: Vec<usize> = (0..contrib.len()).filter(|&j| contrib[j] != 0.0).collect();
+        order.sort_by(|&a, &b| contrib[b].abs().total_cmp(&contrib[a].abs()).then(a.cmp(&b)));
+        let reasons = order
+            .iter()
+            .take(3)
+            .map(|&j| Reason {
+                feature: names[j].clone(),
+                value: xs[j].is_finite().then_some(xs[j]),
+                contribution_days: (contrib[j] * 10.0).round() / 10.0,
+            })
+            .collect();
+        let cold_start = xs[i_paid].is_nan() || xs[i_paid] < 1.0;
+        InvoicePrediction {
+            invoice_id: r.invoice_id.clone(),
+            customer_id: r.customer_id.clone(),
+            currency: r.currency.as_str().to_string(),
+            amount_minor: r.amount_minor,
+            open_minor: r.open_minor,
+            due_day: due,
+            due_date: day(due),
+            predicted_paid_date: day(days[1]),
+            p10_paid_date: day(days[0]),
+            p90_paid_date: day(days[2]),
+            paid_days: days,
+            p_late: probs[0],
+            p_late_30: probs[1],
+            p_unpaid_90: probs[2],
+            risk_score: risk_score(probs),
+            segment: if cold_start { NEW_SEGMENT.to_string() } else { m.segments.assign(&xs[..43]).to_string() },
+            cold_start,
+            anomaly_flags: flags(i),
+            reasons,
+        }
+    };
+    // Small requests stay on the calling thread: handing a few rows to the pool costs
+    // more than scoring them.
+    Ok(if meta.len() < 64 {
+        (0..meta.len()).map(one).collect()
+    } else {
+        (0..meta.len()).into_par_iter().map(one).collect()
+    })
 }
 
 /// Scores rows built by [`scoring_rows`] at `d` (issue-date invoice inputs, customer

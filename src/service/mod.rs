@@ -239,6 +239,9 @@ struct State {
     applied: u64,
     /// When the last event was applied.
     last_applied: Option<std::time::SystemTime>,
+    /// Per customer, built on first use: its state at the as-of date and its
+    /// customer-level anomaly flags (for scoring posted invoices).
+    summaries: Vec<std::sync::OnceLock<Arc<(crate::features::invoice::CustomerSummary, Vec<Flag>)>>>,
 }
 
 impl State {
@@ -248,6 +251,23 @@ impl State {
             Some((_, h)) => (h, 0),
             None => (&self.history, c),
         }
+    }
+
+    /// Customer `c`'s summary at `as_of` and its customer-level flags (cached).
+    fn summary(
+        &self,
+        c: usize,
+        as_of: i32,
+        m: &ModelSet,
+    ) -> Arc<(crate::features::invoice::CustomerSummary, Vec<Flag>)> {
+        self.summaries[c]
+            .get_or_init(|| {
+                let (h, hc) = self.history_of(c);
+                let now = customer_at(h, hc, as_of);
+                let flags = m.anomaly.flags(&now).into_iter().filter(|f| f.invoice.is_none()).collect();
+                Arc::new((now.summary(), flags))
+            })
+            .clone()
     }
 }
 
@@ -381,6 +401,7 @@ impl Service {
             applied_seq: 0,
             applied: 0,
             last_applied: None,
+            summaries: (0..n).map(|_| std::sync::OnceLock::new()).collect(),
         };
         Ok(Service {
             as_of,
@@ -451,9 +472,11 @@ impl Service {
                     st.index.insert(id, c);
                     st.preds.push(Vec::new());
                     st.items.push(Vec::new());
+                    st.summaries.push(std::sync::OnceLock::new());
                     c
                 }
             };
+            st.summaries[c] = std::sync::OnceLock::new();
             for p in std::mem::take(&mut st.preds[c]) {
                 st.open_at.remove(&p.invoice_id);
             }
@@ -758,11 +781,16 @@ impl Service {
             };
             let (vector, values, flags) = match st.index.get(&cust) {
                 Some(&c) => {
-                    let (h, hc) = st.history_of(c);
-                    let now = customer_at(h, hc, self.as_of);
-                    let then = customer_at(h, hc, issue_d.min(self.as_of));
-                    let flags = self.models.anomaly.flags(&now).into_iter().filter(|f| f.invoice.is_none()).collect();
-                    (now.vector, crate::features::invoice::new_invoice_values(&then, &inv), flags)
+                    let sum = st.summary(c, self.as_of, &self.models);
+                    let values = match crate::features::invoice::new_invoice_values_from(&sum.0, &inv) {
+                        Some(v) => v,
+                        None => {
+                            // Issued before the as-of date: its inputs as on the issue date.
+                            let (h, hc) = st.history_of(c);
+                            crate::features::invoice::new_invoice_values(&customer_at(h, hc, issue_d), &inv)
+                        }
+                    };
+                    (sum.0.vector, values, sum.1.clone())
                 }
                 None => {
                     let vector = crate::features::customer::first_invoice_vector(&inv);

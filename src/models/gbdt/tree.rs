@@ -67,9 +67,10 @@ struct Layout {
 /// Trees walked together: independent walks overlap in the CPU pipeline.
 const LANES: usize = 8;
 
-/// Lazily built prediction layout (equal to any other: it is derived data).
+/// Lazily built prediction layout and path-attribution values (equal to any other:
+/// derived data).
 #[derive(Debug, Clone, Default)]
-pub struct Compiled(OnceLock<Layout>);
+pub struct Compiled(OnceLock<Layout>, OnceLock<Explainer>);
 
 impl PartialEq for Compiled {
     fn eq(&self, _: &Self) -> bool {
@@ -187,7 +188,11 @@ impl Forest {
     }
 
     /// Node expectations (cover-weighted means of the leaves below each node).
-    pub fn explainer(&self) -> Explainer {
+    pub fn explainer(&self) -> &Explainer {
+        self.compiled.1.get_or_init(|| self.build_explainer())
+    }
+
+    fn build_explainer(&self) -> Explainer {
         let mut node_value = vec![f64::NAN; self.nodes.len()];
         let mut node_cover = vec![0.0; self.nodes.len()];
         // Children always have larger ids than their parent within a tree, so a
