@@ -1,5 +1,6 @@
 //! The command implementations.
 
+use crate::ingest::columns::NULL_DATE;
 use std::path::Path;
 use std::time::Instant;
 
@@ -168,13 +169,16 @@ fn serve_cmd(settings: &crate::api::Settings) -> Result<()> {
     let d = match as_of {
         Some(d) => days_from_date(d),
         None => {
-            let h = load_history(data, FAR_FUTURE, &read_options("USD")?, &FxTable::default())
-                .with_context(|| format!("reading {}", data.display()))?;
-            h.invoices
-                .iter()
-                .map(|r| if r.paid_date == crate::features::history::OPEN { r.invoice_date } else { r.paid_date })
-                .max()
-                .context("the data has no invoices")?
+            // The last issue or settlement date, from the two date columns only.
+            let src = TableSource::require(data, "invoices").with_context(|| format!("reading {}", data.display()))?;
+            let (last, _) = crate::ingest::read_invoices_with(&src, &read_options("USD")?, |c| {
+                (0..c.len())
+                    .filter(|&i| c.valid[i])
+                    .map(|i| if c.paid_date[i] == NULL_DATE { c.invoice_date[i] } else { c.paid_date[i] })
+                    .max()
+            })
+            .with_context(|| format!("reading {}", data.display()))?;
+            last.into_iter().flatten().max().context("the data has no invoices")?
         }
     };
     let date = crate::domain::date_from_days(d).context("as-of date")?;
@@ -187,6 +191,7 @@ fn serve_cmd(settings: &crate::api::Settings) -> Result<()> {
     let fsync = settings.events.fsync == crate::api::config::Fsync::Always;
     let live = crate::service::Live::open(data, d, models, &events, fsync)
         .with_context(|| format!("loading {}, {} and {}", data.display(), models.display(), events.display()))?;
+    release_free_memory();
     println!(
         "as of {date}: {} open invoices scored, models loaded in {:.1}s",
         live.get().open_count(),
@@ -395,4 +400,21 @@ fn import_cmd(input: &Path, mapping: &Path, out: &Path, rejects: Option<&Path>) 
         println!("rejected rows written to {f}");
     }
     Ok(())
+}
+
+/// Hands memory freed after loading (transient feature matrices) back to the OS, so
+/// the resident size reflects what the service keeps (glibc keeps freed pages of its
+/// arenas otherwise).
+fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        extern "C" {
+            fn malloc_trim(pad: usize) -> i32;
+        }
+        // SAFETY: glibc's malloc_trim only releases free heap pages; no pointer is
+        // invalidated and it may be called at any time from any thread.
+        unsafe {
+            malloc_trim(0);
+        }
+    }
 }

@@ -14,6 +14,25 @@ pub fn days_from_date(d: NaiveDate) -> i32 {
     (d - EPOCH).num_days() as i32
 }
 
+/// A calendar day kept as days since 1970-01-01 (4 bytes), written as `YYYY-MM-DD`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Day(pub i32);
+
+impl std::fmt::Display for Day {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match date_from_days(self.0) {
+            Some(d) => write!(f, "{d}"),
+            None => write!(f, "{}", self.0),
+        }
+    }
+}
+
+impl serde::Serialize for Day {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
 /// The date `days` days after 1970-01-01, or `None` outside chrono's range.
 pub fn date_from_days(days: i32) -> Option<NaiveDate> {
     EPOCH.checked_add_signed(chrono::Duration::days(i64::from(days)))

@@ -202,9 +202,22 @@ pub struct Forecast {
 /// # Errors
 /// [`GbdtError`] on an input width mismatch.
 pub fn open_items(h: &History, d: i32, m: &ModelSet) -> Result<Vec<OpenItem>, GbdtError> {
+    open_items_where(h, d, m, |_| true)
+}
+
+/// [`open_items`] for the invoices whose position in the history `keep` selects.
+///
+/// # Errors
+/// [`GbdtError`] on an input width mismatch.
+pub fn open_items_where(
+    h: &History,
+    d: i32,
+    m: &ModelSet,
+    keep: impl Fn(usize) -> bool + Sync + Copy,
+) -> Result<Vec<OpenItem>, GbdtError> {
     let (rows, q): (_, Vec<[f64; 3]>) = match &m.cash {
         Some(cash) => {
-            let rows = open_rows(h, d, InvoiceView::AtDate, |_| true);
+            let rows = open_rows(h, d, InvoiceView::AtDate, keep);
             let q = cash.predict(rows.x.view())?;
             // The label was capped one day past the model's horizon: a quantile there
             // means "beyond"; push it far out so it never lands in a bucket.
@@ -213,7 +226,7 @@ pub fn open_items(h: &History, d: i32, m: &ModelSet) -> Result<Vec<OpenItem>, Gb
             (rows, q)
         }
         None => {
-            let rows = scoring_rows(h, d, |_| true);
+            let rows = scoring_rows(h, d, keep);
             let q = m.payment.predict(rows.x.view())?;
             let q = (0..rows.len())
                 .map(|i| {

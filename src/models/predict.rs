@@ -19,7 +19,7 @@ use super::segments::NEW_SEGMENT;
 use super::train::ModelSet;
 use crate::contract::rows::{Cell, TableBuilder};
 use crate::contract::write_batch;
-use crate::domain::date_from_days;
+use crate::domain::Day;
 use crate::features::customer_at;
 use crate::features::history::History;
 
@@ -28,7 +28,8 @@ use crate::features::history::History;
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Reason {
     /// Model input name (`cust.*` or `inv.*`).
-    pub feature: String,
+    #[schema(value_type = String)]
+    pub feature: &'static str,
     /// Its value (NaN serialises as null).
     pub value: Option<f64>,
     /// Days it adds to (or, negative, takes from) the predicted delay.
@@ -43,7 +44,30 @@ impl Reason {
     }
 }
 
-/// The prediction for one open invoice.
+/// The model input names, interned once (reasons refer to them).
+pub fn feature_names_static() -> &'static [&'static str] {
+    static NAMES: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    NAMES.get_or_init(|| model_feature_names().into_iter().map(|n| &*Box::leak(n.into_boxed_str())).collect())
+}
+
+/// A segment name as a `&'static str`: names are few (one per centroid and "new"),
+/// so each distinct name is stored once for the life of the process.
+pub fn segment_name(name: &str) -> &'static str {
+    static NAMES: std::sync::RwLock<Vec<&'static str>> = std::sync::RwLock::new(Vec::new());
+    if let Some(n) = NAMES.read().ok().and_then(|v| v.iter().find(|n| **n == name).copied()) {
+        return n;
+    }
+    let mut v = NAMES.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(n) = v.iter().find(|n| **n == name) {
+        return n;
+    }
+    let n: &'static str = Box::leak(name.to_string().into_boxed_str());
+    v.push(n);
+    n
+}
+
+/// The prediction for one open invoice (compact: dates as days, shared names; about
+/// 300 bytes with its id).
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct InvoicePrediction {
     /// Invoice id.
@@ -51,25 +75,24 @@ pub struct InvoicePrediction {
     /// Customer id.
     pub customer_id: String,
     /// ISO currency.
-    pub currency: String,
+    #[schema(value_type = String)]
+    pub currency: crate::domain::Currency,
     /// Invoice amount, minor units.
     pub amount_minor: i64,
     /// Amount still open at the as-of date, minor units.
     pub open_minor: i64,
-    /// Due day (epoch days).
-    #[serde(skip)]
-    pub due_day: i32,
     /// Due date.
-    pub due_date: String,
+    #[schema(value_type = String, format = Date)]
+    pub due_date: Day,
     /// p50 paid date.
-    pub predicted_paid_date: String,
+    #[schema(value_type = String, format = Date)]
+    pub predicted_paid_date: Day,
     /// p10 paid date.
-    pub p10_paid_date: String,
+    #[schema(value_type = String, format = Date)]
+    pub p10_paid_date: Day,
     /// p90 paid date.
-    pub p90_paid_date: String,
-    /// p10/p50/p90 paid days (epoch days).
-    #[serde(skip)]
-    pub paid_days: [i32; 3],
+    #[schema(value_type = String, format = Date)]
+    pub p90_paid_date: Day,
     /// P(paid after the due date); 1 when already past due.
     pub p_late: f64,
     /// P(paid more than 30 days late).
@@ -79,7 +102,8 @@ pub struct InvoicePrediction {
     /// 0–100: `100·(0.2·p_late + 0.3·p_late_30 + 0.5·p_unpaid_90)`.
     pub risk_score: u8,
     /// The customer's segment.
-    pub segment: String,
+    #[schema(value_type = String)]
+    pub segment: &'static str,
     /// No settled invoice of the customer yet: predictions come from invoice inputs
     /// and what the portfolio does.
     pub cold_start: bool,
@@ -117,9 +141,6 @@ pub fn risk_score(p: [f64; 3]) -> u8 {
     (100.0 * (0.2 * p[0] + 0.3 * p[1] + 0.5 * p[2])).round().clamp(0.0, 100.0) as u8
 }
 
-fn day(d: i32) -> String {
-    date_from_days(d).map(|x| x.to_string()).unwrap_or_default()
-}
 
 /// Identity of a scored row.
 #[derive(Debug, Clone)]
@@ -175,8 +196,8 @@ pub fn score_matrix(
     };
     let p50 = &m.payment.quantiles[1].forest;
     let explainer = p50.explainer();
-    let names = model_feature_names();
-    let i_paid = names.iter().position(|n| n == "cust.n_paid").expect("n_paid");
+    let names = feature_names_static();
+    let i_paid = names.iter().position(|n| *n == "cust.n_paid").expect("n_paid");
     let one = |i: usize| {
         let r = &meta[i];
         let due = r.due;
@@ -192,7 +213,7 @@ pub fn score_matrix(
             .iter()
             .take(3)
             .map(|&j| Reason {
-                feature: names[j].clone(),
+                feature: names[j],
                 value: xs[j].is_finite().then_some(xs[j]),
                 contribution_days: (contrib[j] * 10.0).round() / 10.0,
             })
@@ -201,20 +222,18 @@ pub fn score_matrix(
         InvoicePrediction {
             invoice_id: r.invoice_id.clone(),
             customer_id: r.customer_id.clone(),
-            currency: r.currency.as_str().to_string(),
+            currency: r.currency,
             amount_minor: r.amount_minor,
             open_minor: r.open_minor,
-            due_day: due,
-            due_date: day(due),
-            predicted_paid_date: day(days[1]),
-            p10_paid_date: day(days[0]),
-            p90_paid_date: day(days[2]),
-            paid_days: days,
+            due_date: Day(due),
+            predicted_paid_date: Day(days[1]),
+            p10_paid_date: Day(days[0]),
+            p90_paid_date: Day(days[2]),
             p_late: probs[0],
             p_late_30: probs[1],
             p_unpaid_90: probs[2],
             risk_score: risk_score(probs),
-            segment: if cold_start { NEW_SEGMENT.to_string() } else { m.segments.assign(&xs[..43]).to_string() },
+            segment: segment_name(if cold_start { NEW_SEGMENT } else { m.segments.assign(&xs[..43]) }),
             cold_start,
             anomaly_flags: flags(i),
             reasons,
@@ -273,7 +292,21 @@ pub fn customer_flags(h: &History, d: i32, m: &ModelSet, customers: &[usize]) ->
 /// # Errors
 /// [`GbdtError::Features`] on a model/input width mismatch.
 pub fn predict_open(h: &History, d: i32, m: &ModelSet) -> Result<Vec<InvoicePrediction>, GbdtError> {
-    let rows = scoring_rows(h, d, |_| true);
+    predict_open_where(h, d, m, |_| true)
+}
+
+/// [`predict_open`] for the invoices whose position in the history `keep` selects
+/// (e.g. one range of customers at a time, to bound memory).
+///
+/// # Errors
+/// [`GbdtError::Features`] on a model/input width mismatch.
+pub fn predict_open_where(
+    h: &History,
+    d: i32,
+    m: &ModelSet,
+    keep: impl Fn(usize) -> bool + Sync,
+) -> Result<Vec<InvoicePrediction>, GbdtError> {
+    let rows = scoring_rows(h, d, keep);
     let mut custs = rows.cust.clone();
     custs.dedup();
     let flags = customer_flags(h, d, m, &custs);
@@ -322,21 +355,20 @@ pub fn write_predictions(path: &Path, preds: &[InvoicePrediction]) -> std::io::R
                 "reason_3",
             ])?;
             for p in preds {
-                let cur = crate::domain::Currency::parse(&p.currency).unwrap_or(crate::domain::Currency::USD);
                 w.write_record([
                     p.invoice_id.clone(),
                     p.customer_id.clone(),
-                    p.currency.clone(),
-                    crate::domain::Money { minor: p.open_minor, currency: cur }.to_string(),
-                    p.due_date.clone(),
-                    p.predicted_paid_date.clone(),
-                    p.p10_paid_date.clone(),
-                    p.p90_paid_date.clone(),
+                    p.currency.to_string(),
+                    crate::domain::Money { minor: p.open_minor, currency: p.currency }.to_string(),
+                    p.due_date.to_string(),
+                    p.predicted_paid_date.to_string(),
+                    p.p10_paid_date.to_string(),
+                    p.p90_paid_date.to_string(),
                     format!("{:.4}", p.p_late),
                     format!("{:.4}", p.p_late_30),
                     format!("{:.4}", p.p_unpaid_90),
                     p.risk_score.to_string(),
-                    p.segment.clone(),
+                    p.segment.to_string(),
                     p.cold_start.to_string(),
                     flags(p),
                     reason(p, 0).unwrap_or_default(),
@@ -372,22 +404,21 @@ pub fn write_predictions(path: &Path, preds: &[InvoicePrediction]) -> std::io::R
             ]));
             let mut b = TableBuilder::new(schema);
             for p in preds {
-                let cur = crate::domain::Currency::parse(&p.currency).unwrap_or(crate::domain::Currency::USD);
                 let (fl, r1, r2, r3) = (flags(p), reason(p, 0), reason(p, 1), reason(p, 2));
                 b.push(&[
                     Cell::Str(Some(&p.invoice_id)),
                     Cell::Str(Some(&p.customer_id)),
-                    Cell::Str(Some(&p.currency)),
-                    Cell::Amount(Some((p.open_minor, cur))),
-                    Cell::Date(Some(p.due_day)),
-                    Cell::Date(Some(p.paid_days[1])),
-                    Cell::Date(Some(p.paid_days[0])),
-                    Cell::Date(Some(p.paid_days[2])),
+                    Cell::Str(Some(p.currency.as_str())),
+                    Cell::Amount(Some((p.open_minor, p.currency))),
+                    Cell::Date(Some(p.due_date.0)),
+                    Cell::Date(Some(p.predicted_paid_date.0)),
+                    Cell::Date(Some(p.p10_paid_date.0)),
+                    Cell::Date(Some(p.p90_paid_date.0)),
                     Cell::Float(Some(p.p_late)),
                     Cell::Float(Some(p.p_late_30)),
                     Cell::Float(Some(p.p_unpaid_90)),
                     Cell::Int(Some(i32::from(p.risk_score))),
-                    Cell::Str(Some(&p.segment)),
+                    Cell::Str(Some(p.segment)),
                     Cell::Bool(Some(p.cold_start)),
                     Cell::Str(Some(&fl)),
                     Cell::Str(r1.as_deref()),

@@ -15,12 +15,12 @@ use crate::events::Event;
 use crate::features::history::History;
 use crate::features::ledger::Ledger;
 use crate::features::{customer_at, load_history, FxTable};
-use crate::forecast::{open_items, simulate, Forecast, ForecastError, ForecastParams, Granularity, OpenItem};
+use crate::forecast::{open_items, open_items_where, simulate, Forecast, ForecastError, ForecastParams, Granularity, OpenItem};
 use crate::ingest::InvoiceReadOptions;
 use crate::models::anomaly::{Flag, Severity};
 use crate::models::artifact::{ArtifactError, Kind, Manifest, ModelStore};
 use crate::models::gbdt::GbdtError;
-use crate::models::predict::{predict_open, InvoicePrediction};
+use crate::models::predict::{predict_open, predict_open_where, InvoicePrediction};
 use crate::models::train::{load_current, ModelSet};
 
 /// Service failures.
@@ -373,22 +373,27 @@ impl Service {
         let (models, manifests) = load_current(&store)?;
         let history = load_history(data, as_of, &InvoiceReadOptions::default(), &FxTable::default())
             .map_err(|e| ServiceError::Data { path: data.display().to_string(), reason: e.to_string() })?;
-        let predictions = predict_open(&history, as_of, &models)?;
-        let all_items = open_items(&history, as_of, &models)?;
         let n = history.customers.len();
         let ids = history.customers.clone();
         let index: HashMap<String, usize> = ids.iter().enumerate().map(|(c, id)| (id.clone(), c)).collect();
         let mut preds: Vec<Vec<InvoicePrediction>> = vec![Vec::new(); n];
-        let mut open_at = HashMap::with_capacity(predictions.len());
-        for p in predictions {
-            if let Some(&c) = index.get(&p.customer_id) {
-                open_at.insert(p.invoice_id.clone(), (c as u32, preds[c].len() as u32));
-                preds[c].push(p);
-            }
-        }
+        let mut open_at = HashMap::new();
         let mut items: Vec<Vec<OpenItem>> = vec![Vec::new(); n];
-        for it in all_items {
-            items[it.cust as usize].push(it);
+        // Scored a range of customers at a time: the feature matrices of all open
+        // invoices at once would double the memory the service needs.
+        let step = (n / 8).max(20_000);
+        for c0 in (0..n).step_by(step) {
+            let (lo, hi) = (history.offsets[c0], history.offsets[(c0 + step).min(n)]);
+            let keep = move |pos: usize| pos >= lo && pos < hi;
+            for p in predict_open_where(&history, as_of, &models, keep)? {
+                if let Some(&c) = index.get(&p.customer_id) {
+                    open_at.insert(p.invoice_id.clone(), (c as u32, preds[c].len() as u32));
+                    preds[c].push(p);
+                }
+            }
+            for it in open_items_where(&history, as_of, &models, keep)? {
+                items[it.cust as usize].push(it);
+            }
         }
         let state = State {
             history,
@@ -574,8 +579,7 @@ impl Service {
             .flat_map(|(c, ps)| {
                 let fx = &fx;
                 ps.iter().enumerate().map(move |(k, p)| {
-                    let cur = crate::domain::Currency::parse(&p.currency).unwrap_or(crate::domain::Currency::USD);
-                    (fx.to_base(p.open_minor, cur) * p.p_late_30, c as u32, k as u32)
+                    (fx.to_base(p.open_minor, p.currency) * p.p_late_30, c as u32, k as u32)
                 })
             })
             .collect();
@@ -597,8 +601,8 @@ impl Service {
         };
         let matching = ranked.iter().filter(|&&(_, c, k)| {
             let Some(p) = st.preds.get(c as usize).and_then(|v| v.get(k as usize)) else { return false };
-            q.segment.as_ref().is_none_or(|s| &p.segment == s)
-                && q.currency.as_ref().is_none_or(|x| &p.currency == x)
+            q.segment.as_ref().is_none_or(|s| p.segment == s)
+                && q.currency.as_ref().is_none_or(|x| p.currency.as_str() == x)
                 && (q.collector.is_none() || collector(c) == q.collector)
         });
         let mut items = Vec::with_capacity(q.limit);
