@@ -9,7 +9,7 @@ mod ids;
 mod money;
 mod records;
 
-pub use dates::{date_from_days, Day, days_from_date, parse_date_flexible, parse_span_days, EPOCH};
+pub use dates::{date_from_days, days_from_date, parse_date_flexible, parse_span_days, Day, EPOCH};
 pub use ids::{CustomerId, IdError, InvoiceId, MAX_ID_LEN};
 pub use money::{Currency, Money, MoneyError};
 pub use records::{Activity, ActivityKind, Customer, Invoice, Payment};

@@ -141,7 +141,6 @@ pub fn risk_score(p: [f64; 3]) -> u8 {
     (100.0 * (0.2 * p[0] + 0.3 * p[1] + 0.5 * p[2])).round().clamp(0.0, 100.0) as u8
 }
 
-
 /// Identity of a scored row.
 #[derive(Debug, Clone)]
 pub struct RowMeta {

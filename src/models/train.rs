@@ -390,7 +390,10 @@ mod tests {
             assert!(p.risk_score <= 100);
             assert!(p.reasons.len() <= 3 && !p.reasons.is_empty());
             assert!(p.reasons.windows(2).all(|w| w[0].contribution_days.abs() >= w[1].contribution_days.abs()));
-            assert!(p.cold_start == (p.segment == "new") && (p.cold_start || names.iter().any(|n| n == p.segment)), "{p:?}");
+            assert!(
+                p.cold_start == (p.segment == "new") && (p.cold_start || names.iter().any(|n| n == p.segment)),
+                "{p:?}"
+            );
             assert!(p.open_minor > 0 && p.open_minor <= p.amount_minor);
         }
         // Risk ranks: invoices of customers that paid late before are riskier.

@@ -15,7 +15,9 @@ use crate::events::Event;
 use crate::features::history::History;
 use crate::features::ledger::Ledger;
 use crate::features::{customer_at, load_history, FxTable};
-use crate::forecast::{open_items, open_items_where, simulate, Forecast, ForecastError, ForecastParams, Granularity, OpenItem};
+use crate::forecast::{
+    open_items, open_items_where, simulate, Forecast, ForecastError, ForecastParams, Granularity, OpenItem,
+};
 use crate::ingest::InvoiceReadOptions;
 use crate::models::anomaly::{Flag, Severity};
 use crate::models::artifact::{ArtifactError, Kind, Manifest, ModelStore};
@@ -214,8 +216,8 @@ pub struct Service {
 /// Open invoices as (priority, customer, position in its predictions), best first.
 type Ranking = Vec<(f64, u32, u32)>;
 
-/// A customer rebuilt from its ledger: id, ledger, history, predictions, forecast items.
-type Rebuilt = (String, Ledger, History, Vec<InvoicePrediction>, Vec<OpenItem>);
+/// A customer rebuilt from its ledger: id, history, predictions, forecast items.
+type Rebuilt = (String, History, Vec<InvoicePrediction>, Vec<OpenItem>);
 
 /// The mutable part: the loaded history plus what events changed.
 struct State {
@@ -225,8 +227,9 @@ struct State {
     ids: Vec<String>,
     /// Service index by customer id.
     index: HashMap<String, usize>,
-    /// Customers changed by events: their ledger and rebuilt one-customer history.
-    changed: HashMap<usize, (Ledger, History)>,
+    /// Customers changed by events: their rebuilt one-customer history (its ledger is
+    /// read back from it when the next event comes).
+    changed: HashMap<usize, History>,
     /// Open-invoice predictions per customer.
     preds: Vec<Vec<InvoicePrediction>>,
     /// Forecast inputs per customer.
@@ -248,7 +251,7 @@ impl State {
     /// The history holding customer `c` and its index there.
     fn history_of(&self, c: usize) -> (&History, usize) {
         match self.changed.get(&c) {
-            Some((_, h)) => (h, 0),
+            Some(h) => (h, 0),
             None => (&self.history, c),
         }
     }
@@ -288,6 +291,89 @@ pub struct CustomerView {
     pub anomaly_flags: Vec<Flag>,
     /// Open invoices with predictions.
     pub open_items: Vec<InvoicePrediction>,
+    /// The latest payments, settlements and collection activities (newest first, at
+    /// most 20).
+    pub recent_activity: Vec<ActivityView>,
+}
+
+/// One dated thing that happened with a customer.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ActivityView {
+    /// Date.
+    #[schema(value_type = String, format = Date)]
+    pub date: crate::domain::Day,
+    /// `payment`, `invoice_issued`, `invoice_settled`, or an activity kind
+    /// (`reminder_email`, `promise_to_pay`, `dispute_opened`, ...).
+    pub kind: &'static str,
+    /// The invoice, when the data links one and its id is known (open invoices).
+    pub invoice_id: Option<String>,
+    /// Amount in minor units (payments, invoices).
+    pub amount_minor: Option<i64>,
+    /// Currency of the amount.
+    #[schema(value_type = Option<String>)]
+    pub currency: Option<crate::domain::Currency>,
+    /// Promised payment date (promises to pay).
+    #[schema(value_type = Option<String>, format = Date)]
+    pub promised_date: Option<crate::domain::Day>,
+}
+
+/// The latest `n` events of customer `c` in `h` (dated by `h.as_of`), newest first.
+fn recent_activity(h: &History, c: usize, n: usize) -> Vec<ActivityView> {
+    use crate::domain::Day;
+    let base = h.offsets[c];
+    let invs = h.invoices_of(c);
+    let inv = |pos: u32| {
+        let p = pos as usize;
+        (pos != u32::MAX && p >= base && p < base + invs.len()).then(|| &invs[p - base])
+    };
+    let id_of = |r: &crate::features::history::Inv| {
+        (r.open_slot != u32::MAX).then(|| h.open[r.open_slot as usize].invoice_id.clone())
+    };
+    let mut out: Vec<ActivityView> = Vec::new();
+    for r in invs {
+        out.push(ActivityView {
+            date: Day(r.invoice_date),
+            kind: "invoice_issued",
+            invoice_id: id_of(r),
+            amount_minor: Some(r.amount_minor),
+            currency: Some(r.currency),
+            promised_date: None,
+        });
+        if r.paid_date != crate::features::history::OPEN {
+            out.push(ActivityView {
+                date: Day(r.paid_date),
+                kind: "invoice_settled",
+                invoice_id: None,
+                amount_minor: (r.paid_minor != crate::ingest::columns::NULL_AMOUNT).then_some(r.paid_minor),
+                currency: Some(r.currency),
+                promised_date: None,
+            });
+        }
+    }
+    for e in &h.payments[h.pay_offsets[c]..h.pay_offsets[c + 1]] {
+        let r = inv(e.pos);
+        out.push(ActivityView {
+            date: Day(e.date),
+            kind: "payment",
+            invoice_id: r.and_then(id_of),
+            amount_minor: Some(e.amount_minor),
+            currency: r.map(|r| r.currency),
+            promised_date: None,
+        });
+    }
+    for e in &h.activities[h.act_offsets[c]..h.act_offsets[c + 1]] {
+        out.push(ActivityView {
+            date: Day(e.date),
+            kind: e.kind.as_str(),
+            invoice_id: inv(e.pos).and_then(id_of),
+            amount_minor: None,
+            currency: None,
+            promised_date: (e.promised != crate::ingest::columns::NULL_DATE).then_some(Day(e.promised)),
+        });
+    }
+    out.sort_by(|a, b| b.date.cmp(&a.date));
+    out.truncate(n);
+    out
 }
 
 /// One worklist line: an open invoice and why it is ranked there.
@@ -449,7 +535,7 @@ impl Service {
                 .filter_map(|(id, evs)| {
                     let mut ledger = match st.index.get(&id) {
                         Some(&c) => match st.changed.get(&c) {
-                            Some((l, _)) => l.clone(),
+                            Some(h) => h.ledger_of(0),
                             None => st.history.ledger_of(c),
                         },
                         None => Ledger::new(&id, st.history.has_payments),
@@ -463,12 +549,12 @@ impl Service {
                     }
                     let preds = predict_open(&h, self.as_of, &self.models).ok()?;
                     let items = open_items(&h, self.as_of, &self.models).ok()?;
-                    Some((id, ledger, h, preds, items))
+                    Some((id, h, preds, items))
                 })
                 .collect()
         };
         let mut st = self.state.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-        for (id, ledger, h, preds, mut items) in rebuilt {
+        for (id, h, preds, mut items) in rebuilt {
             let c = match st.index.get(&id) {
                 Some(&c) => c,
                 None => {
@@ -491,7 +577,7 @@ impl Service {
             st.preds[c] = preds;
             items.iter_mut().for_each(|it| it.cust = c as u32);
             st.items[c] = items;
-            st.changed.insert(c, (ledger, h));
+            st.changed.insert(c, h);
         }
         st.applied_seq = st.applied_seq.max(events.iter().map(|e| e.seq).max().unwrap_or(0));
         st.applied += events.len() as u64;
@@ -561,6 +647,7 @@ impl Service {
             behaviour,
             anomaly_flags,
             open_items,
+            recent_activity: recent_activity(h, hc, 20),
         })
     }
 
@@ -578,9 +665,9 @@ impl Service {
             .enumerate()
             .flat_map(|(c, ps)| {
                 let fx = &fx;
-                ps.iter().enumerate().map(move |(k, p)| {
-                    (fx.to_base(p.open_minor, p.currency) * p.p_late_30, c as u32, k as u32)
-                })
+                ps.iter()
+                    .enumerate()
+                    .map(move |(k, p)| (fx.to_base(p.open_minor, p.currency) * p.p_late_30, c as u32, k as u32))
             })
             .collect();
         ranked.par_sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then((a.1, a.2).cmp(&(b.1, b.2))));

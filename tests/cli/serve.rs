@@ -240,17 +240,38 @@ fn the_server_answers_every_read_endpoint_and_names_bad_fields() {
     assert_eq!(srv.post("/v1/models/risk/activate", r#"{}"#).2["field"], "version");
     assert_eq!(srv.get("/readyz").0, 200);
 
-    // Reloads while requests run: none fails.
-    let probe = srv.client(srv.key.as_deref());
-    let hammer = std::thread::spawn(move || {
-        let statuses: Vec<u16> = (0..150).map(|_| probe.get("/v1/worklist?limit=3").0).collect();
-        statuses
-    });
-    for _ in 0..3 {
+    // Reloads and activations while requests of three kinds run (each client keeps
+    // going from before the first swap until after the last): none fails.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let hammers: Vec<_> = [
+        ("GET", "/v1/worklist?limit=3", ""),
+        ("POST", "/v1/predictions", r#"{"invoices": [{"invoice_id": "x", "customer_id": "slow", "invoice_date": "2024-01-01", "due_date": "2024-01-31", "amount": 10, "currency": "USD"}]}"#),
+        ("GET", "/v1/customers/steady", ""),
+    ]
+    .into_iter()
+    .map(|(method, path, body)| {
+        let probe = srv.client(srv.key.as_deref());
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut statuses = vec![probe.request(method, path, body).0];
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                statuses.push(probe.request(method, path, body).0);
+            }
+            statuses
+        })
+    })
+    .collect();
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    for v in [&second, &first, &second] {
         assert_eq!(srv.post("/v1/models/reload", "").0, 200);
+        assert_eq!(srv.post("/v1/models/payment_date/activate", &format!("{{\"version\": \"{v}\"}}")).0, 200);
     }
-    let statuses = hammer.join().unwrap();
-    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for h in hammers {
+        let statuses = h.join().unwrap();
+        assert!(statuses.len() > 3 && statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    }
+    assert_eq!(srv.get("/v1/models").2["payment_date"]["active"].as_str(), Some(second.as_str()));
 
     // A body over the limit is refused as problem+json (the server may stop reading
     // early, so write errors are expected and ignored).
