@@ -213,6 +213,9 @@ pub struct Service {
     ranking: Mutex<Option<Arc<Ranking>>>,
 }
 
+/// A customer's state at the as-of date and its customer-level anomaly flags.
+type Summary = (crate::features::invoice::CustomerSummary, Vec<Flag>);
+
 /// Open invoices as (priority, customer, position in its predictions), best first.
 type Ranking = Vec<(f64, u32, u32)>;
 
@@ -244,7 +247,7 @@ struct State {
     last_applied: Option<std::time::SystemTime>,
     /// Per customer, built on first use: its state at the as-of date and its
     /// customer-level anomaly flags (for scoring posted invoices).
-    summaries: Vec<std::sync::OnceLock<Arc<(crate::features::invoice::CustomerSummary, Vec<Flag>)>>>,
+    summaries: Vec<std::sync::OnceLock<Arc<Summary>>>,
 }
 
 impl State {
@@ -371,7 +374,7 @@ fn recent_activity(h: &History, c: usize, n: usize) -> Vec<ActivityView> {
             promised_date: (e.promised != crate::ingest::columns::NULL_DATE).then_some(Day(e.promised)),
         });
     }
-    out.sort_by(|a, b| b.date.cmp(&a.date));
+    out.sort_by_key(|a| std::cmp::Reverse(a.date));
     out.truncate(n);
     out
 }

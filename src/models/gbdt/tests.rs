@@ -109,7 +109,7 @@ fn path_contributions_add_up_to_the_prediction_and_credit_the_used_features() {
     let mut signal = 0.0;
     for i in 0..200 {
         let row = x.row(i).to_vec();
-        let (bias, c) = m.forest.contributions(&e, &row);
+        let (bias, c) = m.forest.contributions(e, &row);
         let total = bias + c.iter().sum::<f64>();
         assert!((total - m.forest.predict_row(&row)).abs() < 1e-9, "{total} vs {}", m.forest.predict_row(&row));
         noise += c[2].abs();
