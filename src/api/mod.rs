@@ -455,7 +455,8 @@ pub async fn serve(state: AppState, settings: &Settings, keys: auth::Keys) -> st
         let c = c.clone();
         let _ = tokio::task::spawn_blocking(move || c.flush()).await;
     }
-    println!("stopped");
+    // Whoever started us may have stopped reading our output: never fail on it.
+    let _ = std::io::Write::write_all(&mut std::io::stdout(), b"stopped\n");
     served
 }
 

@@ -508,4 +508,13 @@ fn events_are_persisted_applied_online_idempotent_and_replayed_after_a_kill() {
     assert_eq!(st, 200, "{r}");
     eventually("the as-of date moves to 2024-01-05", || srv.get("/readyz").2["as_of"] == "2024-01-05");
     assert_eq!(srv.get("/readyz").2["events_applied"], 6);
+
+    // SIGTERM: in-flight work finishes, the log is synced, the process exits cleanly.
+    let mut srv = srv;
+    let term = Command::new("kill").args(["-TERM", &srv.child.id().to_string()]).status().unwrap();
+    assert!(term.success());
+    let status = srv.child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    let log = std::fs::read_to_string(state.join("events").join("events.log")).unwrap();
+    assert_eq!(log.lines().count(), 6);
 }
