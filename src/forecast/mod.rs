@@ -338,6 +338,62 @@ pub fn simulate(
     fx: &FxTable,
     max_horizon: i32,
 ) -> Result<Forecast, ForecastError> {
+    check(p, max_horizon)?;
+    let currencies = currencies_in(items.iter());
+    let g = p.granularity.days();
+    let nb = ((p.horizon_days + g - 1) / g) as usize;
+    let size = p.sims * currencies.len() * nb;
+    let tables = Tables::new();
+    let zp = portfolio_shocks(p, &tables);
+    let (totals, open) = items
+        .par_chunks(BLOCK)
+        .enumerate()
+        .fold(
+            || (vec![[0i64; 2]; size], vec![0i64; currencies.len()]),
+            |(mut acc, mut open), (blk, block)| {
+                simulate_block(blk as u64, block, &currencies, nb, &zp, &tables, p, &mut acc, &mut open);
+                (acc, open)
+            },
+        )
+        .reduce(
+            || (vec![[0i64; 2]; size], vec![0i64; currencies.len()]),
+            |(mut a, mut oa), (b, ob)| {
+                add_into(&mut a, &mut oa, &b, &ob);
+                (a, oa)
+            },
+        );
+    Ok(summarize(&totals, &open, &currencies, nb, items.len(), as_of, p, fx))
+}
+
+fn portfolio_shocks(p: &ForecastParams, tables: &Tables) -> Vec<f32> {
+    (0..p.sims).map(|s| tables.normal[(splitmix64(p.seed ^ (s as u64 + 1)) % TABLE as u64) as usize]).collect()
+}
+
+fn add_into(acc: &mut [[i64; 2]], open: &mut [i64], t: &[[i64; 2]], o: &[i64]) {
+    for (x, y) in acc.iter_mut().zip(t) {
+        x[0] += y[0];
+        x[1] += y[1];
+    }
+    for (x, y) in open.iter_mut().zip(o) {
+        *x += y;
+    }
+}
+
+/// Items per block of [`simulate`].
+const BLOCK: usize = 2048;
+
+/// Per-block Monte Carlo totals, kept so that a forecast can be updated when only some
+/// blocks change (see [`simulate_blocks`]).
+#[derive(Debug, Clone)]
+pub struct Partials {
+    currencies: Vec<Currency>,
+    /// Per block: totals per draw, currency and bucket (due, overdue), minor units.
+    totals: Vec<Vec<[i64; 2]>>,
+    /// Per block: open amount per currency.
+    open: Vec<Vec<i64>>,
+}
+
+fn check(p: &ForecastParams, max_horizon: i32) -> Result<(), ForecastError> {
     if p.horizon_days < 1 || p.horizon_days > max_horizon {
         return Err(ForecastError::Horizon { found: p.horizon_days, max: max_horizon });
     }
@@ -347,14 +403,147 @@ pub fn simulate(
     if !(p.customer_corr >= 0.0 && p.period_corr >= 0.0 && p.customer_corr + p.period_corr < 1.0) {
         return Err(ForecastError::Corr(p.customer_corr, p.period_corr));
     }
-    let mut currencies: Vec<Currency> = items.iter().map(|i| i.currency).collect();
-    currencies.sort_by(|a, b| a.as_str().cmp(b.as_str()));
-    currencies.dedup();
-    let cur_idx = |c: Currency| currencies.iter().position(|x| *x == c).unwrap_or(0);
-    let item_cur: Vec<u8> = items.iter().map(|i| cur_idx(i.currency) as u8).collect();
+    Ok(())
+}
+
+/// The sorted set of currencies of `items`.
+pub fn currencies_in<'a>(items: impl Iterator<Item = &'a OpenItem>) -> Vec<Currency> {
+    let mut c: Vec<Currency> =
+        items.map(|i| i.currency).collect::<std::collections::HashSet<_>>().into_iter().collect();
+    c.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+    c
+}
+
+/// Simulates items given in blocks: block `k` draws from its own random streams, so its
+/// totals depend on its items only. `blocks[k]` is None for a block whose totals can be
+/// taken from `previous` (the partials of an earlier run with the same settings,
+/// currencies and block count); the result equals a full run over the same items.
+/// `currencies` must list every currency of the items (see [`currencies_in`]).
+/// Returns the forecast and the partials for the next update.
+///
+/// # Errors
+/// [`ForecastError`] for invalid settings.
+#[allow(clippy::too_many_arguments)]
+pub fn simulate_blocks(
+    blocks: &[Option<Vec<OpenItem>>],
+    currencies: &[Currency],
+    n_invoices: usize,
+    previous: Option<&Partials>,
+    as_of: i32,
+    p: &ForecastParams,
+    fx: &FxTable,
+    max_horizon: i32,
+) -> Result<(Forecast, Partials), ForecastError> {
+    check(p, max_horizon)?;
     let g = p.granularity.days();
     let nb = ((p.horizon_days + g - 1) / g) as usize;
     let nc = currencies.len();
+    let reuse = previous.filter(|prev| prev.currencies == currencies && prev.totals.len() == blocks.len());
+    let tables = Tables::new();
+    let zp = portfolio_shocks(p, &tables);
+    let size = p.sims * nc * nb;
+    let run = |k: usize| -> (Vec<[i64; 2]>, Vec<i64>) {
+        match (&blocks[k], reuse) {
+            (None, Some(prev)) => (prev.totals[k].clone(), prev.open[k].clone()),
+            (items, _) => {
+                let (mut acc, mut open) = (vec![[0i64; 2]; size], vec![0i64; nc]);
+                let items = items.as_deref().unwrap_or(&[]);
+                simulate_block(k as u64, items, currencies, nb, &zp, &tables, p, &mut acc, &mut open);
+                (acc, open)
+            }
+        }
+    };
+    let per_block: Vec<(Vec<[i64; 2]>, Vec<i64>)> = (0..blocks.len()).into_par_iter().map(run).collect();
+    let mut totals = vec![[0i64; 2]; size];
+    let mut open = vec![0i64; nc];
+    for (t, o) in &per_block {
+        add_into(&mut totals, &mut open, t, o);
+    }
+    let forecast = summarize(&totals, &open, currencies, nb, n_invoices, as_of, p, fx);
+    let (t, o): (Vec<_>, Vec<_>) = per_block.into_iter().unzip();
+    Ok((forecast, Partials { currencies: currencies.to_vec(), totals: t, open: o }))
+}
+
+impl Partials {
+    /// Whether these partials can be reused for `currencies` over `n_blocks` blocks.
+    pub fn fits(&self, currencies: &[Currency], n_blocks: usize) -> bool {
+        self.currencies == currencies && self.totals.len() == n_blocks
+    }
+}
+
+/// Adds one block's totals per draw, currency and bucket to `acc_all`, and its open
+/// amount per currency to `open`.
+#[allow(clippy::too_many_arguments)]
+fn simulate_block(
+    blk: u64,
+    block: &[OpenItem],
+    currencies: &[Currency],
+    nb: usize,
+    zp: &[f32],
+    tables: &Tables,
+    p: &ForecastParams,
+    acc_all: &mut [[i64; 2]],
+    open: &mut [i64],
+) {
+    let nc = currencies.len();
+    let stride = nc * nb;
+    let g = p.granularity.days();
+    let horizon = p.horizon_days as u32;
+    let (wc, wp) = (p.customer_corr.sqrt() as f32, p.period_corr.sqrt() as f32);
+    let we = (1.0 - p.customer_corr - p.period_corr).sqrt() as f32;
+    let item_cur: Vec<u8> =
+        block.iter().map(|i| currencies.iter().position(|x| *x == i.currency).unwrap_or(0) as u8).collect();
+    for (it, &c) in block.iter().zip(&item_cur) {
+        open[usize::from(c)] += it.open_minor;
+    }
+    // Every draw over the block: the items are read from memory once rather than once
+    // per draw. Each (block, draw) has its own random stream and sums are integers, so
+    // the result does not depend on threads.
+    for (s, &zp) in zp.iter().enumerate() {
+        let mut rng = Rng::new(p.seed, (blk << 24) | s as u64);
+        let salt = splitmix64(p.seed ^ ((s as u64) << 32));
+        let acc = &mut acc_all[s * stride..(s + 1) * stride];
+        // Items come grouped by customer: the customer's shock is looked up once per run.
+        let (mut last, mut zc) = (u32::MAX, 0.0f32);
+        for (k, it) in block.iter().enumerate() {
+            if it.cust != last {
+                last = it.cust;
+                zc = tables.normal[(splitmix64(salt ^ u64::from(it.cust)) % TABLE as u64) as usize];
+            }
+            let bits = rng.next_u64();
+            let e = tables.normal[(bits % TABLE as u64) as usize];
+            // Spread within the table cell to avoid a lattice of 4096 levels.
+            let jitter = ((bits >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.0005;
+            let u = (tables.phi(wc * zc + wp * zp + we * e) + jitter).clamp(0.0, 0.999_999);
+            // ceil without a libm call (the baseline x86-64 target has no roundss).
+            let x = it.day_at(u).max(1.0);
+            let t = x as u32;
+            let day = t + u32::from((t as f32) < x);
+            if day <= horizon {
+                let d0 = day - 1;
+                // Constant divisors: compiled to multiplications.
+                let b = if g == 7 { d0 / 7 } else { d0 } as usize;
+                acc[usize::from(item_cur[k]) * nb + b][usize::from(it.overdue)] += it.open_minor;
+            }
+        }
+    }
+}
+
+/// The forecast from summed totals.
+#[allow(clippy::too_many_arguments)]
+fn summarize(
+    totals: &[[i64; 2]],
+    open: &[i64],
+    currencies: &[Currency],
+    nb: usize,
+    n_invoices: usize,
+    as_of: i32,
+    p: &ForecastParams,
+    fx: &FxTable,
+) -> Forecast {
+    let nc = currencies.len();
+    let stride = nc * nb;
+    let g = p.granularity.days();
     // Base-currency minor units per minor unit of each currency.
     let base_scale: Vec<f64> = currencies
         .iter()
@@ -363,69 +552,7 @@ pub fn simulate(
             major * 10f64.powi(fx.base.minor_digits() as i32) / 10f64.powi(c.minor_digits() as i32)
         })
         .collect();
-    let tables = Tables::new();
-    let (wc, wp) = (p.customer_corr.sqrt() as f32, p.period_corr.sqrt() as f32);
-    let we = (1.0 - p.customer_corr - p.period_corr).sqrt() as f32;
-    let horizon = p.horizon_days as u32;
-
-    // Totals per draw, currency and bucket (due / overdue), in minor units. Items are
-    // processed in cache-sized blocks, every draw per block, so the items are read
-    // from memory once rather than once per draw. Each (block, draw) has its own
-    // random stream and sums are integers, so the result does not depend on threads.
-    const BLOCK: usize = 2048;
-    let stride = nc * nb;
-    let zp: Vec<f32> =
-        (0..p.sims).map(|s| tables.normal[(splitmix64(p.seed ^ (s as u64 + 1)) % TABLE as u64) as usize]).collect();
-    let totals: Vec<[i64; 2]> = items
-        .par_chunks(BLOCK)
-        .enumerate()
-        .fold(
-            || vec![[0i64; 2]; p.sims * stride],
-            |mut acc, (blk, block)| {
-                let item_cur = &item_cur[blk * BLOCK..blk * BLOCK + block.len()];
-                for (s, &zp) in zp.iter().enumerate() {
-                    let mut rng = Rng::new(p.seed, ((blk as u64) << 24) | s as u64);
-                    let salt = splitmix64(p.seed ^ ((s as u64) << 32));
-                    let acc = &mut acc[s * stride..(s + 1) * stride];
-                    // Items come grouped by customer: the customer's shock is looked up once per run.
-                    let (mut last, mut zc) = (u32::MAX, 0.0f32);
-                    for (k, it) in block.iter().enumerate() {
-                        if it.cust != last {
-                            last = it.cust;
-                            zc = tables.normal[(splitmix64(salt ^ u64::from(it.cust)) % TABLE as u64) as usize];
-                        }
-                        let bits = rng.next_u64();
-                        let e = tables.normal[(bits % TABLE as u64) as usize];
-                        // Spread within the table cell to avoid a lattice of 4096 levels.
-                        let jitter = ((bits >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.0005;
-                        let u = (tables.phi(wc * zc + wp * zp + we * e) + jitter).clamp(0.0, 0.999_999);
-                        // ceil without a libm call (the baseline x86-64 target has no roundss).
-                        let x = it.day_at(u).max(1.0);
-                        let t = x as u32;
-                        let day = t + u32::from((t as f32) < x);
-                        if day <= horizon {
-                            let d0 = day - 1;
-                            // Constant divisors: compiled to multiplications.
-                            let b = if g == 7 { d0 / 7 } else { d0 } as usize;
-                            acc[usize::from(item_cur[k]) * nb + b][usize::from(it.overdue)] += it.open_minor;
-                        }
-                    }
-                }
-                acc
-            },
-        )
-        .reduce(
-            || vec![[0i64; 2]; p.sims * stride],
-            |mut a, b| {
-                for (x, y) in a.iter_mut().zip(&b) {
-                    x[0] += y[0];
-                    x[1] += y[1];
-                }
-                a
-            },
-        );
-    let draws: Vec<&[[i64; 2]]> = totals.chunks(stride).collect();
-
+    let draws: Vec<&[[i64; 2]]> = if stride == 0 { Vec::new() } else { totals.chunks(stride).collect() };
     let sims = p.sims as f64;
     let bucket_dates = |b: usize| {
         let start = as_of + 1 + b as i32 * g;
@@ -450,7 +577,7 @@ pub fn simulate(
     };
     let mut out_cur = Vec::new();
     for (ci, c) in currencies.iter().enumerate() {
-        let open: i64 = items.iter().filter(|i| i.currency == *c).map(|i| i.open_minor).sum();
+        let open = open[ci];
         let mut buckets = Vec::with_capacity(nb);
         let mut expected_total = 0i64;
         for b in 0..nb {
@@ -476,14 +603,14 @@ pub fn simulate(
         let over: f64 = draws.iter().map(|d| conv(d, 1)).sum();
         base.push(summarise(&mut vals, due, over, b));
     }
-    Ok(Forecast {
+    Forecast {
         as_of: date_from_days(as_of).map(|x| x.to_string()).unwrap_or_default(),
         params: p.clone(),
-        n_invoices: items.len(),
+        n_invoices,
         currencies: out_cur,
         base_currency: fx.base.as_str().to_string(),
         base,
-    })
+    }
 }
 
 #[cfg(test)]
@@ -492,6 +619,35 @@ mod tests {
 
     fn usd() -> Currency {
         Currency::parse("USD").unwrap()
+    }
+
+    #[test]
+    fn updating_the_changed_blocks_gives_the_full_run() {
+        let eur = Currency::parse("EUR").unwrap();
+        let mk = |k: u32, shift: f64| {
+            let cur = if k % 3 == 0 { eur } else { usd() };
+            OpenItem::new(k / 4, cur, 1_000 + i64::from(k), k % 5 == 0, [2.0 + shift, 9.0 + shift, 20.0 + shift])
+        };
+        let items: Vec<OpenItem> = (0..3000).map(|k| mk(k, 0.0)).collect();
+        let blocks = |items: &[OpenItem]| -> Vec<Option<Vec<OpenItem>>> {
+            items.chunks(700).map(|b| Some(b.to_vec())).collect()
+        };
+        let fx = FxTable::default();
+        let p = ForecastParams { horizon_days: 42, ..Default::default() };
+        let cur = currencies_in(items.iter());
+        let (full, partials) = simulate_blocks(&blocks(&items), &cur, items.len(), None, 19_000, &p, &fx, 91).unwrap();
+        assert_eq!(full.currencies.len(), 2);
+        // Change block 2 only.
+        let mut changed = items.clone();
+        for (k, it) in changed.iter_mut().enumerate().skip(1400).take(700) {
+            *it = mk(k as u32, 10.0);
+        }
+        let (expected, _) = simulate_blocks(&blocks(&changed), &cur, changed.len(), None, 19_000, &p, &fx, 91).unwrap();
+        let mut only: Vec<Option<Vec<OpenItem>>> = vec![None; 5];
+        only[2] = Some(changed[1400..2100].to_vec());
+        let (updated, _) = simulate_blocks(&only, &cur, changed.len(), Some(&partials), 19_000, &p, &fx, 91).unwrap();
+        assert_eq!(updated, expected);
+        assert_ne!(updated, full, "the change moved payments later");
     }
 
     #[test]
