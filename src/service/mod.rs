@@ -562,9 +562,17 @@ impl Service {
                     if h.invoices.is_empty() {
                         return None; // payments or activities of a customer without invoices
                     }
-                    let preds = predict_open(&h, self.as_of, &self.models).ok()?;
-                    let items = open_items(&h, self.as_of, &self.models).ok()?;
-                    Some((id, h, preds, items))
+                    let scored = predict_open(&h, self.as_of, &self.models)
+                        .and_then(|p| Ok((p, open_items(&h, self.as_of, &self.models)?)));
+                    match scored {
+                        Ok((preds, items)) => Some((id, h, preds, items)),
+                        Err(e) => {
+                            // Cannot happen with models loaded for these features; keep the
+                            // customer's previous state rather than a partial one.
+                            tracing::error!(customer = %id, error = %e, "rescoring after events failed");
+                            None
+                        }
+                    }
                 })
                 .collect()
         };
