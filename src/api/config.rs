@@ -286,6 +286,16 @@ mod tests {
     }
 
     #[test]
+    fn the_example_configuration_loads_as_the_defaults() {
+        let s = Settings::load(Some(Path::new("examples/arsight.toml")), env_of(&[]), Overrides::default()).unwrap();
+        let d = Settings::default();
+        assert_eq!(
+            (s.addr, s.data, s.max_in_flight, s.events.fsync),
+            (d.addr, d.data, d.max_in_flight, d.events.fsync)
+        );
+    }
+
+    #[test]
     fn no_auth_only_on_loopback() {
         let ok = Overrides { addr: Some("127.0.0.1:0".into()), insecure_no_auth: true, ..Default::default() };
         assert!(Settings::load(None, env_of(&[]), ok).is_ok());
