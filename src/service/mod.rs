@@ -177,7 +177,8 @@ impl Live {
     /// as-of date moves it there, which rescores every open invoice.
     ///
     /// # Errors
-    /// [`ServiceError`] from a rebuild; the previous service keeps answering.
+    /// [`ServiceError`] from a rebuild; the previous service keeps answering, with the
+    /// events dated up to its as-of date applied.
     pub fn apply(&self, events: &[Event]) -> Result<(), ServiceError> {
         let _w = self.writer.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let s = self.get();
@@ -187,7 +188,7 @@ impl Live {
             return Ok(());
         }
         if latest_day(&fresh) > s.as_of {
-            return self.rebuild();
+            return self.rebuild().inspect_err(|_| s.apply(&fresh));
         }
         s.apply(&fresh);
         Ok(())
