@@ -61,7 +61,7 @@ pub struct PredictionReply {
 pub struct EventIn {
     /// Caller's id; repeating it does not apply the event twice.
     pub event_id: String,
-    /// `invoice` (issued or changed), `payment` or `activity`.
+    /// `invoice` (issued or changed), `payment`, `activity` or `customer` (master data).
     #[serde(rename = "type")]
     #[schema(example = "payment")]
     pub event_type: String,
@@ -92,6 +92,13 @@ pub struct EventIn {
     pub kind: Option<String>,
     /// `activity`: promised payment date.
     pub promised_date: Option<String>,
+    /// `customer`: segment label.
+    pub segment: Option<String>,
+    /// `customer`: collector.
+    pub collector: Option<String>,
+    /// `customer`: credit limit in major units (with `currency`).
+    #[schema(value_type = Option<String>)]
+    pub credit_limit: Option<serde_json::Value>,
 }
 
 /// `POST /v1/events` body.

@@ -283,7 +283,7 @@ pub struct Committer {
 
 impl Committer {
     /// Starts the writer. `known` holds the customers payments and activities may
-    /// name (it grows with invoice events); `committed` receives every group of
+    /// name (it grows with invoice and customer events); `committed` receives every group of
     /// newly written events, in log order, after its sync.
     pub fn start(mut log: EventLog, mut known: HashSet<String>, committed: mpsc::Sender<Vec<Event>>) -> Committer {
         let (tx, rx) = mpsc::channel::<Work>();
@@ -366,7 +366,7 @@ fn commit_group(log: &mut EventLog, known: &mut HashSet<String>, jobs: Vec<Job>,
         let mut errors = Vec::new();
         for (i, e) in j.events.iter().enumerate() {
             match &e.body {
-                EventBody::Invoice { .. } => {
+                EventBody::Invoice { .. } | EventBody::Customer { .. } => {
                     local.insert(&e.customer_id);
                 }
                 _ if known.contains(&e.customer_id) || local.contains(e.customer_id.as_str()) => {}
@@ -391,7 +391,9 @@ fn commit_group(log: &mut EventLog, known: &mut HashSet<String>, jobs: Vec<Job>,
         match log.prepare(&mut j.events, &mut group) {
             Ok(outcomes) => {
                 for e in &j.events {
-                    if matches!(e.body, EventBody::Invoice { .. }) && !known.contains(&e.customer_id) {
+                    if matches!(e.body, EventBody::Invoice { .. } | EventBody::Customer { .. })
+                        && !known.contains(&e.customer_id)
+                    {
                         known.insert(e.customer_id.clone());
                     }
                 }

@@ -59,6 +59,16 @@ pub enum EventBody {
         /// Amount.
         amount: Money,
     },
+    /// The customer's master data (replaces what the data or earlier events said;
+    /// like the contract's `customers` table it describes today).
+    Customer {
+        /// Segment label.
+        segment: Option<String>,
+        /// Collector.
+        collector: Option<String>,
+        /// Credit limit.
+        credit_limit: Option<Money>,
+    },
     /// A collection activity.
     Activity {
         /// Invoice concerned.
@@ -118,6 +128,7 @@ impl Event {
             EventBody::Invoice { invoice_date, paid_date, .. } => (*invoice_date).max(paid_date.unwrap_or(i32::MIN)),
             EventBody::Payment { payment_date, .. } => *payment_date,
             EventBody::Activity { date, .. } => *date,
+            EventBody::Customer { .. } => i32::MIN,
         }
     }
 
@@ -150,6 +161,19 @@ impl Event {
                 m.insert("payment_date".into(), day_text(*payment_date).into());
                 m.insert("amount".into(), amount(a));
                 m.insert("currency".into(), a.currency.as_str().into());
+            }
+            EventBody::Customer { segment, collector, credit_limit } => {
+                m.insert("type".into(), "customer".into());
+                if let Some(x) = segment {
+                    m.insert("segment".into(), x.clone().into());
+                }
+                if let Some(x) = collector {
+                    m.insert("collector".into(), x.clone().into());
+                }
+                if let Some(x) = credit_limit {
+                    m.insert("credit_limit".into(), amount(x));
+                    m.insert("currency".into(), x.currency.as_str().into());
+                }
             }
             EventBody::Activity { invoice_id, date, kind, promised_date } => {
                 m.insert("type".into(), "activity".into());
@@ -189,7 +213,7 @@ pub fn parse_event(v: &Value, at: &str, latest: i32) -> Result<Event, Vec<EventE
             kind: Refusal::Invalid,
         }]);
     };
-    const KNOWN: [&str; 14] = [
+    const KNOWN: [&str; 17] = [
         "event_id",
         "type",
         "customer_id",
@@ -204,6 +228,9 @@ pub fn parse_event(v: &Value, at: &str, latest: i32) -> Result<Event, Vec<EventE
         "date",
         "kind",
         "promised_date",
+        "segment",
+        "collector",
+        "credit_limit",
     ];
     for k in obj.keys().filter(|k| !KNOWN.contains(&k.as_str())) {
         bad(&mut errors, k, format!("unknown field; expected some of {}", KNOWN.join(", ")));
@@ -308,6 +335,16 @@ pub fn parse_event(v: &Value, at: &str, latest: i32) -> Result<Event, Vec<EventE
                 _ => None,
             }
         }
+        Some("customer") => {
+            let segment = text(&mut errors, "segment", false);
+            let collector = text(&mut errors, "collector", false);
+            let cur = match obj.get("credit_limit") {
+                None | Some(Value::Null) => None,
+                Some(_) => currency(&mut errors),
+            };
+            let credit_limit = money(&mut errors, "credit_limit", cur, false);
+            Some(EventBody::Customer { segment, collector, credit_limit })
+        }
         Some("activity") => {
             let invoice_id = text(&mut errors, "invoice_id", false);
             let d = date(&mut errors, "date", true);
@@ -336,7 +373,7 @@ pub fn parse_event(v: &Value, at: &str, latest: i32) -> Result<Event, Vec<EventE
             }
         }
         Some(other) => {
-            bad(&mut errors, "type", format!("should be invoice, payment or activity, not '{other}'"));
+            bad(&mut errors, "type", format!("should be invoice, payment, activity or customer, not '{other}'"));
             None
         }
         None => None,
@@ -425,6 +462,13 @@ pub fn apply(ledger: &mut Ledger, e: &Event, fx: &FxTable) {
                 settle_if_covered(ledger, k);
             }
         }
+        EventBody::Customer { segment, collector, credit_limit } => {
+            ledger.master = crate::features::history::CustMaster {
+                segment: segment.clone(),
+                collector: collector.clone(),
+                credit_limit_base: credit_limit.map_or(f64::NAN, |m| fx.to_base(m.minor, m.currency)),
+            };
+        }
         EventBody::Activity { invoice_id, date, kind, promised_date } => {
             ledger.activities.push(LedgerActivity {
                 invoice: invoice_id.as_deref().map(id_key),
@@ -471,7 +515,8 @@ mod tests {
             {"event_id": "b", "type": "payment", "customer_id": "C", "invoice_id": "I1", "payment_date": "2024-07-20",
              "amount": 700, "currency": "EUR"},
             {"event_id": "c", "type": "activity", "customer_id": "C", "date": "2024-07-02", "kind": "promise_to_pay",
-             "invoice_id": "I1", "promised_date": "2024-12-01"}
+             "invoice_id": "I1", "promised_date": "2024-12-01"},
+            {"event_id": "d", "type": "customer", "customer_id": "C", "collector": "ann", "credit_limit": "5000", "currency": "EUR"}
         ]});
         let events = parse_events(&v, LATEST).unwrap();
         for e in &events {

@@ -560,9 +560,6 @@ impl Service {
                         crate::events::apply(&mut ledger, e, &fx);
                     }
                     let h = ledger.history(self.as_of);
-                    if h.invoices.is_empty() {
-                        return None; // payments or activities of a customer without invoices
-                    }
                     let scored = predict_open(&h, self.as_of, &self.models)
                         .and_then(|p| Ok((p, open_items(&h, self.as_of, &self.models)?)));
                     match scored {

@@ -500,6 +500,23 @@ fn events_are_persisted_applied_online_idempotent_and_replayed_after_a_kill() {
     );
     assert_eq!((st, r["accepted"].as_u64()), (200, Some(1)), "{r}");
 
+    // Master data for a new customer, then its invoice: the collector's worklist has it.
+    let (st, _, r) = srv.post(
+        "/v1/events",
+        r#"{"events": [{"event_id": "c1", "type": "customer", "customer_id": "newco2", "collector": "zoe", "credit_limit": "900.00", "currency": "USD"}]}"#,
+    );
+    assert_eq!(st, 200, "{r}");
+    eventually("a customer known from its master data alone", || srv.get("/v1/customers/newco2").0 == 200);
+    let (st, _, r) = srv.post(
+        "/v1/events",
+        r#"{"events": [{"event_id": "c2", "type": "invoice", "invoice_id": "z-1", "customer_id": "newco2", "invoice_date": "2024-01-01", "due_date": "2024-02-15", "amount": 40, "currency": "USD"}]}"#,
+    );
+    assert_eq!(st, 200, "{r}");
+    eventually("the collector's worklist shows the new customer's invoice", || {
+        let page = srv.get("/v1/worklist?collector=zoe").2;
+        page["items"].as_array().is_some_and(|a| a.len() == 1 && a[0]["invoice_id"] == "z-1")
+    });
+
     // An event dated after the as-of date moves the service's date there.
     let (st, _, r) = srv.post(
         "/v1/events",
@@ -507,7 +524,7 @@ fn events_are_persisted_applied_online_idempotent_and_replayed_after_a_kill() {
     );
     assert_eq!(st, 200, "{r}");
     eventually("the as-of date moves to 2024-01-05", || srv.get("/readyz").2["as_of"] == "2024-01-05");
-    assert_eq!(srv.get("/readyz").2["events_applied"], 6);
+    assert_eq!(srv.get("/readyz").2["events_applied"], 8);
 
     // SIGTERM: in-flight work finishes, the log is synced, the process exits cleanly.
     let mut srv = srv;
@@ -516,5 +533,5 @@ fn events_are_persisted_applied_online_idempotent_and_replayed_after_a_kill() {
     let status = srv.child.wait().unwrap();
     assert!(status.success(), "{status:?}");
     let log = std::fs::read_to_string(state.join("events").join("events.log")).unwrap();
-    assert_eq!(log.lines().count(), 6);
+    assert_eq!(log.lines().count(), 8);
 }
