@@ -22,6 +22,12 @@ pub fn full_history(dir: &std::path::Path) -> History {
     load_history(dir, FAR_FUTURE, &InvoiceReadOptions::default(), &FxTable::default()).expect("history")
 }
 
+/// The history of `dir` as known at the end of `as_of` (ISO date), and that day.
+pub fn history_at(dir: &std::path::Path, as_of: &str) -> (History, i32) {
+    let d = crate::domain::days_from_date(NaiveDate::parse_from_str(as_of, "%Y-%m-%d").expect("ISO date"));
+    (load_history(dir, d, &InvoiceReadOptions::default(), &FxTable::default()).expect("history"), d)
+}
+
 /// Small, fast training settings for tests (few large boosting steps).
 pub fn quick_train_params() -> crate::models::train::TrainParams {
     let mut p = crate::models::train::TrainParams::default();

@@ -22,7 +22,7 @@ pub use telemetry::Metrics;
 
 use crate::forecast::Granularity;
 use crate::models::anomaly::Severity;
-use crate::service::{Live, ServiceError, WorklistQuery};
+use crate::service::{FieldError, Live, Refusal, ServiceError, WorklistQuery};
 
 /// Shared state of the handlers.
 pub type AppState = Arc<Live>;
@@ -66,6 +66,27 @@ impl From<ServiceError> for ApiError {
         match e {
             ServiceError::Forecast(f) => ApiError::invalid("horizon", f.to_string()),
             other => ApiError::internal(other.to_string()),
+        }
+    }
+}
+
+/// Refused fields of a posted body: 409 when an id is reused, 404 when every refusal
+/// is an unknown id, else 422; the detail lists them all.
+impl From<Vec<FieldError>> for ApiError {
+    fn from(errors: Vec<FieldError>) -> Self {
+        let (status, title, kind) = if errors.iter().any(|e| e.kind == Refusal::Conflict) {
+            (StatusCode::CONFLICT, "conflict", Refusal::Conflict)
+        } else if !errors.is_empty() && errors.iter().all(|e| e.kind == Refusal::NotFound) {
+            (StatusCode::NOT_FOUND, "not found", Refusal::NotFound)
+        } else {
+            (StatusCode::UNPROCESSABLE_ENTITY, "invalid value", Refusal::Invalid)
+        };
+        let first = errors.iter().find(|e| e.kind == kind).or(errors.first());
+        ApiError {
+            status,
+            title: title.into(),
+            detail: errors.iter().map(|e| format!("{}: {}", e.field, e.reason)).collect::<Vec<_>>().join("; "),
+            field: first.map(|e| e.field.clone()),
         }
     }
 }
@@ -299,21 +320,7 @@ async fn predictions(
     };
     match result {
         Ok(predictions) => Ok(Json(doc::PredictionReply { predictions }).into_response()),
-        Err(errors) => {
-            let first = &errors[0];
-            let status = if errors.iter().all(|e| e.not_found) {
-                StatusCode::NOT_FOUND
-            } else {
-                StatusCode::UNPROCESSABLE_ENTITY
-            };
-            let detail = errors.iter().map(|e| format!("{}: {}", e.field, e.reason)).collect::<Vec<_>>().join("; ");
-            Err(ApiError {
-                status,
-                title: if status == StatusCode::NOT_FOUND { "not found".into() } else { "invalid value".into() },
-                detail,
-                field: Some(first.field.clone()),
-            })
-        }
+        Err(errors) => Err(errors.into()),
     }
 }
 
@@ -325,7 +332,6 @@ async fn events(
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, ApiError> {
     use crate::events::log::{CommitError, Outcome};
-    use crate::events::Refusal;
     let Some(committer) = live.committer() else {
         return Err(ApiError {
             status: StatusCode::NOT_FOUND,
@@ -337,25 +343,10 @@ async fn events(
     let v = json_body(body)?;
     // Events describe the past: a day of tolerance for callers in other time zones.
     let latest = crate::domain::days_from_date(chrono::Utc::now().date_naive()) + 1;
-    let refuse = |errors: Vec<crate::events::EventError>| {
-        let kind = errors.iter().map(|e| e.kind).find(|k| *k != Refusal::Invalid).unwrap_or(Refusal::Invalid);
-        let (status, title) = match kind {
-            Refusal::Invalid => (StatusCode::UNPROCESSABLE_ENTITY, "invalid value"),
-            Refusal::NotFound => (StatusCode::NOT_FOUND, "not found"),
-            Refusal::Conflict => (StatusCode::CONFLICT, "conflict"),
-        };
-        let first = errors.iter().find(|e| e.kind == kind).unwrap_or(&errors[0]);
-        ApiError {
-            status,
-            title: title.into(),
-            detail: errors.iter().map(|e| format!("{}: {}", e.field, e.reason)).collect::<Vec<_>>().join("; "),
-            field: Some(first.field.clone()),
-        }
-    };
-    let list = crate::events::parse_events(&v, latest).map_err(refuse)?;
+    let list = crate::events::parse_events(&v, latest).map_err(ApiError::from)?;
     let ids: Vec<String> = list.iter().map(|e| e.event_id.clone()).collect();
     let outcomes = committer.submit(list).await.map_err(|e| match e {
-        CommitError::Refused(errors) => refuse(errors),
+        CommitError::Refused(errors) => errors.into(),
         CommitError::Io(reason) => ApiError::internal(format!("the event log could not be written: {reason}")),
     })?;
     let (mut accepted, mut duplicates) = (0, 0);

@@ -17,7 +17,7 @@ use std::sync::mpsc;
 
 use sha2::{Digest, Sha256};
 
-use super::{parse_event, Event, EventBody, EventError, Refusal};
+use super::{parse_event, Event, EventBody, FieldError, Refusal};
 
 /// File name of the log inside its directory.
 pub const LOG_FILE: &str = "events.log";
@@ -179,7 +179,7 @@ impl EventLog {
 
     /// Assigns sequence numbers to the new events of `batch` and adds their lines to
     /// `group`; on a conflicting id nothing of `batch` is taken.
-    fn prepare(&mut self, batch: &mut [Event], group: &mut Group) -> Result<Vec<Outcome>, Vec<EventError>> {
+    fn prepare(&mut self, batch: &mut [Event], group: &mut Group) -> Result<Vec<Outcome>, Vec<FieldError>> {
         let mut out = Vec::with_capacity(batch.len());
         let mut fresh: HashMap<String, (u64, u64)> = HashMap::new();
         let mut conflicts = Vec::new();
@@ -189,7 +189,7 @@ impl EventLog {
             let h = e.content_hash();
             match fresh.get(&e.event_id).or_else(|| self.ids.get(&e.event_id)).copied() {
                 Some((h0, s0)) if h0 == h => out.push(Outcome::Duplicate(s0)),
-                Some(_) => conflicts.push(EventError {
+                Some(_) => conflicts.push(FieldError {
                     field: format!("events[{i}].event_id"),
                     reason: format!("'{}' was accepted before with other content", e.event_id),
                     kind: Refusal::Conflict,
@@ -270,7 +270,7 @@ enum Work {
 #[derive(Debug, Clone)]
 pub enum CommitError {
     /// Invalid events (conflicting ids, unknown customers); nothing was written.
-    Refused(Vec<EventError>),
+    Refused(Vec<FieldError>),
     /// The log could not be written; nothing of the request is kept.
     Io(String),
 }
@@ -370,7 +370,7 @@ fn commit_group(log: &mut EventLog, known: &mut HashSet<String>, jobs: Vec<Job>,
                     local.insert(&e.customer_id);
                 }
                 _ if known.contains(&e.customer_id) || local.contains(e.customer_id.as_str()) => {}
-                _ => errors.push(EventError {
+                _ => errors.push(FieldError {
                     field: format!("events[{i}].customer_id"),
                     reason: format!("no customer '{}'; send one of its invoices first", e.customer_id),
                     kind: Refusal::NotFound,

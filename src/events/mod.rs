@@ -95,7 +95,7 @@ pub struct Event {
     pub body: EventBody,
 }
 
-/// What kind of refusal an [`EventError`] is.
+/// What kind of refusal a [`FieldError`] is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
     /// An invalid value (422).
@@ -106,9 +106,9 @@ pub enum Refusal {
     Conflict,
 }
 
-/// A refused field: JSON path, reason, kind.
+/// A refused field of a posted request (events or predictions): JSON path, reason, kind.
 #[derive(Debug, Clone, PartialEq)]
-pub struct EventError {
+pub struct FieldError {
     /// e.g. `events[2].payment_date`.
     pub field: String,
     /// Why.
@@ -201,13 +201,13 @@ impl Event {
 ///
 /// # Errors
 /// Every invalid field of the event.
-pub fn parse_event(v: &Value, at: &str, latest: i32) -> Result<Event, Vec<EventError>> {
+pub fn parse_event(v: &Value, at: &str, latest: i32) -> Result<Event, Vec<FieldError>> {
     let mut errors = Vec::new();
-    let bad = |errors: &mut Vec<EventError>, f: &str, reason: String| {
-        errors.push(EventError { field: format!("{at}.{f}"), reason, kind: Refusal::Invalid })
+    let bad = |errors: &mut Vec<FieldError>, f: &str, reason: String| {
+        errors.push(FieldError { field: format!("{at}.{f}"), reason, kind: Refusal::Invalid })
     };
     let Some(obj) = v.as_object() else {
-        return Err(vec![EventError {
+        return Err(vec![FieldError {
             field: at.into(),
             reason: "should be an object".into(),
             kind: Refusal::Invalid,
@@ -235,7 +235,7 @@ pub fn parse_event(v: &Value, at: &str, latest: i32) -> Result<Event, Vec<EventE
     for k in obj.keys().filter(|k| !KNOWN.contains(&k.as_str())) {
         bad(&mut errors, k, format!("unknown field; expected some of {}", KNOWN.join(", ")));
     }
-    let text = |errors: &mut Vec<EventError>, f: &str, required: bool| -> Option<String> {
+    let text = |errors: &mut Vec<FieldError>, f: &str, required: bool| -> Option<String> {
         match obj.get(f) {
             None | Some(Value::Null) if !required => None,
             Some(Value::String(s)) if !s.trim().is_empty() && s.len() <= 256 => Some(s.trim().to_string()),
@@ -247,7 +247,7 @@ pub fn parse_event(v: &Value, at: &str, latest: i32) -> Result<Event, Vec<EventE
         }
     };
     // Dates of what happened may not lie ahead; a due date (and a promised date) may.
-    let date = |errors: &mut Vec<EventError>, f: &str, required: bool| -> Option<i32> {
+    let date = |errors: &mut Vec<FieldError>, f: &str, required: bool| -> Option<i32> {
         let s = text(errors, f, required)?;
         match parse_date_flexible(&s).map(days_from_date) {
             Some(d) if d <= latest || f == "due_date" => Some(d),
@@ -261,7 +261,7 @@ pub fn parse_event(v: &Value, at: &str, latest: i32) -> Result<Event, Vec<EventE
             }
         }
     };
-    let currency = |errors: &mut Vec<EventError>| -> Option<Currency> {
+    let currency = |errors: &mut Vec<FieldError>| -> Option<Currency> {
         let s = text(errors, "currency", true)?;
         match Currency::parse(&s) {
             Ok(c) => Some(c),
@@ -271,7 +271,7 @@ pub fn parse_event(v: &Value, at: &str, latest: i32) -> Result<Event, Vec<EventE
             }
         }
     };
-    let money = |errors: &mut Vec<EventError>, f: &str, cur: Option<Currency>, required: bool| -> Option<Money> {
+    let money = |errors: &mut Vec<FieldError>, f: &str, cur: Option<Currency>, required: bool| -> Option<Money> {
         let t = match obj.get(f) {
             None | Some(Value::Null) if !required => return None,
             Some(Value::Number(n)) => n.to_string(),
@@ -388,16 +388,16 @@ pub fn parse_event(v: &Value, at: &str, latest: i32) -> Result<Event, Vec<EventE
 ///
 /// # Errors
 /// Every invalid field, with its path.
-pub fn parse_events(body: &Value, latest: i32) -> Result<Vec<Event>, Vec<EventError>> {
+pub fn parse_events(body: &Value, latest: i32) -> Result<Vec<Event>, Vec<FieldError>> {
     let Some(list) = body.get("events").and_then(Value::as_array) else {
-        return Err(vec![EventError {
+        return Err(vec![FieldError {
             field: "events".into(),
             reason: "should be an array of events".into(),
             kind: Refusal::Invalid,
         }]);
     };
     if list.is_empty() || list.len() > MAX_EVENTS {
-        return Err(vec![EventError {
+        return Err(vec![FieldError {
             field: "events".into(),
             reason: format!("should hold 1 to {MAX_EVENTS} events, not {}", list.len()),
             kind: Refusal::Invalid,

@@ -191,15 +191,13 @@ impl History {
 
 #[cfg(test)]
 mod tests {
-    use crate::features::{customer_at, load_history, FxTable};
-    use crate::fixtures::generated_dir;
-    use crate::ingest::InvoiceReadOptions;
+    use crate::features::customer_at;
+    use crate::fixtures::{generated_dir, history_at};
 
     #[test]
     fn a_customer_rebuilt_from_its_ledger_has_the_same_vector_and_open_invoices() {
         let dir = generated_dir(60, 3000, "2023-01-01", "2024-06-30", 5);
-        let d = crate::domain::days_from_date(chrono::NaiveDate::from_ymd_opt(2024, 3, 15).unwrap());
-        let h = load_history(dir.path(), d, &InvoiceReadOptions::default(), &FxTable::default()).unwrap();
+        let (h, d) = history_at(dir.path(), "2024-03-15");
         assert!(!h.open.is_empty() && !h.activities.is_empty() && !h.payments.is_empty());
         for c in (0..h.customers.len()).step_by(7) {
             let one = h.ledger_of(c).history(d);

@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use crate::domain::date_from_days;
 use crate::events::Event;
+pub use crate::events::{FieldError, Refusal};
 use crate::features::history::History;
 use crate::features::ledger::Ledger;
 use crate::features::{customer_at, load_history, FxTable};
@@ -445,17 +446,6 @@ pub struct AnomalyView {
     pub flag: Flag,
 }
 
-/// A field-level problem in a posted request.
-#[derive(Debug, Clone, PartialEq)]
-pub struct FieldError {
-    /// JSON path of the field, e.g. `invoices[3].due_date`.
-    pub field: String,
-    /// Why it is refused.
-    pub reason: String,
-    /// 404 (unknown id) rather than 422 (invalid value).
-    pub not_found: bool,
-}
-
 /// Most invoices in one prediction request.
 pub const MAX_BATCH: usize = 10_000;
 
@@ -774,7 +764,7 @@ impl Service {
         use crate::domain::{Currency, Money};
         use crate::features::history::{id_key, Inv, OPEN};
         use crate::ingest::columns::NULL_AMOUNT;
-        let bad = |field: String, reason: String| FieldError { field, reason, not_found: false };
+        let bad = |field: String, reason: String| FieldError { field, reason, kind: Refusal::Invalid };
         let Some(list) = body.get("invoices").and_then(|v| v.as_array()) else {
             return Err(vec![bad("invoices".into(), "should be an array of invoices".into())]);
         };
@@ -809,7 +799,7 @@ impl Service {
                     None => errors.push(FieldError {
                         field: path("invoice_id"),
                         reason: format!("no open invoice '{invoice_id}'; send the invoice's fields to score it as new"),
-                        not_found: true,
+                        kind: Refusal::NotFound,
                     }),
                 }
                 continue;
@@ -1022,7 +1012,7 @@ impl Service {
 mod tests {
     use super::*;
     use crate::events::parse_event;
-    use crate::fixtures::{generated_dir, quick_train_params};
+    use crate::fixtures::{generated_dir, history_at, quick_train_params};
     use crate::models::train::{save_all, train_all};
 
     /// A forecast updated block by block after events equals one computed from scratch
@@ -1030,8 +1020,7 @@ mod tests {
     #[test]
     fn forecasts_updated_after_events_equal_fresh_ones() {
         let dir = generated_dir(120, 4000, "2023-01-01", "2024-06-30", 11);
-        let d = crate::domain::days_from_date(chrono::NaiveDate::from_ymd_opt(2024, 6, 30).unwrap());
-        let h = load_history(dir.path(), d, &InvoiceReadOptions::default(), &FxTable::default()).unwrap();
+        let (h, d) = history_at(dir.path(), "2024-06-30");
         let p = quick_train_params();
         let trained = train_all(&h, d, &p).unwrap();
         let models = tempfile::tempdir().unwrap();

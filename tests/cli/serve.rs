@@ -78,15 +78,15 @@ impl Drop for Server {
     }
 }
 
-#[test]
-fn the_server_answers_every_read_endpoint_and_names_bad_fields() {
-    let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
+/// The hand-written contract directory with models trained at 2024-01-01 under `tmp`:
+/// (open invoice ids, `serve` arguments for port 0 as of that date with `state`).
+fn trained(tmp: &std::path::Path, state: &std::path::Path) -> (Vec<String>, Vec<String>) {
+    let data = tmp.join("data");
     std::fs::create_dir_all(&data).unwrap();
     let open = hand_written(&data, 19_723); // 2024-01-01
-    let models = tmp.path().join("models");
+    let models = tmp.join("models");
     arsight_ok(&["train", "--data", s(&data), "--as-of", "2024-01-01", "--models", s(&models)]);
-    let srv = Server::start(&[
+    let args = [
         "serve",
         "--data",
         s(&data),
@@ -97,8 +97,22 @@ fn the_server_answers_every_read_endpoint_and_names_bad_fields() {
         "--as-of",
         "2024-01-01",
         "--state",
-        s(&tmp.path().join("state")),
-    ]);
+        s(state),
+    ];
+    (open, args.iter().map(|a| a.to_string()).collect())
+}
+
+/// `args` as `&str`s.
+fn strs(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
+}
+
+#[test]
+fn the_server_answers_every_read_endpoint_and_names_bad_fields() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (open, args) = trained(tmp.path(), &tmp.path().join("state"));
+    let (data, models) = (tmp.path().join("data"), tmp.path().join("models"));
+    let srv = Server::start(&strs(&args));
     assert!(srv.key.as_ref().is_some_and(|k| k.starts_with("ars_")), "the first start prints an admin key");
 
     assert_eq!(srv.get("/healthz").0, 200);
@@ -400,25 +414,9 @@ fn eventually(what: &str, mut f: impl FnMut() -> bool) {
 #[test]
 fn events_are_persisted_applied_online_idempotent_and_replayed_after_a_kill() {
     let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    std::fs::create_dir_all(&data).unwrap();
-    hand_written(&data, 19_723); // 2024-01-01
-    let models = tmp.path().join("models");
-    arsight_ok(&["train", "--data", s(&data), "--as-of", "2024-01-01", "--models", s(&models)]);
     let state = tmp.path().join("state");
-    let args = [
-        "serve",
-        "--data",
-        s(&data),
-        "--models",
-        s(&models),
-        "--addr",
-        "127.0.0.1:0",
-        "--as-of",
-        "2024-01-01",
-        "--state",
-        s(&state),
-    ];
+    let (_, args) = trained(tmp.path(), &state);
+    let args = strs(&args);
     let mut srv = Server::start(&args);
     let before = open_ids(&srv.get("/v1/customers/slow").2);
     assert!(before.contains(&"slow-39".to_string()) && !before.contains(&"ev-1".to_string()));
