@@ -231,6 +231,8 @@ async fn main() {
     let rounds: usize = arg(&args, "--rounds").and_then(|s| s.parse().ok()).unwrap_or(3);
     let conns: usize = arg(&args, "--connections").and_then(|s| s.parse().ok()).unwrap_or(16);
     let reference = arg(&args, "--reference").unwrap_or_else(|| "benches/fastapi_reference.py".into());
+    // `--batch-only`: just the 1,000-invoice batch scenario (quick iterations).
+    let batch_only = args.iter().any(|a| a == "--batch-only");
     let state = tempfile::tempdir().unwrap();
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!("load average before: {}", load.trim());
@@ -238,7 +240,7 @@ async fn main() {
     let t = Instant::now();
     let ours = start(
         "arsight",
-        Command::new(env!("CARGO_BIN_EXE_arsight")).args([
+        Command::new(arg(&args, "--bin").unwrap_or_else(|| env!("CARGO_BIN_EXE_arsight").into())).args([
             "serve",
             "--data",
             &data,
@@ -325,10 +327,14 @@ async fn main() {
         // Alternate which side goes first.
         let order: Vec<&Side> = if round % 2 == 0 { sides.clone() } else { sides.iter().rev().copied().collect() };
         for side in order {
-            let h = throughput(side, conns, secs, healthz.clone()).await;
-            let p = throughput(side, conns, secs, single.clone()).await;
-            let mut lat = paced(side, conns, p / 2.0, secs, single.clone()).await;
-            let (p50, p99) = (pct(&mut lat, 0.5), pct(&mut lat, 0.99));
+            let (h, p, p50, p99) = if batch_only {
+                (f64::NAN, f64::NAN, f64::NAN, f64::NAN)
+            } else {
+                let h = throughput(side, conns, secs, healthz.clone()).await;
+                let p = throughput(side, conns, secs, single.clone()).await;
+                let mut lat = paced(side, conns, p / 2.0, secs, single.clone()).await;
+                (h, p, pct(&mut lat, 0.5), pct(&mut lat, 0.99))
+            };
             let mut bl = Vec::new();
             let mut conn = Conn::open(&side.addr, side.key.as_deref()).await;
             for _ in 0..30 {
@@ -358,6 +364,10 @@ async fn main() {
         }
     }
 
+    if batch_only {
+        print_summary(&res);
+        return;
+    }
     // arsight only: forecast and events.
     let mut conn = Conn::open(&ours.addr, ours.key.as_deref()).await;
     let mut f = Vec::new();
@@ -448,6 +458,19 @@ async fn main() {
         .unwrap_or(f64::NAN);
 
     println!("\n## Medians over {rounds} rounds ({conns} connections, {secs} s per run)\n");
+    print_summary(&res);
+    println!("\n| arsight only | value |\n|---|---:|");
+    println!("| GET /v1/forecast 13w p50, cached (ms) | {forecast_cached:.2} |");
+    println!("| GET /v1/forecast 13w, first after an event (ms) | {forecast_recomputed:.1} |");
+    println!("| POST /v1/events, batches of 100, events/s (median) | {:.0} |", median(ev100));
+    println!("| POST /v1/events, 1 per request, events/s (median) | {:.0} |", median(ev1));
+    println!("| event applier catch-up after the event runs (s) | {catch_up:.2} |");
+    println!("| posted invoice visible to predictions, p50 / max (ms) | {vis50:.1} / {vis_max:.1} |");
+    println!("| server peak RSS (MiB) | {rss:.0} |");
+    println!("load average after: {}", std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim());
+}
+
+fn print_summary(res: &std::collections::BTreeMap<(&str, &str), Vec<f64>>) {
     println!("| measure | arsight | fastapi+lightgbm | ratio |");
     println!("|---|---:|---:|---:|");
     for k in [
@@ -463,13 +486,4 @@ async fn main() {
         let r = res.get(&("fastapi+lightgbm", k)).cloned().map(median).unwrap_or(f64::NAN);
         println!("| {k} | {a:.3} | {r:.3} | {:.2} |", a / r);
     }
-    println!("\n| arsight only | value |\n|---|---:|");
-    println!("| GET /v1/forecast 13w p50, cached (ms) | {forecast_cached:.2} |");
-    println!("| GET /v1/forecast 13w, first after an event (ms) | {forecast_recomputed:.1} |");
-    println!("| POST /v1/events, batches of 100, events/s (median) | {:.0} |", median(ev100));
-    println!("| POST /v1/events, 1 per request, events/s (median) | {:.0} |", median(ev1));
-    println!("| event applier catch-up after the event runs (s) | {catch_up:.2} |");
-    println!("| posted invoice visible to predictions, p50 / max (ms) | {vis50:.1} / {vis_max:.1} |");
-    println!("| server peak RSS (MiB) | {rss:.0} |");
-    println!("load average after: {}", std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim());
 }

@@ -12,6 +12,7 @@
 //! ```
 
 mod binning;
+mod block;
 mod errors;
 mod hyperparams;
 mod train;
@@ -69,7 +70,7 @@ impl Gbdt {
         if x.ncols() != self.forest.n_features {
             return Err(GbdtError::Features { expected: self.forest.n_features, found: x.ncols() });
         }
-        let nf = x.ncols().max(1);
+        let nf = x.ncols();
         let owned;
         let flat: &[f64] = match x.as_slice() {
             Some(s) => s,
@@ -80,9 +81,12 @@ impl Gbdt {
         };
         let mut out = vec![0.0; x.nrows()];
         let run = |c: usize, chunk: &mut [f64]| {
-            for (k, o) in chunk.iter_mut().enumerate() {
-                let r = c * 512 + k;
-                *o = self.predict_row(&flat[r * nf..(r + 1) * nf]);
+            let r = c * 512;
+            self.forest.predict_rows(&flat[r * nf..(r + chunk.len()) * nf], chunk);
+            if self.params.loss == Loss::Logistic {
+                for o in chunk {
+                    *o = 1.0 / (1.0 + (-*o).exp());
+                }
             }
         };
         if out.len() <= 2048 {

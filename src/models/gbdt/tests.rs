@@ -135,3 +135,57 @@ fn the_interleaved_walk_equals_the_plain_walk_including_missing_values() {
     let fortran = m.predict(t.t()).unwrap();
     assert_eq!(batch, fortran, "any memory layout");
 }
+
+/// Rows that hit every threshold exactly, just below and above it, NaN, ±∞ and -0.0.
+fn edge_rows(m: &Gbdt, x: &Array2<f64>) -> Vec<f64> {
+    let nf = x.ncols();
+    let mut rows: Vec<f64> = x.iter().copied().collect();
+    for (k, n) in m.forest.nodes.iter().enumerate() {
+        let t = n.threshold;
+        for v in [t, t.next_down(), t.next_up()] {
+            let mut row: Vec<f64> = x.row(k % x.nrows()).to_vec();
+            row[n.feature as usize] = v;
+            rows.extend(row);
+        }
+    }
+    for (k, v) in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, -0.0, 0.0].into_iter().enumerate() {
+        for j in 0..nf {
+            let mut row: Vec<f64> = x.row(k).to_vec();
+            row[j] = v;
+            rows.extend(row);
+        }
+    }
+    rows
+}
+
+#[test]
+fn block_prediction_equals_the_plain_walk_on_edges_missing_values_and_partial_blocks() {
+    let (mut x, y) = problem(3000, 11);
+    for i in (0..3000).step_by(5) {
+        x[[i, i % 3]] = f64::NAN;
+    }
+    // Small and large trees (more than 32 leaves take the other leaf path), and a
+    // one-leaf tree (a constant target after the first rounds).
+    for (trees, leaves) in [(40, 7), (25, 48), (3, 2)] {
+        let m = GbdtParams::new(Loss::Squared).n_trees(trees).max_leaves(leaves).fit(x.view(), &y).unwrap();
+        assert!(m.forest.nodes.iter().any(|n| n.missing_left), "some node sends NaN left");
+        let rows = edge_rows(&m, &x);
+        let nf = x.ncols();
+        let n_rows = rows.len() / nf;
+        let want: Vec<f64> = rows.chunks_exact(nf).map(|r| m.forest.predict_row_simple(r)).collect();
+        for n in [1, 63, 64, 65, 130, n_rows] {
+            let mut fast = vec![0.0; n];
+            m.forest.predict_rows(&rows[..n * nf], &mut fast);
+            let mut portable = vec![0.0; n];
+            m.forest.predict_rows_portable(&rows[..n * nf], &mut portable);
+            for i in 0..n {
+                assert!((fast[i] - want[i]).abs() < 1e-9, "{trees}×{leaves} row {i}: {} vs {}", fast[i], want[i]);
+                assert!((portable[i] - want[i]).abs() < 1e-9, "{trees}×{leaves} row {i}: {} vs {}", portable[i], want[i]);
+            }
+        }
+    }
+    let constant = GbdtParams::new(Loss::Squared).n_trees(5).fit(x.view(), &vec![2.5; 3000]).unwrap();
+    let mut out = vec![0.0; 70];
+    constant.forest.predict_rows(&x.as_slice().unwrap()[..70 * 3], &mut out);
+    assert!(out.iter().all(|v| (v - 2.5).abs() < 1e-9), "{out:?}");
+}

@@ -70,7 +70,7 @@ const LANES: usize = 8;
 /// Lazily built prediction layout and path-attribution values (equal to any other:
 /// derived data).
 #[derive(Debug, Clone, Default)]
-pub struct Compiled(OnceLock<Layout>, OnceLock<Explainer>);
+pub struct Compiled(OnceLock<Layout>, OnceLock<Explainer>, OnceLock<Option<super::block::BlockLayout>>);
 
 impl PartialEq for Compiled {
     fn eq(&self, _: &Self) -> bool {
@@ -114,6 +114,30 @@ impl Forest {
             }
         }
         s
+    }
+
+    /// Raw scores of `out.len()` rows stored row after row in `x` (`n_features`
+    /// values each), by node masks over blocks of rows (see `block`).
+    ///
+    /// # Panics
+    /// When `x` holds fewer than `out.len() * n_features` values.
+    pub fn predict_rows(&self, x: &[f64], out: &mut [f64]) {
+        let nf = self.n_features;
+        assert!(x.len() >= out.len() * nf, "{} values for {} rows of {nf}", x.len(), out.len());
+        match self.compiled.2.get_or_init(|| super::block::BlockLayout::new(self)) {
+            Some(b) => b.predict_rows(x, out),
+            None => {
+                for (r, o) in out.iter_mut().enumerate() {
+                    *o = self.predict_row(&x[r * nf..(r + 1) * nf]);
+                }
+            }
+        }
+    }
+
+    /// [`Self::predict_rows`] without CPU-specific code (for tests).
+    #[cfg(test)]
+    pub(crate) fn predict_rows_portable(&self, x: &[f64], out: &mut [f64]) {
+        super::block::BlockLayout::new(self).expect("block layout").predict_rows_portable(x, out);
     }
 
     /// The sum over trees by plain pointer walks (reference for [`Self::predict_row`]).

@@ -1,0 +1,377 @@
+//! Batch prediction by node masks.
+//!
+//! A block of [`R`] rows is first *binned*: each value becomes its rank among the
+//! forest's distinct thresholds for that feature (a byte: our trees split on at most
+//! 254 distinct thresholds per feature), so that `x <= t_k` holds
+//! exactly when `rank(x) <= k`. Then every node of a tree tests all rows of the block
+//! at once (one 64-lane byte compare, a 64-bit mask of the rows going left), masks
+//! flow from parents to children, and each row takes the value of the leaf whose mask
+//! holds it. Nothing waits on a pointer chase and there are no data-dependent
+//! branches, so the work runs at the CPU's vector width. The result equals a plain
+//! walk of the trees up to the order of the sum.
+//!
+//! Missing values: NaN ranks as `u8::MAX` (never `<= k`, so it goes right). For a
+//! node that sends NaN left, the compare uses a second copy of the column holding
+//! `rank + 1` with NaN wrapped to 0, against `k + 1`: the same order for numbers,
+//! always left for NaN.
+
+use super::tree::Forest;
+
+/// Rows per block (one bit each in a `u64` mask).
+pub(super) const R: usize = 64;
+
+/// Distinct thresholds per feature must leave room for NaN in a byte.
+const MAX_CUTS: usize = u8::MAX as usize - 1;
+
+/// One column of ranks for a block of rows.
+#[derive(Debug, Clone, Copy)]
+#[repr(C, align(64))]
+struct Col([u8; R]);
+
+/// An internal node: rows whose rank in column `col` is `<= thr` go left (to node
+/// `node + 1`), the others to `right`. Node ids count within the tree in pre-order.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Inner {
+    col: u32,
+    thr: u8,
+    node: u16,
+    right: u16,
+    /// Where this node's row mask comes from in the vector kernel: [`FROM_SLOT`]
+    /// (memory slot `load`), or the left/right mask of the previous inner node,
+    /// carried in a register so that a chain of splits does not wait on memory.
+    src: u8,
+    load: u16,
+}
+
+const FROM_SLOT: u8 = 0;
+const FROM_LEFT: u8 = 1;
+const FROM_RIGHT: u8 = 2;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Leaf {
+    value: f64,
+    node: u16,
+}
+
+/// Leaf values of one tree, padded.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[repr(C, align(64))]
+struct Table([f64; 32]);
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Tree {
+    inner: (u32, u32),
+    leaves: (u32, u32),
+    /// Start of the tree's leaf values in [`BlockLayout::table`] (in leaf order, padded
+    /// to 32), or `u32::MAX` when it has more than 32 leaves.
+    table: u32,
+}
+
+/// The ensemble prepared for block prediction.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct BlockLayout {
+    /// Sorted distinct thresholds of each feature.
+    cuts: Vec<Vec<f64>>,
+    /// Features that some node tests.
+    used: Vec<usize>,
+    inner: Vec<Inner>,
+    leaves: Vec<Leaf>,
+    trees: Vec<Tree>,
+    /// Leaf values of trees with up to 32 leaves, 32 per tree, 64-byte aligned.
+    table: Vec<Table>,
+    max_nodes: usize,
+    n_features: usize,
+    init: f64,
+}
+
+impl BlockLayout {
+    /// The layout, or `None` when the forest does not fit it (a tree of more than
+    /// 65,534 nodes, more than 254 distinct thresholds on a feature, a NaN
+    /// threshold); such forests are scored by plain walks.
+    pub(super) fn new(f: &Forest) -> Option<BlockLayout> {
+        let nf = f.n_features;
+        let mut cuts: Vec<Vec<f64>> = vec![Vec::new(); nf];
+        for n in &f.nodes {
+            if n.threshold.is_nan() || n.feature as usize >= nf {
+                return None;
+            }
+            cuts[n.feature as usize].push(n.threshold);
+        }
+        for c in &mut cuts {
+            c.sort_by(f64::total_cmp);
+            c.dedup_by(|a, b| a == b);
+            if c.len() > MAX_CUTS {
+                return None;
+            }
+        }
+        let used = (0..nf).filter(|&j| !cuts[j].is_empty()).collect();
+        let mut inner = Vec::with_capacity(f.nodes.len());
+        let mut leaves = Vec::with_capacity(f.leaves.len());
+        let mut trees = Vec::with_capacity(f.roots.len());
+        let mut table = Vec::new();
+        let mut max_nodes = 1;
+        struct Walk<'a> {
+            f: &'a Forest,
+            cuts: &'a [Vec<f64>],
+            inner: &'a mut Vec<Inner>,
+            leaves: &'a mut Vec<Leaf>,
+            next: usize,
+        }
+        impl Walk<'_> {
+            fn emit(&mut self, n: i32) -> usize {
+                let id = self.next;
+                self.next += 1;
+                if n < 0 {
+                    self.leaves.push(Leaf { value: self.f.leaves[(!n) as usize], node: id as u16 });
+                    return id;
+                }
+                let node = self.f.nodes[n as usize];
+                let j = node.feature as usize;
+                let k = self.cuts[j].partition_point(|&c| c < node.threshold);
+                let (col, thr) = if node.missing_left { (self.f.n_features + j, k + 1) } else { (j, k) };
+                let at = self.inner.len();
+                self.inner.push(Inner { col: col as u32, thr: thr as u8, node: id as u16, right: 0, src: FROM_SLOT, load: 0 });
+                self.emit(node.left);
+                let r = self.emit(node.right);
+                self.inner[at].right = r as u16;
+                id
+            }
+        }
+        for &r in &f.roots {
+            let (i0, l0) = (inner.len(), leaves.len());
+            let mut w = Walk { f, cuts: &cuts, inner: &mut inner, leaves: &mut leaves, next: 0 };
+            w.emit(r);
+            if w.next >= usize::from(u16::MAX) {
+                return None;
+            }
+            max_nodes = max_nodes.max(w.next);
+            for k in i0..inner.len() {
+                let (prev, cur) = if k > i0 { (Some(inner[k - 1]), inner[k]) } else { (None, inner[k]) };
+                let src = match prev {
+                    Some(p) if cur.node == p.node + 1 => FROM_LEFT,
+                    Some(p) if cur.node == p.right => FROM_RIGHT,
+                    _ => FROM_SLOT,
+                };
+                inner[k].src = src;
+                inner[k].load = cur.node;
+            }
+            let tree_leaves = &leaves[l0..];
+            let at = if tree_leaves.len() <= 32 {
+                let mut t = Table([0.0; 32]);
+                for (slot, l) in t.0.iter_mut().zip(tree_leaves) {
+                    *slot = l.value;
+                }
+                table.push(t);
+                (table.len() - 1) as u32
+            } else {
+                u32::MAX
+            };
+            trees.push(Tree { inner: (i0 as u32, inner.len() as u32), leaves: (l0 as u32, leaves.len() as u32), table: at });
+        }
+        // Carried masks read a slot nobody writes (index `max_nodes`), so the load does
+        // not wait on a store just made.
+        for n in &mut inner {
+            if n.src != FROM_SLOT {
+                n.load = max_nodes as u16;
+            }
+        }
+        Some(BlockLayout { cuts, used, inner, leaves, trees, table, max_nodes, n_features: nf, init: f.init })
+    }
+
+    /// Raw scores of `out.len()` rows stored row after row in `x`.
+    pub(super) fn predict_rows(&self, x: &[f64], out: &mut [f64]) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f")
+                && std::arch::is_x86_feature_detected!("avx512bw")
+                && std::arch::is_x86_feature_detected!("avx512vl")
+            {
+                // SAFETY: the CPU has the features the function is compiled for.
+                return unsafe { self.predict_rows_avx512(x, out) };
+            }
+        }
+        self.predict_rows_portable(x, out);
+    }
+
+    /// Ranks of a block of rows, column by column (`2 × n_features` columns: ranks,
+    /// then ranks + 1 with NaN first).
+    #[inline(always)]
+    fn bin(&self, xb: &[f64], n: usize, cols: &mut [Col]) {
+        let nf = self.n_features;
+        for &j in &self.used {
+            let cuts = &self.cuts[j][..];
+            let (plain, plus) = cols.split_at_mut(nf);
+            let (p, q) = (&mut plain[j].0, &mut plus[j].0);
+            for r in 0..R {
+                let rank = if r < n {
+                    let v = xb[r * nf + j];
+                    if v.is_nan() {
+                        u8::MAX
+                    } else {
+                        rank(cuts, v) as u8
+                    }
+                } else {
+                    0
+                };
+                p[r] = rank;
+                q[r] = rank.wrapping_add(1);
+            }
+        }
+    }
+
+    /// Portable version (any CPU); the reference for the vector one.
+    pub(super) fn predict_rows_portable(&self, x: &[f64], out: &mut [f64]) {
+        let nf = self.n_features;
+        assert!(x.len() >= out.len() * nf, "{} values for {} rows of {nf}", x.len(), out.len());
+        let mut cols = vec![Col([0; R]); 2 * nf];
+        let mut reach = vec![0u64; self.max_nodes];
+        for (b, ob) in out.chunks_mut(R).enumerate() {
+            let n = ob.len();
+            self.bin(&x[b * R * nf..(b * R + n) * nf], n, &mut cols);
+            let mut acc = [self.init; R];
+            for t in &self.trees {
+                reach[0] = u64::MAX;
+                for node in &self.inner[t.inner.0 as usize..t.inner.1 as usize] {
+                    let c = &cols[node.col as usize].0;
+                    let mut left = 0u64;
+                    for (r, &v) in c.iter().enumerate() {
+                        left |= u64::from(v <= node.thr) << r;
+                    }
+                    let m = reach[usize::from(node.node)];
+                    reach[usize::from(node.node) + 1] = m & left;
+                    reach[usize::from(node.right)] = m & !left;
+                }
+                for leaf in &self.leaves[t.leaves.0 as usize..t.leaves.1 as usize] {
+                    let m = reach[usize::from(leaf.node)];
+                    for (r, a) in acc.iter_mut().enumerate() {
+                        if (m >> r) & 1 != 0 {
+                            *a += leaf.value;
+                        }
+                    }
+                }
+            }
+            ob.copy_from_slice(&acc[..n]);
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,bmi1,bmi2,popcnt")]
+    unsafe fn predict_rows_avx512(&self, x: &[f64], out: &mut [f64]) {
+        use std::arch::x86_64::*;
+        let nf = self.n_features;
+        assert!(x.len() >= out.len() * nf, "{} values for {} rows of {nf}", x.len(), out.len());
+        let mut cols = vec![Col([0; R]); 2 * nf];
+        let mut reach = vec![0u64; self.max_nodes + 1];
+        let mut acc = [0.0f64; R];
+        for (b, ob) in out.chunks_mut(R).enumerate() {
+            let n = ob.len();
+            self.bin(&x[b * R * nf..(b * R + n) * nf], n, &mut cols);
+            let mut sum = [_mm512_set1_pd(self.init); R / 8];
+            for t in &self.trees {
+                // SAFETY: node ids and columns were checked when the layout was built
+                // (ids < max_nodes = reach.len(), col < 2 × n_features = cols.len()).
+                unsafe {
+                    *reach.get_unchecked_mut(0) = u64::MAX;
+                    let (mut carry_l, mut carry_r) = (0u64, 0u64);
+                    for node in self.inner.get_unchecked(t.inner.0 as usize..t.inner.1 as usize) {
+                        let c = cols.get_unchecked(node.col as usize).0.as_ptr();
+                        let k = _mm512_cmple_epu8_mask(_mm512_load_si512(c.cast()), _mm512_set1_epi8(node.thr as i8));
+                        let left: u64;
+                        // The mask goes to a general register at once: mask-register
+                        // loads and stores of the propagated masks are slow to forward.
+                        std::arch::asm!("kmovq {0}, {1}", out(reg) left, in(kreg) k, options(pure, nomem, nostack));
+                        let loaded = *reach.get_unchecked(usize::from(node.load));
+                        let from_l = u64::from(node.src == FROM_LEFT).wrapping_neg();
+                        let from_r = u64::from(node.src == FROM_RIGHT).wrapping_neg();
+                        let from_slot = u64::from(node.src == FROM_SLOT).wrapping_neg();
+                        let m = (loaded & from_slot) | (carry_l & from_l) | (carry_r & from_r);
+                        carry_l = m & left;
+                        carry_r = m & !left;
+                        *reach.get_unchecked_mut(usize::from(node.node) + 1) = carry_l;
+                        *reach.get_unchecked_mut(usize::from(node.right)) = carry_r;
+                    }
+                    let leaves = self.leaves.get_unchecked(t.leaves.0 as usize..t.leaves.1 as usize);
+                    if t.table != u32::MAX {
+                        // Each row's leaf number (one byte per row), then its value
+                        // looked up in the tree's 32-entry table.
+                        let mut idx = _mm512_setzero_si512();
+                        for (j, leaf) in leaves.iter().enumerate() {
+                            let m = *reach.get_unchecked(usize::from(leaf.node));
+                            idx = _mm512_mask_blend_epi8(m, idx, _mm512_set1_epi8(j as i8));
+                        }
+                        let tab = self.table.get_unchecked(t.table as usize).0.as_ptr();
+                        let (t0, t1, t2, t3) = (
+                            _mm512_load_pd(tab),
+                            _mm512_load_pd(tab.add(8)),
+                            _mm512_load_pd(tab.add(16)),
+                            _mm512_load_pd(tab.add(24)),
+                        );
+                        let high = _mm512_set1_epi64(16);
+                        let bytes: [u64; 8] = std::mem::transmute(idx);
+                        for (j, s) in sum.iter_mut().enumerate() {
+                            let i = _mm512_cvtepu8_epi64(_mm_cvtsi64_si128(bytes[j] as i64));
+                            let lo = _mm512_permutex2var_pd(t0, i, t1);
+                            let hi = _mm512_permutex2var_pd(t2, i, t3);
+                            let v = _mm512_mask_blend_pd(_mm512_test_epi64_mask(i, high), lo, hi);
+                            *s = _mm512_add_pd(*s, v);
+                        }
+                    } else {
+                        let mut val = [_mm512_setzero_pd(); R / 8];
+                        for leaf in leaves {
+                            let m = *reach.get_unchecked(usize::from(leaf.node));
+                            let v = _mm512_set1_pd(leaf.value);
+                            for (j, o) in val.iter_mut().enumerate() {
+                                *o = _mm512_mask_mov_pd(*o, (m >> (8 * j)) as u8, v);
+                            }
+                        }
+                        for (s, v) in sum.iter_mut().zip(val) {
+                            *s = _mm512_add_pd(*s, v);
+                        }
+                    }
+                }
+            }
+            for (j, s) in sum.iter().enumerate() {
+                // SAFETY: `acc` holds R = 8 × 8 values.
+                unsafe { _mm512_storeu_pd(acc.as_mut_ptr().add(8 * j), *s) };
+            }
+            ob.copy_from_slice(&acc[..n]);
+        }
+    }
+}
+
+/// Number of cuts below `v` (`cuts` sorted): a binary search whose steps depend only
+/// on the length, with conditional moves instead of branches.
+#[inline(always)]
+fn rank(cuts: &[f64], v: f64) -> usize {
+    let mut size = cuts.len();
+    if size == 0 {
+        return 0;
+    }
+    let mut base = 0usize;
+    while size > 1 {
+        let half = size / 2;
+        let mid = base + half;
+        // SAFETY: mid < base + size <= cuts.len().
+        base = if unsafe { *cuts.get_unchecked(mid) } < v { mid } else { base };
+        size -= half;
+    }
+    // SAFETY: base < cuts.len().
+    base + usize::from(unsafe { *cuts.get_unchecked(base) } < v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rank;
+
+    #[test]
+    fn rank_counts_the_cuts_below() {
+        let cuts = [-1.0, 0.0, 2.5, 7.0];
+        for (v, want) in [(-5.0, 0), (-1.0, 0), (-0.5, 1), (0.0, 1), (-0.0, 1), (1.0, 2), (2.5, 2), (7.0, 3), (9.0, 4)] {
+            assert_eq!(rank(&cuts, v), want, "rank of {v}");
+            assert_eq!(rank(&cuts, v), cuts.partition_point(|&c| c < v), "rank of {v}");
+        }
+        assert_eq!(rank(&[], 3.0), 0);
+        assert_eq!(rank(&cuts, f64::INFINITY), 4);
+        assert_eq!(rank(&cuts, f64::NEG_INFINITY), 0);
+    }
+}
