@@ -28,6 +28,11 @@ const MAX_CUTS: usize = u8::MAX as usize - 1;
 #[repr(C, align(64))]
 struct Col([u8; R]);
 
+/// One feature's attributions for a block of rows.
+#[derive(Debug, Clone, Copy)]
+#[repr(C, align(64))]
+struct Acc([f64; R]);
+
 /// An internal node: rows whose rank in column `col` is `<= thr` go left (to node
 /// `node + 1`), the others to `right`. Node ids count within the tree in pre-order.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -75,6 +80,8 @@ pub(super) struct BlockLayout {
     /// Features that some node tests.
     used: Vec<usize>,
     inner: Vec<Inner>,
+    /// Forest node id of each inner node (for attributions).
+    orig: Vec<u32>,
     leaves: Vec<Leaf>,
     trees: Vec<Tree>,
     /// Leaf values of trees with up to 32 leaves, 32 per tree, 64-byte aligned.
@@ -106,6 +113,7 @@ impl BlockLayout {
         }
         let used = (0..nf).filter(|&j| !cuts[j].is_empty()).collect();
         let mut inner = Vec::with_capacity(f.nodes.len());
+        let mut orig = Vec::with_capacity(f.nodes.len());
         let mut leaves = Vec::with_capacity(f.leaves.len());
         let mut trees = Vec::with_capacity(f.roots.len());
         let mut table = Vec::new();
@@ -114,6 +122,7 @@ impl BlockLayout {
             f: &'a Forest,
             cuts: &'a [Vec<f64>],
             inner: &'a mut Vec<Inner>,
+            orig: &'a mut Vec<u32>,
             leaves: &'a mut Vec<Leaf>,
             next: usize,
         }
@@ -130,6 +139,7 @@ impl BlockLayout {
                 let k = self.cuts[j].partition_point(|&c| c < node.threshold);
                 let (col, thr) = if node.missing_left { (self.f.n_features + j, k + 1) } else { (j, k) };
                 let at = self.inner.len();
+                self.orig.push(n as u32);
                 self.inner.push(Inner { col: col as u32, thr: thr as u8, node: id as u16, right: 0, src: FROM_SLOT, load: 0 });
                 self.emit(node.left);
                 let r = self.emit(node.right);
@@ -139,7 +149,7 @@ impl BlockLayout {
         }
         for &r in &f.roots {
             let (i0, l0) = (inner.len(), leaves.len());
-            let mut w = Walk { f, cuts: &cuts, inner: &mut inner, leaves: &mut leaves, next: 0 };
+            let mut w = Walk { f, cuts: &cuts, inner: &mut inner, orig: &mut orig, leaves: &mut leaves, next: 0 };
             w.emit(r);
             if w.next >= usize::from(u16::MAX) {
                 return None;
@@ -175,7 +185,7 @@ impl BlockLayout {
                 n.load = max_nodes as u16;
             }
         }
-        Some(BlockLayout { cuts, used, inner, leaves, trees, table, max_nodes, n_features: nf, init: f.init })
+        Some(BlockLayout { cuts, used, inner, orig, leaves, trees, table, max_nodes, n_features: nf, init: f.init })
     }
 
     /// Raw scores of `out.len()` rows stored row after row in `x`.
@@ -198,21 +208,35 @@ impl BlockLayout {
     #[inline(always)]
     fn bin(&self, xb: &[f64], n: usize, cols: &mut [Col]) {
         let nf = self.n_features;
+        let mut v = [0.0f64; R];
+        let mut base = [0usize; R];
         for &j in &self.used {
             let cuts = &self.cuts[j][..];
+            for (r, o) in v.iter_mut().enumerate() {
+                // Rows past the end rank like -inf (their results are dropped).
+                *o = if r < n { xb[r * nf + j] } else { f64::NEG_INFINITY };
+            }
+            // The rows' binary searches in lockstep: the steps depend only on the
+            // number of cuts, and the rows' loads overlap.
+            base.fill(0);
+            let mut size = cuts.len();
+            while size > 1 {
+                let half = size / 2;
+                for (b, &x) in base.iter_mut().zip(&v) {
+                    let mid = *b + half;
+                    // SAFETY: mid < b + size <= cuts.len().
+                    let below = unsafe { *cuts.get_unchecked(mid) } < x;
+                    *b = std::hint::select_unpredictable(below, mid, *b);
+                }
+                size -= half;
+            }
             let (plain, plus) = cols.split_at_mut(nf);
             let (p, q) = (&mut plain[j].0, &mut plus[j].0);
             for r in 0..R {
-                let rank = if r < n {
-                    let v = xb[r * nf + j];
-                    if v.is_nan() {
-                        u8::MAX
-                    } else {
-                        rank(cuts, v) as u8
-                    }
-                } else {
-                    0
-                };
+                let x = v[r];
+                // SAFETY: `used` features have at least one cut; base < cuts.len().
+                let rank = base[r] + usize::from(unsafe { *cuts.get_unchecked(base[r]) } < x);
+                let rank = if x.is_nan() { u8::MAX } else { rank as u8 };
                 p[r] = rank;
                 q[r] = rank.wrapping_add(1);
             }
@@ -337,41 +361,134 @@ impl BlockLayout {
             ob.copy_from_slice(&acc[..n]);
         }
     }
-}
 
-/// Number of cuts below `v` (`cuts` sorted): a binary search whose steps depend only
-/// on the length, with conditional moves instead of branches.
-#[inline(always)]
-fn rank(cuts: &[f64], v: f64) -> usize {
-    let mut size = cuts.len();
-    if size == 0 {
-        return 0;
-    }
-    let mut base = 0usize;
-    while size > 1 {
-        let half = size / 2;
-        let mid = base + half;
-        // SAFETY: mid < base + size <= cuts.len().
-        base = if unsafe { *cuts.get_unchecked(mid) } < v { mid } else { base };
-        size -= half;
-    }
-    // SAFETY: base < cuts.len().
-    base + usize::from(unsafe { *cuts.get_unchecked(base) } < v)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::rank;
-
-    #[test]
-    fn rank_counts_the_cuts_below() {
-        let cuts = [-1.0, 0.0, 2.5, 7.0];
-        for (v, want) in [(-5.0, 0), (-1.0, 0), (-0.5, 1), (0.0, 1), (-0.0, 1), (1.0, 2), (2.5, 2), (7.0, 3), (9.0, 4)] {
-            assert_eq!(rank(&cuts, v), want, "rank of {v}");
-            assert_eq!(rank(&cuts, v), cuts.partition_point(|&c| c < v), "rank of {v}");
+    /// Path attributions (see [`Forest::contributions`]) of `n` rows, row after row
+    /// into `out` (`n × n_features`), given each forest node's `[left, right]` change
+    /// of expected value.
+    pub(super) fn contributions_rows(&self, delta: &[[f64; 2]], x: &[f64], n: usize, out: &mut [f64]) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f")
+                && std::arch::is_x86_feature_detected!("avx512bw")
+                && std::arch::is_x86_feature_detected!("avx512vl")
+            {
+                // SAFETY: the CPU has the features the function is compiled for.
+                return unsafe { self.contributions_avx512(delta, x, n, out) };
+            }
         }
-        assert_eq!(rank(&[], 3.0), 0);
-        assert_eq!(rank(&cuts, f64::INFINITY), 4);
-        assert_eq!(rank(&cuts, f64::NEG_INFINITY), 0);
+        self.contributions_portable(delta, x, n, out);
+    }
+
+    /// Portable version: each row on a node's left (right) mask gets the node's left
+    /// (right) change credited to the node's feature.
+    pub(super) fn contributions_portable(&self, delta: &[[f64; 2]], x: &[f64], n: usize, out: &mut [f64]) {
+        let nf = self.n_features;
+        assert!(x.len() >= n * nf && out.len() >= n * nf, "rows of {nf} values");
+        let mut cols = vec![Col([0; R]); 2 * nf];
+        let mut reach = vec![0u64; self.max_nodes];
+        for b in 0..n.div_ceil(R) {
+            let rows = (n - b * R).min(R);
+            self.bin(&x[b * R * nf..(b * R + rows) * nf], rows, &mut cols);
+            let ob = &mut out[b * R * nf..(b * R + rows) * nf];
+            for t in &self.trees {
+                reach[0] = u64::MAX;
+                for k in t.inner.0 as usize..t.inner.1 as usize {
+                    let node = self.inner[k];
+                    let c = &cols[node.col as usize].0;
+                    let mut left = 0u64;
+                    for (r, &v) in c.iter().enumerate() {
+                        left |= u64::from(v <= node.thr) << r;
+                    }
+                    let m = reach[usize::from(node.node)];
+                    let (ml, mr) = (m & left, m & !left);
+                    reach[usize::from(node.node) + 1] = ml;
+                    reach[usize::from(node.right)] = mr;
+                    let o = self.orig[k] as usize;
+                    let f = self.f_of(node);
+                    for (mask, d) in [(ml, delta[o][0]), (mr, delta[o][1])] {
+                        let mut bits = mask;
+                        while bits != 0 {
+                            let r = bits.trailing_zeros() as usize;
+                            bits &= bits - 1;
+                            if r < rows {
+                                ob[r * nf + f] += d;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The forest feature an inner node tests.
+    #[inline(always)]
+    fn f_of(&self, node: Inner) -> usize {
+        let c = node.col as usize;
+        if c >= self.n_features {
+            c - self.n_features
+        } else {
+            c
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,bmi1,bmi2,popcnt")]
+    unsafe fn contributions_avx512(&self, delta: &[[f64; 2]], x: &[f64], n: usize, out: &mut [f64]) {
+        use std::arch::x86_64::*;
+        let nf = self.n_features;
+        assert!(x.len() >= n * nf && out.len() >= n * nf, "rows of {nf} values");
+        assert!(self.orig.iter().all(|&o| (o as usize) < delta.len()), "one change per forest node");
+        let mut cols = vec![Col([0; R]); 2 * nf];
+        let mut acc = vec![Acc([0.0; R]); nf];
+        let mut reach = vec![0u64; self.max_nodes];
+        for b in 0..n.div_ceil(R) {
+            let rows = (n - b * R).min(R);
+            self.bin(&x[b * R * nf..(b * R + rows) * nf], rows, &mut cols);
+            for a in acc.iter_mut() {
+                a.0 = [0.0; R];
+            }
+            for t in &self.trees {
+                // SAFETY: ids, columns and features were checked when the layout was
+                // built, forest node ids against `delta` above.
+                unsafe {
+                    *reach.get_unchecked_mut(0) = u64::MAX;
+                    for k in t.inner.0 as usize..t.inner.1 as usize {
+                        let node = *self.inner.get_unchecked(k);
+                        let m = *reach.get_unchecked(usize::from(node.node));
+                        if m == 0 {
+                            *reach.get_unchecked_mut(usize::from(node.node) + 1) = 0;
+                            *reach.get_unchecked_mut(usize::from(node.right)) = 0;
+                            continue;
+                        }
+                        let c = cols.get_unchecked(node.col as usize).0.as_ptr();
+                        let k64 = _mm512_cmple_epu8_mask(_mm512_load_si512(c.cast()), _mm512_set1_epi8(node.thr as i8));
+                        let left: u64;
+                        std::arch::asm!("kmovq {0}, {1}", out(reg) left, in(kreg) k64, options(pure, nomem, nostack));
+                        let (ml, mr) = (m & left, m & !left);
+                        *reach.get_unchecked_mut(usize::from(node.node) + 1) = ml;
+                        *reach.get_unchecked_mut(usize::from(node.right)) = mr;
+                        let d = delta.get_unchecked(*self.orig.get_unchecked(k) as usize);
+                        let (dl, dr) = (_mm512_set1_pd(d[0]), _mm512_set1_pd(d[1]));
+                        let a = acc.get_unchecked_mut(self.f_of(node)).0.as_mut_ptr();
+                        for j in 0..R / 8 {
+                            let (bl, br) = ((ml >> (8 * j)) as u8, (mr >> (8 * j)) as u8);
+                            if bl | br == 0 {
+                                continue;
+                            }
+                            let p = a.add(8 * j);
+                            let v = _mm512_load_pd(p);
+                            let v = _mm512_mask_add_pd(v, bl, v, dl);
+                            _mm512_store_pd(p, _mm512_mask_add_pd(v, br, v, dr));
+                        }
+                    }
+                }
+            }
+            let ob = &mut out[b * R * nf..(b * R + rows) * nf];
+            for (f, a) in acc.iter().enumerate() {
+                for r in 0..rows {
+                    ob[r * nf + f] = a.0[r];
+                }
+            }
+        }
     }
 }

@@ -189,3 +189,30 @@ fn block_prediction_equals_the_plain_walk_on_edges_missing_values_and_partial_bl
     constant.forest.predict_rows(&x.as_slice().unwrap()[..70 * 3], &mut out);
     assert!(out.iter().all(|v| (v - 2.5).abs() < 1e-9), "{out:?}");
 }
+
+#[test]
+fn block_attributions_equal_the_per_row_walk() {
+    let (mut x, y) = problem(2000, 12);
+    for i in (0..2000).step_by(6) {
+        x[[i, i % 3]] = f64::NAN;
+    }
+    for (trees, leaves) in [(30, 9), (10, 40)] {
+        let m = GbdtParams::new(Loss::Squared).n_trees(trees).max_leaves(leaves).fit(x.view(), &y).unwrap();
+        let e = m.forest.explainer();
+        let rows = edge_rows(&m, &x);
+        let nf = x.ncols();
+        for n in [1, 64, 100, rows.len() / nf] {
+            let (bias, fast) = m.forest.contributions_rows(e, &rows, n);
+            let portable = m.forest.contributions_rows_portable(e, &rows, n);
+            for r in 0..n {
+                let row = &rows[r * nf..(r + 1) * nf];
+                let (b, want) = m.forest.contributions(e, row);
+                assert!((bias - b).abs() < 1e-9);
+                for j in 0..nf {
+                    assert!((fast[r * nf + j] - want[j]).abs() < 1e-9, "row {r} feature {j}: {} vs {}", fast[r * nf + j], want[j]);
+                    assert!((portable[r * nf + j] - want[j]).abs() < 1e-9, "row {r} feature {j}");
+                }
+            }
+        }
+    }
+}

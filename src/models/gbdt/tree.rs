@@ -84,6 +84,10 @@ impl PartialEq for Compiled {
 pub struct Explainer {
     node_value: Vec<f64>,
     root_value: Vec<f64>,
+    /// Per internal node: change of the expected value when going left, right.
+    pub(super) delta: Vec<[f64; 2]>,
+    /// `init` plus the expected value of every tree.
+    pub(super) bias: f64,
 }
 
 impl Forest {
@@ -233,8 +237,37 @@ impl Forest {
             node_cover[n] = lw + rw;
             node_value[n] = (lv * lw + rv * rw) / (lw + rw);
         }
-        let root_value = self.roots.iter().map(|&r| if r < 0 { leaf(r).0 } else { node_value[r as usize] }).collect();
-        Explainer { node_value, root_value }
+        let root_value: Vec<f64> = self.roots.iter().map(|&r| if r < 0 { leaf(r).0 } else { node_value[r as usize] }).collect();
+        let value = |c: i32| if c < 0 { leaf(c).0 } else { node_value[c as usize] };
+        let delta = self.nodes.iter().enumerate().map(|(n, nd)| [value(nd.left) - node_value[n], value(nd.right) - node_value[n]]).collect();
+        let bias = self.init + root_value.iter().sum::<f64>();
+        Explainer { node_value, root_value, delta, bias }
+    }
+
+    /// [`Self::contributions`] of `n` rows stored row after row in `x`: the bias and
+    /// `n × n_features` contributions, row after row. Blocks of rows go through the
+    /// trees by node masks (see `block`).
+    pub fn contributions_rows(&self, e: &Explainer, x: &[f64], n: usize) -> (f64, Vec<f64>) {
+        let nf = self.n_features;
+        assert!(x.len() >= n * nf, "{} values for {n} rows of {nf}", x.len());
+        let mut out = vec![0.0; n * nf];
+        match self.compiled.2.get_or_init(|| super::block::BlockLayout::new(self)) {
+            Some(b) => b.contributions_rows(&e.delta, &x[..n * nf], n, &mut out),
+            None => {
+                for (r, o) in out.chunks_mut(nf.max(1)).enumerate().take(n) {
+                    o.copy_from_slice(&self.contributions(e, &x[r * nf..(r + 1) * nf]).1);
+                }
+            }
+        }
+        (e.bias, out)
+    }
+
+    /// [`Self::contributions_rows`] without CPU-specific code (for tests).
+    #[cfg(test)]
+    pub(crate) fn contributions_rows_portable(&self, e: &Explainer, x: &[f64], n: usize) -> Vec<f64> {
+        let mut out = vec![0.0; n * self.n_features];
+        super::block::BlockLayout::new(self).expect("block layout").contributions_portable(&e.delta, x, n, &mut out);
+        out
     }
 
     /// Path attribution of the raw score of `x` to features (Saabas): at every split
