@@ -311,17 +311,45 @@ async fn predictions(
     let n = v.get("invoices").and_then(|x| x.as_array()).map_or(0, Vec::len);
     // A few invoices are scored on the request's thread; larger batches on the
     // blocking pool so they do not hold up other requests.
-    let result = if n <= 16 {
-        s.predict_posted(&v)
-    } else {
-        tokio::task::spawn_blocking(move || s.predict_posted(&v))
-            .await
-            .map_err(|e| ApiError::internal(e.to_string()))?
-    };
-    match result {
-        Ok(predictions) => Ok(Json(doc::PredictionReply { predictions }).into_response()),
-        Err(errors) => Err(errors.into()),
+    if n <= 16 {
+        return match s.predict_posted(&v) {
+            Ok(predictions) => Ok(Json(doc::PredictionReply { predictions }).into_response()),
+            Err(errors) => Err(errors.into()),
+        };
     }
+    let body = tokio::task::spawn_blocking(move || s.predict_posted(&v).map(|p| prediction_reply_json(&p)))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .map_err(ApiError::from)?;
+    Ok(([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response())
+}
+
+/// The JSON of a [`doc::PredictionReply`], written by row blocks in parallel.
+fn prediction_reply_json(p: &[crate::models::predict::InvoicePrediction]) -> Vec<u8> {
+    use rayon::prelude::*;
+    let parts: Vec<Vec<u8>> = p
+        .par_chunks(128)
+        .map(|c| {
+            let mut b = Vec::with_capacity(c.len() * 800);
+            for (k, x) in c.iter().enumerate() {
+                if k > 0 {
+                    b.push(b',');
+                }
+                serde_json::to_writer(&mut b, x).expect("predictions serialise");
+            }
+            b
+        })
+        .collect();
+    let mut out = Vec::with_capacity(parts.iter().map(|b| b.len() + 1).sum::<usize>() + 20);
+    out.extend_from_slice(b"{\"predictions\":[");
+    for (k, b) in parts.iter().enumerate() {
+        if k > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(b);
+    }
+    out.extend_from_slice(b"]}");
+    out
 }
 
 /// `POST /v1/events`: validated, written to the event log (group commit) before the
@@ -466,5 +494,54 @@ async fn shutdown() {
     tokio::select! {
         _ = ctrl_c => {},
         _ = term => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::fixtures::{generated_dir, history_at, quick_train_params};
+    use crate::models::artifact::ModelStore;
+    use crate::models::train::{save_all, train_all};
+    use crate::service::Service;
+
+    /// A large batch (checked, scored and written in parallel) answers exactly what
+    /// each invoice posted alone answers, its JSON equals the plain serialisation,
+    /// and errors come in the order of the invoices.
+    #[test]
+    fn batches_answer_as_single_invoices_do() {
+        let dir = generated_dir(60, 2000, "2023-01-01", "2024-06-30", 5);
+        let (h, d) = history_at(dir.path(), "2024-06-30");
+        let p = quick_train_params();
+        let trained = train_all(&h, d, &p).unwrap();
+        let models = tempfile::tempdir().unwrap();
+        save_all(&ModelStore::new(models.path()), &trained, &p, "test").unwrap();
+        let s = Service::load(dir.path(), d, models.path()).unwrap();
+        let open = s.predictions();
+        let customers: Vec<String> = open.iter().map(|p| p.customer_id.clone()).collect();
+        let mut list = Vec::new();
+        for k in 0..150 {
+            let item = match k % 5 {
+                0 => serde_json::json!({"invoice_id": open[k % open.len()].invoice_id}),
+                1 => serde_json::json!({"invoice_id": format!("U{k}"), "customer_id": "NOBODY", "invoice_date": "2024-06-30",
+                    "due_date": "2024-07-30", "amount": 1234.5, "currency": "EUR"}),
+                _ => serde_json::json!({"invoice_id": format!("N{k}"), "customer_id": customers[k % customers.len()],
+                    "invoice_date": "2024-06-30", "due_date": "2024-07-30", "amount": format!("{}.25", 100 + k), "currency": "USD"}),
+            };
+            list.push(item);
+        }
+        let batch = s.predict_posted(&serde_json::json!({ "invoices": list })).unwrap();
+        assert_eq!(batch.len(), 150);
+        for (k, item) in list.iter().enumerate() {
+            let one = s.predict_posted(&serde_json::json!({ "invoices": [item] })).unwrap();
+            assert_eq!(one[0], batch[k], "invoice {k}");
+        }
+        let want = serde_json::to_vec(&super::doc::PredictionReply { predictions: batch.clone() }).unwrap();
+        assert_eq!(super::prediction_reply_json(&batch), want);
+
+        list[92]["currency"] = serde_json::json!("XX");
+        list[3]["due_date"] = serde_json::json!("not a date");
+        let errors = s.predict_posted(&serde_json::json!({ "invoices": list })).unwrap_err();
+        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["invoices[3].due_date", "invoices[92].currency"]);
     }
 }

@@ -29,7 +29,42 @@ impl std::fmt::Display for Day {
 
 impl serde::Serialize for Day {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
+        match self.ymd_text() {
+            Some(buf) => s.serialize_str(std::str::from_utf8(&buf).expect("ASCII digits")),
+            None => s.collect_str(self),
+        }
+    }
+}
+
+impl Day {
+    /// `YYYY-MM-DD` without going through a formatter (years 0 to 9999), by the
+    /// civil-from-days algorithm (H. Hinnant).
+    pub fn ymd_text(self) -> Option<[u8; 10]> {
+        let z = i64::from(self.0) + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z - era * 146_097;
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let d = doy - (153 * mp + 2) / 5 + 1;
+        let m = if mp < 10 { mp + 3 } else { mp - 9 };
+        let y = yoe + era * 400 + i64::from(m <= 2);
+        if !(0..=9999).contains(&y) {
+            return None;
+        }
+        let digit = |v: i64| b'0' + (v % 10) as u8;
+        Some([
+            digit(y / 1000),
+            digit(y / 100),
+            digit(y / 10),
+            digit(y),
+            b'-',
+            digit(m / 10),
+            digit(m),
+            b'-',
+            digit(d / 10),
+            digit(d),
+        ])
     }
 }
 
@@ -65,6 +100,15 @@ pub fn parse_span_days(s: &str) -> Option<i32> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn day_text_equals_chrono_formatting_over_the_whole_range() {
+        for days in (-719_528..2_932_897).step_by(7).chain([-719_529, 0, 2_932_896, 2_932_897, 11_016, 11_017]) {
+            let d = super::Day(days);
+            let want = serde_json::to_string(&d.to_string()).unwrap();
+            assert_eq!(serde_json::to_string(&d).unwrap(), want, "day {days}");
+        }
+    }
     use super::*;
 
     #[test]

@@ -761,9 +761,6 @@ impl Service {
     /// # Errors
     /// Every invalid field (path and reason), or a model failure.
     pub fn predict_posted(&self, body: &serde_json::Value) -> Result<Vec<InvoicePrediction>, Vec<FieldError>> {
-        use crate::domain::{Currency, Money};
-        use crate::features::history::{id_key, Inv, OPEN};
-        use crate::ingest::columns::NULL_AMOUNT;
         let bad = |field: String, reason: String| FieldError { field, reason, kind: Refusal::Invalid };
         let Some(list) = body.get("invoices").and_then(|v| v.as_array()) else {
             return Err(vec![bad("invoices".into(), "should be an array of invoices".into())]);
@@ -776,156 +773,34 @@ impl Service {
         }
         let fx = FxTable::default();
         let st = self.read();
+        // Each invoice is checked and turned into model inputs on its own (large
+        // batches in parallel); errors are reported in the order of the invoices.
+        let one = |(i, v): (usize, &serde_json::Value)| self.posted_one(&st, &fx, i, v);
+        let each: Vec<Result<Posted, Vec<FieldError>>> = if list.len() >= 64 {
+            list.par_iter().enumerate().map(one).collect()
+        } else {
+            list.iter().enumerate().map(one).collect()
+        };
         let mut errors = Vec::new();
         let mut out: Vec<Option<InvoicePrediction>> = vec![None; list.len()];
         let mut rows: Vec<f64> = Vec::new();
         let mut meta = Vec::new();
         let mut at_index = Vec::new();
         let mut flags_of: Vec<Vec<Flag>> = Vec::new();
-        for (i, v) in list.iter().enumerate() {
-            let path = |f: &str| format!("invoices[{i}].{f}");
-            let Some(obj) = v.as_object() else {
-                errors.push(bad(format!("invoices[{i}]"), "should be an object".into()));
-                continue;
-            };
-            let text = |f: &str| obj.get(f).and_then(|x| x.as_str()).map(str::to_string);
-            let Some(invoice_id) = text("invoice_id").filter(|s| !s.is_empty()) else {
-                errors.push(bad(path("invoice_id"), "is required (a non-empty string)".into()));
-                continue;
-            };
-            if obj.len() == 1 {
-                match st.open_at.get(&invoice_id) {
-                    Some(&(c, k)) => out[i] = Some(st.preds[c as usize][k as usize].clone()),
-                    None => errors.push(FieldError {
-                        field: path("invoice_id"),
-                        reason: format!("no open invoice '{invoice_id}'; send the invoice's fields to score it as new"),
-                        kind: Refusal::NotFound,
-                    }),
-                }
-                continue;
-            }
-            let mut field_ok = true;
-            let mut need = |f: &str| -> Option<String> {
-                let v = text(f);
-                if v.is_none() {
-                    errors.push(bad(path(f), "is required (a string)".into()));
-                    field_ok = false;
-                }
-                v
-            };
-            let (cust, issue, due, cur) =
-                (need("customer_id"), need("invoice_date"), need("due_date"), need("currency"));
-            let date = |f: &str, s: &Option<String>, errors: &mut Vec<FieldError>| -> Option<i32> {
-                let s = s.as_ref()?;
-                match crate::domain::parse_date_flexible(s) {
-                    Some(d) => Some(crate::domain::days_from_date(d)),
-                    None => {
-                        errors.push(bad(path(f), format!("should be a date like 2024-06-30, not '{s}'")));
-                        None
+        for (i, r) in each.into_iter().enumerate() {
+            match r {
+                Ok(Posted::Known(p)) => out[i] = Some(p),
+                Ok(Posted::New { row, meta: m, flags }) => {
+                    if rows.is_empty() {
+                        rows.reserve(row.len() * list.len());
                     }
+                    rows.extend_from_slice(&row);
+                    meta.push(m);
+                    at_index.push(i);
+                    flags_of.push(flags);
                 }
-            };
-            let issue_d = date("invoice_date", &issue, &mut errors);
-            let due_d = date("due_date", &due, &mut errors);
-            let currency = match cur.as_deref().map(Currency::parse) {
-                Some(Ok(c)) => Some(c),
-                Some(Err(e)) => {
-                    errors.push(bad(path("currency"), e.to_string()));
-                    None
-                }
-                None => None,
-            };
-            let amount = match (obj.get("amount"), currency) {
-                (None, _) => {
-                    errors.push(bad(path("amount"), "is required (a number or decimal string)".into()));
-                    None
-                }
-                (Some(a), Some(c)) => {
-                    let t = match a {
-                        serde_json::Value::Number(n) => Some(n.to_string()),
-                        serde_json::Value::String(s) => Some(s.clone()),
-                        _ => None,
-                    };
-                    match t.map(|t| Money::parse_major(&t, c)) {
-                        Some(Ok(m)) if m.minor > 0 => Some(m),
-                        Some(Ok(_)) => {
-                            errors.push(bad(path("amount"), "should be positive".into()));
-                            None
-                        }
-                        Some(Err(e)) => {
-                            errors.push(bad(path("amount"), e.to_string()));
-                            None
-                        }
-                        None => {
-                            errors.push(bad(path("amount"), "should be a number or a decimal string".into()));
-                            None
-                        }
-                    }
-                }
-                (Some(_), None) => None,
-            };
-            if let (Some(a), Some(b)) = (issue_d, due_d) {
-                if b < a {
-                    errors.push(bad(path("due_date"), "is before invoice_date".into()));
-                    continue;
-                }
+                Err(e) => errors.extend(e),
             }
-            let (Some(cust), Some(issue_d), Some(due_d), Some(m), true) = (cust, issue_d, due_d, amount, field_ok)
-            else {
-                continue;
-            };
-            let inv = Inv {
-                cust: 0,
-                invoice_date: issue_d,
-                due_date: due_d,
-                paid_date: OPEN,
-                amount_base: fx.to_base(m.minor, m.currency),
-                amount_minor: m.minor,
-                paid_minor: NULL_AMOUNT,
-                currency: m.currency,
-                open_slot: u32::MAX,
-                key: id_key(&invoice_id),
-                origin: (0, 0),
-            };
-            let (vector, values, flags) = match st.index.get(&cust) {
-                Some(&c) => {
-                    let sum = st.summary(c, self.as_of, &self.models);
-                    let values = match crate::features::invoice::new_invoice_values_from(&sum.0, &inv) {
-                        Some(v) => v,
-                        None => {
-                            // Issued before the as-of date: its inputs as on the issue date.
-                            let (h, hc) = st.history_of(c);
-                            crate::features::invoice::new_invoice_values(&customer_at(h, hc, issue_d), &inv)
-                        }
-                    };
-                    (sum.0.vector, values, sum.1.clone())
-                }
-                None => {
-                    let vector = crate::features::customer::first_invoice_vector(&inv);
-                    let empty = crate::features::CustomerAt {
-                        invs: &[],
-                        base: 0,
-                        sides: Vec::new(),
-                        t: issue_d,
-                        months: ([f64::NAN; 12], f64::NAN),
-                        median_amount: f64::NAN,
-                        vector,
-                    };
-                    (vector, crate::features::invoice::new_invoice_values(&empty, &inv), Vec::new())
-                }
-            };
-            rows.extend_from_slice(&vector);
-            rows.extend_from_slice(&values);
-            meta.push(crate::models::predict::RowMeta {
-                invoice_id,
-                customer_id: cust,
-                currency: m.currency,
-                amount_minor: m.minor,
-                open_minor: m.minor,
-                due: due_d,
-            });
-            at_index.push(i);
-            flags_of.push(flags);
         }
         if !errors.is_empty() {
             return Err(errors);
@@ -942,6 +817,166 @@ impl Service {
             }
         }
         Ok(out.into_iter().map(|p| p.expect("every invoice answered")).collect())
+    }
+
+    /// One posted invoice: an open invoice by id, or a new invoice's model inputs.
+    fn posted_one(
+        &self,
+        st: &State,
+        fx: &FxTable,
+        i: usize,
+        v: &serde_json::Value,
+    ) -> Result<Posted, Vec<FieldError>> {
+        use crate::domain::{Currency, Money};
+        use crate::features::history::{id_key, Inv, OPEN};
+        use crate::ingest::columns::NULL_AMOUNT;
+        let bad = |field: String, reason: String| FieldError { field, reason, kind: Refusal::Invalid };
+        let mut errors = Vec::new();
+        let path = |f: &str| format!("invoices[{i}].{f}");
+        let Some(obj) = v.as_object() else {
+            errors.push(bad(format!("invoices[{i}]"), "should be an object".into()));
+            return Err(errors);
+        };
+        let text = |f: &str| obj.get(f).and_then(|x| x.as_str()).map(str::to_string);
+        let Some(invoice_id) = text("invoice_id").filter(|s| !s.is_empty()) else {
+            errors.push(bad(path("invoice_id"), "is required (a non-empty string)".into()));
+            return Err(errors);
+        };
+        if obj.len() == 1 {
+            return match st.open_at.get(&invoice_id) {
+                Some(&(c, k)) => Ok(Posted::Known(st.preds[c as usize][k as usize].clone())),
+                None => Err(vec![FieldError {
+                    field: path("invoice_id"),
+                    reason: format!("no open invoice '{invoice_id}'; send the invoice's fields to score it as new"),
+                    kind: Refusal::NotFound,
+                }]),
+            };
+        }
+        let mut field_ok = true;
+        let mut need = |f: &str| -> Option<String> {
+            let v = text(f);
+            if v.is_none() {
+                errors.push(bad(path(f), "is required (a string)".into()));
+                field_ok = false;
+            }
+            v
+        };
+        let (cust, issue, due, cur) =
+            (need("customer_id"), need("invoice_date"), need("due_date"), need("currency"));
+        let date = |f: &str, s: &Option<String>, errors: &mut Vec<FieldError>| -> Option<i32> {
+            let s = s.as_ref()?;
+            match crate::domain::parse_date_flexible(s) {
+                Some(d) => Some(crate::domain::days_from_date(d)),
+                None => {
+                    errors.push(bad(path(f), format!("should be a date like 2024-06-30, not '{s}'")));
+                    None
+                }
+            }
+        };
+        let issue_d = date("invoice_date", &issue, &mut errors);
+        let due_d = date("due_date", &due, &mut errors);
+        let currency = match cur.as_deref().map(Currency::parse) {
+            Some(Ok(c)) => Some(c),
+            Some(Err(e)) => {
+                errors.push(bad(path("currency"), e.to_string()));
+                None
+            }
+            None => None,
+        };
+        let amount = match (obj.get("amount"), currency) {
+            (None, _) => {
+                errors.push(bad(path("amount"), "is required (a number or decimal string)".into()));
+                None
+            }
+            (Some(a), Some(c)) => {
+                let t = match a {
+                    serde_json::Value::Number(n) => Some(n.to_string()),
+                    serde_json::Value::String(s) => Some(s.clone()),
+                    _ => None,
+                };
+                match t.map(|t| Money::parse_major(&t, c)) {
+                    Some(Ok(m)) if m.minor > 0 => Some(m),
+                    Some(Ok(_)) => {
+                        errors.push(bad(path("amount"), "should be positive".into()));
+                        None
+                    }
+                    Some(Err(e)) => {
+                        errors.push(bad(path("amount"), e.to_string()));
+                        None
+                    }
+                    None => {
+                        errors.push(bad(path("amount"), "should be a number or a decimal string".into()));
+                        None
+                    }
+                }
+            }
+            (Some(_), None) => None,
+        };
+        if let (Some(a), Some(b)) = (issue_d, due_d) {
+            if b < a {
+                errors.push(bad(path("due_date"), "is before invoice_date".into()));
+                return Err(errors);
+            }
+        }
+        let (Some(cust), Some(issue_d), Some(due_d), Some(m), true) = (cust, issue_d, due_d, amount, field_ok)
+        else {
+            return Err(errors);
+        };
+        let inv = Inv {
+            cust: 0,
+            invoice_date: issue_d,
+            due_date: due_d,
+            paid_date: OPEN,
+            amount_base: fx.to_base(m.minor, m.currency),
+            amount_minor: m.minor,
+            paid_minor: NULL_AMOUNT,
+            currency: m.currency,
+            open_slot: u32::MAX,
+            key: id_key(&invoice_id),
+            origin: (0, 0),
+        };
+        let (vector, values, flags) = match st.index.get(&cust) {
+            Some(&c) => {
+                let sum = st.summary(c, self.as_of, &self.models);
+                let values = match crate::features::invoice::new_invoice_values_from(&sum.0, &inv) {
+                    Some(v) => v,
+                    None => {
+                        // Issued before the as-of date: its inputs as on the issue date.
+                        let (h, hc) = st.history_of(c);
+                        crate::features::invoice::new_invoice_values(&customer_at(h, hc, issue_d), &inv)
+                    }
+                };
+                (sum.0.vector, values, sum.1.clone())
+            }
+            None => {
+                let vector = crate::features::customer::first_invoice_vector(&inv);
+                let empty = crate::features::CustomerAt {
+                    invs: &[],
+                    base: 0,
+                    sides: Vec::new(),
+                    t: issue_d,
+                    months: ([f64::NAN; 12], f64::NAN),
+                    median_amount: f64::NAN,
+                    vector,
+                };
+                (vector, crate::features::invoice::new_invoice_values(&empty, &inv), Vec::new())
+            }
+        };
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let mut row = Vec::with_capacity(vector.len() + values.len());
+        row.extend_from_slice(&vector);
+        row.extend_from_slice(&values);
+        let meta = crate::models::predict::RowMeta {
+            invoice_id,
+            customer_id: cust,
+            currency: m.currency,
+            amount_minor: m.minor,
+            open_minor: m.minor,
+            due: due_d,
+        };
+        Ok(Posted::New { row, meta, flags })
     }
 
     /// The forecast (cached per horizon and granularity; after events only the blocks
@@ -1006,6 +1041,13 @@ impl Service {
         drop(st);
         Ok(f)
     }
+}
+
+/// A posted invoice after checking: an open invoice's prediction, or a new invoice's
+/// model inputs.
+enum Posted {
+    Known(InvoicePrediction),
+    New { row: Vec<f64>, meta: crate::models::predict::RowMeta, flags: Vec<Flag> },
 }
 
 #[cfg(test)]
