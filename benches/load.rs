@@ -233,6 +233,8 @@ async fn main() {
     let reference = arg(&args, "--reference").unwrap_or_else(|| "benches/fastapi_reference.py".into());
     // `--batch-only`: just the 1,000-invoice batch scenario (quick iterations).
     let batch_only = args.iter().any(|a| a == "--batch-only");
+    // `--single-only`: just single-invoice throughput (for profiling).
+    let single_only = args.iter().any(|a| a == "--single-only");
     let state = tempfile::tempdir().unwrap();
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!("load average before: {}", load.trim());
@@ -329,6 +331,10 @@ async fn main() {
         for side in order {
             let (h, p, p50, p99) = if batch_only {
                 (f64::NAN, f64::NAN, f64::NAN, f64::NAN)
+            } else if single_only {
+                let p = throughput(side, conns, secs, single.clone()).await;
+                println!("{} single {p:.0}/s", side.name);
+                continue;
             } else {
                 let h = throughput(side, conns, secs, healthz.clone()).await;
                 let p = throughput(side, conns, secs, single.clone()).await;
@@ -364,7 +370,7 @@ async fn main() {
         }
     }
 
-    if batch_only {
+    if batch_only || single_only {
         print_summary(&res);
         return;
     }

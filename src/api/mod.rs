@@ -522,8 +522,10 @@ mod tests {
         for k in 0..150 {
             let item = match k % 5 {
                 0 => serde_json::json!({"invoice_id": open[k % open.len()].invoice_id}),
-                1 => serde_json::json!({"invoice_id": format!("U{k}"), "customer_id": "NOBODY", "invoice_date": "2024-06-30",
-                    "due_date": "2024-07-30", "amount": 1234.5, "currency": "EUR"}),
+                1 => {
+                    serde_json::json!({"invoice_id": format!("U{k}"), "customer_id": "NOBODY", "invoice_date": "2024-06-30",
+                    "due_date": "2024-07-30", "amount": 1234.5, "currency": "EUR"})
+                }
                 _ => serde_json::json!({"invoice_id": format!("N{k}"), "customer_id": customers[k % customers.len()],
                     "invoice_date": "2024-06-30", "due_date": "2024-07-30", "amount": format!("{}.25", 100 + k), "currency": "USD"}),
             };

@@ -820,13 +820,7 @@ impl Service {
     }
 
     /// One posted invoice: an open invoice by id, or a new invoice's model inputs.
-    fn posted_one(
-        &self,
-        st: &State,
-        fx: &FxTable,
-        i: usize,
-        v: &serde_json::Value,
-    ) -> Result<Posted, Vec<FieldError>> {
+    fn posted_one(&self, st: &State, fx: &FxTable, i: usize, v: &serde_json::Value) -> Result<Posted, Vec<FieldError>> {
         use crate::domain::{Currency, Money};
         use crate::features::history::{id_key, Inv, OPEN};
         use crate::ingest::columns::NULL_AMOUNT;
@@ -861,8 +855,7 @@ impl Service {
             }
             v
         };
-        let (cust, issue, due, cur) =
-            (need("customer_id"), need("invoice_date"), need("due_date"), need("currency"));
+        let (cust, issue, due, cur) = (need("customer_id"), need("invoice_date"), need("due_date"), need("currency"));
         let date = |f: &str, s: &Option<String>, errors: &mut Vec<FieldError>| -> Option<i32> {
             let s = s.as_ref()?;
             match crate::domain::parse_date_flexible(s) {
@@ -918,8 +911,7 @@ impl Service {
                 return Err(errors);
             }
         }
-        let (Some(cust), Some(issue_d), Some(due_d), Some(m), true) = (cust, issue_d, due_d, amount, field_ok)
-        else {
+        let (Some(cust), Some(issue_d), Some(due_d), Some(m), true) = (cust, issue_d, due_d, amount, field_ok) else {
             return Err(errors);
         };
         let inv = Inv {

@@ -140,7 +140,14 @@ impl BlockLayout {
                 let (col, thr) = if node.missing_left { (self.f.n_features + j, k + 1) } else { (j, k) };
                 let at = self.inner.len();
                 self.orig.push(n as u32);
-                self.inner.push(Inner { col: col as u32, thr: thr as u8, node: id as u16, right: 0, src: FROM_SLOT, load: 0 });
+                self.inner.push(Inner {
+                    col: col as u32,
+                    thr: thr as u8,
+                    node: id as u16,
+                    right: 0,
+                    src: FROM_SLOT,
+                    load: 0,
+                });
                 self.emit(node.left);
                 let r = self.emit(node.right);
                 self.inner[at].right = r as u16;
@@ -176,7 +183,11 @@ impl BlockLayout {
             } else {
                 u32::MAX
             };
-            trees.push(Tree { inner: (i0 as u32, inner.len() as u32), leaves: (l0 as u32, leaves.len() as u32), table: at });
+            trees.push(Tree {
+                inner: (i0 as u32, inner.len() as u32),
+                leaves: (l0 as u32, leaves.len() as u32),
+                table: at,
+            });
         }
         // Carried masks read a slot nobody writes (index `max_nodes`), so the load does
         // not wait on a store just made.

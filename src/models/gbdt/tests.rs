@@ -180,7 +180,12 @@ fn block_prediction_equals_the_plain_walk_on_edges_missing_values_and_partial_bl
             m.forest.predict_rows_portable(&rows[..n * nf], &mut portable);
             for i in 0..n {
                 assert!((fast[i] - want[i]).abs() < 1e-9, "{trees}×{leaves} row {i}: {} vs {}", fast[i], want[i]);
-                assert!((portable[i] - want[i]).abs() < 1e-9, "{trees}×{leaves} row {i}: {} vs {}", portable[i], want[i]);
+                assert!(
+                    (portable[i] - want[i]).abs() < 1e-9,
+                    "{trees}×{leaves} row {i}: {} vs {}",
+                    portable[i],
+                    want[i]
+                );
             }
         }
     }
@@ -209,7 +214,12 @@ fn block_attributions_equal_the_per_row_walk() {
                 let (b, want) = m.forest.contributions(e, row);
                 assert!((bias - b).abs() < 1e-9);
                 for j in 0..nf {
-                    assert!((fast[r * nf + j] - want[j]).abs() < 1e-9, "row {r} feature {j}: {} vs {}", fast[r * nf + j], want[j]);
+                    assert!(
+                        (fast[r * nf + j] - want[j]).abs() < 1e-9,
+                        "row {r} feature {j}: {} vs {}",
+                        fast[r * nf + j],
+                        want[j]
+                    );
                     assert!((portable[r * nf + j] - want[j]).abs() < 1e-9, "row {r} feature {j}");
                 }
             }

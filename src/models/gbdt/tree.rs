@@ -64,6 +64,9 @@ struct Layout {
     group_depth: Vec<u8>,
 }
 
+/// Fewer rows than this are walked one by one rather than as a block.
+const SMALL: usize = 8;
+
 /// Trees walked together: independent walks overlap in the CPU pipeline.
 const LANES: usize = 8;
 
@@ -128,7 +131,13 @@ impl Forest {
     pub fn predict_rows(&self, x: &[f64], out: &mut [f64]) {
         let nf = self.n_features;
         assert!(x.len() >= out.len() * nf, "{} values for {} rows of {nf}", x.len(), out.len());
-        match self.compiled.2.get_or_init(|| super::block::BlockLayout::new(self)) {
+        // A block costs about as much as walking 8–16 rows one by one.
+        let block = if out.len() >= SMALL {
+            self.compiled.2.get_or_init(|| super::block::BlockLayout::new(self)).as_ref()
+        } else {
+            None
+        };
+        match block {
             Some(b) => b.predict_rows(x, out),
             None => {
                 for (r, o) in out.iter_mut().enumerate() {
@@ -237,9 +246,15 @@ impl Forest {
             node_cover[n] = lw + rw;
             node_value[n] = (lv * lw + rv * rw) / (lw + rw);
         }
-        let root_value: Vec<f64> = self.roots.iter().map(|&r| if r < 0 { leaf(r).0 } else { node_value[r as usize] }).collect();
+        let root_value: Vec<f64> =
+            self.roots.iter().map(|&r| if r < 0 { leaf(r).0 } else { node_value[r as usize] }).collect();
         let value = |c: i32| if c < 0 { leaf(c).0 } else { node_value[c as usize] };
-        let delta = self.nodes.iter().enumerate().map(|(n, nd)| [value(nd.left) - node_value[n], value(nd.right) - node_value[n]]).collect();
+        let delta = self
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(n, nd)| [value(nd.left) - node_value[n], value(nd.right) - node_value[n]])
+            .collect();
         let bias = self.init + root_value.iter().sum::<f64>();
         Explainer { node_value, root_value, delta, bias }
     }
@@ -251,7 +266,12 @@ impl Forest {
         let nf = self.n_features;
         assert!(x.len() >= n * nf, "{} values for {n} rows of {nf}", x.len());
         let mut out = vec![0.0; n * nf];
-        match self.compiled.2.get_or_init(|| super::block::BlockLayout::new(self)) {
+        let block = if n >= SMALL {
+            self.compiled.2.get_or_init(|| super::block::BlockLayout::new(self)).as_ref()
+        } else {
+            None
+        };
+        match block {
             Some(b) => b.contributions_rows(&e.delta, &x[..n * nf], n, &mut out),
             None => {
                 for (r, o) in out.chunks_mut(nf.max(1)).enumerate().take(n) {
