@@ -73,14 +73,13 @@ impl Ctx<'_> {
         let fill = |(j, h): (usize, &mut [HBin])| {
             let col = &self.bins[j * self.n..(j + 1) * self.n];
             if self.const_hess {
-                for (k, &r) in rows.iter().enumerate() {
-                    let b = &mut h[col[r as usize] as usize];
-                    b.g += og[k];
-                    b.c += 1;
-                }
-                // Unit hessians: the hessian sum is the count.
-                for b in h.iter_mut() {
-                    b.h = f64::from(b.c);
+                // Unit hessians: (gradient, count) pairs, one 16-byte add per row; the
+                // hessian sum is the count.
+                let mut pairs = [[0.0f64; 2]; 256];
+                let pairs = &mut pairs[..h.len()];
+                add_pairs(pairs, col, rows, &og);
+                for (b, p) in h.iter_mut().zip(pairs.iter()) {
+                    *b = HBin { g: p[0], h: p[1], c: p[1] as u32 };
                 }
             } else {
                 for (k, &r) in rows.iter().enumerate() {
@@ -151,6 +150,33 @@ impl Ctx<'_> {
         let (g, h) = hist[..self.n_bins[0]].iter().fold((0.0, 0.0), |a, b| (a.0 + b.g, a.1 + b.h));
         let best = self.best_split(&hist, g, h, range.1 - range.0);
         Leaf { start: range.0, end: range.1, hist, g, h, slot, best }
+    }
+}
+
+/// `pairs[col[r]] += (g[k], 1)` for the k-th row `r` of `rows`.
+#[inline]
+fn add_pairs(pairs: &mut [[f64; 2]], col: &[u8], rows: &[u32], g: &[f64]) {
+    assert!(g.len() >= rows.len() && pairs.len() == 256.min(pairs.len()));
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::*;
+        // SAFETY: SSE2 is part of x86-64; `col` values index `pairs` (bins of this
+        // feature, checked below), rows index `col`.
+        unsafe {
+            let one = _mm_set_pd(1.0, 0.0);
+            for (k, &r) in rows.iter().enumerate() {
+                let b = *col.get(r as usize).expect("row in range") as usize;
+                let p = pairs.get_mut(b).expect("bin in range").as_mut_ptr();
+                let v = _mm_add_pd(_mm_loadu_pd(p), _mm_add_pd(_mm_set_sd(*g.get_unchecked(k)), one));
+                _mm_storeu_pd(p, v);
+            }
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    for (k, &r) in rows.iter().enumerate() {
+        let p = &mut pairs[col[r as usize] as usize];
+        p[0] += g[k];
+        p[1] += 1.0;
     }
 }
 
