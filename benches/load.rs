@@ -343,7 +343,7 @@ async fn main() {
             };
             let mut bl = Vec::new();
             let mut conn = Conn::open(&side.addr, side.key.as_deref()).await;
-            for _ in 0..30 {
+            for _ in 0..if batch_only { 100 } else { 30 } {
                 let t = Instant::now();
                 let (st, b) = conn.call("POST", "/v1/predictions", &batch).await;
                 assert_eq!(st, 200, "{}", String::from_utf8_lossy(&b));

@@ -317,7 +317,17 @@ async fn predictions(
             Err(errors) => Err(errors.into()),
         };
     }
-    let body = tokio::task::spawn_blocking(move || s.predict_posted(&v).map(|p| prediction_reply_json(&p)))
+    let body = tokio::task::spawn_blocking(move || {
+        let reply = s.predict_posted(&v).map(|p| {
+            let body = prediction_reply_json(&p);
+            // Freeing a large batch's many small strings takes a while: off the
+            // answer's path.
+            rayon::spawn(move || drop(p));
+            body
+        });
+        rayon::spawn(move || drop(v));
+        reply
+    })
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?
         .map_err(ApiError::from)?;

@@ -84,6 +84,16 @@ pub fn parse_date_flexible(s: &str) -> Option<NaiveDate> {
             return None;
         }
     }
+    // The common exact form without the format parser.
+    let b = head.as_bytes();
+    if b.len() == 10 && b[4] == b'-' && b[7] == b'-' {
+        let num = |r: std::ops::Range<usize>| -> Option<u32> {
+            b[r].iter().try_fold(0u32, |acc, &c| c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0')))
+        };
+        if let (Some(y), Some(m), Some(d)) = (num(0..4), num(5..7), num(8..10)) {
+            return NaiveDate::from_ymd_opt(y as i32, m, d);
+        }
+    }
     NaiveDate::parse_from_str(head, "%Y-%m-%d").ok()
 }
 
@@ -100,6 +110,15 @@ pub fn parse_span_days(s: &str) -> Option<i32> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_quick_date_path_agrees_with_the_format_parser() {
+        for t in ["2024-06-30", "2024-02-29", "2023-02-29", "2024-13-01", "2024-00-10", "2024-04-31", "0000-01-01", "9999-12-31",
+            "2024-6-30x", "20x4-06-30", "2024/06/30", "2024-06-3a", "１２３４-06-30"]
+        {
+            assert_eq!(parse_date_flexible(t), NaiveDate::parse_from_str(t, "%Y-%m-%d").ok(), "{t}");
+        }
+    }
 
     #[test]
     fn day_text_equals_chrono_formatting_over_the_whole_range() {
