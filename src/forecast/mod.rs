@@ -625,8 +625,14 @@ mod tests {
     fn updating_the_changed_blocks_gives_the_full_run() {
         let eur = Currency::parse("EUR").unwrap();
         let mk = |k: u32, shift: f64| {
-            let cur = if k % 3 == 0 { eur } else { usd() };
-            OpenItem::new(k / 4, cur, 1_000 + i64::from(k), k % 5 == 0, [2.0 + shift, 9.0 + shift, 20.0 + shift])
+            let cur = if k.is_multiple_of(3) { eur } else { usd() };
+            OpenItem::new(
+                k / 4,
+                cur,
+                1_000 + i64::from(k),
+                k.is_multiple_of(5),
+                [2.0 + shift, 9.0 + shift, 20.0 + shift],
+            )
         };
         let items: Vec<OpenItem> = (0..3000).map(|k| mk(k, 0.0)).collect();
         let blocks = |items: &[OpenItem]| -> Vec<Option<Vec<OpenItem>>> {

@@ -202,7 +202,7 @@ impl Forest {
         nodes.push(FNode { threshold: 0.0, feature: 0, left: zero, right: zero, missing_left: 0 });
         let mut sorted: Vec<u32> = order.iter().map(|&t| roots[t]).collect();
         let mut sorted_depth: Vec<u8> = order.iter().map(|&t| depths[t]).collect();
-        while sorted.len() % LANES != 0 {
+        while !sorted.len().is_multiple_of(LANES) {
             sorted.push(zero);
             sorted_depth.push(0);
         }
