@@ -131,8 +131,8 @@ impl Forest {
     pub fn predict_rows(&self, x: &[f64], out: &mut [f64]) {
         let nf = self.n_features;
         assert!(x.len() >= out.len() * nf, "{} values for {} rows of {nf}", x.len(), out.len());
-        // A block costs about as much as walking 8–16 rows one by one.
-        let block = if out.len() >= SMALL {
+        // A block costs about as much as walking 8–16 rows one by one (with AVX-512).
+        let block = if out.len() >= SMALL && super::block::worth_it() {
             self.compiled.2.get_or_init(|| super::block::BlockLayout::new(self)).as_ref()
         } else {
             None
@@ -266,7 +266,7 @@ impl Forest {
         let nf = self.n_features;
         assert!(x.len() >= n * nf, "{} values for {n} rows of {nf}", x.len());
         let mut out = vec![0.0; n * nf];
-        let block = if n >= SMALL {
+        let block = if n >= SMALL && super::block::worth_it() {
             self.compiled.2.get_or_init(|| super::block::BlockLayout::new(self)).as_ref()
         } else {
             None
