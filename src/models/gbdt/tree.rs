@@ -62,6 +62,8 @@ struct Layout {
     roots: Vec<u32>,
     /// Deepest path of each group of [`LANES`] trees.
     group_depth: Vec<u8>,
+    /// Every id and feature in range (checked once; the walk then skips the checks).
+    in_range: bool,
 }
 
 /// Fewer rows than this are walked one by one rather than as a block.
@@ -105,13 +107,24 @@ impl Forest {
         let l = self.compiled.0.get_or_init(|| self.layout());
         let mut s = self.init;
         let nodes = &l.nodes[..];
+        let x = &x[..self.n_features];
         for (g, roots) in l.roots.chunks_exact(LANES).enumerate() {
             let mut idx = [0u32; LANES];
             idx.copy_from_slice(roots);
             for _ in 0..l.group_depth[g] {
                 for i in &mut idx {
-                    let n = nodes[*i as usize];
-                    let v = x[n.feature as usize];
+                    // SAFETY: the layout's child and root ids index `nodes` and, when
+                    // `in_range`, every feature indexes a row of `n_features` values
+                    // (both checked when the layout was built).
+                    let (n, v) = if l.in_range {
+                        unsafe {
+                            let n = *nodes.get_unchecked(*i as usize);
+                            (n, *x.get_unchecked(n.feature as usize))
+                        }
+                    } else {
+                        let n = nodes[*i as usize];
+                        (n, x[n.feature as usize])
+                    };
                     let left = v <= n.threshold || (v.is_nan() && n.missing_left != 0);
                     *i = if left { n.left } else { n.right };
                 }
@@ -208,7 +221,12 @@ impl Forest {
         }
         let roots = sorted;
         let group_depth = sorted_depth.chunks(LANES).map(|c| c.iter().copied().max().unwrap_or(0)).collect();
-        Layout { nodes, roots, group_depth }
+        let in_range = nodes.iter().all(|n| {
+            (n.feature as usize) < self.n_features
+                && (n.left as usize) < nodes.len()
+                && (n.right as usize) < nodes.len()
+        }) && roots.iter().all(|&r| (r as usize) < nodes.len());
+        Layout { nodes, roots, group_depth, in_range }
     }
 
     /// Leaf index reached by `x` from `root`.
