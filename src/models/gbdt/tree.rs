@@ -104,10 +104,20 @@ impl Forest {
     #[inline]
     pub fn predict_row(&self, x: &[f64]) -> f64 {
         assert!(x.len() >= self.n_features, "row has {} values, the model {} features", x.len(), self.n_features);
+        let x = &x[..self.n_features];
+        // Rows without missing values (most) skip the NaN test at every step.
+        if x.iter().any(|v| v.is_nan()) {
+            self.walk::<true>(x)
+        } else {
+            self.walk::<false>(x)
+        }
+    }
+
+    #[inline(always)]
+    fn walk<const NAN: bool>(&self, x: &[f64]) -> f64 {
         let l = self.compiled.0.get_or_init(|| self.layout());
         let mut s = self.init;
         let nodes = &l.nodes[..];
-        let x = &x[..self.n_features];
         for (g, roots) in l.roots.chunks_exact(LANES).enumerate() {
             let mut idx = [0u32; LANES];
             idx.copy_from_slice(roots);
@@ -125,7 +135,7 @@ impl Forest {
                         let n = nodes[*i as usize];
                         (n, x[n.feature as usize])
                     };
-                    let left = v <= n.threshold || (v.is_nan() && n.missing_left != 0);
+                    let left = v <= n.threshold || (NAN && v.is_nan() && n.missing_left != 0);
                     *i = if left { n.left } else { n.right };
                 }
             }
