@@ -164,11 +164,31 @@ fn add_pairs(pairs: &mut [[f64; 2]], col: &[u8], rows: &[u32], g: &[f64]) {
         // feature, checked below), rows index `col`.
         unsafe {
             let one = _mm_set_pd(1.0, 0.0);
-            for (k, &r) in rows.iter().enumerate() {
-                let b = *col.get(r as usize).expect("row in range") as usize;
+            // Two interleaved histograms: rows that fall in the same bin one after the
+            // other (low-cardinality features) do not wait on each other's store.
+            let mut other = [[0.0f64; 2]; 256];
+            let other = &mut other[..pairs.len()];
+            let mut it = rows.chunks_exact(2);
+            for (k2, rr) in (&mut it).enumerate() {
+                let k = 2 * k2;
+                let b0 = *col.get(rr[0] as usize).expect("row in range") as usize;
+                let b1 = *col.get(rr[1] as usize).expect("row in range") as usize;
+                let p0 = pairs.get_mut(b0).expect("bin in range").as_mut_ptr();
+                _mm_storeu_pd(p0, _mm_add_pd(_mm_loadu_pd(p0), _mm_add_pd(_mm_set_sd(*g.get_unchecked(k)), one)));
+                let p1 = other.get_mut(b1).expect("bin in range").as_mut_ptr();
+                _mm_storeu_pd(p1, _mm_add_pd(_mm_loadu_pd(p1), _mm_add_pd(_mm_set_sd(*g.get_unchecked(k + 1)), one)));
+            }
+            if let [r] = it.remainder() {
+                let b = *col.get(*r as usize).expect("row in range") as usize;
                 let p = pairs.get_mut(b).expect("bin in range").as_mut_ptr();
-                let v = _mm_add_pd(_mm_loadu_pd(p), _mm_add_pd(_mm_set_sd(*g.get_unchecked(k)), one));
-                _mm_storeu_pd(p, v);
+                _mm_storeu_pd(
+                    p,
+                    _mm_add_pd(_mm_loadu_pd(p), _mm_add_pd(_mm_set_sd(*g.get_unchecked(rows.len() - 1)), one)),
+                );
+            }
+            for (p, o) in pairs.iter_mut().zip(other.iter()) {
+                p[0] += o[0];
+                p[1] += o[1];
             }
         }
     }
