@@ -40,3 +40,15 @@ pub fn quick_train_params() -> crate::models::train::TrainParams {
     p.anomaly.n_trees = 20;
     p
 }
+
+/// Models trained with [`quick_train_params`] on `dir` as known at `as_of`, saved into a
+/// fresh temp directory; with the as-of day.
+pub fn trained_models(dir: &std::path::Path, as_of: &str) -> (i32, tempfile::TempDir) {
+    let (h, d) = history_at(dir, as_of);
+    let p = quick_train_params();
+    let trained = crate::models::train::train_all(&h, d, &p).expect("train");
+    let models = tempfile::tempdir().expect("temp dir");
+    crate::models::train::save_all(&crate::models::artifact::ModelStore::new(models.path()), &trained, &p, "test")
+        .expect("save");
+    (d, models)
+}

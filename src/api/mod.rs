@@ -509,9 +509,7 @@ async fn shutdown() {
 
 #[cfg(test)]
 mod tests {
-    use crate::fixtures::{generated_dir, history_at, quick_train_params};
-    use crate::models::artifact::ModelStore;
-    use crate::models::train::{save_all, train_all};
+    use crate::fixtures::{generated_dir, trained_models};
     use crate::service::Service;
 
     /// A large batch (checked, scored and written in parallel) answers what each
@@ -520,11 +518,7 @@ mod tests {
     #[test]
     fn batches_answer_as_single_invoices_do() {
         let dir = generated_dir(60, 2000, "2023-01-01", "2024-06-30", 5);
-        let (h, d) = history_at(dir.path(), "2024-06-30");
-        let p = quick_train_params();
-        let trained = train_all(&h, d, &p).unwrap();
-        let models = tempfile::tempdir().unwrap();
-        save_all(&ModelStore::new(models.path()), &trained, &p, "test").unwrap();
+        let (d, models) = trained_models(dir.path(), "2024-06-30");
         let s = Service::load(dir.path(), d, models.path()).unwrap();
         let open = s.predictions();
         let customers: Vec<String> = open.iter().map(|p| p.customer_id.clone()).collect();

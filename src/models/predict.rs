@@ -223,14 +223,7 @@ pub fn score_matrix(
     let explainer = p50.explainer();
     // Attributions of the p50 model for all rows at once (blocks of rows by node masks).
     let nf = x.ncols();
-    let owned;
-    let flat: &[f64] = match x.as_slice() {
-        Some(s) => s,
-        None => {
-            owned = x.as_standard_layout().into_owned();
-            owned.as_slice().expect("standard layout")
-        }
-    };
+    let flat: &[f64] = &crate::models::gbdt::row_major(&x);
     let contribs: Vec<f64> = if meta.len() >= 256 {
         // Row blocks in parallel.
         let per = 256;

@@ -1046,19 +1046,14 @@ enum Posted {
 mod tests {
     use super::*;
     use crate::events::parse_event;
-    use crate::fixtures::{generated_dir, history_at, quick_train_params};
-    use crate::models::train::{save_all, train_all};
+    use crate::fixtures::{generated_dir, trained_models};
 
     /// A forecast updated block by block after events equals one computed from scratch
     /// on a service that took the same events, and differs from the one before them.
     #[test]
     fn forecasts_updated_after_events_equal_fresh_ones() {
         let dir = generated_dir(120, 4000, "2023-01-01", "2024-06-30", 11);
-        let (h, d) = history_at(dir.path(), "2024-06-30");
-        let p = quick_train_params();
-        let trained = train_all(&h, d, &p).unwrap();
-        let models = tempfile::tempdir().unwrap();
-        save_all(&ModelStore::new(models.path()), &trained, &p, "test").unwrap();
+        let (d, models) = trained_models(dir.path(), "2024-06-30");
         let load = || {
             let mut s = Service::load(dir.path(), d, models.path()).unwrap();
             s.forecast_block = 8;

@@ -68,16 +68,7 @@ struct Inner {
     thr: u8,
     node: u16,
     right: u16,
-    /// Where this node's row mask comes from in the vector kernel: [`FROM_SLOT`]
-    /// (memory slot `load`), or the left/right mask of the previous inner node,
-    /// carried in a register so that a chain of splits does not wait on memory.
-    src: u8,
-    load: u16,
 }
-
-const FROM_SLOT: u8 = 0;
-const FROM_LEFT: u8 = 1;
-const FROM_RIGHT: u8 = 2;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Leaf {
@@ -167,14 +158,7 @@ impl BlockLayout {
                 let (col, thr) = if node.missing_left { (self.f.n_features + j, k + 1) } else { (j, k) };
                 let at = self.inner.len();
                 self.orig.push(n as u32);
-                self.inner.push(Inner {
-                    col: col as u32,
-                    thr: thr as u8,
-                    node: id as u16,
-                    right: 0,
-                    src: FROM_SLOT,
-                    load: 0,
-                });
+                self.inner.push(Inner { col: col as u32, thr: thr as u8, node: id as u16, right: 0 });
                 self.emit(node.left);
                 let r = self.emit(node.right);
                 self.inner[at].right = r as u16;
@@ -189,16 +173,6 @@ impl BlockLayout {
                 return None;
             }
             max_nodes = max_nodes.max(w.next);
-            for k in i0..inner.len() {
-                let (prev, cur) = if k > i0 { (Some(inner[k - 1]), inner[k]) } else { (None, inner[k]) };
-                let src = match prev {
-                    Some(p) if cur.node == p.node + 1 => FROM_LEFT,
-                    Some(p) if cur.node == p.right => FROM_RIGHT,
-                    _ => FROM_SLOT,
-                };
-                inner[k].src = src;
-                inner[k].load = cur.node;
-            }
             let tree_leaves = &leaves[l0..];
             let at = if tree_leaves.len() <= 32 {
                 let mut t = Table([0.0; 32]);
@@ -215,13 +189,6 @@ impl BlockLayout {
                 leaves: (l0 as u32, leaves.len() as u32),
                 table: at,
             });
-        }
-        // Carried masks read a slot nobody writes (index `max_nodes`), so the load does
-        // not wait on a store just made.
-        for n in &mut inner {
-            if n.src != FROM_SLOT {
-                n.load = max_nodes as u16;
-            }
         }
         Some(BlockLayout { cuts, used, inner, orig, leaves, trees, table, max_nodes, n_features: nf, init: f.init })
     }
@@ -320,7 +287,7 @@ impl BlockLayout {
         let nf = self.n_features;
         assert!(x.len() >= out.len() * nf, "{} values for {} rows of {nf}", x.len(), out.len());
         let mut cols = vec![Col([0; R]); 2 * nf];
-        let mut reach = vec![0u64; self.max_nodes + 1];
+        let mut reach = vec![0u64; self.max_nodes];
         let mut acc = [0.0f64; R];
         for (b, ob) in out.chunks_mut(R).enumerate() {
             let n = ob.len();
@@ -331,7 +298,6 @@ impl BlockLayout {
                 // (ids < max_nodes = reach.len(), col < 2 × n_features = cols.len()).
                 unsafe {
                     *reach.get_unchecked_mut(0) = u64::MAX;
-                    let (mut carry_l, mut carry_r) = (0u64, 0u64);
                     for node in self.inner.get_unchecked(t.inner.0 as usize..t.inner.1 as usize) {
                         let c = cols.get_unchecked(node.col as usize).0.as_ptr();
                         let k = _mm512_cmple_epu8_mask(_mm512_load_si512(c.cast()), _mm512_set1_epi8(node.thr as i8));
@@ -339,15 +305,9 @@ impl BlockLayout {
                         // The mask goes to a general register at once: mask-register
                         // loads and stores of the propagated masks are slow to forward.
                         std::arch::asm!("kmovq {0}, {1}", out(reg) left, in(kreg) k, options(pure, nomem, nostack));
-                        let loaded = *reach.get_unchecked(usize::from(node.load));
-                        let from_l = u64::from(node.src == FROM_LEFT).wrapping_neg();
-                        let from_r = u64::from(node.src == FROM_RIGHT).wrapping_neg();
-                        let from_slot = u64::from(node.src == FROM_SLOT).wrapping_neg();
-                        let m = (loaded & from_slot) | (carry_l & from_l) | (carry_r & from_r);
-                        carry_l = m & left;
-                        carry_r = m & !left;
-                        *reach.get_unchecked_mut(usize::from(node.node) + 1) = carry_l;
-                        *reach.get_unchecked_mut(usize::from(node.right)) = carry_r;
+                        let m = *reach.get_unchecked(usize::from(node.node));
+                        *reach.get_unchecked_mut(usize::from(node.node) + 1) = m & left;
+                        *reach.get_unchecked_mut(usize::from(node.right)) = m & !left;
                     }
                     let leaves = self.leaves.get_unchecked(t.leaves.0 as usize..t.leaves.1 as usize);
                     if t.table != u32::MAX {

@@ -29,6 +29,15 @@ pub use errors::{GbdtError, GbdtParamsError};
 pub use hyperparams::{GbdtParams, GbdtValidParams, Loss};
 pub use tree::{Explainer, Forest, Node};
 
+/// The values of `x` row after row: borrowed when `x` is already laid out so, copied
+/// otherwise.
+pub fn row_major<'a>(x: &'a ArrayView2<'_, f64>) -> std::borrow::Cow<'a, [f64]> {
+    match x.as_slice() {
+        Some(s) => std::borrow::Cow::Borrowed(s),
+        None => std::borrow::Cow::Owned(x.as_standard_layout().iter().copied().collect()),
+    }
+}
+
 /// A fitted model: parameters and the forest.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Gbdt {
@@ -71,14 +80,7 @@ impl Gbdt {
             return Err(GbdtError::Features { expected: self.forest.n_features, found: x.ncols() });
         }
         let nf = x.ncols();
-        let owned;
-        let flat: &[f64] = match x.as_slice() {
-            Some(s) => s,
-            None => {
-                owned = x.as_standard_layout().into_owned();
-                owned.as_slice().expect("standard layout")
-            }
-        };
+        let flat: &[f64] = &row_major(&x);
         let mut out = vec![0.0; x.nrows()];
         let run = |c: usize, chunk: &mut [f64]| {
             let r = c * 512;
