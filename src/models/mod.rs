@@ -7,6 +7,7 @@ pub mod backtest;
 pub mod calibration;
 pub mod dataset;
 pub mod gbdt;
+pub mod linear;
 pub mod metrics;
 pub mod payment;
 pub mod predict;

@@ -21,6 +21,9 @@ pub enum GbdtParamsError {
     /// Negative or NaN penalty.
     #[error("lambda_l2 should be >= 0, but is {0}")]
     Lambda(f64),
+    /// A blend weight outside [0, 1].
+    #[error("a blend weight should be in [0, 1], but is {0}")]
+    Weight(f64),
     /// Bins outside 2..=255.
     #[error("max_bins should be in 2..=255, but is {0}")]
     MaxBins(usize),
