@@ -41,6 +41,16 @@ pub fn quick_train_params() -> crate::models::train::TrainParams {
     p
 }
 
+/// Small, fast backtest settings for tests (fewer, larger boosting steps).
+pub fn quick_backtest_params() -> crate::models::backtest::BacktestParams {
+    let mut p = crate::models::backtest::BacktestParams::default();
+    p.payment.n_trees = 40;
+    p.payment.learning_rate = 0.25;
+    p.risk.n_trees = 40;
+    p.risk.learning_rate = 0.2;
+    p
+}
+
 /// Models trained with [`quick_train_params`] on `dir` as known at `as_of`, saved into a
 /// fresh temp directory; with the as-of day.
 pub fn trained_models(dir: &std::path::Path, as_of: &str) -> (i32, tempfile::TempDir) {

@@ -13,7 +13,7 @@ use crate::features::history::FAR_FUTURE;
 use crate::features::{load_history, FxTable};
 use crate::forecast::{open_items, simulate, Forecast, ForecastParams, Granularity};
 use crate::models::artifact::{data_fingerprint, ModelStore};
-use crate::models::backtest::{run_backtest, BacktestParams};
+use crate::models::backtest::{run_backtest_with, BacktestParams};
 use crate::models::predict::{predict_open, write_predictions};
 use crate::models::train::{load_current, save_all, train_all, ModelSet, TrainParams};
 
@@ -79,7 +79,13 @@ pub fn run(cli: Cli) -> Result<()> {
             let t = Instant::now();
             let h = load_history(&data, FAR_FUTURE, &read, &FxTable::default())
                 .with_context(|| format!("reading {}", data.display()))?;
-            let report = run_backtest(&h, &params).context("backtest")?;
+            // The cash forecast as `arsight forecast` makes it, scored beside the protocol.
+            let fp = crate::forecast::ForecastParams::default();
+            fp.check(fp.horizon_days).context("forecast settings")?;
+            let forecaster = |case: &crate::models::backtest::CashCase<'_>| {
+                crate::forecast::forecast_case(case, &fp).expect("settings checked above")
+            };
+            let report = run_backtest_with(&h, &params, Some(&forecaster)).context("backtest")?;
             print!("{}", report.markdown());
             println!("\n({:.1}s)", t.elapsed().as_secs_f64());
             if let Some(out) = out {

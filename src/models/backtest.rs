@@ -12,6 +12,10 @@
 //!   amounts at their real paid date; WAPE pooled over `k` and `w`. When invoices are
 //!   still open at the end of the data, weeks ending after it are not scored (their
 //!   actuals are unknown).
+//! - Beyond the protocol, when the caller supplies the forecast (see [`CashForecaster`]):
+//!   the weekly expected inflows and p10–p90 intervals that `arsight forecast` would
+//!   have reported at `D_k`, scored on the same weeks: WAPE of the expectations and
+//!   the share of weeks whose actual inflow fell inside the interval.
 
 use std::collections::HashMap;
 
@@ -85,7 +89,35 @@ pub struct MethodMetrics {
     pub wape: f64,
     /// Weekly cash WAPE over weeks 1–4.
     pub wape_4w: f64,
+    /// WAPE of the cash forecast's weekly expected inflows (None without a forecast).
+    pub forecast_wape: Option<f64>,
+    /// Share of weeks whose actual inflow fell inside the forecast's p10–p90.
+    pub forecast_interval_coverage: Option<f64>,
 }
+
+/// The open invoices of one as-of date as the cash forecast sees them.
+#[derive(Debug, Clone, Copy)]
+pub struct CashCase<'a> {
+    /// As-of day.
+    pub as_of: i32,
+    /// Weeks forecast.
+    pub weeks: i32,
+    /// Customer index per invoice.
+    pub cust: &'a [usize],
+    /// Amount per invoice in base-currency units.
+    pub amount_base: &'a [f64],
+    /// Past due at the as-of date.
+    pub overdue: &'a [bool],
+    /// Days from the as-of date to payment at p10, p50 and p90; values above `cap`
+    /// mean "after the model's horizon".
+    pub days: &'a [[f64; 3]],
+    /// The remaining-time model's horizon in days.
+    pub cap: f64,
+}
+
+/// Weekly (expected, p10, p90) inflow, base-currency units, of a case: the cash
+/// forecast, supplied by the layer that owns it.
+pub type CashForecaster<'a> = &'a (dyn Fn(&CashCase<'_>) -> Vec<[f64; 3]> + Sync);
 
 /// Backtest results.
 #[derive(Debug, Clone, Serialize)]
@@ -111,11 +143,16 @@ impl BacktestReport {
             self.n_scored,
             self.n_cash_rows
         );
-        s.push_str("| method | MAE d | median AE d | ±7 d | p10–p90 cov. | late ROC-AUC | late PR-AUC | Brier | WAPE 13 wk | WAPE 4 wk |\n");
-        s.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+        s.push_str("| method | MAE d | median AE d | ±7 d | p10–p90 cov. | late ROC-AUC | late PR-AUC | Brier | WAPE 13 wk | WAPE 4 wk | forecast WAPE | forecast weeks in p10–p90 |\n");
+        s.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+        let opt = |v: Option<f64>, pct: bool| match v {
+            Some(v) if pct => format!("{:.1}%", 100.0 * v),
+            Some(v) => format!("{v:.3}"),
+            None => "—".to_string(),
+        };
         for m in &self.methods {
             s.push_str(&format!(
-                "| {} | {:.2} | {:.1} | {:.1}% | {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} |\n",
+                "| {} | {:.2} | {:.1} | {:.1}% | {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {} | {} |\n",
                 m.method,
                 m.mae_days,
                 m.median_ae_days,
@@ -125,7 +162,9 @@ impl BacktestReport {
                 m.late_pr_auc,
                 m.late_brier,
                 m.wape,
-                m.wape_4w
+                m.wape_4w,
+                opt(m.forecast_wape, false),
+                opt(m.forecast_interval_coverage, true)
             ));
         }
         s
@@ -162,6 +201,9 @@ struct Pool {
     a: Vec<f64>,
     f4: Vec<f64>,
     a4: Vec<f64>,
+    /// Forecast (expected, p10, p90) and actual per scored week.
+    fc: Vec<[f64; 3]>,
+    fa: Vec<f64>,
 }
 
 /// Per-method predictions for a set of rows: paid day (p10, p50, p90) and P(late).
@@ -172,6 +214,19 @@ type Predict<'a> = Box<dyn Fn(&Rows, i32) -> Result<(Vec<[f64; 3]>, Vec<f64>), G
 /// # Errors
 /// [`GbdtError`] when a model cannot be fitted.
 pub fn run_backtest(h: &History, p: &BacktestParams) -> Result<BacktestReport, GbdtError> {
+    run_backtest_with(h, p, None)
+}
+
+/// [`run_backtest`], also scoring the cash forecast that `forecast` makes from the
+/// cash model's distributions.
+///
+/// # Errors
+/// [`GbdtError`] when a model cannot be fitted.
+pub fn run_backtest_with(
+    h: &History,
+    p: &BacktestParams,
+    forecast: Option<CashForecaster<'_>>,
+) -> Result<BacktestReport, GbdtError> {
     let dates = as_of_dates(h, p);
     let names = ["arsight GBDT", "pays on due date", "customer median delay"];
     let mut pools: Vec<Pool> = names.iter().map(|_| Pool::default()).collect();
@@ -293,14 +348,26 @@ pub fn run_backtest(h: &History, p: &BacktestParams) -> Result<BacktestReport, G
                 pool.p_late.push(pl[i]);
                 pool.late.push(actual > f64::from(scored.due_date[i]));
             }
-            let qc: Vec<[f64; 3]> = match (&remain, m) {
-                (Some(r), 0) => {
-                    r.predict(cash.x.view())?.into_iter().map(|q| q.map(|v| f64::from(d) + v.max(1.0))).collect()
-                }
+            // Days until payment from the cash model (model only), and the dates.
+            let (remaining, cap) = match (&remain, m) {
+                (Some(r), 0) => (Some(r.predict(cash.x.view())?), f64::from(horizon_days)),
                 // Without enough snapshots the payment-date model scores the open
                 // invoices on their issue-date inputs, as it was trained.
-                (None, 0) => f(&scoring_rows(h, d, |_| true), d)?.0,
-                _ => f(&cash, d)?.0,
+                (None, 0) => (
+                    Some(
+                        f(&scoring_rows(h, d, |_| true), d)?
+                            .0
+                            .into_iter()
+                            .map(|q| q.map(|v| v - f64::from(d)))
+                            .collect(),
+                    ),
+                    f64::INFINITY,
+                ),
+                _ => (None, f64::INFINITY),
+            };
+            let qc: Vec<[f64; 3]> = match &remaining {
+                Some(r) => r.iter().map(|q| q.map(|v| f64::from(d) + v.max(1.0))).collect(),
+                None => f(&cash, d)?.0,
             };
             let mut fw = vec![0.0; horizon as usize];
             let mut aw = vec![0.0; horizon as usize];
@@ -320,9 +387,29 @@ pub fn run_backtest(h: &History, p: &BacktestParams) -> Result<BacktestReport, G
                 }
             }
             let complete = cash.pos.iter().all(|&p| h.invoices[p].paid_date != OPEN);
+            let fc = match (forecast, &remaining) {
+                (Some(fc), Some(days)) => {
+                    let overdue: Vec<bool> = cash.due_date.iter().map(|&due| d > due).collect();
+                    let case = CashCase {
+                        as_of: d,
+                        weeks: horizon,
+                        cust: &cash.cust,
+                        amount_base: &cash.amount_base,
+                        overdue: &overdue,
+                        days,
+                        cap,
+                    };
+                    Some(fc(&case))
+                }
+                _ => None,
+            };
             for w in 0..horizon as usize {
                 if !complete && d + 7 * (w as i32 + 1) > data_end {
                     break;
+                }
+                if let Some(fc) = fc.as_ref().and_then(|fc| fc.get(w)) {
+                    pool.fc.push(*fc);
+                    pool.fa.push(aw[w]);
                 }
                 pool.f.push(fw[w]);
                 pool.a.push(aw[w]);
@@ -348,6 +435,14 @@ pub fn run_backtest(h: &History, p: &BacktestParams) -> Result<BacktestReport, G
             late_brier: metrics::brier(&p.p_late, &p.late),
             wape: metrics::wape(&p.f, &p.a),
             wape_4w: metrics::wape(&p.f4, &p.a4),
+            forecast_wape: (!p.fc.is_empty()).then(|| {
+                let expected: Vec<f64> = p.fc.iter().map(|f| f[0]).collect();
+                metrics::wape(&expected, &p.fa)
+            }),
+            forecast_interval_coverage: (!p.fc.is_empty()).then(|| {
+                let inside = p.fc.iter().zip(&p.fa).filter(|(f, a)| f[1] <= **a && **a <= f[2]).count();
+                inside as f64 / p.fc.len() as f64
+            }),
         })
         .collect();
     Ok(BacktestReport {
@@ -361,17 +456,7 @@ pub fn run_backtest(h: &History, p: &BacktestParams) -> Result<BacktestReport, G
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fixtures::{full_history, generated_dir};
-
-    fn quick() -> BacktestParams {
-        let mut p = BacktestParams::default();
-        // Fewer, larger steps than the defaults keep the test fast.
-        p.payment.n_trees = 40;
-        p.payment.learning_rate = 0.25;
-        p.risk.n_trees = 40;
-        p.risk.learning_rate = 0.2;
-        p
-    }
+    use crate::fixtures::{full_history, generated_dir, quick_backtest_params as quick};
 
     #[test]
     fn the_model_beats_pays_on_due_date_on_generated_history() {
