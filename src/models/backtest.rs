@@ -143,8 +143,11 @@ impl BacktestReport {
             self.n_scored,
             self.n_cash_rows
         );
-        s.push_str("| method | MAE d | median AE d | ±7 d | p10–p90 cov. | late ROC-AUC | late PR-AUC | Brier | WAPE 13 wk | WAPE 4 wk | forecast WAPE | forecast weeks in p10–p90 |\n");
-        s.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+        let with_forecast = self.methods.iter().any(|m| m.forecast_wape.is_some());
+        s.push_str("| method | MAE d | median AE d | ±7 d | p10–p90 cov. | late ROC-AUC | late PR-AUC | Brier | WAPE 13 wk | WAPE 4 wk |");
+        s.push_str(if with_forecast { " forecast WAPE | forecast weeks in p10–p90 |\n" } else { "\n" });
+        s.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        s.push_str(if with_forecast { "---:|---:|\n" } else { "\n" });
         let opt = |v: Option<f64>, pct: bool| match v {
             Some(v) if pct => format!("{:.1}%", 100.0 * v),
             Some(v) => format!("{v:.3}"),
@@ -152,7 +155,7 @@ impl BacktestReport {
         };
         for m in &self.methods {
             s.push_str(&format!(
-                "| {} | {:.2} | {:.1} | {:.1}% | {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {} | {} |\n",
+                "| {} | {:.2} | {:.1} | {:.1}% | {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} |",
                 m.method,
                 m.mae_days,
                 m.median_ae_days,
@@ -163,9 +166,15 @@ impl BacktestReport {
                 m.late_brier,
                 m.wape,
                 m.wape_4w,
-                opt(m.forecast_wape, false),
-                opt(m.forecast_interval_coverage, true)
             ));
+            if with_forecast {
+                s.push_str(&format!(
+                    " {} | {} |",
+                    opt(m.forecast_wape, false),
+                    opt(m.forecast_interval_coverage, true)
+                ));
+            }
+            s.push('\n');
         }
         s
     }
