@@ -307,17 +307,18 @@ async fn predictions(
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, ApiError> {
     let s = live.get();
-    let v = json_body(body)?;
-    let n = v.get("invoices").and_then(|x| x.as_array()).map_or(0, Vec::len);
-    // A few invoices are scored on the request's thread; larger batches on the
-    // blocking pool so they do not hold up other requests.
-    if n <= 16 {
+    // A few invoices are parsed and scored on the request's thread; larger batches on
+    // the blocking pool so they do not hold up other requests.
+    let large = body.as_ref().is_ok_and(|b| b.len() >= LARGE_BODY);
+    if !large {
+        let v = json_body(body)?;
         return match s.predict_posted(&v) {
             Ok(predictions) => Ok(Json(doc::PredictionReply { predictions }).into_response()),
             Err(errors) => Err(errors.into()),
         };
     }
     let body = tokio::task::spawn_blocking(move || {
+        let v = large_prediction_body(body)?;
         let reply = s.predict_posted(&v).map(|p| {
             let body = prediction_reply_json(&p);
             // Freeing a large batch's many small strings takes a while: off the
@@ -326,12 +327,40 @@ async fn predictions(
             body
         });
         rayon::spawn(move || drop(v));
-        reply
+        reply.map_err(ApiError::from)
     })
     .await
-    .map_err(|e| ApiError::internal(e.to_string()))?
-    .map_err(ApiError::from)?;
+    .map_err(|e| ApiError::internal(e.to_string()))??;
     Ok(([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response())
+}
+
+/// Prediction bodies from this size on are parsed and scored on the blocking pool.
+const LARGE_BODY: usize = 16 * 1024;
+
+/// A large prediction body: the outer document is checked and split into its invoices'
+/// raw JSON, which are then parsed in parallel. Anything unexpected (not an object with
+/// an `invoices` array) takes the plain parser, so errors read the same either way.
+fn large_prediction_body(
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<serde_json::Value, ApiError> {
+    use rayon::prelude::*;
+    #[derive(serde::Deserialize)]
+    struct Batch<'a> {
+        #[serde(borrow)]
+        invoices: Vec<&'a serde_json::value::RawValue>,
+    }
+    if let Ok(bytes) = &body {
+        if let Ok(batch) = serde_json::from_slice::<Batch<'_>>(bytes) {
+            let items: Result<Vec<serde_json::Value>, _> =
+                batch.invoices.par_iter().with_min_len(64).map(|r| serde_json::from_str(r.get())).collect();
+            if let Ok(items) = items {
+                let mut m = serde_json::Map::new();
+                m.insert("invoices".into(), serde_json::Value::Array(items));
+                return Ok(serde_json::Value::Object(m));
+            }
+        }
+    }
+    json_body(body)
 }
 
 /// The JSON of a [`doc::PredictionReply`], written by row blocks in parallel.
@@ -511,6 +540,39 @@ async fn shutdown() {
 mod tests {
     use crate::fixtures::{generated_dir, trained_models};
     use crate::service::Service;
+
+    /// Large bodies split into invoices parsed in parallel give the same document as
+    /// the plain parser, and the same errors for bodies that are not a batch.
+    #[test]
+    fn large_bodies_parse_as_the_plain_parser_does() {
+        let one = |i: usize| {
+            format!(
+                r#"{{"invoice_id":"N{i}","customer_id":"C{}","invoice_date":"2024-06-0{}","amount":"{i}.25","currency":"EUR","note":[1,{{"x":null}}]}}"#,
+                i % 7,
+                1 + i % 9
+            )
+        };
+        let list: Vec<String> = (0..300).map(one).collect();
+        let good = format!(r#"{{"extra": true, "invoices": [{}]}}"#, list.join(",\n "));
+        assert!(good.len() >= super::LARGE_BODY);
+        let bytes = |s: &str| Ok(axum::body::Bytes::from(s.to_string()));
+        let fast = super::large_prediction_body(bytes(&good)).unwrap();
+        let plain: serde_json::Value = serde_json::from_str(&good).unwrap();
+        assert_eq!(fast["invoices"], plain["invoices"]);
+        for bad in [
+            format!(r#"{{"invoices": [{}, {{"invoice_id": ]}}"#, list.join(",")),
+            format!(r#"{{"invoices": {{"a": {}}}}}"#, list[0]),
+            format!(r#"[{}]"#, list.join(",")),
+        ] {
+            let fast = super::large_prediction_body(bytes(&bad));
+            let plain = super::json_body(bytes(&bad));
+            match (fast, plain) {
+                (Err(a), Err(b)) => assert_eq!((a.status, a.detail), (b.status, b.detail)),
+                (Ok(a), Ok(b)) => assert_eq!(a, b),
+                (a, b) => panic!("{a:?} vs {b:?}"),
+            }
+        }
+    }
 
     /// A large batch (checked, scored and written in parallel) answers what each
     /// invoice posted alone answers (probabilities up to the order of a sum), its JSON equals the plain serialisation,
