@@ -275,6 +275,46 @@ pub enum CommitError {
     Io(String),
 }
 
+/// What the event writer checks references against: known customers, and which
+/// customer each known invoice id belongs to (ids hashed to 64 bits to keep the map
+/// small at millions of invoices).
+#[derive(Debug, Clone, Default)]
+pub struct Known {
+    /// Customer ids payments and activities may name.
+    pub customers: HashSet<String>,
+    /// Invoice id key → customer id key (see [`id_key`]).
+    pub invoice_owner: HashMap<u64, u64>,
+}
+
+impl Known {
+    /// Records that `invoice_id` is an invoice of `customer_id`.
+    pub fn add_invoice(&mut self, invoice_id: &str, customer_id: &str) {
+        self.invoice_owner.insert(id_key(invoice_id), id_key(customer_id));
+    }
+
+    /// The refusal for an event that names an invoice of another customer.
+    fn owner_conflict(&self, local: &HashMap<u64, u64>, i: usize, e: &Event) -> Option<FieldError> {
+        let id = match &e.body {
+            EventBody::Invoice { invoice_id, .. } => Some(invoice_id),
+            EventBody::Payment { invoice_id, .. } | EventBody::Activity { invoice_id, .. } => invoice_id.as_ref(),
+            EventBody::Customer { .. } => None,
+        }?;
+        let k = id_key(id);
+        let owner = local.get(&k).or_else(|| self.invoice_owner.get(&k))?;
+        (*owner != id_key(&e.customer_id)).then(|| FieldError {
+            field: format!("events[{i}].invoice_id"),
+            reason: format!("'{id}' is an invoice of another customer, not of '{}'", e.customer_id),
+            kind: Refusal::Conflict,
+        })
+    }
+}
+
+/// A 64-bit key of an id (SHA-256 prefix: stable, and collisions are negligible).
+pub fn id_key(id: &str) -> u64 {
+    let d = Sha256::digest(id.as_bytes());
+    u64::from_le_bytes(d[..8].try_into().expect("8 bytes"))
+}
+
 /// The group-commit writer: a thread owning the [`EventLog`].
 #[derive(Clone)]
 pub struct Committer {
@@ -283,9 +323,10 @@ pub struct Committer {
 
 impl Committer {
     /// Starts the writer. `known` holds the customers payments and activities may
-    /// name (it grows with invoice and customer events); `committed` receives every group of
-    /// newly written events, in log order, after its sync.
-    pub fn start(mut log: EventLog, mut known: HashSet<String>, committed: mpsc::Sender<Vec<Event>>) -> Committer {
+    /// name and the owners of known invoice ids (both grow with the events written);
+    /// `committed` receives every group of newly written events, in log order, after
+    /// its sync.
+    pub fn start(mut log: EventLog, mut known: Known, committed: mpsc::Sender<Vec<Event>>) -> Committer {
         let (tx, rx) = mpsc::channel::<Work>();
         std::thread::Builder::new()
             .name("arsight-events".into())
@@ -357,19 +398,28 @@ impl Committer {
     }
 }
 
-fn commit_group(log: &mut EventLog, known: &mut HashSet<String>, jobs: Vec<Job>, committed: &mpsc::Sender<Vec<Event>>) {
+fn commit_group(log: &mut EventLog, known: &mut Known, jobs: Vec<Job>, committed: &mpsc::Sender<Vec<Event>>) {
     // Referential checks per request, in arrival order (an invoice event makes its
-    // customer known to the requests after it).
+    // customer and invoice id known to the requests after it).
     let mut ok: Vec<Job> = Vec::with_capacity(jobs.len());
     for j in jobs {
         let mut local: HashSet<&str> = HashSet::new();
+        let mut local_owner: HashMap<u64, u64> = HashMap::new();
         let mut errors = Vec::new();
         for (i, e) in j.events.iter().enumerate() {
+            if let Some(conflict) = known.owner_conflict(&local_owner, i, e) {
+                errors.push(conflict);
+                continue;
+            }
             match &e.body {
-                EventBody::Invoice { .. } | EventBody::Customer { .. } => {
+                EventBody::Invoice { invoice_id, .. } => {
+                    local.insert(&e.customer_id);
+                    local_owner.insert(id_key(invoice_id), id_key(&e.customer_id));
+                }
+                EventBody::Customer { .. } => {
                     local.insert(&e.customer_id);
                 }
-                _ if known.contains(&e.customer_id) || local.contains(e.customer_id.as_str()) => {}
+                _ if known.customers.contains(&e.customer_id) || local.contains(e.customer_id.as_str()) => {}
                 _ => errors.push(FieldError {
                     field: format!("events[{i}].customer_id"),
                     reason: format!("no customer '{}'; send one of its invoices first", e.customer_id),
@@ -391,10 +441,13 @@ fn commit_group(log: &mut EventLog, known: &mut HashSet<String>, jobs: Vec<Job>,
         match log.prepare(&mut j.events, &mut group) {
             Ok(outcomes) => {
                 for e in &j.events {
+                    if let EventBody::Invoice { invoice_id, .. } = &e.body {
+                        known.add_invoice(invoice_id, &e.customer_id);
+                    }
                     if matches!(e.body, EventBody::Invoice { .. } | EventBody::Customer { .. })
-                        && !known.contains(&e.customer_id)
+                        && !known.customers.contains(&e.customer_id)
                     {
-                        known.insert(e.customer_id.clone());
+                        known.customers.insert(e.customer_id.clone());
                     }
                 }
                 prepared.push((j, outcomes));
@@ -494,11 +547,52 @@ mod tests {
     }
 
     #[test]
+    fn an_invoice_id_of_another_customer_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (log, _) = EventLog::open(dir.path(), true).unwrap();
+        let (tx, _rx) = mpsc::channel();
+        let mut known = Known { customers: HashSet::from(["A".to_string(), "B".to_string()]), ..Known::default() };
+        known.add_invoice("OPEN-1", "A");
+        let c = Committer::start(log, known, tx);
+        let with_id = |id: &str, cust: &str, invoice_id: &str| {
+            let mut e = invoice(id, cust, 10);
+            if let EventBody::Invoice { invoice_id: i, .. } = &mut e.body {
+                *i = invoice_id.to_string();
+            }
+            e
+        };
+        let conflict = |r: Result<Vec<Outcome>, CommitError>, field: &str| match r {
+            Err(CommitError::Refused(v)) => {
+                assert!(v.iter().any(|e| e.kind == Refusal::Conflict && e.field == field), "{v:?}")
+            }
+            other => panic!("{other:?}"),
+        };
+        // An open invoice of A sent as B's; A may change its own.
+        conflict(c.submit_blocking(vec![with_id("1", "B", "OPEN-1")]), "events[0].invoice_id");
+        c.submit_blocking(vec![with_id("2", "A", "OPEN-1")]).unwrap();
+        // An invoice issued by an event belongs to its customer from then on, within
+        // a request too; payments and activities may not name another's invoice.
+        c.submit_blocking(vec![with_id("3", "B", "NEW-9")]).unwrap();
+        conflict(c.submit_blocking(vec![with_id("4", "A", "NEW-9")]), "events[0].invoice_id");
+        conflict(
+            c.submit_blocking(vec![with_id("5", "A", "NEW-10"), with_id("6", "B", "NEW-10")]),
+            "events[1].invoice_id",
+        );
+        let mut pay = payment("7", "A");
+        if let EventBody::Payment { invoice_id, .. } = &mut pay.body {
+            *invoice_id = Some("NEW-9".into());
+        }
+        conflict(c.submit_blocking(vec![pay]), "events[0].invoice_id");
+        // Refused requests wrote nothing: the next accepted event gets sequence 3.
+        assert_eq!(c.submit_blocking(vec![with_id("8", "B", "NEW-10")]).unwrap(), [Outcome::Accepted(3)]);
+    }
+
+    #[test]
     fn the_committer_groups_requests_checks_customers_and_reports_what_it_wrote() {
         let dir = tempfile::tempdir().unwrap();
         let (log, _) = EventLog::open(dir.path(), true).unwrap();
         let (tx, rx) = mpsc::channel();
-        let c = Committer::start(log, HashSet::from(["K".to_string()]), tx);
+        let c = Committer::start(log, Known { customers: HashSet::from(["K".to_string()]), ..Known::default() }, tx);
         let threads: Vec<_> = (0..8)
             .map(|t| {
                 let c = c.clone();

@@ -471,6 +471,11 @@ fn events_are_persisted_applied_online_idempotent_and_replayed_after_a_kill() {
             422,
             "events[0].payment_date",
         ),
+        (
+            r#"{"events": [{"event_id": "e9", "type": "invoice", "invoice_id": "slow-38", "customer_id": "freshco", "invoice_date": "2024-01-01", "due_date": "2024-01-31", "amount": 5, "currency": "USD"}]}"#,
+            409,
+            "events[0].invoice_id",
+        ),
         (r#"{"events": {}}"#, 422, "events"),
     ] {
         let (st, ctype, b) = srv.post("/v1/events", body);
@@ -491,6 +496,12 @@ fn events_are_persisted_applied_online_idempotent_and_replayed_after_a_kill() {
     let ids = open_ids(&srv.get("/v1/customers/slow").2);
     assert!(ids.contains(&"ev-1".to_string()) && !ids.contains(&"slow-39".to_string()), "{ids:?}");
     assert_eq!(srv.get("/v1/customers/freshco").0, 200);
+    // Invoices issued by replayed events keep their owner.
+    let (st, _, b) = srv.post(
+        "/v1/events",
+        r#"{"events": [{"event_id": "e10", "type": "payment", "customer_id": "slow", "invoice_id": "fresh-1", "payment_date": "2024-01-01", "amount": 5, "currency": "EUR"}]}"#,
+    );
+    assert_eq!((st, b["field"].as_str()), (409, Some("events[0].invoice_id")), "{b}");
     // "e9" of the refused requests was never written.
     let (st, _, r) = srv.post(
         "/v1/events",
