@@ -1,6 +1,7 @@
-//! Late-payment risk: calibrated probabilities from a logistic GBDT blended with a
-//! ridge logistic regression (equal weights on the log-odds scale), calibrated on a
-//! time-later validation slice.
+//! Late-payment risk: calibrated probabilities from a logistic GBDT and a ridge
+//! logistic regression, stacked on a time-later validation slice with the customer's
+//! own late rate (the stack's weights start from an even blend of the two models'
+//! log-odds and move only as far as the slice shows).
 //!
 //! The linear partner: on small ledgers a regularised linear model over the customer's
 //! history ranks late payers as well as or better than trees (on the shared IBM data
