@@ -18,6 +18,7 @@ use std::sync::mpsc;
 use sha2::{Digest, Sha256};
 
 use super::{parse_event, Event, EventBody, FieldError, Refusal};
+use crate::features::history::id_key;
 
 /// File name of the log inside its directory.
 pub const LOG_FILE: &str = "events.log";
@@ -282,7 +283,7 @@ pub enum CommitError {
 pub struct Known {
     /// Customer ids payments and activities may name.
     pub customers: HashSet<String>,
-    /// Invoice id key → customer id key (see [`id_key`]).
+    /// Invoice id key → customer id key (see [`id_key`], the loader's stable id hash).
     pub invoice_owner: HashMap<u64, u64>,
 }
 
@@ -307,12 +308,6 @@ impl Known {
             kind: Refusal::Conflict,
         })
     }
-}
-
-/// A 64-bit key of an id (SHA-256 prefix: stable, and collisions are negligible).
-pub fn id_key(id: &str) -> u64 {
-    let d = Sha256::digest(id.as_bytes());
-    u64::from_le_bytes(d[..8].try_into().expect("8 bytes"))
 }
 
 /// The group-commit writer: a thread owning the [`EventLog`].

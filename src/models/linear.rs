@@ -271,9 +271,8 @@ impl Folded {
 
 impl LogisticModel {
     /// Log-odds of one row of inputs (as many as in training; not checked).
-    #[inline]
     pub fn log_odds(&self, row: &[f64]) -> f64 {
-        self.bias + self.columns.iter().zip(&self.weights).map(|(c, w)| w * c.value(row[c.col])).sum::<f64>()
+        self.folded().log_odds(row)
     }
 
     fn folded(&self) -> Folded {
@@ -299,10 +298,6 @@ impl LogisticModel {
             return Err(GbdtError::Features { expected: self.n_features, found: x.ncols() });
         }
         let flat = super::gbdt::row_major(&x);
-        if x.nrows() < 8 {
-            // Folding costs more than it saves on a few rows.
-            return Ok(flat.chunks_exact(self.n_features.max(1)).take(x.nrows()).map(|r| self.log_odds(r)).collect());
-        }
         let f = self.folded();
         Ok(flat.chunks_exact(self.n_features.max(1)).take(x.nrows()).map(|r| f.log_odds(r)).collect())
     }

@@ -112,15 +112,7 @@ impl Live {
         let (log, events) = crate::events::log::EventLog::open(events_dir, fsync)?;
         let live = Arc::new(Live::load(data, as_of, models, Some(events_dir), &events)?);
         let (tx, rx) = std::sync::mpsc::channel::<Vec<Event>>();
-        // References are checked against the customers and open invoices as loaded,
-        // and every invoice the log has issued (closed ones included).
-        let mut known = live.get().known_refs();
-        for e in &events {
-            if let crate::events::EventBody::Invoice { invoice_id, .. } = &e.body {
-                known.add_invoice(invoice_id, &e.customer_id);
-            }
-        }
-        let committer = crate::events::log::Committer::start(log, known, tx);
+        let committer = crate::events::log::Committer::start(log, live.get().known_refs(&events), tx);
         let _ = live.committer.set(committer);
         let applier = live.clone();
         std::thread::Builder::new()
@@ -627,14 +619,10 @@ impl Service {
         (st.applied, st.last_applied)
     }
 
-    /// Every known customer id (from the data and from events).
-    pub fn customer_ids(&self) -> HashSet<String> {
-        self.read().ids.iter().cloned().collect()
-    }
-
-    /// What the event writer checks references against: the known customers and the
-    /// owners of the open invoices' ids.
-    pub fn known_refs(&self) -> crate::events::log::Known {
+    /// What the event writer checks references against: the known customers, the
+    /// owners of the open invoices' ids, and of every invoice the replayed log issued
+    /// (closed ones included).
+    pub fn known_refs(&self, replayed: &[Event]) -> crate::events::log::Known {
         let st = self.read();
         let mut k = crate::events::log::Known {
             customers: st.ids.iter().cloned().collect(),
@@ -642,6 +630,11 @@ impl Service {
         };
         for (id, &(c, _)) in &st.open_at {
             k.add_invoice(id, &st.ids[c as usize]);
+        }
+        for e in replayed {
+            if let crate::events::EventBody::Invoice { invoice_id, .. } = &e.body {
+                k.add_invoice(invoice_id, &e.customer_id);
+            }
         }
         k
     }
