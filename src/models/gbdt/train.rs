@@ -156,7 +156,7 @@ impl Ctx<'_> {
 /// `pairs[col[r]] += (g[k], 1)` for the k-th row `r` of `rows`.
 #[inline]
 fn add_pairs(pairs: &mut [[f64; 2]], col: &[u8], rows: &[u32], g: &[f64]) {
-    assert!(g.len() >= rows.len() && pairs.len() == 256.min(pairs.len()));
+    assert!(g.len() >= rows.len() && pairs.len() <= 256);
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::*;
