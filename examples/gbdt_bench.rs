@@ -24,7 +24,9 @@ fn main() {
         .n_trees(a[6].parse().expect("trees"))
         .max_leaves(a[7].parse().expect("leaves"))
         .learning_rate(a[8].parse().expect("lr"))
-        .min_data_in_leaf(20);
+        .min_data_in_leaf(20)
+        // LightGBM's default (no L2 penalty), so both sides fit the same objective.
+        .lambda_l2(0.0);
     let t = Instant::now();
     // GBDT_BENCH_MODEL=FILE keeps the fitted model between runs (prediction-only timing).
     let cached = std::env::var("GBDT_BENCH_MODEL").ok();
