@@ -90,7 +90,7 @@ def features(df, known_at):
     f["terms"] = df["due_date"] - df["invoice_date"]
     dates = EPOCH + pd.to_timedelta(df["invoice_date"], unit="D")
     f["month"] = dates.dt.month
-    f["weekday"] = dates.dt.dayofweek
+    f["weekday"] = dates.dt.day_of_week
     return f
 
 
