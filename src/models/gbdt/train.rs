@@ -131,10 +131,8 @@ impl Ctx<'_> {
             let grp = &self.bins[q * self.n * GROUP..(q + 1) * self.n * GROUP];
             let features = q * GROUP..((q + 1) * GROUP).min(nf);
             // Where each of the group's features starts in `out`.
-            let mut starts = [0usize; GROUP];
-            for (f, j) in features.clone().enumerate().skip(1) {
-                starts[f] = starts[f - 1] + self.n_bins[j - 1];
-            }
+            let starts: [usize; GROUP] =
+                std::array::from_fn(|f| self.offsets.get(q * GROUP + f).map_or(0, |o| o - self.offsets[q * GROUP]));
             let width = features.len();
             if self.const_hess && rows.len() >= SMALL_LEAF {
                 // Unit hessians: (gradient, count) pairs, one 16-byte add per row and
@@ -193,10 +191,10 @@ impl Ctx<'_> {
         if count < 2 * p.min_data_in_leaf {
             return None;
         }
-        let parent = score(g, h, p.lambda_l2);
+        let node = NodeStats { g, h, count: count as u32, parent: score(g, h, p.lambda_l2), min, lambda: p.lambda_l2 };
         let per_feature = |j: usize| -> Option<Split> {
             let fh = &hist[self.offsets[j]..self.offsets[j] + self.n_bins[j]];
-            best_threshold(fh, g, h, parent, count as u32, min, p.lambda_l2).and_then(|(gain, bin, missing_left)| {
+            best_threshold(fh, &node).and_then(|(gain, bin, missing_left)| {
                 (gain > p.min_gain).then_some(Split { gain, feature: j, bin, missing_left })
             })
         };
@@ -219,6 +217,20 @@ impl Ctx<'_> {
     }
 }
 
+/// What the split search of one node needs besides a feature's histogram.
+#[derive(Debug, Clone, Copy)]
+struct NodeStats {
+    /// Gradient, hessian and row sums of the node.
+    g: f64,
+    h: f64,
+    count: u32,
+    /// The node's own score (what a split's children must beat).
+    parent: f64,
+    /// Fewest rows per child.
+    min: u32,
+    lambda: f64,
+}
+
 /// The best threshold of one feature's histogram `fh` (bin 0 = missing values):
 /// `(gain over the parent's score, bin, missing_left)`, where the split puts bins
 /// `1..=bin` left. Candidates are scored in the order (bin ascending, missing right
@@ -226,64 +238,33 @@ impl Ctx<'_> {
 /// fixed-size arrays (prefix sums, every candidate's gain with invalid ones −∞, the
 /// maximum), compiled twice: for AVX2 when the CPU has it (detected at run time)
 /// and for baseline x86-64. Without fused multiply-adds both give the same bits.
-fn best_threshold(
-    fh: &[HBin],
-    g: f64,
-    h: f64,
-    parent: f64,
-    count: u32,
-    min: u32,
-    lambda: f64,
-) -> Option<(f64, usize, bool)> {
+fn best_threshold(fh: &[HBin], node: &NodeStats) -> Option<(f64, usize, bool)> {
     // Scratch sized to the feature's bins (few-valued features are common).
     match fh.len() {
-        0..=16 => best_threshold_sized::<16>(fh, g, h, parent, count, min, lambda),
-        17..=64 => best_threshold_sized::<64>(fh, g, h, parent, count, min, lambda),
-        _ => best_threshold_sized::<256>(fh, g, h, parent, count, min, lambda),
+        0..=16 => best_threshold_sized::<16>(fh, node),
+        17..=64 => best_threshold_sized::<64>(fh, node),
+        _ => best_threshold_sized::<256>(fh, node),
     }
 }
 
-fn best_threshold_sized<const N: usize>(
-    fh: &[HBin],
-    g: f64,
-    h: f64,
-    parent: f64,
-    count: u32,
-    min: u32,
-    lambda: f64,
-) -> Option<(f64, usize, bool)> {
+fn best_threshold_sized<const N: usize>(fh: &[HBin], node: &NodeStats) -> Option<(f64, usize, bool)> {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU supports AVX2 (checked above).
-        return unsafe { best_threshold_avx2::<N>(fh, g, h, parent, count, min, lambda) };
+        return unsafe { best_threshold_avx2::<N>(fh, node) };
     }
-    best_threshold_impl::<N>(fh, g, h, parent, count, min, lambda)
+    best_threshold_impl::<N>(fh, node)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn best_threshold_avx2<const N: usize>(
-    fh: &[HBin],
-    g: f64,
-    h: f64,
-    parent: f64,
-    count: u32,
-    min: u32,
-    lambda: f64,
-) -> Option<(f64, usize, bool)> {
-    best_threshold_impl::<N>(fh, g, h, parent, count, min, lambda)
+fn best_threshold_avx2<const N: usize>(fh: &[HBin], node: &NodeStats) -> Option<(f64, usize, bool)> {
+    best_threshold_impl::<N>(fh, node)
 }
 
 #[inline(always)]
-fn best_threshold_impl<const N: usize>(
-    fh: &[HBin],
-    g: f64,
-    h: f64,
-    parent: f64,
-    count: u32,
-    min: u32,
-    lambda: f64,
-) -> Option<(f64, usize, bool)> {
+fn best_threshold_impl<const N: usize>(fh: &[HBin], node: &NodeStats) -> Option<(f64, usize, bool)> {
+    let NodeStats { g, h, count, parent, min, lambda } = *node;
     let nb = fh.len();
     assert!(nb <= N && N.is_multiple_of(8));
     // Thresholds after bins 1..nb-1: m of them, and after bin nb-1, which puts every
@@ -380,12 +361,7 @@ fn add_pairs(pairs: &mut [[[f64; 2]; 256]; GROUP], grp: &[u8], rows: &[u32], g: 
                     _mm_storeu_pd(p, _mm_add_pd(_mm_loadu_pd(p), v));
                 }
             }
-            for (pf, of) in pairs.iter_mut().zip(other.iter()) {
-                for (p, o) in pf.iter_mut().zip(of.iter()) {
-                    p[0] += o[0];
-                    p[1] += o[1];
-                }
-            }
+            merge_pairs(pairs, &other);
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
@@ -399,11 +375,16 @@ fn add_pairs(pairs: &mut [[[f64; 2]; 256]; GROUP], grp: &[u8], rows: &[u32], g: 
                 dst[f][b[f] as usize][1] += 1.0;
             }
         }
-        for (pf, of) in pairs.iter_mut().zip(other.iter()) {
-            for (p, o) in pf.iter_mut().zip(of.iter()) {
-                p[0] += o[0];
-                p[1] += o[1];
-            }
+        merge_pairs(pairs, &other);
+    }
+}
+
+/// Adds the odd rows' table into the even rows' one.
+fn merge_pairs(pairs: &mut [[[f64; 2]; 256]; GROUP], other: &[[[f64; 2]; 256]; GROUP]) {
+    for (pf, of) in pairs.iter_mut().zip(other) {
+        for (p, o) in pf.iter_mut().zip(of) {
+            p[0] += o[0];
+            p[1] += o[1];
         }
     }
 }
@@ -726,13 +707,10 @@ mod tests {
             let (g, h, count) = fh.iter().fold((0.0, 0.0, 0u32), |a, b| (a.0 + b.g, a.1 + b.h, a.2 + b.c));
             let (min, lambda) = ([1, 20, 200][case % 3], [0.0, 1.0][case % 2]);
             let want = best_threshold_reference(&fh, g, h, count as usize, min, lambda);
-            let got = best_threshold(&fh, g, h, score(g, h, lambda), count, min, lambda);
+            let node = NodeStats { g, h, count, parent: score(g, h, lambda), min, lambda };
+            let got = best_threshold(&fh, &node);
             assert_eq!(got, want, "case {case}: {nb} bins, min {min}");
-            assert_eq!(
-                best_threshold_impl::<256>(&fh, g, h, score(g, h, lambda), count, min, lambda),
-                want,
-                "case {case}"
-            );
+            assert_eq!(best_threshold_impl::<256>(&fh, &node), want, "case {case}");
         }
     }
 
