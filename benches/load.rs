@@ -233,7 +233,8 @@ async fn main() {
     let reference = arg(&args, "--reference").unwrap_or_else(|| "benches/fastapi_reference.py".into());
     // `--batch-only`: just the 1,000-invoice batch scenario (quick iterations).
     let batch_only = args.iter().any(|a| a == "--batch-only");
-    // `--single-only`: just single-invoice throughput (for profiling).
+    // `--single-only`: just single-invoice throughput, and after it /healthz throughput
+    // (for profiling and quick A/B runs of the share).
     let single_only = args.iter().any(|a| a == "--single-only");
     let state = tempfile::tempdir().unwrap();
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
@@ -333,7 +334,8 @@ async fn main() {
                 (f64::NAN, f64::NAN, f64::NAN, f64::NAN)
             } else if single_only {
                 let p = throughput(side, conns, secs, single.clone()).await;
-                println!("{} single {p:.0}/s", side.name);
+                let h = throughput(side, conns, secs, healthz.clone()).await;
+                println!("{} single {p:.0}/s healthz {h:.0}/s share {:.1}%", side.name, 100.0 * p / h);
                 continue;
             } else {
                 let h = throughput(side, conns, secs, healthz.clone()).await;

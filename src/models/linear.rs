@@ -71,6 +71,19 @@ pub struct LogisticModel {
     columns: Vec<Column>,
     weights: Vec<f64>,
     bias: f64,
+    /// The folded weights, built on first use.
+    #[serde(skip)]
+    folded: FoldedOnce,
+}
+
+/// Lazily folded weights (equal to any other: derived data).
+#[derive(Debug, Clone, Default)]
+struct FoldedOnce(std::sync::OnceLock<Box<Folded>>);
+
+impl PartialEq for FoldedOnce {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
 }
 
 fn sigmoid(z: f64) -> f64 {
@@ -232,7 +245,13 @@ impl LogisticParams {
         }
         let t: Vec<f64> = rows.iter().map(|&i| f64::from(u8::from(y[i]))).collect();
         let w = newton(&z, &t, self.l2, &vec![0.0; columns.len()], self.max_iter);
-        Ok(LogisticModel { n_features: x.ncols(), columns, bias: w[0], weights: w[1..].to_vec() })
+        Ok(LogisticModel {
+            n_features: x.ncols(),
+            columns,
+            bias: w[0],
+            weights: w[1..].to_vec(),
+            folded: FoldedOnce::default(),
+        })
     }
 }
 
@@ -246,6 +265,7 @@ fn standardise(rows: &[usize], value: impl Fn(usize) -> f64) -> Option<(f64, f64
 
 /// The weights folded into the raw (filled, clipped) inputs for fast scoring:
 /// log-odds = bias + Σ a·clip(x) + Σ b·[x is NaN].
+#[derive(Debug, Clone)]
 struct Folded {
     bias: f64,
     /// (column, fill, lo, hi, weight) of value terms.
@@ -275,7 +295,11 @@ impl LogisticModel {
         self.folded().log_odds(row)
     }
 
-    fn folded(&self) -> Folded {
+    fn folded(&self) -> &Folded {
+        self.folded.0.get_or_init(|| Box::new(self.fold()))
+    }
+
+    fn fold(&self) -> Folded {
         let mut f = Folded { bias: self.bias, values: Vec::new(), indicators: Vec::new() };
         for (c, w) in self.columns.iter().zip(&self.weights) {
             let a = w * c.inv_std;

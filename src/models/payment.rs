@@ -115,13 +115,29 @@ impl PaymentDateModel {
     /// [`GbdtError::Features`] on a width mismatch.
     pub fn predict(&self, x: ArrayView2<'_, f64>) -> Result<Vec<[f64; 3]>, GbdtError> {
         let cols: Vec<Vec<f64>> = self.quantiles.iter().map(|m| m.predict(x)).collect::<Result<_, _>>()?;
-        Ok((0..x.nrows())
-            .map(|i| {
-                let mut q = [cols[0][i], cols[1][i], cols[2][i]];
-                q.sort_by(f64::total_cmp);
-                [(q[0] - self.widen).min(q[1]), q[1], (q[2] + self.widen).max(q[1])]
-            })
-            .collect())
+        Ok((0..x.nrows()).map(|i| self.ordered([cols[0][i], cols[1][i], cols[2][i]])).collect())
+    }
+
+    /// [`Self::predict`] of one row, with the median model's path attributions added
+    /// to `contrib` (one walk gives both).
+    ///
+    /// # Errors
+    /// [`GbdtError::Features`] on a width mismatch.
+    pub fn predict_row_attributed(&self, x: &[f64], contrib: &mut [f64]) -> Result<[f64; 3], GbdtError> {
+        let [lo, mid, hi] = [&self.quantiles[0].forest, &self.quantiles[1].forest, &self.quantiles[2].forest];
+        for f in [lo, mid, hi] {
+            if x.len() != f.n_features || contrib.len() != f.n_features {
+                return Err(GbdtError::Features { expected: f.n_features, found: x.len().min(contrib.len()) });
+            }
+        }
+        let p50 = mid.predict_row_attributed(mid.explainer(), x, contrib);
+        Ok(self.ordered([lo.predict_row(x), p50, hi.predict_row(x)]))
+    }
+
+    /// Sorted quantiles with the conformal widening.
+    fn ordered(&self, mut q: [f64; 3]) -> [f64; 3] {
+        q.sort_by(f64::total_cmp);
+        [(q[0] - self.widen).min(q[1]), q[1], (q[2] + self.widen).max(q[1])]
     }
 }
 

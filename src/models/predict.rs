@@ -158,6 +158,10 @@ pub struct RowMeta {
     pub due: i32,
 }
 
+/// Requests with fewer rows than this are scored row by row (with the median model's
+/// attributions from its own walk) rather than by blocks of rows.
+const FEW_ROWS: usize = 8;
+
 /// Indices of the `K` largest non-zero `|v|`, largest first (ties: lower index first).
 fn top_by_magnitude<const K: usize>(v: &[f64]) -> [Option<usize>; K] {
     let mut top: [Option<usize>; K] = [None; K];
@@ -196,48 +200,67 @@ pub fn score_matrix(
     m: &ModelSet,
     flags: impl Fn(usize) -> Vec<Flag> + Sync,
 ) -> Result<Vec<InvoicePrediction>, GbdtError> {
-    // Mid-sized batches: every model over row blocks in parallel (each model alone
-    // keeps up to 2,048 rows on one thread).
-    let run = |x: ndarray::ArrayView2<'_, f64>| -> Result<_, GbdtError> {
-        Ok((m.payment.predict(x)?, m.risk.late.predict(x)?, m.risk.late_30.predict(x)?, m.risk.unpaid_90.predict(x)?))
-    };
-    let (q, p0, p30, p90) = if x.nrows() >= 256 && x.nrows() <= 2048 {
-        let blocks: Vec<_> = (0..x.nrows())
-            .step_by(128)
-            .collect::<Vec<_>>()
-            .into_par_iter()
-            .map(|s| run(x.slice(ndarray::s![s..(s + 128).min(x.nrows()), ..])))
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut all = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        for b in blocks {
-            all.0.extend(b.0);
-            all.1.extend(b.1);
-            all.2.extend(b.2);
-            all.3.extend(b.3);
-        }
-        all
-    } else {
-        run(x)?
-    };
-    let p50 = &m.payment.quantiles[1].forest;
-    let explainer = p50.explainer();
-    // Attributions of the p50 model for all rows at once (blocks of rows by node masks).
     let nf = x.ncols();
     let flat: &[f64] = &crate::models::gbdt::row_major(&x);
-    let contribs: Vec<f64> = if meta.len() >= 256 {
-        // Row blocks in parallel.
-        let per = 256;
-        (0..meta.len())
-            .step_by(per)
-            .collect::<Vec<_>>()
-            .into_par_iter()
-            .flat_map_iter(|s| {
-                let n = per.min(meta.len() - s);
-                p50.contributions_rows(explainer, &flat[s * nf..(s + n) * nf], n).1
-            })
-            .collect()
+    let p50 = &m.payment.quantiles[1].forest;
+    let explainer = p50.explainer();
+    let risk = |x: ndarray::ArrayView2<'_, f64>| -> Result<_, GbdtError> {
+        Ok((m.risk.late.predict(x)?, m.risk.late_30.predict(x)?, m.risk.unpaid_90.predict(x)?))
+    };
+    let (q, p0, p30, p90, contribs) = if x.nrows() < FEW_ROWS {
+        // A few rows: one walk of the median model gives its prediction and
+        // attributions.
+        let mut contribs = vec![0.0; x.nrows() * nf];
+        let q = flat
+            .chunks_exact(nf.max(1))
+            .zip(contribs.chunks_exact_mut(nf.max(1)))
+            .map(|(row, c)| m.payment.predict_row_attributed(row, c))
+            .collect::<Result<Vec<_>, _>>()?;
+        let (p0, p30, p90) = risk(x)?;
+        (q, p0, p30, p90, contribs)
     } else {
-        p50.contributions_rows(explainer, flat, meta.len()).1
+        // Mid-sized batches: every model over row blocks in parallel (each model alone
+        // keeps up to 2,048 rows on one thread).
+        let run = |x: ndarray::ArrayView2<'_, f64>| -> Result<_, GbdtError> {
+            let (a, b, c) = risk(x)?;
+            Ok((m.payment.predict(x)?, a, b, c))
+        };
+        let (q, p0, p30, p90) = if x.nrows() >= 256 && x.nrows() <= 2048 {
+            let blocks: Vec<_> = (0..x.nrows())
+                .step_by(128)
+                .collect::<Vec<_>>()
+                .into_par_iter()
+                .map(|s| run(x.slice(ndarray::s![s..(s + 128).min(x.nrows()), ..])))
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut all = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            for b in blocks {
+                all.0.extend(b.0);
+                all.1.extend(b.1);
+                all.2.extend(b.2);
+                all.3.extend(b.3);
+            }
+            all
+        } else {
+            run(x)?
+        };
+        // Attributions of the p50 model for all rows at once (blocks of rows by node
+        // masks).
+        let contribs: Vec<f64> = if meta.len() >= 256 {
+            // Row blocks in parallel.
+            let per = 256;
+            (0..meta.len())
+                .step_by(per)
+                .collect::<Vec<_>>()
+                .into_par_iter()
+                .flat_map_iter(|s| {
+                    let n = per.min(meta.len() - s);
+                    p50.contributions_rows(explainer, &flat[s * nf..(s + n) * nf], n).1
+                })
+                .collect()
+        } else {
+            p50.contributions_rows(explainer, flat, meta.len()).1
+        };
+        (q, p0, p30, p90, contribs)
     };
     let names = feature_names_static();
     let i_paid = names.iter().position(|n| *n == "cust.n_paid").expect("n_paid");

@@ -259,3 +259,59 @@ fn block_attributions_equal_the_per_row_walk() {
         }
     }
 }
+
+#[test]
+fn the_keyed_walk_equals_the_plain_walk_and_attributes_every_edge_row() {
+    let (mut x, y) = problem(3000, 13);
+    for i in (0..3000).step_by(5) {
+        x[[i, i % 3]] = f64::NAN;
+    }
+    for (trees, leaves) in [(40, 7), (25, 48), (3, 2)] {
+        let m = GbdtParams::new(Loss::Squared).n_trees(trees).max_leaves(leaves).fit(x.view(), &y).unwrap();
+        let e = m.forest.explainer();
+        let rows = edge_rows(&m, &x);
+        for row in rows.chunks_exact(x.ncols()) {
+            let want = m.forest.predict_row_simple(row);
+            assert!((m.forest.predict_row(row) - want).abs() < 1e-9, "{trees}×{leaves} {row:?}");
+            let (b, reference) = m.forest.contributions(e, row);
+            let mut c = vec![0.0; x.ncols()];
+            let s = m.forest.predict_row_attributed(e, row, &mut c);
+            assert_eq!(s, m.forest.predict_row(row), "the same walk");
+            for j in 0..c.len() {
+                assert!((c[j] - reference[j]).abs() < 1e-9, "{row:?} feature {j}: {} vs {}", c[j], reference[j]);
+            }
+            assert!((b + c.iter().sum::<f64>() - s).abs() < 1e-9);
+        }
+    }
+}
+
+/// Thresholds training does not produce (-0.0, NaN, ±∞, the largest value) with
+/// missing values sent either way: the keyed walk follows `<=` and the NaN rule.
+#[test]
+fn the_keyed_walk_follows_the_comparison_at_unusual_thresholds() {
+    let values = [f64::NEG_INFINITY, -1.0, -0.0, 0.0, f64::MIN_POSITIVE, 1.0, f64::MAX, f64::INFINITY, f64::NAN];
+    for &t in &values {
+        for missing_left in [false, true] {
+            let f = Forest {
+                n_features: 2,
+                init: 0.5,
+                nodes: vec![
+                    Node { feature: 1, threshold: t, left: !0, right: 1, missing_left },
+                    Node { feature: 0, threshold: -t, left: !1, right: !2, missing_left: !missing_left },
+                ],
+                leaves: vec![1.0, 10.0, 100.0],
+                roots: vec![0, !0],
+                gain: vec![0.0; 2],
+                leaf_cover: vec![1, 1, 1],
+                compiled: Default::default(),
+            };
+            for &a in &values {
+                for &b in &values {
+                    let row = [a, b];
+                    let (got, want) = (f.predict_row(&row), f.predict_row_simple(&row));
+                    assert_eq!(got, want, "threshold {t}, missing left {missing_left}, row {row:?}");
+                }
+            }
+        }
+    }
+}

@@ -43,28 +43,51 @@ pub struct Forest {
     pub compiled: Compiled,
 }
 
-/// A node of the prediction layout: internal nodes send a row to `left` or `right`;
-/// a leaf points at itself and keeps its value in `threshold`, so a walk can take a
-/// fixed number of steps without branching on "is this a leaf".
+/// A node of the prediction layout. Values are compared as ordered keys (see
+/// [`key`]) read from a row's key array, whose second half holds every key plus one
+/// (NaN wrapping to 0): a node whose missing values go left reads that half against
+/// its threshold's key plus one, so NaN needs no test of its own. Children sit side by
+/// side: a row goes to `left + (key > threshold)`. A leaf compares against `u64::MAX`
+/// and points at itself, so a walk can take a fixed number of steps.
 #[derive(Debug, Clone, Copy, PartialEq)]
 #[repr(C)]
 struct FNode {
-    threshold: f64,
-    feature: u32,
+    threshold: u64,
+    key: u32,
     left: u32,
-    right: u32,
-    missing_left: u32,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 struct Layout {
     nodes: Vec<FNode>,
+    /// Leaf values by node id (0 for internal nodes).
+    value: Vec<f64>,
     roots: Vec<u32>,
     /// Deepest path of each group of [`LANES`] trees.
     group_depth: Vec<u8>,
-    /// Every id and feature in range (checked once; the walk then skips the checks).
+    /// Every id and key index in range (checked once; the walk then skips the checks).
     in_range: bool,
+    /// Per node: its forest node for internal nodes, `u32::MAX` for leaves.
+    origin: Vec<u32>,
 }
+
+/// `v` as an unsigned key in the order of `<=` (-0.0 as 0.0; NaN, which no `<=`
+/// holds for, as `u64::MAX`, above +∞).
+#[inline(always)]
+fn key(v: f64) -> u64 {
+    let v = if v == 0.0 { 0.0 } else { v };
+    let b = v.to_bits();
+    if v.is_nan() {
+        u64::MAX
+    } else if b >> 63 == 1 {
+        !b
+    } else {
+        b | 1 << 63
+    }
+}
+
+/// Key arrays up to this many features live on the stack.
+const STACK_FEATURES: usize = 128;
 
 /// Fewer rows than this are walked one by one rather than as a block.
 const SMALL: usize = 8;
@@ -75,7 +98,12 @@ const LANES: usize = 8;
 /// Lazily built prediction layout and path-attribution values (equal to any other:
 /// derived data).
 #[derive(Debug, Clone, Default)]
-pub struct Compiled(OnceLock<Layout>, OnceLock<Explainer>, OnceLock<Option<super::block::BlockLayout>>);
+pub struct Compiled(
+    OnceLock<Layout>,
+    OnceLock<Explainer>,
+    OnceLock<Option<super::block::BlockLayout>>,
+    OnceLock<Vec<[f64; 2]>>,
+);
 
 impl PartialEq for Compiled {
     fn eq(&self, _: &Self) -> bool {
@@ -104,46 +132,71 @@ impl Forest {
     #[inline]
     pub fn predict_row(&self, x: &[f64]) -> f64 {
         assert!(x.len() >= self.n_features, "row has {} values, the model {} features", x.len(), self.n_features);
-        let x = &x[..self.n_features];
-        // Rows without missing values (most) skip the NaN test at every step.
-        if x.iter().any(|v| v.is_nan()) {
-            self.walk::<true>(x)
+        self.with_keys(&x[..self.n_features], |k| self.walk(k, |_, _, _, _| {}))
+    }
+
+    /// Calls `f` with the key array of row `x` (see [`FNode`]; one more slot, read by
+    /// leaves).
+    #[inline(always)]
+    fn with_keys<R>(&self, x: &[f64], f: impl FnOnce(&[u64]) -> R) -> R {
+        let nf = x.len();
+        let fill = |k: &mut [u64]| {
+            let (lo, hi) = k.split_at_mut(nf);
+            for ((a, b), v) in lo.iter_mut().zip(hi.iter_mut()).zip(x) {
+                *a = key(*v);
+                *b = a.wrapping_add(1);
+            }
+        };
+        if nf <= STACK_FEATURES {
+            let mut k = [0u64; 2 * STACK_FEATURES + 1];
+            fill(&mut k[..2 * nf + 1]);
+            f(&k[..2 * nf + 1])
         } else {
-            self.walk::<false>(x)
+            let mut k = vec![0u64; 2 * nf + 1];
+            fill(&mut k);
+            f(&k)
         }
     }
 
+    /// Walks the trees [`LANES`] at a time over a row's keys; `step(lane, node, right)`
+    /// sees every step taken (a leaf steps to itself).
     #[inline(always)]
-    fn walk<const NAN: bool>(&self, x: &[f64]) -> f64 {
-        let l = self.compiled.0.get_or_init(|| self.layout());
+    fn walk(&self, k: &[u64], mut step: impl FnMut(usize, u32, &FNode, bool)) -> f64 {
+        let l = self.layout_ref();
         let mut s = self.init;
         let nodes = &l.nodes[..];
+        let fast = l.in_range && k.len() == 2 * self.n_features + 1;
         for (g, roots) in l.roots.chunks_exact(LANES).enumerate() {
             let mut idx = [0u32; LANES];
             idx.copy_from_slice(roots);
             for _ in 0..l.group_depth[g] {
-                for i in &mut idx {
-                    // SAFETY: the layout's child and root ids index `nodes` and, when
-                    // `in_range`, every feature indexes a row of `n_features` values
-                    // (both checked when the layout was built).
-                    let (n, v) = if l.in_range {
+                for (lane, i) in idx.iter_mut().enumerate() {
+                    // SAFETY: when `in_range`, every child id (and the one after it)
+                    // indexes `nodes` and every key index a row's key array (checked
+                    // when the layout was built; the key array's length just above).
+                    let (n, v) = if fast {
                         unsafe {
                             let n = *nodes.get_unchecked(*i as usize);
-                            (n, *x.get_unchecked(n.feature as usize))
+                            (n, *k.get_unchecked(n.key as usize))
                         }
                     } else {
                         let n = nodes[*i as usize];
-                        (n, x[n.feature as usize])
+                        (n, k[n.key as usize])
                     };
-                    let left = v <= n.threshold || (NAN && v.is_nan() && n.missing_left != 0);
-                    *i = if left { n.left } else { n.right };
+                    let right = v > n.threshold;
+                    step(lane, *i, &n, right);
+                    *i = n.left + u32::from(right);
                 }
             }
             for &i in &idx {
-                s += nodes[i as usize].threshold;
+                s += l.value[i as usize];
             }
         }
         s
+    }
+
+    fn layout_ref(&self) -> &Layout {
+        self.compiled.0.get_or_init(|| self.layout())
     }
 
     /// Raw scores of `out.len()` rows stored row after row in `x` (`n_features`
@@ -186,57 +239,74 @@ impl Forest {
     }
 
     fn layout(&self) -> Layout {
-        let mut nodes = Vec::with_capacity(self.nodes.len() + self.leaves.len());
-        let mut roots: Vec<u32> = Vec::with_capacity(self.roots.len());
-        let mut depths = Vec::with_capacity(self.roots.len());
-        // Depth-first per tree, so a tree's nodes are contiguous.
-        fn emit(f: &Forest, n: i32, depth: u8, out: &mut Vec<FNode>, max_depth: &mut u8) -> u32 {
-            let id = out.len() as u32;
+        let nf = self.n_features as u32;
+        let mut l = Layout {
+            nodes: Vec::with_capacity(self.nodes.len() + self.leaves.len() + 1),
+            value: Vec::with_capacity(self.nodes.len() + self.leaves.len() + 1),
+            roots: Vec::with_capacity(self.roots.len()),
+            group_depth: Vec::new(),
+            in_range: false,
+            origin: Vec::with_capacity(self.nodes.len() + self.leaves.len() + 1),
+        };
+        // A leaf (until filled otherwise): reads the key array's last slot.
+        fn slot(l: &mut Layout, nf: u32) -> u32 {
+            l.nodes.push(FNode { threshold: u64::MAX, key: 2 * nf, left: l.nodes.len() as u32 });
+            l.value.push(0.0);
+            l.origin.push(u32::MAX);
+            (l.nodes.len() - 1) as u32
+        }
+        // Fills slot `at` with node `n` of the forest; a node's two children take two
+        // fresh slots side by side, so a tree's nodes are contiguous.
+        fn fill(f: &Forest, n: i32, at: u32, depth: u8, l: &mut Layout, max_depth: &mut u8) {
+            let nf = f.n_features as u32;
             if n < 0 {
-                let value = f.leaves[(!n) as usize];
-                out.push(FNode { threshold: value, feature: 0, left: id, right: id, missing_left: 0 });
+                l.value[at as usize] = f.leaves[(!n) as usize];
                 *max_depth = (*max_depth).max(depth);
-                return id;
+                return;
             }
             let node = f.nodes[n as usize];
-            out.push(FNode {
-                threshold: node.threshold,
-                feature: node.feature,
-                left: 0,
-                right: 0,
-                missing_left: u32::from(node.missing_left),
-            });
-            let l = emit(f, node.left, depth + 1, out, max_depth);
-            let r = emit(f, node.right, depth + 1, out, max_depth);
-            out[id as usize].left = l;
-            out[id as usize].right = r;
-            id
+            let (key_index, threshold) = match (node.threshold.is_nan(), node.missing_left) {
+                // No value is <= NaN: every row goes right, NaN too unless it goes left.
+                (true, false) => (node.feature, 0),
+                (true, true) => (nf + node.feature, 0),
+                (false, false) => (node.feature, key(node.threshold)),
+                (false, true) => (nf + node.feature, key(node.threshold) + 1),
+            };
+            let c = slot(l, nf);
+            slot(l, nf);
+            l.nodes[at as usize] = FNode { threshold, key: key_index, left: c };
+            l.origin[at as usize] = n as u32;
+            fill(f, node.left, c, depth + 1, l, max_depth);
+            fill(f, node.right, c + 1, depth + 1, l, max_depth);
         }
+        let mut depths = Vec::with_capacity(self.roots.len());
+        let mut roots = Vec::with_capacity(self.roots.len());
         for &r in &self.roots {
             let mut d = 0u8;
-            roots.push(emit(self, r, 0, &mut nodes, &mut d));
+            let at = slot(&mut l, nf);
+            fill(self, r, at, 0, &mut l, &mut d);
+            roots.push(at);
             depths.push(d);
         }
         // Groups of similar depth waste fewer steps; pad with a zero-valued leaf so
         // every group is full.
         let mut order: Vec<usize> = (0..roots.len()).collect();
         order.sort_by_key(|&t| (depths[t], t));
-        let zero = nodes.len() as u32;
-        nodes.push(FNode { threshold: 0.0, feature: 0, left: zero, right: zero, missing_left: 0 });
+        let zero = slot(&mut l, nf);
         let mut sorted: Vec<u32> = order.iter().map(|&t| roots[t]).collect();
         let mut sorted_depth: Vec<u8> = order.iter().map(|&t| depths[t]).collect();
         while !sorted.len().is_multiple_of(LANES) {
             sorted.push(zero);
             sorted_depth.push(0);
         }
-        let roots = sorted;
-        let group_depth = sorted_depth.chunks(LANES).map(|c| c.iter().copied().max().unwrap_or(0)).collect();
-        let in_range = nodes.iter().all(|n| {
-            (n.feature as usize) < self.n_features
-                && (n.left as usize) < nodes.len()
-                && (n.right as usize) < nodes.len()
-        }) && roots.iter().all(|&r| (r as usize) < nodes.len());
-        Layout { nodes, roots, group_depth, in_range }
+        l.group_depth = sorted_depth.chunks(LANES).map(|c| c.iter().copied().max().unwrap_or(0)).collect();
+        l.roots = sorted;
+        let len = l.nodes.len();
+        // A leaf (threshold u64::MAX, which no key exceeds) only ever goes to `left`.
+        l.in_range =
+            l.nodes.iter().all(|n| n.key <= 2 * nf && (n.left as usize) + usize::from(n.threshold != u64::MAX) < len)
+                && l.roots.iter().all(|&r| (r as usize) < len);
+        l
     }
 
     /// Leaf index reached by `x` from `root`.
@@ -303,11 +373,64 @@ impl Forest {
             Some(b) => b.contributions_rows(&e.delta, &x[..n * nf], n, &mut out),
             None => {
                 for (r, o) in out.chunks_mut(nf.max(1)).enumerate().take(n) {
-                    o.copy_from_slice(&self.contributions(e, &x[r * nf..(r + 1) * nf]).1);
+                    self.predict_row_attributed(e, &x[r * nf..(r + 1) * nf], o);
                 }
             }
         }
         (e.bias, out)
+    }
+
+    /// Raw score of one row (as [`Self::predict_row`]) with its path attributions
+    /// (as [`Self::contributions`]) added to `contrib`: the lane walk, where each leaf
+    /// reached adds its precomputed path.
+    ///
+    /// # Panics
+    /// When `x` or `contrib` is shorter than the number of features.
+    pub fn predict_row_attributed(&self, e: &Explainer, x: &[f64], contrib: &mut [f64]) -> f64 {
+        let nf = self.n_features;
+        assert!(x.len() >= nf && contrib.len() >= nf, "rows of {nf} values");
+        let x = &x[..nf];
+        let l = self.layout_ref();
+        // Per layout node: the change of expected value going left, right (0 at leaves).
+        let delta = self.compiled.3.get_or_init(|| {
+            l.origin.iter().map(|&o| if o == u32::MAX { [0.0; 2] } else { e.delta[o as usize] }).collect()
+        });
+        // One accumulator per lane (a lane's steps follow one another anyway), by key
+        // index: feature, feature + nf (missing values go left), leaf. The thread's
+        // scratch is left zeroed after each use.
+        thread_local! {
+            static SCRATCH: std::cell::RefCell<Vec<f64>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        let w = 2 * nf + 1;
+        SCRATCH.with_borrow_mut(|acc| {
+            if acc.len() < LANES * w {
+                acc.resize(LANES * w, 0.0);
+            }
+            let acc = &mut acc[..LANES * w];
+            let checked = !l.in_range;
+            let s = self.with_keys(x, |k| {
+                self.walk(k, |lane, i, n, right| {
+                    let at = lane * w + n.key as usize;
+                    if checked {
+                        acc[at] += delta[i as usize][usize::from(right)];
+                    } else {
+                        // SAFETY: with `in_range`, node ids index `delta` (one entry per
+                        // node) and key indices are at most 2 nf, inside a lane's `w`.
+                        unsafe {
+                            *acc.get_unchecked_mut(at) +=
+                                *delta.get_unchecked(i as usize).get_unchecked(usize::from(right));
+                        }
+                    }
+                })
+            });
+            for lane in acc.chunks_exact_mut(w) {
+                for (j, c) in contrib.iter_mut().enumerate().take(nf) {
+                    *c += lane[j] + lane[nf + j];
+                }
+                lane.fill(0.0);
+            }
+            s
+        })
     }
 
     /// [`Self::contributions_rows`] without CPU-specific code (for tests).
