@@ -93,7 +93,7 @@ const STACK_FEATURES: usize = 128;
 const SMALL: usize = 8;
 
 /// Trees walked together: independent walks overlap in the CPU pipeline.
-const LANES: usize = 8;
+const LANES: usize = 16;
 
 /// Lazily built prediction layout and path-attribution values (equal to any other:
 /// derived data).
