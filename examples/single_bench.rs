@@ -1,0 +1,93 @@
+//! Times single-invoice scoring in process (no HTTP): each model's single-row walk on
+//! real scoring rows, and one posted invoice through `Service::predict_posted` (a new
+//! invoice of a known customer, as the load bench sends; JSON parsing excluded).
+//! Prints medians of 5 rounds.
+//!
+//! `single_bench DATA MODELS AS_OF`, e.g.
+//! `cargo run --release --example single_bench -- data/default models 2024-12-31`
+
+use std::path::Path;
+use std::time::Instant;
+
+use arsight::domain::{days_from_date, parse_date_flexible};
+use arsight::models::gbdt::Forest;
+use arsight::models::risk::RiskModel;
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn main() {
+    let a: Vec<String> = std::env::args().collect();
+    assert!(a.len() == 4, "usage: single_bench DATA MODELS AS_OF");
+    let as_of = days_from_date(parse_date_flexible(&a[3]).expect("AS_OF is a date"));
+    let (data, models) = (Path::new(&a[1]), Path::new(&a[2]));
+
+    let store = arsight::models::artifact::ModelStore::new(models);
+    let (m, _) = arsight::models::train::load_current(&store).expect("models");
+    let h = arsight::features::load_history(data, as_of, &Default::default(), &Default::default()).expect("data");
+    let x = arsight::models::dataset::scoring_rows(&h, as_of, |_| true).x;
+    let rows: Vec<Vec<f64>> = (0..x.nrows().min(2000)).map(|i| x.row(i).to_vec()).collect();
+    let mut forests: Vec<(&str, &Forest)> = Vec::new();
+    for (name, g) in ["p10", "p50", "p90"].into_iter().zip(&m.payment.quantiles) {
+        forests.push((name, &g.forest));
+    }
+    for (name, r) in [("late", &m.risk.late), ("late_30", &m.risk.late_30), ("unpaid_90", &m.risk.unpaid_90)] {
+        if let RiskModel::Calibrated { gbdt, .. } = r {
+            forests.push((name, &gbdt.forest));
+        }
+    }
+    println!("{} scoring rows, {} inputs", rows.len(), x.ncols());
+    let time_rows = |f: &dyn Fn(&[f64]) -> f64| {
+        median(
+            (0..5)
+                .map(|_| {
+                    let t = Instant::now();
+                    let s: f64 = rows.iter().map(|r| f(r)).sum();
+                    std::hint::black_box(s);
+                    t.elapsed().as_secs_f64() * 1e6 / rows.len() as f64
+                })
+                .collect(),
+        )
+    };
+    let mut total = 0.0;
+    for (name, f) in &forests {
+        let us = time_rows(&|r| f.predict_row(r));
+        total += us;
+        println!("{name:>10}: {} trees, {us:.2} us per row", f.roots.len());
+    }
+    let p50 = forests[1].1;
+    let c = std::cell::RefCell::new(vec![0.0; x.ncols()]);
+    let attributed = time_rows(&|r| p50.predict_row_attributed(p50.explainer(), r, &mut c.borrow_mut()));
+    println!("all walks: {total:.2} us per row; p50 with attributions: {attributed:.2} us");
+
+    let s = arsight::service::Service::load(data, as_of, models).expect("service");
+    let customers: Vec<String> = s
+        .predictions()
+        .iter()
+        .map(|p| p.customer_id.clone())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let bodies: Vec<serde_json::Value> = (0..1000)
+        .map(|i| {
+            serde_json::json!({"invoices": [{
+                "invoice_id": format!("load-{i}"),
+                "customer_id": customers[i % customers.len()],
+                "invoice_date": a[3], "due_date": a[3],
+                "amount": format!("{}.{:02}", 100 + i % 5000, i % 100), "currency": "USD",
+            }]})
+        })
+        .collect();
+    let per = median(
+        (0..5)
+            .map(|_| {
+                let t = Instant::now();
+                let n: usize = (0..10).flat_map(|_| &bodies).map(|b| s.predict_posted(b).expect("scored").len()).sum();
+                t.elapsed().as_secs_f64() * 1e6 / n as f64
+            })
+            .collect(),
+    );
+    println!("posted invoice (predict_posted): {per:.2} us");
+}
