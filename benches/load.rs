@@ -79,7 +79,8 @@ impl Conn {
             assert!(n > 0, "connection closed");
         };
         let head = &self.buf[..head_end];
-        let status: u16 = std::str::from_utf8(&head[9..12.min(head.len())]).ok().and_then(|s| s.parse().ok()).unwrap_or(0);
+        let status: u16 =
+            std::str::from_utf8(&head[9..12.min(head.len())]).ok().and_then(|s| s.parse().ok()).unwrap_or(0);
         let len: usize = head
             .split(|&b| b == b'\n')
             .find_map(|l| {
