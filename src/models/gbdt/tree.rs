@@ -95,6 +95,9 @@ const SMALL: usize = 8;
 /// Trees walked together: independent walks overlap in the CPU pipeline.
 const LANES: usize = 16;
 
+/// Attribution accumulators of an attributed walk (lanes share them in turn).
+const ACCUMULATORS: usize = 8;
+
 /// Lazily built prediction layout and path-attribution values (equal to any other:
 /// derived data).
 #[derive(Debug, Clone, Default)]
@@ -384,6 +387,8 @@ impl Forest {
     /// (as [`Self::contributions`]) added to `contrib`: the lane walk, where each leaf
     /// reached adds its precomputed path.
     ///
+    /// `e` is this forest's [`Self::explainer`].
+    ///
     /// # Panics
     /// When `x` or `contrib` is shorter than the number of features.
     pub fn predict_row_attributed(&self, e: &Explainer, x: &[f64], contrib: &mut [f64]) -> f64 {
@@ -395,22 +400,23 @@ impl Forest {
         let delta = self.compiled.3.get_or_init(|| {
             l.origin.iter().map(|&o| if o == u32::MAX { [0.0; 2] } else { e.delta[o as usize] }).collect()
         });
-        // One accumulator per lane (a lane's steps follow one another anyway), by key
-        // index: feature, feature + nf (missing values go left), leaf. The thread's
-        // scratch is left zeroed after each use.
+        // Accumulators shared by lanes in turn (so that additions to one feature do not
+        // all wait on each other), by key index: feature, feature + nf (missing values
+        // go left), leaf, in a scratch buffer of the thread's.
         thread_local! {
             static SCRATCH: std::cell::RefCell<Vec<f64>> = const { std::cell::RefCell::new(Vec::new()) };
         }
         let w = 2 * nf + 1;
         SCRATCH.with_borrow_mut(|acc| {
-            if acc.len() < LANES * w {
-                acc.resize(LANES * w, 0.0);
+            if acc.len() < ACCUMULATORS * w {
+                acc.resize(ACCUMULATORS * w, 0.0);
             }
-            let acc = &mut acc[..LANES * w];
+            let acc = &mut acc[..ACCUMULATORS * w];
+            acc.fill(0.0);
             let checked = !l.in_range;
             let s = self.with_keys(x, |k| {
                 self.walk(k, |lane, i, n, right| {
-                    let at = lane * w + n.key as usize;
+                    let at = (lane % ACCUMULATORS) * w + n.key as usize;
                     if checked {
                         acc[at] += delta[i as usize][usize::from(right)];
                     } else {
@@ -423,11 +429,10 @@ impl Forest {
                     }
                 })
             });
-            for lane in acc.chunks_exact_mut(w) {
+            for lane in acc.chunks_exact(w) {
                 for (j, c) in contrib.iter_mut().enumerate().take(nf) {
                     *c += lane[j] + lane[nf + j];
                 }
-                lane.fill(0.0);
             }
             s
         })
