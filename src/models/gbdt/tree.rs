@@ -98,8 +98,9 @@ const LANES: usize = 16;
 /// Attribution accumulators of an attributed walk (lanes share them in turn).
 const ACCUMULATORS: usize = 8;
 
-/// Lazily built prediction layout and path-attribution values (equal to any other:
-/// derived data).
+/// Lazily built derived data (equal to any other): the single-row layout, the
+/// path-attribution values, the block layout, and the attribution changes by layout
+/// node.
 #[derive(Debug, Clone, Default)]
 pub struct Compiled(
     OnceLock<Layout>,
