@@ -13,6 +13,10 @@ use arsight::domain::{days_from_date, parse_date_flexible};
 use arsight::models::gbdt::Forest;
 use arsight::models::risk::RiskModel;
 
+// The server's allocator, so allocation costs match.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
