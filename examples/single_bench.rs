@@ -84,11 +84,14 @@ fn main() {
             }]})
         })
         .collect();
+    // Passes over the 1,000 bodies per timed round (more for profiling).
+    let rounds: usize = std::env::var("SINGLE_BENCH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(10);
     let per = median(
         (0..5)
             .map(|_| {
                 let t = Instant::now();
-                let n: usize = (0..10).flat_map(|_| &bodies).map(|b| s.predict_posted(b).expect("scored").len()).sum();
+                let n: usize =
+                    (0..rounds).flat_map(|_| &bodies).map(|b| s.predict_posted(b).expect("scored").len()).sum();
                 t.elapsed().as_secs_f64() * 1e6 / n as f64
             })
             .collect(),
