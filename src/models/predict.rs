@@ -158,10 +158,6 @@ pub struct RowMeta {
     pub due: i32,
 }
 
-/// Requests with fewer rows than this are scored row by row (with the median model's
-/// attributions from its own walk) rather than by blocks of rows.
-const FEW_ROWS: usize = 8;
-
 /// Indices of the `K` largest non-zero `|v|`, largest first (ties: lower index first).
 fn top_by_magnitude<const K: usize>(v: &[f64]) -> [Option<usize>; K] {
     let mut top: [Option<usize>; K] = [None; K];
@@ -207,9 +203,9 @@ pub fn score_matrix(
     let risk = |x: ndarray::ArrayView2<'_, f64>| -> Result<_, GbdtError> {
         Ok((m.risk.late.predict(x)?, m.risk.late_30.predict(x)?, m.risk.unpaid_90.predict(x)?))
     };
-    let (q, p0, p30, p90, contribs) = if x.nrows() < FEW_ROWS {
-        // A few rows: one walk of the median model gives its prediction and
-        // attributions.
+    let (q, p0, p30, p90, contribs) = if x.nrows() < crate::models::gbdt::FEW_ROWS {
+        // As few rows as the models walk one by one anyway: one walk of the median
+        // model gives its prediction and attributions.
         let mut contribs = vec![0.0; x.nrows() * nf];
         let q = flat
             .chunks_exact(nf.max(1))

@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 
 pub use errors::{GbdtError, GbdtParamsError};
 pub use hyperparams::{GbdtParams, GbdtValidParams, Loss};
+pub(crate) use tree::SMALL as FEW_ROWS;
 pub use tree::{Explainer, Forest, Node};
 
 /// The values of `x` row after row: borrowed when `x` is already laid out so, copied

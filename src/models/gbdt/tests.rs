@@ -12,6 +12,15 @@ fn problem(n: usize, seed: u64) -> (Array2<f64>, Vec<f64>) {
     (x, y)
 }
 
+/// [`problem`] with every `every`-th row missing one of the first three features.
+fn problem_with_missing(n: usize, seed: u64, every: usize) -> (Array2<f64>, Vec<f64>) {
+    let (mut x, y) = problem(n, seed);
+    for i in (0..n).step_by(every) {
+        x[[i, i % 3]] = f64::NAN;
+    }
+    (x, y)
+}
+
 fn mae(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| (x - y).abs()).sum::<f64>() / a.len() as f64
 }
@@ -153,10 +162,7 @@ fn path_contributions_add_up_to_the_prediction_and_credit_the_used_features() {
 
 #[test]
 fn the_interleaved_walk_equals_the_plain_walk_including_missing_values() {
-    let (mut x, y) = problem(3000, 9);
-    for i in (0..3000).step_by(7) {
-        x[[i, i % 3]] = f64::NAN;
-    }
+    let (x, y) = problem_with_missing(3000, 9, 7);
     let m = GbdtParams::new(Loss::Squared).n_trees(37).max_leaves(11).fit(x.view(), &y).unwrap();
     for i in 0..3000 {
         let row = x.row(i).to_vec();
@@ -193,10 +199,7 @@ fn edge_rows(m: &Gbdt, x: &Array2<f64>) -> Vec<f64> {
 
 #[test]
 fn block_prediction_equals_the_plain_walk_on_edges_missing_values_and_partial_blocks() {
-    let (mut x, y) = problem(3000, 11);
-    for i in (0..3000).step_by(5) {
-        x[[i, i % 3]] = f64::NAN;
-    }
+    let (x, y) = problem_with_missing(3000, 11, 5);
     // Small and large trees (more than 32 leaves take the other leaf path), and a
     // one-leaf tree (a constant target after the first rounds).
     for (trees, leaves) in [(40, 7), (25, 48), (3, 2)] {
@@ -230,10 +233,7 @@ fn block_prediction_equals_the_plain_walk_on_edges_missing_values_and_partial_bl
 
 #[test]
 fn block_attributions_equal_the_per_row_walk() {
-    let (mut x, y) = problem(2000, 12);
-    for i in (0..2000).step_by(6) {
-        x[[i, i % 3]] = f64::NAN;
-    }
+    let (x, y) = problem_with_missing(2000, 12, 6);
     for (trees, leaves) in [(30, 9), (10, 40)] {
         let m = GbdtParams::new(Loss::Squared).n_trees(trees).max_leaves(leaves).fit(x.view(), &y).unwrap();
         let e = m.forest.explainer();
@@ -262,10 +262,7 @@ fn block_attributions_equal_the_per_row_walk() {
 
 #[test]
 fn the_keyed_walk_equals_the_plain_walk_and_attributes_every_edge_row() {
-    let (mut x, y) = problem(3000, 13);
-    for i in (0..3000).step_by(5) {
-        x[[i, i % 3]] = f64::NAN;
-    }
+    let (x, y) = problem_with_missing(3000, 13, 5);
     for (trees, leaves) in [(40, 7), (25, 48), (3, 2)] {
         let m = GbdtParams::new(Loss::Squared).n_trees(trees).max_leaves(leaves).fit(x.view(), &y).unwrap();
         let e = m.forest.explainer();

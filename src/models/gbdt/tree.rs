@@ -90,7 +90,7 @@ fn key(v: f64) -> u64 {
 const STACK_FEATURES: usize = 128;
 
 /// Fewer rows than this are walked one by one rather than as a block.
-const SMALL: usize = 8;
+pub(crate) const SMALL: usize = 8;
 
 /// Trees walked together: independent walks overlap in the CPU pipeline.
 const LANES: usize = 16;
