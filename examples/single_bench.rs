@@ -1,6 +1,7 @@
 //! Times single-invoice scoring in process (no HTTP): each model's single-row walk on
 //! real scoring rows, and one posted invoice through `Service::predict_posted` (a new
-//! invoice of a known customer, as the load bench sends; JSON parsing excluded).
+//! invoice of a known customer, as the load bench sends; JSON parsing excluded), and
+//! the same from request body bytes to reply bytes.
 //! Prints medians of 5 rounds.
 //!
 //! `single_bench DATA MODELS AS_OF`, e.g.
@@ -97,4 +98,23 @@ fn main() {
             .collect(),
     );
     println!("posted invoice (predict_posted): {per:.2} us");
+    // The handler's whole path: body bytes parsed, scored, reply serialised.
+    let raw: Vec<Vec<u8>> = bodies.iter().map(|b| serde_json::to_vec(b).expect("json")).collect();
+    let per = median(
+        (0..5)
+            .map(|_| {
+                let t = Instant::now();
+                let n: usize = (0..rounds)
+                    .flat_map(|_| &raw)
+                    .map(|b| {
+                        let v: serde_json::Value = serde_json::from_slice(b).expect("parsed");
+                        let predictions = s.predict_posted(&v).expect("scored");
+                        serde_json::to_vec(&arsight::api::doc::PredictionReply { predictions }).expect("reply").len()
+                    })
+                    .count();
+                t.elapsed().as_secs_f64() * 1e6 / n as f64
+            })
+            .collect(),
+    );
+    println!("body to reply bytes: {per:.2} us");
 }
