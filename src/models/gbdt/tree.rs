@@ -47,8 +47,10 @@ pub struct Forest {
 /// [`key`]) read from a row's key array, whose second half holds every key plus one
 /// (NaN wrapping to 0): a node whose missing values go left reads that half against
 /// its threshold's key plus one, so NaN needs no test of its own. Children sit side by
-/// side: a row goes to `left + (key > threshold)`. A leaf compares against `u64::MAX`
-/// and points at itself, so a walk can take a fixed number of steps.
+/// side: a row goes to `left + (key > threshold)`. A leaf reads the key array's last
+/// slot, which is always 0 (so no threshold is exceeded), points at itself, so a walk
+/// can take a fixed number of steps, and keeps its value's bits as its threshold: the
+/// walk ends on the cache line that holds the value.
 #[derive(Debug, Clone, Copy, PartialEq)]
 #[repr(C)]
 struct FNode {
@@ -60,8 +62,6 @@ struct FNode {
 #[derive(Debug, Clone, PartialEq)]
 struct Layout {
     nodes: Vec<FNode>,
-    /// Leaf values by node id (0 for internal nodes).
-    value: Vec<f64>,
     roots: Vec<u32>,
     /// Deepest path of each group of [`LANES`] trees.
     group_depth: Vec<u8>,
@@ -193,7 +193,13 @@ impl Forest {
                 }
             }
             for &i in &idx {
-                s += l.value[i as usize];
+                // A leaf's value (see `FNode`); `i` is in range as every id above.
+                let t = if fast {
+                    unsafe { nodes.get_unchecked(i as usize).threshold }
+                } else {
+                    nodes[i as usize].threshold
+                };
+                s += f64::from_bits(t);
             }
         }
         s
@@ -246,16 +252,14 @@ impl Forest {
         let nf = self.n_features as u32;
         let mut l = Layout {
             nodes: Vec::with_capacity(self.nodes.len() + self.leaves.len() + 1),
-            value: Vec::with_capacity(self.nodes.len() + self.leaves.len() + 1),
             roots: Vec::with_capacity(self.roots.len()),
             group_depth: Vec::new(),
             in_range: false,
             origin: Vec::with_capacity(self.nodes.len() + self.leaves.len() + 1),
         };
-        // A leaf (until filled otherwise): reads the key array's last slot.
+        // A leaf of value 0 (until filled otherwise): reads the key array's last slot.
         fn slot(l: &mut Layout, nf: u32) -> u32 {
-            l.nodes.push(FNode { threshold: u64::MAX, key: 2 * nf, left: l.nodes.len() as u32 });
-            l.value.push(0.0);
+            l.nodes.push(FNode { threshold: 0f64.to_bits(), key: 2 * nf, left: l.nodes.len() as u32 });
             l.origin.push(u32::MAX);
             (l.nodes.len() - 1) as u32
         }
@@ -264,7 +268,7 @@ impl Forest {
         fn fill(f: &Forest, n: i32, at: u32, depth: u8, l: &mut Layout, max_depth: &mut u8) {
             let nf = f.n_features as u32;
             if n < 0 {
-                l.value[at as usize] = f.leaves[(!n) as usize];
+                l.nodes[at as usize].threshold = f.leaves[(!n) as usize].to_bits();
                 *max_depth = (*max_depth).max(depth);
                 return;
             }
@@ -306,10 +310,10 @@ impl Forest {
         l.group_depth = sorted_depth.chunks(LANES).map(|c| c.iter().copied().max().unwrap_or(0)).collect();
         l.roots = sorted;
         let len = l.nodes.len();
-        // A leaf (threshold u64::MAX, which no key exceeds) only ever goes to `left`.
-        l.in_range =
-            l.nodes.iter().all(|n| n.key <= 2 * nf && (n.left as usize) + usize::from(n.threshold != u64::MAX) < len)
-                && l.roots.iter().all(|&r| (r as usize) < len);
+        // A leaf (key index 2 nf, whose key is 0 and exceeds no threshold) only ever
+        // goes to `left`.
+        l.in_range = l.nodes.iter().all(|n| n.key <= 2 * nf && (n.left as usize) + usize::from(n.key != 2 * nf) < len)
+            && l.roots.iter().all(|&r| (r as usize) < len);
         l
     }
 
