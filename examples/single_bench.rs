@@ -1,7 +1,7 @@
 //! Times single-invoice scoring in process (no HTTP): each model's single-row walk on
 //! real scoring rows, and one posted invoice through `Service::predict_posted` (a new
 //! invoice of a known customer, as the load bench sends; JSON parsing excluded), and
-//! the same from request body bytes to reply bytes.
+//! the same from request body bytes to reply bytes; and a batch of 1,000.
 //! Prints medians of 5 rounds.
 //!
 //! `single_bench DATA MODELS AS_OF`, e.g.
@@ -117,4 +117,19 @@ fn main() {
             .collect(),
     );
     println!("body to reply bytes: {per:.2} us");
+    // A batch of 1,000 new invoices (parsed outside the timing), as the load bench posts.
+    let items: Vec<serde_json::Value> = bodies.iter().map(|b| b["invoices"][0].clone()).collect();
+    let batch = serde_json::json!({ "invoices": items });
+    let n: usize = std::env::var("SINGLE_BENCH_BATCHES").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
+    let ms = median(
+        (0..n)
+            .map(|_| {
+                let t = Instant::now();
+                let p = s.predict_posted(&batch).expect("scored");
+                std::hint::black_box(p);
+                t.elapsed().as_secs_f64() * 1e3
+            })
+            .collect(),
+    );
+    println!("batch of 1,000 (predict_posted): {ms:.2} ms");
 }

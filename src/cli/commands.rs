@@ -149,7 +149,8 @@ pub fn run(cli: Cli) -> Result<()> {
                 granularity,
                 sims,
                 ..Default::default()
-            };
+            }
+            .with_copula(set.cash_copula.as_ref());
             let t = Instant::now();
             let items = open_items(&h, h.as_of, &set).context("scoring open invoices")?;
             let f = simulate(&items, h.as_of, &params, &fx, set.cash_horizon_days).context("forecast")?;

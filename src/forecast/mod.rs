@@ -6,7 +6,9 @@
 //! Gaussian copula, the quantile level of an invoice being
 //! `Φ(√ρc·z_customer + √ρp·z_period + √(1−ρc−ρp)·ε)`: a customer's invoices move
 //! together and the whole portfolio can run early or late in a draw, so intervals are
-//! not falsely narrow. Amounts stay in integer minor units per currency; the
+//! not falsely narrow. `ρc` and `ρp` are learned with the cash model from the ledger's
+//! own history ([`crate::models::copula`]); the defaults (0.3, 0.1) apply without enough
+//! of it. Amounts stay in integer minor units per currency; the
 //! base-currency view converts with the FX table. Invoices already past due at the
 //! as-of date are reported separately ("overdue and expected") from those not yet due
 //! ("due and expected").
@@ -18,6 +20,7 @@ use crate::domain::{date_from_days, Currency};
 use crate::features::history::History;
 use crate::features::FxTable;
 use crate::models::backtest::CashCase;
+use crate::models::copula::{knots, norm_inv, Copula};
 use crate::models::dataset::{open_rows, scoring_rows, InvoiceView};
 use crate::models::gbdt::GbdtError;
 use crate::models::payment::condition_on_unpaid;
@@ -123,18 +126,7 @@ pub struct OpenItem {
 impl OpenItem {
     /// An item from p10/p50/p90 days until payment (at least one day).
     pub fn new(cust: u32, currency: Currency, open_minor: i64, overdue: bool, q: [f64; 3]) -> Self {
-        let q10 = q[0].max(1.0);
-        let q50 = q[1].max(q10);
-        let q90 = q[2].max(q50);
-        let lo = (q10 - (q50 - q10).max(1.0)).max(0.5);
-        let hi = q90 + 2.0 * (q90 - q50).max(1.0);
-        OpenItem {
-            cust,
-            currency,
-            open_minor,
-            overdue,
-            knots: [lo as f32, q10 as f32, q50 as f32, q90 as f32, hi as f32],
-        }
+        OpenItem { cust, currency, open_minor, overdue, knots: knots(q).map(|k| k as f32) }
     }
 
     #[inline]
@@ -266,55 +258,14 @@ pub fn forecast_case(case: &CashCase<'_>, p: &ForecastParams) -> Result<Vec<[f64
             OpenItem::new(case.cust[i] as u32, base, minor, case.overdue[i], q)
         })
         .collect();
-    let p = ForecastParams { horizon_days: 7 * case.weeks, granularity: Granularity::Week, ..p.clone() };
+    let p = ForecastParams { horizon_days: 7 * case.weeks, granularity: Granularity::Week, ..p.clone() }
+        .with_copula(case.copula.as_ref());
     let max = if case.cap.is_finite() { case.cap as i32 } else { p.horizon_days };
     let f = simulate(&items, case.as_of, &p, &fx, max.max(p.horizon_days))?;
     Ok(f.base.iter().map(|b| [b.expected_minor, b.p10_minor, b.p90_minor].map(|v| v as f64 / scale)).collect())
 }
 
 const TABLE: usize = 4096;
-
-/// Standard normal quantile (Acklam's rational approximation, |error| < 1.2e-9).
-fn norm_inv(p: f64) -> f64 {
-    const A: [f64; 6] = [
-        -39.696_830_286_653_76,
-        220.946_098_424_520_5,
-        -275.928_510_446_968_7,
-        138.357_751_867_269,
-        -30.664_798_066_147_16,
-        2.506_628_277_459_239,
-    ];
-    const B: [f64; 5] = [
-        -54.476_098_798_224_06,
-        161.585_836_858_040_9,
-        -155.698_979_859_886_6,
-        66.801_311_887_719_72,
-        -13.280_681_552_885_72,
-    ];
-    const C: [f64; 6] = [
-        -0.007_784_894_002_430_293,
-        -0.322_396_458_041_136_5,
-        -2.400_758_277_161_838,
-        -2.549_732_539_343_734,
-        4.374_664_141_464_968,
-        2.938_163_982_698_783,
-    ];
-    const D: [f64; 4] =
-        [0.007_784_695_709_041_462, 0.322_467_129_070_039_8, 2.445_134_137_142_996, 3.754_408_661_907_416];
-    let pl = 0.02425;
-    if p < pl {
-        let q = (-2.0 * p.ln()).sqrt();
-        (((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5])
-            / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0)
-    } else if p <= 1.0 - pl {
-        let q = p - 0.5;
-        let r = q * q;
-        (((((A[0] * r + A[1]) * r + A[2]) * r + A[3]) * r + A[4]) * r + A[5]) * q
-            / (((((B[0] * r + B[1]) * r + B[2]) * r + B[3]) * r + B[4]) * r + 1.0)
-    } else {
-        -norm_inv(1.0 - p)
-    }
-}
 
 /// Standard normal CDF (erfc-based, |error| < 1.5e-7).
 fn norm_cdf(x: f64) -> f64 {
@@ -421,6 +372,15 @@ pub struct Partials {
 }
 
 impl ForecastParams {
+    /// These settings with the timing correlations learned with the cash model, when
+    /// there are any (see [`Copula`]).
+    pub fn with_copula(self, c: Option<&Copula>) -> Self {
+        match c {
+            Some(c) => ForecastParams { customer_corr: c.customer_corr, period_corr: c.period_corr, ..self },
+            None => self,
+        }
+    }
+
     /// Checks the settings for a model horizon of `max_horizon` days.
     ///
     /// # Errors
@@ -739,6 +699,35 @@ mod tests {
     }
 
     #[test]
+    fn learned_correlations_replace_the_defaults_and_set_the_width() {
+        let c = Copula { customer_corr: 0.0, period_corr: 0.0, rows: 500, snapshots: 4 };
+        let p = ForecastParams::default().with_copula(Some(&c));
+        assert_eq!((p.customer_corr, p.period_corr, p.sims), (0.0, 0.0, 100));
+        assert_eq!(ForecastParams::default().with_copula(None), ForecastParams::default());
+        // Two customers with 40 invoices each: the week's interval is wider when they
+        // move together.
+        let days: Vec<[f64; 3]> = (0..80).map(|_| [3.0, 7.0, 12.0]).collect();
+        let cust: Vec<usize> = (0..80).map(|i| i % 2).collect();
+        let (amounts, overdue) = (vec![100.0; 80], vec![false; 80]);
+        let width = |copula| {
+            let case = CashCase {
+                as_of: 0,
+                weeks: 2,
+                cust: &cust,
+                amount_base: &amounts,
+                overdue: &overdue,
+                days: &days,
+                cap: 91.0,
+                copula,
+            };
+            let w = forecast_case(&case, &ForecastParams::default()).unwrap();
+            w[0][2] - w[0][1]
+        };
+        let tied = Copula { customer_corr: 0.6, period_corr: 0.2, ..c };
+        assert!(width(Some(tied)) > 2.0 * width(Some(c)), "{} vs {}", width(Some(tied)), width(Some(c)));
+    }
+
+    #[test]
     fn a_backtest_case_is_forecast_in_the_base_currency_and_beyond_the_cap_is_left_out() {
         let days = [[2.0, 3.0, 4.0], [9.0, 10.0, 12.0], [200.0, 300.0, 400.0]];
         let case = CashCase {
@@ -749,6 +738,7 @@ mod tests {
             overdue: &[false, true, false],
             days: &days,
             cap: 91.0,
+            copula: None,
         };
         let weeks = forecast_case(&case, &ForecastParams::default()).unwrap();
         assert_eq!(weeks.len(), 4);

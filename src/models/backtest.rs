@@ -21,7 +21,8 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
-use super::dataset::{feature_index, open_rows, scoring_rows, snapshot_rows, training_rows, InvoiceView, Rows};
+use super::copula::fit_remaining_time;
+use super::dataset::{feature_index, open_rows, scoring_rows, training_rows, InvoiceView, Rows};
 use super::gbdt::GbdtError;
 use super::metrics;
 use super::payment::{condition_on_unpaid, PaymentDateParams};
@@ -113,6 +114,8 @@ pub struct CashCase<'a> {
     pub days: &'a [[f64; 3]],
     /// The remaining-time model's horizon in days.
     pub cap: f64,
+    /// Timing correlations learned with the remaining-time model at this date.
+    pub copula: Option<super::copula::Copula>,
 }
 
 /// Weekly (expected, p10, p90) inflow, base-currency units, of a case: the cash
@@ -266,8 +269,8 @@ pub fn run_backtest_with(
 
         // Remaining-time model for the cash forecast of everything open at d.
         let horizon_days = 7 * p.horizon_weeks.max(1);
-        let (snap, remaining) = snapshot_rows(h, d, p.cash_snapshot_step, horizon_days, p.cash_max_snapshots);
-        let remain = if snap.len() >= 50 { Some(p.payment.fit(snap.x.view(), &remaining, None)?) } else { None };
+        let (remain, copula, _) =
+            fit_remaining_time(h, d, p.cash_snapshot_step, horizon_days, p.cash_max_snapshots, &p.payment)?;
 
         // Baseline statistics known at d: each customer's settled delays.
         let mut by_cust: HashMap<usize, Vec<f64>> = HashMap::new();
@@ -407,6 +410,7 @@ pub fn run_backtest_with(
                         overdue: &overdue,
                         days,
                         cap,
+                        copula,
                     };
                     Some(fc(&case))
                 }

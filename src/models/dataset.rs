@@ -174,10 +174,11 @@ pub enum InvoiceView {
 /// `s = d − horizon − step·j` (back to the first invoice, at most `max_snapshots`),
 /// with inputs as known at `s` and label `min(paid − s, horizon + 1)`, always known
 /// at `d` because `s + horizon ≤ d`.
-pub fn snapshot_rows(h: &History, d: i32, step: i32, horizon: i32, max_snapshots: usize) -> (Rows, Vec<f64>) {
+pub fn snapshot_rows(h: &History, d: i32, step: i32, horizon: i32, max_snapshots: usize) -> (Rows, Vec<f64>, Vec<i32>) {
     let first = h.invoices.iter().map(|r| r.invoice_date).min().unwrap_or(d);
     let mut parts = Vec::new();
     let mut labels = Vec::new();
+    let mut days = Vec::new();
     let mut s = d - horizon;
     while s >= first && parts.len() < max_snapshots {
         let rows = open_rows(h, s, InvoiceView::AtDate, |_| true);
@@ -189,10 +190,11 @@ pub fn snapshot_rows(h: &History, d: i32, step: i32, horizon: i32, max_snapshots
                 f64::from(horizon + 1)
             }
         }));
+        days.extend(std::iter::repeat_n(s, rows.len()));
         parts.push(rows);
         s -= step.max(1);
     }
-    (concat(parts), labels)
+    (concat(parts), labels, days)
 }
 
 fn concat(parts: Vec<Rows>) -> Rows {
@@ -314,8 +316,9 @@ mod tests {
         let la: Vec<Option<bool>> = oa.iter().map(|&i| a.late_beyond(30, d)[i]).collect();
         let lb: Vec<Option<bool>> = ob.iter().map(|&i| b.late_beyond(30, d)[i]).collect();
         assert_eq!(la, lb, "labels differ");
-        let (sa, ya) = snapshot_rows(&full, d, 7, 91, 20);
-        let (sb, yb) = snapshot_rows(&cut, d, 7, 91, 20);
+        let (sa, ya, da) = snapshot_rows(&full, d, 7, 91, 20);
+        let (sb, yb, db) = snapshot_rows(&cut, d, 7, 91, 20);
+        assert_eq!(da, db);
         assert_eq!(sa.len(), sb.len());
         let (oa, ob) = (order(&full, &sa), order(&cut, &sb));
         assert!(same(&sa.x.select(ndarray::Axis(0), &oa), &sb.x.select(ndarray::Axis(0), &ob)));

@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 use super::anomaly::{AnomalyModel, AnomalyParams, AnomalyParamsError};
 use super::artifact::{manifest, ArtifactError, Kind, Manifest, ModelStore};
 use super::backtest::{run_backtest, BacktestParams, BacktestReport};
-use super::dataset::{snapshot_rows, training_rows};
+use super::copula::{fit_remaining_time, Copula};
+use super::dataset::training_rows;
 use super::gbdt::GbdtError;
 use super::payment::{PaymentDateModel, PaymentDateParams};
 use super::risk::{late_prior, RiskModel, RiskParams};
@@ -118,6 +119,10 @@ pub struct ModelSet {
     pub cash: Option<PaymentDateModel>,
     /// Cash model horizon (remaining time above it means "beyond the horizon").
     pub cash_horizon_days: i32,
+    /// Timing correlations for the cash forecast's draws, learned with the cash model
+    /// (None: too little history; the forecast's defaults apply).
+    #[serde(default)]
+    pub cash_copula: Option<Copula>,
     /// Segments.
     pub segments: SegmentModel,
     /// Anomalies.
@@ -180,11 +185,10 @@ pub fn train_all(h: &History, d: i32, p: &TrainParams) -> Result<Trained, TrainE
     let late_30 = risks.pop().expect("three");
     let late = risks.pop().expect("three");
 
-    let (snap, remaining) = snapshot_rows(h, d, p.cash_snapshot_step, p.cash_horizon_days, p.cash_max_snapshots);
-    rows.insert(Kind::Cash, snap.len());
-    lap("cash snapshot rows");
-    let cash = if snap.len() >= 50 { Some(p.cash.fit(snap.x.view(), &remaining, None)?) } else { None };
-    lap("cash model");
+    let (cash, cash_copula, n_snap) =
+        fit_remaining_time(h, d, p.cash_snapshot_step, p.cash_horizon_days, p.cash_max_snapshots, &p.cash)?;
+    rows.insert(Kind::Cash, n_snap);
+    lap("cash model and timing correlations");
 
     let vectors: Vec<[f64; 43]> = (0..h.customers.len())
         .filter(|&c| h.invoices_of(c).first().is_some_and(|r| r.invoice_date <= d))
@@ -206,6 +210,7 @@ pub fn train_all(h: &History, d: i32, p: &TrainParams) -> Result<Trained, TrainE
             risk: RiskSet { late, late_30, unpaid_90 },
             cash,
             cash_horizon_days: p.cash_horizon_days,
+            cash_copula,
             segments,
             anomaly,
         },
@@ -283,7 +288,8 @@ pub fn save_all(
     let v = store.save(mk(Kind::Risk, serde_json::json!(p.risk), p.risk.seed, metric(1)), &m.risk)?;
     out.insert(Kind::Risk, v);
     let cash = serde_json::json!({"model": p.cash, "horizon_days": p.cash_horizon_days, "snapshot_step": p.cash_snapshot_step, "max_snapshots": p.cash_max_snapshots});
-    let v = store.save(mk(Kind::Cash, cash, p.cash.seed, metric(2)), &(&m.cash, m.cash_horizon_days))?;
+    let v =
+        store.save(mk(Kind::Cash, cash, p.cash.seed, metric(2)), &(&m.cash, m.cash_horizon_days, &m.cash_copula))?;
     out.insert(Kind::Cash, v);
     let v = store.save(
         mk(
@@ -321,13 +327,26 @@ pub fn load_current(store: &ModelStore) -> Result<(ModelSet, BTreeMap<Kind, Mani
     manifests.insert(Kind::PaymentDate, m);
     let (m, risk) = store.load::<RiskSet>(Kind::Risk, None)?;
     manifests.insert(Kind::Risk, m);
-    let (m, (cash, cash_horizon_days)) = store.load::<(Option<PaymentDateModel>, i32)>(Kind::Cash, None)?;
+    let (m, cash) = store.load::<CashPayload>(Kind::Cash, None)?;
+    let (cash, cash_horizon_days, cash_copula) = match cash {
+        CashPayload::WithCopula(m, h, c) => (m, h, c),
+        CashPayload::Plain(m, h) => (m, h, None),
+    };
     manifests.insert(Kind::Cash, m);
     let (m, segments) = store.load::<SegmentModel>(Kind::Segments, None)?;
     manifests.insert(Kind::Segments, m);
     let (m, anomaly) = store.load::<AnomalyModel>(Kind::Anomaly, None)?;
     manifests.insert(Kind::Anomaly, m);
-    Ok((ModelSet { payment, risk, cash, cash_horizon_days, segments, anomaly }, manifests))
+    Ok((ModelSet { payment, risk, cash, cash_horizon_days, cash_copula, segments, anomaly }, manifests))
+}
+
+/// The cash kind's payload: the model, its horizon and its timing correlations (cash
+/// models saved before the correlations were learned have the first two only).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum CashPayload {
+    WithCopula(Option<PaymentDateModel>, i32, Option<Copula>),
+    Plain(Option<PaymentDateModel>, i32),
 }
 
 #[cfg(test)]
@@ -342,6 +361,17 @@ mod tests {
     use crate::fixtures::quick_train_params as quick;
 
     #[test]
+    fn cash_models_saved_before_the_correlations_still_load() {
+        let old: CashPayload = serde_json::from_str("[null, 91]").unwrap();
+        assert!(matches!(old, CashPayload::Plain(None, 91)));
+        let new: CashPayload = serde_json::from_str(
+            r#"[null, 91, {"customer_corr": 0.2, "period_corr": 0.05, "rows": 300, "snapshots": 6}]"#,
+        )
+        .unwrap();
+        assert!(matches!(new, CashPayload::WithCopula(None, 91, Some(c)) if c.customer_corr == 0.2));
+    }
+
+    #[test]
     fn trained_models_round_trip_reproducibly_and_score_every_open_invoice() {
         let dir = generated_dir(80, 5_000, "2023-01-01", "2024-06-30", 17);
         let d = days_from_date(chrono::NaiveDate::from_ymd_opt(2024, 3, 31).unwrap());
@@ -354,6 +384,7 @@ mod tests {
         let v1 = save_all(&store, &t, &p, "fp").unwrap();
         let (loaded, manifests) = load_current(&store).unwrap();
         assert!(loaded == t.models, "what is loaded is what was trained");
+        assert!(t.models.cash_copula.is_some_and(|c| c.rows >= 100), "{:?}", t.models.cash_copula);
         assert_eq!(manifests[&Kind::PaymentDate].feature_names.len(), crate::models::dataset::N_MODEL_FEATURES);
         assert!(manifests[&Kind::Risk].validation["model"]["late_roc_auc"].as_f64().is_some());
 

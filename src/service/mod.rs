@@ -1021,7 +1021,8 @@ impl Service {
                 .collect();
             (blocks, currencies, n_invoices, previous, st.applied)
         };
-        let p = ForecastParams { horizon_days, granularity: g, ..Default::default() };
+        let p = ForecastParams { horizon_days, granularity: g, ..Default::default() }
+            .with_copula(self.models.cash_copula.as_ref());
         let prev = previous.as_ref().map(|(_, p, _)| p.as_ref());
         let (f, partials) = crate::forecast::simulate_blocks(
             &blocks,

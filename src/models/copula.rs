@@ -1,0 +1,312 @@
+//! How much invoices' payment timing moves together, learned from the ledger itself
+//! for the cash forecast's intervals.
+//!
+//! The forecast ties its draws by a Gaussian copula: an invoice's quantile level is
+//! `Φ(√ρc·z_customer + √ρp·z_period + √(1−ρc−ρp)·ε)`. Under it, the normal scores
+//! `z = Φ⁻¹(F(actual days))` of two invoices open at the same date correlate by `ρp`
+//! across customers and by `ρc + ρp` within a customer. [`fit_remaining_time`] fits the
+//! remaining-time model on older snapshots, scores newer ones whose outcome was known
+//! by the as-of date, and estimates both from those pairs ([`estimate`]). A ledger
+//! whose customers pay together gets wide intervals; one whose invoices move on their
+//! own gets narrow ones.
+
+use std::collections::BTreeMap;
+
+use ndarray::Axis;
+use serde::{Deserialize, Serialize};
+
+use super::dataset::snapshot_rows;
+use super::gbdt::GbdtError;
+use super::payment::{PaymentDateModel, PaymentDateParams};
+use crate::features::history::History;
+
+/// Correlations of payment timing for the cash forecast's draws.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Copula {
+    /// Shared by a customer's invoices.
+    pub customer_corr: f64,
+    /// Shared by every invoice in a draw (the portfolio running early or late).
+    pub period_corr: f64,
+    /// Scored invoice rows the estimate rests on.
+    pub rows: usize,
+    /// Snapshot dates they come from.
+    pub snapshots: usize,
+}
+
+/// Largest correlations the estimate may take (a little room for each invoice's own
+/// timing always remains).
+const MAX_PERIOD: f64 = 0.5;
+const MAX_CUSTOMER: f64 = 0.8;
+const MAX_TOTAL: f64 = 0.9;
+
+/// Quantile levels clipped to this distance from 0 and 1 (a day count far outside the
+/// predicted range says "far out", not how far).
+const CLIP: f64 = 0.01;
+
+/// Knots of an invoice's payment-day distribution from its p10/p50/p90 days (at least
+/// one day): days at quantile levels 0, 0.1, 0.5, 0.9 and 1, read as a piecewise-linear
+/// distribution function. The cash forecast draws from it.
+pub fn knots(q: [f64; 3]) -> [f64; 5] {
+    let q10 = q[0].max(1.0);
+    let q50 = q[1].max(q10);
+    let q90 = q[2].max(q50);
+    let lo = (q10 - (q50 - q10).max(1.0)).max(0.5);
+    let hi = q90 + 2.0 * (q90 - q50).max(1.0);
+    [lo, q10, q50, q90, hi]
+}
+
+/// Quantile level of `days` under [`knots`] `k`.
+pub fn level(k: &[f64; 5], days: f64) -> f64 {
+    const P: [f64; 5] = [0.0, 0.1, 0.5, 0.9, 1.0];
+    if days <= k[0] {
+        return 0.0;
+    }
+    for s in 0..4 {
+        if days <= k[s + 1] {
+            let w = k[s + 1] - k[s];
+            let t = if w > 0.0 { (days - k[s]) / w } else { 1.0 };
+            return P[s] + (P[s + 1] - P[s]) * t;
+        }
+    }
+    1.0
+}
+
+/// Standard normal quantile (Acklam's rational approximation, |error| < 1.2e-9).
+pub fn norm_inv(p: f64) -> f64 {
+    const A: [f64; 6] = [
+        -39.696_830_286_653_76,
+        220.946_098_424_520_5,
+        -275.928_510_446_968_7,
+        138.357_751_867_269,
+        -30.664_798_066_147_16,
+        2.506_628_277_459_239,
+    ];
+    const B: [f64; 5] = [
+        -54.476_098_798_224_06,
+        161.585_836_858_040_9,
+        -155.698_979_859_886_6,
+        66.801_311_887_719_72,
+        -13.280_681_552_885_72,
+    ];
+    const C: [f64; 6] = [
+        -0.007_784_894_002_430_293,
+        -0.322_396_458_041_136_5,
+        -2.400_758_277_161_838,
+        -2.549_732_539_343_734,
+        4.374_664_141_464_968,
+        2.938_163_982_698_783,
+    ];
+    const D: [f64; 4] =
+        [0.007_784_695_709_041_462, 0.322_467_129_070_039_8, 2.445_134_137_142_996, 3.754_408_661_907_416];
+    let p = p.clamp(1e-12, 1.0 - 1e-12);
+    let tail = |q: f64| {
+        (((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5])
+            / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0)
+    };
+    if p < 0.02425 {
+        tail((-2.0 * p.ln()).sqrt())
+    } else if p > 1.0 - 0.02425 {
+        -tail((-2.0 * (1.0 - p).ln()).sqrt())
+    } else {
+        let q = p - 0.5;
+        let r = q * q;
+        (((((A[0] * r + A[1]) * r + A[2]) * r + A[3]) * r + A[4]) * r + A[5]) * q
+            / (((((B[0] * r + B[1]) * r + B[2]) * r + B[3]) * r + B[4]) * r + 1.0)
+    }
+}
+
+/// One scored invoice: the snapshot date it was open at, its customer, and the normal
+/// score of its actual payment day under its predicted distribution.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Score {
+    /// Snapshot day.
+    pub day: i32,
+    /// Customer index.
+    pub cust: usize,
+    /// `Φ⁻¹(F(actual))`.
+    pub z: f64,
+}
+
+/// Moment estimate of the correlations from scores: pairs of invoices of different
+/// customers open at the same date give `ρp`, pairs of one customer's invoices
+/// `ρc + ρp`, each relative to the scores' mean square. `None` with fewer than two
+/// dates, 100 scores or 30 pairs of either kind.
+pub fn estimate(scores: &[Score]) -> Option<Copula> {
+    if scores.len() < 100 {
+        return None;
+    }
+    let mut by_day: BTreeMap<i32, BTreeMap<usize, (f64, f64, f64)>> = BTreeMap::new();
+    for s in scores {
+        let e = by_day.entry(s.day).or_default().entry(s.cust).or_default();
+        *e = (e.0 + 1.0, e.1 + s.z, e.2 + s.z * s.z);
+    }
+    if by_day.len() < 2 {
+        return None;
+    }
+    let (mut cross, mut n_cross, mut within, mut n_within) = (0.0, 0.0, 0.0, 0.0);
+    for custs in by_day.values() {
+        let (n, sum): (f64, f64) = custs.values().fold((0.0, 0.0), |a, c| (a.0 + c.0, a.1 + c.1));
+        let (sq_n, sq_sum) = custs.values().fold((0.0, 0.0), |a, c| (a.0 + c.0 * c.0, a.1 + c.1 * c.1));
+        // Ordered pairs: all products minus those within a customer.
+        cross += sum * sum - sq_sum;
+        n_cross += n * n - sq_n;
+        for c in custs.values() {
+            within += c.1 * c.1 - c.2;
+            n_within += c.0 * c.0 - c.0;
+        }
+    }
+    if n_cross < 30.0 || n_within < 30.0 {
+        return None;
+    }
+    let var = scores.iter().map(|s| s.z * s.z).sum::<f64>() / scores.len() as f64;
+    if var <= 0.0 {
+        return None;
+    }
+    let period = (cross / n_cross / var).clamp(0.0, MAX_PERIOD);
+    let customer = (within / n_within / var - period).clamp(0.0, MAX_CUSTOMER).min(MAX_TOTAL - period);
+    Some(Copula { customer_corr: customer, period_corr: period, rows: scores.len(), snapshots: by_day.len() })
+}
+
+/// The remaining-time (cash) model at `d` on snapshots every `step` days (at most
+/// `max_snapshots`, the newest `horizon` days before `d`), and the timing correlations
+/// its forecast should draw with.
+///
+/// The correlations come from a second fit: the newest quarter of the snapshots is
+/// scored by a model fitted only on snapshots whose outcomes were all known by the
+/// first of them, so the scores are out of sample and nothing after `d` is read.
+/// `None` (the forecast's defaults apply) when there are too few snapshots for both.
+/// Also returns the number of snapshot rows.
+///
+/// # Errors
+/// [`GbdtError`] from fitting.
+pub fn fit_remaining_time(
+    h: &History,
+    d: i32,
+    step: i32,
+    horizon: i32,
+    max_snapshots: usize,
+    params: &PaymentDateParams,
+) -> Result<(Option<PaymentDateModel>, Option<Copula>, usize), GbdtError> {
+    let (snap, remaining, day) = snapshot_rows(h, d, step, horizon, max_snapshots);
+    let n = snap.len();
+    if n < 50 {
+        return Ok((None, None, n));
+    }
+    let model = params.fit(snap.x.view(), &remaining, None)?;
+    let mut days: Vec<i32> = day.clone();
+    days.sort_unstable();
+    days.dedup();
+    let n_cal = (days.len() / 4).max(2);
+    if days.len() < n_cal + 2 {
+        return Ok((Some(model), None, n));
+    }
+    let first_cal = days[days.len() - n_cal];
+    // Outcomes of the fitting snapshots are known by `first_cal` (labels look `horizon`
+    // days ahead, one more for "beyond").
+    let fit_rows: Vec<usize> = (0..snap.len()).filter(|&i| day[i] + horizon < first_cal).collect();
+    let cal_rows: Vec<usize> = (0..snap.len()).filter(|&i| day[i] >= first_cal).collect();
+    if fit_rows.len() < 50 || cal_rows.len() < 100 {
+        return Ok((Some(model), None, n));
+    }
+    let y: Vec<f64> = fit_rows.iter().map(|&i| remaining[i]).collect();
+    let early = params.fit(snap.x.select(Axis(0), &fit_rows).view(), &y, None)?;
+    let q = early.predict(snap.x.select(Axis(0), &cal_rows).view())?;
+    let cap = f64::from(horizon);
+    let scores: Vec<Score> = cal_rows
+        .iter()
+        .zip(&q)
+        .map(|(&i, q)| {
+            let k = knots(*q);
+            let u = if remaining[i] > cap {
+                // Not paid within the horizon: somewhere past it.
+                0.5 * (level(&k, cap) + 1.0)
+            } else {
+                level(&k, remaining[i])
+            };
+            Score { day: day[i], cust: snap.cust[i], z: norm_inv(u.clamp(CLIP, 1.0 - CLIP)) }
+        })
+        .collect();
+    Ok((Some(model), estimate(&scores), n))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::Rng;
+
+    /// Scores drawn from the copula itself: `days` dates, `custs` customers with
+    /// `per` invoices each.
+    fn draws(rho_c: f64, rho_p: f64, days: usize, custs: usize, per: usize, seed: u64) -> Vec<Score> {
+        let mut r = Rng::new(seed, 0);
+        let mut out = Vec::new();
+        for day in 0..days {
+            let zp = r.normal();
+            for cust in 0..custs {
+                let zc = r.normal();
+                for _ in 0..per {
+                    let z = rho_c.sqrt() * zc + rho_p.sqrt() * zp + (1.0 - rho_c - rho_p).sqrt() * r.normal();
+                    out.push(Score { day: day as i32, cust, z });
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn the_estimate_recovers_the_correlations_it_was_drawn_with() {
+        for (rc, rp) in [(0.0, 0.0), (0.4, 0.1), (0.2, 0.3)] {
+            // The period correlation rests on one shock per date: 150 dates leave its
+            // estimate a standard error of about ρp·√(2/150) ≈ 0.035 at ρp = 0.3.
+            let c = estimate(&draws(rc, rp, 150, 30, 3, 7)).expect("enough scores");
+            assert!((c.customer_corr - rc).abs() < 0.06, "customer {} vs {rc}", c.customer_corr);
+            assert!((c.period_corr - rp).abs() < 0.1, "period {} vs {rp}", c.period_corr);
+            assert_eq!((c.rows, c.snapshots), (150 * 30 * 3, 150));
+        }
+    }
+
+    #[test]
+    fn independent_invoices_get_no_correlation_and_little_data_none() {
+        let c = estimate(&draws(0.0, 0.0, 30, 50, 3, 3)).expect("enough scores");
+        assert!(c.customer_corr < 0.05 && c.period_corr < 0.05, "{c:?}");
+        assert!(estimate(&draws(0.3, 0.1, 1, 60, 4, 1)).is_none(), "one date");
+        assert!(estimate(&draws(0.3, 0.1, 5, 3, 2, 1)).is_none(), "30 scores");
+    }
+
+    /// The correlations learned at `d` from the whole history equal those learned from
+    /// the history loaded as of `d`, and lie in range.
+    #[test]
+    fn learned_correlations_do_not_depend_on_later_data() {
+        use crate::domain::days_from_date;
+        use crate::features::{load_history, FxTable};
+        use crate::fixtures::{full_history, generated_dir, quick_train_params};
+        use crate::ingest::InvoiceReadOptions;
+        let dir = generated_dir(60, 4_000, "2023-01-01", "2024-12-31", 5);
+        let d = days_from_date(chrono::NaiveDate::from_ymd_opt(2024, 6, 30).unwrap());
+        let p = quick_train_params().cash;
+        let full = full_history(dir.path());
+        let cut = load_history(dir.path(), d, &InvoiceReadOptions::default(), &FxTable::default()).unwrap();
+        let (ma, ca, na) = fit_remaining_time(&full, d, 14, 91, 26, &p).unwrap();
+        let (mb, cb, nb) = fit_remaining_time(&cut, d, 14, 91, 26, &p).unwrap();
+        assert!(ma.is_some() && mb.is_some());
+        assert_eq!(na, nb);
+        let (ca, cb) = (ca.expect("enough history"), cb.expect("enough history"));
+        assert_eq!((ca.rows, ca.snapshots), (cb.rows, cb.snapshots));
+        assert!((ca.customer_corr - cb.customer_corr).abs() < 1e-9, "{ca:?} vs {cb:?}");
+        assert!((ca.period_corr - cb.period_corr).abs() < 1e-9, "{ca:?} vs {cb:?}");
+        assert!(ca.customer_corr + ca.period_corr <= MAX_TOTAL && ca.period_corr <= MAX_PERIOD, "{ca:?}");
+        // Scored snapshots are the newest quarter (26 snapshots: 6).
+        assert_eq!(ca.snapshots, 6);
+    }
+
+    #[test]
+    fn levels_invert_the_knots() {
+        let k = knots([5.0, 12.0, 30.0]);
+        for (u, d) in [(0.1, 5.0), (0.5, 12.0), (0.9, 30.0)] {
+            assert!((level(&k, d) - u).abs() < 1e-12, "{d}: {}", level(&k, d));
+        }
+        assert_eq!(level(&k, 0.0), 0.0);
+        assert_eq!(level(&k, 1e6), 1.0);
+        assert!(level(&k, 20.0) > 0.5 && level(&k, 20.0) < 0.9);
+        assert!((norm_inv(0.975) - 1.959_964).abs() < 1e-5 && norm_inv(0.5).abs() < 1e-12);
+    }
+}
