@@ -193,8 +193,10 @@ impl Forest {
                 }
             }
             for &i in &idx {
-                // A leaf's value (see `FNode`); `i` is in range as every id above.
+                // A leaf's value (see `FNode`).
                 let t = if fast {
+                    // SAFETY: `i` was reached by the steps above, whose ids `in_range`
+                    // keeps inside `nodes`.
                     unsafe { nodes.get_unchecked(i as usize).threshold }
                 } else {
                     nodes[i as usize].threshold
