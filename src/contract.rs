@@ -42,6 +42,7 @@ pub fn invoice_schema() -> SchemaRef {
         f("paid_amount", AMOUNT_TYPE, true),
         f("disputed", DataType::Boolean, true),
         f("terms_days", DataType::Int32, true),
+        f("channel", DataType::Utf8, true),
     ]))
 }
 
@@ -118,6 +119,8 @@ pub struct InvoiceRow<'a> {
     pub disputed: Option<bool>,
     /// Payment terms.
     pub terms_days: Option<i32>,
+    /// Delivery channel.
+    pub channel: Option<&'a str>,
 }
 
 /// Accumulates invoice rows into a [`RecordBatch`] of [`invoice_schema`].
@@ -132,6 +135,7 @@ pub struct InvoiceBatchBuilder {
     paid_amount: Decimal128Builder,
     disputed: BooleanBuilder,
     terms_days: Int32Builder,
+    channel: StringBuilder,
     rows: usize,
 }
 
@@ -149,6 +153,7 @@ impl InvoiceBatchBuilder {
             paid_amount: amount_builder(cap),
             disputed: BooleanBuilder::with_capacity(cap),
             terms_days: Int32Builder::with_capacity(cap),
+            channel: StringBuilder::with_capacity(cap, cap * 6),
             rows: 0,
         }
     }
@@ -165,6 +170,7 @@ impl InvoiceBatchBuilder {
         self.paid_amount.append_option(r.paid_minor.map(|m| minor_to_decimal(m, r.currency)));
         self.disputed.append_option(r.disputed);
         self.terms_days.append_option(r.terms_days);
+        self.channel.append_option(r.channel);
         self.rows += 1;
     }
 
@@ -192,6 +198,7 @@ impl InvoiceBatchBuilder {
             Arc::new(self.paid_amount.finish()),
             Arc::new(self.disputed.finish()),
             Arc::new(self.terms_days.finish()),
+            Arc::new(self.channel.finish()),
         ];
         RecordBatch::try_new(invoice_schema(), cols).expect("columns match invoice_schema")
     }

@@ -4,11 +4,13 @@
 //! No I/O, no arrays: every other layer builds on these types. Amounts are integer
 //! minor units with a currency ([`Money`]); floating point never appears here.
 
+mod channel;
 mod dates;
 mod ids;
 mod money;
 mod records;
 
+pub use channel::{channel_code, channel_name, normalise_channel, NO_CHANNEL, OTHER_CHANNEL, OTHER_CHANNEL_NAME};
 pub use dates::{date_from_days, days_from_date, parse_date_flexible, parse_span_days, Day, EPOCH};
 pub use ids::{CustomerId, IdError, InvoiceId, MAX_ID_LEN};
 pub use money::{Currency, Money, MoneyError};

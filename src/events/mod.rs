@@ -49,6 +49,8 @@ pub enum EventBody {
         paid_date: Option<i32>,
         /// Amount received at settlement.
         paid_amount: Option<Money>,
+        /// Delivery channel (`paper`, `email`, `e-invoice`, ...), normalised.
+        channel: Option<String>,
     },
     /// A payment received.
     Payment {
@@ -139,7 +141,7 @@ impl Event {
         m.insert("customer_id".into(), self.customer_id.clone().into());
         let amount = |x: &Money| Value::String(x.to_major_string());
         match &self.body {
-            EventBody::Invoice { invoice_id, invoice_date, due_date, amount: a, paid_date, paid_amount } => {
+            EventBody::Invoice { invoice_id, invoice_date, due_date, amount: a, paid_date, paid_amount, channel } => {
                 m.insert("type".into(), "invoice".into());
                 m.insert("invoice_id".into(), invoice_id.clone().into());
                 m.insert("invoice_date".into(), day_text(*invoice_date).into());
@@ -151,6 +153,9 @@ impl Event {
                 }
                 if let Some(p) = paid_amount {
                     m.insert("paid_amount".into(), amount(p));
+                }
+                if let Some(c) = channel {
+                    m.insert("channel".into(), c.clone().into());
                 }
             }
             EventBody::Payment { invoice_id, payment_date, amount: a } => {
@@ -305,6 +310,7 @@ pub fn parse_event(v: &Value, at: &str, latest: i32) -> Result<Event, Vec<FieldE
             let amount = money(&mut errors, "amount", cur, true);
             let paid_date = date(&mut errors, "paid_date", false);
             let paid_amount = money(&mut errors, "paid_amount", cur, false);
+            let channel = text(&mut errors, "channel", false).map(|c| crate::domain::normalise_channel(&c));
             if let (Some(i), Some(d)) = (issue, due) {
                 if d < i {
                     bad(&mut errors, "due_date", "is before invoice_date".into());
@@ -319,9 +325,15 @@ pub fn parse_event(v: &Value, at: &str, latest: i32) -> Result<Event, Vec<FieldE
                 bad(&mut errors, "paid_amount", "needs paid_date".into());
             }
             match (invoice_id, issue, due, amount) {
-                (Some(invoice_id), Some(invoice_date), Some(due_date), Some(amount)) => {
-                    Some(EventBody::Invoice { invoice_id, invoice_date, due_date, amount, paid_date, paid_amount })
-                }
+                (Some(invoice_id), Some(invoice_date), Some(due_date), Some(amount)) => Some(EventBody::Invoice {
+                    invoice_id,
+                    invoice_date,
+                    due_date,
+                    amount,
+                    paid_date,
+                    paid_amount,
+                    channel,
+                }),
                 _ => None,
             }
         }
@@ -421,7 +433,7 @@ pub fn parse_events(body: &Value, latest: i32) -> Result<Vec<Event>, Vec<FieldEr
 /// Applies an event to its customer's ledger.
 pub fn apply(ledger: &mut Ledger, e: &Event, fx: &FxTable) {
     match &e.body {
-        EventBody::Invoice { invoice_id, invoice_date, due_date, amount, paid_date, paid_amount } => {
+        EventBody::Invoice { invoice_id, invoice_date, due_date, amount, paid_date, paid_amount, channel } => {
             let key = id_key(invoice_id);
             let mut inv = Inv {
                 cust: 0,
@@ -435,6 +447,7 @@ pub fn apply(ledger: &mut Ledger, e: &Event, fx: &FxTable) {
                     _ => NULL_AMOUNT,
                 },
                 currency: amount.currency,
+                channel: channel.as_deref().map_or(crate::domain::NO_CHANNEL, crate::domain::channel_code),
                 open_slot: u32::MAX,
                 key,
                 origin: (0, 0),

@@ -50,6 +50,8 @@ pub struct Inv {
     pub paid_minor: i64,
     /// Currency.
     pub currency: Currency,
+    /// Delivery channel code ([`crate::domain::channel_code`]; 0 without one).
+    pub channel: u8,
     /// Slot in [`History::open`] for invoices open at as_of, else `u32::MAX`.
     pub open_slot: u32,
     /// Hash of the invoice id (joins from payments and activities).
@@ -68,6 +70,7 @@ impl Inv {
         amount_minor: 0,
         paid_minor: NULL_AMOUNT,
         currency: Currency::USD,
+        channel: crate::domain::NO_CHANNEL,
         open_slot: u32::MAX,
         key: 0,
         origin: (0, 0),
@@ -282,6 +285,7 @@ pub fn load_history(dir: &Path, as_of: i32, opts: &InvoiceReadOptions, fx: &FxTa
                 amount_minor: c.amount_minor[i],
                 paid_minor: if settled { c.paid_minor[i] } else { NULL_AMOUNT },
                 currency: c.currency[i],
+                channel: c.channel[i],
                 open_slot,
                 key: id_key(c.invoice_id.value(i)),
                 origin: (0, i as u32),
@@ -622,6 +626,14 @@ impl KeyIndex {
             return Some(seg[i].1);
         }
         self.global.binary_search_by_key(&key, |e| e.0).ok().map(|i| self.global[i].1)
+    }
+}
+
+#[cfg(test)]
+impl Inv {
+    /// An invoice with every field at its empty value, for unit tests to fill in.
+    pub fn placeholder_for_test() -> Inv {
+        Inv::PLACEHOLDER
     }
 }
 

@@ -140,6 +140,7 @@ mod tests {
             amount_minor: (amount * 100.0) as i64,
             paid_minor: 0,
             currency: crate::domain::Currency::USD,
+            channel: crate::domain::NO_CHANNEL,
             open_slot: 0,
             key: k,
             origin: (0, k as u32),

@@ -23,7 +23,6 @@ use crate::models::backtest::CashCase;
 use crate::models::copula::{knots, norm_inv, Copula};
 use crate::models::dataset::{open_rows, scoring_rows, InvoiceView};
 use crate::models::gbdt::GbdtError;
-use crate::models::payment::condition_on_unpaid;
 use crate::models::train::ModelSet;
 use crate::rng::{splitmix64, Rng};
 
@@ -217,11 +216,13 @@ pub fn open_items_where(
         }
         None => {
             let rows = scoring_rows(h, d, keep);
-            let q = m.payment.predict(rows.x.view())?;
+            let q = m.payment.predict_raw(rows.x.view())?;
+            let emp = m.payment.empirical.as_ref().map(|e| crate::models::predict::empirical_at(e, h, &rows, d));
             let q = (0..rows.len())
                 .map(|i| {
                     let due = rows.due_date[i];
-                    condition_on_unpaid(q[i], f64::from(d - due + 1)).map(|v| f64::from(due - d) + v)
+                    let c = m.payment.finish(q[i], emp.as_ref().map(|e| &e[i]), f64::from(d - due + 1));
+                    c.map(|v| f64::from(due - d) + v)
                 })
                 .collect();
             (rows, q)

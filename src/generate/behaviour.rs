@@ -68,6 +68,10 @@ const SEGMENTS: [(&str, f64, f64); 3] =
 
 const METHODS: [&str; 4] = ["ach", "wire", "check", "card"];
 
+/// How invoices reach customers: (channel, effect on days late). Paper goes by mail
+/// and is keyed in by hand; e-invoices land in the customer's AP system directly.
+pub const CHANNELS: [(&str, f64); 3] = [("paper", 4.0), ("email", 0.0), ("e-invoice", -2.5)];
+
 /// Dispute reasons by category, as a customer would write them.
 pub const DISPUTE_TEXTS: [(&str, &[&str]); 6] = [
     (
@@ -144,10 +148,41 @@ pub struct Profile {
     pub method: &'static str,
     /// Credit limit in minor units.
     pub credit_limit_minor: i64,
+    /// Delivery channel (index into [`CHANNELS`]) before `channel_switch_day`.
+    pub channel: usize,
+    /// Day the customer moves to `channel_after` (i32::MAX: never).
+    pub channel_switch_day: i32,
+    /// Channel from the switch on.
+    pub channel_after: usize,
+}
+
+impl Profile {
+    /// The channel of an invoice issued on `day` (index into [`CHANNELS`]).
+    pub fn channel_on(&self, day: i32) -> usize {
+        if day >= self.channel_switch_day {
+            self.channel_after
+        } else {
+            self.channel
+        }
+    }
+}
+
+/// Draws a customer's delivery channels from its own stream `rng` (so the other traits
+/// are drawn as they were before channels existed): half start on paper, a third of
+/// those move to e-invoicing or email during the period.
+fn draw_channels(rng: &mut Rng, start_day: i32, end: i32) -> (usize, i32, usize) {
+    let first = rng.weighted(&[0.5, 0.3, 0.2]);
+    let moves = first != 2 && rng.chance(if first == 0 { 0.5 } else { 0.25 });
+    if !moves {
+        return (first, i32::MAX, first);
+    }
+    let day = start_day + ((end - start_day).max(1) as f64 * rng.uniform(0.1, 0.9)) as i32;
+    let to = if first == 0 && rng.chance(0.4) { 1 } else { 2 };
+    (first, day, to)
 }
 
 /// Draws a customer's profile.
-pub fn draw_profile(index: usize, rng: &mut Rng, start: i32, end: i32, invoices: usize) -> Profile {
+pub fn draw_profile(index: usize, seed: u64, rng: &mut Rng, start: i32, end: i32, invoices: usize) -> Profile {
     let weights: Vec<f64> = ARCHETYPES.iter().map(|a| a.1).collect();
     let archetype = ARCHETYPES[rng.weighted(&weights)].0;
     let m = MARKETS[rng.weighted(&MARKETS.map(|m| m.2))];
@@ -176,6 +211,8 @@ pub fn draw_profile(index: usize, rng: &mut Rng, start: i32, end: i32, invoices:
         Archetype::Slow => 0.6,
         _ => 0.75,
     };
+    let (channel, channel_switch_day, channel_after) =
+        draw_channels(&mut Rng::new(seed ^ 0x0C4A_77E1, index as u64), start_day, end);
     let monthly = (invoices as f64 / (span as f64 / 30.0)).max(1.0);
     let limit_major = (scale * monthly * (terms as f64 / 30.0 + 1.0) * rng.uniform(0.8, 2.0)).max(100.0);
     let credit_limit_minor = ((limit_major / 100.0).round() * 100.0) as i64 * currency.minor_per_major();
@@ -198,6 +235,9 @@ pub fn draw_profile(index: usize, rng: &mut Rng, start: i32, end: i32, invoices:
         collector: rng.int(1, 12) as u32,
         method: METHODS[rng.int(0, 3) as usize],
         credit_limit_minor,
+        channel,
+        channel_switch_day,
+        channel_after,
     }
 }
 
@@ -238,7 +278,7 @@ pub fn simulate_invoice(p: &Profile, invoice_date: i32, rng: &mut Rng) -> SimInv
     let amount_minor = ((p.scale * mult * minor).round() as i64).max(p.currency.minor_per_major());
     let due_date = invoice_date + p.terms;
     let month = date_from_days(due_date).map_or(1, |d| d.month());
-    let mut late = rng.gauss(p.mean_late, p.sd_late);
+    let mut late = rng.gauss(p.mean_late, p.sd_late) + CHANNELS[p.channel_on(invoice_date)].1;
     // Large invoices go through more approvals.
     late += 1.5 * mult.ln().clamp(-1.0, 2.0);
     let mut never_paid = false;
@@ -332,8 +372,10 @@ mod tests {
     fn profile_of(kind: Archetype, seed: u64) -> Profile {
         let mut rng = Rng::new(seed, 0);
         loop {
-            let p = draw_profile(0, &mut rng, day(2022, 1, 1), day(2024, 12, 31), 200);
+            let mut p = draw_profile(0, seed, &mut rng, day(2022, 1, 1), day(2024, 12, 31), 200);
             if p.archetype == kind {
+                // Email throughout: the archetype's own behaviour, no channel effect.
+                (p.channel, p.channel_after, p.channel_switch_day) = (1, 1, i32::MAX);
                 return p;
             }
         }
@@ -362,6 +404,17 @@ mod tests {
         let (early, _) = mean_late(&profile_of(Archetype::Early, 3), day(2023, 1, 1), day(2023, 12, 1), |_| true);
         assert!(slow > punctual + 7.0, "slow {slow} punctual {punctual}");
         assert!(early < 0.0, "early {early}");
+    }
+
+    #[test]
+    fn paper_invoices_are_paid_later_than_e_invoices_of_the_same_customer() {
+        let mut p = profile_of(Archetype::Punctual, 6);
+        (p.channel, p.channel_after, p.channel_switch_day) = (0, 2, day(2023, 7, 1));
+        let (paper, _) = mean_late(&p, day(2023, 1, 1), day(2023, 6, 1), |_| true);
+        let (e, _) = mean_late(&p, day(2023, 8, 1), day(2024, 1, 1), |_| true);
+        assert!((paper - e - 6.5).abs() < 1.5, "paper {paper} e-invoice {e}");
+        assert_eq!(CHANNELS[p.channel_on(day(2023, 6, 30))].0, "paper");
+        assert_eq!(CHANNELS[p.channel_on(day(2023, 7, 1))].0, "e-invoice");
     }
 
     #[test]

@@ -144,8 +144,9 @@ pub fn generate(out: &Path, p: &GenerateParams) -> Result<GenerateSummary, Gener
     let start = days_from_date(p.start);
     let end = days_from_date(p.end);
     let counts = invoice_counts(p);
-    let profiles: Vec<Profile> =
-        (0..p.customers).map(|i| draw_profile(i, &mut Rng::new(p.seed, i as u64), start, end, counts[i])).collect();
+    let profiles: Vec<Profile> = (0..p.customers)
+        .map(|i| draw_profile(i, p.seed, &mut Rng::new(p.seed, i as u64), start, end, counts[i]))
+        .collect();
     write_customers(&out.join("customers.parquet"), &profiles)?;
     let shards = p.invoices.div_ceil(250_000).max(4).min(p.customers);
     let per = p.customers.div_ceil(shards);
@@ -231,6 +232,7 @@ fn write_shard(
                     sim.disputed && sim.activities.iter().any(|a| a.1 == ActivityKind::DisputeOpened && a.0 <= end),
                 ),
                 terms_days: Some(prof.terms),
+                channel: Some(behaviour::CHANNELS[prof.channel_on(sim.invoice_date)].0),
             });
             sum.invoices += 1;
             sum.open_invoices += usize::from(paid.is_none());

@@ -70,6 +70,7 @@ pub const INVOICES: &[FieldDef] = &[
     f("terms_days", Kind::Int, false),
     f("business_unit", Kind::Text, false),
     f("country", Kind::Text, false),
+    f("channel", Kind::Text, false),
 ];
 
 /// Fields of `payments`.

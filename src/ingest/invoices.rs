@@ -52,6 +52,8 @@ pub struct InvoiceChunk {
     pub paid_date: Vec<i32>,
     /// Amount received at settlement, [`NULL_AMOUNT`] when the file does not say.
     pub paid_minor: Vec<i64>,
+    /// Delivery channel code per row ([`crate::domain::channel_code`]; 0 without one).
+    pub channel: Vec<u8>,
     /// Extra numeric columns in the order asked for.
     pub extra: Vec<Vec<f64>>,
     /// Whether each row passed validation.
@@ -71,7 +73,7 @@ impl InvoiceChunk {
 }
 
 const REQUIRED: [&str; 5] = ["invoice_id", "customer_id", "invoice_date", "due_date", "amount"];
-const OPTIONAL: [&str; 4] = ["currency", "paid_date", "paid_amount", "terms_days"];
+const OPTIONAL: [&str; 5] = ["currency", "paid_date", "paid_amount", "terms_days", "channel"];
 
 /// Reads every invoice file of `source` in parallel; returns chunks in file order and
 /// all rejected rows.
@@ -124,6 +126,30 @@ fn decode(b: &BatchColumns<'_>, opts: &InvoiceReadOptions) -> Result<(InvoiceChu
     let (terms, terms_err) = match b.get("terms_days") {
         Some(a) => columns::ints(path, "terms_days", a)?,
         None => (vec![None; n], Vec::new()),
+    };
+    let channel = match b.get("channel") {
+        Some(a) => {
+            let text = columns::strings(path, "channel", a)?;
+            // Channels are few: remember the codes of the names seen in this batch.
+            let mut seen: Vec<(&str, u8)> = Vec::new();
+            (0..n)
+                .map(|i| {
+                    if text.is_null(i) {
+                        return crate::domain::NO_CHANNEL;
+                    }
+                    let v = text.value(i);
+                    match seen.iter().find(|(s, _)| *s == v) {
+                        Some(&(_, c)) => c,
+                        None => {
+                            let c = crate::domain::channel_code(v);
+                            seen.push((v, c));
+                            c
+                        }
+                    }
+                })
+                .collect()
+        }
+        None => vec![crate::domain::NO_CHANNEL; n],
     };
     let mut extra = Vec::with_capacity(opts.extra_numeric.len());
     for name in &opts.extra_numeric {
@@ -188,6 +214,7 @@ fn decode(b: &BatchColumns<'_>, opts: &InvoiceReadOptions) -> Result<(InvoiceChu
         currency,
         paid_date,
         paid_minor,
+        channel,
         extra,
         valid,
     };

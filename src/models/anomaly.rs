@@ -505,6 +505,7 @@ mod tests {
                 amount_minor: if open { 200_000 } else { 10_000 },
                 paid_minor: 0,
                 currency: crate::domain::Currency::parse("USD").unwrap(),
+                channel: crate::domain::NO_CHANNEL,
                 open_slot: 0,
                 key: k as u64,
                 origin: (0, k as u32),

@@ -23,10 +23,12 @@ use serde::Serialize;
 
 use super::copula::fit_remaining_time;
 use super::dataset::{feature_index, open_rows, scoring_rows, training_rows, InvoiceView, Rows};
+use super::fitting::{fit_payment, fit_risk};
 use super::gbdt::GbdtError;
 use super::metrics;
-use super::payment::{condition_on_unpaid, PaymentDateParams};
-use super::risk::{late_prior, RiskParams};
+use super::payment::PaymentDateParams;
+use super::predict::{empirical_at, given_unpaid};
+use super::risk::RiskParams;
 use crate::domain::date_from_days;
 use crate::features::history::{History, OPEN};
 use crate::features::stats::quantile_sorted;
@@ -252,20 +254,14 @@ pub fn run_backtest_with(
         let prev = if k == 0 { d - p.every_days } else { dates[k - 1] };
         let train = training_rows(h, d);
         let late_days = train.late_days();
-        let reg: Vec<usize> = (0..train.len()).filter(|&i| !late_days[i].is_nan()).collect();
-        if reg.len() < 10 {
+        let Some((pay, _)) = fit_payment(h, &train, &p.payment, 10)? else {
             continue;
-        }
-        let xr = train.x.select(ndarray::Axis(0), &reg);
+        };
+        let reg: Vec<usize> = (0..train.len()).filter(|&i| !late_days[i].is_nan()).collect();
         let yr: Vec<f64> = reg.iter().map(|&i| late_days[i]).collect();
-        let issue: Vec<i32> = reg.iter().map(|&i| train.invoice_date[i]).collect();
-        let pay = p.payment.fit(xr.view(), &yr, Some(&issue))?;
+        let (risk, _) = fit_risk(h, &train, d, 0, &p.risk, &p.payment)?;
         let labels = train.late_beyond(0, d);
-        let cls: Vec<usize> = (0..train.len()).filter(|&i| labels[i].is_some()).collect();
-        let xc = train.x.select(ndarray::Axis(0), &cls);
-        let yc: Vec<bool> = cls.iter().map(|&i| labels[i] == Some(true)).collect();
-        let order: Vec<i32> = cls.iter().map(|&i| train.invoice_date[i]).collect();
-        let risk = p.risk.fit(xc.view(), &yc, &order, Some(late_prior(0)))?;
+        let yc: Vec<bool> = labels.iter().flatten().copied().collect();
 
         // Remaining-time model for the cash forecast of everything open at d.
         let horizon_days = 7 * p.horizon_weeks.max(1);
@@ -284,16 +280,24 @@ pub fn run_backtest_with(
         let global_rate = yc.iter().filter(|l| **l).count() as f64 / yc.len().max(1) as f64;
 
         let model: Predict<'_> = Box::new(|rows: &Rows, d: i32| {
-            let q = pay.predict(rows.x.view())?;
-            let pl = risk.predict(rows.x.view())?;
+            let q = pay.predict_raw(rows.x.view())?;
+            let emp = pay.empirical.as_ref().map(|m| empirical_at(m, h, rows, d));
+            let p_emp: Option<Vec<f64>> = emp.as_ref().map(|e| e.iter().map(|o| o.p_issue[0]).collect());
+            let pl = risk.predict_with(rows.x.view(), p_emp.as_deref())?;
             let dates = (0..rows.len())
                 .map(|i| {
                     let due = f64::from(rows.due_date[i]);
-                    let c = condition_on_unpaid(q[i], f64::from(d) - due + 1.0);
+                    let c = pay.finish(q[i], emp.as_ref().map(|e| &e[i]), f64::from(d) - due + 1.0);
                     [due + c[0], due + c[1], due + c[2]]
                 })
                 .collect();
-            let probs = (0..rows.len()).map(|i| if d > rows.due_date[i] { 1.0 } else { pl[i] }).collect();
+            let probs = (0..rows.len())
+                .map(|i| match &emp {
+                    Some(e) => given_unpaid(pl[i], 0, d - rows.due_date[i], e[i].unpaid),
+                    None if d > rows.due_date[i] => 1.0,
+                    None => pl[i],
+                })
+                .collect();
             Ok((dates, probs))
         });
         let due_date: Predict<'_> = Box::new(|rows: &Rows, d: i32| {

@@ -192,7 +192,7 @@ pub fn fit_remaining_time(
     if n < 50 {
         return Ok((None, None, n));
     }
-    let model = params.fit(snap.x.view(), &remaining, None)?;
+    let model = params.fit(snap.x.view(), &remaining, None, None)?;
     let mut days: Vec<i32> = day.clone();
     days.sort_unstable();
     days.dedup();
@@ -209,7 +209,7 @@ pub fn fit_remaining_time(
         return Ok((Some(model), None, n));
     }
     let y: Vec<f64> = fit_rows.iter().map(|&i| remaining[i]).collect();
-    let early = params.fit(snap.x.select(Axis(0), &fit_rows).view(), &y, None)?;
+    let early = params.fit(snap.x.select(Axis(0), &fit_rows).view(), &y, None, None)?;
     let q = early.predict(snap.x.select(Axis(0), &cal_rows).view())?;
     let cap = f64::from(horizon);
     let scores: Vec<Score> = cal_rows

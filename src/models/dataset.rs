@@ -325,5 +325,30 @@ mod tests {
         let ya: Vec<f64> = oa.iter().map(|&i| ya[i]).collect();
         let yb: Vec<f64> = ob.iter().map(|&i| yb[i]).collect();
         assert_eq!(ya, yb);
+
+        // The empirical model fitted on the settled training rows, and what it says of
+        // the invoices open at d (histories at d, cut at "unpaid at d"), are the same.
+        let emp = |h: &History, r: &Rows| {
+            let late = r.late_days();
+            let settled: Vec<usize> = (0..r.len()).filter(|&i| !late[i].is_nan()).collect();
+            let pos: Vec<usize> = settled.iter().map(|&i| r.pos[i]).collect();
+            let y: Vec<f64> = settled.iter().map(|&i| late[i]).collect();
+            crate::models::empirical::EmpiricalParams::default().fit(h, &pos, &y).unwrap().unwrap()
+        };
+        let (ma, mb) = (emp(&full, &a), emp(&cut, &b));
+        assert!(ma.channels.len() >= 2, "the generated data has delivery channels: {:?}", ma.channels);
+        assert_eq!(ma.channels, mb.channels);
+        assert_eq!((ma.terms, ma.log_amount, ma.kernel_days), (mb.terms, mb.log_amount, mb.kernel_days));
+        assert_eq!(ma.population, mb.population);
+        let (sa, sb) = (scoring_rows(&full, d, |_| true), scoring_rows(&cut, d, |_| true));
+        let (oa, ob) = (order(&full, &sa), order(&cut, &sb));
+        let (ea, eb) = (
+            crate::models::predict::empirical_at(&ma, &full, &sa, d),
+            crate::models::predict::empirical_at(&mb, &cut, &sb, d),
+        );
+        assert!(ea.iter().any(|o| o.n > 0 && o.unpaid < 1.0));
+        let ea: Vec<_> = oa.iter().map(|&i| ea[i]).collect();
+        let eb: Vec<_> = ob.iter().map(|&i| eb[i]).collect();
+        assert_eq!(ea, eb, "empirical outputs differ");
     }
 }

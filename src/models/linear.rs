@@ -103,7 +103,7 @@ fn loss(z: &Array2<f64>, y: &[f64], w: &[f64], l2: f64) -> f64 {
 
 /// Solves `a · x = b` for a symmetric positive definite `a` (Cholesky); None when it
 /// is not positive definite.
-fn cholesky_solve(a: &Array2<f64>, b: &[f64]) -> Option<Vec<f64>> {
+pub(crate) fn cholesky_solve(a: &Array2<f64>, b: &[f64]) -> Option<Vec<f64>> {
     let n = b.len();
     let mut l = Array2::<f64>::zeros((n, n));
     for i in 0..n {

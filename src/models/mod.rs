@@ -7,6 +7,8 @@ pub mod backtest;
 pub mod calibration;
 pub mod copula;
 pub mod dataset;
+pub mod empirical;
+pub mod fitting;
 pub mod gbdt;
 pub mod linear;
 pub mod metrics;

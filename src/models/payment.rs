@@ -5,7 +5,9 @@
 use ndarray::ArrayView2;
 use serde::{Deserialize, Serialize};
 
+use super::empirical::{EmpOut, EmpiricalModel, EmpiricalParams};
 use super::gbdt::{Gbdt, GbdtError, GbdtParams, Loss};
+use crate::features::history::History;
 
 /// Quantile levels of the predictive distribution.
 pub const LEVELS: [f64; 3] = [0.1, 0.5, 0.9];
@@ -27,6 +29,48 @@ pub struct PaymentDateParams {
     pub interval_coverage: f64,
     /// Share of the latest rows held out to measure the widening.
     pub calibration_share: f64,
+    /// The customer-distribution model blended with the trees (when the caller
+    /// supplies the invoices, see [`EmpiricalRows`]).
+    #[serde(default)]
+    pub empirical: EmpiricalParams,
+}
+
+/// Where each row of a fit comes from, so the empirical model can read the
+/// customers' histories: the invoice (position in `h.invoices`) and the date its
+/// customer's history is taken at (the issue date for training rows).
+#[derive(Debug, Clone, Copy)]
+pub struct EmpiricalRows<'a> {
+    /// The history.
+    pub h: &'a History,
+    /// Invoice per row.
+    pub pos: &'a [usize],
+    /// Date of the customer's history per row.
+    pub t: &'a [i32],
+}
+
+impl EmpiricalRows<'_> {
+    /// The empirical model fitted on rows `fit` (their days late in `late`, aligned
+    /// with all rows), and its outputs for rows `eval` (not cut: as at issue).
+    ///
+    /// # Errors
+    /// [`GbdtError::Empirical`] for invalid settings.
+    pub fn fit_and_score(
+        &self,
+        p: &EmpiricalParams,
+        late: &[f64],
+        fit: &[usize],
+        eval: &[usize],
+    ) -> Result<Option<(EmpiricalModel, Vec<EmpOut>)>, GbdtError> {
+        let pos: Vec<usize> = fit.iter().map(|&i| self.pos[i]).collect();
+        let y: Vec<f64> = fit.iter().map(|&i| late[i]).collect();
+        let Some(m) = p.fit(self.h, &pos, &y)? else {
+            return Ok(None);
+        };
+        let pos: Vec<usize> = eval.iter().map(|&i| self.pos[i]).collect();
+        let t: Vec<i32> = eval.iter().map(|&i| self.t[i]).collect();
+        let out = m.outputs(self.h, &pos, &t, &vec![None; eval.len()]);
+        Ok(Some((m, out)))
+    }
 }
 
 impl Default for PaymentDateParams {
@@ -39,6 +83,7 @@ impl Default for PaymentDateParams {
             seed: 42,
             interval_coverage: 0.8,
             calibration_share: 0.2,
+            empirical: EmpiricalParams::default(),
         }
     }
 }
@@ -52,6 +97,29 @@ pub struct PaymentDateModel {
     /// time-later slice; negative narrows).
     #[serde(default)]
     pub widen: f64,
+    /// The customer-distribution model (None: the trees alone).
+    #[serde(default)]
+    pub empirical: Option<EmpiricalModel>,
+    /// Weight of the empirical model's p10, p50, p90 in the blend, for invoices of
+    /// customers with settled history (`[0]`) and without (`[1]`), chosen on the
+    /// time-later slice.
+    #[serde(default)]
+    pub empirical_weight: [[f64; 3]; 2],
+}
+
+/// Blend weights tried for the empirical model.
+const WEIGHT_GRID: usize = 10;
+
+/// Rows of the time-later slice needed to choose a blend weight.
+const MIN_BLEND_ROWS: usize = 30;
+
+/// Pinball loss of predicting `q` at level `a` for outcome `y`.
+fn pinball(q: f64, y: f64, a: f64) -> f64 {
+    if y >= q {
+        a * (y - q)
+    } else {
+        (1.0 - a) * (q - y)
+    }
 }
 
 impl PaymentDateParams {
@@ -67,9 +135,14 @@ impl PaymentDateParams {
         x: ArrayView2<'_, f64>,
         late_days: &[f64],
         order: Option<&[i32]>,
+        emp: Option<EmpiricalRows<'_>>,
     ) -> Result<PaymentDateModel, GbdtError> {
         let mut model = self.fit_quantiles(x, late_days)?;
         let n = late_days.len();
+        let all: Vec<usize> = (0..n).collect();
+        if let Some(e) = emp {
+            model.empirical = e.fit_and_score(&self.empirical, late_days, &all, &[])?.map(|(m, _)| m);
+        }
         if let Some(order) = order.filter(|_| self.interval_coverage > 0.0 && n >= 200) {
             let mut idx: Vec<usize> = (0..n).collect();
             idx.sort_by_key(|&i| (order[i], i));
@@ -79,9 +152,17 @@ impl PaymentDateParams {
                 let xe = x.select(ndarray::Axis(0), early);
                 let ye: Vec<f64> = early.iter().map(|&i| late_days[i]).collect();
                 let m = self.fit_quantiles(xe.view(), &ye)?;
-                let q = m.predict(x.select(ndarray::Axis(0), late).view())?;
-                let mut e: Vec<f64> =
-                    late.iter().zip(&q).map(|(&i, q)| (q[0] - late_days[i]).max(late_days[i] - q[2])).collect();
+                let mut q = m.predict_raw(x.select(ndarray::Axis(0), late).view())?;
+                let y: Vec<f64> = late.iter().map(|&i| late_days[i]).collect();
+                if let (Some(e), Some(_)) = (emp, &model.empirical) {
+                    if let Some((_, out)) = e.fit_and_score(&self.empirical, late_days, early, late)? {
+                        model.empirical_weight = blend_weights(&q, &out, &y);
+                        for (q, o) in q.iter_mut().zip(&out) {
+                            *q = blend(*q, o, &model.empirical_weight);
+                        }
+                    }
+                }
+                let mut e: Vec<f64> = y.iter().zip(&q).map(|(&y, q)| (q[0] - y).max(y - q[2])).collect();
                 e.sort_by(f64::total_cmp);
                 let level = (self.interval_coverage * (1.0 + 1.0 / e.len() as f64)).min(1.0);
                 model.widen = crate::features::stats::quantile_sorted(&e, level);
@@ -104,18 +185,40 @@ impl PaymentDateParams {
                     .fit(x, late_days)
             })
             .collect::<Result<_, _>>()?;
-        Ok(PaymentDateModel { quantiles, widen: 0.0 })
+        Ok(PaymentDateModel { quantiles, widen: 0.0, empirical: None, empirical_weight: [[0.0; 3]; 2] })
     }
 }
 
 impl PaymentDateModel {
-    /// `[p10, p50, p90]` of days late for each row, non-decreasing.
+    /// `[p10, p50, p90]` of days late for each row from the trees, non-decreasing,
+    /// widened by the conformal margin.
     ///
     /// # Errors
     /// [`GbdtError::Features`] on a width mismatch.
     pub fn predict(&self, x: ArrayView2<'_, f64>) -> Result<Vec<[f64; 3]>, GbdtError> {
+        Ok(self.predict_raw(x)?.into_iter().map(|q| self.widened(q)).collect())
+    }
+
+    /// The trees' `[p10, p50, p90]`, sorted, before blending and widening (see
+    /// [`Self::finish`]).
+    ///
+    /// # Errors
+    /// [`GbdtError::Features`] on a width mismatch.
+    pub fn predict_raw(&self, x: ArrayView2<'_, f64>) -> Result<Vec<[f64; 3]>, GbdtError> {
         let cols: Vec<Vec<f64>> = self.quantiles.iter().map(|m| m.predict(x)).collect::<Result<_, _>>()?;
-        Ok((0..x.nrows()).map(|i| self.ordered([cols[0][i], cols[1][i], cols[2][i]])).collect())
+        Ok((0..x.nrows()).map(|i| sorted([cols[0][i], cols[1][i], cols[2][i]])).collect())
+    }
+
+    /// The predicted days late of an invoice unpaid until `min_late` days past due:
+    /// the trees' quantiles `raw` conditioned on that, blended with the empirical
+    /// model's (already conditioned) output, widened, and never below `min_late`.
+    pub fn finish(&self, raw: [f64; 3], emp: Option<&EmpOut>, min_late: f64) -> [f64; 3] {
+        let c = condition_on_unpaid(raw, min_late);
+        let b = match emp {
+            Some(o) if self.empirical.is_some() => blend(c, o, &self.empirical_weight),
+            _ => c,
+        };
+        self.widened(b).map(|v| v.max(min_late))
     }
 
     /// [`Self::predict`] of one row, with the median model's path attributions added
@@ -131,14 +234,49 @@ impl PaymentDateModel {
             }
         }
         let p50 = mid.predict_row_attributed(mid.explainer(), x, contrib);
-        Ok(self.ordered([lo.predict_row(x), p50, hi.predict_row(x)]))
+        Ok(sorted([lo.predict_row(x), p50, hi.predict_row(x)]))
     }
 
     /// Sorted quantiles with the conformal widening.
-    fn ordered(&self, mut q: [f64; 3]) -> [f64; 3] {
-        q.sort_by(f64::total_cmp);
+    fn widened(&self, q: [f64; 3]) -> [f64; 3] {
+        let q = sorted(q);
         [(q[0] - self.widen).min(q[1]), q[1], (q[2] + self.widen).max(q[1])]
     }
+}
+
+fn sorted(mut q: [f64; 3]) -> [f64; 3] {
+    q.sort_by(f64::total_cmp);
+    q
+}
+
+/// The trees' quantiles `q` blended with the empirical model's, by the weights for
+/// customers with history or without.
+fn blend(q: [f64; 3], o: &EmpOut, w: &[[f64; 3]; 2]) -> [f64; 3] {
+    let w = &w[usize::from(o.n == 0)];
+    sorted([0, 1, 2].map(|k| (1.0 - w[k]) * q[k] + w[k] * o.q[k]))
+}
+
+/// Per level, the weight of the empirical quantile (a tenth at a time) with the least
+/// pinball loss on held-out rows, separately for customers with settled history and
+/// without; without enough rows of a kind, the trees alone.
+fn blend_weights(q: &[[f64; 3]], out: &[EmpOut], y: &[f64]) -> [[f64; 3]; 2] {
+    let mut w = [[0.0; 3]; 2];
+    for (cold, wk) in w.iter_mut().enumerate() {
+        let rows: Vec<usize> = (0..y.len()).filter(|&i| usize::from(out[i].n == 0) == cold).collect();
+        if rows.len() < MIN_BLEND_ROWS {
+            continue;
+        }
+        for (k, slot) in wk.iter_mut().enumerate() {
+            let a = super::payment::LEVELS[k];
+            let loss = |g: usize| -> f64 {
+                let w = g as f64 / WEIGHT_GRID as f64;
+                rows.iter().map(|&i| pinball((1.0 - w) * q[i][k] + w * out[i].q[k], y[i], a)).sum()
+            };
+            let best = (0..=WEIGHT_GRID).min_by(|&a, &b| loss(a).total_cmp(&loss(b))).unwrap_or(0);
+            *slot = best as f64 / WEIGHT_GRID as f64;
+        }
+    }
+    w
 }
 
 /// Conditions predicted quantiles of days late on the invoice still being unpaid

@@ -13,8 +13,8 @@ use serde::Serialize;
 
 use super::anomaly::Flag;
 use super::dataset::{model_feature_names, scoring_rows, Rows};
+use super::empirical::{EmpOut, EmpiricalModel};
 use super::gbdt::GbdtError;
-use super::payment::condition_on_unpaid;
 use super::segments::NEW_SEGMENT;
 use super::train::ModelSet;
 use crate::contract::rows::{Cell, TableBuilder};
@@ -136,6 +136,33 @@ pub fn condition_risk(p: [f64; 3], dpd: i32) -> [f64; 3] {
     [1.0, late30, unpaid90]
 }
 
+/// P(paid more than `t` days late | unpaid `dpd` days past due), from the
+/// probability `p` as at issue and `unpaid`, the chance (as at issue) of being unpaid
+/// then: an event that implies "unpaid then" keeps its mass and loses the rest
+/// (`p / unpaid`); one already certain at `dpd` is 1.
+pub fn given_unpaid(p: f64, t: i32, dpd: i32, unpaid: f64) -> f64 {
+    if dpd > t {
+        1.0
+    } else {
+        (p / unpaid.max(1e-9)).clamp(0.0, 1.0)
+    }
+}
+
+/// Risk probabilities at issue of an invoice unpaid `dpd` days past due, conditioned
+/// through the empirical model's chance of being unpaid then (or, without one, the
+/// log-linear survival curve of [`condition_risk`]); never increasing with the
+/// threshold.
+pub fn condition_open(p: [f64; 3], dpd: i32, unpaid: Option<f64>) -> [f64; 3] {
+    let Some(u) = unpaid else { return condition_risk(p, dpd) };
+    let mut out = [0.0; 3];
+    for (k, t) in [0, 30, 90].into_iter().enumerate() {
+        out[k] = given_unpaid(p[k], t, dpd, u);
+    }
+    out[1] = out[1].min(out[0]);
+    out[2] = out[2].min(out[1]);
+    out
+}
+
 /// The 0–100 risk score.
 pub fn risk_score(p: [f64; 3]) -> u8 {
     (100.0 * (0.2 * p[0] + 0.3 * p[1] + 0.5 * p[2])).round().clamp(0.0, 100.0) as u8
@@ -156,6 +183,9 @@ pub struct RowMeta {
     pub open_minor: i64,
     /// Due day.
     pub due: i32,
+    /// What the empirical model says of it (customer's history at the scoring date, cut
+    /// at "unpaid then"), when the payment-date model has one.
+    pub emp: Option<crate::models::empirical::EmpOut>,
 }
 
 /// Indices of the `K` largest non-zero `|v|`, largest first (ties: lower index first).
@@ -200,8 +230,19 @@ pub fn score_matrix(
     let flat: &[f64] = &crate::models::gbdt::row_major(&x);
     let p50 = &m.payment.quantiles[1].forest;
     let explainer = p50.explainer();
-    let risk = |x: ndarray::ArrayView2<'_, f64>| -> Result<_, GbdtError> {
-        Ok((m.risk.late.predict(x)?, m.risk.late_30.predict(x)?, m.risk.unpaid_90.predict(x)?))
+    // The empirical model's probabilities as at issue, per threshold (the risk models
+    // take them as inputs).
+    let emp_p: Option<[Vec<f64>; 3]> = meta
+        .iter()
+        .all(|r| r.emp.is_some())
+        .then(|| [0, 1, 2].map(|k| meta.iter().map(|r| r.emp.map_or(f64::NAN, |e| e.p_issue[k])).collect()));
+    let risk = |x: ndarray::ArrayView2<'_, f64>, from: usize| -> Result<_, GbdtError> {
+        let e = |k: usize| emp_p.as_ref().map(|v| &v[k][from..from + x.nrows()]);
+        Ok((
+            m.risk.late.predict_with(x, e(0))?,
+            m.risk.late_30.predict_with(x, e(1))?,
+            m.risk.unpaid_90.predict_with(x, e(2))?,
+        ))
     };
     let (q, p0, p30, p90, contribs) = if x.nrows() < crate::models::gbdt::FEW_ROWS {
         // As few rows as the models walk one by one anyway: one walk of the median
@@ -212,21 +253,21 @@ pub fn score_matrix(
             .zip(contribs.chunks_exact_mut(nf.max(1)))
             .map(|(row, c)| m.payment.predict_row_attributed(row, c))
             .collect::<Result<Vec<_>, _>>()?;
-        let (p0, p30, p90) = risk(x)?;
+        let (p0, p30, p90) = risk(x, 0)?;
         (q, p0, p30, p90, contribs)
     } else {
         // Mid-sized batches: every model over row blocks in parallel (each model alone
         // keeps up to 2,048 rows on one thread).
-        let run = |x: ndarray::ArrayView2<'_, f64>| -> Result<_, GbdtError> {
-            let (a, b, c) = risk(x)?;
-            Ok((m.payment.predict(x)?, a, b, c))
+        let run = |x: ndarray::ArrayView2<'_, f64>, from: usize| -> Result<_, GbdtError> {
+            let (a, b, c) = risk(x, from)?;
+            Ok((m.payment.predict_raw(x)?, a, b, c))
         };
         let (q, p0, p30, p90) = if x.nrows() >= 256 && x.nrows() <= 2048 {
             let blocks: Vec<_> = (0..x.nrows())
                 .step_by(128)
                 .collect::<Vec<_>>()
                 .into_par_iter()
-                .map(|s| run(x.slice(ndarray::s![s..(s + 128).min(x.nrows()), ..])))
+                .map(|s| run(x.slice(ndarray::s![s..(s + 128).min(x.nrows()), ..]), s))
                 .collect::<Result<Vec<_>, _>>()?;
             let mut all = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
             for b in blocks {
@@ -237,7 +278,7 @@ pub fn score_matrix(
             }
             all
         } else {
-            run(x)?
+            run(x, 0)?
         };
         // Attributions of the p50 model for all rows at once (blocks of rows by node
         // masks).
@@ -263,9 +304,9 @@ pub fn score_matrix(
     let one = |i: usize| {
         let r = &meta[i];
         let due = r.due;
-        let c = condition_on_unpaid(q[i], f64::from(d - due + 1));
+        let c = m.payment.finish(q[i], r.emp.as_ref(), f64::from(d - due + 1));
         let days = c.map(|v| (f64::from(due) + v).round().max(f64::from(d + 1)) as i32);
-        let probs = condition_risk([p0[i], p30[i], p90[i]], d - due);
+        let probs = condition_open([p0[i], p30[i], p90[i]], d - due, r.emp.map(|e| e.unpaid));
         let xs = &flat[i * nf..(i + 1) * nf];
         let contrib = &contribs[i * nf..(i + 1) * nf];
         let reasons = top_by_magnitude::<3>(contrib)
@@ -307,6 +348,13 @@ pub fn score_matrix(
     })
 }
 
+/// The empirical model's output for rows open at `d`: each customer's history at
+/// `d`, cut at "unpaid at `d`".
+pub fn empirical_at(m: &EmpiricalModel, h: &History, rows: &Rows, d: i32) -> Vec<EmpOut> {
+    let min_late: Vec<Option<f64>> = rows.due_date.iter().map(|&due| Some(f64::from(d - due + 1))).collect();
+    m.outputs(h, &rows.pos, &vec![d; rows.len()], &min_late)
+}
+
 /// Scores rows built by [`scoring_rows`] at `d` (issue-date invoice inputs, customer
 /// vector at `d`). `flags` maps a customer index to its flags.
 ///
@@ -319,6 +367,7 @@ pub fn score_rows(
     m: &ModelSet,
     flags: &FxHashMap<usize, Vec<Flag>>,
 ) -> Result<Vec<InvoicePrediction>, GbdtError> {
+    let emp = m.payment.empirical.as_ref().map(|e| empirical_at(e, h, rows, d));
     let meta: Vec<RowMeta> = (0..rows.len())
         .map(|i| {
             let inv = &h.invoices[rows.pos[i]];
@@ -329,6 +378,7 @@ pub fn score_rows(
                 amount_minor: inv.amount_minor,
                 open_minor: inv.amount_minor - rows.received_minor[i].max(0),
                 due: rows.due_date[i],
+                emp: emp.as_ref().map(|e| e[i]),
             }
         })
         .collect();

@@ -150,9 +150,13 @@ pub enum RiskModel {
         /// Calibration from the time-later slice (None when too small).
         iso: Option<Isotonic>,
         /// Logistic stack weights (bias, logit GBDT score, logit prior[, linear
-        /// log-odds]) and the prior.
+        /// log-odds][, logit of the empirical model's probability]) and the prior.
         #[serde(default)]
         stack: Option<(Vec<f64>, Prior)>,
+        /// Whether the empirical model's probability (as at issue) is the last input of
+        /// the trees, of the linear model and of the stack.
+        #[serde(default)]
+        empirical_input: bool,
     },
 }
 
@@ -162,13 +166,17 @@ impl RiskParams {
     /// # Errors
     /// [`GbdtError`].
     /// `prior`: the input columns of the customer's late share and settled count, used
-    /// by [`Calibration::Stack`] (isotonic without them).
+    /// by [`Calibration::Stack`] (isotonic without them). `empirical`: the empirical
+    /// model's probability of each row, which the trees, the linear model and the
+    /// stack then take as one more input (the models fitted on the early rows see it
+    /// from an empirical model fitted on those rows only).
     pub fn fit(
         &self,
         x: ArrayView2<'_, f64>,
         label: &[bool],
         order_key: &[i32],
         prior: Option<(usize, usize)>,
+        empirical: Option<EmpiricalInputs<'_>>,
     ) -> Result<RiskModel, GbdtError> {
         if !(0.0..=1.0).contains(&self.linear_weight) {
             return Err(GbdtParamsError::Weight(self.linear_weight).into());
@@ -198,12 +206,19 @@ impl RiskParams {
         let base = pos as f64 / n as f64;
         let mut iso = None;
         let mut stack = None;
+        let empirical_input = empirical.is_some();
         if late.len() >= 30 && early.len() >= 30 {
-            let xe = x.select(Axis(0), early);
+            // The empirical model of the early rows, for every row.
+            let emp_early = match &empirical {
+                Some(e) => Some((e.refit)(early)?.unwrap_or_else(|| vec![f64::NAN; n])),
+                None => None,
+            };
+            let pick = |rows: &[usize]| emp_early.as_ref().map(|e| rows.iter().map(|&i| e[i]).collect::<Vec<f64>>());
+            let xe = with_empirical(x.select(Axis(0), early), pick(early).as_deref());
             let ye: Vec<f64> = early.iter().map(|&i| y[i]).collect();
             if ye.contains(&1.0) && ye.contains(&0.0) {
                 let m = params(early.len()).fit(xe.view(), &ye)?;
-                let xl = x.select(Axis(0), late);
+                let xl = with_empirical(x.select(Axis(0), late), pick(late).as_deref());
                 let g = m.predict(xl.view())?;
                 let lin = if self.linear_weight > 0.0 {
                     let le: Vec<bool> = early.iter().map(|&i| label[i]).collect();
@@ -215,17 +230,27 @@ impl RiskParams {
                 match (self.calibration, prior) {
                     (Calibration::Stack, Some((share_col, count_col))) => {
                         let pr = Prior { share_col, count_col, base, strength: self.prior_strength };
-                        // Inputs: logit(GBDT), logit(customer prior)[, linear log-odds],
-                        // pulled towards the fixed blend with no prior.
+                        let emp = pick(late);
+                        // Inputs: logit(GBDT), logit(customer prior)[, linear log-odds]
+                        // [, logit(empirical)], pulled towards the fixed blend with no
+                        // prior (the empirical model, when there, as much as the other two).
                         let w = self.linear_weight;
                         let z: Vec<Vec<f64>> = (0..l.len())
                             .map(|k| {
                                 let mut v = vec![logit(g[k]), logit(pr.rate(xl.row(k)))];
                                 v.extend(lin.as_ref().map(|lin| lin[k]));
+                                v.extend(emp.as_ref().map(|e| logit(e[k])));
                                 v
                             })
                             .collect();
-                        let target = if lin.is_some() { vec![1.0 - w, 0.0, w] } else { vec![1.0, 0.0] };
+                        let mut target = if lin.is_some() { vec![1.0 - w, 0.0, w] } else { vec![1.0, 0.0] };
+                        if emp.is_some() {
+                            target[0] *= 0.5;
+                            if lin.is_some() {
+                                target[2] *= 0.5;
+                            }
+                            target.push(0.5);
+                        }
                         stack = Some((fit_logistic(&z, &l, &target, self.stack_shrinkage), pr));
                     }
                     _ => {
@@ -238,11 +263,37 @@ impl RiskParams {
                 }
             }
         }
-        let gbdt = params(n).fit(x, &y)?;
-        let linear =
-            if self.linear_weight > 0.0 { Some((self.linear.fit(x, label)?, self.linear_weight)) } else { None };
-        Ok(RiskModel::Calibrated { gbdt: Box::new(gbdt), linear, iso, stack })
+        let xa = with_empirical(x.to_owned(), empirical.as_ref().map(|e| &e.all[..]));
+        let gbdt = params(n).fit(xa.view(), &y)?;
+        let linear = if self.linear_weight > 0.0 {
+            Some((self.linear.fit(xa.view(), label)?, self.linear_weight))
+        } else {
+            None
+        };
+        Ok(RiskModel::Calibrated { gbdt: Box::new(gbdt), linear, iso, stack, empirical_input })
     }
+}
+
+/// What the empirical model says of each row of a risk fit: its probability of the
+/// fit's outcome, as seen at the row's issue date.
+pub struct EmpiricalInputs<'a> {
+    /// From the model fitted on every row with a known outcome.
+    pub all: Vec<f64>,
+    /// Given the early rows, the probability of every row from a model fitted on
+    /// those (None: too few to fit one).
+    pub refit: Refit<'a>,
+}
+
+/// Given some rows, the empirical probability of every row from a model fitted on
+/// those (None: too few to fit one).
+pub type Refit<'a> = &'a (dyn Fn(&[usize]) -> Result<Option<Vec<f64>>, GbdtError> + Sync);
+
+/// `x` with the logit of the empirical probability as one more column (the matrix
+/// as it is without one).
+fn with_empirical(x: ndarray::Array2<f64>, p: Option<&[f64]>) -> ndarray::Array2<f64> {
+    let Some(p) = p else { return x };
+    let col = ndarray::Array1::from_iter(p.iter().map(|&v| if v.is_nan() { f64::NAN } else { logit(v) }));
+    ndarray::concatenate(Axis(1), &[x.view(), col.insert_axis(Axis(1)).view()]).expect("rows of equal count")
 }
 
 impl RiskModel {
@@ -251,17 +302,43 @@ impl RiskModel {
     /// # Errors
     /// [`GbdtError::Features`] on a width mismatch.
     pub fn predict(&self, x: ArrayView2<'_, f64>) -> Result<Vec<f64>, GbdtError> {
+        self.predict_with(x, None)
+    }
+
+    /// [`Self::predict`] with the empirical model's probability per row, for a model
+    /// whose stack takes it (without it, the customer's prior rate stands in).
+    ///
+    /// # Errors
+    /// [`GbdtError::Features`] on a width mismatch.
+    pub fn predict_with(&self, x: ArrayView2<'_, f64>, empirical: Option<&[f64]>) -> Result<Vec<f64>, GbdtError> {
         match self {
             RiskModel::Constant(p) => Ok(vec![*p; x.nrows()]),
-            RiskModel::Calibrated { gbdt, linear, iso, stack } => {
-                let g = gbdt.predict(x)?;
-                let lin = linear.as_ref().map(|(m, _)| m.predict_log_odds(x)).transpose()?;
+            RiskModel::Calibrated { gbdt, linear, iso, stack, empirical_input } => {
+                let xa = empirical_input.then(|| {
+                    let missing = vec![f64::NAN; x.nrows()];
+                    with_empirical(x.to_owned(), Some(empirical.unwrap_or(&missing)))
+                });
+                let xm = xa.as_ref().map_or(x.view(), |a| a.view());
+                let g = gbdt.predict(xm)?;
+                let lin = linear.as_ref().map(|(m, _)| m.predict_log_odds(xm)).transpose()?;
                 Ok(match (stack, iso) {
                     (Some((w, pr)), _) => (0..g.len())
                         .map(|i| {
-                            let mut z = w[0] + w[1] * logit(g[i]) + w[2] * logit(pr.rate(x.row(i)));
-                            if let (Some(lin), Some(wl)) = (&lin, w.get(3)) {
-                                z += wl * lin[i];
+                            let prior = logit(pr.rate(x.row(i)));
+                            let mut z = w[0] + w[1] * logit(g[i]) + w[2] * prior;
+                            let mut k = 3;
+                            if let Some(lin) = &lin {
+                                if let Some(wl) = w.get(k) {
+                                    z += wl * lin[i];
+                                }
+                                k += 1;
+                            }
+                            if *empirical_input {
+                                let e = empirical
+                                    .and_then(|e| e.get(i))
+                                    .filter(|p| !p.is_nan())
+                                    .map_or(prior, |p| logit(*p));
+                                z += w.get(k).copied().unwrap_or(0.0) * e;
                             }
                             1.0 / (1.0 + (-z).exp())
                         })
@@ -333,7 +410,7 @@ mod tests {
         let (x, y, order) = rows(4_000, 8);
         let (xt, yt, _) = rows(2_000, 9);
         let p = RiskParams { n_trees: 60, learning_rate: 0.1, ..RiskParams::default() };
-        let m = p.fit(x.view(), &y, &order, Some((2, 3))).unwrap();
+        let m = p.fit(x.view(), &y, &order, Some((2, 3)), None).unwrap();
         let RiskModel::Calibrated { linear: Some(_), stack: Some((w, _)), .. } = &m else {
             panic!("expected a blended, stacked model: {m:?}")
         };
@@ -354,7 +431,7 @@ mod tests {
     fn models_saved_before_the_linear_partner_still_load_and_predict_the_same() {
         let (x, y, order) = rows(2_000, 10);
         let p = RiskParams { n_trees: 30, linear_weight: 0.0, ..RiskParams::default() };
-        let m = p.fit(x.view(), &y, &order, Some((2, 3))).unwrap();
+        let m = p.fit(x.view(), &y, &order, Some((2, 3)), None).unwrap();
         let mut json: serde_json::Value = serde_json::to_value(&m).unwrap();
         // The earlier layout: no `linear` key, three stack weights.
         let inner = json.get_mut("Calibrated").unwrap().as_object_mut().unwrap();
@@ -371,7 +448,7 @@ mod tests {
             RiskParams { linear_weight: 1.5, ..RiskParams::default() },
             RiskParams { stack_shrinkage: -1.0, ..RiskParams::default() },
         ] {
-            assert!(matches!(bad.fit(x.view(), &y, &order, None), Err(GbdtError::Params(_))), "{bad:?}");
+            assert!(matches!(bad.fit(x.view(), &y, &order, None, None), Err(GbdtError::Params(_))), "{bad:?}");
         }
     }
 }

@@ -10,9 +10,10 @@ use super::artifact::{manifest, ArtifactError, Kind, Manifest, ModelStore};
 use super::backtest::{run_backtest, BacktestParams, BacktestReport};
 use super::copula::{fit_remaining_time, Copula};
 use super::dataset::training_rows;
+use super::fitting::{fit_payment, fit_risk};
 use super::gbdt::GbdtError;
 use super::payment::{PaymentDateModel, PaymentDateParams};
-use super::risk::{late_prior, RiskModel, RiskParams};
+use super::risk::{RiskModel, RiskParams};
 use super::segments::{SegmentError, SegmentModel, SegmentParams};
 use crate::domain::date_from_days;
 use crate::features::customer_at;
@@ -155,30 +156,21 @@ pub fn train_all(h: &History, d: i32, p: &TrainParams) -> Result<Trained, TrainE
     let lap = |what: &str| tracing::info!(seconds = clock.elapsed().as_secs_f64(), "train: {what}");
     let train = training_rows(h, d);
     lap("training rows");
-    let late_days = train.late_days();
-    let reg: Vec<usize> = (0..train.len()).filter(|&i| !late_days[i].is_nan()).collect();
-    if reg.len() < 30 {
-        return Err(TrainError::TooFewRows { found: reg.len(), needed: 30 });
-    }
-    let xr = train.x.select(ndarray::Axis(0), &reg);
-    let yr: Vec<f64> = reg.iter().map(|&i| late_days[i]).collect();
-    let issue: Vec<i32> = reg.iter().map(|&i| train.invoice_date[i]).collect();
-    let payment = p.payment.fit(xr.view(), &yr, Some(&issue))?;
+    let settled = train.late_days().iter().filter(|v| !v.is_nan()).count();
+    let Some((payment, n_pay)) = fit_payment(h, &train, &p.payment, 30)? else {
+        return Err(TrainError::TooFewRows { found: settled, needed: 30 });
+    };
     lap("payment-date model");
 
     let mut rows = BTreeMap::new();
-    rows.insert(Kind::PaymentDate, reg.len());
+    rows.insert(Kind::PaymentDate, n_pay);
     let mut risks = Vec::new();
     for days in RISK_THRESHOLDS {
-        let labels = train.late_beyond(days, d);
-        let cls: Vec<usize> = (0..train.len()).filter(|&i| labels[i].is_some()).collect();
-        let xc = train.x.select(ndarray::Axis(0), &cls);
-        let yc: Vec<bool> = cls.iter().map(|&i| labels[i] == Some(true)).collect();
-        let order: Vec<i32> = cls.iter().map(|&i| train.invoice_date[i]).collect();
+        let (m, n) = fit_risk(h, &train, d, days, &p.risk, &p.payment)?;
         if days == 0 {
-            rows.insert(Kind::Risk, cls.len());
+            rows.insert(Kind::Risk, n);
         }
-        risks.push(p.risk.fit(xc.view(), &yc, &order, Some(late_prior(days)))?);
+        risks.push(m);
     }
     lap("risk models");
     let unpaid_90 = risks.pop().expect("three");

@@ -226,8 +226,9 @@ struct CachedForecast {
     dirty: HashSet<usize>,
 }
 
-/// A customer's state at the as-of date and its customer-level anomaly flags.
-type Summary = (crate::features::invoice::CustomerSummary, Vec<Flag>);
+/// A customer's state at the as-of date, its customer-level anomaly flags and its
+/// distribution of days late (when the payment-date model has an empirical part).
+type Summary = (crate::features::invoice::CustomerSummary, Vec<Flag>, Option<crate::models::empirical::CustomerDist>);
 
 /// Open invoices as (priority, customer, position in its predictions), best first.
 type Ranking = Vec<(f64, u32, u32)>;
@@ -273,18 +274,14 @@ impl State {
     }
 
     /// Customer `c`'s summary at `as_of` and its customer-level flags (cached).
-    fn summary(
-        &self,
-        c: usize,
-        as_of: i32,
-        m: &ModelSet,
-    ) -> Arc<(crate::features::invoice::CustomerSummary, Vec<Flag>)> {
+    fn summary(&self, c: usize, as_of: i32, m: &ModelSet) -> Arc<Summary> {
         self.summaries[c]
             .get_or_init(|| {
                 let (h, hc) = self.history_of(c);
                 let now = customer_at(h, hc, as_of);
                 let flags = m.anomaly.flags(&now).into_iter().filter(|f| f.invoice.is_none()).collect();
-                Arc::new((now.summary(), flags))
+                let dist = m.payment.empirical.as_ref().map(|e| e.dist(&e.channel_table(), h, hc, as_of));
+                Arc::new((now.summary(), flags, dist))
             })
             .clone()
     }
@@ -926,6 +923,14 @@ impl Service {
                 return Err(errors);
             }
         }
+        let channel = match obj.get("channel") {
+            None | Some(serde_json::Value::Null) => crate::domain::NO_CHANNEL,
+            Some(serde_json::Value::String(c)) if c.len() <= 256 => crate::domain::channel_code(c),
+            Some(_) => {
+                errors.push(bad(path("channel"), "should be a string of at most 256 bytes".into()));
+                crate::domain::NO_CHANNEL
+            }
+        };
         let (Some(cust), Some(issue_d), Some(due_d), Some(m), true) = (cust, issue_d, due_d, amount, field_ok) else {
             return Err(errors);
         };
@@ -938,11 +943,12 @@ impl Service {
             amount_minor: m.minor,
             paid_minor: NULL_AMOUNT,
             currency: m.currency,
+            channel,
             open_slot: u32::MAX,
             key: id_key(&invoice_id),
             origin: (0, 0),
         };
-        let (vector, values, flags) = match st.index.get(&cust) {
+        let (vector, values, flags, emp) = match st.index.get(&cust) {
             Some(&c) => {
                 let sum = st.summary(c, self.as_of, &self.models);
                 let values = match crate::features::invoice::new_invoice_values_from(&sum.0, &inv) {
@@ -953,7 +959,15 @@ impl Service {
                         crate::features::invoice::new_invoice_values(&customer_at(h, hc, issue_d), &inv)
                     }
                 };
-                (sum.0.vector, values, sum.1.clone())
+                let emp = self.models.payment.empirical.as_ref().map(|e| {
+                    let none = crate::models::empirical::CustomerDist::default();
+                    e.predict(
+                        sum.2.as_ref().unwrap_or(&none),
+                        e.shift_with(&e.channel_table(), &inv),
+                        Some(f64::from(self.as_of - due_d + 1)),
+                    )
+                });
+                (sum.0.vector, values, sum.1.clone(), emp)
             }
             None => {
                 let vector = crate::features::customer::first_invoice_vector(&inv);
@@ -966,7 +980,14 @@ impl Service {
                     median_amount: f64::NAN,
                     vector,
                 };
-                (vector, crate::features::invoice::new_invoice_values(&empty, &inv), Vec::new())
+                let emp = self.models.payment.empirical.as_ref().map(|e| {
+                    e.predict(
+                        &crate::models::empirical::CustomerDist::default(),
+                        e.shift_with(&e.channel_table(), &inv),
+                        Some(f64::from(self.as_of - due_d + 1)),
+                    )
+                });
+                (vector, crate::features::invoice::new_invoice_values(&empty, &inv), Vec::new(), emp)
             }
         };
         if !errors.is_empty() {
@@ -982,6 +1003,7 @@ impl Service {
             amount_minor: m.minor,
             open_minor: m.minor,
             due: due_d,
+            emp,
         };
         Ok(Posted::New { row, meta, flags })
     }

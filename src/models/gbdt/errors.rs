@@ -35,6 +35,9 @@ pub enum GbdtError {
     /// Bad parameters.
     #[error(transparent)]
     Params(#[from] GbdtParamsError),
+    /// Bad parameters of the empirical model blended with the trees.
+    #[error(transparent)]
+    Empirical(#[from] crate::models::empirical::EmpiricalParamsError),
     /// No rows to fit.
     #[error("cannot fit on 0 rows")]
     Empty,

@@ -1,0 +1,716 @@
+//! The customer's own payment distribution, adjusted for what differs between its
+//! invoices: an empirical-Bayes model of days late.
+//!
+//! Days late of an invoice = the effect of its covariates (delivery channel, terms,
+//! size) + a draw from its customer's residual distribution. The covariate effects are
+//! estimated *within* customers (each customer's invoices against its own mean, a
+//! ridge regression), so a customer that moved from paper to e-invoicing teaches the
+//! channel effect without its overall speed leaking into it. A customer's residual
+//! distribution is the set of residuals of its invoices settled by the date of the
+//! prediction (its latest [`EmpiricalParams::max_history`]), mixed with the portfolio's
+//! residual distribution at a weight of [`EmpiricalParams::prior_strength`] invoices —
+//! so a customer with two settled invoices is mostly the portfolio, one with forty is
+//! mostly itself, and one with none is the portfolio shifted by its invoice's
+//! covariates.
+//!
+//! For an invoice still unpaid at the as-of date the distribution is cut at "paid
+//! after the as-of date" before quantiles and probabilities are read, so a customer
+//! whose invoices are usually paid by now moves the prediction out, not to yesterday.
+//!
+//! Trees (the payment-date and risk models) see the same history through features but
+//! must learn the structure from the rows; on small ledgers this model's structure is
+//! worth more than the trees' flexibility, on large ones less. The payment-date and risk
+//! models blend the two by weights measured on a time-later slice.
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{channel_name, NO_CHANNEL};
+use crate::features::history::{History, Inv};
+
+/// Quantile levels read from the distribution (as the payment-date model's).
+const LEVELS: [f64; 3] = [0.1, 0.5, 0.9];
+
+/// "Late by more than" thresholds of the probabilities, days (as the risk models').
+pub const THRESHOLDS: [f64; 3] = [0.0, 30.0, 90.0];
+
+/// Settings of the empirical model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EmpiricalParams {
+    /// Weight, in invoices, of the portfolio's residual distribution in each
+    /// customer's.
+    pub prior_strength: f64,
+    /// Ridge penalty of the covariate effects (on standardised covariates), in rows.
+    pub ridge: f64,
+    /// Channels with fewer settled invoices than this get no effect of their own.
+    pub min_channel_rows: usize,
+    /// The customer's most recently settled invoices kept in its distribution.
+    pub max_history: usize,
+    /// Points kept of the portfolio's distribution.
+    pub population_points: usize,
+    /// Probabilities read from the distribution smoothed by a triangular kernel whose
+    /// half-width is this multiple of the spread of residuals within customers
+    /// (0: the raw step function).
+    #[serde(default = "default_smoothing")]
+    pub smoothing: f64,
+}
+
+fn default_smoothing() -> f64 {
+    0.5
+}
+
+impl Default for EmpiricalParams {
+    fn default() -> Self {
+        EmpiricalParams {
+            ridge: 1.0,
+            min_channel_rows: 20,
+            max_history: 250,
+            population_points: 200,
+            prior_strength: 3.0,
+            smoothing: default_smoothing(),
+        }
+    }
+}
+
+/// Invalid settings.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum EmpiricalParamsError {
+    /// A weight or penalty that is negative or not finite.
+    #[error("empirical model: {name} should be a finite number >= 0, not {value}")]
+    Negative {
+        /// Setting.
+        name: &'static str,
+        /// Value.
+        value: f64,
+    },
+    /// A count that must be positive.
+    #[error("empirical model: {0} should be at least 1")]
+    Zero(&'static str),
+}
+
+impl EmpiricalParams {
+    /// Checks the settings.
+    ///
+    /// # Errors
+    /// [`EmpiricalParamsError`].
+    pub fn check(&self) -> Result<(), EmpiricalParamsError> {
+        for (name, value) in
+            [("prior_strength", self.prior_strength), ("ridge", self.ridge), ("smoothing", self.smoothing)]
+        {
+            if !value.is_finite() || value < 0.0 {
+                return Err(EmpiricalParamsError::Negative { name, value });
+            }
+        }
+        if self.max_history == 0 {
+            return Err(EmpiricalParamsError::Zero("max_history"));
+        }
+        if self.population_points == 0 {
+            return Err(EmpiricalParamsError::Zero("population_points"));
+        }
+        Ok(())
+    }
+
+    /// Fits on settled invoices: `pos` into `h.invoices`, `late` their days late.
+    /// None without any row.
+    ///
+    /// # Errors
+    /// [`EmpiricalParamsError`] for invalid settings.
+    pub fn fit(
+        &self,
+        h: &History,
+        pos: &[usize],
+        late: &[f64],
+    ) -> Result<Option<EmpiricalModel>, EmpiricalParamsError> {
+        self.check()?;
+        let rows: Vec<(usize, f64)> =
+            pos.iter().zip(late).filter(|(_, y)| y.is_finite()).map(|(&p, &y)| (p, y)).collect();
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        // Channels with enough rows, by name (codes are per process).
+        let mut counts = [0usize; 256];
+        for &(p, _) in &rows {
+            counts[usize::from(h.invoices[p].channel)] += 1;
+        }
+        let mut channels: Vec<(String, u8)> = (0..256)
+            .filter(|&c| counts[c] >= self.min_channel_rows.max(1))
+            .map(|c| (channel_label(c as u8), c as u8))
+            .collect();
+        channels.sort();
+        if channels.len() < 2 {
+            channels.clear();
+        }
+        let k = channels.len() + 2;
+        let z = |r: &Inv| -> Vec<f64> {
+            let mut v: Vec<f64> = channels.iter().map(|(_, c)| f64::from(u8::from(r.channel == *c))).collect();
+            v.push(f64::from(r.due_date - r.invoice_date));
+            v.push(r.amount_base.max(0.0).ln_1p());
+            v
+        };
+        // Days late winsorised at the 1st and 99th percentiles for the regression.
+        let mut ys: Vec<f64> = rows.iter().map(|r| r.1).collect();
+        ys.sort_by(f64::total_cmp);
+        let (lo, hi) =
+            (crate::features::stats::quantile_sorted(&ys, 0.01), crate::features::stats::quantile_sorted(&ys, 0.99));
+        // Within-customer deviations (customers in id order, so the sums do not depend
+        // on how a load numbered them).
+        let mut by_cust: std::collections::BTreeMap<&str, Vec<(Vec<f64>, f64)>> = std::collections::BTreeMap::new();
+        for &(p, y) in &rows {
+            let r = &h.invoices[p];
+            by_cust.entry(h.customers[r.cust as usize].as_str()).or_default().push((z(r), y.clamp(lo, hi)));
+        }
+        let mut zz = vec![vec![0.0; k]; k];
+        let mut zy = vec![0.0; k];
+        for group in by_cust.values().filter(|g| g.len() >= 2) {
+            let n = group.len() as f64;
+            let mut mz = vec![0.0; k];
+            let mut my = 0.0;
+            for (v, y) in group {
+                mz.iter_mut().zip(v).for_each(|(m, x)| *m += x / n);
+                my += y / n;
+            }
+            for (v, y) in group {
+                let d: Vec<f64> = v.iter().zip(&mz).map(|(x, m)| x - m).collect();
+                for a in 0..k {
+                    zy[a] += d[a] * (y - my);
+                    for b in 0..k {
+                        zz[a][b] += d[a] * d[b];
+                    }
+                }
+            }
+        }
+        // Ridge on the standardised scale: lambda * variance on the diagonal.
+        let n = rows.len() as f64;
+        for (a, row) in zz.iter_mut().enumerate() {
+            let var = row[a] / n;
+            row[a] += self.ridge * var.max(1e-9) + 1e-9;
+        }
+        let a = ndarray::Array2::from_shape_fn((k, k), |(i, j)| zz[i][j]);
+        let beta = super::linear::cholesky_solve(&a, &zy).unwrap_or_else(|| vec![0.0; k]);
+        // Centre the channel effects on their row-weighted mean, so a channel never
+        // seen in training (effect 0) reads as a typical one.
+        let mut effects: Vec<f64> = beta[..channels.len()].to_vec();
+        let total: usize = channels.iter().map(|(_, c)| counts[usize::from(*c)]).sum();
+        if total > 0 {
+            let mean = channels.iter().zip(&effects).map(|((_, c), e)| e * counts[usize::from(*c)] as f64).sum::<f64>()
+                / total as f64;
+            effects.iter_mut().for_each(|e| *e -= mean);
+        }
+        let mut model = EmpiricalModel {
+            channels: channels.iter().map(|(name, _)| name.clone()).zip(effects).collect(),
+            terms: beta[k - 2],
+            log_amount: beta[k - 1],
+            population: Vec::new(),
+            prior_strength: self.prior_strength,
+            max_history: self.max_history,
+            kernel_days: 0.0,
+        };
+        let table = model.channel_table();
+        // Spread within customers: residuals against their customer's median.
+        let mut within: std::collections::BTreeMap<&str, Vec<f64>> = std::collections::BTreeMap::new();
+        for &(p, y) in &rows {
+            let r = &h.invoices[p];
+            within.entry(h.customers[r.cust as usize].as_str()).or_default().push(y - model.shift_with(&table, r));
+        }
+        let mut dev: Vec<f64> = Vec::new();
+        for v in within.values_mut().filter(|v| v.len() >= 3) {
+            v.sort_by(f64::total_cmp);
+            let m = crate::features::stats::quantile_sorted(v, 0.5);
+            dev.extend(v.iter().map(|x| x - m));
+        }
+        dev.sort_by(f64::total_cmp);
+        let spread = (crate::features::stats::quantile_sorted(&dev, 0.75)
+            - crate::features::stats::quantile_sorted(&dev, 0.25))
+            / 1.349;
+        model.kernel_days = if spread.is_finite() { self.smoothing * spread } else { 0.0 };
+        let mut res: Vec<f64> = rows.iter().map(|&(p, y)| y - model.shift_with(&table, &h.invoices[p])).collect();
+        res.sort_by(f64::total_cmp);
+        let m = self.population_points.min(res.len());
+        model.population =
+            (0..m).map(|i| crate::features::stats::quantile_sorted(&res, (i as f64 + 0.5) / m as f64)).collect();
+        Ok(Some(model))
+    }
+}
+
+/// A channel's name as the model stores it ("" for none).
+fn channel_label(code: u8) -> String {
+    if code == NO_CHANNEL {
+        String::new()
+    } else {
+        channel_name(code).unwrap_or_default().to_string()
+    }
+}
+
+/// A fitted empirical model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EmpiricalModel {
+    /// Effect of each delivery channel on days late, by normalised name ("" for
+    /// invoices without one), centred on the training rows.
+    pub channels: Vec<(String, f64)>,
+    /// Effect per day of payment terms.
+    pub terms: f64,
+    /// Effect per unit of ln(1 + amount in base currency).
+    pub log_amount: f64,
+    /// The portfolio's residual distribution: evenly spaced quantiles, ascending.
+    pub population: Vec<f64>,
+    /// Weight of the portfolio distribution, in invoices.
+    pub prior_strength: f64,
+    /// Settled invoices kept per customer.
+    pub max_history: usize,
+    /// Half-width of the triangular kernel smoothing the probabilities, days.
+    #[serde(default)]
+    pub kernel_days: f64,
+}
+
+/// A customer's distribution of residual days late: the residuals of its settled
+/// invoices (weight one each) and the portfolio's points (weight
+/// `prior_strength / points` each), every point's weight multiplied by the factor of
+/// the last step at or below it (Kaplan–Meier's redistribution of open invoices).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CustomerDist {
+    /// Residuals, ascending.
+    pub values: Vec<f64>,
+    /// (bound, factor from the bound on), bounds ascending.
+    pub steps: Vec<(f64, f64)>,
+    /// Settled invoices among the values.
+    pub settled: usize,
+}
+
+impl CustomerDist {
+    /// The factor at `v`.
+    fn factor(&self, v: f64) -> f64 {
+        let k = self.steps.partition_point(|s| s.0 <= v);
+        if k == 0 {
+            1.0
+        } else {
+            self.steps[k - 1].1
+        }
+    }
+
+    /// Segments `[from, to)` between step bounds with their factor.
+    fn segments(&self) -> impl Iterator<Item = (f64, f64, f64)> + '_ {
+        let bounds = std::iter::once(f64::NEG_INFINITY).chain(self.steps.iter().map(|s| s.0));
+        let ends = self.steps.iter().map(|s| s.0).chain(std::iter::once(f64::INFINITY));
+        let factors = std::iter::once(1.0).chain(self.steps.iter().map(|s| s.1));
+        bounds.zip(ends).zip(factors).map(|((a, b), f)| (a, b, f))
+    }
+}
+
+/// What the model says of one invoice: days-late quantiles and probabilities of being
+/// late by more than [`THRESHOLDS`], and how many of the customer's invoices they rest on.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EmpOut {
+    /// p10, p50, p90 of days late.
+    pub q: [f64; 3],
+    /// P(days late > 0), P(> 30), P(> 90).
+    pub p: [f64; 3],
+    /// The same probabilities before the cut (as at issue).
+    pub p_issue: [f64; 3],
+    /// P(days late ≥ the cut) before the cut: the chance, seen at issue, of being
+    /// still unpaid then (1 without a cut).
+    pub unpaid: f64,
+    /// The customer's settled invoices in its distribution.
+    pub n: usize,
+}
+
+/// Per channel code, the model's effect (0 for channels it does not know).
+pub type ChannelTable = [f64; 256];
+
+impl EmpiricalModel {
+    /// The effect of every channel code (the model's channels are interned, so codes
+    /// handed out later find their effect too).
+    pub fn channel_table(&self) -> ChannelTable {
+        let mut t = [0.0; 256];
+        for (name, e) in &self.channels {
+            let code = if name.is_empty() { NO_CHANNEL } else { crate::domain::channel_code(name) };
+            if code != crate::domain::OTHER_CHANNEL {
+                t[usize::from(code)] = *e;
+            }
+        }
+        t
+    }
+
+    /// The covariate effect of an invoice, days.
+    pub fn shift_with(&self, table: &ChannelTable, r: &Inv) -> f64 {
+        table[usize::from(r.channel)]
+            + self.terms * f64::from(r.due_date - r.invoice_date)
+            + self.log_amount * r.amount_base.max(0.0).ln_1p()
+    }
+
+    /// Customer `c`'s distribution at `t`: the residuals of its invoices settled on or
+    /// before `t` (its latest [`EmpiricalModel::max_history`] by settlement date), and
+    /// what its invoices open at `t` say: each is known to be paid after `t`, so its
+    /// weight goes to everything above that (Kaplan–Meier's redistribution to the
+    /// right, over the customer's points and the portfolio's alike).
+    pub fn dist(&self, table: &ChannelTable, h: &History, c: usize, t: i32) -> CustomerDist {
+        let invs = h.invoices_of(c);
+        let issued = &invs[..invs.partition_point(|r| r.invoice_date <= t)];
+        let mut paid: Vec<&Inv> = issued.iter().filter(|r| r.paid_date <= t).collect();
+        if paid.len() > self.max_history {
+            paid.sort_by_key(|r| (std::cmp::Reverse(r.paid_date), r.invoice_date, r.key));
+            paid.truncate(self.max_history);
+        }
+        let mut values: Vec<f64> =
+            paid.iter().map(|r| f64::from(r.paid_date - r.due_date) - self.shift_with(table, r)).collect();
+        values.sort_by(f64::total_cmp);
+        // Open invoices, latest issued first, as many as settled ones are kept.
+        let mut bounds: Vec<f64> = issued
+            .iter()
+            .rev()
+            .filter(|r| r.paid_date > t)
+            .take(self.max_history)
+            .map(|r| f64::from(t + 1 - r.due_date) - self.shift_with(table, r))
+            .collect();
+        bounds.sort_by(f64::total_cmp);
+        let mut d = CustomerDist { values, steps: Vec::with_capacity(bounds.len()), settled: paid.len() };
+        let wp = self.population_weight();
+        let mut beyond = Vec::new();
+        for lb in bounds {
+            let above = self.mass_ge(&d, wp, lb);
+            if above <= 1e-12 {
+                // Nothing known lies that far out: the invoice stands at its bound.
+                beyond.push(lb);
+                continue;
+            }
+            let f = d.factor(lb) * (1.0 + 1.0 / above);
+            // Every later step multiplies on top of this one.
+            let at = d.steps.partition_point(|s| s.0 <= lb);
+            let scale = 1.0 + 1.0 / above;
+            for s in &mut d.steps[at..] {
+                s.1 *= scale;
+            }
+            d.steps.insert(at, (lb, f));
+        }
+        for lb in beyond {
+            let at = d.values.partition_point(|v| *v < lb);
+            d.values.insert(at, lb);
+        }
+        d
+    }
+
+    /// Weight of one portfolio point.
+    fn population_weight(&self) -> f64 {
+        if self.population.is_empty() {
+            0.0
+        } else {
+            self.prior_strength / self.population.len() as f64
+        }
+    }
+
+    /// Weight of the points at or above `lo` (customer and portfolio).
+    fn mass_ge(&self, d: &CustomerDist, wp: f64, lo: f64) -> f64 {
+        let ge = |list: &[f64], b: f64| (list.len() - list.partition_point(|v| *v < b.max(lo))) as f64;
+        d.segments()
+            .map(|(b0, b1, f)| {
+                f * (ge(&d.values, b0) - ge(&d.values, b1) + wp * (ge(&self.population, b0) - ge(&self.population, b1)))
+            })
+            .sum()
+    }
+
+    /// Weight above `x`, each point spread as a triangular kernel of half-width
+    /// [`EmpiricalModel::kernel_days`] (a step at the point without one).
+    fn mass_above(&self, d: &CustomerDist, wp: f64, x: f64) -> f64 {
+        let a = self.kernel_days;
+        if a <= 0.0 {
+            let gt = |list: &[f64], b: f64| {
+                if b > x {
+                    (list.len() - list.partition_point(|v| *v < b)) as f64
+                } else {
+                    (list.len() - list.partition_point(|v| *v <= x)) as f64
+                }
+            };
+            return d
+                .segments()
+                .map(|(b0, b1, f)| {
+                    f * (gt(&d.values, b0) - gt(&d.values, b1)
+                        + wp * (gt(&self.population, b0) - gt(&self.population, b1)))
+                })
+                .sum();
+        }
+        // Points at or above x + a lie wholly above x; those within a of x in part.
+        let mut sum = self.mass_ge(d, wp, x + a);
+        let frac = |v: f64| {
+            let u = (x - v) / a;
+            if u <= 0.0 {
+                1.0 - 0.5 * (1.0 + u) * (1.0 + u)
+            } else {
+                0.5 * (1.0 - u) * (1.0 - u)
+            }
+        };
+        for (list, base) in [(&d.values[..], 1.0), (&self.population[..], wp)] {
+            let (from, to) = (list.partition_point(|v| *v <= x - a), list.partition_point(|v| *v < x + a));
+            sum += list[from..to].iter().map(|&v| base * d.factor(v) * frac(v)).sum::<f64>();
+        }
+        sum
+    }
+
+    /// The distribution of an invoice with covariate effect `shift` of a customer whose
+    /// distribution is `d`; with `min_late`, cut at "days late ≥ min_late" (unpaid
+    /// until then).
+    pub fn predict(&self, d: &CustomerDist, shift: f64, min_late: Option<f64>) -> EmpOut {
+        let pop = &self.population;
+        let wp = self.population_weight();
+        let lo = min_late.map_or(f64::NEG_INFINITY, |m| m - shift);
+        let total = self.mass_ge(d, wp, lo);
+        if total <= 1e-9 {
+            return self.beyond(min_late.unwrap_or(0.0), d.settled);
+        }
+        let (s0, p0) = (d.values.partition_point(|v| *v < lo), pop.partition_point(|v| *v < lo));
+        let (s, p) = (&d.values[s0..], &pop[p0..]);
+        // Weighted quantiles, each point at the middle of its weight.
+        let mut q = [f64::NAN; 3];
+        let (mut i, mut j, mut cum) = (0, 0, 0.0);
+        let mut prev: Option<(f64, f64)> = None;
+        let mut level = 0;
+        let mut step = d.steps.partition_point(|st| st.0 <= lo);
+        while level < 3 && (i < s.len() || j < p.len()) {
+            let (v, base) = if j >= p.len() || (i < s.len() && s[i] <= p[j]) {
+                i += 1;
+                (s[i - 1], 1.0)
+            } else {
+                j += 1;
+                (p[j - 1], wp)
+            };
+            while step < d.steps.len() && d.steps[step].0 <= v {
+                step += 1;
+            }
+            let f = if step == 0 { 1.0 } else { d.steps[step - 1].1 };
+            let w = base * f;
+            if w <= 0.0 {
+                continue;
+            }
+            let mid = (cum + 0.5 * w) / total;
+            cum += w;
+            while level < 3 && LEVELS[level] <= mid {
+                q[level] = match prev {
+                    Some((pv, pm)) if mid > pm => pv + (v - pv) * (LEVELS[level] - pm) / (mid - pm),
+                    _ => v,
+                };
+                level += 1;
+            }
+            prev = Some((v, mid));
+        }
+        let last = prev.map_or(0.0, |x| x.0);
+        for v in q.iter_mut().filter(|v| v.is_nan()) {
+            *v = last;
+        }
+        // P(days late > t | days late >= min_late) from the smoothed distribution.
+        let all = self.mass_ge(d, wp, f64::NEG_INFINITY);
+        let base = if lo.is_finite() { self.mass_above(d, wp, lo) } else { all };
+        let mut probs = [0.0; 3];
+        let mut p_issue = [0.0; 3];
+        for (k, t) in THRESHOLDS.iter().enumerate() {
+            let cut = t - shift;
+            let above = self.mass_above(d, wp, cut);
+            p_issue[k] = (above / all).clamp(0.0, 1.0);
+            probs[k] = if cut < lo || base <= 1e-12 { 1.0 } else { (above / base).clamp(0.0, 1.0) };
+        }
+        let unpaid = (base / all).clamp(0.0, 1.0);
+        EmpOut { q: q.map(|v| v + shift), p: probs, p_issue, unpaid, n: d.settled }
+    }
+
+    /// An invoice unpaid beyond everything the distribution holds: from `min_late` on,
+    /// spread by the portfolio's width.
+    fn beyond(&self, min_late: f64, settled: usize) -> EmpOut {
+        let pop = &self.population;
+        let width = match (pop.first(), pop.last()) {
+            (Some(a), Some(b)) => ((b - a) / 4.0).max(2.0),
+            _ => 7.0,
+        };
+        let p = THRESHOLDS.map(|t| if min_late > t { 1.0 } else { (-(t - min_late + 1.0) / width).exp() });
+        EmpOut { q: [min_late, min_late + 0.5 * width, min_late + 1.5 * width], p, p_issue: p, unpaid: 0.0, n: settled }
+    }
+
+    /// Outputs for invoices of `h`: row `i` is the invoice at `pos[i]`, its customer's
+    /// distribution taken at `t[i]`, cut at `min_late[i]` when given. Rows of one
+    /// customer at one date share their distribution.
+    pub fn outputs(&self, h: &History, pos: &[usize], t: &[i32], min_late: &[Option<f64>]) -> Vec<EmpOut> {
+        use rayon::prelude::*;
+        let table = self.channel_table();
+        let mut order: Vec<usize> = (0..pos.len()).collect();
+        order.sort_by_key(|&i| (h.invoices[pos[i]].cust, t[i], i));
+        // Runs of one customer, scored in parallel.
+        let mut runs: Vec<&[usize]> = Vec::new();
+        let mut rest = &order[..];
+        while let Some(&first) = rest.first() {
+            let c = h.invoices[pos[first]].cust;
+            let end = rest.partition_point(|&i| h.invoices[pos[i]].cust == c);
+            runs.push(&rest[..end]);
+            rest = &rest[end..];
+        }
+        let scored: Vec<Vec<(usize, EmpOut)>> = runs
+            .par_iter()
+            .map(|run| {
+                let mut out = Vec::with_capacity(run.len());
+                let mut cached: Option<(i32, CustomerDist)> = None;
+                for &i in *run {
+                    let r = &h.invoices[pos[i]];
+                    if cached.as_ref().is_none_or(|(at, _)| *at != t[i]) {
+                        cached = Some((t[i], self.dist(&table, h, r.cust as usize, t[i])));
+                    }
+                    let (_, dist) = cached.as_ref().expect("set above");
+                    out.push((i, self.predict(dist, self.shift_with(&table, r), min_late[i])));
+                }
+                out
+            })
+            .collect();
+        let mut res = vec![EmpOut { q: [0.0; 3], p: [0.0; 3], p_issue: [0.0; 3], unpaid: 1.0, n: 0 }; pos.len()];
+        for (i, o) in scored.into_iter().flatten() {
+            res[i] = o;
+        }
+        res
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::channel_code;
+
+    fn inv(cust: u32, issue: i32, late: i32, channel: &str, key: u64) -> Inv {
+        let mut r = crate::features::history::Inv::placeholder_for_test();
+        r.cust = cust;
+        r.invoice_date = issue;
+        r.due_date = issue + 30;
+        r.paid_date = issue + 30 + late;
+        r.amount_base = 100.0;
+        r.amount_minor = 10_000;
+        r.channel = channel_code(channel);
+        r.key = key;
+        r
+    }
+
+    /// Customers pay at their own speed; e-invoices arrive 6 days sooner than paper
+    /// for every customer, and customers move to e-invoicing at different dates.
+    fn ledger() -> History {
+        let mut rng = crate::rng::Rng::new(5, 0);
+        let mut invs = Vec::new();
+        let mut key = 0;
+        for c in 0..40u32 {
+            let speed = f64::from(c % 8) * 3.0 - 6.0;
+            let switch = 100 + 10 * (c as i32);
+            for k in 0..40 {
+                let issue = 10 * k;
+                let e = issue >= switch;
+                let noise = rng.normal() * 3.0;
+                let late = (speed + noise - if e { 6.0 } else { 0.0 }).round() as i32;
+                key += 1;
+                invs.push(inv(c, issue, late, if e { "E-Invoice" } else { "paper" }, key));
+            }
+        }
+        let names = (0..40).map(|c| format!("C{c}")).collect();
+        History::from_invoices_for_test(names, invs, 10_000)
+    }
+
+    #[test]
+    fn the_channel_effect_is_learned_within_customers() {
+        let h = ledger();
+        let pos: Vec<usize> = (0..h.invoices.len()).collect();
+        let late: Vec<f64> = h.invoices.iter().map(|r| f64::from(r.paid_date - r.due_date)).collect();
+        let m = EmpiricalParams::default().fit(&h, &pos, &late).unwrap().unwrap();
+        let effect = |n: &str| m.channels.iter().find(|c| c.0 == n).unwrap().1;
+        let diff = effect("e-invoice") - effect("paper");
+        assert!((diff + 6.0).abs() < 0.5, "{:?}", m.channels);
+        assert!(m.terms.abs() < 1e-6, "terms never vary: {}", m.terms);
+        assert_eq!(m.population.len(), 200);
+        assert!(m.population.windows(2).all(|w| w[0] <= w[1]));
+    }
+
+    #[test]
+    fn a_customer_with_history_is_mostly_itself_and_the_cut_moves_the_distribution_out() {
+        let h = ledger();
+        let pos: Vec<usize> = (0..h.invoices.len()).collect();
+        let late: Vec<f64> = h.invoices.iter().map(|r| f64::from(r.paid_date - r.due_date)).collect();
+        let m = EmpiricalParams::default().fit(&h, &pos, &late).unwrap().unwrap();
+        let table = m.channel_table();
+        // Customer 7 (speed +15) and customer 0 (speed -6), at the end of the data.
+        let slow = m.dist(&table, &h, 7, 10_000);
+        let fast = m.dist(&table, &h, 0, 10_000);
+        assert_eq!((slow.values.len(), slow.settled, slow.steps.len()), (40, 40, 0));
+        let paper = inv(0, 500, 0, "paper", 0);
+        let shift = m.shift_with(&table, &paper);
+        let (a, b) = (m.predict(&slow, shift, None), m.predict(&fast, shift, None));
+        assert!(a.q[1] > b.q[1] + 15.0, "{a:?} {b:?}");
+        assert!(a.q[0] <= a.q[1] && a.q[1] <= a.q[2]);
+        assert!(a.p[0] > 0.9 && b.p[0] < 0.2, "{a:?} {b:?}");
+        assert!(a.p[0] >= a.p[1] && a.p[1] >= a.p[2]);
+        // Unpaid 5 days past due: nothing earlier remains.
+        let cut = m.predict(&fast, shift, Some(5.0));
+        assert!(cut.q[0] >= 5.0 && cut.p[0] == 1.0, "{cut:?}");
+        // Without history: the portfolio, shifted by the invoice's channel.
+        let e = m.shift_with(&table, &inv(0, 500, 0, "e-invoice", 0));
+        let none = CustomerDist::default();
+        let (cp, ce) = (m.predict(&none, shift, None), m.predict(&none, e, None));
+        assert!((cp.q[1] - ce.q[1] - 6.0).abs() < 0.5, "{cp:?} {ce:?}");
+        assert_eq!(cp.n, 0);
+        // Far beyond anything seen: quantiles start at the cut, every probability below it is 1.
+        let far = m.predict(&fast, shift, Some(400.0));
+        assert_eq!(far.q[0], 400.0);
+        assert_eq!(far.p, [1.0, 1.0, 1.0]);
+    }
+
+    #[test]
+    fn samples_see_only_invoices_settled_by_their_date() {
+        let h = ledger();
+        let pos: Vec<usize> = (0..h.invoices.len()).collect();
+        let late: Vec<f64> = h.invoices.iter().map(|r| f64::from(r.paid_date - r.due_date)).collect();
+        let m = EmpiricalParams::default().fit(&h, &pos, &late).unwrap().unwrap();
+        let table = m.channel_table();
+        let t = 200;
+        let want = h.invoices_of(3).iter().filter(|r| r.paid_date <= t).count();
+        let open = h.invoices_of(3).iter().filter(|r| r.invoice_date <= t && r.paid_date > t).count();
+        let d3 = m.dist(&table, &h, 3, t);
+        assert_eq!((d3.settled, d3.steps.len()), (want, open));
+        assert!(want > 0 && want < 40 && open > 0);
+        // outputs() groups rows by customer and date and answers each in its place.
+        let rows = [h.offsets[3] + 5, h.offsets[1] + 2, h.offsets[3] + 6];
+        let out = m.outputs(&h, &rows, &[t, t, t], &[None, None, Some(3.0)]);
+        assert_eq!(out[0], m.predict(&d3, m.shift_with(&table, &h.invoices[rows[0]]), None));
+        assert_eq!(out[2], m.predict(&d3, m.shift_with(&table, &h.invoices[rows[2]]), Some(3.0)));
+        assert_eq!(out[1].n, m.dist(&table, &h, 1, t).settled);
+    }
+
+    /// Open invoices count as "paid no earlier than tomorrow": three unpaid 20 days
+    /// past due move the customer's distribution out, the total weight is kept, and
+    /// the weight moves only to points above their bounds.
+    #[test]
+    fn open_invoices_move_weight_above_their_bounds() {
+        let h = ledger();
+        let pos: Vec<usize> = (0..h.invoices.len()).collect();
+        let late: Vec<f64> = h.invoices.iter().map(|r| f64::from(r.paid_date - r.due_date)).collect();
+        let m = EmpiricalParams::default().fit(&h, &pos, &late).unwrap().unwrap();
+        let table = m.channel_table();
+        // Customer 0 at day 420 (all 40 settled by then), then with three more invoices
+        // issued on day 370, due on day 400, still open on day 420.
+        let t = 420;
+        let mut invs: Vec<Inv> = h.invoices_of(0).to_vec();
+        assert!(invs.iter().all(|r| r.paid_date <= t));
+        for k in 0..3 {
+            let mut r = inv(0, 370, 0, "paper", 1_000 + k);
+            r.paid_date = 10_000;
+            invs.push(r);
+        }
+        invs.sort_by_key(|r| (r.invoice_date, r.key));
+        let with_open = History::from_invoices_for_test(vec!["C0".into()], invs, 10_000);
+        let before = m.dist(&table, &h, 0, t);
+        let after = m.dist(&table, &with_open, 0, t);
+        assert_eq!((after.settled, after.values.len(), after.steps.len()), (40, 40, 3));
+        let wp = m.population_weight();
+        let total = |d: &CustomerDist| m.mass_ge(d, wp, f64::NEG_INFINITY);
+        assert!((total(&after) - total(&before) - 3.0).abs() < 1e-9, "{} {}", total(&after), total(&before));
+        let shift = m.shift_with(&table, &inv(0, 500, 0, "paper", 0));
+        let bound = f64::from(t + 1 - 400) - shift;
+        assert!((m.mass_ge(&after, wp, bound) - m.mass_ge(&before, wp, bound) - 3.0).abs() < 1e-9);
+        let (b, a) = (m.predict(&before, shift, None), m.predict(&after, shift, None));
+        assert!(a.q[2] > b.q[2] && a.p[0] > b.p[0], "{b:?} {a:?}");
+        let below = |d: &CustomerDist| total(d) - m.mass_ge(d, wp, bound);
+        assert!((below(&after) - below(&before)).abs() < 1e-9, "nothing is added below the bound");
+    }
+
+    #[test]
+    fn invalid_settings_are_refused() {
+        let p = EmpiricalParams { prior_strength: -1.0, ..EmpiricalParams::default() };
+        assert!(matches!(p.check(), Err(EmpiricalParamsError::Negative { name: "prior_strength", .. })));
+        let p = EmpiricalParams { max_history: 0, ..EmpiricalParams::default() };
+        assert!(p.check().is_err());
+    }
+}
