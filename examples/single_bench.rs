@@ -57,8 +57,24 @@ fn main() {
         )
     };
     let mut total = 0.0;
+    // Risk forests that take the empirical model's log-odds as a last input get one
+    // (its value does not change the walk's cost).
+    let wide: Vec<Vec<f64>> = rows.iter().map(|r| r.iter().copied().chain([0.0]).collect()).collect();
     for (name, f) in &forests {
-        let us = time_rows(&|r| f.predict_row(r));
+        let us = if f.n_features > x.ncols() {
+            median(
+                (0..5)
+                    .map(|_| {
+                        let t = Instant::now();
+                        let s: f64 = wide.iter().map(|r| f.predict_row(r)).sum();
+                        std::hint::black_box(s);
+                        t.elapsed().as_secs_f64() * 1e6 / wide.len() as f64
+                    })
+                    .collect(),
+            )
+        } else {
+            time_rows(&|r| f.predict_row(r))
+        };
         total += us;
         println!("{name:>10}: {} trees, {us:.2} us per row", f.roots.len());
     }
@@ -66,6 +82,32 @@ fn main() {
     let c = std::cell::RefCell::new(vec![0.0; x.ncols()]);
     let attributed = time_rows(&|r| p50.predict_row_attributed(p50.explainer(), r, &mut c.borrow_mut()));
     println!("all walks: {total:.2} us per row; p50 with attributions: {attributed:.2} us");
+    if let Some(e) = &m.payment.empirical {
+        // The empirical model's distribution of each row's customer (built once), then
+        // one prediction per row, as a posted invoice makes it.
+        let sr = arsight::models::dataset::scoring_rows(&h, as_of, |_| true);
+        let n = sr.len().min(2000);
+        let dists: Vec<_> = (0..n).map(|i| e.dist(e.channel_table(), &h, sr.cust[i], as_of)).collect();
+        let us = median(
+            (0..5)
+                .map(|_| {
+                    let t = Instant::now();
+                    let s: f64 = (0..n)
+                        .map(|i| {
+                            let r = &h.invoices[sr.pos[i]];
+                            let cut = f64::from(as_of - r.due_date + 1);
+                            e.predict(&dists[i], e.shift_with(e.channel_table(), r), Some(cut)).q[1]
+                        })
+                        .sum();
+                    std::hint::black_box(s);
+                    t.elapsed().as_secs_f64() * 1e6 / n as f64
+                })
+                .collect(),
+        );
+        let steps = dists.iter().map(|d| d.steps.len()).sum::<usize>() as f64 / n as f64;
+        let pts = dists.iter().map(|d| d.values.len()).sum::<usize>() as f64 / n as f64;
+        println!("empirical model: {us:.2} us per row ({pts:.0} points, {steps:.1} open-invoice steps per customer)");
+    }
 
     let s = arsight::service::Service::load(data, as_of, models).expect("service");
     let customers: Vec<String> = s

@@ -64,7 +64,7 @@ impl Default for EmpiricalParams {
             ridge: 1.0,
             min_channel_rows: 20,
             max_history: 250,
-            population_points: 200,
+            population_points: 100,
             prior_strength: 3.0,
             smoothing: default_smoothing(),
         }
@@ -203,8 +203,9 @@ impl EmpiricalParams {
             prior_strength: self.prior_strength,
             max_history: self.max_history,
             kernel_days: 0.0,
+            table: TableCache::default(),
         };
-        let table = model.channel_table();
+        let table = *model.channel_table();
         // Spread within customers: residuals against their customer's median.
         let mut within: std::collections::BTreeMap<&str, Vec<f64>> = std::collections::BTreeMap::new();
         for &(p, y) in &rows {
@@ -259,6 +260,20 @@ pub struct EmpiricalModel {
     /// Half-width of the triangular kernel smoothing the probabilities, days.
     #[serde(default)]
     pub kernel_days: f64,
+    /// [`EmpiricalModel::channel_table`], built on first use.
+    #[serde(skip)]
+    table: TableCache,
+}
+
+/// A lazily built channel table; two caches are equal whatever they hold (it is
+/// derived from the model's channels).
+#[derive(Debug, Clone, Default)]
+struct TableCache(std::sync::OnceLock<Box<ChannelTable>>);
+
+impl PartialEq for TableCache {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
 }
 
 /// A customer's distribution of residual days late: the residuals of its settled
@@ -273,25 +288,41 @@ pub struct CustomerDist {
     pub steps: Vec<(f64, f64)>,
     /// Settled invoices among the values.
     pub settled: usize,
+    /// One entry per step: where its segment starts in both lists and the weight below
+    /// it, so a weight below any value takes three binary searches (empty: no steps).
+    segs: Vec<Seg>,
 }
 
+/// The segment of a [`CustomerDist`] from a step's bound on.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Seg {
+    /// Bound.
+    start: f64,
+    /// Factor of the points in it.
+    factor: f64,
+    /// Weight of every point below `start`.
+    below: f64,
+    /// First customer point at or above `start`.
+    vi: usize,
+    /// First portfolio point at or above `start`.
+    pi: usize,
+}
+
+/// The segment before the first step.
+const FIRST_SEG: Seg = Seg { start: f64::NEG_INFINITY, factor: 1.0, below: 0.0, vi: 0, pi: 0 };
+
 impl CustomerDist {
-    /// The factor at `v`.
-    fn factor(&self, v: f64) -> f64 {
-        let k = self.steps.partition_point(|s| s.0 <= v);
-        if k == 0 {
-            1.0
-        } else {
-            self.steps[k - 1].1
+    /// The segment holding `v`.
+    fn seg_of(&self, v: f64) -> Seg {
+        match self.segs.partition_point(|s| s.start <= v) {
+            0 => FIRST_SEG,
+            k => self.segs[k - 1],
         }
     }
 
-    /// Segments `[from, to)` between step bounds with their factor.
-    fn segments(&self) -> impl Iterator<Item = (f64, f64, f64)> + '_ {
-        let bounds = std::iter::once(f64::NEG_INFINITY).chain(self.steps.iter().map(|s| s.0));
-        let ends = self.steps.iter().map(|s| s.0).chain(std::iter::once(f64::INFINITY));
-        let factors = std::iter::once(1.0).chain(self.steps.iter().map(|s| s.1));
-        bounds.zip(ends).zip(factors).map(|((a, b), f)| (a, b, f))
+    /// The factor at `v`.
+    fn factor(&self, v: f64) -> f64 {
+        self.seg_of(v).factor
     }
 }
 
@@ -317,16 +348,18 @@ pub type ChannelTable = [f64; 256];
 
 impl EmpiricalModel {
     /// The effect of every channel code (the model's channels are interned, so codes
-    /// handed out later find their effect too).
-    pub fn channel_table(&self) -> ChannelTable {
-        let mut t = [0.0; 256];
-        for (name, e) in &self.channels {
-            let code = if name.is_empty() { NO_CHANNEL } else { crate::domain::channel_code(name) };
-            if code != crate::domain::OTHER_CHANNEL {
-                t[usize::from(code)] = *e;
+    /// handed out later find their effect too), built once.
+    pub fn channel_table(&self) -> &ChannelTable {
+        self.table.0.get_or_init(|| {
+            let mut t = Box::new([0.0; 256]);
+            for (name, e) in &self.channels {
+                let code = if name.is_empty() { NO_CHANNEL } else { crate::domain::channel_code(name) };
+                if code != crate::domain::OTHER_CHANNEL {
+                    t[usize::from(code)] = *e;
+                }
             }
-        }
-        t
+            t
+        })
     }
 
     /// The covariate effect of an invoice, days.
@@ -361,30 +394,62 @@ impl EmpiricalModel {
             .map(|r| f64::from(t + 1 - r.due_date) - self.shift_with(table, r))
             .collect();
         bounds.sort_by(f64::total_cmp);
-        let mut d = CustomerDist { values, steps: Vec::with_capacity(bounds.len()), settled: paid.len() };
-        let wp = self.population_weight();
+        let mut d =
+            CustomerDist { values, steps: Vec::with_capacity(bounds.len()), settled: paid.len(), segs: Vec::new() };
         let mut beyond = Vec::new();
         for lb in bounds {
-            let above = self.mass_ge(&d, wp, lb);
+            let above = self.mass_ge(&d, lb);
             if above <= 1e-12 {
                 // Nothing known lies that far out: the invoice stands at its bound.
                 beyond.push(lb);
                 continue;
             }
+            // Bounds come in ascending order: the new segment is the last one.
             let f = d.factor(lb) * (1.0 + 1.0 / above);
-            // Every later step multiplies on top of this one.
-            let at = d.steps.partition_point(|s| s.0 <= lb);
-            let scale = 1.0 + 1.0 / above;
-            for s in &mut d.steps[at..] {
-                s.1 *= scale;
-            }
-            d.steps.insert(at, (lb, f));
+            d.steps.push((lb, f));
+            self.index(&mut d);
         }
-        for lb in beyond {
-            let at = d.values.partition_point(|v| *v < lb);
-            d.values.insert(at, lb);
+        if !beyond.is_empty() {
+            for lb in beyond {
+                let at = d.values.partition_point(|v| *v < lb);
+                d.values.insert(at, lb);
+            }
+            self.index(&mut d);
         }
         d
+    }
+
+    /// Rebuilds the segment index of `d` from its steps.
+    fn index(&self, d: &mut CustomerDist) {
+        let wp = self.population_weight();
+        let mut prev = FIRST_SEG;
+        d.segs.clear();
+        for &(start, factor) in &d.steps {
+            let vi = d.values.partition_point(|v| *v < start);
+            let pi = self.population.partition_point(|v| *v < start);
+            let below = prev.below + prev.factor * ((vi - prev.vi) as f64 + wp * (pi - prev.pi) as f64);
+            prev = Seg { start, factor, below, vi, pi };
+            d.segs.push(prev);
+        }
+    }
+
+    /// Weight of the points below `x` (or at most `x` with `inclusive`).
+    fn below(&self, d: &CustomerDist, x: f64, inclusive: bool) -> f64 {
+        let s = d.seg_of(x);
+        let count = |list: &[f64]| {
+            if inclusive {
+                list.partition_point(|v| *v <= x)
+            } else {
+                list.partition_point(|v| *v < x)
+            }
+        };
+        let (cv, cp) = (count(&d.values), count(&self.population));
+        s.below + s.factor * ((cv - s.vi.min(cv)) as f64 + self.population_weight() * (cp - s.pi.min(cp)) as f64)
+    }
+
+    /// Total weight of `d`.
+    fn total(&self, d: &CustomerDist) -> f64 {
+        self.below(d, f64::INFINITY, true)
     }
 
     /// Weight of one portfolio point.
@@ -397,37 +462,22 @@ impl EmpiricalModel {
     }
 
     /// Weight of the points at or above `lo` (customer and portfolio).
-    fn mass_ge(&self, d: &CustomerDist, wp: f64, lo: f64) -> f64 {
-        let ge = |list: &[f64], b: f64| (list.len() - list.partition_point(|v| *v < b.max(lo))) as f64;
-        d.segments()
-            .map(|(b0, b1, f)| {
-                f * (ge(&d.values, b0) - ge(&d.values, b1) + wp * (ge(&self.population, b0) - ge(&self.population, b1)))
-            })
-            .sum()
+    fn mass_ge(&self, d: &CustomerDist, lo: f64) -> f64 {
+        if lo == f64::NEG_INFINITY {
+            return self.total(d);
+        }
+        self.total(d) - self.below(d, lo, false)
     }
 
     /// Weight above `x`, each point spread as a triangular kernel of half-width
     /// [`EmpiricalModel::kernel_days`] (a step at the point without one).
-    fn mass_above(&self, d: &CustomerDist, wp: f64, x: f64) -> f64 {
+    fn mass_above(&self, d: &CustomerDist, x: f64) -> f64 {
         let a = self.kernel_days;
         if a <= 0.0 {
-            let gt = |list: &[f64], b: f64| {
-                if b > x {
-                    (list.len() - list.partition_point(|v| *v < b)) as f64
-                } else {
-                    (list.len() - list.partition_point(|v| *v <= x)) as f64
-                }
-            };
-            return d
-                .segments()
-                .map(|(b0, b1, f)| {
-                    f * (gt(&d.values, b0) - gt(&d.values, b1)
-                        + wp * (gt(&self.population, b0) - gt(&self.population, b1)))
-                })
-                .sum();
+            return self.total(d) - self.below(d, x, true);
         }
         // Points at or above x + a lie wholly above x; those within a of x in part.
-        let mut sum = self.mass_ge(d, wp, x + a);
+        let mut sum = self.mass_ge(d, x + a);
         let frac = |v: f64| {
             let u = (x - v) / a;
             if u <= 0.0 {
@@ -436,9 +486,20 @@ impl EmpiricalModel {
                 0.5 * (1.0 - u) * (1.0 - u)
             }
         };
-        for (list, base) in [(&d.values[..], 1.0), (&self.population[..], wp)] {
+        for (list, base) in [(&d.values[..], 1.0), (&self.population[..], self.population_weight())] {
             let (from, to) = (list.partition_point(|v| *v <= x - a), list.partition_point(|v| *v < x + a));
-            sum += list[from..to].iter().map(|&v| base * d.factor(v) * frac(v)).sum::<f64>();
+            if from == to {
+                continue;
+            }
+            // The band's points in order, the segment pointer walking with them.
+            let mut k = d.segs.partition_point(|s| s.start <= list[from]);
+            for &v in &list[from..to] {
+                while k < d.segs.len() && d.segs[k].start <= v {
+                    k += 1;
+                }
+                let f = if k == 0 { 1.0 } else { d.segs[k - 1].factor };
+                sum += base * f * frac(v);
+            }
         }
         sum
     }
@@ -450,7 +511,8 @@ impl EmpiricalModel {
         let pop = &self.population;
         let wp = self.population_weight();
         let lo = min_late.map_or(f64::NEG_INFINITY, |m| m - shift);
-        let total = self.mass_ge(d, wp, lo);
+        let all = self.total(d);
+        let total = if lo == f64::NEG_INFINITY { all } else { all - self.below(d, lo, false) };
         if total <= 1e-9 {
             return self.beyond(min_late.unwrap_or(0.0), d.settled);
         }
@@ -494,13 +556,12 @@ impl EmpiricalModel {
             *v = last;
         }
         // P(days late > t | days late >= min_late) from the smoothed distribution.
-        let all = self.mass_ge(d, wp, f64::NEG_INFINITY);
-        let base = if lo.is_finite() { self.mass_above(d, wp, lo) } else { all };
+        let base = if lo.is_finite() { self.mass_above(d, lo) } else { all };
         let mut probs = [0.0; 3];
         let mut p_issue = [0.0; 3];
         for (k, t) in THRESHOLDS.iter().enumerate() {
             let cut = t - shift;
-            let above = self.mass_above(d, wp, cut);
+            let above = self.mass_above(d, cut);
             p_issue[k] = (above / all).clamp(0.0, 1.0);
             probs[k] = if cut < lo || base <= 1e-12 { 1.0 } else { (above / base).clamp(0.0, 1.0) };
         }
@@ -545,10 +606,10 @@ impl EmpiricalModel {
                 for &i in *run {
                     let r = &h.invoices[pos[i]];
                     if cached.as_ref().is_none_or(|(at, _)| *at != t[i]) {
-                        cached = Some((t[i], self.dist(&table, h, r.cust as usize, t[i])));
+                        cached = Some((t[i], self.dist(table, h, r.cust as usize, t[i])));
                     }
                     let (_, dist) = cached.as_ref().expect("set above");
-                    out.push((i, self.predict(dist, self.shift_with(&table, r), min_late[i])));
+                    out.push((i, self.predict(dist, self.shift_with(table, r), min_late[i])));
                 }
                 out
             })
@@ -611,7 +672,7 @@ mod tests {
         let diff = effect("e-invoice") - effect("paper");
         assert!((diff + 6.0).abs() < 0.5, "{:?}", m.channels);
         assert!(m.terms.abs() < 1e-6, "terms never vary: {}", m.terms);
-        assert_eq!(m.population.len(), 200);
+        assert_eq!(m.population.len(), EmpiricalParams::default().population_points);
         assert!(m.population.windows(2).all(|w| w[0] <= w[1]));
     }
 
@@ -623,11 +684,11 @@ mod tests {
         let m = EmpiricalParams::default().fit(&h, &pos, &late).unwrap().unwrap();
         let table = m.channel_table();
         // Customer 7 (speed +15) and customer 0 (speed -6), at the end of the data.
-        let slow = m.dist(&table, &h, 7, 10_000);
-        let fast = m.dist(&table, &h, 0, 10_000);
+        let slow = m.dist(table, &h, 7, 10_000);
+        let fast = m.dist(table, &h, 0, 10_000);
         assert_eq!((slow.values.len(), slow.settled, slow.steps.len()), (40, 40, 0));
         let paper = inv(0, 500, 0, "paper", 0);
-        let shift = m.shift_with(&table, &paper);
+        let shift = m.shift_with(table, &paper);
         let (a, b) = (m.predict(&slow, shift, None), m.predict(&fast, shift, None));
         assert!(a.q[1] > b.q[1] + 15.0, "{a:?} {b:?}");
         assert!(a.q[0] <= a.q[1] && a.q[1] <= a.q[2]);
@@ -637,7 +698,7 @@ mod tests {
         let cut = m.predict(&fast, shift, Some(5.0));
         assert!(cut.q[0] >= 5.0 && cut.p[0] == 1.0, "{cut:?}");
         // Without history: the portfolio, shifted by the invoice's channel.
-        let e = m.shift_with(&table, &inv(0, 500, 0, "e-invoice", 0));
+        let e = m.shift_with(table, &inv(0, 500, 0, "e-invoice", 0));
         let none = CustomerDist::default();
         let (cp, ce) = (m.predict(&none, shift, None), m.predict(&none, e, None));
         assert!((cp.q[1] - ce.q[1] - 6.0).abs() < 0.5, "{cp:?} {ce:?}");
@@ -658,18 +719,18 @@ mod tests {
         let t = 200;
         let want = h.invoices_of(3).iter().filter(|r| r.paid_date <= t).count();
         let open = h.invoices_of(3).iter().filter(|r| r.invoice_date <= t && r.paid_date > t).count();
-        let d3 = m.dist(&table, &h, 3, t);
+        let d3 = m.dist(table, &h, 3, t);
         assert_eq!((d3.settled, d3.steps.len()), (want, open));
         assert!(want > 0 && want < 40 && open > 0);
         // outputs() groups rows by customer and date and answers each in its place.
         let rows = [h.offsets[3] + 5, h.offsets[1] + 2, h.offsets[3] + 6];
         let out = m.outputs(&h, &rows, &[t, t, t], &[None, None, Some(3.0)]);
-        assert_eq!(out[0], m.predict(&d3, m.shift_with(&table, &h.invoices[rows[0]]), None));
-        assert_eq!(out[2], m.predict(&d3, m.shift_with(&table, &h.invoices[rows[2]]), Some(3.0)));
-        assert_eq!(out[1].n, m.dist(&table, &h, 1, t).settled);
+        assert_eq!(out[0], m.predict(&d3, m.shift_with(table, &h.invoices[rows[0]]), None));
+        assert_eq!(out[2], m.predict(&d3, m.shift_with(table, &h.invoices[rows[2]]), Some(3.0)));
+        assert_eq!(out[1].n, m.dist(table, &h, 1, t).settled);
     }
 
-    /// Open invoices count as "paid no earlier than tomorrow": three unpaid 20 days
+    /// Open invoices count as "paid no earlier than tomorrow": three unpaid 10 days
     /// past due move the customer's distribution out, the total weight is kept, and
     /// the weight moves only to points above their bounds.
     #[test]
@@ -680,30 +741,59 @@ mod tests {
         let m = EmpiricalParams::default().fit(&h, &pos, &late).unwrap().unwrap();
         let table = m.channel_table();
         // Customer 0 at day 420 (all 40 settled by then), then with three more invoices
-        // issued on day 370, due on day 400, still open on day 420.
+        // issued on day 380, due on day 410, still open on day 420.
         let t = 420;
         let mut invs: Vec<Inv> = h.invoices_of(0).to_vec();
         assert!(invs.iter().all(|r| r.paid_date <= t));
         for k in 0..3 {
-            let mut r = inv(0, 370, 0, "paper", 1_000 + k);
+            let mut r = inv(0, 380, 0, "paper", 1_000 + k);
             r.paid_date = 10_000;
             invs.push(r);
         }
         invs.sort_by_key(|r| (r.invoice_date, r.key));
         let with_open = History::from_invoices_for_test(vec!["C0".into()], invs, 10_000);
-        let before = m.dist(&table, &h, 0, t);
-        let after = m.dist(&table, &with_open, 0, t);
+        let before = m.dist(table, &h, 0, t);
+        let after = m.dist(table, &with_open, 0, t);
         assert_eq!((after.settled, after.values.len(), after.steps.len()), (40, 40, 3));
-        let wp = m.population_weight();
-        let total = |d: &CustomerDist| m.mass_ge(d, wp, f64::NEG_INFINITY);
+        let total = |d: &CustomerDist| m.mass_ge(d, f64::NEG_INFINITY);
         assert!((total(&after) - total(&before) - 3.0).abs() < 1e-9, "{} {}", total(&after), total(&before));
-        let shift = m.shift_with(&table, &inv(0, 500, 0, "paper", 0));
-        let bound = f64::from(t + 1 - 400) - shift;
-        assert!((m.mass_ge(&after, wp, bound) - m.mass_ge(&before, wp, bound) - 3.0).abs() < 1e-9);
+        let shift = m.shift_with(table, &inv(0, 500, 0, "paper", 0));
+        let bound = f64::from(t + 1 - 410) - shift;
+        assert!((m.mass_ge(&after, bound) - m.mass_ge(&before, bound) - 3.0).abs() < 1e-9);
         let (b, a) = (m.predict(&before, shift, None), m.predict(&after, shift, None));
         assert!(a.q[2] > b.q[2] && a.p[0] > b.p[0], "{b:?} {a:?}");
-        let below = |d: &CustomerDist| total(d) - m.mass_ge(d, wp, bound);
+        let below = |d: &CustomerDist| total(d) - m.mass_ge(d, bound);
         assert!((below(&after) - below(&before)).abs() < 1e-9, "nothing is added below the bound");
+    }
+
+    /// The indexed weights equal the sums over every point.
+    #[test]
+    fn indexed_weights_equal_point_by_point_sums() {
+        let h = ledger();
+        let pos: Vec<usize> = (0..h.invoices.len()).collect();
+        let late: Vec<f64> = h.invoices.iter().map(|r| f64::from(r.paid_date - r.due_date)).collect();
+        let m = EmpiricalParams::default().fit(&h, &pos, &late).unwrap().unwrap();
+        let wp = m.population_weight();
+        for (c, t) in [(3, 200), (5, 250), (7, 150), (0, 10_000)] {
+            let d = m.dist(m.channel_table(), &h, c, t);
+            let brute = |x: f64, inclusive: bool| -> f64 {
+                let keep = |v: f64| if inclusive { v <= x } else { v < x };
+                d.values.iter().filter(|v| keep(**v)).map(|&v| d.factor(v)).sum::<f64>()
+                    + m.population.iter().filter(|v| keep(**v)).map(|&v| wp * d.factor(v)).sum::<f64>()
+            };
+            let mut xs: Vec<f64> = d.values.iter().chain(&m.population).copied().collect();
+            xs.extend(d.steps.iter().map(|s| s.0));
+            xs.extend([-100.0, 0.0, 0.5, 100.0, f64::INFINITY]);
+            for x in xs {
+                for inclusive in [false, true] {
+                    let (fast, slow) = (m.below(&d, x, inclusive), brute(x, inclusive));
+                    assert!(
+                        (fast - slow).abs() < 1e-9,
+                        "customer {c} at {t}: below({x}, {inclusive}) {fast} vs {slow}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

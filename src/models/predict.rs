@@ -237,12 +237,29 @@ pub fn score_matrix(
         .all(|r| r.emp.is_some())
         .then(|| [0, 1, 2].map(|k| meta.iter().map(|r| r.emp.map_or(f64::NAN, |e| e.p_issue[k])).collect()));
     let risk = |x: ndarray::ArrayView2<'_, f64>, from: usize| -> Result<_, GbdtError> {
-        let e = |k: usize| emp_p.as_ref().map(|v| &v[k][from..from + x.nrows()]);
-        Ok((
-            m.risk.late.predict_with(x, e(0))?,
-            m.risk.late_30.predict_with(x, e(1))?,
-            m.risk.unpaid_90.predict_with(x, e(2))?,
-        ))
+        let models = [&m.risk.late, &m.risk.late_30, &m.risk.unpaid_90];
+        if !models.iter().any(|r| r.takes_empirical()) {
+            return Ok((models[0].predict(x)?, models[1].predict(x)?, models[2].predict(x)?));
+        }
+        // One wide copy of the rows; its last column holds each model's empirical input
+        // in turn.
+        let nf = x.ncols();
+        let mut wide = ndarray::Array2::<f64>::zeros((x.nrows(), nf + 1));
+        wide.slice_mut(ndarray::s![.., ..nf]).assign(&x);
+        let mut out: [Vec<f64>; 3] = Default::default();
+        for (k, r) in models.into_iter().enumerate() {
+            out[k] = if r.takes_empirical() {
+                for i in 0..x.nrows() {
+                    let p = emp_p.as_ref().map_or(f64::NAN, |v| v[k][from + i]);
+                    wide[[i, nf]] = crate::models::risk::empirical_log_odds(p);
+                }
+                r.predict_wide(wide.view())?
+            } else {
+                r.predict(x)?
+            };
+        }
+        let [a, b, c] = out;
+        Ok((a, b, c))
     };
     let (q, p0, p30, p90, contribs) = if x.nrows() < crate::models::gbdt::FEW_ROWS {
         // As few rows as the models walk one by one anyway: one walk of the median

@@ -114,6 +114,15 @@ fn blend(p: &[f64], log_odds: &[f64], weight: f64) -> Vec<f64> {
     p.iter().zip(log_odds).map(|(&p, &z)| 1.0 / (1.0 + (-((1.0 - weight) * logit(p) + weight * z)).exp())).collect()
 }
 
+/// The input a risk model takes for an empirical probability (NaN stays NaN).
+pub fn empirical_log_odds(p: f64) -> f64 {
+    if p.is_nan() {
+        f64::NAN
+    } else {
+        logit(p)
+    }
+}
+
 fn logit(p: f64) -> f64 {
     let p = p.clamp(1e-4, 1.0 - 1e-4);
     (p / (1.0 - p)).ln()
@@ -290,9 +299,9 @@ pub type Refit<'a> = &'a (dyn Fn(&[usize]) -> Result<Option<Vec<f64>>, GbdtError
 
 /// `x` with the logit of the empirical probability as one more column (the matrix
 /// as it is without one).
-fn with_empirical(x: ndarray::Array2<f64>, p: Option<&[f64]>) -> ndarray::Array2<f64> {
+pub fn with_empirical(x: ndarray::Array2<f64>, p: Option<&[f64]>) -> ndarray::Array2<f64> {
     let Some(p) = p else { return x };
-    let col = ndarray::Array1::from_iter(p.iter().map(|&v| if v.is_nan() { f64::NAN } else { logit(v) }));
+    let col = ndarray::Array1::from_iter(p.iter().map(|&v| empirical_log_odds(v)));
     ndarray::concatenate(Axis(1), &[x.view(), col.insert_axis(Axis(1)).view()]).expect("rows of equal count")
 }
 
@@ -311,16 +320,31 @@ impl RiskModel {
     /// # Errors
     /// [`GbdtError::Features`] on a width mismatch.
     pub fn predict_with(&self, x: ArrayView2<'_, f64>, empirical: Option<&[f64]>) -> Result<Vec<f64>, GbdtError> {
+        if !self.takes_empirical() {
+            return self.predict_wide(x);
+        }
+        let missing = vec![f64::NAN; x.nrows()];
+        self.predict_wide(with_empirical(x.to_owned(), Some(empirical.unwrap_or(&missing))).view())
+    }
+
+    /// Whether the model takes the empirical model's log-odds as its last input.
+    pub fn takes_empirical(&self) -> bool {
+        matches!(self, RiskModel::Calibrated { empirical_input: true, .. })
+    }
+
+    /// Probabilities from rows that already end with the empirical model's log-odds
+    /// (NaN when unknown) if the model takes them ([`Self::takes_empirical`]), or are
+    /// the plain inputs otherwise.
+    ///
+    /// # Errors
+    /// [`GbdtError::Features`] on a width mismatch.
+    pub fn predict_wide(&self, x: ArrayView2<'_, f64>) -> Result<Vec<f64>, GbdtError> {
         match self {
             RiskModel::Constant(p) => Ok(vec![*p; x.nrows()]),
             RiskModel::Calibrated { gbdt, linear, iso, stack, empirical_input } => {
-                let xa = empirical_input.then(|| {
-                    let missing = vec![f64::NAN; x.nrows()];
-                    with_empirical(x.to_owned(), Some(empirical.unwrap_or(&missing)))
-                });
-                let xm = xa.as_ref().map_or(x.view(), |a| a.view());
-                let g = gbdt.predict(xm)?;
-                let lin = linear.as_ref().map(|(m, _)| m.predict_log_odds(xm)).transpose()?;
+                let g = gbdt.predict(x)?;
+                let lin = linear.as_ref().map(|(m, _)| m.predict_log_odds(x)).transpose()?;
+                let last = x.ncols().saturating_sub(1);
                 Ok(match (stack, iso) {
                     (Some((w, pr)), _) => (0..g.len())
                         .map(|i| {
@@ -334,11 +358,8 @@ impl RiskModel {
                                 k += 1;
                             }
                             if *empirical_input {
-                                let e = empirical
-                                    .and_then(|e| e.get(i))
-                                    .filter(|p| !p.is_nan())
-                                    .map_or(prior, |p| logit(*p));
-                                z += w.get(k).copied().unwrap_or(0.0) * e;
+                                let e = x[[i, last]];
+                                z += w.get(k).copied().unwrap_or(0.0) * if e.is_nan() { prior } else { e };
                             }
                             1.0 / (1.0 + (-z).exp())
                         })

@@ -280,7 +280,7 @@ impl State {
                 let (h, hc) = self.history_of(c);
                 let now = customer_at(h, hc, as_of);
                 let flags = m.anomaly.flags(&now).into_iter().filter(|f| f.invoice.is_none()).collect();
-                let dist = m.payment.empirical.as_ref().map(|e| e.dist(&e.channel_table(), h, hc, as_of));
+                let dist = m.payment.empirical.as_ref().map(|e| e.dist(e.channel_table(), h, hc, as_of));
                 Arc::new((now.summary(), flags, dist))
             })
             .clone()
@@ -963,7 +963,7 @@ impl Service {
                     let none = crate::models::empirical::CustomerDist::default();
                     e.predict(
                         sum.2.as_ref().unwrap_or(&none),
-                        e.shift_with(&e.channel_table(), &inv),
+                        e.shift_with(e.channel_table(), &inv),
                         Some(f64::from(self.as_of - due_d + 1)),
                     )
                 });
@@ -983,7 +983,7 @@ impl Service {
                 let emp = self.models.payment.empirical.as_ref().map(|e| {
                     e.predict(
                         &crate::models::empirical::CustomerDist::default(),
-                        e.shift_with(&e.channel_table(), &inv),
+                        e.shift_with(e.channel_table(), &inv),
                         Some(f64::from(self.as_of - due_d + 1)),
                     )
                 });
