@@ -2,7 +2,10 @@
 """Reference backtest: what a data scientist builds in an afternoon with pandas and
 LightGBM, under the same protocol as `arsight backtest`, run side by side with it.
 
-    python3 benches/reference_backtest.py --data data/ibm [--arsight target/release/arsight]
+    python3 benches/reference_backtest.py --data data/ibm [--arsight target/release/arsight] [--with-channel]
+
+With --with-channel the reference also gets the invoice's delivery channel (the
+contract's `channel` column, one indicator per channel) as a feature, as arsight does.
 
 Protocol (identical to `arsight backtest`, see src/models/backtest.rs):
 - as-of dates D_k = T80 + 14k while D_k <= the last invoice date (T80: the invoice date
@@ -38,7 +41,7 @@ except ImportError:
 EPOCH = pd.Timestamp("1970-01-01")
 
 
-def load(data):
+def load(data, with_channel=False):
     path = os.path.join(data, "invoices.parquet")
     if not os.path.exists(path):
         path = os.path.join(data, "invoices")
@@ -52,6 +55,10 @@ def load(data):
             "paid_date": (pd.to_datetime(df["paid_date"]) - EPOCH).dt.days,
         }
     )
+    if with_channel and "channel" in df.columns:
+        ch = df["channel"].fillna("").astype(str).str.strip().str.lower()
+        for name in sorted(ch.unique()):
+            out[f"channel_{name or 'none'}"] = (ch == name).astype(float).to_numpy()
     out["paid_date"] = out["paid_date"].fillna(np.inf)
     return out.sort_values(["customer_id", "invoice_date"]).reset_index(drop=True)
 
@@ -86,6 +93,8 @@ def features(df, known_at):
                 }
             )
     f = pd.DataFrame(rows, index=df.index)
+    for c in [c for c in df.columns if c.startswith("channel_")]:
+        f[c] = df[c].to_numpy()
     f["log_amount"] = np.log1p(df["amount"].clip(lower=0))
     f["terms"] = df["due_date"] - df["invoice_date"]
     dates = EPOCH + pd.to_timedelta(df["invoice_date"], unit="D")
@@ -164,7 +173,7 @@ def reference(df, horizon_weeks=13, every=14):
     p_late, late = np.array(pool["p_late"]), np.array(pool["late"], dtype=bool)
     f, a = np.array(cash_f), np.array(cash_a)
     return {
-        "method": "LightGBM reference (Python)",
+        "method": "LightGBM reference (Python)" + (" + channel" if any(c.startswith("channel_") for c in df.columns) else ""),
         "as_of_dates": len(as_of),
         "n_scored": int(n_scored),
         "mae_days": float(err.mean()),
@@ -180,8 +189,9 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", required=True)
     ap.add_argument("--arsight", default="target/release/arsight")
+    ap.add_argument("--with-channel", action="store_true", help="give the reference the delivery channel too")
     args = ap.parse_args()
-    df = load(args.data)
+    df = load(args.data, args.with_channel)
     t = time.perf_counter()
     ref = reference(df)
     ref_s = time.perf_counter() - t

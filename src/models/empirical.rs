@@ -449,7 +449,10 @@ impl EmpiricalModel {
 
     /// Total weight of `d`.
     fn total(&self, d: &CustomerDist) -> f64 {
-        self.below(d, f64::INFINITY, true)
+        let s = d.segs.last().copied().unwrap_or(FIRST_SEG);
+        s.below
+            + s.factor
+                * ((d.values.len() - s.vi) as f64 + self.population_weight() * (self.population.len() - s.pi) as f64)
     }
 
     /// Weight of one portfolio point.
