@@ -341,6 +341,10 @@ pub struct EmpOut {
     pub unpaid: f64,
     /// The customer's settled invoices in its distribution.
     pub n: usize,
+    /// The invoice's covariate effect (channel, terms, amount), days.
+    pub shift: f64,
+    /// Of which its channel's.
+    pub channel: f64,
 }
 
 /// Per channel code, the model's effect (0 for channels it does not know).
@@ -569,7 +573,21 @@ impl EmpiricalModel {
             probs[k] = if cut < lo || base <= 1e-12 { 1.0 } else { (above / base).clamp(0.0, 1.0) };
         }
         let unpaid = (base / all).clamp(0.0, 1.0);
-        EmpOut { q: q.map(|v| v + shift), p: probs, p_issue, unpaid, n: d.settled }
+        EmpOut { q: q.map(|v| v + shift), p: probs, p_issue, unpaid, n: d.settled, shift, channel: 0.0 }
+    }
+
+    /// [`Self::predict`] for invoice `r` (its covariate effect and channel filled in).
+    pub fn predict_invoice(&self, d: &CustomerDist, r: &Inv, min_late: Option<f64>) -> EmpOut {
+        let table = self.channel_table();
+        EmpOut { channel: table[usize::from(r.channel)], ..self.predict(d, self.shift_with(table, r), min_late) }
+    }
+
+    /// What moved an invoice's p50 away from the portfolio's median, in days: its
+    /// channel's effect, and the rest (the customer's own history, cut at "unpaid now",
+    /// with the invoice's terms and amount).
+    pub fn explain(&self, o: &EmpOut) -> (f64, f64) {
+        let median = self.population.get(self.population.len() / 2).copied().unwrap_or(0.0);
+        (o.channel, o.q[1] - median - o.channel)
     }
 
     /// An invoice unpaid beyond everything the distribution holds: from `min_late` on,
@@ -581,7 +599,15 @@ impl EmpiricalModel {
             _ => 7.0,
         };
         let p = THRESHOLDS.map(|t| if min_late > t { 1.0 } else { (-(t - min_late + 1.0) / width).exp() });
-        EmpOut { q: [min_late, min_late + 0.5 * width, min_late + 1.5 * width], p, p_issue: p, unpaid: 0.0, n: settled }
+        EmpOut {
+            q: [min_late, min_late + 0.5 * width, min_late + 1.5 * width],
+            p,
+            p_issue: p,
+            unpaid: 0.0,
+            n: settled,
+            shift: 0.0,
+            channel: 0.0,
+        }
     }
 
     /// Outputs for invoices of `h`: row `i` is the invoice at `pos[i]`, its customer's
@@ -612,12 +638,16 @@ impl EmpiricalModel {
                         cached = Some((t[i], self.dist(table, h, r.cust as usize, t[i])));
                     }
                     let (_, dist) = cached.as_ref().expect("set above");
-                    out.push((i, self.predict(dist, self.shift_with(table, r), min_late[i])));
+                    out.push((i, self.predict_invoice(dist, r, min_late[i])));
                 }
                 out
             })
             .collect();
-        let mut res = vec![EmpOut { q: [0.0; 3], p: [0.0; 3], p_issue: [0.0; 3], unpaid: 1.0, n: 0 }; pos.len()];
+        let mut res =
+            vec![
+                EmpOut { q: [0.0; 3], p: [0.0; 3], p_issue: [0.0; 3], unpaid: 1.0, n: 0, shift: 0.0, channel: 0.0 };
+                pos.len()
+            ];
         for (i, o) in scored.into_iter().flatten() {
             res[i] = o;
         }
@@ -728,8 +758,11 @@ mod tests {
         // outputs() groups rows by customer and date and answers each in its place.
         let rows = [h.offsets[3] + 5, h.offsets[1] + 2, h.offsets[3] + 6];
         let out = m.outputs(&h, &rows, &[t, t, t], &[None, None, Some(3.0)]);
-        assert_eq!(out[0], m.predict(&d3, m.shift_with(table, &h.invoices[rows[0]]), None));
-        assert_eq!(out[2], m.predict(&d3, m.shift_with(table, &h.invoices[rows[2]]), Some(3.0)));
+        assert_eq!(out[0], m.predict_invoice(&d3, &h.invoices[rows[0]], None));
+        assert_eq!(out[2], m.predict_invoice(&d3, &h.invoices[rows[2]], Some(3.0)));
+        assert_eq!(out[0].q, m.predict(&d3, m.shift_with(table, &h.invoices[rows[0]]), None).q);
+        let paper = m.channels.iter().find(|c| c.0 == "paper").unwrap().1;
+        assert_eq!(out[0].channel, paper, "invoice 5 of customer 3 went on paper");
         assert_eq!(out[1].n, m.dist(table, &h, 1, t).settled);
     }
 

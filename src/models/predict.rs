@@ -27,7 +27,8 @@ use crate::features::history::History;
 /// the p50 prediction).
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Reason {
-    /// Model input name (`cust.*` or `inv.*`).
+    /// Model input name (`cust.*` or `inv.*`), or `empirical.channel` /
+    /// `empirical.customer_history` for the empirical model's share of the p50.
     #[schema(value_type = String)]
     pub feature: &'static str,
     /// Its value (NaN serialises as null).
@@ -43,6 +44,13 @@ impl Reason {
         format!("{}={} ({:+.1} d)", self.feature, v, self.contribution_days)
     }
 }
+
+/// Reason: the invoice's delivery channel, through the empirical model.
+pub const EMPIRICAL_CHANNEL: &str = "empirical.channel";
+
+/// Reason: the customer's own payment history against the portfolio's, through the
+/// empirical model (value: its settled invoices).
+pub const EMPIRICAL_HISTORY: &str = "empirical.customer_history";
 
 /// The model input names, interned once (reasons refer to them).
 pub fn feature_names_static() -> &'static [&'static str] {
@@ -326,15 +334,37 @@ pub fn score_matrix(
         let probs = condition_open([p0[i], p30[i], p90[i]], d - due, r.emp.map(|e| e.unpaid));
         let xs = &flat[i * nf..(i + 1) * nf];
         let contrib = &contribs[i * nf..(i + 1) * nf];
-        let reasons = top_by_magnitude::<3>(contrib)
+        // The trees' attributions carry their share of the blended p50; the empirical
+        // model's share is split into the invoice's channel and the customer's own history.
+        let w = match (&m.payment.empirical, &r.emp) {
+            (Some(_), Some(e)) => m.payment.empirical_weight[usize::from(e.n == 0)][1],
+            _ => 0.0,
+        };
+        let mut reasons: Vec<Reason> = top_by_magnitude::<3>(contrib)
             .into_iter()
             .flatten()
             .map(|j| Reason {
                 feature: names[j],
                 value: xs[j].is_finite().then_some(xs[j]),
-                contribution_days: (contrib[j] * 10.0).round() / 10.0,
+                contribution_days: (contrib[j] * (1.0 - w) * 10.0).round() / 10.0,
             })
             .collect();
+        if let (Some(model), Some(e), true) = (&m.payment.empirical, &r.emp, w > 0.0) {
+            let (channel, history) = model.explain(e);
+            reasons.push(Reason {
+                feature: EMPIRICAL_CHANNEL,
+                value: None,
+                contribution_days: (w * channel * 10.0).round() / 10.0,
+            });
+            reasons.push(Reason {
+                feature: EMPIRICAL_HISTORY,
+                value: Some(e.n as f64),
+                contribution_days: (w * history * 10.0).round() / 10.0,
+            });
+            reasons.retain(|r| r.contribution_days != 0.0);
+            reasons.sort_by(|a, b| b.contribution_days.abs().total_cmp(&a.contribution_days.abs()));
+            reasons.truncate(3);
+        }
         let cold_start = xs[i_paid].is_nan() || xs[i_paid] < 1.0;
         InvoicePrediction {
             invoice_id: r.invoice_id.clone(),

@@ -961,11 +961,7 @@ impl Service {
                 };
                 let emp = self.models.payment.empirical.as_ref().map(|e| {
                     let none = crate::models::empirical::CustomerDist::default();
-                    e.predict(
-                        sum.2.as_ref().unwrap_or(&none),
-                        e.shift_with(e.channel_table(), &inv),
-                        Some(f64::from(self.as_of - due_d + 1)),
-                    )
+                    e.predict_invoice(sum.2.as_ref().unwrap_or(&none), &inv, Some(f64::from(self.as_of - due_d + 1)))
                 });
                 (sum.0.vector, values, sum.1.clone(), emp)
             }
@@ -981,9 +977,9 @@ impl Service {
                     vector,
                 };
                 let emp = self.models.payment.empirical.as_ref().map(|e| {
-                    e.predict(
+                    e.predict_invoice(
                         &crate::models::empirical::CustomerDist::default(),
-                        e.shift_with(e.channel_table(), &inv),
+                        &inv,
                         Some(f64::from(self.as_of - due_d + 1)),
                     )
                 });
