@@ -41,6 +41,18 @@ except ImportError:
 EPOCH = pd.Timestamp("1970-01-01")
 
 
+# Units of each currency per USD: the approximate table arsight uses by default
+# (src/features/fx.rs), so both sides add amounts in the same base currency.
+FX_PER_USD = {"USD": 1.0, "EUR": 0.92, "GBP": 0.79, "JPY": 150.0, "CAD": 1.36, "AUD": 1.52, "CHF": 0.88}
+
+
+def fx_per_usd(df):
+    if "currency" not in df.columns:
+        return 1.0
+    cur = df["currency"].fillna("USD").astype(str).str.upper()
+    return cur.map(FX_PER_USD).fillna(1.0).to_numpy()
+
+
 def load(data, with_channel=False):
     path = os.path.join(data, "invoices.parquet")
     if not os.path.exists(path):
@@ -51,7 +63,7 @@ def load(data, with_channel=False):
             "customer_id": df["customer_id"].astype(str),
             "invoice_date": (pd.to_datetime(df["invoice_date"]) - EPOCH).dt.days,
             "due_date": (pd.to_datetime(df["due_date"]) - EPOCH).dt.days,
-            "amount": df["amount"].astype(float),
+            "amount": df["amount"].astype(float) / fx_per_usd(df),
             "paid_date": (pd.to_datetime(df["paid_date"]) - EPOCH).dt.days,
         }
     )
