@@ -22,7 +22,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 use super::copula::fit_remaining_time;
-use super::dataset::{feature_index, open_rows, scoring_rows, training_rows, InvoiceView, Rows};
+use super::dataset::{feature_index, open_rows, scoring_rows, training_rows, InvoiceView, Rows, SnapshotPlan};
 use super::fitting::{fit_payment, fit_risk};
 use super::gbdt::GbdtError;
 use super::metrics;
@@ -48,10 +48,8 @@ pub struct BacktestParams {
     pub payment: PaymentDateParams,
     /// Risk model settings.
     pub risk: RiskParams,
-    /// Days between the cash model's training snapshots.
-    pub cash_snapshot_step: i32,
-    /// Most snapshots for the cash model.
-    pub cash_max_snapshots: usize,
+    /// The cash model's training snapshots (as `arsight train` takes them by default).
+    pub cash_snapshots: SnapshotPlan,
 }
 
 impl Default for BacktestParams {
@@ -63,8 +61,7 @@ impl Default for BacktestParams {
             horizon_weeks: 13,
             payment: PaymentDateParams::default(),
             risk: RiskParams::default(),
-            cash_snapshot_step: 7,
-            cash_max_snapshots: 104,
+            cash_snapshots: SnapshotPlan::default(),
         }
     }
 }
@@ -266,7 +263,7 @@ pub fn run_backtest_with(
         // Remaining-time model for the cash forecast of everything open at d.
         let horizon_days = 7 * p.horizon_weeks.max(1);
         let (remain, copula, _) =
-            fit_remaining_time(h, d, p.cash_snapshot_step, horizon_days, p.cash_max_snapshots, &p.payment)?;
+            fit_remaining_time(h, d, horizon_days, p.cash_snapshots, &p.payment)?;
 
         // Baseline statistics known at d: each customer's settled delays.
         let mut by_cust: HashMap<usize, Vec<f64>> = HashMap::new();

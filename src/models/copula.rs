@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use ndarray::Axis;
 use serde::{Deserialize, Serialize};
 
-use super::dataset::snapshot_rows;
+use super::dataset::{snapshot_rows, SnapshotPlan};
 use super::gbdt::GbdtError;
 use super::payment::{PaymentDateModel, PaymentDateParams};
 use crate::features::history::History;
@@ -182,12 +182,11 @@ pub fn estimate(scores: &[Score]) -> Option<Copula> {
 pub fn fit_remaining_time(
     h: &History,
     d: i32,
-    step: i32,
     horizon: i32,
-    max_snapshots: usize,
+    plan: SnapshotPlan,
     params: &PaymentDateParams,
 ) -> Result<(Option<PaymentDateModel>, Option<Copula>, usize), GbdtError> {
-    let (snap, remaining, day) = snapshot_rows(h, d, step, horizon, max_snapshots);
+    let (snap, remaining, day) = snapshot_rows(h, d, horizon, plan);
     let n = snap.len();
     if n < 50 {
         return Ok((None, None, n));
@@ -283,10 +282,11 @@ mod tests {
         let dir = generated_dir(60, 4_000, "2023-01-01", "2024-12-31", 5);
         let d = days_from_date(chrono::NaiveDate::from_ymd_opt(2024, 6, 30).unwrap());
         let p = quick_train_params().cash;
+        let plan = SnapshotPlan { step: 14, max_snapshots: 26, max_rows: usize::MAX };
         let full = full_history(dir.path());
         let cut = load_history(dir.path(), d, &InvoiceReadOptions::default(), &FxTable::default()).unwrap();
-        let (ma, ca, na) = fit_remaining_time(&full, d, 14, 91, 26, &p).unwrap();
-        let (mb, cb, nb) = fit_remaining_time(&cut, d, 14, 91, 26, &p).unwrap();
+        let (ma, ca, na) = fit_remaining_time(&full, d, 91, plan, &p).unwrap();
+        let (mb, cb, nb) = fit_remaining_time(&cut, d, 91, plan, &p).unwrap();
         assert!(ma.is_some() && mb.is_some());
         assert_eq!(na, nb);
         let (ca, cb) = (ca.expect("enough history"), cb.expect("enough history"));

@@ -170,17 +170,38 @@ pub enum InvoiceView {
     AtDate,
 }
 
+/// Which snapshots the remaining-time model learns from: every `step` days back from
+/// the newest whose outcome is known, at most `max_snapshots` of them, and no more once
+/// `max_rows` rows are taken (a small ledger gets two years of weekly snapshots, a
+/// large one its most recent months). `arsight train` and `arsight backtest` share the
+/// default, so the backtest measures the model that training ships.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SnapshotPlan {
+    /// Days between snapshots.
+    pub step: i32,
+    /// Most snapshots.
+    pub max_snapshots: usize,
+    /// Rows after which no older snapshot is added.
+    pub max_rows: usize,
+}
+
+impl Default for SnapshotPlan {
+    fn default() -> Self {
+        SnapshotPlan { step: 7, max_snapshots: 104, max_rows: 150_000 }
+    }
+}
+
 /// Snapshot rows for the remaining-time model: invoices open at snapshot dates
-/// `s = d − horizon − step·j` (back to the first invoice, at most `max_snapshots`),
+/// `s = d − horizon − step·j` (back to the first invoice, within `plan`'s limits),
 /// with inputs as known at `s` and label `min(paid − s, horizon + 1)`, always known
 /// at `d` because `s + horizon ≤ d`.
-pub fn snapshot_rows(h: &History, d: i32, step: i32, horizon: i32, max_snapshots: usize) -> (Rows, Vec<f64>, Vec<i32>) {
+pub fn snapshot_rows(h: &History, d: i32, horizon: i32, plan: SnapshotPlan) -> (Rows, Vec<f64>, Vec<i32>) {
     let first = h.invoices.iter().map(|r| r.invoice_date).min().unwrap_or(d);
     let mut parts = Vec::new();
     let mut labels = Vec::new();
     let mut days = Vec::new();
     let mut s = d - horizon;
-    while s >= first && parts.len() < max_snapshots {
+    while s >= first && parts.len() < plan.max_snapshots && labels.len() < plan.max_rows {
         let rows = open_rows(h, s, InvoiceView::AtDate, |_| true);
         labels.extend(rows.pos.iter().map(|&p| {
             let paid = h.invoices[p].paid_date;
@@ -192,7 +213,7 @@ pub fn snapshot_rows(h: &History, d: i32, step: i32, horizon: i32, max_snapshots
         }));
         days.extend(std::iter::repeat_n(s, rows.len()));
         parts.push(rows);
-        s -= step.max(1);
+        s -= plan.step.max(1);
     }
     (concat(parts), labels, days)
 }
@@ -289,6 +310,25 @@ mod tests {
             && a.iter().zip(b.iter()).all(|(x, y)| x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()))
     }
 
+    /// A row budget keeps the newest snapshots: it stops after the snapshot that
+    /// reaches it, and those snapshots are exactly the newest of the unlimited plan.
+    #[test]
+    fn the_row_budget_keeps_the_newest_snapshots() {
+        let dir = generated_dir(40, 3_000, "2023-01-01", "2024-12-31", 11);
+        let d = days_from_date(chrono::NaiveDate::from_ymd_opt(2024, 9, 30).unwrap());
+        let h = full_history(dir.path());
+        let plan = SnapshotPlan { step: 7, max_snapshots: 20, max_rows: usize::MAX };
+        let (all, _, days) = snapshot_rows(&h, d, 91, plan);
+        let newest = days[0];
+        let first = days.iter().filter(|&&s| s == newest).count();
+        assert!(first > 0 && all.len() > 3 * first);
+        let (some, labels, some_days) = snapshot_rows(&h, d, 91, SnapshotPlan { max_rows: first + 1, ..plan });
+        let second = days.iter().filter(|&&s| s == newest - 7).count();
+        assert_eq!(some.len(), first + second);
+        assert_eq!(labels.len(), some.len());
+        assert_eq!(some_days[..], days[..first + second]);
+    }
+
     /// Training, scoring and snapshot rows at `d` built from the full history equal
     /// those built from a history loaded with as-of `d` (nothing after `d` used).
     #[test]
@@ -316,8 +356,8 @@ mod tests {
         let la: Vec<Option<bool>> = oa.iter().map(|&i| a.late_beyond(30, d)[i]).collect();
         let lb: Vec<Option<bool>> = ob.iter().map(|&i| b.late_beyond(30, d)[i]).collect();
         assert_eq!(la, lb, "labels differ");
-        let (sa, ya, da) = snapshot_rows(&full, d, 7, 91, 20);
-        let (sb, yb, db) = snapshot_rows(&cut, d, 7, 91, 20);
+        let (sa, ya, da) = snapshot_rows(&full, d, 91, SnapshotPlan { step: 7, max_snapshots: 20, max_rows: usize::MAX });
+        let (sb, yb, db) = snapshot_rows(&cut, d, 91, SnapshotPlan { step: 7, max_snapshots: 20, max_rows: usize::MAX });
         assert_eq!(da, db);
         assert_eq!(sa.len(), sb.len());
         let (oa, ob) = (order(&full, &sa), order(&cut, &sb));

@@ -9,7 +9,7 @@ use super::anomaly::{AnomalyModel, AnomalyParams, AnomalyParamsError};
 use super::artifact::{manifest, ArtifactError, Kind, Manifest, ModelStore};
 use super::backtest::{run_backtest, BacktestParams, BacktestReport};
 use super::copula::{fit_remaining_time, Copula};
-use super::dataset::training_rows;
+use super::dataset::{training_rows, SnapshotPlan};
 use super::fitting::{fit_payment, fit_risk};
 use super::gbdt::GbdtError;
 use super::payment::{PaymentDateModel, PaymentDateParams};
@@ -37,10 +37,8 @@ pub struct TrainParams {
     pub anomaly: AnomalyParams,
     /// Cash model horizon in days (remaining time is capped one day beyond it).
     pub cash_horizon_days: i32,
-    /// Snapshot step for the cash model, days.
-    pub cash_snapshot_step: i32,
-    /// Most snapshots for the cash model.
-    pub cash_max_snapshots: usize,
+    /// The cash model's training snapshots.
+    pub cash_snapshots: SnapshotPlan,
     /// Validation: days before the as-of date where the validation models are cut.
     pub validation_days: i32,
 }
@@ -54,8 +52,7 @@ impl Default for TrainParams {
             segments: SegmentParams::default(),
             anomaly: AnomalyParams::default(),
             cash_horizon_days: 91,
-            cash_snapshot_step: 14,
-            cash_max_snapshots: 26,
+            cash_snapshots: SnapshotPlan::default(),
             validation_days: 91,
         }
     }
@@ -178,7 +175,7 @@ pub fn train_all(h: &History, d: i32, p: &TrainParams) -> Result<Trained, TrainE
     let late = risks.pop().expect("three");
 
     let (cash, cash_copula, n_snap) =
-        fit_remaining_time(h, d, p.cash_snapshot_step, p.cash_horizon_days, p.cash_max_snapshots, &p.cash)?;
+        fit_remaining_time(h, d, p.cash_horizon_days, p.cash_snapshots, &p.cash)?;
     rows.insert(Kind::Cash, n_snap);
     lap("cash model and timing correlations");
 
@@ -229,8 +226,7 @@ fn validate(h: &History, d: i32, p: &TrainParams) -> Result<Option<BacktestRepor
         horizon_weeks: (p.validation_days / 7).max(1),
         payment: p.payment.clone(),
         risk: p.risk.clone(),
-        cash_snapshot_step: p.cash_snapshot_step,
-        cash_max_snapshots: p.cash_max_snapshots,
+        cash_snapshots: p.cash_snapshots,
     };
     let r = run_backtest(h, &bp)?;
     Ok((r.n_scored > 0).then_some(r))
@@ -279,7 +275,7 @@ pub fn save_all(
     out.insert(Kind::PaymentDate, v);
     let v = store.save(mk(Kind::Risk, serde_json::json!(p.risk), p.risk.seed, metric(1)), &m.risk)?;
     out.insert(Kind::Risk, v);
-    let cash = serde_json::json!({"model": p.cash, "horizon_days": p.cash_horizon_days, "snapshot_step": p.cash_snapshot_step, "max_snapshots": p.cash_max_snapshots});
+    let cash = serde_json::json!({"model": p.cash, "horizon_days": p.cash_horizon_days, "snapshots": p.cash_snapshots});
     let v =
         store.save(mk(Kind::Cash, cash, p.cash.seed, metric(2)), &(&m.cash, m.cash_horizon_days, &m.cash_copula))?;
     out.insert(Kind::Cash, v);
