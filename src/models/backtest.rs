@@ -91,7 +91,9 @@ pub struct MethodMetrics {
     pub wape_4w: f64,
     /// WAPE of the cash forecast's weekly expected inflows (None without a forecast).
     pub forecast_wape: Option<f64>,
-    /// Share of weeks whose actual inflow fell inside the forecast's p10–p90.
+    /// Share of weeks whose actual inflow fell inside the forecast's p10–p90, among
+    /// the weeks with an inflow forecast or received (a week where nothing was due and
+    /// nothing came is inside any interval and says nothing of its width).
     pub forecast_interval_coverage: Option<f64>,
 }
 
@@ -180,6 +182,15 @@ impl BacktestReport {
         }
         s
     }
+}
+
+/// Share of weeks with `actual` inside the forecast's `[p10, p90]`, over the weeks with
+/// an inflow forecast (p90 above zero) or received; None without such weeks.
+fn interval_coverage(forecast: &[[f64; 3]], actual: &[f64]) -> Option<f64> {
+    let weeks: Vec<(&[f64; 3], f64)> =
+        forecast.iter().zip(actual).filter(|(f, a)| f[2] > 0.0 || **a > 0.0).map(|(f, a)| (f, *a)).collect();
+    let inside = weeks.iter().filter(|(f, a)| f[1] <= *a && *a <= f[2]).count();
+    (!weeks.is_empty()).then(|| inside as f64 / weeks.len() as f64)
 }
 
 /// The protocol's as-of dates for a history.
@@ -453,10 +464,7 @@ pub fn run_backtest_with(
                 let expected: Vec<f64> = p.fc.iter().map(|f| f[0]).collect();
                 metrics::wape(&expected, &p.fa)
             }),
-            forecast_interval_coverage: (!p.fc.is_empty()).then(|| {
-                let inside = p.fc.iter().zip(&p.fa).filter(|(f, a)| f[1] <= **a && **a <= f[2]).count();
-                inside as f64 / p.fc.len() as f64
-            }),
+            forecast_interval_coverage: interval_coverage(&p.fc, &p.fa),
         })
         .collect();
     Ok(BacktestReport {
@@ -471,6 +479,15 @@ pub fn run_backtest_with(
 mod tests {
     use super::*;
     use crate::fixtures::{full_history, generated_dir, quick_backtest_params as quick};
+
+    #[test]
+    fn interval_coverage_counts_only_weeks_with_an_inflow() {
+        let f = [[10.0, 5.0, 15.0], [10.0, 5.0, 15.0], [0.0, 0.0, 0.0], [0.0, 0.0, 0.0]];
+        // Inside, outside, an empty week (left out), a week with an unforecast inflow.
+        let a = [12.0, 20.0, 0.0, 3.0];
+        assert_eq!(interval_coverage(&f, &a), Some(1.0 / 3.0));
+        assert_eq!(interval_coverage(&f[2..3], &a[2..3]), None);
+    }
 
     #[test]
     fn the_model_beats_pays_on_due_date_on_generated_history() {
