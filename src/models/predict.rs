@@ -28,7 +28,8 @@ use crate::features::history::History;
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Reason {
     /// Model input name (`cust.*` or `inv.*`), or `empirical.channel` /
-    /// `empirical.customer_history` for the empirical model's share of the p50.
+    /// `empirical.customer_history` (`empirical.portfolio` for a customer without
+    /// settled invoices) for the empirical model's share of the p50.
     #[schema(value_type = String)]
     pub feature: &'static str,
     /// Its value (NaN serialises as null).
@@ -51,6 +52,21 @@ pub const EMPIRICAL_CHANNEL: &str = "empirical.channel";
 /// Reason: the customer's own payment history against the portfolio's, through the
 /// empirical model (value: its settled invoices).
 pub const EMPIRICAL_HISTORY: &str = "empirical.customer_history";
+
+/// Reason, for a customer without settled invoices: the portfolio's distribution for
+/// the invoice's terms and amount against the portfolio's median, through the
+/// empirical model (there is no history of the customer's own to speak of).
+pub const EMPIRICAL_PORTFOLIO: &str = "empirical.portfolio";
+
+/// The reason naming the empirical model's share beyond the channel, for a customer
+/// with `settled` invoices in its distribution.
+fn history_reason(settled: usize) -> &'static str {
+    if settled == 0 {
+        EMPIRICAL_PORTFOLIO
+    } else {
+        EMPIRICAL_HISTORY
+    }
+}
 
 /// The model input names, interned once (reasons refer to them).
 pub fn feature_names_static() -> &'static [&'static str] {
@@ -357,7 +373,7 @@ pub fn score_matrix(
                 contribution_days: (w * channel * 10.0).round() / 10.0,
             });
             reasons.push(Reason {
-                feature: EMPIRICAL_HISTORY,
+                feature: history_reason(e.n),
                 value: Some(e.n as f64),
                 contribution_days: (w * history * 10.0).round() / 10.0,
             });
@@ -609,6 +625,13 @@ mod tests {
         }
     }
     use super::*;
+
+    #[test]
+    fn a_customer_without_settled_invoices_is_explained_by_the_portfolio() {
+        assert_eq!(history_reason(0), EMPIRICAL_PORTFOLIO);
+        assert_eq!(history_reason(1), EMPIRICAL_HISTORY);
+        assert_eq!(history_reason(40), EMPIRICAL_HISTORY);
+    }
 
     #[test]
     fn risk_conditioning_is_monotone_and_certain_beyond_the_thresholds() {
