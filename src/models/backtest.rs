@@ -273,8 +273,7 @@ pub fn run_backtest_with(
 
         // Remaining-time model for the cash forecast of everything open at d.
         let horizon_days = 7 * p.horizon_weeks.max(1);
-        let (remain, copula, _) =
-            fit_remaining_time(h, d, horizon_days, p.cash_snapshots, &p.payment)?;
+        let (remain, copula, _) = fit_remaining_time(h, d, horizon_days, p.cash_snapshots, &p.payment)?;
 
         // Baseline statistics known at d: each customer's settled delays.
         let mut by_cust: HashMap<usize, Vec<f64>> = HashMap::new();

@@ -356,8 +356,10 @@ mod tests {
         let la: Vec<Option<bool>> = oa.iter().map(|&i| a.late_beyond(30, d)[i]).collect();
         let lb: Vec<Option<bool>> = ob.iter().map(|&i| b.late_beyond(30, d)[i]).collect();
         assert_eq!(la, lb, "labels differ");
-        let (sa, ya, da) = snapshot_rows(&full, d, 91, SnapshotPlan { step: 7, max_snapshots: 20, max_rows: usize::MAX });
-        let (sb, yb, db) = snapshot_rows(&cut, d, 91, SnapshotPlan { step: 7, max_snapshots: 20, max_rows: usize::MAX });
+        let (sa, ya, da) =
+            snapshot_rows(&full, d, 91, SnapshotPlan { step: 7, max_snapshots: 20, max_rows: usize::MAX });
+        let (sb, yb, db) =
+            snapshot_rows(&cut, d, 91, SnapshotPlan { step: 7, max_snapshots: 20, max_rows: usize::MAX });
         assert_eq!(da, db);
         assert_eq!(sa.len(), sb.len());
         let (oa, ob) = (order(&full, &sa), order(&cut, &sb));

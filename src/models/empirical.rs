@@ -27,11 +27,8 @@ use serde::{Deserialize, Serialize};
 use crate::domain::{channel_name, NO_CHANNEL};
 use crate::features::history::{History, Inv};
 
-/// Quantile levels read from the distribution (as the payment-date model's).
-const LEVELS: [f64; 3] = [0.1, 0.5, 0.9];
-
-/// "Late by more than" thresholds of the probabilities, days (as the risk models').
-pub const THRESHOLDS: [f64; 3] = [0.0, 30.0, 90.0];
+use super::payment::LEVELS;
+use super::train::RISK_THRESHOLDS;
 
 /// Settings of the empirical model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -327,7 +324,7 @@ impl CustomerDist {
 }
 
 /// What the model says of one invoice: days-late quantiles and probabilities of being
-/// late by more than [`THRESHOLDS`], and how many of the customer's invoices they rest on.
+/// late by more than [`RISK_THRESHOLDS`], and how many of the customer's invoices they rest on.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct EmpOut {
     /// p10, p50, p90 of days late.
@@ -411,7 +408,7 @@ impl EmpiricalModel {
             // Bounds come in ascending order: the new segment is the last one.
             let f = d.factor(lb) * (1.0 + 1.0 / above);
             d.steps.push((lb, f));
-            self.index(&mut d);
+            self.push_seg(&mut d, lb, f);
         }
         if !beyond.is_empty() {
             for lb in beyond {
@@ -425,16 +422,22 @@ impl EmpiricalModel {
 
     /// Rebuilds the segment index of `d` from its steps.
     fn index(&self, d: &mut CustomerDist) {
-        let wp = self.population_weight();
-        let mut prev = FIRST_SEG;
         d.segs.clear();
-        for &(start, factor) in &d.steps {
-            let vi = d.values.partition_point(|v| *v < start);
-            let pi = self.population.partition_point(|v| *v < start);
-            let below = prev.below + prev.factor * ((vi - prev.vi) as f64 + wp * (pi - prev.pi) as f64);
-            prev = Seg { start, factor, below, vi, pi };
-            d.segs.push(prev);
+        for k in 0..d.steps.len() {
+            let (start, factor) = d.steps[k];
+            self.push_seg(d, start, factor);
         }
+    }
+
+    /// Appends to the index of `d` the segment of a step at `start` (at or above every
+    /// indexed one) with `factor`.
+    fn push_seg(&self, d: &mut CustomerDist, start: f64, factor: f64) {
+        let prev = d.segs.last().copied().unwrap_or(FIRST_SEG);
+        let vi = d.values.partition_point(|v| *v < start);
+        let pi = self.population.partition_point(|v| *v < start);
+        let below =
+            prev.below + prev.factor * ((vi - prev.vi) as f64 + self.population_weight() * (pi - prev.pi) as f64);
+        d.segs.push(Seg { start, factor, below, vi, pi });
     }
 
     /// Weight of the points below `x` (or at most `x` with `inclusive`).
@@ -566,8 +569,8 @@ impl EmpiricalModel {
         let base = if lo.is_finite() { self.mass_above(d, lo) } else { all };
         let mut probs = [0.0; 3];
         let mut p_issue = [0.0; 3];
-        for (k, t) in THRESHOLDS.iter().enumerate() {
-            let cut = t - shift;
+        for (k, t) in RISK_THRESHOLDS.into_iter().enumerate() {
+            let cut = f64::from(t) - shift;
             let above = self.mass_above(d, cut);
             p_issue[k] = (above / all).clamp(0.0, 1.0);
             probs[k] = if cut < lo || base <= 1e-12 { 1.0 } else { (above / base).clamp(0.0, 1.0) };
@@ -598,7 +601,10 @@ impl EmpiricalModel {
             (Some(a), Some(b)) => ((b - a) / 4.0).max(2.0),
             _ => 7.0,
         };
-        let p = THRESHOLDS.map(|t| if min_late > t { 1.0 } else { (-(t - min_late + 1.0) / width).exp() });
+        let p =
+            RISK_THRESHOLDS
+                .map(f64::from)
+                .map(|t| if min_late > t { 1.0 } else { (-(t - min_late + 1.0) / width).exp() });
         EmpOut {
             q: [min_late, min_late + 0.5 * width, min_late + 1.5 * width],
             p,
@@ -695,12 +701,18 @@ mod tests {
         History::from_invoices_for_test(names, invs, 10_000)
     }
 
-    #[test]
-    fn the_channel_effect_is_learned_within_customers() {
+    /// The ledger and the model fitted on all of it.
+    fn fitted() -> (History, EmpiricalModel) {
         let h = ledger();
         let pos: Vec<usize> = (0..h.invoices.len()).collect();
         let late: Vec<f64> = h.invoices.iter().map(|r| f64::from(r.paid_date - r.due_date)).collect();
         let m = EmpiricalParams::default().fit(&h, &pos, &late).unwrap().unwrap();
+        (h, m)
+    }
+
+    #[test]
+    fn the_channel_effect_is_learned_within_customers() {
+        let (_, m) = fitted();
         let effect = |n: &str| m.channels.iter().find(|c| c.0 == n).unwrap().1;
         let diff = effect("e-invoice") - effect("paper");
         assert!((diff + 6.0).abs() < 0.5, "{:?}", m.channels);
@@ -711,10 +723,7 @@ mod tests {
 
     #[test]
     fn a_customer_with_history_is_mostly_itself_and_the_cut_moves_the_distribution_out() {
-        let h = ledger();
-        let pos: Vec<usize> = (0..h.invoices.len()).collect();
-        let late: Vec<f64> = h.invoices.iter().map(|r| f64::from(r.paid_date - r.due_date)).collect();
-        let m = EmpiricalParams::default().fit(&h, &pos, &late).unwrap().unwrap();
+        let (h, m) = fitted();
         let table = m.channel_table();
         // Customer 7 (speed +15) and customer 0 (speed -6), at the end of the data.
         let slow = m.dist(table, &h, 7, 10_000);
@@ -744,10 +753,7 @@ mod tests {
 
     #[test]
     fn samples_see_only_invoices_settled_by_their_date() {
-        let h = ledger();
-        let pos: Vec<usize> = (0..h.invoices.len()).collect();
-        let late: Vec<f64> = h.invoices.iter().map(|r| f64::from(r.paid_date - r.due_date)).collect();
-        let m = EmpiricalParams::default().fit(&h, &pos, &late).unwrap().unwrap();
+        let (h, m) = fitted();
         let table = m.channel_table();
         let t = 200;
         let want = h.invoices_of(3).iter().filter(|r| r.paid_date <= t).count();
@@ -771,10 +777,7 @@ mod tests {
     /// the weight moves only to points above their bounds.
     #[test]
     fn open_invoices_move_weight_above_their_bounds() {
-        let h = ledger();
-        let pos: Vec<usize> = (0..h.invoices.len()).collect();
-        let late: Vec<f64> = h.invoices.iter().map(|r| f64::from(r.paid_date - r.due_date)).collect();
-        let m = EmpiricalParams::default().fit(&h, &pos, &late).unwrap().unwrap();
+        let (h, m) = fitted();
         let table = m.channel_table();
         // Customer 0 at day 420 (all 40 settled by then), then with three more invoices
         // issued on day 380, due on day 410, still open on day 420.
@@ -805,10 +808,7 @@ mod tests {
     /// The indexed weights equal the sums over every point.
     #[test]
     fn indexed_weights_equal_point_by_point_sums() {
-        let h = ledger();
-        let pos: Vec<usize> = (0..h.invoices.len()).collect();
-        let late: Vec<f64> = h.invoices.iter().map(|r| f64::from(r.paid_date - r.due_date)).collect();
-        let m = EmpiricalParams::default().fit(&h, &pos, &late).unwrap().unwrap();
+        let (h, m) = fitted();
         let wp = m.population_weight();
         for (c, t) in [(3, 200), (5, 250), (7, 150), (0, 10_000)] {
             let d = m.dist(m.channel_table(), &h, c, t);

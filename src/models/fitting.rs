@@ -2,10 +2,10 @@
 //! `train` and every backtest step do.
 
 use super::dataset::Rows;
-use super::empirical::THRESHOLDS;
 use super::gbdt::GbdtError;
 use super::payment::{EmpiricalRows, PaymentDateModel, PaymentDateParams};
 use super::risk::{late_prior, EmpiricalInputs, RiskModel, RiskParams};
+use super::train::RISK_THRESHOLDS;
 use crate::features::history::History;
 
 /// The payment-date model on the settled rows of `train` (built at `d`), or None with
@@ -32,7 +32,7 @@ pub fn fit_payment(
     Ok(Some((p.fit(xr.view(), &yr, Some(&issue), Some(emp))?, reg.len())))
 }
 
-/// The risk model "paid more than `days` late" (one of [`THRESHOLDS`]) on the rows of
+/// The risk model "paid more than `days` late" (one of [`RISK_THRESHOLDS`]) on the rows of
 /// `train` whose label is decidable at `d`, with the number of rows.
 ///
 /// # Errors
@@ -54,7 +54,7 @@ pub fn fit_risk(
     let all_late = train.late_days();
     let late: Vec<f64> = cls.iter().map(|&i| all_late[i]).collect();
     let rows = EmpiricalRows { h, pos: &pos, t: &order };
-    let Some(k) = THRESHOLDS.iter().position(|t| *t == f64::from(days)) else {
+    let Some(k) = RISK_THRESHOLDS.iter().position(|&t| t == days) else {
         return Ok((p.fit(xc.view(), &yc, &order, Some(late_prior(days)), None)?, cls.len()));
     };
     // The empirical model's probability as at issue, from a model fitted on the

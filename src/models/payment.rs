@@ -267,7 +267,7 @@ fn blend_weights(q: &[[f64; 3]], out: &[EmpOut], y: &[f64]) -> [[f64; 3]; 2] {
             continue;
         }
         for (k, slot) in wk.iter_mut().enumerate() {
-            let a = super::payment::LEVELS[k];
+            let a = LEVELS[k];
             let loss = |g: usize| -> f64 {
                 let w = g as f64 / WEIGHT_GRID as f64;
                 rows.iter().map(|&i| pinball((1.0 - w) * q[i][k] + w * out[i].q[k], y[i], a)).sum()

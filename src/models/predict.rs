@@ -179,7 +179,7 @@ pub fn given_unpaid(p: f64, t: i32, dpd: i32, unpaid: f64) -> f64 {
 pub fn condition_open(p: [f64; 3], dpd: i32, unpaid: Option<f64>) -> [f64; 3] {
     let Some(u) = unpaid else { return condition_risk(p, dpd) };
     let mut out = [0.0; 3];
-    for (k, t) in [0, 30, 90].into_iter().enumerate() {
+    for (k, t) in super::train::RISK_THRESHOLDS.into_iter().enumerate() {
         out[k] = given_unpaid(p[k], t, dpd, u);
     }
     out[1] = out[1].min(out[0]);

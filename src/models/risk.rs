@@ -223,11 +223,19 @@ impl RiskParams {
                 None => None,
             };
             let pick = |rows: &[usize]| emp_early.as_ref().map(|e| rows.iter().map(|&i| e[i]).collect::<Vec<f64>>());
-            let xe = with_empirical(x.select(Axis(0), early), pick(early).as_deref());
+            // The rows' inputs, with the empirical column when there is one.
+            let inputs = |rows: &[usize]| {
+                let sel = x.select(Axis(0), rows);
+                match pick(rows) {
+                    Some(p) => with_empirical(sel.view(), &p),
+                    None => sel,
+                }
+            };
+            let xe = inputs(early);
             let ye: Vec<f64> = early.iter().map(|&i| y[i]).collect();
             if ye.contains(&1.0) && ye.contains(&0.0) {
                 let m = params(early.len()).fit(xe.view(), &ye)?;
-                let xl = with_empirical(x.select(Axis(0), late), pick(late).as_deref());
+                let xl = inputs(late);
                 let g = m.predict(xl.view())?;
                 let lin = if self.linear_weight > 0.0 {
                     let le: Vec<bool> = early.iter().map(|&i| label[i]).collect();
@@ -272,7 +280,11 @@ impl RiskParams {
                 }
             }
         }
-        let xa = with_empirical(x.to_owned(), empirical.as_ref().map(|e| &e.all[..]));
+        let wide = empirical.as_ref().map(|e| with_empirical(x, &e.all));
+        let xa = match &wide {
+            Some(w) => w.view(),
+            None => x.reborrow(),
+        };
         let gbdt = params(n).fit(xa.view(), &y)?;
         let linear = if self.linear_weight > 0.0 {
             Some((self.linear.fit(xa.view(), label)?, self.linear_weight))
@@ -297,12 +309,10 @@ pub struct EmpiricalInputs<'a> {
 /// those (None: too few to fit one).
 pub type Refit<'a> = &'a (dyn Fn(&[usize]) -> Result<Option<Vec<f64>>, GbdtError> + Sync);
 
-/// `x` with the logit of the empirical probability as one more column (the matrix
-/// as it is without one).
-pub fn with_empirical(x: ndarray::Array2<f64>, p: Option<&[f64]>) -> ndarray::Array2<f64> {
-    let Some(p) = p else { return x };
-    let col = ndarray::Array1::from_iter(p.iter().map(|&v| empirical_log_odds(v)));
-    ndarray::concatenate(Axis(1), &[x.view(), col.insert_axis(Axis(1)).view()]).expect("rows of equal count")
+/// `x` with the logit of the empirical probability `p` as one more column.
+pub fn with_empirical(x: ArrayView2<'_, f64>, p: &[f64]) -> ndarray::Array2<f64> {
+    let col = ndarray::Array1::from_iter(p.iter().map(|&v| empirical_log_odds(v))).insert_axis(Axis(1));
+    ndarray::concatenate(Axis(1), &[x.view(), col.view()]).expect("rows of equal count")
 }
 
 impl RiskModel {
@@ -324,7 +334,7 @@ impl RiskModel {
             return self.predict_wide(x);
         }
         let missing = vec![f64::NAN; x.nrows()];
-        self.predict_wide(with_empirical(x.to_owned(), Some(empirical.unwrap_or(&missing))).view())
+        self.predict_wide(with_empirical(x, empirical.unwrap_or(&missing)).view())
     }
 
     /// Whether the model takes the empirical model's log-odds as its last input.

@@ -153,8 +153,8 @@ pub fn train_all(h: &History, d: i32, p: &TrainParams) -> Result<Trained, TrainE
     let lap = |what: &str| tracing::info!(seconds = clock.elapsed().as_secs_f64(), "train: {what}");
     let train = training_rows(h, d);
     lap("training rows");
-    let settled = train.late_days().iter().filter(|v| !v.is_nan()).count();
     let Some((payment, n_pay)) = fit_payment(h, &train, &p.payment, 30)? else {
+        let settled = train.late_days().iter().filter(|v| !v.is_nan()).count();
         return Err(TrainError::TooFewRows { found: settled, needed: 30 });
     };
     lap("payment-date model");
@@ -174,8 +174,7 @@ pub fn train_all(h: &History, d: i32, p: &TrainParams) -> Result<Trained, TrainE
     let late_30 = risks.pop().expect("three");
     let late = risks.pop().expect("three");
 
-    let (cash, cash_copula, n_snap) =
-        fit_remaining_time(h, d, p.cash_horizon_days, p.cash_snapshots, &p.cash)?;
+    let (cash, cash_copula, n_snap) = fit_remaining_time(h, d, p.cash_horizon_days, p.cash_snapshots, &p.cash)?;
     rows.insert(Kind::Cash, n_snap);
     lap("cash model and timing correlations");
 

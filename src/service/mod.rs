@@ -948,9 +948,15 @@ impl Service {
             key: id_key(&invoice_id),
             origin: (0, 0),
         };
-        let (vector, values, flags, emp) = match st.index.get(&cust) {
-            Some(&c) => {
-                let sum = st.summary(c, self.as_of, &self.models);
+        let known = st.index.get(&cust).map(|&c| (c, st.summary(c, self.as_of, &self.models)));
+        // The customer's distribution (none for a customer without history).
+        let emp = self.models.payment.empirical.as_ref().map(|e| {
+            let none = crate::models::empirical::CustomerDist::default();
+            let dist = known.as_ref().and_then(|(_, sum)| sum.2.as_ref()).unwrap_or(&none);
+            e.predict_invoice(dist, &inv, Some(f64::from(self.as_of - due_d + 1)))
+        });
+        let (vector, values, flags) = match known {
+            Some((c, sum)) => {
                 let values = match crate::features::invoice::new_invoice_values_from(&sum.0, &inv) {
                     Some(v) => v,
                     None => {
@@ -959,11 +965,7 @@ impl Service {
                         crate::features::invoice::new_invoice_values(&customer_at(h, hc, issue_d), &inv)
                     }
                 };
-                let emp = self.models.payment.empirical.as_ref().map(|e| {
-                    let none = crate::models::empirical::CustomerDist::default();
-                    e.predict_invoice(sum.2.as_ref().unwrap_or(&none), &inv, Some(f64::from(self.as_of - due_d + 1)))
-                });
-                (sum.0.vector, values, sum.1.clone(), emp)
+                (sum.0.vector, values, sum.1.clone())
             }
             None => {
                 let vector = crate::features::customer::first_invoice_vector(&inv);
@@ -976,14 +978,7 @@ impl Service {
                     median_amount: f64::NAN,
                     vector,
                 };
-                let emp = self.models.payment.empirical.as_ref().map(|e| {
-                    e.predict_invoice(
-                        &crate::models::empirical::CustomerDist::default(),
-                        &inv,
-                        Some(f64::from(self.as_of - due_d + 1)),
-                    )
-                });
-                (vector, crate::features::invoice::new_invoice_values(&empty, &inv), Vec::new(), emp)
+                (vector, crate::features::invoice::new_invoice_values(&empty, &inv), Vec::new())
             }
         };
         if !errors.is_empty() {
