@@ -46,6 +46,8 @@ pub fn quick_backtest_params() -> crate::models::backtest::BacktestParams {
     let mut p = crate::models::backtest::BacktestParams::default();
     p.payment.n_trees = 40;
     p.payment.learning_rate = 0.25;
+    p.cash.n_trees = 40;
+    p.cash.learning_rate = 0.25;
     p.risk.n_trees = 40;
     p.risk.learning_rate = 0.2;
     p

@@ -66,13 +66,17 @@ pub fn run(cli: Cli) -> Result<()> {
             };
             features_cmd(&data, as_of, &out, &opts).map(|_| ())
         }
-        Command::Backtest { data, from, to, every, horizon, default_currency, out } => {
+        Command::Backtest { data, from, to, every, horizon, params, default_currency, out } => {
+            let tp = train_params(params.as_deref(), 42)?;
             let params = BacktestParams {
+                payment: tp.payment,
+                risk: tp.risk,
+                cash: tp.cash,
+                cash_snapshots: tp.cash_snapshots,
                 from: from.map(days_from_date),
                 to: to.map(days_from_date),
                 every_days: parse_days(&every).context("--every")?,
                 horizon_weeks: parse_days(&horizon).context("--horizon")?.div_euclid(7).max(1),
-                ..Default::default()
             };
             let currency = Currency::parse(&default_currency).context("--default-currency")?;
             let read = InvoiceReadOptions { default_currency: currency, extra_numeric: Vec::new() };
@@ -114,8 +118,9 @@ pub fn run(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
-        Command::Train { data, as_of, models, seed, default_currency } => {
-            train_cmd(&data, as_of, &models, seed, &default_currency).map(|_| ())
+        Command::Train { data, as_of, models, seed, params, default_currency } => {
+            let params = train_params(params.as_deref(), seed)?;
+            train_cmd(&data, as_of, &models, &params, &default_currency).map(|_| ())
         }
         Command::Predict { data, as_of, models, out, default_currency } => {
             let (h, set) = load_for_scoring(&data, as_of, &models, &default_currency)?;
@@ -191,7 +196,7 @@ fn serve_cmd(settings: &crate::api::Settings) -> Result<()> {
     let date = crate::domain::date_from_days(d).context("as-of date")?;
     if ModelStore::new(models).current(crate::models::artifact::Kind::PaymentDate).is_err() {
         println!("no models in {}: training on data known at {date}", models.display());
-        train_cmd(data, date, models, 42, "USD")?;
+        train_cmd(data, date, models, &TrainParams::default().with_seed(42), "USD")?;
     }
     let t = Instant::now();
     let events = settings.state.join("events");
@@ -226,16 +231,23 @@ fn read_options(default_currency: &str) -> Result<InvoiceReadOptions> {
     Ok(InvoiceReadOptions { default_currency: currency, extra_numeric: Vec::new() })
 }
 
-fn train_cmd(data: &Path, as_of: NaiveDate, models: &Path, seed: u64, default_currency: &str) -> Result<()> {
+/// The default model settings with `seed`, and those of a `--params` file laid over them.
+fn train_params(file: Option<&Path>, seed: u64) -> Result<TrainParams> {
+    let p = TrainParams::default().with_seed(seed);
+    let Some(file) = file else { return Ok(p) };
+    let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    p.with_overrides(&text).with_context(|| format!("{}: model settings", file.display()))
+}
+
+fn train_cmd(data: &Path, as_of: NaiveDate, models: &Path, params: &TrainParams, default_currency: &str) -> Result<()> {
     let t = Instant::now();
     let d = days_from_date(as_of);
     let h = load_history(data, d, &read_options(default_currency)?, &FxTable::default())
         .with_context(|| format!("reading {}", data.display()))?;
-    let params = TrainParams::default().with_seed(seed);
-    let trained = train_all(&h, d, &params).context("training")?;
+    let trained = train_all(&h, d, params).context("training")?;
     let fingerprint = data_fingerprint(data)?;
     let store = ModelStore::new(models);
-    let versions = save_all(&store, &trained, &params, &fingerprint)
+    let versions = save_all(&store, &trained, params, &fingerprint)
         .with_context(|| format!("saving models to {}", models.display()))?;
     println!(
         "trained on data known at {as_of} in {:.1}s; current versions in {}:",

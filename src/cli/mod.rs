@@ -95,6 +95,10 @@ pub enum Command {
         /// Cash forecast horizon, e.g. 13w or 91d.
         #[arg(long, default_value = "13w")]
         horizon: String,
+        /// Model settings (TOML) as for `train --params`; the payment, risk, cash and
+        /// cash_snapshots sections apply.
+        #[arg(long)]
+        params: Option<PathBuf>,
         /// Currency for invoices without one.
         #[arg(long, default_value = "USD")]
         default_currency: String,
@@ -117,6 +121,11 @@ pub enum Command {
         /// Seed of every model.
         #[arg(long, default_value_t = 42)]
         seed: u64,
+        /// Model settings (TOML) laid over the defaults, e.g. `[payment]` `n_trees = 150`;
+        /// sections payment, risk, cash, segments, anomaly, cash_snapshots, named as in
+        /// the manifests' hyperparameters.
+        #[arg(long)]
+        params: Option<PathBuf>,
         /// Currency for invoices without one.
         #[arg(long, default_value = "USD")]
         default_currency: String,

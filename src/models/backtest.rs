@@ -48,6 +48,8 @@ pub struct BacktestParams {
     pub payment: PaymentDateParams,
     /// Risk model settings.
     pub risk: RiskParams,
+    /// Remaining-time (cash) model settings (as `arsight train` fits it by default).
+    pub cash: PaymentDateParams,
     /// The cash model's training snapshots (as `arsight train` takes them by default).
     pub cash_snapshots: SnapshotPlan,
 }
@@ -61,6 +63,7 @@ impl Default for BacktestParams {
             horizon_weeks: 13,
             payment: PaymentDateParams::default(),
             risk: RiskParams::default(),
+            cash: PaymentDateParams::cash_default(),
             cash_snapshots: SnapshotPlan::default(),
         }
     }
@@ -273,7 +276,7 @@ pub fn run_backtest_with(
 
         // Remaining-time model for the cash forecast of everything open at d.
         let horizon_days = 7 * p.horizon_weeks.max(1);
-        let (remain, copula, _) = fit_remaining_time(h, d, horizon_days, p.cash_snapshots, &p.payment)?;
+        let (remain, copula, _) = fit_remaining_time(h, d, horizon_days, p.cash_snapshots, &p.cash)?;
 
         // Baseline statistics known at d: each customer's settled delays.
         let mut by_cust: HashMap<usize, Vec<f64>> = HashMap::new();
@@ -478,6 +481,12 @@ pub fn run_backtest_with(
 mod tests {
     use super::*;
     use crate::fixtures::{full_history, generated_dir, quick_backtest_params as quick};
+
+    #[test]
+    fn the_backtest_fits_the_models_train_ships() {
+        let (b, t) = (BacktestParams::default(), crate::models::train::TrainParams::default());
+        assert_eq!((&b.payment, &b.risk, &b.cash, b.cash_snapshots), (&t.payment, &t.risk, &t.cash, t.cash_snapshots));
+    }
 
     #[test]
     fn interval_coverage_counts_only_weeks_with_an_inflow() {

@@ -88,6 +88,14 @@ impl Default for PaymentDateParams {
     }
 }
 
+impl PaymentDateParams {
+    /// Settings of the remaining-time (cash) model: the payment-date model's without
+    /// the conformal widening of p10 and p90.
+    pub fn cash_default() -> Self {
+        PaymentDateParams { interval_coverage: 0.0, ..PaymentDateParams::default() }
+    }
+}
+
 /// Fitted quantile models.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PaymentDateModel {

@@ -11,7 +11,7 @@ use super::backtest::{run_backtest, BacktestParams, BacktestReport};
 use super::copula::{fit_remaining_time, Copula};
 use super::dataset::{training_rows, SnapshotPlan};
 use super::fitting::{fit_payment, fit_risk};
-use super::gbdt::GbdtError;
+use super::gbdt::{GbdtError, GbdtParams, Loss};
 use super::payment::{PaymentDateModel, PaymentDateParams};
 use super::risk::{RiskModel, RiskParams};
 use super::segments::{SegmentError, SegmentModel, SegmentParams};
@@ -48,7 +48,7 @@ impl Default for TrainParams {
         TrainParams {
             payment: PaymentDateParams::default(),
             risk: RiskParams::default(),
-            cash: PaymentDateParams { interval_coverage: 0.0, ..PaymentDateParams::default() },
+            cash: PaymentDateParams::cash_default(),
             segments: SegmentParams::default(),
             anomaly: AnomalyParams::default(),
             cash_horizon_days: 91,
@@ -67,6 +67,126 @@ impl TrainParams {
         self.segments.seed = seed;
         self.anomaly.seed = seed;
         self
+    }
+}
+
+/// Why a settings file could not be taken.
+#[derive(Debug, thiserror::Error)]
+pub enum ParamsError {
+    /// Not TOML.
+    #[error("not valid TOML: {0}")]
+    Syntax(String),
+    /// A key that no setting has.
+    #[error("`{0}` is not a setting (see `arsight train --help` for the settings file)")]
+    Unknown(String),
+    /// A value of the wrong type.
+    #[error("`{path}` should be {expected}, not {found}")]
+    Type {
+        /// Dotted path of the setting.
+        path: String,
+        /// Type of the default.
+        expected: &'static str,
+        /// Type given.
+        found: &'static str,
+    },
+    /// A value outside its range.
+    #[error("`{path}`: {reason}")]
+    Invalid {
+        /// Dotted path of the setting (section).
+        path: String,
+        /// The rule broken.
+        reason: String,
+    },
+}
+
+/// Lays `over` onto `base` key by key; every key of `over` must exist in `base`
+/// with a value of the same type (an integer where a float is expected is taken).
+fn overlay(base: &mut toml::Table, over: toml::Table, prefix: &str) -> Result<(), ParamsError> {
+    for (k, v) in over {
+        let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+        let Some(slot) = base.get_mut(&k) else {
+            return Err(ParamsError::Unknown(path));
+        };
+        match (slot, v) {
+            (toml::Value::Table(b), toml::Value::Table(o)) => overlay(b, o, &path)?,
+            (slot @ toml::Value::Float(_), toml::Value::Integer(i)) => *slot = toml::Value::Float(i as f64),
+            (slot, v) if slot.same_type(&v) => *slot = v,
+            (slot, v) => {
+                return Err(ParamsError::Type { path, expected: slot.type_str(), found: v.type_str() });
+            }
+        }
+    }
+    Ok(())
+}
+
+impl TrainParams {
+    /// These settings with those of a TOML text laid over them: top-level keys
+    /// (`cash_horizon_days`, `validation_days`) and sections `payment`, `risk`, `cash`,
+    /// `segments`, `anomaly`, `cash_snapshots`, whose keys are named as in the
+    /// manifests' hyperparameters; keys not given keep their value.
+    ///
+    /// # Errors
+    /// [`ParamsError`] naming the key: bad TOML, an unknown key, a wrong type, or a
+    /// value out of range.
+    pub fn with_overrides(self, text: &str) -> Result<Self, ParamsError> {
+        let over: toml::Table = text.parse().map_err(|e: toml::de::Error| ParamsError::Syntax(e.to_string()))?;
+        let mut base = toml::Table::try_from(&self).map_err(|e| ParamsError::Syntax(e.to_string()))?;
+        overlay(&mut base, over, "")?;
+        let p: TrainParams =
+            toml::Value::Table(base).try_into().map_err(|e: toml::de::Error| ParamsError::Syntax(e.to_string()))?;
+        p.check()?;
+        Ok(p)
+    }
+
+    /// Checks every model's settings.
+    ///
+    /// # Errors
+    /// [`ParamsError::Invalid`] naming the section.
+    pub fn check(&self) -> Result<(), ParamsError> {
+        let bad = |path: &str, reason: String| ParamsError::Invalid { path: path.to_string(), reason };
+        for (name, q) in [("payment", &self.payment), ("cash", &self.cash)] {
+            GbdtParams::new(Loss::Quantile { alpha: 0.5 })
+                .n_trees(q.n_trees)
+                .learning_rate(q.learning_rate)
+                .max_leaves(q.max_leaves)
+                .min_data_in_leaf(q.min_data_in_leaf)
+                .check()
+                .map_err(|e| bad(name, e.to_string()))?;
+            if !(0.0..1.0).contains(&q.interval_coverage) {
+                return Err(bad(
+                    name,
+                    format!("interval_coverage should be in [0, 1), but is {}", q.interval_coverage),
+                ));
+            }
+            if !(q.calibration_share > 0.0 && q.calibration_share < 1.0) {
+                return Err(bad(
+                    name,
+                    format!("calibration_share should be in (0, 1), but is {}", q.calibration_share),
+                ));
+            }
+            q.empirical.check().map_err(|e| bad(&format!("{name}.empirical"), e.to_string()))?;
+        }
+        GbdtParams::new(Loss::Logistic)
+            .n_trees(self.risk.n_trees)
+            .learning_rate(self.risk.learning_rate)
+            .max_leaves(self.risk.max_leaves)
+            .min_data_in_leaf(self.risk.min_data_in_leaf)
+            .check()
+            .map_err(|e| bad("risk", e.to_string()))?;
+        self.risk.linear.check().map_err(|e| bad("risk.linear", e.to_string()))?;
+        self.segments.check().map_err(|e| bad("segments", e.to_string()))?;
+        self.anomaly.check().map_err(|e| bad("anomaly", e.to_string()))?;
+        if self.cash_horizon_days < 7 {
+            return Err(bad("cash_horizon_days", format!("should be at least 7, but is {}", self.cash_horizon_days)));
+        }
+        if self.validation_days < 7 {
+            return Err(bad("validation_days", format!("should be at least 7, but is {}", self.validation_days)));
+        }
+        let s = self.cash_snapshots;
+        if s.step < 1 || s.max_snapshots == 0 || s.max_rows == 0 {
+            return Err(bad("cash_snapshots", "step, max_snapshots and max_rows should be at least 1".to_string()));
+        }
+        Ok(())
     }
 }
 
@@ -225,6 +345,7 @@ fn validate(h: &History, d: i32, p: &TrainParams) -> Result<Option<BacktestRepor
         horizon_weeks: (p.validation_days / 7).max(1),
         payment: p.payment.clone(),
         risk: p.risk.clone(),
+        cash: p.cash.clone(),
         cash_snapshots: p.cash_snapshots,
     };
     let r = run_backtest(h, &bp)?;
@@ -346,6 +467,38 @@ mod tests {
     use crate::models::predict::predict_open;
 
     use crate::fixtures::quick_train_params as quick;
+
+    #[test]
+    fn a_settings_file_overrides_only_what_it_names() {
+        let p = TrainParams::default()
+            .with_overrides(
+                "validation_days = 63\n[payment]\nn_trees = 120\nlearning_rate = 1\n[cash_snapshots]\nstep = 14\n",
+            )
+            .unwrap();
+        let d = TrainParams::default();
+        assert_eq!(p.payment.n_trees, 120);
+        assert!((p.payment.learning_rate - 1.0).abs() < 1e-12, "an integer is taken where a float is expected");
+        assert_eq!(p.cash_snapshots.step, 14);
+        assert_eq!(p.validation_days, 63);
+        assert_eq!(p.payment.max_leaves, d.payment.max_leaves);
+        assert_eq!(p.cash, d.cash, "the cash model keeps its own defaults");
+        assert_eq!(p.risk, d.risk);
+        assert_eq!(TrainParams::default().with_overrides("").unwrap(), d);
+    }
+
+    #[test]
+    fn a_settings_file_with_a_mistake_names_the_key() {
+        let err = |t: &str| TrainParams::default().with_overrides(t).unwrap_err().to_string();
+        let e = err("[payment]\nn_tree = 10\n");
+        assert!(e.contains("`payment.n_tree` is not a setting"), "{e}");
+        let e = err("[risk]\nn_trees = \"many\"\n");
+        assert!(e.contains("`risk.n_trees` should be integer, not string"), "{e}");
+        let e = err("[cash]\nlearning_rate = 0\n");
+        assert!(e.contains("`cash`") && e.contains("learning_rate"), "{e}");
+        let e = err("payment = 3\n");
+        assert!(e.contains("`payment` should be table"), "{e}");
+        assert!(err("[payment\n").contains("not valid TOML"));
+    }
 
     #[test]
     fn cash_models_saved_before_the_correlations_still_load() {

@@ -55,6 +55,25 @@ fn train_predict_forecast_on_a_hand_written_contract_directory() {
         assert_eq!(manifest["feature_hash"].as_str().unwrap().len(), 64);
     }
 
+    // A settings file: what it names is used and recorded; a mistake is named.
+    let settings = tmp.path().join("settings.toml");
+    std::fs::write(&settings, "[payment]\nn_trees = 12\nlearning_rate = 0.3\n").unwrap();
+    let other = tmp.path().join("models-12");
+    let args = ["train", "--data", s(&data), "--as-of", as_of, "--models", s(&other), "--params", s(&settings)];
+    arsight_ok(&args);
+    let current = std::fs::read_to_string(other.join("payment_date").join("CURRENT")).unwrap();
+    let manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(other.join("payment_date").join(current.trim()).join("manifest.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(manifest["hyperparameters"]["n_trees"], 12);
+    assert_eq!(manifest["hyperparameters"]["max_leaves"], 15, "what the file does not name keeps its default");
+    std::fs::write(&settings, "[payment]\nn_tree = 12\n").unwrap();
+    let bad = arsight(&args, &[]);
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("settings.toml") && err.contains("`payment.n_tree` is not a setting"), "{err}");
+
     let preds = tmp.path().join("p.parquet");
     arsight_ok(&["predict", "--data", s(&data), "--as-of", as_of, "--models", s(&models), "--out", s(&preds)]);
     let batches = read_parquet(&preds);
