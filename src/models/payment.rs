@@ -75,9 +75,11 @@ impl EmpiricalRows<'_> {
 
 impl Default for PaymentDateParams {
     fn default() -> Self {
+        // 80 steps of 0.15, not 250 of 0.05: the same accuracy in the backtests on the
+        // IBM data and two generated ledgers (BENCHMARKS.md), a third of the walks.
         PaymentDateParams {
-            n_trees: 250,
-            learning_rate: 0.05,
+            n_trees: 80,
+            learning_rate: 0.15,
             max_leaves: 15,
             min_data_in_leaf: 20,
             seed: 42,
@@ -89,10 +91,12 @@ impl Default for PaymentDateParams {
 }
 
 impl PaymentDateParams {
-    /// Settings of the remaining-time (cash) model: the payment-date model's without
-    /// the conformal widening of p10 and p90.
+    /// Settings of the remaining-time (cash) model: more, smaller boosting steps than
+    /// the payment-date model's (the cash model is not on the prediction path, and
+    /// with the payment-date model's 80 steps of 0.15 its protocol WAPE on the IBM
+    /// data went from 0.325 to 0.338), without the conformal widening of p10 and p90.
     pub fn cash_default() -> Self {
-        PaymentDateParams { interval_coverage: 0.0, ..PaymentDateParams::default() }
+        PaymentDateParams { n_trees: 250, learning_rate: 0.05, interval_coverage: 0.0, ..PaymentDateParams::default() }
     }
 }
 
