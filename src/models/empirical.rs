@@ -288,6 +288,22 @@ pub struct CustomerDist {
     /// One entry per step: where its segment starts in both lists and the weight below
     /// it, so a weight below any value takes three binary searches (empty: no steps).
     segs: Vec<Seg>,
+    /// The customer's and the portfolio's points in one ascending order (the
+    /// customer's first among equals), each with its weight: quantiles take one binary
+    /// search, and kernel sums walk one list. Empty when not built: a distribution
+    /// from [`EmpiricalModel::dist`] or [`EmpiricalModel::no_history`] has it.
+    merged: Vec<Point>,
+}
+
+/// A point of a [`CustomerDist`] in the merged order.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Point {
+    /// Residual days late.
+    v: f64,
+    /// Weight of the points before it plus half its own.
+    mid: f64,
+    /// Its weight (base weight times its segment's factor).
+    w: f64,
 }
 
 /// The segment of a [`CustomerDist`] from a step's bound on.
@@ -396,7 +412,7 @@ impl EmpiricalModel {
             .collect();
         bounds.sort_by(f64::total_cmp);
         let mut d =
-            CustomerDist { values, steps: Vec::with_capacity(bounds.len()), settled: paid.len(), segs: Vec::new() };
+            CustomerDist { values, steps: Vec::with_capacity(bounds.len()), settled: paid.len(), ..Default::default() };
         let mut beyond = Vec::new();
         for lb in bounds {
             let above = self.mass_ge(&d, lb);
@@ -417,7 +433,42 @@ impl EmpiricalModel {
             }
             self.index(&mut d);
         }
+        self.merge(&mut d);
         d
+    }
+
+    /// The distribution of a customer without history: the portfolio's.
+    pub fn no_history(&self) -> CustomerDist {
+        let mut d = CustomerDist::default();
+        self.merge(&mut d);
+        d
+    }
+
+    /// Builds the merged order of `d`'s points and the portfolio's (see
+    /// [`CustomerDist`]); points of zero weight are left out.
+    fn merge(&self, d: &mut CustomerDist) {
+        let (s, p) = (&d.values, &self.population);
+        let wp = self.population_weight();
+        let mut out = Vec::with_capacity(s.len() + p.len());
+        let (mut i, mut j, mut cum, mut step) = (0, 0, 0.0, 0);
+        while i < s.len() || j < p.len() {
+            let (v, base) = if j >= p.len() || (i < s.len() && s[i] <= p[j]) {
+                i += 1;
+                (s[i - 1], 1.0)
+            } else {
+                j += 1;
+                (p[j - 1], wp)
+            };
+            while step < d.steps.len() && d.steps[step].0 <= v {
+                step += 1;
+            }
+            let w = base * if step == 0 { 1.0 } else { d.steps[step - 1].1 };
+            if w > 0.0 {
+                out.push(Point { v, mid: cum + 0.5 * w, w });
+                cum += w;
+            }
+        }
+        d.merged = out;
     }
 
     /// Rebuilds the segment index of `d` from its steps.
@@ -487,29 +538,14 @@ impl EmpiricalModel {
             return self.total(d) - self.below(d, x, true);
         }
         // Points at or above x + a lie wholly above x; those within a of x in part.
-        let mut sum = self.mass_ge(d, x + a);
-        let frac = |v: f64| {
-            let u = (x - v) / a;
-            if u <= 0.0 {
-                1.0 - 0.5 * (1.0 + u) * (1.0 + u)
-            } else {
-                0.5 * (1.0 - u) * (1.0 - u)
-            }
-        };
-        for (list, base) in [(&d.values[..], 1.0), (&self.population[..], self.population_weight())] {
-            let (from, to) = (list.partition_point(|v| *v <= x - a), list.partition_point(|v| *v < x + a));
-            if from == to {
-                continue;
-            }
-            // The band's points in order, the segment pointer walking with them.
-            let mut k = d.segs.partition_point(|s| s.start <= list[from]);
-            for &v in &list[from..to] {
-                while k < d.segs.len() && d.segs[k].start <= v {
-                    k += 1;
-                }
-                let f = if k == 0 { 1.0 } else { d.segs[k - 1].factor };
-                sum += base * f * frac(v);
-            }
+        let m = &d.merged;
+        let (from, to) = (m.partition_point(|p| p.v <= x - a), m.partition_point(|p| p.v < x + a));
+        let before =
+            |k: usize| m.get(k).map_or_else(|| m.last().map_or(0.0, |p| p.mid + 0.5 * p.w), |p| p.mid - 0.5 * p.w);
+        let mut sum = before(m.len()) - before(to);
+        for p in &m[from..to.max(from)] {
+            let u = (x - p.v) / a;
+            sum += p.w * if u <= 0.0 { 1.0 - 0.5 * (1.0 + u) * (1.0 + u) } else { 0.5 * (1.0 - u) * (1.0 - u) };
         }
         sum
     }
@@ -519,51 +555,46 @@ impl EmpiricalModel {
     /// until then).
     pub fn predict(&self, d: &CustomerDist, shift: f64, min_late: Option<f64>) -> EmpOut {
         let pop = &self.population;
-        let wp = self.population_weight();
+        // A distribution built without the merged order (e.g. `CustomerDist::default()`):
+        // a copy with it.
+        let owned;
+        let expected = d.values.len() + if self.population_weight() > 0.0 { pop.len() } else { 0 };
+        let d = if d.merged.len() == expected {
+            d
+        } else {
+            let mut c = d.clone();
+            self.merge(&mut c);
+            owned = c;
+            &owned
+        };
         let lo = min_late.map_or(f64::NEG_INFINITY, |m| m - shift);
         let all = self.total(d);
         let total = if lo == f64::NEG_INFINITY { all } else { all - self.below(d, lo, false) };
         if total <= 1e-9 {
             return self.beyond(min_late.unwrap_or(0.0), d.settled);
         }
-        let (s0, p0) = (d.values.partition_point(|v| *v < lo), pop.partition_point(|v| *v < lo));
-        let (s, p) = (&d.values[s0..], &pop[p0..]);
-        // Weighted quantiles, each point at the middle of its weight.
-        let mut q = [f64::NAN; 3];
-        let (mut i, mut j, mut cum) = (0, 0, 0.0);
-        let mut prev: Option<(f64, f64)> = None;
-        let mut level = 0;
-        let mut step = d.steps.partition_point(|st| st.0 <= lo);
-        while level < 3 && (i < s.len() || j < p.len()) {
-            let (v, base) = if j >= p.len() || (i < s.len() && s[i] <= p[j]) {
-                i += 1;
-                (s[i - 1], 1.0)
+        // Weighted quantiles over the points at or above `lo`, each point at the middle
+        // of its weight, interpolated between neighbours.
+        let m = &d.merged;
+        let below_lo = all - total;
+        let k0 = m.partition_point(|p| p.v < lo);
+        let mid = |k: usize| (m[k].mid - below_lo) / total;
+        let last = m.last().filter(|_| k0 < m.len()).map_or(0.0, |p| p.v);
+        let mut q = [0.0; 3];
+        for (level, &a) in LEVELS.iter().enumerate() {
+            let k = k0 + m[k0..].partition_point(|p| (p.mid - below_lo) / total < a);
+            q[level] = if k >= m.len() {
+                last
+            } else if k == k0 {
+                m[k].v
             } else {
-                j += 1;
-                (p[j - 1], wp)
+                let (pv, pm, v, vm) = (m[k - 1].v, mid(k - 1), m[k].v, mid(k));
+                if vm > pm {
+                    pv + (v - pv) * (a - pm) / (vm - pm)
+                } else {
+                    v
+                }
             };
-            while step < d.steps.len() && d.steps[step].0 <= v {
-                step += 1;
-            }
-            let f = if step == 0 { 1.0 } else { d.steps[step - 1].1 };
-            let w = base * f;
-            if w <= 0.0 {
-                continue;
-            }
-            let mid = (cum + 0.5 * w) / total;
-            cum += w;
-            while level < 3 && LEVELS[level] <= mid {
-                q[level] = match prev {
-                    Some((pv, pm)) if mid > pm => pv + (v - pv) * (LEVELS[level] - pm) / (mid - pm),
-                    _ => v,
-                };
-                level += 1;
-            }
-            prev = Some((v, mid));
-        }
-        let last = prev.map_or(0.0, |x| x.0);
-        for v in q.iter_mut().filter(|v| v.is_nan()) {
-            *v = last;
         }
         // P(days late > t | days late >= min_late) from the smoothed distribution.
         let base = if lo.is_finite() { self.mass_above(d, lo) } else { all };
@@ -829,6 +860,72 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    #[test]
+    fn merged_quantiles_and_kernel_masses_equal_point_by_point_ones() {
+        let (h, mut m) = fitted();
+        m.kernel_days = 3.0;
+        let wp = m.population_weight();
+        let mut dists: Vec<CustomerDist> = [(3, 200), (5, 250), (7, 150), (0, 10_000)]
+            .iter()
+            .map(|&(c, t)| m.dist(m.channel_table(), &h, c, t))
+            .collect();
+        dists.push(m.no_history());
+        for d in &dists {
+            // Every point with its weight, in merged order (customer points first among equals).
+            let mut pts: Vec<(f64, u8, f64)> = d.values.iter().map(|&v| (v, 0, d.factor(v))).collect();
+            pts.extend(m.population.iter().map(|&v| (v, 1, wp * d.factor(v))));
+            pts.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+            let a = m.kernel_days;
+            let kernel = |x: f64| -> f64 {
+                pts.iter()
+                    .map(|&(v, _, w)| {
+                        let u = (x - v) / a;
+                        w * if u <= -1.0 {
+                            1.0
+                        } else if u <= 0.0 {
+                            1.0 - 0.5 * (1.0 + u) * (1.0 + u)
+                        } else if u < 1.0 {
+                            0.5 * (1.0 - u) * (1.0 - u)
+                        } else {
+                            0.0
+                        }
+                    })
+                    .sum()
+            };
+            for x in [-40.0, -3.5, 0.0, 1.25, 7.0, 30.0, 90.0, 400.0] {
+                let (fast, slow) = (m.mass_above(d, x), kernel(x));
+                assert!((fast - slow).abs() < 1e-9, "mass above {x}: {fast} vs {slow}");
+            }
+            // Quantiles: the first point whose middle reaches each level, interpolated.
+            let total: f64 = pts.iter().map(|p| p.2).sum();
+            for lo in [f64::NEG_INFINITY, -5.0, 10.0] {
+                let kept: Vec<&(f64, u8, f64)> = pts.iter().filter(|p| p.0 >= lo).collect();
+                let t: f64 = kept.iter().map(|p| p.2).sum();
+                if t <= 1e-9 {
+                    continue;
+                }
+                let (mut cum, mut mids) = (0.0, Vec::new());
+                for p in &kept {
+                    mids.push((p.0, (cum + 0.5 * p.2) / t));
+                    cum += p.2;
+                }
+                let o = m.predict(d, 0.0, lo.is_finite().then_some(lo));
+                for (level, &l) in LEVELS.iter().enumerate() {
+                    let want = match mids.iter().position(|p| p.1 >= l) {
+                        None => mids.last().unwrap().0,
+                        Some(0) => mids[0].0,
+                        Some(k) => {
+                            let ((pv, pm), (v, vm)) = (mids[k - 1], mids[k]);
+                            pv + (v - pv) * (l - pm) / (vm - pm)
+                        }
+                    };
+                    assert!((o.q[level] - want).abs() < 1e-9, "level {l} from {lo}: {} vs {want}", o.q[level]);
+                }
+            }
+            assert!((total - m.total(d)).abs() < 1e-9);
         }
     }
 

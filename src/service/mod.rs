@@ -951,8 +951,14 @@ impl Service {
         let known = st.index.get(&cust).map(|&c| (c, st.summary(c, self.as_of, &self.models)));
         // The customer's distribution (none for a customer without history).
         let emp = self.models.payment.empirical.as_ref().map(|e| {
-            let none = crate::models::empirical::CustomerDist::default();
-            let dist = known.as_ref().and_then(|(_, sum)| sum.2.as_ref()).unwrap_or(&none);
+            let none;
+            let dist = match known.as_ref().and_then(|(_, sum)| sum.2.as_ref()) {
+                Some(d) => d,
+                None => {
+                    none = e.no_history();
+                    &none
+                }
+            };
             e.predict_invoice(dist, &inv, Some(f64::from(self.as_of - due_d + 1)))
         });
         let (vector, values, flags) = match known {
