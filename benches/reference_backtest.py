@@ -2,7 +2,7 @@
 """Reference backtest: what a data scientist builds in an afternoon with pandas and
 LightGBM, under the same protocol as `arsight backtest`, run side by side with it.
 
-    python3 benches/reference_backtest.py --data data/ibm [--arsight target/release/arsight] [--with-channel]
+    python3 benches/reference_backtest.py --data data/ibm [--arsight target/release/arsight] [--with-channel] [--params F]
 
 With --with-channel the reference also gets the invoice's delivery channel (the
 contract's `channel` column, one indicator per channel) as a feature, as arsight does.
@@ -202,6 +202,7 @@ def main():
     ap.add_argument("--data", required=True)
     ap.add_argument("--arsight", default="target/release/arsight")
     ap.add_argument("--with-channel", action="store_true", help="give the reference the delivery channel too")
+    ap.add_argument("--params", help="model settings file passed to `arsight backtest --params`")
     args = ap.parse_args()
     df = load(args.data, args.with_channel)
     t = time.perf_counter()
@@ -210,8 +211,9 @@ def main():
     out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tmp", "arsight_backtest.json")
     os.makedirs(os.path.dirname(out), exist_ok=True)
     t = time.perf_counter()
-    subprocess.run([args.arsight, "backtest", "--data", args.data, "--out", out], check=True, stdout=subprocess.DEVNULL,
-                   env={**os.environ, "RAYON_NUM_THREADS": "1"})
+    extra = ["--params", args.params] if args.params else []
+    subprocess.run([args.arsight, "backtest", "--data", args.data, "--out", out, *extra], check=True,
+                   stdout=subprocess.DEVNULL, env={**os.environ, "RAYON_NUM_THREADS": "1"})
     ours_s = time.perf_counter() - t
     report = json.load(open(out))
     print(f"{report['n_scored']} invoices scored by arsight over {len(report['as_of_dates'])} as-of dates; "
