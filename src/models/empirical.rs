@@ -277,7 +277,7 @@ impl PartialEq for TableCache {
 /// invoices (weight one each) and the portfolio's points (weight
 /// `prior_strength / points` each), every point's weight multiplied by the factor of
 /// the last step at or below it (Kaplan–Meier's redistribution of open invoices).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CustomerDist {
     /// Residuals, ascending.
     pub values: Vec<f64>,
@@ -290,8 +290,8 @@ pub struct CustomerDist {
     segs: Vec<Seg>,
     /// The customer's and the portfolio's points in one ascending order (the
     /// customer's first among equals), each with its weight: quantiles take one binary
-    /// search, and kernel sums walk one list. Empty when not built: a distribution
-    /// from [`EmpiricalModel::dist`] or [`EmpiricalModel::no_history`] has it.
+    /// search, and kernel sums walk one list. Built by [`EmpiricalModel::dist`] and
+    /// [`EmpiricalModel::no_history`], the only ways to make a distribution.
     merged: Vec<Point>,
 }
 
@@ -325,6 +325,19 @@ struct Seg {
 const FIRST_SEG: Seg = Seg { start: f64::NEG_INFINITY, factor: 1.0, below: 0.0, vi: 0, pi: 0 };
 
 impl CustomerDist {
+    /// No points and no steps (before [`EmpiricalModel::merge`]).
+    fn empty(values: Vec<f64>, settled: usize) -> Self {
+        CustomerDist { values, steps: Vec::new(), settled, segs: Vec::new(), merged: Vec::new() }
+    }
+
+    /// Weight of the merged points before the `k`-th (all of them from `len` on).
+    fn weight_before(&self, k: usize) -> f64 {
+        match self.merged.get(k) {
+            Some(p) => p.mid - 0.5 * p.w,
+            None => self.merged.last().map_or(0.0, |p| p.mid + 0.5 * p.w),
+        }
+    }
+
     /// The segment holding `v`.
     fn seg_of(&self, v: f64) -> Seg {
         match self.segs.partition_point(|s| s.start <= v) {
@@ -411,8 +424,8 @@ impl EmpiricalModel {
             .map(|r| f64::from(t + 1 - r.due_date) - self.shift_with(table, r))
             .collect();
         bounds.sort_by(f64::total_cmp);
-        let mut d =
-            CustomerDist { values, steps: Vec::with_capacity(bounds.len()), settled: paid.len(), ..Default::default() };
+        let mut d = CustomerDist::empty(values, paid.len());
+        d.steps.reserve(bounds.len());
         let mut beyond = Vec::new();
         for lb in bounds {
             let above = self.mass_ge(&d, lb);
@@ -439,7 +452,7 @@ impl EmpiricalModel {
 
     /// The distribution of a customer without history: the portfolio's.
     pub fn no_history(&self) -> CustomerDist {
-        let mut d = CustomerDist::default();
+        let mut d = CustomerDist::empty(Vec::new(), 0);
         self.merge(&mut d);
         d
     }
@@ -540,9 +553,7 @@ impl EmpiricalModel {
         // Points at or above x + a lie wholly above x; those within a of x in part.
         let m = &d.merged;
         let (from, to) = (m.partition_point(|p| p.v <= x - a), m.partition_point(|p| p.v < x + a));
-        let before =
-            |k: usize| m.get(k).map_or_else(|| m.last().map_or(0.0, |p| p.mid + 0.5 * p.w), |p| p.mid - 0.5 * p.w);
-        let mut sum = before(m.len()) - before(to);
+        let mut sum = d.weight_before(m.len()) - d.weight_before(to);
         for p in &m[from..to.max(from)] {
             let u = (x - p.v) / a;
             sum += p.w * if u <= 0.0 { 1.0 - 0.5 * (1.0 + u) * (1.0 + u) } else { 0.5 * (1.0 - u) * (1.0 - u) };
@@ -554,19 +565,6 @@ impl EmpiricalModel {
     /// distribution is `d`; with `min_late`, cut at "days late ≥ min_late" (unpaid
     /// until then).
     pub fn predict(&self, d: &CustomerDist, shift: f64, min_late: Option<f64>) -> EmpOut {
-        let pop = &self.population;
-        // A distribution built without the merged order (e.g. `CustomerDist::default()`):
-        // a copy with it.
-        let owned;
-        let expected = d.values.len() + if self.population_weight() > 0.0 { pop.len() } else { 0 };
-        let d = if d.merged.len() == expected {
-            d
-        } else {
-            let mut c = d.clone();
-            self.merge(&mut c);
-            owned = c;
-            &owned
-        };
         let lo = min_late.map_or(f64::NEG_INFINITY, |m| m - shift);
         let all = self.total(d);
         let total = if lo == f64::NEG_INFINITY { all } else { all - self.below(d, lo, false) };
@@ -772,7 +770,7 @@ mod tests {
         assert!(cut.q[0] >= 5.0 && cut.p[0] == 1.0, "{cut:?}");
         // Without history: the portfolio, shifted by the invoice's channel.
         let e = m.shift_with(table, &inv(0, 500, 0, "e-invoice", 0));
-        let none = CustomerDist::default();
+        let none = m.no_history();
         let (cp, ce) = (m.predict(&none, shift, None), m.predict(&none, e, None));
         assert!((cp.q[1] - ce.q[1] - 6.0).abs() < 0.5, "{cp:?} {ce:?}");
         assert_eq!(cp.n, 0);

@@ -6,7 +6,7 @@ use ndarray::ArrayView2;
 use serde::{Deserialize, Serialize};
 
 use super::empirical::{EmpOut, EmpiricalModel, EmpiricalParams};
-use super::gbdt::{Gbdt, GbdtError, GbdtParams, Loss};
+use super::gbdt::{Gbdt, GbdtError, GbdtParams, GbdtParamsError, Loss};
 use crate::features::history::History;
 
 /// Quantile levels of the predictive distribution.
@@ -91,6 +91,35 @@ impl Default for PaymentDateParams {
 }
 
 impl PaymentDateParams {
+    /// Checks the settings (those of the trees, the interval widening and the
+    /// empirical model).
+    ///
+    /// # Errors
+    /// [`GbdtError`] naming the setting.
+    pub fn check(&self) -> Result<(), GbdtError> {
+        self.tree_params(0.5, self.min_data_in_leaf).check()?;
+        if !(0.0..1.0).contains(&self.interval_coverage) {
+            let value = self.interval_coverage;
+            return Err(GbdtParamsError::Share { name: "interval_coverage", range: "[0, 1)", value }.into());
+        }
+        if !(self.calibration_share > 0.0 && self.calibration_share < 1.0) {
+            let value = self.calibration_share;
+            return Err(GbdtParamsError::Share { name: "calibration_share", range: "(0, 1)", value }.into());
+        }
+        self.empirical.check()?;
+        Ok(())
+    }
+
+    /// The trees' settings for quantile `alpha` with `min_leaf` rows per leaf.
+    fn tree_params(&self, alpha: f64, min_leaf: usize) -> GbdtParams {
+        GbdtParams::new(Loss::Quantile { alpha })
+            .n_trees(self.n_trees)
+            .learning_rate(self.learning_rate)
+            .max_leaves(self.max_leaves)
+            .min_data_in_leaf(min_leaf)
+            .seed(self.seed)
+    }
+
     /// Settings of the remaining-time (cash) model: more, smaller boosting steps than
     /// the payment-date model's (the cash model is not on the prediction path, and
     /// with the payment-date model's 80 steps of 0.15 its protocol WAPE on the IBM
@@ -187,15 +216,7 @@ impl PaymentDateParams {
         let min_leaf = self.min_data_in_leaf.min((x.nrows() / 4).max(1));
         let quantiles = LEVELS
             .iter()
-            .map(|&alpha| {
-                GbdtParams::new(Loss::Quantile { alpha })
-                    .n_trees(self.n_trees)
-                    .learning_rate(self.learning_rate)
-                    .max_leaves(self.max_leaves)
-                    .min_data_in_leaf(min_leaf)
-                    .seed(self.seed)
-                    .fit(x, late_days)
-            })
+            .map(|&alpha| self.tree_params(alpha, min_leaf).fit(x, late_days))
             .collect::<Result<_, _>>()?;
         Ok(PaymentDateModel { quantiles, widen: 0.0, empirical: None, empirical_weight: [[0.0; 3]; 2] })
     }

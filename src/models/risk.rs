@@ -172,6 +172,33 @@ pub enum RiskModel {
 }
 
 impl RiskParams {
+    /// Checks the settings (the trees', the blend weight, the stack's pull and the
+    /// linear model's).
+    ///
+    /// # Errors
+    /// [`GbdtError`] naming the setting.
+    pub fn check(&self) -> Result<(), GbdtError> {
+        self.tree_params(self.min_data_in_leaf).check()?;
+        if !(0.0..=1.0).contains(&self.linear_weight) {
+            return Err(GbdtParamsError::Weight(self.linear_weight).into());
+        }
+        if self.stack_shrinkage.is_nan() || self.stack_shrinkage < 0.0 {
+            return Err(GbdtParamsError::Lambda(self.stack_shrinkage).into());
+        }
+        self.linear.check()?;
+        Ok(())
+    }
+
+    /// The trees' settings with `min_leaf` rows per leaf.
+    fn tree_params(&self, min_leaf: usize) -> GbdtParams {
+        GbdtParams::new(Loss::Logistic)
+            .n_trees(self.n_trees)
+            .learning_rate(self.learning_rate)
+            .max_leaves(self.max_leaves)
+            .min_data_in_leaf(min_leaf)
+            .seed(self.seed)
+    }
+
     /// Fits on rows sorted or not; `order_key` (issue day) decides the time split.
     ///
     /// # Errors
@@ -189,27 +216,14 @@ impl RiskParams {
         prior: Option<(usize, usize)>,
         empirical: Option<EmpiricalInputs<'_>>,
     ) -> Result<RiskModel, GbdtError> {
-        if !(0.0..=1.0).contains(&self.linear_weight) {
-            return Err(GbdtParamsError::Weight(self.linear_weight).into());
-        }
-        if self.stack_shrinkage.is_nan() || self.stack_shrinkage < 0.0 {
-            return Err(GbdtParamsError::Lambda(self.stack_shrinkage).into());
-        }
-        self.linear.check()?;
+        self.check()?;
         let n = label.len();
         let pos = label.iter().filter(|l| **l).count();
         if pos < 5 || n - pos < 5 {
             return Ok(RiskModel::Constant((pos as f64 + 0.5) / (n as f64 + 1.0)));
         }
         let y: Vec<f64> = label.iter().map(|l| f64::from(u8::from(*l))).collect();
-        let params = |rows: usize| {
-            GbdtParams::new(Loss::Logistic)
-                .n_trees(self.n_trees)
-                .learning_rate(self.learning_rate)
-                .max_leaves(self.max_leaves)
-                .min_data_in_leaf(self.min_data_in_leaf.min((rows / 4).max(1)))
-                .seed(self.seed)
-        };
+        let params = |rows: usize| self.tree_params(self.min_data_in_leaf.min((rows / 4).max(1)));
         let mut order: Vec<usize> = (0..n).collect();
         order.sort_by_key(|&i| (order_key[i], i));
         let cut = ((1.0 - self.calibration_share) * n as f64) as usize;

@@ -11,7 +11,7 @@ use super::backtest::{run_backtest, BacktestParams, BacktestReport};
 use super::copula::{fit_remaining_time, Copula};
 use super::dataset::{training_rows, SnapshotPlan};
 use super::fitting::{fit_payment, fit_risk};
-use super::gbdt::{GbdtError, GbdtParams, Loss};
+use super::gbdt::GbdtError;
 use super::payment::{PaymentDateModel, PaymentDateParams};
 use super::risk::{RiskModel, RiskParams};
 use super::segments::{SegmentError, SegmentModel, SegmentParams};
@@ -145,35 +145,9 @@ impl TrainParams {
     pub fn check(&self) -> Result<(), ParamsError> {
         let bad = |path: &str, reason: String| ParamsError::Invalid { path: path.to_string(), reason };
         for (name, q) in [("payment", &self.payment), ("cash", &self.cash)] {
-            GbdtParams::new(Loss::Quantile { alpha: 0.5 })
-                .n_trees(q.n_trees)
-                .learning_rate(q.learning_rate)
-                .max_leaves(q.max_leaves)
-                .min_data_in_leaf(q.min_data_in_leaf)
-                .check()
-                .map_err(|e| bad(name, e.to_string()))?;
-            if !(0.0..1.0).contains(&q.interval_coverage) {
-                return Err(bad(
-                    name,
-                    format!("interval_coverage should be in [0, 1), but is {}", q.interval_coverage),
-                ));
-            }
-            if !(q.calibration_share > 0.0 && q.calibration_share < 1.0) {
-                return Err(bad(
-                    name,
-                    format!("calibration_share should be in (0, 1), but is {}", q.calibration_share),
-                ));
-            }
-            q.empirical.check().map_err(|e| bad(&format!("{name}.empirical"), e.to_string()))?;
+            q.check().map_err(|e| bad(name, e.to_string()))?;
         }
-        GbdtParams::new(Loss::Logistic)
-            .n_trees(self.risk.n_trees)
-            .learning_rate(self.risk.learning_rate)
-            .max_leaves(self.risk.max_leaves)
-            .min_data_in_leaf(self.risk.min_data_in_leaf)
-            .check()
-            .map_err(|e| bad("risk", e.to_string()))?;
-        self.risk.linear.check().map_err(|e| bad("risk.linear", e.to_string()))?;
+        self.risk.check().map_err(|e| bad("risk", e.to_string()))?;
         self.segments.check().map_err(|e| bad("segments", e.to_string()))?;
         self.anomaly.check().map_err(|e| bad("anomaly", e.to_string()))?;
         if self.cash_horizon_days < 7 {

@@ -27,6 +27,16 @@ pub enum GbdtParamsError {
     /// Bins outside 2..=255.
     #[error("max_bins should be in 2..=255, but is {0}")]
     MaxBins(usize),
+    /// A share outside its range.
+    #[error("{name} should be in {range}, but is {value}")]
+    Share {
+        /// Setting.
+        name: &'static str,
+        /// Allowed range.
+        range: &'static str,
+        /// Value given.
+        value: f64,
+    },
 }
 
 /// Fitting or using a model failed.
