@@ -14,9 +14,39 @@ use arsight::domain::{days_from_date, parse_date_flexible};
 use arsight::models::gbdt::Forest;
 use arsight::models::risk::RiskModel;
 
-// The server's allocator, so allocation costs match.
+// The server's allocator, so allocation costs match, counting allocations.
 #[global_allocator]
-static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOC: Counting = Counting;
+
+static ALLOCATIONS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+struct Counting;
+
+// SAFETY: forwards to mimalloc unchanged; only counts calls.
+unsafe impl std::alloc::GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: std::alloc::Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        unsafe { mimalloc::MiMalloc.alloc(l) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: std::alloc::Layout) {
+        unsafe { mimalloc::MiMalloc.dealloc(p, l) }
+    }
+    unsafe fn alloc_zeroed(&self, l: std::alloc::Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        unsafe { mimalloc::MiMalloc.alloc_zeroed(l) }
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: std::alloc::Layout, n: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        unsafe { mimalloc::MiMalloc.realloc(p, l, n) }
+    }
+}
+
+/// Allocations (and reallocations) made by `f`.
+fn allocations<R>(f: impl FnOnce() -> R) -> (R, usize) {
+    let before = ALLOCATIONS.load(std::sync::atomic::Ordering::Relaxed);
+    let r = f();
+    (r, ALLOCATIONS.load(std::sync::atomic::Ordering::Relaxed) - before)
+}
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
@@ -159,6 +189,12 @@ fn main() {
             .collect(),
     );
     println!("body to reply bytes: {per:.2} us");
+    // Allocations of one request, by step (the customer's distribution already cached).
+    let (v, parse) = allocations(|| serde_json::from_slice::<serde_json::Value>(&raw[1]).expect("parsed"));
+    let (p, score) = allocations(|| s.predict_posted(&v).expect("scored"));
+    let (reply, write) = allocations(|| serde_json::to_vec(&arsight::api::doc::PredictionReply { predictions: p }));
+    let ((), free) = allocations(|| drop((v, reply)));
+    println!("allocations per request: parse {parse}, score {score}, reply {write}, drop {free}");
     // A batch of 1,000 new invoices (parsed outside the timing), as the load bench posts.
     let items: Vec<serde_json::Value> = bodies.iter().map(|b| b["invoices"][0].clone()).collect();
     let batch = serde_json::json!({ "invoices": items });

@@ -95,19 +95,26 @@ pub(crate) const SMALL: usize = 8;
 /// Trees walked together: independent walks overlap in the CPU pipeline.
 const LANES: usize = 16;
 
-/// Attribution accumulators of an attributed walk (lanes share them in turn).
-const ACCUMULATORS: usize = 8;
-
 /// Lazily built derived data (equal to any other): the single-row layout, the
-/// path-attribution values, the block layout, and the attribution changes by layout
-/// node.
+/// path-attribution values, the block layout, and each leaf's path attributions by
+/// layout node.
 #[derive(Debug, Clone, Default)]
 pub struct Compiled(
     OnceLock<Layout>,
     OnceLock<Explainer>,
     OnceLock<Option<super::block::BlockLayout>>,
-    OnceLock<Vec<[f64; 2]>>,
+    OnceLock<LeafPaths>,
 );
+
+/// Each leaf's path attributions (see [`Forest::contributions`]) summed by feature,
+/// by layout node: the leaf at layout node `i` credits `delta[k]` to feature
+/// `feature[k]` for `k` in `span[i]` (empty for internal nodes and padding).
+#[derive(Debug, Clone, PartialEq)]
+struct LeafPaths {
+    span: Vec<[u32; 2]>,
+    feature: Vec<u32>,
+    delta: Vec<f64>,
+}
 
 impl PartialEq for Compiled {
     fn eq(&self, _: &Self) -> bool {
@@ -136,7 +143,7 @@ impl Forest {
     #[inline]
     pub fn predict_row(&self, x: &[f64]) -> f64 {
         assert!(x.len() >= self.n_features, "row has {} values, the model {} features", x.len(), self.n_features);
-        self.with_keys(&x[..self.n_features], |k| self.walk(k, |_, _, _, _| {}))
+        self.with_keys(&x[..self.n_features], |k| self.walk(k, |_| {}))
     }
 
     /// Calls `f` with the key array of row `x` (see [`FNode`]; one more slot, read by
@@ -162,10 +169,10 @@ impl Forest {
         }
     }
 
-    /// Walks the trees [`LANES`] at a time over a row's keys; `step(lane, node, right)`
-    /// sees every step taken (a leaf steps to itself).
+    /// Walks the trees [`LANES`] at a time over a row's keys; `leaf(node)` sees the
+    /// leaf each tree ends on (the zero-valued padding leaf too).
     #[inline(always)]
-    fn walk(&self, k: &[u64], mut step: impl FnMut(usize, u32, &FNode, bool)) -> f64 {
+    fn walk(&self, k: &[u64], mut leaf: impl FnMut(u32)) -> f64 {
         let l = self.layout_ref();
         let mut s = self.init;
         let nodes = &l.nodes[..];
@@ -174,7 +181,7 @@ impl Forest {
             let mut idx = [0u32; LANES];
             idx.copy_from_slice(roots);
             for _ in 0..l.group_depth[g] {
-                for (lane, i) in idx.iter_mut().enumerate() {
+                for i in &mut idx {
                     // SAFETY: when `in_range`, every child id (and the one after it)
                     // indexes `nodes` and every key index a row's key array (checked
                     // when the layout was built; the key array's length just above).
@@ -187,9 +194,7 @@ impl Forest {
                         let n = nodes[*i as usize];
                         (n, k[n.key as usize])
                     };
-                    let right = v > n.threshold;
-                    step(lane, *i, &n, right);
-                    *i = n.left + u32::from(right);
+                    *i = n.left + u32::from(v > n.threshold);
                 }
             }
             for &i in &idx {
@@ -202,6 +207,7 @@ impl Forest {
                     nodes[i as usize].threshold
                 };
                 s += f64::from_bits(t);
+                leaf(i);
             }
         }
         s
@@ -401,48 +407,50 @@ impl Forest {
     pub fn predict_row_attributed(&self, e: &Explainer, x: &[f64], contrib: &mut [f64]) -> f64 {
         let nf = self.n_features;
         assert!(x.len() >= nf && contrib.len() >= nf, "rows of {nf} values");
-        let x = &x[..nf];
-        let l = self.layout_ref();
-        // Per layout node: the change of expected value going left, right (0 at leaves).
-        let delta = self.compiled.3.get_or_init(|| {
-            l.origin.iter().map(|&o| if o == u32::MAX { [0.0; 2] } else { e.delta[o as usize] }).collect()
-        });
-        // Accumulators shared by lanes in turn (so that additions to one feature do not
-        // all wait on each other), by key index: feature, feature + nf (missing values
-        // go left), leaf, in a scratch buffer of the thread's.
-        thread_local! {
-            static SCRATCH: std::cell::RefCell<Vec<f64>> = const { std::cell::RefCell::new(Vec::new()) };
-        }
-        let w = 2 * nf + 1;
-        SCRATCH.with_borrow_mut(|acc| {
-            if acc.len() < ACCUMULATORS * w {
-                acc.resize(ACCUMULATORS * w, 0.0);
-            }
-            let acc = &mut acc[..ACCUMULATORS * w];
-            acc.fill(0.0);
-            let checked = !l.in_range;
-            let s = self.with_keys(x, |k| {
-                self.walk(k, |lane, i, n, right| {
-                    let at = (lane % ACCUMULATORS) * w + n.key as usize;
-                    if checked {
-                        acc[at] += delta[i as usize][usize::from(right)];
-                    } else {
-                        // SAFETY: with `in_range`, node ids index `delta` (one entry per
-                        // node) and key indices are at most 2 nf, inside a lane's `w`.
-                        unsafe {
-                            *acc.get_unchecked_mut(at) +=
-                                *delta.get_unchecked(i as usize).get_unchecked(usize::from(right));
-                        }
-                    }
-                })
-            });
-            for lane in acc.chunks_exact(w) {
-                for (j, c) in contrib.iter_mut().enumerate().take(nf) {
-                    *c += lane[j] + lane[nf + j];
+        let paths = self.compiled.3.get_or_init(|| self.leaf_paths(e));
+        let contrib = &mut contrib[..nf];
+        self.with_keys(&x[..nf], |k| {
+            self.walk(k, |i| {
+                let [a, b] = paths.span[i as usize];
+                let (a, b) = (a as usize, b as usize);
+                for (&f, &d) in paths.feature[a..b].iter().zip(&paths.delta[a..b]) {
+                    contrib[f as usize] += d;
                 }
-            }
-            s
+            })
         })
+    }
+
+    /// Every leaf's path attributions by feature (see [`LeafPaths`]), from the
+    /// explainer's changes of expected value along the path.
+    fn leaf_paths(&self, e: &Explainer) -> LeafPaths {
+        let l = self.layout_ref();
+        let nf = self.n_features as u32;
+        let mut p = LeafPaths { span: vec![[0, 0]; l.nodes.len()], feature: Vec::new(), delta: Vec::new() };
+        // Depth first from each root, with the path's sums by feature so far.
+        let mut stack: Vec<(u32, Vec<(u32, f64)>)> = l.roots.iter().map(|&r| (r, Vec::new())).collect();
+        while let Some((i, sums)) = stack.pop() {
+            let n = l.nodes[i as usize];
+            let o = l.origin[i as usize];
+            if o == u32::MAX {
+                let from = p.feature.len() as u32;
+                for (f, d) in sums {
+                    p.feature.push(f);
+                    p.delta.push(d);
+                }
+                p.span[i as usize] = [from, p.feature.len() as u32];
+                continue;
+            }
+            let feature = if n.key >= nf { n.key - nf } else { n.key };
+            for (side, d) in e.delta[o as usize].into_iter().enumerate() {
+                let mut s = sums.clone();
+                match s.iter_mut().find(|(f, _)| *f == feature) {
+                    Some((_, v)) => *v += d,
+                    None => s.push((feature, d)),
+                }
+                stack.push((n.left + side as u32, s));
+            }
+        }
+        p
     }
 
     /// [`Self::contributions_rows`] without CPU-specific code (for tests).
