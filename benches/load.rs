@@ -172,7 +172,7 @@ async fn throughput(
     conns: usize,
     secs: f64,
     req: Arc<dyn Fn(u64) -> (String, String) + Send + Sync>,
-) -> f64 {
+) -> (f64, f64) {
     let stop = Arc::new(AtomicBool::new(false));
     let done = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
@@ -190,15 +190,29 @@ async fn throughput(
             }
         }));
     }
-    let t = Instant::now();
+    let (t, n0, cpu0) = (Instant::now(), done.load(Ordering::Relaxed), cpu_seconds(side.child.id()));
     tokio::time::sleep(Duration::from_secs_f64(secs)).await;
-    let n = done.load(Ordering::Relaxed);
+    let n = done.load(Ordering::Relaxed) - n0;
     let el = t.elapsed().as_secs_f64();
+    let cpu = cpu_seconds(side.child.id()).zip(cpu0).map_or(f64::NAN, |(b, a)| (b - a) * 1e6 / n.max(1) as f64);
     stop.store(true, Ordering::Relaxed);
     for t in tasks {
         let _ = t.await;
     }
-    n as f64 / el
+    (n as f64 / el, cpu)
+}
+
+/// CPU time (user + system) process `pid` has used, seconds (Linux `/proc`; None
+/// elsewhere). The server's CPU per request is less sensitive than its throughput to
+/// what else the shared machine runs.
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces) start at field 3.
+    let rest: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks = rest.get(11)?.parse::<f64>().ok()? + rest.get(12)?.parse::<f64>().ok()?;
+    // SAFETY: `sysconf` only reads a configuration value.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    (hz > 0).then(|| ticks / hz as f64)
 }
 
 /// Open loop at `rate`/s over `conns` connections for `secs`: latencies (ms) from
@@ -387,16 +401,29 @@ async fn run(args: Vec<String>) {
             let (h, p, p50, p99) = if batch_only {
                 (f64::NAN, f64::NAN, f64::NAN, f64::NAN)
             } else if single_only {
-                let p = throughput(side, conns, secs, single.clone()).await;
-                let h = throughput(side, conns, secs, healthz.clone()).await;
-                println!("{} single {p:.0}/s healthz {h:.0}/s share {:.1}%", side.name, 100.0 * p / h);
-                for (k, v) in [("healthz_rps", h), ("single_rps", p), ("single_share_of_healthz", p / h)] {
+                let (p, pc) = throughput(side, conns, secs, single.clone()).await;
+                let (h, hc) = throughput(side, conns, secs, healthz.clone()).await;
+                println!(
+                    "{} single {p:.0}/s healthz {h:.0}/s share {:.1}%  server CPU per request: single {pc:.1} us, healthz {hc:.1} us",
+                    side.name,
+                    100.0 * p / h
+                );
+                for (k, v) in [
+                    ("healthz_rps", h),
+                    ("single_rps", p),
+                    ("single_share_of_healthz", p / h),
+                    ("healthz_server_cpu_us", hc),
+                    ("single_server_cpu_us", pc),
+                ] {
                     res.entry((side.name, k)).or_default().push(v);
                 }
                 continue;
             } else {
-                let h = throughput(side, conns, secs, healthz.clone()).await;
-                let p = throughput(side, conns, secs, single.clone()).await;
+                let (h, hc) = throughput(side, conns, secs, healthz.clone()).await;
+                let (p, pc) = throughput(side, conns, secs, single.clone()).await;
+                for (k, v) in [("healthz_server_cpu_us", hc), ("single_server_cpu_us", pc)] {
+                    res.entry((side.name, k)).or_default().push(v);
+                }
                 let mut lat = paced(side, conns, p / 2.0, secs, single.clone()).await;
                 (h, p, pct(&mut lat, 0.5), pct(&mut lat, 0.99))
             };
@@ -498,8 +525,8 @@ async fn run(args: Vec<String>) {
     let mut ev100 = Vec::new();
     let mut ev1 = Vec::new();
     for _ in 0..rounds {
-        ev100.push(100.0 * throughput(&ours, conns, secs, ev_req(100)).await);
-        ev1.push(throughput(&ours, conns, secs, ev_req(1)).await);
+        ev100.push(100.0 * throughput(&ours, conns, secs, ev_req(100)).await.0);
+        ev1.push(throughput(&ours, conns, secs, ev_req(1)).await.0);
     }
     // Let the applier catch up, then report how far behind it was.
     let t = Instant::now();
@@ -542,6 +569,8 @@ fn print_summary(res: &std::collections::BTreeMap<(&str, &str), Vec<f64>>) {
         "healthz_rps",
         "single_rps",
         "single_share_of_healthz",
+        "healthz_server_cpu_us",
+        "single_server_cpu_us",
         "half_rate_p50_ms",
         "half_rate_p99_ms",
         "batch1000_p50_ms",

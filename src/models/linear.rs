@@ -290,6 +290,11 @@ impl Folded {
 }
 
 impl LogisticModel {
+    /// Number of inputs.
+    pub fn n_features(&self) -> usize {
+        self.n_features
+    }
+
     /// Log-odds of one row of inputs (as many as in training; not checked).
     pub fn log_odds(&self, row: &[f64]) -> f64 {
         self.folded().log_odds(row)

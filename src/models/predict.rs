@@ -254,14 +254,12 @@ pub fn score_matrix(
     let flat: &[f64] = &crate::models::gbdt::row_major(&x);
     let p50 = &m.payment.quantiles[1].forest;
     let explainer = p50.explainer();
-    // The empirical model's probabilities as at issue, per threshold (the risk models
-    // take them as inputs).
-    let emp_p: Option<[Vec<f64>; 3]> = meta
-        .iter()
-        .all(|r| r.emp.is_some())
-        .then(|| [0, 1, 2].map(|k| meta.iter().map(|r| r.emp.map_or(f64::NAN, |e| e.p_issue[k])).collect()));
+    // The empirical model's probability as at issue of row `i` for threshold `k` (the
+    // risk models take it as an input; NaN unless every row has one).
+    let emp_all = meta.iter().all(|r| r.emp.is_some());
+    let emp_p = |k: usize, i: usize| if emp_all { meta[i].emp.map_or(f64::NAN, |e| e.p_issue[k]) } else { f64::NAN };
+    let models = [&m.risk.late, &m.risk.late_30, &m.risk.unpaid_90];
     let risk = |x: ndarray::ArrayView2<'_, f64>, from: usize| -> Result<_, GbdtError> {
-        let models = [&m.risk.late, &m.risk.late_30, &m.risk.unpaid_90];
         if !models.iter().any(|r| r.takes_empirical()) {
             return Ok((models[0].predict(x)?, models[1].predict(x)?, models[2].predict(x)?));
         }
@@ -274,8 +272,7 @@ pub fn score_matrix(
         for (k, r) in models.into_iter().enumerate() {
             out[k] = if r.takes_empirical() {
                 for i in 0..x.nrows() {
-                    let p = emp_p.as_ref().map_or(f64::NAN, |v| v[k][from + i]);
-                    wide[[i, nf]] = crate::models::risk::empirical_log_odds(p);
+                    wide[[i, nf]] = crate::models::risk::empirical_log_odds(emp_p(k, from + i));
                 }
                 r.predict_wide(wide.view())?
             } else {
@@ -286,15 +283,27 @@ pub fn score_matrix(
         Ok((a, b, c))
     };
     let (q, p0, p30, p90, contribs) = if x.nrows() < crate::models::gbdt::FEW_ROWS {
-        // As few rows as the models walk one by one anyway: one walk of the median
-        // model gives its prediction and attributions.
-        let mut contribs = vec![0.0; x.nrows() * nf];
-        let q = flat
-            .chunks_exact(nf.max(1))
-            .zip(contribs.chunks_exact_mut(nf.max(1)))
-            .map(|(row, c)| m.payment.predict_row_attributed(row, c))
-            .collect::<Result<Vec<_>, _>>()?;
-        let (p0, p30, p90) = risk(x, 0)?;
+        // As few rows as the models walk one by one anyway: row by row, one walk of the
+        // median model giving its prediction and attributions, the risk models over
+        // one wide row whose last value is each model's empirical input in turn.
+        let n = x.nrows();
+        let mut contribs = vec![0.0; n * nf];
+        let mut wide = vec![0.0; nf + 1];
+        let mut q = Vec::with_capacity(n);
+        let mut p: [Vec<f64>; 3] = [(); 3].map(|_| Vec::with_capacity(n));
+        for (i, (row, c)) in flat.chunks_exact(nf.max(1)).zip(contribs.chunks_exact_mut(nf.max(1))).enumerate() {
+            q.push(m.payment.predict_row_attributed(row, c)?);
+            wide[..nf].copy_from_slice(row);
+            for (k, r) in models.iter().enumerate() {
+                p[k].push(if r.takes_empirical() {
+                    wide[nf] = crate::models::risk::empirical_log_odds(emp_p(k, i));
+                    r.predict_wide_row(&wide)?
+                } else {
+                    r.predict_wide_row(row)?
+                });
+            }
+        }
+        let [p0, p30, p90] = p;
         (q, p0, p30, p90, contribs)
     } else {
         // Mid-sized batches: every model over row blocks in parallel (each model alone
@@ -356,15 +365,13 @@ pub fn score_matrix(
             (Some(_), Some(e)) => m.payment.empirical_weight[usize::from(e.n == 0)][1],
             _ => 0.0,
         };
-        let mut reasons: Vec<Reason> = top_by_magnitude::<3>(contrib)
-            .into_iter()
-            .flatten()
-            .map(|j| Reason {
-                feature: names[j],
-                value: xs[j].is_finite().then_some(xs[j]),
-                contribution_days: (contrib[j] * (1.0 - w) * 10.0).round() / 10.0,
-            })
-            .collect();
+        // Room for the empirical model's two reasons too.
+        let mut reasons: Vec<Reason> = Vec::with_capacity(5);
+        reasons.extend(top_by_magnitude::<3>(contrib).into_iter().flatten().map(|j| Reason {
+            feature: names[j],
+            value: xs[j].is_finite().then_some(xs[j]),
+            contribution_days: (contrib[j] * (1.0 - w) * 10.0).round() / 10.0,
+        }));
         if let (Some(model), Some(e), true) = (&m.payment.empirical, &r.emp, w > 0.0) {
             let (channel, history) = model.explain(e);
             reasons.push(Reason {

@@ -102,8 +102,12 @@ pub struct Prior {
 }
 
 impl Prior {
-    fn rate(&self, row: ndarray::ArrayView1<'_, f64>) -> f64 {
-        let (share, n) = (row[self.share_col], row[self.count_col]);
+    fn rate(&self, row: &[f64]) -> f64 {
+        self.rate_of(row[self.share_col], row[self.count_col])
+    }
+
+    /// The rate of a customer with late share `share` over `n` settled invoices.
+    fn rate_of(&self, share: f64, n: f64) -> f64 {
         if share.is_nan() || n.is_nan() || n <= 0.0 {
             return self.base;
         }
@@ -113,7 +117,12 @@ impl Prior {
 
 /// Probabilities whose log-odds are `(1 − weight)·logit(p) + weight·log_odds`.
 fn blend(p: &[f64], log_odds: &[f64], weight: f64) -> Vec<f64> {
-    p.iter().zip(log_odds).map(|(&p, &z)| 1.0 / (1.0 + (-((1.0 - weight) * logit(p) + weight * z)).exp())).collect()
+    p.iter().zip(log_odds).map(|(&p, &z)| blend_one(p, z, weight)).collect()
+}
+
+/// [`blend`] of one probability.
+fn blend_one(p: f64, log_odds: f64, weight: f64) -> f64 {
+    1.0 / (1.0 + (-((1.0 - weight) * logit(p) + weight * log_odds)).exp())
 }
 
 /// The input a risk model takes for an empirical probability (NaN stays NaN).
@@ -270,7 +279,7 @@ impl RiskParams {
                         let w = self.linear_weight;
                         let z: Vec<Vec<f64>> = (0..l.len())
                             .map(|k| {
-                                let mut v = vec![logit(g[k]), logit(pr.rate(xl.row(k)))];
+                                let mut v = vec![logit(g[k]), logit(pr.rate_of(xl[[k, pr.share_col]], xl[[k, pr.count_col]]))];
                                 v.extend(lin.as_ref().map(|lin| lin[k]));
                                 v.extend(emp.as_ref().map(|e| logit(e[k])));
                                 v
@@ -367,40 +376,75 @@ impl RiskModel {
     pub fn predict_wide(&self, x: ArrayView2<'_, f64>) -> Result<Vec<f64>, GbdtError> {
         match self {
             RiskModel::Constant(p) => Ok(vec![*p; x.nrows()]),
-            RiskModel::Calibrated { gbdt, linear, iso, stack, empirical_input } => {
+            RiskModel::Calibrated { gbdt, linear, .. } => {
                 let g = gbdt.predict(x)?;
                 let lin = linear.as_ref().map(|(m, _)| m.predict_log_odds(x)).transpose()?;
-                let last = x.ncols().saturating_sub(1);
-                Ok(match (stack, iso) {
-                    (Some((w, pr)), _) => (0..g.len())
-                        .map(|i| {
-                            let prior = logit(pr.rate(x.row(i)));
-                            let mut z = w[0] + w[1] * logit(g[i]) + w[2] * prior;
-                            let mut k = 3;
-                            if let Some(lin) = &lin {
-                                if let Some(wl) = w.get(k) {
-                                    z += wl * lin[i];
-                                }
-                                k += 1;
-                            }
-                            if *empirical_input {
-                                let e = x[[i, last]];
-                                z += w.get(k).copied().unwrap_or(0.0) * if e.is_nan() { prior } else { e };
-                            }
-                            1.0 / (1.0 + (-z).exp())
-                        })
-                        .collect(),
-                    (None, calibration) => {
-                        let s = match (&lin, linear) {
-                            (Some(lin), Some((_, weight))) => blend(&g, lin, *weight),
-                            _ => g,
-                        };
-                        match calibration {
-                            Some(iso) => s.iter().map(|v| iso.apply(*v)).collect(),
-                            None => s,
-                        }
+                let flat = crate::models::gbdt::row_major(&x);
+                Ok(flat
+                    .chunks_exact(x.ncols().max(1))
+                    .take(x.nrows())
+                    .enumerate()
+                    .map(|(i, row)| self.finish(g[i], lin.as_ref().map(|l| l[i]), row))
+                    .collect())
+            }
+        }
+    }
+
+    /// [`Self::predict_wide`] of one row.
+    ///
+    /// # Errors
+    /// [`GbdtError::Features`] on a width mismatch.
+    pub fn predict_wide_row(&self, row: &[f64]) -> Result<f64, GbdtError> {
+        match self {
+            RiskModel::Constant(p) => Ok(*p),
+            RiskModel::Calibrated { gbdt, linear, .. } => {
+                if row.len() != gbdt.forest.n_features {
+                    return Err(GbdtError::Features { expected: gbdt.forest.n_features, found: row.len() });
+                }
+                let lin = match linear {
+                    Some((m, _)) if m.n_features() != row.len() => {
+                        return Err(GbdtError::Features { expected: m.n_features(), found: row.len() })
                     }
-                })
+                    Some((m, _)) => Some(m.log_odds(row)),
+                    None => None,
+                };
+                Ok(self.finish(gbdt.predict_row(row), lin, row))
+            }
+        }
+    }
+
+    /// The probability of a row from the trees' probability `g` and the linear
+    /// model's log-odds `lin`: through the stack, or blended and calibrated.
+    fn finish(&self, g: f64, lin: Option<f64>, row: &[f64]) -> f64 {
+        let RiskModel::Calibrated { linear, iso, stack, empirical_input, .. } = self else {
+            return g;
+        };
+        match (stack, iso) {
+            (Some((w, pr)), _) => {
+                let prior = logit(pr.rate(row));
+                let mut z = w[0] + w[1] * logit(g) + w[2] * prior;
+                let mut k = 3;
+                if let Some(lin) = lin {
+                    if let Some(wl) = w.get(k) {
+                        z += wl * lin;
+                    }
+                    k += 1;
+                }
+                if *empirical_input {
+                    let e = row[row.len() - 1];
+                    z += w.get(k).copied().unwrap_or(0.0) * if e.is_nan() { prior } else { e };
+                }
+                1.0 / (1.0 + (-z).exp())
+            }
+            (None, calibration) => {
+                let s = match (lin, linear) {
+                    (Some(lin), Some((_, weight))) => blend_one(g, lin, *weight),
+                    _ => g,
+                };
+                match calibration {
+                    Some(iso) => iso.apply(s),
+                    None => s,
+                }
             }
         }
     }
@@ -428,10 +472,9 @@ mod tests {
     #[test]
     fn the_customer_prior_shrinks_small_histories_towards_the_portfolio_rate() {
         let pr = Prior { share_col: 0, count_col: 1, base: 0.4, strength: 2.0 };
-        let row = |s: f64, n: f64| ndarray::arr1(&[s, n]);
-        assert_eq!(pr.rate(row(f64::NAN, 0.0).view()), 0.4);
-        assert!((pr.rate(row(1.0, 2.0).view()) - 0.7).abs() < 1e-12);
-        assert!((pr.rate(row(0.0, 98.0).view()) - 0.008).abs() < 1e-12);
+        assert_eq!(pr.rate(&[f64::NAN, 0.0]), 0.4);
+        assert!((pr.rate(&[1.0, 2.0]) - 0.7).abs() < 1e-12);
+        assert!((pr.rate(&[0.0, 98.0]) - 0.008).abs() < 1e-12);
     }
 
     /// Rows whose late odds are linear in column 0 and step-shaped in column 1, with

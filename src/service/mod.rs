@@ -785,6 +785,20 @@ impl Service {
         }
         let fx = FxTable::default();
         let st = self.read();
+        let score = |x: ndarray::ArrayView2<'_, f64>, meta: &[crate::models::predict::RowMeta], flags: &(dyn Fn(usize) -> Vec<Flag> + Sync)| {
+            crate::models::predict::score_matrix(x, meta, self.as_of, &self.models, |k| flags(k))
+                .map_err(|e| vec![bad("invoices".into(), e.to_string())])
+        };
+        if let [v] = list.as_slice() {
+            // One invoice (another system's request path): no batch bookkeeping.
+            return match self.posted_one(&st, &fx, 0, v)? {
+                Posted::Known(p) => Ok(vec![p]),
+                Posted::New { row, meta, flags } => {
+                    let x = ndarray::ArrayView2::from_shape((1, row.len()), &row).expect("one row");
+                    score(x, std::slice::from_ref(&meta), &|_| flags.clone())
+                }
+            };
+        }
         // Each invoice is checked and turned into model inputs on its own (large
         // batches in parallel); errors are reported in the order of the invoices.
         let one = |(i, v): (usize, &serde_json::Value)| self.posted_one(&st, &fx, i, v);
@@ -820,10 +834,7 @@ impl Service {
         if !meta.is_empty() {
             let n = meta.len();
             let x = ndarray::Array2::from_shape_vec((n, rows.len() / n), rows).expect("rows of equal width");
-            let scored = crate::models::predict::score_matrix(x.view(), &meta, self.as_of, &self.models, |k| {
-                flags_of[k].clone()
-            })
-            .map_err(|e| vec![bad("invoices".into(), e.to_string())])?;
+            let scored = score(x.view(), &meta, &|k| flags_of[k].clone())?;
             for (k, p) in scored.into_iter().enumerate() {
                 out[at_index[k]] = Some(p);
             }
@@ -843,13 +854,13 @@ impl Service {
             errors.push(bad(format!("invoices[{i}]"), "should be an object".into()));
             return Err(errors);
         };
-        let text = |f: &str| obj.get(f).and_then(|x| x.as_str()).map(str::to_string);
+        let text = |f: &str| obj.get(f).and_then(|x| x.as_str());
         let Some(invoice_id) = text("invoice_id").filter(|s| !s.is_empty()) else {
             errors.push(bad(path("invoice_id"), "is required (a non-empty string)".into()));
             return Err(errors);
         };
         if obj.len() == 1 {
-            return match st.open_at.get(&invoice_id) {
+            return match st.open_at.get(invoice_id) {
                 Some(&(c, k)) => Ok(Posted::Known(st.preds[c as usize][k as usize].clone())),
                 None => Err(vec![FieldError {
                     field: path("invoice_id"),
@@ -859,7 +870,7 @@ impl Service {
             };
         }
         let mut field_ok = true;
-        let mut need = |f: &str| -> Option<String> {
+        let mut need = |f: &str| -> Option<&str> {
             let v = text(f);
             if v.is_none() {
                 errors.push(bad(path(f), "is required (a string)".into()));
@@ -868,8 +879,8 @@ impl Service {
             v
         };
         let (cust, issue, due, cur) = (need("customer_id"), need("invoice_date"), need("due_date"), need("currency"));
-        let date = |f: &str, s: &Option<String>, errors: &mut Vec<FieldError>| -> Option<i32> {
-            let s = s.as_ref()?;
+        let date = |f: &str, s: Option<&str>, errors: &mut Vec<FieldError>| -> Option<i32> {
+            let s = s?;
             match crate::domain::parse_date_flexible(s) {
                 Some(d) => Some(crate::domain::days_from_date(d)),
                 None => {
@@ -878,9 +889,9 @@ impl Service {
                 }
             }
         };
-        let issue_d = date("invoice_date", &issue, &mut errors);
-        let due_d = date("due_date", &due, &mut errors);
-        let currency = match cur.as_deref().map(Currency::parse) {
+        let issue_d = date("invoice_date", issue, &mut errors);
+        let due_d = date("due_date", due, &mut errors);
+        let currency = match cur.map(Currency::parse) {
             Some(Ok(c)) => Some(c),
             Some(Err(e)) => {
                 errors.push(bad(path("currency"), e.to_string()));
@@ -895,8 +906,8 @@ impl Service {
             }
             (Some(a), Some(c)) => {
                 let t = match a {
-                    serde_json::Value::Number(n) => Some(n.to_string()),
-                    serde_json::Value::String(s) => Some(s.clone()),
+                    serde_json::Value::Number(n) => Some(std::borrow::Cow::Owned(n.to_string())),
+                    serde_json::Value::String(s) => Some(std::borrow::Cow::Borrowed(s.as_str())),
                     _ => None,
                 };
                 match t.map(|t| Money::parse_major(&t, c)) {
@@ -945,10 +956,10 @@ impl Service {
             currency: m.currency,
             channel,
             open_slot: u32::MAX,
-            key: id_key(&invoice_id),
+            key: id_key(invoice_id),
             origin: (0, 0),
         };
-        let known = st.index.get(&cust).map(|&c| (c, st.summary(c, self.as_of, &self.models)));
+        let known = st.index.get(cust).map(|&c| (c, st.summary(c, self.as_of, &self.models)));
         // The customer's distribution (none for a customer without history).
         let emp = self.models.payment.empirical.as_ref().map(|e| {
             let none;
@@ -994,8 +1005,8 @@ impl Service {
         row.extend_from_slice(&vector);
         row.extend_from_slice(&values);
         let meta = crate::models::predict::RowMeta {
-            invoice_id,
-            customer_id: cust,
+            invoice_id: invoice_id.to_string(),
+            customer_id: cust.to_string(),
             currency: m.currency,
             amount_minor: m.minor,
             open_minor: m.minor,
