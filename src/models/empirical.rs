@@ -293,6 +293,9 @@ pub struct CustomerDist {
     /// search, and kernel sums walk one list. Built by [`EmpiricalModel::dist`] and
     /// [`EmpiricalModel::no_history`], the only ways to make a distribution.
     merged: Vec<Point>,
+    /// Σ w·v and Σ w·v² over the merged points before the `k`-th (`merged.len() + 1`
+    /// entries): a kernel mass over a run of points is a few prefix differences.
+    moments: Vec<[f64; 2]>,
 }
 
 /// A point of a [`CustomerDist`] in the merged order.
@@ -327,7 +330,7 @@ const FIRST_SEG: Seg = Seg { start: f64::NEG_INFINITY, factor: 1.0, below: 0.0, 
 impl CustomerDist {
     /// No points and no steps (before [`EmpiricalModel::merge`]).
     fn empty(values: Vec<f64>, settled: usize) -> Self {
-        CustomerDist { values, steps: Vec::new(), settled, segs: Vec::new(), merged: Vec::new() }
+        CustomerDist { values, steps: Vec::new(), settled, segs: Vec::new(), merged: Vec::new(), moments: Vec::new() }
     }
 
     /// Weight of the merged points before the `k`-th (all of them from `len` on).
@@ -481,6 +484,13 @@ impl EmpiricalModel {
                 cum += w;
             }
         }
+        let mut acc = [0.0; 2];
+        d.moments = std::iter::once(acc)
+            .chain(out.iter().map(|p| {
+                acc = [acc[0] + p.w * p.v, acc[1] + p.w * p.v * p.v];
+                acc
+            }))
+            .collect();
         d.merged = out;
     }
 
@@ -550,15 +560,23 @@ impl EmpiricalModel {
         if a <= 0.0 {
             return self.total(d) - self.below(d, x, true);
         }
-        // Points at or above x + a lie wholly above x; those within a of x in part.
+        // Points at or above x + a lie wholly above x; those within a of x in part:
+        // with u = (x − v)/a, a point below x keeps w·(1 − u)²/2 = w·(a − x + v)²/(2a²),
+        // one at or above x keeps w·(1 − (1 + u)²/2) = w − w·(a + x − v)²/(2a²). Both
+        // are quadratics in v, summed over a run from prefix sums of w, w·v and w·v².
         let m = &d.merged;
-        let (from, to) = (m.partition_point(|p| p.v <= x - a), m.partition_point(|p| p.v < x + a));
-        let mut sum = d.weight_before(m.len()) - d.weight_before(to);
-        for p in &m[from..to.max(from)] {
-            let u = (x - p.v) / a;
-            sum += p.w * if u <= 0.0 { 1.0 - 0.5 * (1.0 + u) * (1.0 + u) } else { 0.5 * (1.0 - u) * (1.0 - u) };
-        }
-        sum
+        let from = m.partition_point(|p| p.v <= x - a);
+        let to = from.max(m.partition_point(|p| p.v < x + a));
+        let mid = from + m[from..to].partition_point(|p| p.v < x);
+        let run = |i: usize, j: usize| {
+            let (lo, hi) = (d.moments[i], d.moments[j]);
+            (d.weight_before(j) - d.weight_before(i), hi[0] - lo[0], hi[1] - lo[1])
+        };
+        let square = |c: f64, (w, wv, wv2): (f64, f64, f64)| c * c * w + 2.0 * c * wv + wv2;
+        let below = run(from, mid);
+        let above = run(mid, to);
+        d.weight_before(m.len()) - d.weight_before(to)
+            + (square(a - x, below) + 2.0 * a * a * above.0 - square(-(a + x), above)) / (2.0 * a * a)
     }
 
     /// The distribution of an invoice with covariate effect `shift` of a customer whose
