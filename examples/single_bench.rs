@@ -170,7 +170,7 @@ fn main() {
             .collect(),
     );
     println!("posted invoice (predict_posted): {per:.2} us");
-    // The handler's whole path: body bytes parsed, scored, reply serialised.
+    // The handler's whole path: body bytes read, scored, reply serialised.
     let raw: Vec<Vec<u8>> = bodies.iter().map(|b| serde_json::to_vec(b).expect("json")).collect();
     let per = median(
         (0..5)
@@ -179,8 +179,8 @@ fn main() {
                 let n: usize = (0..rounds)
                     .flat_map(|_| &raw)
                     .map(|b| {
-                        let v: serde_json::Value = serde_json::from_slice(b).expect("parsed");
-                        let predictions = s.predict_posted(&v).expect("scored");
+                        let v: arsight::service::posted::PostedBody<'_> = serde_json::from_slice(b).expect("read");
+                        let predictions = s.predict_body(&v).expect("scored");
                         serde_json::to_vec(&arsight::api::doc::PredictionReply { predictions }).expect("reply").len()
                     })
                     .count();
@@ -190,8 +190,9 @@ fn main() {
     );
     println!("body to reply bytes: {per:.2} us");
     // Allocations of one request, by step (the customer's distribution already cached).
-    let (v, parse) = allocations(|| serde_json::from_slice::<serde_json::Value>(&raw[1]).expect("parsed"));
-    let (p, score) = allocations(|| s.predict_posted(&v).expect("scored"));
+    let (v, parse) =
+        allocations(|| serde_json::from_slice::<arsight::service::posted::PostedBody<'_>>(&raw[1]).expect("read"));
+    let (p, score) = allocations(|| s.predict_body(&v).expect("scored"));
     let (reply, write) = allocations(|| serde_json::to_vec(&arsight::api::doc::PredictionReply { predictions: p }));
     let ((), free) = allocations(|| drop((v, reply)));
     println!("allocations per request: parse {parse}, score {score}, reply {write}, drop {free}");

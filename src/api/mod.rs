@@ -311,8 +311,15 @@ async fn predictions(
     // the blocking pool so they do not hold up other requests.
     let large = body.as_ref().is_ok_and(|b| b.len() >= LARGE_BODY);
     if !large {
-        let v = json_body(body)?;
-        return match s.predict_posted(&v) {
+        // Read without building a document when the body has the expected shape;
+        // otherwise parsed, so that errors name what is wrong.
+        let read =
+            body.as_ref().ok().and_then(|b| serde_json::from_slice::<crate::service::posted::PostedBody<'_>>(b).ok());
+        let scored = match read {
+            Some(b) => s.predict_body(&b),
+            None => s.predict_posted(&json_body(body)?),
+        };
+        return match scored {
             Ok(predictions) => Ok(Json(doc::PredictionReply { predictions }).into_response()),
             Err(errors) => Err(errors.into()),
         };
@@ -614,11 +621,48 @@ mod tests {
         }
         let want = serde_json::to_vec(&super::doc::PredictionReply { predictions: batch.clone() }).unwrap();
         assert_eq!(super::prediction_reply_json(&batch), want);
+        // Read from the body's bytes without a document: the same answers.
+        let bytes =
+            |list: &[serde_json::Value]| serde_json::to_string(&serde_json::json!({ "invoices": list })).unwrap();
+        fn read(text: &str) -> crate::service::posted::PostedBody<'_> {
+            serde_json::from_str(text).unwrap()
+        }
+        assert_eq!(s.predict_body(&read(&bytes(&list))).unwrap(), batch);
+        let text = bytes(&list[..1]);
+        assert_eq!(
+            s.predict_body(&read(&text)).unwrap(),
+            s.predict_posted(&serde_json::from_str(&text).unwrap()).unwrap()
+        );
 
         list[92]["currency"] = serde_json::json!("XX");
         list[3]["due_date"] = serde_json::json!("not a date");
         let errors = s.predict_posted(&serde_json::json!({ "invoices": list })).unwrap_err();
         let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["invoices[3].due_date", "invoices[92].currency"]);
+        // The same errors from the body's bytes, for the batch and for invoices alone.
+        let reasons =
+            |e: Vec<crate::service::FieldError>| e.into_iter().map(|e| (e.field, e.reason)).collect::<Vec<_>>();
+        let mut bad = vec![list.clone(), vec![list[3].clone()], vec![list[92].clone()]];
+        for (k, (field, value)) in [
+            ("amount", serde_json::json!(-5)),
+            ("amount", serde_json::json!(true)),
+            ("amount", serde_json::Value::Null),
+            ("channel", serde_json::json!(7)),
+            ("customer_id", serde_json::json!(["C"])),
+            ("invoice_date", serde_json::json!({"d": 1})),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let mut one = list[2 + k].clone();
+            one[field] = value;
+            bad.push(vec![one]);
+        }
+        bad.push(vec![serde_json::json!({"invoice_id": "no such open invoice"})]);
+        for b in bad {
+            let text = bytes(&b);
+            let want = reasons(s.predict_posted(&serde_json::from_str(&text).unwrap()).unwrap_err());
+            assert_eq!(reasons(s.predict_body(&read(&text)).unwrap_err()), want, "{text}");
+        }
     }
 }

@@ -279,7 +279,8 @@ impl RiskParams {
                         let w = self.linear_weight;
                         let z: Vec<Vec<f64>> = (0..l.len())
                             .map(|k| {
-                                let mut v = vec![logit(g[k]), logit(pr.rate_of(xl[[k, pr.share_col]], xl[[k, pr.count_col]]))];
+                                let mut v =
+                                    vec![logit(g[k]), logit(pr.rate_of(xl[[k, pr.share_col]], xl[[k, pr.count_col]]))];
                                 v.extend(lin.as_ref().map(|lin| lin[k]));
                                 v.extend(emp.as_ref().map(|e| logit(e[k])));
                                 v

@@ -10,6 +10,10 @@ use rayon::prelude::*;
 
 use serde::Serialize;
 
+pub mod posted;
+
+use posted::{Field, PostedInvoice};
+
 use crate::domain::date_from_days;
 use crate::events::Event;
 pub use crate::events::{FieldError, Refusal};
@@ -773,10 +777,28 @@ impl Service {
     /// # Errors
     /// Every invalid field (path and reason), or a model failure.
     pub fn predict_posted(&self, body: &serde_json::Value) -> Result<Vec<InvoicePrediction>, Vec<FieldError>> {
-        let bad = |field: String, reason: String| FieldError { field, reason, kind: Refusal::Invalid };
         let Some(list) = body.get("invoices").and_then(|v| v.as_array()) else {
-            return Err(vec![bad("invoices".into(), "should be an array of invoices".into())]);
+            return Err(vec![FieldError {
+                field: "invoices".into(),
+                reason: "should be an array of invoices".into(),
+                kind: Refusal::Invalid,
+            }]);
         };
+        self.predict_invoices(list)
+    }
+
+    /// [`Self::predict_posted`] of a body read without building a document (see
+    /// [`posted`]).
+    ///
+    /// # Errors
+    /// As [`Self::predict_posted`].
+    pub fn predict_body(&self, body: &posted::PostedBody<'_>) -> Result<Vec<InvoicePrediction>, Vec<FieldError>> {
+        self.predict_invoices(&body.invoices)
+    }
+
+    /// Predictions for a list of posted invoices.
+    fn predict_invoices<P: PostedInvoice>(&self, list: &[P]) -> Result<Vec<InvoicePrediction>, Vec<FieldError>> {
+        let bad = |field: String, reason: String| FieldError { field, reason, kind: Refusal::Invalid };
         if list.is_empty() || list.len() > MAX_BATCH {
             return Err(vec![bad(
                 "invoices".into(),
@@ -785,11 +807,13 @@ impl Service {
         }
         let fx = FxTable::default();
         let st = self.read();
-        let score = |x: ndarray::ArrayView2<'_, f64>, meta: &[crate::models::predict::RowMeta], flags: &(dyn Fn(usize) -> Vec<Flag> + Sync)| {
-            crate::models::predict::score_matrix(x, meta, self.as_of, &self.models, |k| flags(k))
+        let score = |x: ndarray::ArrayView2<'_, f64>,
+                     meta: &[crate::models::predict::RowMeta],
+                     flags: &(dyn Fn(usize) -> Vec<Flag> + Sync)| {
+            crate::models::predict::score_matrix(x, meta, self.as_of, &self.models, flags)
                 .map_err(|e| vec![bad("invoices".into(), e.to_string())])
         };
-        if let [v] = list.as_slice() {
+        if let [v] = list {
             // One invoice (another system's request path): no batch bookkeeping.
             return match self.posted_one(&st, &fx, 0, v)? {
                 Posted::Known(p) => Ok(vec![p]),
@@ -801,7 +825,7 @@ impl Service {
         }
         // Each invoice is checked and turned into model inputs on its own (large
         // batches in parallel); errors are reported in the order of the invoices.
-        let one = |(i, v): (usize, &serde_json::Value)| self.posted_one(&st, &fx, i, v);
+        let one = |(i, v): (usize, &P)| self.posted_one(&st, &fx, i, v);
         let each: Vec<Result<Posted, Vec<FieldError>>> = if list.len() >= 64 {
             list.par_iter().enumerate().map(one).collect()
         } else {
@@ -843,23 +867,32 @@ impl Service {
     }
 
     /// One posted invoice: an open invoice by id, or a new invoice's model inputs.
-    fn posted_one(&self, st: &State, fx: &FxTable, i: usize, v: &serde_json::Value) -> Result<Posted, Vec<FieldError>> {
+    fn posted_one<P: PostedInvoice>(
+        &self,
+        st: &State,
+        fx: &FxTable,
+        i: usize,
+        v: &P,
+    ) -> Result<Posted, Vec<FieldError>> {
         use crate::domain::{Currency, Money};
         use crate::features::history::{id_key, Inv, OPEN};
         use crate::ingest::columns::NULL_AMOUNT;
         let bad = |field: String, reason: String| FieldError { field, reason, kind: Refusal::Invalid };
         let mut errors = Vec::new();
         let path = |f: &str| format!("invoices[{i}].{f}");
-        let Some(obj) = v.as_object() else {
+        let Some(keys) = v.keys() else {
             errors.push(bad(format!("invoices[{i}]"), "should be an object".into()));
             return Err(errors);
         };
-        let text = |f: &str| obj.get(f).and_then(|x| x.as_str());
+        let text = |f: &str| match v.field(f) {
+            Field::Str(s) => Some(s),
+            _ => None,
+        };
         let Some(invoice_id) = text("invoice_id").filter(|s| !s.is_empty()) else {
             errors.push(bad(path("invoice_id"), "is required (a non-empty string)".into()));
             return Err(errors);
         };
-        if obj.len() == 1 {
+        if keys == 1 {
             return match st.open_at.get(invoice_id) {
                 Some(&(c, k)) => Ok(Posted::Known(st.preds[c as usize][k as usize].clone())),
                 None => Err(vec![FieldError {
@@ -899,15 +932,15 @@ impl Service {
             }
             None => None,
         };
-        let amount = match (obj.get("amount"), currency) {
-            (None, _) => {
+        let amount = match (v.field("amount"), currency) {
+            (Field::Missing, _) => {
                 errors.push(bad(path("amount"), "is required (a number or decimal string)".into()));
                 None
             }
-            (Some(a), Some(c)) => {
+            (a, Some(c)) => {
                 let t = match a {
-                    serde_json::Value::Number(n) => Some(std::borrow::Cow::Owned(n.to_string())),
-                    serde_json::Value::String(s) => Some(std::borrow::Cow::Borrowed(s.as_str())),
+                    Field::Number(n) => Some(std::borrow::Cow::Owned(n.to_string())),
+                    Field::Str(s) => Some(std::borrow::Cow::Borrowed(s)),
                     _ => None,
                 };
                 match t.map(|t| Money::parse_major(&t, c)) {
@@ -926,7 +959,7 @@ impl Service {
                     }
                 }
             }
-            (Some(_), None) => None,
+            (_, None) => None,
         };
         if let (Some(a), Some(b)) = (issue_d, due_d) {
             if b < a {
@@ -934,10 +967,10 @@ impl Service {
                 return Err(errors);
             }
         }
-        let channel = match obj.get("channel") {
-            None | Some(serde_json::Value::Null) => crate::domain::NO_CHANNEL,
-            Some(serde_json::Value::String(c)) if c.len() <= 256 => crate::domain::channel_code(c),
-            Some(_) => {
+        let channel = match v.field("channel") {
+            Field::Missing | Field::Null => crate::domain::NO_CHANNEL,
+            Field::Str(c) if c.len() <= 256 => crate::domain::channel_code(c),
+            _ => {
                 errors.push(bad(path("channel"), "should be a string of at most 256 bytes".into()));
                 crate::domain::NO_CHANNEL
             }
