@@ -215,24 +215,21 @@ pub struct RowMeta {
 /// Indices of the `K` largest non-zero `|v|`, largest first (ties: lower index first).
 fn top_by_magnitude<const K: usize>(v: &[f64]) -> [Option<usize>; K] {
     let mut top: [Option<usize>; K] = [None; K];
+    // The magnitudes kept, largest first (0 for empty places: zeros are never kept).
+    let mut kept = [0.0f64; K];
     for (j, x) in v.iter().enumerate() {
-        if *x == 0.0 || x.is_nan() {
+        let m = x.abs();
+        // Zero, NaN, or no larger than the smallest kept: most entries stop here.
+        if K == 0 || !(m > kept[K - 1]) {
             continue;
         }
         // Insert j after every kept entry at least as large.
-        let mut at = K;
-        for (k, t) in top.iter().enumerate() {
-            match t {
-                Some(i) if v[*i].abs() >= x.abs() => {}
-                _ => {
-                    at = k;
-                    break;
-                }
-            }
-        }
+        let at = kept.iter().position(|&k| k < m).unwrap_or(K);
         if at < K {
             top[at..].rotate_right(1);
+            kept[at..].rotate_right(1);
             top[at] = Some(j);
+            kept[at] = m;
         }
     }
     top
@@ -623,8 +620,12 @@ mod tests {
         for case in 0..300 {
             let n = 1 + case % 12;
             // Few distinct values, zeros and sign changes, so ties happen.
-            let v: Vec<f64> = (0..n).map(|_| ((r.f64() * 7.0).floor() - 3.0) / 2.0).collect();
-            let mut order: Vec<usize> = (0..n).filter(|&j| v[j] != 0.0).collect();
+            let mut v: Vec<f64> = (0..n).map(|_| ((r.f64() * 7.0).floor() - 3.0) / 2.0).collect();
+            // Missing attributions are never reasons.
+            if case % 7 == 0 {
+                v[case % n] = f64::NAN;
+            }
+            let mut order: Vec<usize> = (0..n).filter(|&j| v[j] != 0.0 && !v[j].is_nan()).collect();
             order.sort_by(|&a, &b| v[b].abs().total_cmp(&v[a].abs()).then(a.cmp(&b)));
             let want: Vec<usize> = order.into_iter().take(3).collect();
             let got: Vec<usize> = super::top_by_magnitude::<3>(&v).into_iter().flatten().collect();
