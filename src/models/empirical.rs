@@ -289,24 +289,24 @@ pub struct CustomerDist {
     /// it, so a weight below any value takes three binary searches (empty: no steps).
     segs: Vec<Seg>,
     /// The customer's and the portfolio's points in one ascending order (the
-    /// customer's first among equals), each with its weight: quantiles take one binary
-    /// search, and kernel sums walk one list. Built by [`EmpiricalModel::dist`] and
+    /// customer's first among equals), as three columns (binary searches touch only
+    /// the column they compare): quantiles take one search, kernel masses a few
+    /// prefix differences. Built by [`EmpiricalModel::dist`] and
     /// [`EmpiricalModel::no_history`], the only ways to make a distribution.
-    merged: Vec<Point>,
-    /// Σ w·v and Σ w·v² over the merged points before the `k`-th (`merged.len() + 1`
-    /// entries): a kernel mass over a run of points is a few prefix differences.
-    moments: Vec<[f64; 2]>,
+    merged: Merged,
 }
 
-/// A point of a [`CustomerDist`] in the merged order.
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct Point {
-    /// Residual days late.
-    v: f64,
-    /// Weight of the points before it plus half its own.
-    mid: f64,
-    /// Its weight (base weight times its segment's factor).
-    w: f64,
+/// The points of a [`CustomerDist`] in the merged order; points of zero weight are
+/// left out.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Merged {
+    /// Residual days late, ascending.
+    v: Vec<f64>,
+    /// Weight of the points before each plus half its own.
+    mid: Vec<f64>,
+    /// Σ w, Σ w·v and Σ w·v² over the points before the `k`-th (`v.len() + 1`
+    /// entries).
+    prefix: Vec<[f64; 3]>,
 }
 
 /// The segment of a [`CustomerDist`] from a step's bound on.
@@ -330,15 +330,13 @@ const FIRST_SEG: Seg = Seg { start: f64::NEG_INFINITY, factor: 1.0, below: 0.0, 
 impl CustomerDist {
     /// No points and no steps (before [`EmpiricalModel::merge`]).
     fn empty(values: Vec<f64>, settled: usize) -> Self {
-        CustomerDist { values, steps: Vec::new(), settled, segs: Vec::new(), merged: Vec::new(), moments: Vec::new() }
+        CustomerDist { values, steps: Vec::new(), settled, segs: Vec::new(), merged: Merged::default() }
     }
 
     /// Weight of the merged points before the `k`-th (all of them from `len` on).
     fn weight_before(&self, k: usize) -> f64 {
-        match self.merged.get(k) {
-            Some(p) => p.mid - 0.5 * p.w,
-            None => self.merged.last().map_or(0.0, |p| p.mid + 0.5 * p.w),
-        }
+        let p = &self.merged.prefix;
+        p.get(k).or(p.last()).map_or(0.0, |e| e[0])
     }
 
     /// The segment holding `v`.
@@ -465,8 +463,12 @@ impl EmpiricalModel {
     fn merge(&self, d: &mut CustomerDist) {
         let (s, p) = (&d.values, &self.population);
         let wp = self.population_weight();
-        let mut out = Vec::with_capacity(s.len() + p.len());
-        let (mut i, mut j, mut cum, mut step) = (0, 0, 0.0, 0);
+        let n = s.len() + p.len();
+        let mut out =
+            Merged { v: Vec::with_capacity(n), mid: Vec::with_capacity(n), prefix: Vec::with_capacity(n + 1) };
+        let (mut i, mut j, mut step) = (0, 0, 0);
+        let mut acc = [0.0; 3];
+        out.prefix.push(acc);
         while i < s.len() || j < p.len() {
             let (v, base) = if j >= p.len() || (i < s.len() && s[i] <= p[j]) {
                 i += 1;
@@ -480,17 +482,12 @@ impl EmpiricalModel {
             }
             let w = base * if step == 0 { 1.0 } else { d.steps[step - 1].1 };
             if w > 0.0 {
-                out.push(Point { v, mid: cum + 0.5 * w, w });
-                cum += w;
+                out.v.push(v);
+                out.mid.push(acc[0] + 0.5 * w);
+                acc = [acc[0] + w, acc[1] + w * v, acc[2] + w * v * v];
+                out.prefix.push(acc);
             }
         }
-        let mut acc = [0.0; 2];
-        d.moments = std::iter::once(acc)
-            .chain(out.iter().map(|p| {
-                acc = [acc[0] + p.w * p.v, acc[1] + p.w * p.v * p.v];
-                acc
-            }))
-            .collect();
         d.merged = out;
     }
 
@@ -564,14 +561,11 @@ impl EmpiricalModel {
         // with u = (x − v)/a, a point below x keeps w·(1 − u)²/2 = w·(a − x + v)²/(2a²),
         // one at or above x keeps w·(1 − (1 + u)²/2) = w − w·(a + x − v)²/(2a²). Both
         // are quadratics in v, summed over a run from prefix sums of w, w·v and w·v².
-        let m = &d.merged;
-        let from = m.partition_point(|p| p.v <= x - a);
-        let to = from.max(m.partition_point(|p| p.v < x + a));
-        let mid = from + m[from..to].partition_point(|p| p.v < x);
-        let run = |i: usize, j: usize| {
-            let (lo, hi) = (d.moments[i], d.moments[j]);
-            (d.weight_before(j) - d.weight_before(i), hi[0] - lo[0], hi[1] - lo[1])
-        };
+        let (m, p) = (&d.merged.v, &d.merged.prefix);
+        let from = m.partition_point(|v| *v <= x - a);
+        let to = from.max(m.partition_point(|v| *v < x + a));
+        let mid = from + m[from..to].partition_point(|v| *v < x);
+        let run = |i: usize, j: usize| (p[j][0] - p[i][0], p[j][1] - p[i][1], p[j][2] - p[i][2]);
         let square = |c: f64, (w, wv, wv2): (f64, f64, f64)| c * c * w + 2.0 * c * wv + wv2;
         let below = run(from, mid);
         let above = run(mid, to);
@@ -585,26 +579,27 @@ impl EmpiricalModel {
     pub fn predict(&self, d: &CustomerDist, shift: f64, min_late: Option<f64>) -> EmpOut {
         let lo = min_late.map_or(f64::NEG_INFINITY, |m| m - shift);
         let all = self.total(d);
-        let total = if lo == f64::NEG_INFINITY { all } else { all - self.below(d, lo, false) };
+        // The points at or above `lo` from `k0` on.
+        let (m, mids) = (&d.merged.v, &d.merged.mid);
+        let k0 = if lo == f64::NEG_INFINITY { 0 } else { m.partition_point(|v| *v < lo) };
+        let below_lo = if k0 == 0 { 0.0 } else { d.weight_before(k0) };
+        let total = all - below_lo;
         if total <= 1e-9 {
             return self.beyond(min_late.unwrap_or(0.0), d.settled);
         }
         // Weighted quantiles over the points at or above `lo`, each point at the middle
         // of its weight, interpolated between neighbours.
-        let m = &d.merged;
-        let below_lo = all - total;
-        let k0 = m.partition_point(|p| p.v < lo);
-        let mid = |k: usize| (m[k].mid - below_lo) / total;
-        let last = m.last().filter(|_| k0 < m.len()).map_or(0.0, |p| p.v);
+        let mid = |k: usize| (mids[k] - below_lo) / total;
+        let last = m.last().filter(|_| k0 < m.len()).copied().unwrap_or(0.0);
         let mut q = [0.0; 3];
         for (level, &a) in LEVELS.iter().enumerate() {
-            let k = k0 + m[k0..].partition_point(|p| (p.mid - below_lo) / total < a);
+            let k = k0 + mids[k0..].partition_point(|c| (c - below_lo) / total < a);
             q[level] = if k >= m.len() {
                 last
             } else if k == k0 {
-                m[k].v
+                m[k]
             } else {
-                let (pv, pm, v, vm) = (m[k - 1].v, mid(k - 1), m[k].v, mid(k));
+                let (pv, pm, v, vm) = (m[k - 1], mid(k - 1), m[k], mid(k));
                 if vm > pm {
                     pv + (v - pv) * (a - pm) / (vm - pm)
                 } else {
