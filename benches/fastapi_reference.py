@@ -3,8 +3,8 @@
 What a data scientist would stand up next to arsight: the same customer behaviour
 vectors (written by `arsight features` for the same data and as-of date), a few
 invoice inputs computed per request, and LightGBM models of the same shape as
-arsight's (payment-date p10/p50/p90: 80 trees x 15 leaves; three risk classifiers:
-100 trees x 4 leaves by default, sizes read from arsight's manifests when present). Models are
+arsight's (payment-date p10/p50/p90: 60 trees x 15 leaves; three risk classifiers:
+60 trees x 4 leaves by default, sizes read from arsight's manifests when present). Models are
 trained at start on the customers' invoices (labels: days late), one thread each.
 
     python3 benches/fastapi_reference.py --data data/default --as-of 2024-12-31 --models models
@@ -70,8 +70,8 @@ def invoice_inputs(amount, issue, due):
 X = np.array([np.concatenate([vectors[c], invoice_inputs(float(a), i, d)])
               for c, a, i, d in zip(paid["customer_id"], paid["amount"], paid["invoice_date"], paid["due_date"])])
 late = (paid["paid_date"] - paid["due_date"]).dt.days.to_numpy(dtype=np.float64)
-p_trees, p_leaves = shape("payment_date", 80, 15)
-r_trees, r_leaves = shape("risk", 100, 4)
+p_trees, p_leaves = shape("payment_date", 60, 15)
+r_trees, r_leaves = shape("risk", 60, 4)
 common = dict(verbose=-1, num_threads=1, learning_rate=0.05, min_data_in_leaf=20)
 models = {}
 for name, obj in (("p10", dict(objective="quantile", alpha=0.1)), ("p50", dict(objective="l1")),
