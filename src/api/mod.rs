@@ -325,15 +325,24 @@ async fn predictions(
         };
     }
     let body = tokio::task::spawn_blocking(move || {
-        let v = large_prediction_body(body)?;
-        let reply = s.predict_posted(&v).map(|p| {
+        let answer = |p: Vec<crate::models::predict::InvoicePrediction>| {
             let body = prediction_reply_json(&p);
             // Freeing a large batch's many small strings takes a while: off the
             // answer's path.
             rayon::spawn(move || drop(p));
             body
-        });
-        rayon::spawn(move || drop(v));
+        };
+        let read =
+            body.as_ref().ok().and_then(|b| serde_json::from_slice::<crate::service::posted::PostedBody<'_>>(b).ok());
+        let reply = match read {
+            Some(b) => s.predict_body(&b).map(answer),
+            None => {
+                let v = large_prediction_body(body)?;
+                let reply = s.predict_posted(&v).map(answer);
+                rayon::spawn(move || drop(v));
+                reply
+            }
+        };
         reply.map_err(ApiError::from)
     })
     .await
