@@ -220,7 +220,7 @@ fn top_by_magnitude<const K: usize>(v: &[f64]) -> [Option<usize>; K] {
     for (j, x) in v.iter().enumerate() {
         let m = x.abs();
         // Zero, NaN, or no larger than the smallest kept: most entries stop here.
-        if K == 0 || !(m > kept[K - 1]) {
+        if K == 0 || m.is_nan() || m <= kept[K - 1] {
             continue;
         }
         // Insert j after every kept entry at least as large.
