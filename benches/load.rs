@@ -121,6 +121,17 @@ fn prepare(conn: &Conn, base: u64, req: &(dyn Fn(u64) -> (String, String) + Send
         .collect()
 }
 
+/// Adds one round's measures of `side` to the results.
+fn record<'a>(
+    res: &mut std::collections::BTreeMap<(&'a str, &'a str), Vec<f64>>,
+    side: &'a str,
+    measures: &[(&'a str, f64)],
+) {
+    for &(k, v) in measures {
+        res.entry((side, k)).or_default().push(v);
+    }
+}
+
 fn pct(v: &mut [f64], q: f64) -> f64 {
     if v.is_empty() {
         return f64::NAN;
@@ -408,22 +419,22 @@ async fn run(args: Vec<String>) {
                     side.name,
                     100.0 * p / h
                 );
-                for (k, v) in [
-                    ("healthz_rps", h),
-                    ("single_rps", p),
-                    ("single_share_of_healthz", p / h),
-                    ("healthz_server_cpu_us", hc),
-                    ("single_server_cpu_us", pc),
-                ] {
-                    res.entry((side.name, k)).or_default().push(v);
-                }
+                record(
+                    &mut res,
+                    side.name,
+                    &[
+                        ("healthz_rps", h),
+                        ("single_rps", p),
+                        ("single_share_of_healthz", p / h),
+                        ("healthz_server_cpu_us", hc),
+                        ("single_server_cpu_us", pc),
+                    ],
+                );
                 continue;
             } else {
                 let (h, hc) = throughput(side, conns, secs, healthz.clone()).await;
                 let (p, pc) = throughput(side, conns, secs, single.clone()).await;
-                for (k, v) in [("healthz_server_cpu_us", hc), ("single_server_cpu_us", pc)] {
-                    res.entry((side.name, k)).or_default().push(v);
-                }
+                record(&mut res, side.name, &[("healthz_server_cpu_us", hc), ("single_server_cpu_us", pc)]);
                 let mut lat = paced(side, conns, p / 2.0, secs, single.clone()).await;
                 (h, p, pct(&mut lat, 0.5), pct(&mut lat, 0.99))
             };
@@ -442,17 +453,19 @@ async fn run(args: Vec<String>) {
                 (p / h) * 100.0,
                 p / 2.0
             );
-            for (k, v) in [
-                ("healthz_rps", h),
-                ("single_rps", p),
-                ("single_share_of_healthz", p / h),
-                ("half_rate_p50_ms", p50),
-                ("half_rate_p99_ms", p99),
-                ("batch1000_p50_ms", b50),
-                ("batch1000_p99_ms", b99),
-            ] {
-                res.entry((side.name, k)).or_default().push(v);
-            }
+            record(
+                &mut res,
+                side.name,
+                &[
+                    ("healthz_rps", h),
+                    ("single_rps", p),
+                    ("single_share_of_healthz", p / h),
+                    ("half_rate_p50_ms", p50),
+                    ("half_rate_p99_ms", p99),
+                    ("batch1000_p50_ms", b50),
+                    ("batch1000_p99_ms", b99),
+                ],
+            );
         }
     }
 

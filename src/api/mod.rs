@@ -313,8 +313,7 @@ async fn predictions(
     if !large {
         // Read without building a document when the body has the expected shape;
         // otherwise parsed, so that errors name what is wrong.
-        let read =
-            body.as_ref().ok().and_then(|b| serde_json::from_slice::<crate::service::posted::PostedBody<'_>>(b).ok());
+        let read = read_posted(&body);
         let scored = match read {
             Some(b) => s.predict_body(&b),
             None => s.predict_posted(&json_body(body)?),
@@ -332,8 +331,7 @@ async fn predictions(
             rayon::spawn(move || drop(p));
             body
         };
-        let read =
-            body.as_ref().ok().and_then(|b| serde_json::from_slice::<crate::service::posted::PostedBody<'_>>(b).ok());
+        let read = read_posted(&body);
         let reply = match read {
             Some(b) => s.predict_body(&b).map(answer),
             None => {
@@ -348,6 +346,14 @@ async fn predictions(
     .await
     .map_err(|e| ApiError::internal(e.to_string()))??;
     Ok(([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response())
+}
+
+/// A prediction body read without building a document (see [`crate::service::posted`]);
+/// None when it is not of the expected shape (the parsed path then names the error).
+fn read_posted(
+    body: &Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Option<crate::service::posted::PostedBody<'_>> {
+    serde_json::from_slice(body.as_ref().ok()?).ok()
 }
 
 /// Prediction bodies from this size on are parsed and scored on the blocking pool.
