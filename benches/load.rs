@@ -440,15 +440,18 @@ async fn run(args: Vec<String>) {
             };
             let mut bl = Vec::new();
             let mut conn = Conn::open(&side.addr, side.key.as_deref()).await;
-            for _ in 0..if batch_only { 100 } else { 30 } {
+            let n_batches = if batch_only { 100 } else { 30 };
+            let cpu0 = cpu_seconds(side.child.id());
+            for _ in 0..n_batches {
                 let t = Instant::now();
                 let (st, b) = conn.call("POST", "/v1/predictions", &batch).await;
                 assert_eq!(st, 200, "{}", String::from_utf8_lossy(&b));
                 bl.push(t.elapsed().as_secs_f64() * 1e3);
             }
             let (b50, b99) = (pct(&mut bl, 0.5), pct(&mut bl, 0.99));
+            let bc = cpu_seconds(side.child.id()).zip(cpu0).map_or(f64::NAN, |(b, a)| (b - a) * 1e3 / n_batches as f64);
             println!(
-                "round {round} {:<17} healthz {h:>8.0}/s  single {p:>7.0}/s ({:.0}% of healthz)  at {:.0}/s p50 {p50:.2} ms p99 {p99:.2} ms  batch-1000 p50 {b50:.1} ms p99 {b99:.1} ms",
+                "round {round} {:<17} healthz {h:>8.0}/s  single {p:>7.0}/s ({:.0}% of healthz)  at {:.0}/s p50 {p50:.2} ms p99 {p99:.2} ms  batch-1000 p50 {b50:.1} ms p99 {b99:.1} ms (server CPU {bc:.1} ms)",
                 side.name,
                 (p / h) * 100.0,
                 p / 2.0
@@ -464,6 +467,7 @@ async fn run(args: Vec<String>) {
                     ("half_rate_p99_ms", p99),
                     ("batch1000_p50_ms", b50),
                     ("batch1000_p99_ms", b99),
+                    ("batch1000_server_cpu_ms", bc),
                 ],
             );
         }
@@ -612,6 +616,7 @@ fn print_summary(res: &std::collections::BTreeMap<(&str, &str), Vec<f64>>) {
         "half_rate_p99_ms",
         "batch1000_p50_ms",
         "batch1000_p99_ms",
+        "batch1000_server_cpu_ms",
     ] {
         let a = res.get(&("arsight", k)).cloned().map(median).unwrap_or(f64::NAN);
         let r = res.get(&("fastapi+lightgbm", k)).cloned().map(median).unwrap_or(f64::NAN);

@@ -211,4 +211,46 @@ fn main() {
             .collect(),
     );
     println!("batch of 1,000 (predict_posted): {ms:.2} ms");
+    // The same batch from body bytes to reply bytes, by step.
+    let raw = serde_json::to_vec(&batch).expect("json");
+    let (mut read, mut score, mut reply, mut reply_len) = (Vec::new(), Vec::new(), Vec::new(), 0);
+    let mut chunked = Vec::new();
+    let faults0 = minor_faults();
+    let pause: u64 = std::env::var("SINGLE_BENCH_PAUSE_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
+    for _ in 0..n {
+        std::thread::sleep(std::time::Duration::from_millis(pause));
+        let t = Instant::now();
+        let v: arsight::service::posted::PostedBody<'_> = serde_json::from_slice(&raw).expect("read");
+        read.push(t.elapsed().as_secs_f64() * 1e3);
+        let t = Instant::now();
+        let predictions = s.predict_body(&v).expect("scored");
+        score.push(t.elapsed().as_secs_f64() * 1e3);
+        let t = Instant::now();
+        let b = serde_json::to_vec(&arsight::api::doc::PredictionReply { predictions }).expect("reply");
+        reply.push(t.elapsed().as_secs_f64() * 1e3);
+        reply_len = b.len();
+        // As the server answers large bodies: each chunk scored and serialised on one
+        // thread.
+        let t = Instant::now();
+        let parts = s.predict_body_chunks(&v, |p| serde_json::to_vec(&p).expect("reply")).expect("scored");
+        chunked.push(t.elapsed().as_secs_f64() * 1e3);
+        std::hint::black_box(parts);
+    }
+    let faults = (minor_faults() - faults0) / n as u64;
+    println!(
+        "batch of 1,000 from bytes ({faults} page faults per batch): read {:.2} ms, score {:.2} ms, reply {:.2} ms; by chunks, score and reply {:.2} ms ({} KiB body, {} KiB reply)",
+        median(read),
+        median(score),
+        median(reply),
+        median(chunked),
+        raw.len() / 1024,
+        reply_len / 1024
+    );
+}
+
+/// Minor page faults of this process so far (from /proc/self/stat).
+fn minor_faults() -> u64 {
+    let s = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = s.rsplit_once(')').map_or("", |(_, r)| r);
+    after.split_whitespace().nth(7).and_then(|v| v.parse().ok()).unwrap_or(0)
 }

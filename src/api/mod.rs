@@ -333,7 +333,8 @@ async fn predictions(
         };
         let read = read_posted(&body);
         let reply = match read {
-            Some(b) => s.predict_body(&b).map(answer),
+            // Each chunk serialised on the thread that scored it.
+            Some(b) => s.predict_body_chunks(&b, |p| reply_part(&p)).map(|parts| prediction_reply(&parts)),
             None => {
                 let v = large_prediction_body(body)?;
                 let reply = s.predict_posted(&v).map(answer);
@@ -385,25 +386,30 @@ fn large_prediction_body(
     json_body(body)
 }
 
-/// The JSON of a [`doc::PredictionReply`], written by row blocks in parallel.
+/// The reply to a large prediction request: chunks serialised in parallel.
 fn prediction_reply_json(p: &[crate::models::predict::InvoicePrediction]) -> Vec<u8> {
     use rayon::prelude::*;
-    let parts: Vec<Vec<u8>> = p
-        .par_chunks(128)
-        .map(|c| {
-            let mut b = Vec::with_capacity(c.len() * 800);
-            for (k, x) in c.iter().enumerate() {
-                if k > 0 {
-                    b.push(b',');
-                }
-                serde_json::to_writer(&mut b, x).expect("predictions serialise");
-            }
-            b
-        })
-        .collect();
+    let parts: Vec<Vec<u8>> = p.par_chunks(128).map(reply_part).collect();
+    prediction_reply(&parts)
+}
+
+/// Predictions as JSON objects separated by commas (part of the `predictions` array).
+fn reply_part(p: &[crate::models::predict::InvoicePrediction]) -> Vec<u8> {
+    let mut b = Vec::with_capacity(p.len() * 800);
+    for (k, x) in p.iter().enumerate() {
+        if k > 0 {
+            b.push(b',');
+        }
+        serde_json::to_writer(&mut b, x).expect("predictions serialise");
+    }
+    b
+}
+
+/// `{"predictions": [...]}` from parts made by [`reply_part`], in order.
+fn prediction_reply(parts: &[Vec<u8>]) -> Vec<u8> {
     let mut out = Vec::with_capacity(parts.iter().map(|b| b.len() + 1).sum::<usize>() + 20);
     out.extend_from_slice(b"{\"predictions\":[");
-    for (k, b) in parts.iter().enumerate() {
+    for (k, b) in parts.iter().filter(|b| !b.is_empty()).enumerate() {
         if k > 0 {
             out.push(b',');
         }
@@ -643,6 +649,10 @@ mod tests {
             serde_json::from_str(text).unwrap()
         }
         assert_eq!(s.predict_body(&read(&bytes(&list))).unwrap(), batch);
+        // As large bodies are answered: chunks scored and serialised apart, then joined.
+        let parts = s.predict_body_chunks(&read(&bytes(&list)), |p| super::reply_part(&p)).unwrap();
+        assert!(parts.len() > 1, "{} chunk", parts.len());
+        assert_eq!(super::prediction_reply(&parts), want);
         let text = bytes(&list[..1]);
         assert_eq!(
             s.predict_body(&read(&text)).unwrap(),

@@ -236,17 +236,22 @@ fn top_by_magnitude<const K: usize>(v: &[f64]) -> [Option<usize>; K] {
 }
 
 /// Scores rows of model inputs (customer vector at `d`, invoice inputs as on the
-/// issue date) with their identities; `flags(i)` gives row `i`'s anomaly flags.
+/// issue date) with their identities and anomaly flags (one per row; moved into the
+/// predictions).
 ///
 /// # Errors
 /// [`GbdtError::Features`] when the models were trained on another input width.
+///
+/// # Panics
+/// When `meta` and `flags` do not hold one entry per row.
 pub fn score_matrix(
     x: ndarray::ArrayView2<'_, f64>,
-    meta: &[RowMeta],
+    meta: Vec<RowMeta>,
     d: i32,
     m: &ModelSet,
-    flags: impl Fn(usize) -> Vec<Flag> + Sync,
+    flags: Vec<Vec<Flag>>,
 ) -> Result<Vec<InvoicePrediction>, GbdtError> {
+    assert!(meta.len() == x.nrows() && flags.len() == x.nrows(), "one identity and one flag list per row");
     let nf = x.ncols();
     let flat: &[f64] = &crate::models::gbdt::row_major(&x);
     let p50 = &m.payment.quantiles[1].forest;
@@ -348,8 +353,7 @@ pub fn score_matrix(
     };
     let names = feature_names_static();
     let i_paid = names.iter().position(|n| *n == "cust.n_paid").expect("n_paid");
-    let one = |i: usize| {
-        let r = &meta[i];
+    let one = |(i, (r, anomaly_flags)): (usize, (RowMeta, Vec<Flag>))| {
         let due = r.due;
         let c = m.payment.finish(q[i], r.emp.as_ref(), f64::from(d - due + 1));
         let days = c.map(|v| (f64::from(due) + v).round().max(f64::from(d + 1)) as i32);
@@ -387,8 +391,8 @@ pub fn score_matrix(
         }
         let cold_start = xs[i_paid].is_nan() || xs[i_paid] < 1.0;
         InvoicePrediction {
-            invoice_id: r.invoice_id.clone(),
-            customer_id: r.customer_id.clone(),
+            invoice_id: r.invoice_id,
+            customer_id: r.customer_id,
             currency: r.currency,
             amount_minor: r.amount_minor,
             open_minor: r.open_minor,
@@ -402,16 +406,16 @@ pub fn score_matrix(
             risk_score: risk_score(probs),
             segment: segment_name(if cold_start { NEW_SEGMENT } else { m.segments.assign(&xs[..43]) }),
             cold_start,
-            anomaly_flags: flags(i),
+            anomaly_flags,
             reasons,
         }
     };
     // Small requests stay on the calling thread: handing a few rows to the pool costs
     // more than scoring them.
     Ok(if meta.len() < 64 {
-        (0..meta.len()).map(one).collect()
+        meta.into_iter().zip(flags).enumerate().map(one).collect()
     } else {
-        (0..meta.len()).into_par_iter().map(one).collect()
+        meta.into_par_iter().zip(flags).enumerate().map(one).collect()
     })
 }
 
@@ -449,12 +453,15 @@ pub fn score_rows(
             }
         })
         .collect();
-    score_matrix(rows.x.view(), &meta, d, m, |i| {
-        flags
-            .get(&rows.cust[i])
-            .map(|f| f.iter().filter(|f| f.invoice.is_none_or(|p| p == rows.pos[i])).cloned().collect())
-            .unwrap_or_default()
-    })
+    let flags = (0..rows.len())
+        .map(|i| {
+            flags
+                .get(&rows.cust[i])
+                .map(|f| f.iter().filter(|f| f.invoice.is_none_or(|p| p == rows.pos[i])).cloned().collect())
+                .unwrap_or_default()
+        })
+        .collect();
+    score_matrix(rows.x.view(), meta, d, m, flags)
 }
 
 /// Anomaly flags at `d` of every customer in `customers`.

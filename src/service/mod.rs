@@ -796,58 +796,94 @@ impl Service {
         self.predict_invoices(&body.invoices)
     }
 
+    /// [`Self::predict_body`] for large bodies, in chunks of consecutive invoices
+    /// scored in parallel: `emit` turns each chunk's predictions into what the caller
+    /// keeps (the HTTP layer's reply bytes), on the thread that scored them. Chunks
+    /// come back in the order of the invoices.
+    ///
+    /// # Errors
+    /// As [`Self::predict_posted`].
+    pub fn predict_body_chunks<T: Send>(
+        &self,
+        body: &posted::PostedBody<'_>,
+        emit: impl Fn(Vec<InvoicePrediction>) -> T + Sync,
+    ) -> Result<Vec<T>, Vec<FieldError>> {
+        self.predict_chunks(&body.invoices, emit)
+    }
+
     /// Predictions for a list of posted invoices.
     fn predict_invoices<P: PostedInvoice>(&self, list: &[P]) -> Result<Vec<InvoicePrediction>, Vec<FieldError>> {
-        let bad = |field: String, reason: String| FieldError { field, reason, kind: Refusal::Invalid };
+        if list.len() == 1 {
+            // One invoice (another system's request path): no chunk bookkeeping.
+            return self.predict_chunk(&self.read(), &FxTable::default(), 0, list);
+        }
+        let mut chunks = self.predict_chunks(list, |p| p)?;
+        Ok(if chunks.len() == 1 { chunks.pop().unwrap_or_default() } else { chunks.into_iter().flatten().collect() })
+    }
+
+    /// Predictions for a list of posted invoices, chunk by chunk (see
+    /// [`Self::predict_body_chunks`]): each chunk is read, scored and emitted on one
+    /// thread, so a batch forks once. Errors are those of every invoice, in order.
+    fn predict_chunks<P: PostedInvoice, T: Send>(
+        &self,
+        list: &[P],
+        emit: impl Fn(Vec<InvoicePrediction>) -> T + Sync,
+    ) -> Result<Vec<T>, Vec<FieldError>> {
         if list.is_empty() || list.len() > MAX_BATCH {
-            return Err(vec![bad(
-                "invoices".into(),
-                format!("should hold 1 to {MAX_BATCH} invoices, not {}", list.len()),
-            )]);
+            return Err(vec![FieldError {
+                field: "invoices".into(),
+                reason: format!("should hold 1 to {MAX_BATCH} invoices, not {}", list.len()),
+                kind: Refusal::Invalid,
+            }]);
         }
         let fx = FxTable::default();
         let st = self.read();
-        let score = |x: ndarray::ArrayView2<'_, f64>,
-                     meta: &[crate::models::predict::RowMeta],
-                     flags: &(dyn Fn(usize) -> Vec<Flag> + Sync)| {
-            crate::models::predict::score_matrix(x, meta, self.as_of, &self.models, flags)
-                .map_err(|e| vec![bad("invoices".into(), e.to_string())])
+        // Two chunks per thread at least, of 32 to 128 invoices.
+        let size = list.len().div_ceil(2 * rayon::current_num_threads()).clamp(32, 128);
+        let run = |(k, c): (usize, &[P])| self.predict_chunk(&st, &fx, k * size, c).map(&emit);
+        let each: Vec<Result<T, Vec<FieldError>>> =
+            if list.len() <= size { vec![run((0, list))] } else { list.par_chunks(size).enumerate().map(run).collect() };
+        if each.iter().any(Result::is_err) {
+            return Err(each.into_iter().filter_map(Result::err).flatten().collect());
+        }
+        Ok(each.into_iter().filter_map(Result::ok).collect())
+    }
+
+    /// Predictions for consecutive posted invoices, the first at position `from` of
+    /// the request, on the calling thread.
+    fn predict_chunk<P: PostedInvoice>(
+        &self,
+        st: &State,
+        fx: &FxTable,
+        from: usize,
+        list: &[P],
+    ) -> Result<Vec<InvoicePrediction>, Vec<FieldError>> {
+        let score = |x: ndarray::ArrayView2<'_, f64>, meta, flags| {
+            crate::models::predict::score_matrix(x, meta, self.as_of, &self.models, flags).map_err(|e| {
+                vec![FieldError { field: "invoices".into(), reason: e.to_string(), kind: Refusal::Invalid }]
+            })
         };
+        let mut rows: Vec<f64> = Vec::new();
         if let [v] = list {
             // One invoice (another system's request path): no batch bookkeeping.
-            return match self.posted_one(&st, &fx, 0, v)? {
+            return match self.posted_one(st, fx, from, v, &mut rows)? {
                 Posted::Known(p) => Ok(vec![p]),
-                Posted::New { row, meta, flags } => {
-                    let x = ndarray::ArrayView2::from_shape((1, row.len()), &row).expect("one row");
-                    score(x, std::slice::from_ref(&meta), &|_| flags.clone())
+                Posted::New { meta, flags } => {
+                    let x = ndarray::ArrayView2::from_shape((1, rows.len()), &rows).expect("one row");
+                    score(x, vec![meta], vec![flags])
                 }
             };
         }
-        // Each invoice is checked and turned into model inputs on its own (large
-        // batches in parallel); errors are reported in the order of the invoices.
-        let one = |(i, v): (usize, &P)| self.posted_one(&st, &fx, i, v);
-        let each: Vec<Result<Posted, Vec<FieldError>>> = if list.len() >= 64 {
-            list.par_iter().enumerate().map(one).collect()
-        } else {
-            list.iter().enumerate().map(one).collect()
-        };
         let mut errors = Vec::new();
-        let mut out: Vec<Option<InvoicePrediction>> = vec![None; list.len()];
-        let mut rows: Vec<f64> = Vec::new();
-        let mut meta = Vec::new();
-        let mut at_index = Vec::new();
-        let mut flags_of: Vec<Vec<Flag>> = Vec::new();
-        for (i, r) in each.into_iter().enumerate() {
-            match r {
-                Ok(Posted::Known(p)) => out[i] = Some(p),
-                Ok(Posted::New { row, meta: m, flags }) => {
-                    if rows.is_empty() {
-                        rows.reserve(row.len() * list.len());
-                    }
-                    rows.extend_from_slice(&row);
+        // Open invoices asked for by id, by position in the chunk.
+        let mut known = Vec::new();
+        let (mut meta, mut flags) = (Vec::with_capacity(list.len()), Vec::with_capacity(list.len()));
+        for (i, v) in list.iter().enumerate() {
+            match self.posted_one(st, fx, from + i, v, &mut rows) {
+                Ok(Posted::Known(p)) => known.push((i, p)),
+                Ok(Posted::New { meta: m, flags: f }) => {
                     meta.push(m);
-                    at_index.push(i);
-                    flags_of.push(flags);
+                    flags.push(f);
                 }
                 Err(e) => errors.extend(e),
             }
@@ -855,24 +891,34 @@ impl Service {
         if !errors.is_empty() {
             return Err(errors);
         }
-        if !meta.is_empty() {
-            let n = meta.len();
-            let x = ndarray::Array2::from_shape_vec((n, rows.len() / n), rows).expect("rows of equal width");
-            let scored = score(x.view(), &meta, &|k| flags_of[k].clone())?;
-            for (k, p) in scored.into_iter().enumerate() {
-                out[at_index[k]] = Some(p);
+        let scored = match meta.len() {
+            0 => Vec::new(),
+            n => {
+                let x = ndarray::Array2::from_shape_vec((n, rows.len() / n), rows).expect("rows of equal width");
+                score(x.view(), meta, flags)?
             }
+        };
+        if known.is_empty() {
+            return Ok(scored);
         }
-        Ok(out.into_iter().map(|p| p.expect("every invoice answered")).collect())
+        let (mut scored, mut known) = (scored.into_iter(), known.into_iter().peekable());
+        Ok((0..list.len())
+            .map(|i| match known.next_if(|(k, _)| *k == i) {
+                Some((_, p)) => p,
+                None => scored.next().expect("one prediction per new invoice"),
+            })
+            .collect())
     }
 
-    /// One posted invoice: an open invoice by id, or a new invoice's model inputs.
+    /// One posted invoice, at position `i` of the request: an open invoice by id, or a
+    /// new invoice's identity and flags, its model inputs appended to `rows`.
     fn posted_one<P: PostedInvoice>(
         &self,
         st: &State,
         fx: &FxTable,
         i: usize,
         v: &P,
+        rows: &mut Vec<f64>,
     ) -> Result<Posted, Vec<FieldError>> {
         use crate::domain::{Currency, Money};
         use crate::features::history::{id_key, Inv, OPEN};
@@ -1034,9 +1080,9 @@ impl Service {
         if !errors.is_empty() {
             return Err(errors);
         }
-        let mut row = Vec::with_capacity(vector.len() + values.len());
-        row.extend_from_slice(&vector);
-        row.extend_from_slice(&values);
+        rows.reserve(vector.len() + values.len());
+        rows.extend_from_slice(&vector);
+        rows.extend_from_slice(&values);
         let meta = crate::models::predict::RowMeta {
             invoice_id: invoice_id.to_string(),
             customer_id: cust.to_string(),
@@ -1046,7 +1092,7 @@ impl Service {
             due: due_d,
             emp,
         };
-        Ok(Posted::New { row, meta, flags })
+        Ok(Posted::New { meta, flags })
     }
 
     /// The forecast (cached per horizon and granularity; after events only the blocks
@@ -1118,7 +1164,7 @@ impl Service {
 /// model inputs.
 enum Posted {
     Known(InvoicePrediction),
-    New { row: Vec<f64>, meta: crate::models::predict::RowMeta, flags: Vec<Flag> },
+    New { meta: crate::models::predict::RowMeta, flags: Vec<Flag> },
 }
 
 #[cfg(test)]
