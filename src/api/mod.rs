@@ -331,10 +331,10 @@ async fn predictions(
             rayon::spawn(move || drop(p));
             body
         };
-        let read = read_posted(&body);
-        let reply = match read {
-            // Each chunk serialised on the thread that scored it.
-            Some(b) => s.predict_body_chunks(&b, |p| reply_part(&p)).map(|parts| prediction_reply(&parts)),
+        // Invoices found, then read, scored and serialised chunk by chunk in parallel.
+        let raw = body.as_ref().ok().and_then(|b| serde_json::from_slice::<crate::service::posted::RawBody<'_>>(b).ok());
+        let reply = match raw.and_then(|b| s.predict_raw_chunks(&b, |p| reply_part(&p))) {
+            Some(parts) => parts.map(|parts| prediction_reply(&parts)),
             None => {
                 let v = large_prediction_body(body)?;
                 let reply = s.predict_posted(&v).map(answer);
@@ -650,7 +650,9 @@ mod tests {
         }
         assert_eq!(s.predict_body(&read(&bytes(&list))).unwrap(), batch);
         // As large bodies are answered: chunks scored and serialised apart, then joined.
-        let parts = s.predict_body_chunks(&read(&bytes(&list)), |p| super::reply_part(&p)).unwrap();
+        let text = bytes(&list);
+        let raw: crate::service::posted::RawBody<'_> = serde_json::from_str(&text).unwrap();
+        let parts = s.predict_raw_chunks(&raw, |p| super::reply_part(&p)).unwrap().unwrap();
         assert!(parts.len() > 1, "{} chunk", parts.len());
         assert_eq!(super::prediction_reply(&parts), want);
         let text = bytes(&list[..1]);

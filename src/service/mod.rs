@@ -796,19 +796,31 @@ impl Service {
         self.predict_invoices(&body.invoices)
     }
 
-    /// [`Self::predict_body`] for large bodies, in chunks of consecutive invoices
-    /// scored in parallel: `emit` turns each chunk's predictions into what the caller
-    /// keeps (the HTTP layer's reply bytes), on the thread that scored them. Chunks
-    /// come back in the order of the invoices.
+    /// [`Self::predict_body`] for large bodies, in chunks of consecutive invoices read
+    /// and scored in parallel: `emit` turns each chunk's predictions into what the
+    /// caller keeps (the HTTP layer's reply bytes), on the thread that scored them.
+    /// Chunks come back in the order of the invoices. None when an invoice is not an
+    /// object (the parsed document's path then names it).
     ///
     /// # Errors
     /// As [`Self::predict_posted`].
-    pub fn predict_body_chunks<T: Send>(
+    pub fn predict_raw_chunks<T: Send>(
         &self,
-        body: &posted::PostedBody<'_>,
+        body: &posted::RawBody<'_>,
         emit: impl Fn(Vec<InvoicePrediction>) -> T + Sync,
-    ) -> Result<Vec<T>, Vec<FieldError>> {
-        self.predict_chunks(&body.invoices, emit)
+    ) -> Option<Result<Vec<T>, Vec<FieldError>>> {
+        let each = self.chunked(&body.invoices, |st, fx, from, c| {
+            match c.iter().map(|r| posted::BorrowedInvoice::read(r)).collect::<Option<Vec<_>>>() {
+                Some(list) => self.predict_chunk(st, fx, from, &list).map(|p| Some(emit(p))),
+                None => Ok(None),
+            }
+        });
+        let each = match each {
+            Ok(each) if each.iter().any(|r| matches!(r, Ok(None))) => return None,
+            Ok(each) => each.into_iter().map(|r| r.map(|t| t.expect("every chunk read"))).collect(),
+            Err(e) => return Some(Err(e)),
+        };
+        Some(in_order(each))
     }
 
     /// Predictions for a list of posted invoices.
@@ -817,18 +829,21 @@ impl Service {
             // One invoice (another system's request path): no chunk bookkeeping.
             return self.predict_chunk(&self.read(), &FxTable::default(), 0, list);
         }
-        let mut chunks = self.predict_chunks(list, |p| p)?;
+        let mut chunks = in_order(self.chunked(list, |st, fx, from, c| self.predict_chunk(st, fx, from, c))?)?;
         Ok(if chunks.len() == 1 { chunks.pop().unwrap_or_default() } else { chunks.into_iter().flatten().collect() })
     }
 
-    /// Predictions for a list of posted invoices, chunk by chunk (see
-    /// [`Self::predict_body_chunks`]): each chunk is read, scored and emitted on one
-    /// thread, so a batch forks once. Errors are those of every invoice, in order.
-    fn predict_chunks<P: PostedInvoice, T: Send>(
+    /// `chunk(state, fx, from, items)` over chunks of consecutive items of a request
+    /// (`from` the first one's position), in parallel: a batch forks once, and each
+    /// chunk is read, scored and emitted on one thread.
+    ///
+    /// # Errors
+    /// A request of no items or more than [`MAX_BATCH`].
+    fn chunked<I: Sync, T: Send>(
         &self,
-        list: &[P],
-        emit: impl Fn(Vec<InvoicePrediction>) -> T + Sync,
-    ) -> Result<Vec<T>, Vec<FieldError>> {
+        list: &[I],
+        chunk: impl Fn(&State, &FxTable, usize, &[I]) -> Result<T, Vec<FieldError>> + Sync,
+    ) -> Result<Vec<Result<T, Vec<FieldError>>>, Vec<FieldError>> {
         if list.is_empty() || list.len() > MAX_BATCH {
             return Err(vec![FieldError {
                 field: "invoices".into(),
@@ -840,13 +855,8 @@ impl Service {
         let st = self.read();
         // Two chunks per thread at least, of 32 to 128 invoices.
         let size = list.len().div_ceil(2 * rayon::current_num_threads()).clamp(32, 128);
-        let run = |(k, c): (usize, &[P])| self.predict_chunk(&st, &fx, k * size, c).map(&emit);
-        let each: Vec<Result<T, Vec<FieldError>>> =
-            if list.len() <= size { vec![run((0, list))] } else { list.par_chunks(size).enumerate().map(run).collect() };
-        if each.iter().any(Result::is_err) {
-            return Err(each.into_iter().filter_map(Result::err).flatten().collect());
-        }
-        Ok(each.into_iter().filter_map(Result::ok).collect())
+        let run = |(k, c): (usize, &[I])| chunk(&st, &fx, k * size, c);
+        Ok(if list.len() <= size { vec![run((0, list))] } else { list.par_chunks(size).enumerate().map(run).collect() })
     }
 
     /// Predictions for consecutive posted invoices, the first at position `from` of
@@ -1162,6 +1172,14 @@ impl Service {
 
 /// A posted invoice after checking: an open invoice's prediction, or a new invoice's
 /// model inputs.
+/// Chunks' results in order, or the errors of every chunk in order.
+fn in_order<T>(each: Vec<Result<T, Vec<FieldError>>>) -> Result<Vec<T>, Vec<FieldError>> {
+    if each.iter().any(Result::is_err) {
+        return Err(each.into_iter().filter_map(Result::err).flatten().collect());
+    }
+    Ok(each.into_iter().filter_map(Result::ok).collect())
+}
+
 enum Posted {
     Known(InvoicePrediction),
     New { meta: crate::models::predict::RowMeta, flags: Vec<Flag> },

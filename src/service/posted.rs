@@ -58,6 +58,23 @@ pub struct PostedBody<'a> {
     pub invoices: Vec<BorrowedInvoice<'a>>,
 }
 
+/// `{"invoices": [...]}` with each invoice's text found but not read (other keys
+/// ignored): a large body's invoices are then read chunk by chunk, in parallel.
+#[derive(Debug, serde::Deserialize)]
+pub struct RawBody<'a> {
+    /// The invoices' JSON text.
+    #[serde(borrow)]
+    pub invoices: Vec<&'a serde_json::value::RawValue>,
+}
+
+impl<'a> BorrowedInvoice<'a> {
+    /// Reads one invoice's JSON text (from a [`RawBody`]); None when it is not an
+    /// object.
+    pub fn read(raw: &'a serde_json::value::RawValue) -> Option<Self> {
+        serde_json::from_str(raw.get()).ok()
+    }
+}
+
 /// A posted invoice whose strings borrow from the body.
 #[derive(Debug, Default)]
 pub struct BorrowedInvoice<'a> {
@@ -227,6 +244,15 @@ mod tests {
             }
         }
         assert_eq!(fast.invoices[0].field("invoice_id"), Field::Str("A-2"));
+        // Found first, read one by one: the same fields.
+        let raw: RawBody<'_> = serde_json::from_str(body).unwrap();
+        for (r, b) in raw.invoices.iter().zip(&fast.invoices) {
+            let r = BorrowedInvoice::read(r).unwrap();
+            assert_eq!(r.keys(), b.keys());
+            for name in names {
+                assert_eq!(r.field(name), b.field(name), "{name}");
+            }
+        }
         assert_eq!(fast.invoices[0].field("customer_id"), Field::Str("C\"7é"));
         assert!(matches!(fast.invoices[0].field("amount"), Field::Number(n) if n.to_string() == "120.5"));
     }
@@ -245,6 +271,10 @@ mod tests {
             r#"{"invoices": [{"invoice_id": "A",}]}"#,
         ] {
             assert!(serde_json::from_str::<PostedBody<'_>>(body).is_err(), "{body}");
+            // Refused when found, or when read.
+            if let Ok(raw) = serde_json::from_str::<RawBody<'_>>(body) {
+                assert!(raw.invoices.iter().any(|r| BorrowedInvoice::read(r).is_none()), "{body}");
+            }
         }
         assert_eq!(PostedInvoice::keys(&serde_json::json!([1])), None);
     }

@@ -221,6 +221,30 @@ fn the_server_answers_every_read_endpoint_and_names_bad_fields() {
         assert_eq!((st, ctype.as_str()), (status, "application/problem+json"), "{body}: {b}");
         assert_eq!(b["field"], field, "{body}: {b}");
     }
+    // A large batch (answered chunk by chunk in parallel): every invoice in order, and
+    // the first bad field named by its position, past the first chunks too.
+    let item = |k: usize| {
+        format!(
+            r#"{{"invoice_id": "big-{k}", "customer_id": "{}", "invoice_date": "2024-01-01", "due_date": "2024-01-31", "amount": "{k}.25", "currency": "USD"}}"#,
+            ["slow", "punctual", "stranger"][k % 3]
+        )
+    };
+    let items: Vec<String> = (1..=300).map(item).collect();
+    let big = format!(r#"{{"invoices": [{}]}}"#, items.join(","));
+    assert!(big.len() > 16 * 1024, "{} bytes", big.len());
+    let (st, _, r) = srv.post("/v1/predictions", &big);
+    assert_eq!(st, 200, "{r}");
+    let p = r["predictions"].as_array().unwrap();
+    let ids: Vec<&str> = p.iter().map(|x| x["invoice_id"].as_str().unwrap()).collect();
+    assert_eq!(ids, (1..=300).map(|k| format!("big-{k}")).collect::<Vec<_>>());
+    assert_eq!(p[299]["amount_minor"], 30_025);
+    for (at, bad, field) in [(250, r#""amount": "-1""#, "invoices[250].amount"), (170, "7", "invoices[170]")] {
+        let mut items = items.clone();
+        items[at] = if bad.starts_with('"') { items[at].replace(r#""amount": "251.25""#, bad) } else { bad.to_string() };
+        let (st, ctype, b) = srv.post("/v1/predictions", &format!(r#"{{"invoices": [{}]}}"#, items.join(",")));
+        assert_eq!((st, ctype.as_str()), (422, "application/problem+json"), "{b}");
+        assert_eq!(b["field"], field, "{b}");
+    }
     let (st, ctype, b) = srv.post("/v1/predictions", "{\"invoices\": [");
     assert_eq!((st, ctype.as_str()), (400, "application/problem+json"), "{b}");
     assert!(b["detail"].as_str().unwrap().contains("line 1"), "{b}");
@@ -238,7 +262,7 @@ fn the_server_answers_every_read_endpoint_and_names_bad_fields() {
         metrics.contains("arsight_http_requests_total{method=\"GET\",route=\"/v1/worklist\",status=\"422\"} 2"),
         "{metrics}"
     );
-    assert!(metrics.contains("arsight_http_request_duration_seconds_bucket{method=\"POST\",route=\"/v1/predictions\",status=\"200\",le=\"+Inf\"} 1"), "{metrics}");
+    assert!(metrics.contains("arsight_http_request_duration_seconds_bucket{method=\"POST\",route=\"/v1/predictions\",status=\"200\",le=\"+Inf\"} 2"), "{metrics}");
 
     // Hot swap: train a second version with another seed, switch, switch back.
     arsight_ok(&["train", "--data", s(&data), "--as-of", "2023-12-01", "--models", s(&models)]);
