@@ -319,7 +319,13 @@ async fn predictions(
             None => s.predict_posted(&json_body(body)?),
         };
         return match scored {
-            Ok(predictions) => Ok(Json(doc::PredictionReply { predictions }).into_response()),
+            Ok(predictions) => {
+                let mut b = Vec::with_capacity(predictions.len() * 800 + 32);
+                b.extend_from_slice(b"{\"predictions\":[");
+                write_predictions(&predictions, &mut b);
+                b.extend_from_slice(b"]}");
+                Ok(([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], b).into_response())
+            }
             Err(errors) => Err(errors.into()),
         };
     }
@@ -396,13 +402,18 @@ fn prediction_reply_json(p: &[crate::models::predict::InvoicePrediction]) -> Vec
 /// Predictions as JSON objects separated by commas (part of the `predictions` array).
 fn reply_part(p: &[crate::models::predict::InvoicePrediction]) -> Vec<u8> {
     let mut b = Vec::with_capacity(p.len() * 800);
+    write_predictions(p, &mut b);
+    b
+}
+
+/// Predictions as JSON objects separated by commas, appended to `out`.
+fn write_predictions(p: &[crate::models::predict::InvoicePrediction], out: &mut Vec<u8>) {
     for (k, x) in p.iter().enumerate() {
         if k > 0 {
-            b.push(b',');
+            out.push(b',');
         }
-        serde_json::to_writer(&mut b, x).expect("predictions serialise");
+        x.write_json(out);
     }
-    b
 }
 
 /// `{"predictions": [...]}` from parts made by [`reply_part`], in order.
