@@ -1170,8 +1170,6 @@ impl Service {
     }
 }
 
-/// A posted invoice after checking: an open invoice's prediction, or a new invoice's
-/// model inputs.
 /// Chunks' results in order, or the errors of every chunk in order.
 fn in_order<T>(each: Vec<Result<T, Vec<FieldError>>>) -> Result<Vec<T>, Vec<FieldError>> {
     if each.iter().any(Result::is_err) {
@@ -1180,6 +1178,8 @@ fn in_order<T>(each: Vec<Result<T, Vec<FieldError>>>) -> Result<Vec<T>, Vec<Fiel
     Ok(each.into_iter().filter_map(Result::ok).collect())
 }
 
+/// A posted invoice after checking: an open invoice's prediction, or a new invoice's
+/// identity and flags (its model inputs appended to the chunk's rows).
 enum Posted {
     Known(InvoicePrediction),
     New { meta: crate::models::predict::RowMeta, flags: Vec<Flag> },
