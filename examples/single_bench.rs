@@ -181,7 +181,7 @@ fn main() {
                     .map(|b| {
                         let v: arsight::service::posted::PostedBody<'_> = serde_json::from_slice(b).expect("read");
                         let predictions = s.predict_body(&v).expect("scored");
-                        reply_bytes(&predictions).len()
+                        arsight::api::prediction_reply_bytes(&predictions).len()
                     })
                     .count();
                 t.elapsed().as_secs_f64() * 1e6 / n as f64
@@ -193,7 +193,7 @@ fn main() {
     let (v, parse) =
         allocations(|| serde_json::from_slice::<arsight::service::posted::PostedBody<'_>>(&raw[1]).expect("read"));
     let (p, score) = allocations(|| s.predict_body(&v).expect("scored"));
-    let (reply, write) = allocations(|| reply_bytes(&p));
+    let (reply, write) = allocations(|| arsight::api::prediction_reply_bytes(&p));
     let ((), free) = allocations(|| drop((v, reply)));
     println!("allocations per request: parse {parse}, score {score}, reply {write}, drop {free}");
     // A batch of 1,000 new invoices (parsed outside the timing), as the load bench posts.
@@ -226,14 +226,14 @@ fn main() {
         let predictions = s.predict_body(&v).expect("scored");
         score.push(t.elapsed().as_secs_f64() * 1e3);
         let t = Instant::now();
-        let b = reply_bytes(&predictions);
+        let b = arsight::api::prediction_reply_bytes(&predictions);
         reply.push(t.elapsed().as_secs_f64() * 1e3);
         reply_len = b.len();
         // As the server answers large bodies: invoices found, then each chunk read,
         // scored and serialised on one thread.
         let t = Instant::now();
         let raw: arsight::service::posted::RawBody<'_> = serde_json::from_slice(&raw).expect("read");
-        let parts = s.predict_raw_chunks(&raw, |p| reply_bytes(&p)).expect("read").expect("scored");
+        let parts = s.predict_raw_chunks(&raw, |p| arsight::api::prediction_reply_bytes(&p)).expect("read").expect("scored");
         chunked.push(t.elapsed().as_secs_f64() * 1e3);
         std::hint::black_box(parts);
     }
@@ -254,18 +254,4 @@ fn minor_faults() -> u64 {
     let s = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     let after = s.rsplit_once(')').map_or("", |(_, r)| r);
     after.split_whitespace().nth(7).and_then(|v| v.parse().ok()).unwrap_or(0)
-}
-
-/// `{"predictions": [...]}` as the server writes it.
-fn reply_bytes(p: &[arsight::models::predict::InvoicePrediction]) -> Vec<u8> {
-    let mut b = Vec::with_capacity(p.len() * 800 + 32);
-    b.extend_from_slice(b"{\"predictions\":[");
-    for (k, x) in p.iter().enumerate() {
-        if k > 0 {
-            b.push(b',');
-        }
-        x.write_json(&mut b);
-    }
-    b.extend_from_slice(b"]}");
-    b
 }

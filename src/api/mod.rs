@@ -319,13 +319,11 @@ async fn predictions(
             None => s.predict_posted(&json_body(body)?),
         };
         return match scored {
-            Ok(predictions) => {
-                let mut b = Vec::with_capacity(predictions.len() * 800 + 32);
-                b.extend_from_slice(b"{\"predictions\":[");
-                write_predictions(&predictions, &mut b);
-                b.extend_from_slice(b"]}");
-                Ok(([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], b).into_response())
-            }
+            Ok(predictions) => Ok((
+                [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+                prediction_reply_bytes(&predictions),
+            )
+                .into_response()),
             Err(errors) => Err(errors.into()),
         };
     }
@@ -418,14 +416,27 @@ fn write_predictions(p: &[crate::models::predict::InvoicePrediction], out: &mut 
 
 /// `{"predictions": [...]}` from parts made by [`reply_part`], in order.
 fn prediction_reply(parts: &[Vec<u8>]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(parts.iter().map(|b| b.len() + 1).sum::<usize>() + 20);
-    out.extend_from_slice(b"{\"predictions\":[");
-    for (k, b) in parts.iter().filter(|b| !b.is_empty()).enumerate() {
-        if k > 0 {
-            out.push(b',');
+    reply_with(parts.iter().map(|b| b.len() + 1).sum(), |out| {
+        for (k, b) in parts.iter().filter(|b| !b.is_empty()).enumerate() {
+            if k > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(b);
         }
-        out.extend_from_slice(b);
-    }
+    })
+}
+
+/// The [`doc::PredictionReply`] JSON of a few predictions, written on the calling
+/// thread (the bytes `serde_json` would write).
+pub fn prediction_reply_bytes(p: &[crate::models::predict::InvoicePrediction]) -> Vec<u8> {
+    reply_with(p.len() * 800, |out| write_predictions(p, out))
+}
+
+/// `{"predictions": [` and `]}` around what `array` writes; `len` its expected size.
+fn reply_with(len: usize, array: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
+    let mut out = Vec::with_capacity(len + 20);
+    out.extend_from_slice(b"{\"predictions\":[");
+    array(&mut out);
     out.extend_from_slice(b"]}");
     out
 }

@@ -874,16 +874,6 @@ impl Service {
             })
         };
         let mut rows: Vec<f64> = Vec::new();
-        if let [v] = list {
-            // One invoice (another system's request path): no batch bookkeeping.
-            return match self.posted_one(st, fx, from, v, &mut rows)? {
-                Posted::Known(p) => Ok(vec![p]),
-                Posted::New { meta, flags } => {
-                    let x = ndarray::ArrayView2::from_shape((1, rows.len()), &rows).expect("one row");
-                    score(x, vec![meta], vec![flags])
-                }
-            };
-        }
         let mut errors = Vec::new();
         // Open invoices asked for by id, by position in the chunk.
         let mut known = Vec::new();
