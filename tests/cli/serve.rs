@@ -420,6 +420,48 @@ fn the_server_answers_every_read_endpoint_and_names_bad_fields() {
     assert_eq!(read.post("/v1/events", event).0, 403);
     assert_eq!(write.post("/v1/events", event).0, 200);
     assert_eq!(write.get("/v1/models").0, 200);
+
+    // Saturation and timeouts (max_in_flight = 1, request_timeout_ms = 1500): a
+    // prediction whose body never finishes holds the only permit while its handler
+    // waits for the rest; meanwhile other requests are answered 503 with Retry-After,
+    // and the stalled one 503 "timed out" once its time is up. Then the permit is free.
+    let raw = |path: &str| {
+        let mut c = TcpStream::connect(&srv.addr).unwrap();
+        write!(c, "GET {path} HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n", tokens[0])
+            .unwrap();
+        let mut out = String::new();
+        c.read_to_string(&mut out).unwrap();
+        out
+    };
+    let mut stalled = TcpStream::connect(&srv.addr).unwrap();
+    write!(
+        stalled,
+        "POST /v1/predictions HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"invoices\": [",
+        tokens[0]
+    )
+    .unwrap();
+    let mut busy = String::new();
+    eventually("a request refused while another holds the only permit", || {
+        busy = raw("/v1/worklist");
+        !busy.starts_with("HTTP/1.1 200")
+    });
+    let head = busy.to_ascii_lowercase();
+    assert!(busy.starts_with("HTTP/1.1 503"), "{busy}");
+    assert!(head.contains("retry-after: 1\r\n") && head.contains("application/problem+json"), "{busy}");
+    assert!(busy.contains("more than 1 requests in flight"), "{busy}");
+    stalled.set_read_timeout(Some(std::time::Duration::from_secs(20))).unwrap();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !answer.ends_with(b"}") {
+        match stalled.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => answer.extend_from_slice(&buf[..n]),
+        }
+    }
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(answer.contains("timed out") && answer.contains("1500 ms"), "{answer}");
+    eventually("the permit is free again", || raw("/v1/worklist").starts_with("HTTP/1.1 200"));
 }
 
 fn open_ids(c: &serde_json::Value) -> Vec<String> {
