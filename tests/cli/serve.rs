@@ -433,18 +433,21 @@ fn the_server_answers_every_read_endpoint_and_names_bad_fields() {
         c.read_to_string(&mut out).unwrap();
         out
     };
-    let mut stalled = TcpStream::connect(&srv.addr).unwrap();
-    write!(
-        stalled,
-        "POST /v1/predictions HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"invoices\": [",
-        tokens[0]
-    )
-    .unwrap();
-    let mut busy = String::new();
-    eventually("a request refused while another holds the only permit", || {
-        busy = raw("/v1/worklist");
-        !busy.starts_with("HTTP/1.1 200")
-    });
+    // (Tried again should the probe have taken the permit first.)
+    let (busy, mut stalled) = (0..20)
+        .find_map(|_| {
+            let mut stalled = TcpStream::connect(&srv.addr).unwrap();
+            write!(
+                stalled,
+                "POST /v1/predictions HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"invoices\": [",
+                tokens[0]
+            )
+            .unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            let busy = raw("/v1/worklist");
+            busy.starts_with("HTTP/1.1 503").then_some((busy, stalled))
+        })
+        .expect("a request refused while another holds the only permit");
     let head = busy.to_ascii_lowercase();
     assert!(busy.starts_with("HTTP/1.1 503"), "{busy}");
     assert!(head.contains("retry-after: 1\r\n") && head.contains("application/problem+json"), "{busy}");
@@ -602,11 +605,33 @@ fn events_are_persisted_applied_online_idempotent_and_replayed_after_a_kill() {
     assert_eq!(srv.get("/readyz").2["events_applied"], 8);
 
     // SIGTERM: in-flight work finishes, the log is synced, the process exits cleanly.
+    // An event request whose body is half sent when the signal comes is still answered
+    // and its event kept.
     let mut srv = srv;
+    let event = r#"{"events": [{"event_id": "e11", "type": "activity", "customer_id": "steady", "date": "2024-01-05", "kind": "call"}]}"#;
+    let (head, tail) = event.split_at(20);
+    let mut inflight = TcpStream::connect(&srv.addr).unwrap();
+    let auth = srv.key.as_ref().map(|k| format!("Authorization: Bearer {k}\r\n")).unwrap_or_default();
+    write!(
+        inflight,
+        "POST /v1/events HTTP/1.1\r\nHost: t\r\nConnection: close\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{head}",
+        event.len()
+    )
+    .unwrap();
+    // The request is in its handler before the signal (a second request on another
+    // connection has been answered meanwhile).
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert_eq!(srv.get("/healthz").0, 200);
     let term = Command::new("kill").args(["-TERM", &srv.child.id().to_string()]).status().unwrap();
     assert!(term.success());
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    inflight.write_all(tail.as_bytes()).unwrap();
+    let mut answer = String::new();
+    inflight.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     let status = srv.child.wait().unwrap();
     assert!(status.success(), "{status:?}");
     let log = std::fs::read_to_string(state.join("events").join("events.log")).unwrap();
-    assert_eq!(log.lines().count(), 8);
+    assert_eq!(log.lines().count(), 9);
+    assert!(log.lines().last().unwrap().contains("e11"), "{log}");
 }
