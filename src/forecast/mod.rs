@@ -781,6 +781,13 @@ mod model_tests {
         assert!(cov > 0.5, "{cov}");
         assert!(due.forecast_wape.is_none() && r.methods[2].forecast_interval_coverage.is_none());
         assert!(r.markdown().contains("forecast weeks in p10–p90"));
+        // By week after the as-of date: the same weeks, split.
+        let weeks = &model.forecast_by_week;
+        assert!(weeks.len() >= 4 && weeks[0].week == 1, "{weeks:?}");
+        let n: usize = weeks.iter().map(|w| w.dates).sum();
+        let inside: f64 = weeks.iter().map(|w| w.dates as f64 * (1.0 - w.below_p10 - w.above_p90)).sum();
+        assert!((inside / n as f64 - cov).abs() < 1e-9, "{inside} of {n} vs {cov}");
+        assert!(due.forecast_by_week.is_empty() && r.markdown().contains("cash forecast by week"));
     }
 
     /// The forecast made at D from models trained at D against what the full history

@@ -98,6 +98,28 @@ pub struct MethodMetrics {
     /// the weeks with an inflow forecast or received (a week where nothing was due and
     /// nothing came is inside any interval and says nothing of its width).
     pub forecast_interval_coverage: Option<f64>,
+    /// The cash forecast by week after the as-of date (empty without a forecast):
+    /// where its bias and its misses lie.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub forecast_by_week: Vec<WeekCalibration>,
+}
+
+/// The cash forecast's weekly figures for one week after the as-of date, pooled over
+/// the as-of dates, counting the weeks with an inflow forecast or received (as
+/// [`MethodMetrics::forecast_interval_coverage`] does).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WeekCalibration {
+    /// Week after the as-of date, from 1.
+    pub week: usize,
+    /// As-of dates counted.
+    pub dates: usize,
+    /// Sum of the expected inflows over the sum of the actual ones (1 unbiased, above
+    /// 1 the forecast expected more than came).
+    pub expected_over_actual: f64,
+    /// Share of dates whose actual inflow fell below the forecast's p10.
+    pub below_p10: f64,
+    /// Share of dates whose actual inflow fell above its p90.
+    pub above_p90: f64,
 }
 
 /// The open invoices of one as-of date as the cash forecast sees them.
@@ -183,8 +205,51 @@ impl BacktestReport {
             }
             s.push('\n');
         }
+        for m in self.methods.iter().filter(|m| !m.forecast_by_week.is_empty()) {
+            s.push_str(&format!(
+                "\n{}: cash forecast by week after the as-of date (weeks with an inflow forecast or received)\n\n",
+                m.method
+            ));
+            s.push_str("| week | dates | expected / actual | below p10 | inside p10–p90 | above p90 |\n|---:|---:|---:|---:|---:|---:|\n");
+            for w in &m.forecast_by_week {
+                s.push_str(&format!(
+                    "| {} | {} | {:.2} | {:.0}% | {:.0}% | {:.0}% |\n",
+                    w.week,
+                    w.dates,
+                    w.expected_over_actual,
+                    100.0 * w.below_p10,
+                    100.0 * (1.0 - w.below_p10 - w.above_p90),
+                    100.0 * w.above_p90
+                ));
+            }
+        }
         s
     }
+}
+
+/// [`WeekCalibration`] per week after the as-of date; `week[i]` is the week (from 0)
+/// of `forecast[i]` and `actual[i]`.
+fn by_week(forecast: &[[f64; 3]], actual: &[f64], week: &[usize]) -> Vec<WeekCalibration> {
+    let n = week.iter().max().map_or(0, |w| w + 1);
+    (0..n)
+        .filter_map(|w| {
+            let rows: Vec<(&[f64; 3], f64)> = (0..week.len())
+                .filter(|&i| week[i] == w && (forecast[i][2] > 0.0 || actual[i] > 0.0))
+                .map(|i| (&forecast[i], actual[i]))
+                .collect();
+            let share = |f: &dyn Fn(&[f64; 3], f64) -> bool| {
+                rows.iter().filter(|(q, a)| f(q, *a)).count() as f64 / rows.len() as f64
+            };
+            (!rows.is_empty()).then(|| WeekCalibration {
+                week: w + 1,
+                dates: rows.len(),
+                expected_over_actual: rows.iter().map(|(q, _)| q[0]).sum::<f64>()
+                    / rows.iter().map(|(_, a)| a).sum::<f64>(),
+                below_p10: share(&|q, a| a < q[1]),
+                above_p90: share(&|q, a| a > q[2]),
+            })
+        })
+        .collect()
 }
 
 /// Share of weeks with `actual` inside the forecast's `[p10, p90]`, over the weeks with
@@ -229,6 +294,8 @@ struct Pool {
     /// Forecast (expected, p10, p90) and actual per scored week.
     fc: Vec<[f64; 3]>,
     fa: Vec<f64>,
+    /// Week after the as-of date (from 0) of each of them.
+    fweek: Vec<usize>,
 }
 
 /// Per-method predictions for a set of rows: paid day (p10, p50, p90) and P(late).
@@ -437,6 +504,7 @@ pub fn run_backtest_with(
                 if let Some(fc) = fc.as_ref().and_then(|fc| fc.get(w)) {
                     pool.fc.push(*fc);
                     pool.fa.push(aw[w]);
+                    pool.fweek.push(w);
                 }
                 pool.f.push(fw[w]);
                 pool.a.push(aw[w]);
@@ -467,6 +535,7 @@ pub fn run_backtest_with(
                 metrics::wape(&expected, &p.fa)
             }),
             forecast_interval_coverage: interval_coverage(&p.fc, &p.fa),
+            forecast_by_week: by_week(&p.fc, &p.fa, &p.fweek),
         })
         .collect();
     Ok(BacktestReport {
@@ -495,6 +564,21 @@ mod tests {
         let a = [12.0, 20.0, 0.0, 3.0];
         assert_eq!(interval_coverage(&f, &a), Some(1.0 / 3.0));
         assert_eq!(interval_coverage(&f[2..3], &a[2..3]), None);
+    }
+
+    #[test]
+    fn weeks_after_the_as_of_date_are_reported_apart() {
+        // Two dates; week 1 short once and inside once, week 2 above p90 once and an
+        // empty week (left out), week 3 with nothing forecast but an inflow.
+        let f = [[10.0, 8.0, 12.0], [10.0, 8.0, 12.0], [4.0, 2.0, 6.0], [0.0, 0.0, 0.0], [0.0, 0.0, 0.0]];
+        let a = [6.0, 10.0, 9.0, 0.0, 5.0];
+        let w = by_week(&f, &a, &[0, 0, 1, 1, 2]);
+        assert_eq!(w.len(), 3);
+        assert_eq!((w[0].week, w[0].dates, w[0].below_p10, w[0].above_p90), (1, 2, 0.5, 0.0));
+        assert!((w[0].expected_over_actual - 20.0 / 16.0).abs() < 1e-12);
+        assert_eq!((w[1].week, w[1].dates, w[1].below_p10, w[1].above_p90), (2, 1, 0.0, 1.0));
+        assert_eq!((w[2].dates, w[2].expected_over_actual, w[2].above_p90), (1, 0.0, 1.0));
+        assert!(by_week(&[], &[], &[]).is_empty());
     }
 
     #[test]
