@@ -118,8 +118,9 @@ pub struct OpenItem {
     pub open_minor: i64,
     /// Past due at the as-of date.
     pub overdue: bool,
-    /// Days from the as-of date to payment at quantile levels 0, 0.1, 0.5, 0.9, 1.
-    pub knots: [f32; 5],
+    /// Days from the as-of date to payment at the quantile levels
+    /// [`crate::models::copula::KNOT_LEVELS`].
+    pub knots: [f32; 9],
 }
 
 impl OpenItem {
@@ -130,11 +131,11 @@ impl OpenItem {
 
     #[inline]
     fn day_at(&self, u: f32) -> f32 {
-        const P: [f32; 5] = [0.0, 0.1, 0.5, 0.9, 1.0];
-        const INV: [f32; 4] = [10.0, 2.5, 2.5, 10.0];
+        const P: [f32; 9] = [0.0, 0.05, 0.1, 0.3, 0.5, 0.7, 0.9, 0.95, 1.0];
+        const INV: [f32; 8] = [20.0, 20.0, 5.0, 5.0, 5.0, 5.0, 20.0, 20.0];
         let k = &self.knots;
         // Branch-free segment choice: u is random, a branch would mispredict.
-        let seg = usize::from(u >= 0.1) + usize::from(u >= 0.5) + usize::from(u >= 0.9);
+        let seg = P[1..8].iter().map(|&p| usize::from(u >= p)).sum::<usize>();
         k[seg] + (k[seg + 1] - k[seg]) * (u - P[seg]) * INV[seg]
     }
 }

@@ -114,8 +114,8 @@ pub struct WeekCalibration {
     /// As-of dates counted.
     pub dates: usize,
     /// Sum of the expected inflows over the sum of the actual ones (1 unbiased, above
-    /// 1 the forecast expected more than came).
-    pub expected_over_actual: f64,
+    /// 1 the forecast expected more than came); None when nothing came.
+    pub expected_over_actual: Option<f64>,
     /// Share of dates whose actual inflow fell below the forecast's p10.
     pub below_p10: f64,
     /// Share of dates whose actual inflow fell above its p90.
@@ -213,10 +213,10 @@ impl BacktestReport {
             s.push_str("| week | dates | expected / actual | below p10 | inside p10–p90 | above p90 |\n|---:|---:|---:|---:|---:|---:|\n");
             for w in &m.forecast_by_week {
                 s.push_str(&format!(
-                    "| {} | {} | {:.2} | {:.0}% | {:.0}% | {:.0}% |\n",
+                    "| {} | {} | {} | {:.0}% | {:.0}% | {:.0}% |\n",
                     w.week,
                     w.dates,
-                    w.expected_over_actual,
+                    w.expected_over_actual.map_or("—".to_string(), |r| format!("{r:.2}")),
                     100.0 * w.below_p10,
                     100.0 * (1.0 - w.below_p10 - w.above_p90),
                     100.0 * w.above_p90
@@ -243,8 +243,9 @@ fn by_week(forecast: &[[f64; 3]], actual: &[f64], week: &[usize]) -> Vec<WeekCal
             (!rows.is_empty()).then(|| WeekCalibration {
                 week: w + 1,
                 dates: rows.len(),
-                expected_over_actual: rows.iter().map(|(q, _)| q[0]).sum::<f64>()
-                    / rows.iter().map(|(_, a)| a).sum::<f64>(),
+                expected_over_actual: Some(rows.iter().map(|(_, a)| a).sum::<f64>())
+                    .filter(|a| *a > 0.0)
+                    .map(|a| rows.iter().map(|(q, _)| q[0]).sum::<f64>() / a),
                 below_p10: share(&|q, a| a < q[1]),
                 above_p90: share(&|q, a| a > q[2]),
             })
@@ -575,9 +576,12 @@ mod tests {
         let w = by_week(&f, &a, &[0, 0, 1, 1, 2]);
         assert_eq!(w.len(), 3);
         assert_eq!((w[0].week, w[0].dates, w[0].below_p10, w[0].above_p90), (1, 2, 0.5, 0.0));
-        assert!((w[0].expected_over_actual - 20.0 / 16.0).abs() < 1e-12);
+        assert!((w[0].expected_over_actual.unwrap() - 20.0 / 16.0).abs() < 1e-12);
         assert_eq!((w[1].week, w[1].dates, w[1].below_p10, w[1].above_p90), (2, 1, 0.0, 1.0));
-        assert_eq!((w[2].dates, w[2].expected_over_actual, w[2].above_p90), (1, 0.0, 1.0));
+        assert_eq!((w[2].dates, w[2].expected_over_actual, w[2].above_p90), (1, Some(0.0), 1.0));
+        // A week where something was forecast and nothing came has no ratio.
+        let none = by_week(&[[3.0, 1.0, 5.0]], &[0.0], &[0]);
+        assert_eq!((none[0].expected_over_actual, none[0].below_p10), (None, 1.0));
         assert!(by_week(&[], &[], &[]).is_empty());
     }
 

@@ -43,25 +43,31 @@ const MAX_TOTAL: f64 = 0.9;
 /// predicted range says "far out", not how far).
 const CLIP: f64 = 0.01;
 
+/// Quantile levels of [`knots`].
+pub const KNOT_LEVELS: [f64; 9] = [0.0, 0.05, 0.1, 0.3, 0.5, 0.7, 0.9, 0.95, 1.0];
+
 /// Knots of an invoice's payment-day distribution from its p10/p50/p90 days (at least
-/// one day): days at quantile levels 0, 0.1, 0.5, 0.9 and 1, read as a piecewise-linear
-/// distribution function. The cash forecast draws from it.
-pub fn knots(q: [f64; 3]) -> [f64; 5] {
+/// one day): days at [`KNOT_LEVELS`], read as a piecewise-linear distribution
+/// function. The cash forecast draws from it. Between the model's quantiles (and the
+/// tails' ends) the middle knots are geometric means, so each stretch holds more of its
+/// mass towards its early end, as payment delays do (right-skewed).
+pub fn knots(q: [f64; 3]) -> [f64; 9] {
     let q10 = q[0].max(1.0);
     let q50 = q[1].max(q10);
     let q90 = q[2].max(q50);
     let lo = (q10 - (q50 - q10).max(1.0)).max(0.5);
     let hi = q90 + 2.0 * (q90 - q50).max(1.0);
-    [lo, q10, q50, q90, hi]
+    let g = |a: f64, b: f64| (a * b).sqrt();
+    [lo, g(lo, q10), q10, g(q10, q50), q50, g(q50, q90), q90, g(q90, hi), hi]
 }
 
 /// Quantile level of `days` under [`knots`] `k`.
-pub fn level(k: &[f64; 5], days: f64) -> f64 {
-    const P: [f64; 5] = [0.0, 0.1, 0.5, 0.9, 1.0];
+pub fn level(k: &[f64; 9], days: f64) -> f64 {
+    const P: [f64; 9] = KNOT_LEVELS;
     if days <= k[0] {
         return 0.0;
     }
-    for s in 0..4 {
+    for s in 0..8 {
         if days <= k[s + 1] {
             let w = k[s + 1] - k[s];
             let t = if w > 0.0 { (days - k[s]) / w } else { 1.0 };
@@ -307,6 +313,13 @@ mod tests {
         assert_eq!(level(&k, 0.0), 0.0);
         assert_eq!(level(&k, 1e6), 1.0);
         assert!(level(&k, 20.0) > 0.5 && level(&k, 20.0) < 0.9);
+        // Between quantiles, more mass towards the early end than a straight line
+        // would put there: the knot at 0.7 is the geometric mean of 12 and 30.
+        assert!((k[5] - (12.0f64 * 30.0).sqrt()).abs() < 1e-12 && level(&k, 21.0) > 0.7);
+        assert!(k.windows(2).all(|w| w[0] <= w[1]), "{k:?}");
+        // Degenerate quantiles (all at one day) still give ordered knots.
+        let k = knots([0.2, 0.5, 1.0]);
+        assert!(k.windows(2).all(|w| w[0] <= w[1]) && k[0] > 0.0, "{k:?}");
         assert!((norm_inv(0.975) - 1.959_964).abs() < 1e-5 && norm_inv(0.5).abs() < 1e-12);
     }
 }
