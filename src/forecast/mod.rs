@@ -131,8 +131,25 @@ impl OpenItem {
 
     #[inline]
     fn day_at(&self, u: f32) -> f32 {
-        const P: [f32; 9] = [0.0, 0.05, 0.1, 0.3, 0.5, 0.7, 0.9, 0.95, 1.0];
-        const INV: [f32; 8] = [20.0, 20.0, 5.0, 5.0, 5.0, 5.0, 20.0, 20.0];
+        // The knots' levels and the inverse widths of the stretches between them.
+        const P: [f32; 9] = {
+            let mut p = [0.0f32; 9];
+            let mut i = 0;
+            while i < 9 {
+                p[i] = crate::models::copula::KNOT_LEVELS[i] as f32;
+                i += 1;
+            }
+            p
+        };
+        const INV: [f32; 8] = {
+            let mut w = [0.0f32; 8];
+            let mut i = 0;
+            while i < 8 {
+                w[i] = 1.0 / (P[i + 1] - P[i]);
+                i += 1;
+            }
+            w
+        };
         let k = &self.knots;
         // Branch-free segment choice: u is random, a branch would mispredict.
         let seg = P[1..8].iter().map(|&p| usize::from(u >= p)).sum::<usize>();
