@@ -233,7 +233,8 @@ fn main() {
         // scored and serialised on one thread.
         let t = Instant::now();
         let raw: arsight::service::posted::RawBody<'_> = serde_json::from_slice(&raw).expect("read");
-        let parts = s.predict_raw_chunks(&raw, |p| arsight::api::prediction_reply_bytes(&p)).expect("read").expect("scored");
+        let parts =
+            s.predict_raw_chunks(&raw, |p| arsight::api::prediction_reply_bytes(&p)).expect("read").expect("scored");
         chunked.push(t.elapsed().as_secs_f64() * 1e3);
         std::hint::black_box(parts);
     }

@@ -336,7 +336,8 @@ async fn predictions(
             body
         };
         // Invoices found, then read, scored and serialised chunk by chunk in parallel.
-        let raw = body.as_ref().ok().and_then(|b| serde_json::from_slice::<crate::service::posted::RawBody<'_>>(b).ok());
+        let raw =
+            body.as_ref().ok().and_then(|b| serde_json::from_slice::<crate::service::posted::RawBody<'_>>(b).ok());
         let reply = match raw.and_then(|b| s.predict_raw_chunks(&b, |p| reply_part(&p))) {
             Some(parts) => parts.map(|parts| prediction_reply(&parts)),
             None => {

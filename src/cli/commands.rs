@@ -66,7 +66,7 @@ pub fn run(cli: Cli) -> Result<()> {
             };
             features_cmd(&data, as_of, &out, &opts).map(|_| ())
         }
-        Command::Backtest { data, from, to, every, horizon, params, default_currency, out } => {
+        Command::Backtest { data, from, to, every, horizon, params, default_currency, out, cash_rows } => {
             let tp = train_params(params.as_deref(), 42)?;
             let params = BacktestParams {
                 payment: tp.payment,
@@ -77,6 +77,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 to: to.map(days_from_date),
                 every_days: parse_days(&every).context("--every")?,
                 horizon_weeks: parse_days(&horizon).context("--horizon")?.div_euclid(7).max(1),
+                keep_cash_rows: cash_rows.is_some(),
             };
             let currency = Currency::parse(&default_currency).context("--default-currency")?;
             let read = InvoiceReadOptions { default_currency: currency, extra_numeric: Vec::new() };
@@ -96,6 +97,18 @@ pub fn run(cli: Cli) -> Result<()> {
                 let json = serde_json::to_vec_pretty(&report)?;
                 crate::fsutil::atomic_write(&out, |f| std::io::Write::write_all(f, &json))
                     .with_context(|| format!("writing {}", out.display()))?;
+            }
+            if let Some(path) = cash_rows {
+                crate::fsutil::atomic_write(&path, |f| {
+                    use std::io::Write as _;
+                    let mut w = std::io::BufWriter::new(f);
+                    writeln!(w, "{}", crate::models::backtest::CashRow::CSV_HEADER)?;
+                    for r in &report.cash_rows {
+                        writeln!(w, "{}", r.csv_line())?;
+                    }
+                    std::io::Write::flush(&mut w)
+                })
+                .with_context(|| format!("writing {}", path.display()))?;
             }
             Ok(())
         }

@@ -105,6 +105,10 @@ pub enum Command {
         /// Write the report as JSON here (Markdown goes to stdout).
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Write every invoice open at every as-of date here (CSV): the remaining-time
+        /// model's p10/p50/p90 days and the days until it was actually paid.
+        #[arg(long)]
+        cash_rows: Option<PathBuf>,
     },
     /// Train the payment-date, risk, cash, segment and anomaly models on what was
     /// known at an as-of date; write them as new versions and make them current.

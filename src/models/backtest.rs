@@ -52,6 +52,9 @@ pub struct BacktestParams {
     pub cash: PaymentDateParams,
     /// The cash model's training snapshots (as `arsight train` takes them by default).
     pub cash_snapshots: SnapshotPlan,
+    /// Keep every open invoice's remaining-time quantiles and outcome at every as-of
+    /// date in the report ([`BacktestReport::cash_rows`]).
+    pub keep_cash_rows: bool,
 }
 
 impl Default for BacktestParams {
@@ -65,6 +68,7 @@ impl Default for BacktestParams {
             risk: RiskParams::default(),
             cash: PaymentDateParams::cash_default(),
             cash_snapshots: SnapshotPlan::default(),
+            keep_cash_rows: false,
         }
     }
 }
@@ -159,6 +163,63 @@ pub struct BacktestReport {
     pub n_cash_rows: usize,
     /// One entry per method (model first, then baselines).
     pub methods: Vec<MethodMetrics>,
+    /// With [`BacktestParams::keep_cash_rows`]: every invoice open at every as-of date
+    /// with the remaining-time model's quantiles and what happened (for analysis; not
+    /// in the JSON report).
+    #[serde(skip)]
+    pub cash_rows: Vec<CashRow>,
+}
+
+/// An invoice open at an as-of date, as the cash forecast saw it, and its outcome.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CashRow {
+    /// As-of day.
+    pub as_of: i32,
+    /// Customer id.
+    pub customer_id: String,
+    /// Invoice and due days.
+    pub invoice_date: i32,
+    /// Due day.
+    pub due_date: i32,
+    /// Open amount in base-currency units.
+    pub amount_base: f64,
+    /// Days from the as-of date to payment at p10, p50 and p90 (above `cap_days`:
+    /// "after the model's horizon").
+    pub days: [f64; 3],
+    /// The remaining-time model's horizon in days (infinite without one).
+    pub cap_days: f64,
+    /// Days from the as-of date to the payment, None when unpaid at the end of the data.
+    pub paid_after_days: Option<i32>,
+}
+
+impl CashRow {
+    /// CSV header of [`Self::csv_line`].
+    pub const CSV_HEADER: &'static str =
+        "as_of,customer_id,invoice_date,due_date,days_past_due,amount_base,p10_days,p50_days,p90_days,cap_days,paid_after_days";
+
+    /// The row as a CSV line (dates as YYYY-MM-DD; an empty last field when unpaid).
+    pub fn csv_line(&self) -> String {
+        let date = |d: i32| date_from_days(d).map(|x| x.to_string()).unwrap_or_default();
+        let id = if self.customer_id.contains([',', '"', '\n']) {
+            format!("\"{}\"", self.customer_id.replace('"', "\"\""))
+        } else {
+            self.customer_id.clone()
+        };
+        format!(
+            "{},{},{},{},{},{:.2},{:.2},{:.2},{:.2},{},{}",
+            date(self.as_of),
+            id,
+            date(self.invoice_date),
+            date(self.due_date),
+            self.as_of - self.due_date,
+            self.amount_base,
+            self.days[0],
+            self.days[1],
+            self.days[2],
+            self.cap_days,
+            self.paid_after_days.map_or(String::new(), |d| d.to_string())
+        )
+    }
 }
 
 impl BacktestReport {
@@ -324,6 +385,7 @@ pub fn run_backtest_with(
     let names = ["arsight GBDT", "pays on due date", "customer median delay"];
     let mut pools: Vec<Pool> = names.iter().map(|_| Pool::default()).collect();
     let (mut n_scored, mut n_cash) = (0, 0);
+    let mut cash_rows = Vec::new();
     // Actuals are complete up to the last date the data knows of; when some invoices
     // are still open at the end of the data, weeks after it cannot be scored.
     let data_end =
@@ -463,6 +525,21 @@ pub fn run_backtest_with(
                 Some(r) => r.iter().map(|q| q.map(|v| f64::from(d) + v.max(1.0))).collect(),
                 None => f(&cash, d)?.0,
             };
+            if let (Some(r), true) = (&remaining, p.keep_cash_rows) {
+                cash_rows.extend((0..cash.len()).map(|i| {
+                    let inv = &h.invoices[cash.pos[i]];
+                    CashRow {
+                        as_of: d,
+                        customer_id: h.customers[cash.cust[i]].clone(),
+                        invoice_date: inv.invoice_date,
+                        due_date: cash.due_date[i],
+                        amount_base: cash.amount_base[i],
+                        days: r[i],
+                        cap_days: cap,
+                        paid_after_days: (inv.paid_date != OPEN).then(|| inv.paid_date - d),
+                    }
+                }));
+            }
             let mut fw = vec![0.0; horizon as usize];
             let mut aw = vec![0.0; horizon as usize];
             let bucket = |day: f64| -> Option<usize> {
@@ -544,6 +621,7 @@ pub fn run_backtest_with(
         n_scored,
         n_cash_rows: n_cash,
         methods,
+        cash_rows,
     })
 }
 
@@ -589,8 +667,23 @@ mod tests {
     fn the_model_beats_pays_on_due_date_on_generated_history() {
         let dir = generated_dir(60, 4_000, "2023-01-01", "2024-06-30", 3);
         let h = full_history(dir.path());
-        let r = run_backtest(&h, &quick()).unwrap();
+        let r = run_backtest(&h, &BacktestParams { keep_cash_rows: true, ..quick() }).unwrap();
         assert!(r.as_of_dates.len() >= 5, "{:?}", r.as_of_dates);
+        // The kept cash rows: every open invoice at every date, outcomes as the history has them.
+        assert_eq!(r.cash_rows.len(), r.n_cash_rows);
+        let header = CashRow::CSV_HEADER.split(',').count();
+        for c in &r.cash_rows {
+            assert!(c.invoice_date <= c.as_of && c.cap_days > 0.0 && c.days[0] <= c.days[2], "{c:?}");
+            let same = |i: &&crate::features::history::Inv| {
+                h.customers[i.cust as usize] == c.customer_id
+                    && (i.invoice_date, i.due_date) == (c.invoice_date, c.due_date)
+            };
+            let outcome = |i: &crate::features::history::Inv| (i.paid_date != OPEN).then(|| i.paid_date - c.as_of);
+            assert!(h.invoices.iter().filter(same).any(|i| outcome(i) == c.paid_after_days), "{c:?}");
+            assert!(c.paid_after_days.is_none_or(|p| p > 0), "paid after the as-of date: {c:?}");
+            assert_eq!(c.csv_line().split(',').count(), header, "{}", c.csv_line());
+        }
+        assert!(r.cash_rows.iter().any(|c| c.paid_after_days.is_some()));
         assert!(r.n_scored > 100);
         let (model, due) = (&r.methods[0], &r.methods[1]);
         assert!(model.mae_days < due.mae_days, "{} vs {}", model.mae_days, due.mae_days);

@@ -321,6 +321,7 @@ fn validate(h: &History, d: i32, p: &TrainParams) -> Result<Option<BacktestRepor
         risk: p.risk.clone(),
         cash: p.cash.clone(),
         cash_snapshots: p.cash_snapshots,
+        keep_cash_rows: false,
     };
     let r = run_backtest(h, &bp)?;
     Ok((r.n_scored > 0).then_some(r))

@@ -240,7 +240,8 @@ fn the_server_answers_every_read_endpoint_and_names_bad_fields() {
     assert_eq!(p[299]["amount_minor"], 30_025);
     for (at, bad, field) in [(250, r#""amount": "-1""#, "invoices[250].amount"), (170, "7", "invoices[170]")] {
         let mut items = items.clone();
-        items[at] = if bad.starts_with('"') { items[at].replace(r#""amount": "251.25""#, bad) } else { bad.to_string() };
+        items[at] =
+            if bad.starts_with('"') { items[at].replace(r#""amount": "251.25""#, bad) } else { bad.to_string() };
         let (st, ctype, b) = srv.post("/v1/predictions", &format!(r#"{{"invoices": [{}]}}"#, items.join(",")));
         assert_eq!((st, ctype.as_str()), (422, "application/problem+json"), "{b}");
         assert_eq!(b["field"], field, "{b}");

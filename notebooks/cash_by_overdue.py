@@ -1,0 +1,65 @@
+"""Calibration of the remaining-time (cash) model by how overdue invoices are.
+
+Reads the CSV that `arsight backtest --data DIR --cash-rows rows.csv` writes (every
+invoice open at every as-of date, the model's p10/p50/p90 days until payment, and the
+days until it was actually paid) and prints, per group of days past due at the as-of
+date, how often payment came by each quantile and within the model's horizon.
+
+A calibrated model pays by p10, p50 and p90 in about 10%, 50% and 90% of the
+invoices of every group. Only as-of dates whose horizon lies wholly before the end of
+the data are counted, so every outcome within the horizon is known.
+
+    python3 notebooks/cash_by_overdue.py rows.csv
+
+Standard library only.
+"""
+
+import csv
+import datetime as dt
+import sys
+from collections import defaultdict
+
+GROUPS = [("not yet due", -10**9, -1), ("0-30 days past due", 0, 30),
+          ("31-90 days past due", 31, 90), ("over 90 days past due", 91, 10**9)]
+
+
+def main(path):
+    rows = list(csv.DictReader(open(path, newline="")))
+    if not rows:
+        print("no rows")
+        return
+    day = dt.date.fromisoformat
+    # The data's end, as far as the rows tell: the latest payment seen.
+    end = max(day(r["as_of"]) + dt.timedelta(days=int(r["paid_after_days"]))
+              for r in rows if r["paid_after_days"])
+    cap = float(rows[0]["cap_days"])
+    complete = [r for r in rows if day(r["as_of"]) + dt.timedelta(days=cap) <= end]
+    dates = sorted({r["as_of"] for r in complete})
+    print(f"{len(dates)} of {len({r['as_of'] for r in rows})} as-of dates with a complete "
+          f"{cap:.0f}-day horizon; {len(complete)} open-invoice rows")
+    print()
+    print("| days past due at the as-of date | rows | amount | paid by p10 | by p50 | by p90 "
+          "| p50 beyond the horizon | paid within the horizon |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for name, lo, hi in GROUPS:
+        g = [r for r in complete if lo <= int(r["days_past_due"]) <= hi]
+        if not g:
+            continue
+        amount = sum(float(r["amount_base"]) for r in g)
+
+        def paid_by(r, limit):
+            p = r["paid_after_days"]
+            return p != "" and int(p) <= limit
+
+        def share(f):
+            return 100.0 * sum(1 for r in g if f(r)) / len(g)
+
+        by = [share(lambda r, k=k: paid_by(r, float(r[k]))) for k in ("p10_days", "p50_days", "p90_days")]
+        beyond = share(lambda r: float(r["p50_days"]) > cap)
+        within = share(lambda r: paid_by(r, cap))
+        print(f"| {name} | {len(g)} | {amount:,.0f} | {by[0]:.0f}% | {by[1]:.0f}% | {by[2]:.0f}% "
+              f"| {beyond:.0f}% | {within:.0f}% |")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else "rows.csv")
