@@ -100,13 +100,12 @@ pub fn run(cli: Cli) -> Result<()> {
             }
             if let Some(path) = cash_rows {
                 crate::fsutil::atomic_write(&path, |f| {
-                    use std::io::Write as _;
-                    let mut w = std::io::BufWriter::new(f);
-                    writeln!(w, "{}", crate::models::backtest::CashRow::CSV_HEADER)?;
+                    let mut w = csv::Writer::from_writer(f);
+                    w.write_record(crate::models::backtest::CashRow::CSV_HEADER)?;
                     for r in &report.cash_rows {
-                        writeln!(w, "{}", r.csv_line())?;
+                        w.write_record(r.csv_record())?;
                     }
-                    std::io::Write::flush(&mut w)
+                    w.flush()
                 })
                 .with_context(|| format!("writing {}", path.display()))?;
             }

@@ -177,7 +177,7 @@ pub struct CashRow {
     pub as_of: i32,
     /// Customer id.
     pub customer_id: String,
-    /// Invoice and due days.
+    /// Issue day.
     pub invoice_date: i32,
     /// Due day.
     pub due_date: i32,
@@ -193,32 +193,37 @@ pub struct CashRow {
 }
 
 impl CashRow {
-    /// CSV header of [`Self::csv_line`].
-    pub const CSV_HEADER: &'static str =
-        "as_of,customer_id,invoice_date,due_date,days_past_due,amount_base,p10_days,p50_days,p90_days,cap_days,paid_after_days";
+    /// CSV header of [`Self::csv_record`].
+    pub const CSV_HEADER: [&'static str; 11] = [
+        "as_of",
+        "customer_id",
+        "invoice_date",
+        "due_date",
+        "days_past_due",
+        "amount_base",
+        "p10_days",
+        "p50_days",
+        "p90_days",
+        "cap_days",
+        "paid_after_days",
+    ];
 
-    /// The row as a CSV line (dates as YYYY-MM-DD; an empty last field when unpaid).
-    pub fn csv_line(&self) -> String {
+    /// The row's CSV fields (dates as YYYY-MM-DD; an empty last field when unpaid).
+    pub fn csv_record(&self) -> [String; 11] {
         let date = |d: i32| date_from_days(d).map(|x| x.to_string()).unwrap_or_default();
-        let id = if self.customer_id.contains([',', '"', '\n']) {
-            format!("\"{}\"", self.customer_id.replace('"', "\"\""))
-        } else {
-            self.customer_id.clone()
-        };
-        format!(
-            "{},{},{},{},{},{:.2},{:.2},{:.2},{:.2},{},{}",
+        [
             date(self.as_of),
-            id,
+            self.customer_id.clone(),
             date(self.invoice_date),
             date(self.due_date),
-            self.as_of - self.due_date,
-            self.amount_base,
-            self.days[0],
-            self.days[1],
-            self.days[2],
-            self.cap_days,
-            self.paid_after_days.map_or(String::new(), |d| d.to_string())
-        )
+            (self.as_of - self.due_date).to_string(),
+            format!("{:.2}", self.amount_base),
+            format!("{:.2}", self.days[0]),
+            format!("{:.2}", self.days[1]),
+            format!("{:.2}", self.days[2]),
+            self.cap_days.to_string(),
+            self.paid_after_days.map_or(String::new(), |d| d.to_string()),
+        ]
     }
 }
 
@@ -671,7 +676,7 @@ mod tests {
         assert!(r.as_of_dates.len() >= 5, "{:?}", r.as_of_dates);
         // The kept cash rows: every open invoice at every date, outcomes as the history has them.
         assert_eq!(r.cash_rows.len(), r.n_cash_rows);
-        let header = CashRow::CSV_HEADER.split(',').count();
+        let header = CashRow::CSV_HEADER.len();
         for c in &r.cash_rows {
             assert!(c.invoice_date <= c.as_of && c.cap_days > 0.0 && c.days[0] <= c.days[2], "{c:?}");
             let same = |i: &&crate::features::history::Inv| {
@@ -681,7 +686,7 @@ mod tests {
             let outcome = |i: &crate::features::history::Inv| (i.paid_date != OPEN).then(|| i.paid_date - c.as_of);
             assert!(h.invoices.iter().filter(same).any(|i| outcome(i) == c.paid_after_days), "{c:?}");
             assert!(c.paid_after_days.is_none_or(|p| p > 0), "paid after the as-of date: {c:?}");
-            assert_eq!(c.csv_line().split(',').count(), header, "{}", c.csv_line());
+            assert_eq!(c.csv_record().len(), header, "{:?}", c.csv_record());
         }
         assert!(r.cash_rows.iter().any(|c| c.paid_after_days.is_some()));
         assert!(r.n_scored > 100);
