@@ -13,6 +13,8 @@
 //! as-of date are reported separately ("overdue and expected") from those not yet due
 //! ("due and expected").
 
+use std::sync::Arc;
+
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -309,38 +311,29 @@ pub fn simulate(
     let size = p.sims * currencies.len() * nb;
     let tables = Tables::new();
     let zp = portfolio_shocks(p, &tables);
-    let (totals, open) = items
+    let nc = currencies.len();
+    let sum = items
         .par_chunks(BLOCK)
         .enumerate()
         .fold(
-            || (vec![[0i64; 2]; size], vec![0i64; currencies.len()]),
-            |(mut acc, mut open), (blk, block)| {
-                simulate_block(blk as u64, block, &currencies, nb, &zp, &tables, p, &mut acc, &mut open);
-                (acc, open)
+            || BlockTotals::zero(size, nc),
+            |mut acc, (blk, block)| {
+                simulate_block(blk as u64, block, &currencies, nb, &zp, &tables, p, &mut acc.totals, &mut acc.open);
+                acc
             },
         )
         .reduce(
-            || (vec![[0i64; 2]; size], vec![0i64; currencies.len()]),
-            |(mut a, mut oa), (b, ob)| {
-                add_into(&mut a, &mut oa, &b, &ob);
-                (a, oa)
+            || BlockTotals::zero(size, nc),
+            |mut a, b| {
+                a.add(&b, 1);
+                a
             },
         );
-    Ok(summarize(&totals, &open, &currencies, nb, items.len(), as_of, p, fx))
+    Ok(summarize(&sum.totals, &sum.open, &currencies, nb, items.len(), as_of, p, fx))
 }
 
 fn portfolio_shocks(p: &ForecastParams, tables: &Tables) -> Vec<f32> {
     (0..p.sims).map(|s| tables.normal[(splitmix64(p.seed ^ (s as u64 + 1)) % TABLE as u64) as usize]).collect()
-}
-
-fn add_into(acc: &mut [[i64; 2]], open: &mut [i64], t: &[[i64; 2]], o: &[i64]) {
-    for (x, y) in acc.iter_mut().zip(t) {
-        x[0] += y[0];
-        x[1] += y[1];
-    }
-    for (x, y) in open.iter_mut().zip(o) {
-        *x += y;
-    }
 }
 
 /// Items per block of [`simulate`].
@@ -351,10 +344,36 @@ const BLOCK: usize = 2048;
 #[derive(Debug, Clone)]
 pub struct Partials {
     currencies: Vec<Currency>,
-    /// Per block: totals per draw, currency and bucket (due, overdue), minor units.
-    totals: Vec<Vec<[i64; 2]>>,
-    /// Per block: open amount per currency.
-    open: Vec<Vec<i64>>,
+    /// Per block (shared with the partials it was carried over from).
+    blocks: Vec<Arc<BlockTotals>>,
+    /// The sum over blocks.
+    sum: BlockTotals,
+}
+
+/// One block's (or the sum's) Monte Carlo totals.
+#[derive(Debug, Clone, PartialEq)]
+struct BlockTotals {
+    /// Per draw, currency and bucket: (due, overdue), minor units.
+    totals: Vec<[i64; 2]>,
+    /// Open amount per currency.
+    open: Vec<i64>,
+}
+
+impl BlockTotals {
+    fn zero(size: usize, nc: usize) -> Self {
+        BlockTotals { totals: vec![[0; 2]; size], open: vec![0; nc] }
+    }
+
+    /// Adds `b` times `sign` (1 or -1).
+    fn add(&mut self, b: &BlockTotals, sign: i64) {
+        for (x, y) in self.totals.iter_mut().zip(&b.totals) {
+            x[0] += sign * y[0];
+            x[1] += sign * y[1];
+        }
+        for (x, y) in self.open.iter_mut().zip(&b.open) {
+            *x += sign * y;
+        }
+    }
 }
 
 impl ForecastParams {
@@ -391,8 +410,18 @@ fn check(p: &ForecastParams, max_horizon: i32) -> Result<(), ForecastError> {
 
 /// The sorted set of currencies of `items`.
 pub fn currencies_in<'a>(items: impl Iterator<Item = &'a OpenItem>) -> Vec<Currency> {
-    let mut c: Vec<Currency> =
-        items.map(|i| i.currency).collect::<std::collections::HashSet<_>>().into_iter().collect();
+    // A handful of currencies over up to millions of items: a short list, checked only
+    // when the currency changes from the item before.
+    let mut c: Vec<Currency> = Vec::new();
+    let mut last = None;
+    for i in items {
+        if last != Some(i.currency) {
+            last = Some(i.currency);
+            if !c.contains(&i.currency) {
+                c.push(i.currency);
+            }
+        }
+    }
     c.sort_by(|a, b| a.as_str().cmp(b.as_str()));
     c
 }
@@ -421,36 +450,48 @@ pub fn simulate_blocks(
     let g = p.granularity.days();
     let nb = ((p.horizon_days + g - 1) / g) as usize;
     let nc = currencies.len();
-    let reuse = previous.filter(|prev| prev.currencies == currencies && prev.totals.len() == blocks.len());
+    let reuse = previous.filter(|prev| prev.fits(currencies, blocks.len()));
     let tables = Tables::new();
     let zp = portfolio_shocks(p, &tables);
     let size = p.sims * nc * nb;
-    let run = |k: usize| -> (Vec<[i64; 2]>, Vec<i64>) {
-        match (&blocks[k], reuse) {
-            (None, Some(prev)) => (prev.totals[k].clone(), prev.open[k].clone()),
+    // The blocks to simulate (all of them without usable partials).
+    let fresh: Vec<Option<BlockTotals>> = (0..blocks.len())
+        .into_par_iter()
+        .map(|k| match (&blocks[k], reuse) {
+            (None, Some(_)) => None,
             (items, _) => {
-                let (mut acc, mut open) = (vec![[0i64; 2]; size], vec![0i64; nc]);
+                let mut b = BlockTotals::zero(size, nc);
                 let items = items.as_deref().unwrap_or(&[]);
-                simulate_block(k as u64, items, currencies, nb, &zp, &tables, p, &mut acc, &mut open);
-                (acc, open)
+                simulate_block(k as u64, items, currencies, nb, &zp, &tables, p, &mut b.totals, &mut b.open);
+                Some(b)
             }
+        })
+        .collect();
+    // The sum: the previous one with the changed blocks swapped (integer sums, so the
+    // same as adding every block again), or every block's.
+    let mut sum = reuse.map_or_else(|| BlockTotals::zero(size, nc), |prev| prev.sum.clone());
+    let mut kept = Vec::with_capacity(blocks.len());
+    for (k, b) in fresh.into_iter().enumerate() {
+        match (b, reuse) {
+            (Some(b), prev) => {
+                if let Some(prev) = prev {
+                    sum.add(&prev.blocks[k], -1);
+                }
+                sum.add(&b, 1);
+                kept.push(Arc::new(b));
+            }
+            (None, Some(prev)) => kept.push(prev.blocks[k].clone()),
+            (None, None) => unreachable!("every block is simulated without partials"),
         }
-    };
-    let per_block: Vec<(Vec<[i64; 2]>, Vec<i64>)> = (0..blocks.len()).into_par_iter().map(run).collect();
-    let mut totals = vec![[0i64; 2]; size];
-    let mut open = vec![0i64; nc];
-    for (t, o) in &per_block {
-        add_into(&mut totals, &mut open, t, o);
     }
-    let forecast = summarize(&totals, &open, currencies, nb, n_invoices, as_of, p, fx);
-    let (t, o): (Vec<_>, Vec<_>) = per_block.into_iter().unzip();
-    Ok((forecast, Partials { currencies: currencies.to_vec(), totals: t, open: o }))
+    let forecast = summarize(&sum.totals, &sum.open, currencies, nb, n_invoices, as_of, p, fx);
+    Ok((forecast, Partials { currencies: currencies.to_vec(), blocks: kept, sum }))
 }
 
 impl Partials {
     /// Whether these partials can be reused for `currencies` over `n_blocks` blocks.
     pub fn fits(&self, currencies: &[Currency], n_blocks: usize) -> bool {
-        self.currencies == currencies && self.totals.len() == n_blocks
+        self.currencies == currencies && self.blocks.len() == n_blocks
     }
 }
 
@@ -867,9 +908,19 @@ mod tests {
         let (expected, _) = simulate_blocks(&blocks(&changed), &cur, changed.len(), None, 19_000, &p, &fx, 91).unwrap();
         let mut only: Vec<Option<Vec<OpenItem>>> = vec![None; 5];
         only[2] = Some(changed[1400..2100].to_vec());
-        let (updated, _) = simulate_blocks(&only, &cur, changed.len(), Some(&partials), 19_000, &p, &fx, 91).unwrap();
+        let (updated, partials) =
+            simulate_blocks(&only, &cur, changed.len(), Some(&partials), 19_000, &p, &fx, 91).unwrap();
         assert_eq!(updated, expected);
         assert_ne!(updated, full, "the change moved payments later");
+        // A second update on top of the first: block 2 back as it was, block 4 emptied.
+        let mut back: Vec<Option<Vec<OpenItem>>> = vec![None; 5];
+        back[2] = Some(items[1400..2100].to_vec());
+        back[4] = Some(Vec::new());
+        let mut last = items.clone();
+        last.truncate(2800);
+        let (twice, _) = simulate_blocks(&back, &cur, last.len(), Some(&partials), 19_000, &p, &fx, 91).unwrap();
+        let (fresh, _) = simulate_blocks(&blocks(&last), &cur, last.len(), None, 19_000, &p, &fx, 91).unwrap();
+        assert_eq!(twice, fresh);
     }
 
     #[test]
