@@ -303,6 +303,44 @@ fn main() {
     rt.build().expect("tokio runtime").block_on(run(args));
 }
 
+/// The active version of each tree model kind under `dir` and its trees (from the
+/// manifest's hyperparameters), or what is missing.
+fn describe_models(dir: &str) -> String {
+    fn trees(v: &serde_json::Value, out: &mut Vec<u64>) {
+        match v {
+            serde_json::Value::Object(m) => {
+                for (k, x) in m {
+                    match (k.as_str(), x.as_u64()) {
+                        ("n_trees", Some(n)) => out.push(n),
+                        _ => trees(x, out),
+                    }
+                }
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|x| trees(x, out)),
+            _ => {}
+        }
+    }
+    ["payment_date", "risk", "cash"]
+        .iter()
+        .map(|kind| {
+            let base = std::path::Path::new(dir).join(kind);
+            let Ok(version) = std::fs::read_to_string(base.join("CURRENT")) else {
+                return format!("{kind}: none (trained at start)");
+            };
+            let version = version.trim();
+            let manifest = std::fs::read_to_string(base.join(version).join("manifest.json"))
+                .ok()
+                .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok());
+            let mut n = Vec::new();
+            if let Some(m) = manifest.as_ref().and_then(|m| m.get("hyperparameters")) {
+                trees(m, &mut n);
+            }
+            format!("{kind} {version} (n_trees {n:?})")
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 async fn run(args: Vec<String>) {
     let data = arg(&args, "--data").unwrap_or_else(|| "data/default".into());
     let models = arg(&args, "--models").unwrap_or_else(|| "models".into());
@@ -316,6 +354,8 @@ async fn run(args: Vec<String>) {
     // (for profiling and quick A/B runs of the share).
     let single_only = args.iter().any(|a| a == "--single-only");
     let state = tempfile::tempdir().unwrap();
+    // Which models are served matters as much as the code: say so.
+    println!("models served: {}", describe_models(&models));
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!("load average before: {}", load.trim());
 
