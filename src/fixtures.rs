@@ -44,12 +44,13 @@ pub fn quick_train_params() -> crate::models::train::TrainParams {
 /// Small, fast backtest settings for tests (fewer, larger boosting steps).
 pub fn quick_backtest_params() -> crate::models::backtest::BacktestParams {
     let mut p = crate::models::backtest::BacktestParams::default();
-    p.payment.n_trees = 40;
-    p.payment.learning_rate = 0.25;
-    p.cash.n_trees = 40;
-    p.cash.learning_rate = 0.25;
-    p.risk.n_trees = 40;
-    p.risk.learning_rate = 0.2;
+    let m = &mut p.models;
+    m.payment.n_trees = 40;
+    m.payment.learning_rate = 0.25;
+    m.cash.n_trees = 40;
+    m.cash.learning_rate = 0.25;
+    m.risk.n_trees = 40;
+    m.risk.learning_rate = 0.2;
     p
 }
 

@@ -69,10 +69,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Backtest { data, from, to, every, horizon, params, default_currency, out, cash_rows } => {
             let tp = train_params(params.as_deref(), 42)?;
             let params = BacktestParams {
-                payment: tp.payment,
-                risk: tp.risk,
-                cash: tp.cash,
-                cash_snapshots: tp.cash_snapshots,
+                models: tp,
                 from: from.map(days_from_date),
                 to: to.map(days_from_date),
                 every_days: parse_days(&every).context("--every")?,

@@ -22,13 +22,12 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 use super::copula::fit_remaining_time;
-use super::dataset::{feature_index, open_rows, scoring_rows, training_rows, InvoiceView, Rows, SnapshotPlan};
+use super::dataset::{feature_index, open_rows, scoring_rows, training_rows, InvoiceView, Rows};
 use super::fitting::{fit_payment, fit_risk};
 use super::gbdt::GbdtError;
 use super::metrics;
-use super::payment::PaymentDateParams;
 use super::predict::{empirical_at, given_unpaid};
-use super::risk::RiskParams;
+use super::train::TrainParams;
 use crate::domain::date_from_days;
 use crate::features::history::{History, OPEN};
 use crate::features::stats::quantile_sorted;
@@ -44,14 +43,10 @@ pub struct BacktestParams {
     pub every_days: i32,
     /// Weeks of cash forecast.
     pub horizon_weeks: i32,
-    /// Payment-date model settings.
-    pub payment: PaymentDateParams,
-    /// Risk model settings.
-    pub risk: RiskParams,
-    /// Remaining-time (cash) model settings (as `arsight train` fits it by default).
-    pub cash: PaymentDateParams,
-    /// The cash model's training snapshots (as `arsight train` takes them by default).
-    pub cash_snapshots: SnapshotPlan,
+    /// The models' settings, as `arsight train` takes them (the payment-date, risk and
+    /// remaining-time models and the cash model's snapshots are read; the cash horizon
+    /// is `horizon_weeks`).
+    pub models: TrainParams,
     /// Keep every open invoice's remaining-time quantiles and outcome at every as-of
     /// date in the report ([`BacktestReport::cash_rows`]).
     pub keep_cash_rows: bool,
@@ -64,10 +59,7 @@ impl Default for BacktestParams {
             to: None,
             every_days: 14,
             horizon_weeks: 13,
-            payment: PaymentDateParams::default(),
-            risk: RiskParams::default(),
-            cash: PaymentDateParams::cash_default(),
-            cash_snapshots: SnapshotPlan::default(),
+            models: TrainParams::default(),
             keep_cash_rows: false,
         }
     }
@@ -400,18 +392,18 @@ pub fn run_backtest_with(
         let prev = if k == 0 { d - p.every_days } else { dates[k - 1] };
         let train = training_rows(h, d);
         let late_days = train.late_days();
-        let Some((pay, _)) = fit_payment(h, &train, &p.payment, 10)? else {
+        let Some((pay, _)) = fit_payment(h, &train, &p.models.payment, 10)? else {
             continue;
         };
         let reg: Vec<usize> = (0..train.len()).filter(|&i| !late_days[i].is_nan()).collect();
         let yr: Vec<f64> = reg.iter().map(|&i| late_days[i]).collect();
-        let (risk, _) = fit_risk(h, &train, d, 0, &p.risk, &p.payment)?;
+        let (risk, _) = fit_risk(h, &train, d, 0, &p.models.risk, &p.models.payment)?;
         let labels = train.late_beyond(0, d);
         let yc: Vec<bool> = labels.iter().flatten().copied().collect();
 
         // Remaining-time model for the cash forecast of everything open at d.
         let horizon_days = 7 * p.horizon_weeks.max(1);
-        let (remain, copula, _) = fit_remaining_time(h, d, horizon_days, p.cash_snapshots, &p.cash)?;
+        let (remain, copula, _) = fit_remaining_time(h, d, horizon_days, p.models.cash_snapshots, &p.models.cash)?;
 
         // Baseline statistics known at d: each customer's settled delays.
         let mut by_cust: HashMap<usize, Vec<f64>> = HashMap::new();
@@ -637,8 +629,7 @@ mod tests {
 
     #[test]
     fn the_backtest_fits_the_models_train_ships() {
-        let (b, t) = (BacktestParams::default(), crate::models::train::TrainParams::default());
-        assert_eq!((&b.payment, &b.risk, &b.cash, b.cash_snapshots), (&t.payment, &t.risk, &t.cash, t.cash_snapshots));
+        assert_eq!(BacktestParams::default().models, TrainParams::default());
     }
 
     #[test]

@@ -317,10 +317,7 @@ fn validate(h: &History, d: i32, p: &TrainParams) -> Result<Option<BacktestRepor
         to: Some(c),
         every_days: 28,
         horizon_weeks: (p.validation_days / 7).max(1),
-        payment: p.payment.clone(),
-        risk: p.risk.clone(),
-        cash: p.cash.clone(),
-        cash_snapshots: p.cash_snapshots,
+        models: p.clone(),
         keep_cash_rows: false,
     };
     let r = run_backtest(h, &bp)?;
