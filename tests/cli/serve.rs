@@ -50,16 +50,8 @@ impl Server {
     }
 
     fn request(&self, method: &str, path: &str, body: &str) -> (u16, String, serde_json::Value) {
-        let mut c = TcpStream::connect(&self.addr).expect("connect");
-        let auth = self.key.as_ref().map(|k| format!("Authorization: Bearer {k}\r\n")).unwrap_or_default();
-        write!(
-            c,
-            "{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        )
-        .unwrap();
-        let mut raw = String::new();
-        c.read_to_string(&mut raw).unwrap();
+        let mut c = self.send(method, path, "Connection: close\r\n", Some(body.len()), body.as_bytes());
+        let raw = read_all(&mut c);
         let (head, body) = raw.split_once("\r\n\r\n").expect("head and body");
         let status = head.split(' ').nth(1).unwrap().parse().unwrap();
         let ctype = head
@@ -69,6 +61,30 @@ impl Server {
         let json = serde_json::from_str(body).unwrap_or(serde_json::Value::String(body.to_string()));
         (status, ctype, json)
     }
+}
+
+impl Server {
+    /// A connection on which the head of a `method path` request has been sent (this
+    /// client's key, the `extra` header lines, a JSON body of `len` bytes when given)
+    /// and then `body`, which may be only the start of the body: for the tests that
+    /// need their own headers or a request sent in parts. A failed body write (the
+    /// server may stop reading early) shows in what is read back.
+    fn send(&self, method: &str, path: &str, extra: &str, len: Option<usize>, body: &[u8]) -> TcpStream {
+        let mut c = TcpStream::connect(&self.addr).expect("connect");
+        let auth = self.key.as_ref().map(|k| format!("Authorization: Bearer {k}\r\n")).unwrap_or_default();
+        let len = len.map(|n| format!("Content-Type: application/json\r\nContent-Length: {n}\r\n")).unwrap_or_default();
+        write!(c, "{method} {path} HTTP/1.1\r\nHost: test\r\n{auth}{extra}{len}\r\n").expect("request head");
+        let _ = c.write_all(body);
+        c
+    }
+}
+
+/// Everything the server sends until it closes the connection (what came before a read
+/// error, too).
+fn read_all(c: &mut TcpStream) -> String {
+    let mut raw = Vec::new();
+    let _ = c.read_to_end(&mut raw);
+    String::from_utf8_lossy(&raw).into_owned()
 }
 
 impl Drop for Server {
@@ -251,10 +267,7 @@ fn the_server_answers_every_read_endpoint_and_names_bad_fields() {
     assert!(b["detail"].as_str().unwrap().contains("line 1"), "{b}");
 
     // Request ids are echoed (or generated); /metrics counts requests by route and status.
-    let mut c = TcpStream::connect(&srv.addr).unwrap();
-    write!(c, "GET /healthz HTTP/1.1\r\nHost: t\r\nx-request-id: abc-123\r\nConnection: close\r\n\r\n").unwrap();
-    let mut raw = String::new();
-    c.read_to_string(&mut raw).unwrap();
+    let raw = read_all(&mut srv.send("GET", "/healthz", "x-request-id: abc-123\r\nConnection: close\r\n", None, b""));
     assert!(raw.to_ascii_lowercase().contains("x-request-id: abc-123"), "{raw}");
     let (st, _, metrics) = srv.get("/metrics");
     let metrics = metrics.as_str().unwrap().to_string();
@@ -315,12 +328,7 @@ fn the_server_answers_every_read_endpoint_and_names_bad_fields() {
     // A body over the limit is refused as problem+json (the server may stop reading
     // early, so write errors are expected and ignored).
     let big = vec![b' '; 8 * 1024 * 1024 + 1];
-    let mut c = TcpStream::connect(&srv.addr).unwrap();
-    let key = srv.key.clone().unwrap();
-    write!(c, "POST /v1/predictions HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", big.len()).unwrap();
-    let _ = c.write_all(&big);
-    let mut raw = String::new();
-    let _ = c.read_to_string(&mut raw);
+    let raw = read_all(&mut srv.send("POST", "/v1/predictions", "Connection: close\r\n", Some(big.len()), &big));
     assert!(raw.starts_with("HTTP/1.1 413"), "{raw}");
     assert!(raw.contains("application/problem+json") && raw.contains("limit"), "{raw}");
 
@@ -426,24 +434,11 @@ fn the_server_answers_every_read_endpoint_and_names_bad_fields() {
     // prediction whose body never finishes holds the only permit while its handler
     // waits for the rest; meanwhile other requests are answered 503 with Retry-After,
     // and the stalled one 503 "timed out" once its time is up. Then the permit is free.
-    let raw = |path: &str| {
-        let mut c = TcpStream::connect(&srv.addr).unwrap();
-        write!(c, "GET {path} HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n", tokens[0])
-            .unwrap();
-        let mut out = String::new();
-        c.read_to_string(&mut out).unwrap();
-        out
-    };
+    let raw = |path: &str| read_all(&mut read.send("GET", path, "Connection: close\r\n", None, b""));
     // (Tried again should the probe have taken the permit first.)
     let (busy, mut stalled) = (0..20)
         .find_map(|_| {
-            let mut stalled = TcpStream::connect(&srv.addr).unwrap();
-            write!(
-                stalled,
-                "POST /v1/predictions HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"invoices\": [",
-                tokens[0]
-            )
-            .unwrap();
+            let stalled = read.send("POST", "/v1/predictions", "", Some(100), b"{\"invoices\": [");
             std::thread::sleep(std::time::Duration::from_millis(100));
             let busy = raw("/v1/worklist");
             busy.starts_with("HTTP/1.1 503").then_some((busy, stalled))
@@ -611,14 +606,7 @@ fn events_are_persisted_applied_online_idempotent_and_replayed_after_a_kill() {
     let mut srv = srv;
     let event = r#"{"events": [{"event_id": "e11", "type": "activity", "customer_id": "steady", "date": "2024-01-05", "kind": "call"}]}"#;
     let (head, tail) = event.split_at(20);
-    let mut inflight = TcpStream::connect(&srv.addr).unwrap();
-    let auth = srv.key.as_ref().map(|k| format!("Authorization: Bearer {k}\r\n")).unwrap_or_default();
-    write!(
-        inflight,
-        "POST /v1/events HTTP/1.1\r\nHost: t\r\nConnection: close\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{head}",
-        event.len()
-    )
-    .unwrap();
+    let mut inflight = srv.send("POST", "/v1/events", "Connection: close\r\n", Some(event.len()), head.as_bytes());
     // The request is in its handler before the signal (a second request on another
     // connection has been answered meanwhile).
     std::thread::sleep(std::time::Duration::from_millis(200));
@@ -627,8 +615,7 @@ fn events_are_persisted_applied_online_idempotent_and_replayed_after_a_kill() {
     assert!(term.success());
     std::thread::sleep(std::time::Duration::from_millis(200));
     inflight.write_all(tail.as_bytes()).unwrap();
-    let mut answer = String::new();
-    inflight.read_to_string(&mut answer).unwrap();
+    let answer = read_all(&mut inflight);
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     let status = srv.child.wait().unwrap();
     assert!(status.success(), "{status:?}");
