@@ -31,26 +31,26 @@ pub fn history_at(dir: &std::path::Path, as_of: &str) -> (History, i32) {
 /// Small, fast training settings for tests (few large boosting steps).
 pub fn quick_train_params() -> crate::models::train::TrainParams {
     let mut p = crate::models::train::TrainParams::default();
-    p.payment.n_trees = 30;
-    p.payment.learning_rate = 0.2;
-    p.cash.n_trees = 30;
-    p.cash.learning_rate = 0.2;
-    p.risk.n_trees = 30;
-    p.risk.learning_rate = 0.2;
+    few_trees(&mut p, 30, 0.2, 0.2);
     p.anomaly.n_trees = 20;
     p
+}
+
+/// `n` trees for the payment-date, cash and risk models, at learning rate `lr` (`risk_lr`
+/// for the risk model).
+fn few_trees(m: &mut crate::models::train::TrainParams, n: usize, lr: f64, risk_lr: f64) {
+    m.payment.n_trees = n;
+    m.payment.learning_rate = lr;
+    m.cash.n_trees = n;
+    m.cash.learning_rate = lr;
+    m.risk.n_trees = n;
+    m.risk.learning_rate = risk_lr;
 }
 
 /// Small, fast backtest settings for tests (fewer, larger boosting steps).
 pub fn quick_backtest_params() -> crate::models::backtest::BacktestParams {
     let mut p = crate::models::backtest::BacktestParams::default();
-    let m = &mut p.models;
-    m.payment.n_trees = 40;
-    m.payment.learning_rate = 0.25;
-    m.cash.n_trees = 40;
-    m.cash.learning_rate = 0.25;
-    m.risk.n_trees = 40;
-    m.risk.learning_rate = 0.2;
+    few_trees(&mut p.models, 40, 0.25, 0.2);
     p
 }
 

@@ -517,8 +517,8 @@ fn simulate_block(
     // slots run (currency, overdue, bucket) with nb + 1 buckets each.
     let days = Days::new(horizon, g, nb);
     let cols = Columns::new(block, currencies, nb);
-    for (it, &slot) in block.iter().zip(&cols.slot) {
-        open[slot as usize / (2 * (nb + 1))] += it.open_minor;
+    for (&slot, &amount) in cols.slot.iter().zip(&cols.amount) {
+        open[slot as usize / (2 * (nb + 1))] += amount;
     }
     let w = Weights {
         c: p.customer_corr.sqrt() as f32,
