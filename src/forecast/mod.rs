@@ -284,6 +284,12 @@ struct Tables {
 const PHI_RANGE: f32 = 6.0;
 
 impl Tables {
+    /// The tables, built on first use.
+    fn shared() -> &'static Tables {
+        static T: std::sync::OnceLock<Tables> = std::sync::OnceLock::new();
+        T.get_or_init(Tables::new)
+    }
+
     fn new() -> Self {
         let normal = Box::new(std::array::from_fn(|k| norm_inv((k as f64 + 0.5) / TABLE as f64) as f32));
         let phi = Box::new(std::array::from_fn(|k| {
@@ -309,8 +315,8 @@ pub fn simulate(
     let g = p.granularity.days();
     let nb = ((p.horizon_days + g - 1) / g) as usize;
     let size = p.sims * currencies.len() * nb;
-    let tables = Tables::new();
-    let zp = portfolio_shocks(p, &tables);
+    let tables = Tables::shared();
+    let zp = portfolio_shocks(p, tables);
     let nc = currencies.len();
     let sum = items
         .par_chunks(BLOCK)
@@ -318,7 +324,7 @@ pub fn simulate(
         .fold(
             || BlockTotals::zero(size, nc),
             |mut acc, (blk, block)| {
-                simulate_block(blk as u64, block, &currencies, nb, &zp, &tables, p, &mut acc.totals, &mut acc.open);
+                simulate_block(blk as u64, block, &currencies, nb, &zp, tables, p, &mut acc.totals, &mut acc.open);
                 acc
             },
         )
@@ -451,8 +457,8 @@ pub fn simulate_blocks(
     let nb = ((p.horizon_days + g - 1) / g) as usize;
     let nc = currencies.len();
     let reuse = previous.filter(|prev| prev.fits(currencies, blocks.len()));
-    let tables = Tables::new();
-    let zp = portfolio_shocks(p, &tables);
+    let tables = Tables::shared();
+    let zp = portfolio_shocks(p, tables);
     let size = p.sims * nc * nb;
     // The blocks to simulate (all of them without usable partials).
     let fresh: Vec<Option<BlockTotals>> = (0..blocks.len())
@@ -462,7 +468,7 @@ pub fn simulate_blocks(
             (items, _) => {
                 let mut b = BlockTotals::zero(size, nc);
                 let items = items.as_deref().unwrap_or(&[]);
-                simulate_block(k as u64, items, currencies, nb, &zp, &tables, p, &mut b.totals, &mut b.open);
+                simulate_block(k as u64, items, currencies, nb, &zp, tables, p, &mut b.totals, &mut b.open);
                 Some(b)
             }
         })
