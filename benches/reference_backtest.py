@@ -131,8 +131,8 @@ def reference(df, horizon_weeks=13, every=14):
     as_of = list(range(int(t80), int(last) + 1, every))
     data_end = int(np.where(np.isinf(df["paid_date"]), df["invoice_date"], df["paid_date"]).max())
     params = dict(verbose=-1, num_threads=1, learning_rate=0.05, num_leaves=15, min_data_in_leaf=20, seed=42)
-    pool = {k: [] for k in ["pred", "lo", "hi", "actual", "p_late", "late"]}
-    cash_f, cash_a = [], []
+    pool = {k: [] for k in ["pred", "lo", "hi", "actual", "p_late", "late", "date"]}
+    cash_f, cash_a, cash_date, cash_w = [], [], [], []
     n_scored = 0
     for k, d in enumerate(as_of):
         prev = d - every if k == 0 else as_of[k - 1]
@@ -167,6 +167,7 @@ def reference(df, horizon_weeks=13, every=14):
             pool["actual"] += list(actual[ok])
             pool["p_late"] += list(pl[ok])
             pool["late"] += list((actual > due)[ok])
+            pool["date"] += [d] * int(ok.sum())
         # Cash: everything open at d, placed at the p50 date.
         xo = X[open_at_d]
         due_o = vis["due_date"].to_numpy()[open_at_d]
@@ -180,6 +181,8 @@ def reference(df, horizon_weeks=13, every=14):
             lo, hi = d + 7 * (w - 1), d + 7 * w
             cash_f.append(amt[(pred_day > lo) & (pred_day <= hi)].sum())
             cash_a.append(amt[(act > lo) & (act <= hi)].sum())
+            cash_date.append(d)
+            cash_w.append(w)
     pred, lo, hi, actual = (np.array(pool[k]) for k in ["pred", "lo", "hi", "actual"])
     err = np.abs(pred - actual)
     p_late, late = np.array(pool["p_late"]), np.array(pool["late"], dtype=bool)
@@ -194,7 +197,50 @@ def reference(df, horizon_weeks=13, every=14):
         "late_roc_auc": auc(p_late, late),
         "late_brier": float(((p_late - late) ** 2).mean()),
         "wape": float(np.abs(f - a).sum() / a.sum()),
+        # Per as-of date, for resampling: scored rows' dates and errors, and the
+        # protocol weeks' (date, forecast, actual).
+        "scored_date": np.array(pool["date"]),
+        "abs_err": err,
+        "weeks": pd.DataFrame({"as_of": cash_date, "w": cash_w, "f": f, "a": a}),
     }
+
+
+def arsight_weeks(rows_csv, horizon_weeks=13):
+    """arsight's protocol weeks, recomputed from `arsight backtest --cash-rows`: every
+    open invoice at its rounded p50 date (at least one day after the as-of date)."""
+    r = pd.read_csv(rows_csv)
+    d = ((pd.to_datetime(r["as_of"]) - EPOCH).dt.days).to_numpy()
+    place = np.floor(np.maximum(r["p50_days"].to_numpy(), 1.0) + 0.5)
+    paid = r["paid_after_days"].to_numpy()
+    out = []
+    for day in np.unique(d):
+        m = d == day
+        for w in range(1, horizon_weeks + 1):
+            lo, hi = 7 * (w - 1), 7 * w
+            amt = r["amount_base"].to_numpy()[m]
+            out.append((day, w, amt[(place[m] > lo) & (place[m] <= hi)].sum(), amt[(paid[m] > lo) & (paid[m] <= hi)].sum()))
+    return pd.DataFrame(out, columns=["as_of", "w", "f", "a"])
+
+
+def paired_wape(ours, ref, n=1000, seed=1):
+    """arsight's WAPE minus the reference's, and its 5th and 95th percentiles over `n`
+    resamples of the as-of dates (both sides on the same resample; a date's weeks go
+    together), over the weeks both sides scored."""
+    both = ours.merge(ref, on=["as_of", "w"], suffixes=("_o", "_r"))
+    both = both.assign(eo=np.abs(both.f_o - both.a_o), er=np.abs(both.f_r - both.a_r))
+    t = both.groupby("as_of")[["eo", "a_o", "er", "a_r"]].sum().to_numpy()
+    rng = np.random.default_rng(seed)
+    diff = lambda s: s[0] / s[1] - s[2] / s[3]
+    diffs = [diff(t[rng.integers(0, len(t), len(t))].sum(axis=0)) for _ in range(n)]
+    return diff(t.sum(axis=0)), np.percentile(diffs, [5, 95])
+
+
+def date_interval(values_by_date, stat, n=1000, seed=1):
+    """5th and 95th percentiles of `stat` over `n` resamples of the as-of dates."""
+    dates = sorted(values_by_date)
+    rng = np.random.default_rng(seed)
+    vals = [stat(np.concatenate([values_by_date[dates[i]] for i in rng.integers(0, len(dates), len(dates))])) for _ in range(n)]
+    return np.percentile(vals, [5, 95])
 
 
 def main():
@@ -212,7 +258,8 @@ def main():
     os.makedirs(os.path.dirname(out), exist_ok=True)
     t = time.perf_counter()
     extra = ["--params", args.params] if args.params else []
-    subprocess.run([args.arsight, "backtest", "--data", args.data, "--out", out, *extra], check=True,
+    rows = os.path.join(os.path.dirname(out), "arsight_cash_rows.csv")
+    subprocess.run([args.arsight, "backtest", "--data", args.data, "--out", out, "--cash-rows", rows, *extra], check=True,
                    stdout=subprocess.DEVNULL, env={**os.environ, "RAYON_NUM_THREADS": "1"})
     ours_s = time.perf_counter() - t
     report = json.load(open(out))
@@ -231,6 +278,29 @@ def main():
               f"{m['late_brier']:.3f} | {m['wape']:.3f} | {fw} | {fc} | {tm} |")
     print(f"| {ref['method']} | {ref['mae_days']:.2f} | {100 * ref['within_7d']:.1f}% | {100 * ref['p10_p90_coverage']:.1f}% | "
           f"{ref['late_roc_auc']:.3f} | {ref['late_brier']:.3f} | {ref['wape']:.3f} | — | — | {ref_s:.1f} |")
+
+
+    # How far each figure would move with other as-of dates, and whether the cash gap
+    # between the two is larger than that.
+    iv = report["methods"][0].get("intervals", {})
+    rng_of = lambda v, f: "—" if v is None else f"{f(v[0])}–{f(v[1])}"
+    by_date = {d: ref["abs_err"][ref["scored_date"] == d] for d in np.unique(ref["scored_date"])}
+    weeks = {d: g[["f", "a"]].to_numpy() for d, g in ref["weeks"].groupby("as_of")}
+    ref_mae = date_interval(by_date, np.mean)
+    ref_wape = date_interval(weeks, lambda x: np.abs(x[:, 0] - x[:, 1]).sum() / x[:, 1].sum())
+    print("\n90% intervals from 1,000 resamples of the as-of dates\n")
+    print("| method | MAE d | WAPE 13 wk |\n|---|---:|---:|")
+    print(f"| {report['methods'][0]['method']} | {rng_of(iv.get('mae_days'), lambda x: f'{x:.2f}')} | "
+          f"{rng_of(iv.get('wape'), lambda x: f'{x:.3f}')} |")
+    print(f"| {ref['method']} | {ref_mae[0]:.2f}–{ref_mae[1]:.2f} | {ref_wape[0]:.3f}–{ref_wape[1]:.3f} |")
+    ours = arsight_weeks(rows)
+    scored = ours.merge(ref["weeks"][["as_of", "w"]], on=["as_of", "w"])
+    again = np.abs(scored.f - scored.a).sum() / scored.a.sum()
+    if abs(again - report["methods"][0]["wape"]) > 1e-3:
+        print(f"\nwarning: arsight's WAPE recomputed from its cash rows is {again:.4f}, its report says "
+              f"{report['methods'][0]['wape']:.4f}: the two sides did not score the same weeks")
+    d, (lo, hi) = paired_wape(ours, ref["weeks"])
+    print(f"\nWAPE 13 wk, arsight minus reference: {d:+.3f} (90% of date resamples: {lo:+.3f} to {hi:+.3f})")
 
 
 if __name__ == "__main__":

@@ -16,6 +16,8 @@
 //!   the weekly expected inflows and p10–p90 intervals that `arsight forecast` would
 //!   have reported at `D_k`, scored on the same weeks: WAPE of the expectations and
 //!   the share of weeks whose actual inflow fell inside the interval.
+//! - With 11 or so as-of dates a figure rests on few forecasts: every method's figures
+//!   come with 90% intervals from resampling the as-of dates ([`Intervals`]).
 
 use std::collections::HashMap;
 
@@ -98,7 +100,33 @@ pub struct MethodMetrics {
     /// where its bias and its misses lie.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub forecast_by_week: Vec<WeekCalibration>,
+    /// How far the figures above would move with other as-of dates: 90% intervals from
+    /// resampling the dates.
+    pub intervals: Intervals,
 }
+
+/// 5th and 95th percentiles of a method's metrics over [`RESAMPLES`] resamples of the
+/// as-of dates (drawn with replacement, each taking all its rows and weeks along: the
+/// rows of one date share its models and its weeks). Every method is scored on the same
+/// resamples. None where a metric is undefined or fewer than two dates have rows.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Intervals {
+    /// Of [`MethodMetrics::mae_days`].
+    pub mae_days: Option<[f64; 2]>,
+    /// Of [`MethodMetrics::p10_p90_coverage`].
+    pub p10_p90_coverage: Option<[f64; 2]>,
+    /// Of [`MethodMetrics::late_roc_auc`].
+    pub late_roc_auc: Option<[f64; 2]>,
+    /// Of [`MethodMetrics::late_brier`].
+    pub late_brier: Option<[f64; 2]>,
+    /// Of [`MethodMetrics::wape`].
+    pub wape: Option<[f64; 2]>,
+    /// Of [`MethodMetrics::forecast_wape`].
+    pub forecast_wape: Option<[f64; 2]>,
+}
+
+/// Resamples of the as-of dates behind [`Intervals`].
+pub const RESAMPLES: usize = 1000;
 
 /// The cash forecast's weekly figures for one week after the as-of date, pooled over
 /// the as-of dates, counting the weeks with an inflow forecast or received (as
@@ -263,6 +291,29 @@ impl BacktestReport {
             }
             s.push('\n');
         }
+        s.push_str(&format!(
+            "\n90% intervals from {RESAMPLES} resamples of the as-of dates (the same resamples for every method)\n\n"
+        ));
+        s.push_str("| method | MAE d | p10–p90 cov. | late ROC-AUC | Brier | WAPE 13 wk | forecast WAPE |\n");
+        s.push_str("|---|---:|---:|---:|---:|---:|---:|\n");
+        let range = |v: Option<[f64; 2]>, digits: usize, pct: bool| match v {
+            Some([lo, hi]) if pct => format!("{:.1}–{:.1}%", 100.0 * lo, 100.0 * hi),
+            Some([lo, hi]) => format!("{lo:.digits$}–{hi:.digits$}"),
+            None => "—".to_string(),
+        };
+        for m in &self.methods {
+            let i = &m.intervals;
+            s.push_str(&format!(
+                "| {} | {} | {} | {} | {} | {} | {} |\n",
+                m.method,
+                range(i.mae_days, 2, false),
+                range(i.p10_p90_coverage, 1, true),
+                range(i.late_roc_auc, 3, false),
+                range(i.late_brier, 3, false),
+                range(i.wape, 3, false),
+                range(i.forecast_wape, 3, false),
+            ));
+        }
         for m in self.methods.iter().filter(|m| !m.forecast_by_week.is_empty()) {
             s.push_str(&format!(
                 "\n{}: cash forecast by week after the as-of date (weeks with an inflow forecast or received)\n\n",
@@ -355,6 +406,80 @@ struct Pool {
     fa: Vec<f64>,
     /// Week after the as-of date (from 0) of each of them.
     fweek: Vec<usize>,
+    /// As-of date (index) of each scored invoice, of each protocol week (`f`, `a`) and
+    /// of each forecast week (`fc`, `fa`).
+    date: Vec<usize>,
+    wdate: Vec<usize>,
+    fdate: Vec<usize>,
+}
+
+impl Pool {
+    /// [`Intervals`] over `draws`, each a resample of as-of date indices.
+    fn intervals(&self, draws: &[Vec<usize>], with_interval: bool) -> Intervals {
+        let rows = |of: &[usize]| Resampler::new(of, draws);
+        let (scored, weeks, fweeks) = (rows(&self.date), rows(&self.wdate), rows(&self.fdate));
+        let pick = |v: &[f64], ix: &[usize]| -> Vec<f64> { ix.iter().map(|&i| v[i]).collect() };
+        let late = |ix: &[usize]| -> Vec<bool> { ix.iter().map(|&i| self.late[i]).collect() };
+        Intervals {
+            mae_days: scored.interval(|ix| metrics::mae(&pick(&self.pred, ix), &pick(&self.actual, ix))),
+            p10_p90_coverage: if with_interval {
+                scored
+                    .interval(|ix| metrics::coverage(&pick(&self.lo, ix), &pick(&self.hi, ix), &pick(&self.actual, ix)))
+            } else {
+                None
+            },
+            late_roc_auc: scored.interval(|ix| metrics::roc_auc(&pick(&self.p_late, ix), &late(ix))),
+            late_brier: scored.interval(|ix| metrics::brier(&pick(&self.p_late, ix), &late(ix))),
+            wape: weeks.interval(|ix| metrics::wape(&pick(&self.f, ix), &pick(&self.a, ix))),
+            forecast_wape: fweeks.interval(|ix| {
+                let expected: Vec<f64> = ix.iter().map(|&i| self.fc[i][0]).collect();
+                metrics::wape(&expected, &pick(&self.fa, ix))
+            }),
+        }
+    }
+}
+
+/// Rows grouped by as-of date, and resamples of those dates.
+struct Resampler<'a> {
+    by_date: HashMap<usize, Vec<usize>>,
+    draws: &'a [Vec<usize>],
+}
+
+impl<'a> Resampler<'a> {
+    /// `date[i]`: the as-of date index of row `i`.
+    fn new(date: &[usize], draws: &'a [Vec<usize>]) -> Self {
+        let mut by_date: HashMap<usize, Vec<usize>> = HashMap::new();
+        for (i, &k) in date.iter().enumerate() {
+            by_date.entry(k).or_default().push(i);
+        }
+        Resampler { by_date, draws }
+    }
+
+    /// 5th and 95th percentiles of `stat` over the resamples (rows of a date drawn
+    /// twice counted twice); None with fewer than two dates or no finite value.
+    fn interval(&self, stat: impl Fn(&[usize]) -> f64) -> Option<[f64; 2]> {
+        if self.by_date.len() < 2 {
+            return None;
+        }
+        let mut v: Vec<f64> = self
+            .draws
+            .iter()
+            .map(|draw| {
+                let ix: Vec<usize> = draw.iter().filter_map(|k| self.by_date.get(k)).flatten().copied().collect();
+                stat(&ix)
+            })
+            .filter(|x| x.is_finite())
+            .collect();
+        v.sort_by(f64::total_cmp);
+        (!v.is_empty()).then(|| [quantile_sorted(&v, 0.05), quantile_sorted(&v, 0.95)])
+    }
+}
+
+/// `n` resamples, with replacement, of the date indices in `dates`.
+fn date_draws(dates: &[usize], n: usize, seed: u64) -> Vec<Vec<usize>> {
+    let mut r = crate::rng::Rng::new(seed, 0);
+    let hi = dates.len() as i64 - 1;
+    (0..n).map(|_| (0..dates.len()).map(|_| dates[r.int(0, hi) as usize]).collect()).collect()
 }
 
 /// Per-method predictions for a set of rows: paid day (p10, p50, p90) and P(late).
@@ -500,6 +625,7 @@ pub fn run_backtest_with(
                 pool.actual.push(actual);
                 pool.p_late.push(pl[i]);
                 pool.late.push(actual > f64::from(scored.due_date[i]));
+                pool.date.push(k);
             }
             // Days until payment from the cash model (model only), and the dates.
             let (remaining, cap) = match (&remain, m) {
@@ -580,9 +706,11 @@ pub fn run_backtest_with(
                     pool.fc.push(*fc);
                     pool.fa.push(aw[w]);
                     pool.fweek.push(w);
+                    pool.fdate.push(k);
                 }
                 pool.f.push(fw[w]);
                 pool.a.push(aw[w]);
+                pool.wdate.push(k);
                 if w < 4 {
                     pool.f4.push(fw[w]);
                     pool.a4.push(aw[w]);
@@ -590,6 +718,11 @@ pub fn run_backtest_with(
             }
         }
     }
+    // The dates with anything scored, resampled once for every method.
+    let mut used: Vec<usize> = pools.iter().flat_map(|p| p.date.iter().chain(&p.wdate)).copied().collect();
+    used.sort_unstable();
+    used.dedup();
+    let draws = date_draws(&used, RESAMPLES, 1);
     let methods = names
         .iter()
         .zip(&pools)
@@ -611,6 +744,7 @@ pub fn run_backtest_with(
             }),
             forecast_interval_coverage: interval_coverage(&p.fc, &p.fa),
             forecast_by_week: by_week(&p.fc, &p.fa, &p.fweek),
+            intervals: p.intervals(&draws, m != 1),
         })
         .collect();
     Ok(BacktestReport {
@@ -659,6 +793,72 @@ mod tests {
         assert!(by_week(&[], &[], &[]).is_empty());
     }
 
+    /// A pool with one scored invoice per (date, error) and one protocol week per date.
+    fn pool_of(errors: &[(usize, f64)], weeks: &[(usize, f64, f64)]) -> Pool {
+        let mut p = Pool::default();
+        for (i, &(k, e)) in errors.iter().enumerate() {
+            p.pred.push(100.0 + e);
+            p.actual.push(100.0);
+            p.lo.push(95.0 + e);
+            p.hi.push(105.0 + e);
+            p.p_late.push(if i % 2 == 0 { 0.8 } else { 0.3 });
+            p.late.push(i % 3 == 0);
+            p.date.push(k);
+        }
+        for &(k, f, a) in weeks {
+            p.f.push(f);
+            p.a.push(a);
+            p.wdate.push(k);
+        }
+        p
+    }
+
+    #[test]
+    fn date_resamples_draw_only_the_given_dates_and_repeat_with_the_seed() {
+        let d = date_draws(&[2, 5, 9], 200, 1);
+        assert_eq!(d.len(), 200);
+        assert!(d.iter().all(|x| x.len() == 3 && x.iter().all(|k| [2, 5, 9].contains(k))));
+        // Every date turns up, and resamples differ from one another.
+        assert!([2, 5, 9].iter().all(|k| d.iter().any(|x| x.contains(k))));
+        assert!(d.iter().any(|x| x != &d[0]));
+        assert_eq!(d, date_draws(&[2, 5, 9], 200, 1));
+        assert_ne!(d, date_draws(&[2, 5, 9], 200, 2));
+    }
+
+    #[test]
+    fn date_intervals_lie_between_the_dates_own_figures() {
+        // Date 0 errs by 2 days on each invoice, date 1 by 6, date 2 by 10: any resample's
+        // MAE is a mix of the three, so the interval lies within [2, 10] and is wide; a
+        // resample of date 0 alone (or date 2 alone) is 1 in 27, inside the 5% tails.
+        let errors: Vec<(usize, f64)> = (0..3).flat_map(|k| (0..4).map(move |_| (k, 2.0 + 4.0 * k as f64))).collect();
+        let weeks = [(0, 10.0, 10.0), (1, 5.0, 10.0), (2, 20.0, 10.0)];
+        let p = pool_of(&errors, &weeks);
+        let draws = date_draws(&[0, 1, 2], RESAMPLES, 1);
+        let i = p.intervals(&draws, true);
+        let [lo, hi] = i.mae_days.unwrap();
+        assert!(lo > 2.0 && lo < 4.0 && hi > 8.0 && hi < 10.0, "{lo} {hi}");
+        // WAPE per date 0, 0.5 and 1: every resample's pooled WAPE is within [0, 1].
+        let [wl, wh] = i.wape.unwrap();
+        assert!((0.0..0.3).contains(&wl) && wh > 0.6 && wh <= 1.0, "{wl} {wh}");
+        // Coverage: only date 0's intervals (2 days off) hold the actual date.
+        let [cl, ch] = i.p10_p90_coverage.unwrap();
+        assert!((0.0..0.2).contains(&cl) && ch > 0.5 && ch <= 1.0, "{cl} {ch}");
+        assert_eq!(p.intervals(&draws, false).p10_p90_coverage, None);
+        // No forecast weeks: no interval for them.
+        assert_eq!(i.forecast_wape, None);
+
+        // Dates alike: the interval closes on the figure itself.
+        let same: Vec<(usize, f64)> = (0..3).flat_map(|k| [(k, 3.0), (k, 5.0)]).collect();
+        let i = pool_of(&same, &[(0, 8.0, 10.0), (1, 8.0, 10.0), (2, 8.0, 10.0)]).intervals(&draws, true);
+        assert_eq!(i.mae_days, Some([4.0, 4.0]));
+        let [wl, wh] = i.wape.unwrap();
+        assert!((wl - 0.2).abs() < 1e-12 && (wh - 0.2).abs() < 1e-12, "{wl} {wh}");
+
+        // One date says nothing of how the figures vary between dates.
+        let one = pool_of(&[(0, 3.0), (0, 5.0)], &[(0, 1.0, 2.0)]);
+        assert_eq!(one.intervals(&date_draws(&[0], 50, 1), true), Intervals::default());
+    }
+
     #[test]
     fn the_model_beats_pays_on_due_date_on_generated_history() {
         let dir = generated_dir(60, 4_000, "2023-01-01", "2024-06-30", 3);
@@ -687,6 +887,14 @@ mod tests {
         let cov = model.p10_p90_coverage.unwrap();
         assert!(cov > 0.4 && cov < 0.99, "{cov}");
         assert!(model.wape.is_finite() && model.wape < due.wape, "{} vs {}", model.wape, due.wape);
+        // Intervals from resampling the dates, on every figure the model has.
+        let i = &model.intervals;
+        for (name, v) in [("mae", i.mae_days), ("cov", i.p10_p90_coverage), ("auc", i.late_roc_auc), ("wape", i.wape)] {
+            let [lo, hi] = v.unwrap_or_else(|| panic!("{name}: {i:?}"));
+            assert!(lo.is_finite() && lo <= hi, "{name}: {lo} {hi}");
+        }
+        assert_eq!(due.intervals.p10_p90_coverage, None);
+        assert!(r.markdown().contains("90% intervals"));
     }
 
     #[test]
