@@ -19,6 +19,11 @@ Protocol (identical to `arsight backtest`, see src/models/backtest.rs):
   over 13 weeks, WAPE pooled (weeks ending after the data's end are skipped when
   invoices are still open then).
 
+Then both sides' figures get 90% intervals from resampling the as-of dates, and the
+differences (arsight minus reference) of MAE, ROC-AUC, Brier and the protocol's cash
+WAPE are resampled in pairs: arsight's rows come from `arsight backtest --scored-rows`
+and `--cash-rows`, recomputed here and checked against its report.
+
 Needs pandas, pyarrow, lightgbm (pip install pandas pyarrow lightgbm). Single thread
 (num_threads=1) for both, as in CI.
 """
@@ -201,6 +206,8 @@ def reference(df, horizon_weeks=13, every=14):
         # protocol weeks' (date, forecast, actual).
         "scored_date": np.array(pool["date"]),
         "abs_err": err,
+        "p_late": p_late,
+        "late": late,
         "weeks": pd.DataFrame({"as_of": cash_date, "w": cash_w, "f": f, "a": a}),
     }
 
@@ -222,25 +229,33 @@ def arsight_weeks(rows_csv, horizon_weeks=13):
     return pd.DataFrame(out, columns=["as_of", "w", "f", "a"])
 
 
-def paired_wape(ours, ref, n=1000, seed=1):
-    """arsight's WAPE minus the reference's, and its 5th and 95th percentiles over `n`
-    resamples of the as-of dates (both sides on the same resample; a date's weeks go
-    together), over the weeks both sides scored."""
-    both = ours.merge(ref, on=["as_of", "w"], suffixes=("_o", "_r"))
-    both = both.assign(eo=np.abs(both.f_o - both.a_o), er=np.abs(both.f_r - both.a_r))
-    t = both.groupby("as_of")[["eo", "a_o", "er", "a_r"]].sum().to_numpy()
-    rng = np.random.default_rng(seed)
-    diff = lambda s: s[0] / s[1] - s[2] / s[3]
-    diffs = [diff(t[rng.integers(0, len(t), len(t))].sum(axis=0)) for _ in range(n)]
-    return diff(t.sum(axis=0)), np.percentile(diffs, [5, 95])
+def arsight_scored(rows_csv):
+    """arsight's scored invoices from `arsight backtest --scored-rows`, as day numbers."""
+    r = pd.read_csv(rows_csv)
+    day = lambda c: (pd.to_datetime(r[c]) - EPOCH).dt.days.to_numpy()
+    return pd.DataFrame({"as_of": day("as_of"), "err": np.abs(day("p50_paid_date") - day("paid_date")),
+                         "p_late": r["p_late"].to_numpy(), "late": day("paid_date") > day("due_date")})
 
 
-def date_interval(values_by_date, stat, n=1000, seed=1):
-    """5th and 95th percentiles of `stat` over `n` resamples of the as-of dates."""
-    dates = sorted(values_by_date)
+def paired(ours, ref, stat, n=1000, seed=1):
+    """`stat` of arsight minus `stat` of the reference, and the 5th and 95th percentiles
+    of that difference over `n` resamples of the as-of dates both sides scored (both on
+    the same resample; a date's rows go together). `ours`, `ref`: DataFrames with an
+    `as_of` column; `stat` reads a DataFrame."""
+    dates = np.intersect1d(ours["as_of"].unique(), ref["as_of"].unique())
+    go, gr = dict(tuple(ours.groupby("as_of"))), dict(tuple(ref.groupby("as_of")))
+    diff = lambda ks: stat(pd.concat([go[k] for k in ks])) - stat(pd.concat([gr[k] for k in ks]))
     rng = np.random.default_rng(seed)
-    vals = [stat(np.concatenate([values_by_date[dates[i]] for i in rng.integers(0, len(dates), len(dates))])) for _ in range(n)]
-    return np.percentile(vals, [5, 95])
+    diffs = [diff(dates[rng.integers(0, len(dates), len(dates))]) for _ in range(n)]
+    return diff(dates), np.percentile(diffs, [5, 95])
+
+
+def date_interval(by_date, stat, n=1000, seed=1):
+    """5th and 95th percentiles of `stat` (of a list of per-date parts) over `n`
+    resamples of the as-of dates in `by_date`."""
+    keys = sorted(by_date)
+    rng = np.random.default_rng(seed)
+    return np.percentile([stat([by_date[keys[i]] for i in rng.integers(0, len(keys), len(keys))]) for _ in range(n)], [5, 95])
 
 
 def main():
@@ -259,7 +274,9 @@ def main():
     t = time.perf_counter()
     extra = ["--params", args.params] if args.params else []
     rows = os.path.join(os.path.dirname(out), "arsight_cash_rows.csv")
-    subprocess.run([args.arsight, "backtest", "--data", args.data, "--out", out, "--cash-rows", rows, *extra], check=True,
+    scored = os.path.join(os.path.dirname(out), "arsight_scored_rows.csv")
+    subprocess.run([args.arsight, "backtest", "--data", args.data, "--out", out, "--cash-rows", rows,
+                    "--scored-rows", scored, *extra], check=True,
                    stdout=subprocess.DEVNULL, env={**os.environ, "RAYON_NUM_THREADS": "1"})
     ours_s = time.perf_counter() - t
     report = json.load(open(out))
@@ -280,27 +297,36 @@ def main():
           f"{ref['late_roc_auc']:.3f} | {ref['late_brier']:.3f} | {ref['wape']:.3f} | — | — | {ref_s:.1f} |")
 
 
-    # How far each figure would move with other as-of dates, and whether the cash gap
-    # between the two is larger than that.
+    # How far each figure would move with other as-of dates, and whether the gaps
+    # between the two sides are larger than that.
     iv = report["methods"][0].get("intervals", {})
     rng_of = lambda v, f: "—" if v is None else f"{f(v[0])}–{f(v[1])}"
-    by_date = {d: ref["abs_err"][ref["scored_date"] == d] for d in np.unique(ref["scored_date"])}
-    weeks = {d: g[["f", "a"]].to_numpy() for d, g in ref["weeks"].groupby("as_of")}
-    ref_mae = date_interval(by_date, np.mean)
-    ref_wape = date_interval(weeks, lambda x: np.abs(x[:, 0] - x[:, 1]).sum() / x[:, 1].sum())
+    ref_rows = pd.DataFrame({"as_of": ref["scored_date"], "err": ref["abs_err"], "p_late": ref["p_late"], "late": ref["late"]})
+    mae = lambda x: x["err"].mean()
+    roc = lambda x: auc(x["p_late"], x["late"])
+    brier = lambda x: ((x["p_late"] - x["late"]) ** 2).mean()
+    wape = lambda x: np.abs(x["f"] - x["a"]).sum() / x["a"].sum()
+    dates = lambda df: {d: g for d, g in df.groupby("as_of")}
+    ref_mae = date_interval(dates(ref_rows), lambda parts: mae(pd.concat(parts)))
+    ref_wape = date_interval(dates(ref["weeks"]), lambda parts: wape(pd.concat(parts)))
     print("\n90% intervals from 1,000 resamples of the as-of dates\n")
     print("| method | MAE d | WAPE 13 wk |\n|---|---:|---:|")
     print(f"| {report['methods'][0]['method']} | {rng_of(iv.get('mae_days'), lambda x: f'{x:.2f}')} | "
           f"{rng_of(iv.get('wape'), lambda x: f'{x:.3f}')} |")
     print(f"| {ref['method']} | {ref_mae[0]:.2f}–{ref_mae[1]:.2f} | {ref_wape[0]:.3f}–{ref_wape[1]:.3f} |")
-    ours = arsight_weeks(rows)
-    scored = ours.merge(ref["weeks"][["as_of", "w"]], on=["as_of", "w"])
-    again = np.abs(scored.f - scored.a).sum() / scored.a.sum()
-    if abs(again - report["methods"][0]["wape"]) > 1e-3:
-        print(f"\nwarning: arsight's WAPE recomputed from its cash rows is {again:.4f}, its report says "
-              f"{report['methods'][0]['wape']:.4f}: the two sides did not score the same weeks")
-    d, (lo, hi) = paired_wape(ours, ref["weeks"])
-    print(f"\nWAPE 13 wk, arsight minus reference: {d:+.3f} (90% of date resamples: {lo:+.3f} to {hi:+.3f})")
+
+    ours_rows, ours_weeks = arsight_scored(scored), arsight_weeks(rows)
+    ours_weeks = ours_weeks.merge(ref["weeks"][["as_of", "w"]], on=["as_of", "w"])
+    model = report["methods"][0]
+    for name, again, said in [("MAE", mae(ours_rows), model["mae_days"]), ("WAPE", wape(ours_weeks), model["wape"])]:
+        if abs(again - said) > 1e-3:
+            print(f"\nwarning: arsight's {name} recomputed from its rows is {again:.4f}, its report says {said:.4f}")
+    print("\narsight minus the reference, on the same resamples of the as-of dates\n")
+    print("| figure | difference | 90% of resamples |\n|---|---:|---:|")
+    for name, o, r, f, digits in [("MAE d", ours_rows, ref_rows, mae, 2), ("late ROC-AUC", ours_rows, ref_rows, roc, 3),
+                                  ("Brier", ours_rows, ref_rows, brier, 3), ("WAPE 13 wk", ours_weeks, ref["weeks"], wape, 3)]:
+        d, (lo, hi) = paired(o, r, f)
+        print(f"| {name} | {d:+.{digits}f} | {lo:+.{digits}f} to {hi:+.{digits}f} |")
 
 
 if __name__ == "__main__":

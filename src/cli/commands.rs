@@ -66,7 +66,7 @@ pub fn run(cli: Cli) -> Result<()> {
             };
             features_cmd(&data, as_of, &out, &opts).map(|_| ())
         }
-        Command::Backtest { data, from, to, every, horizon, params, default_currency, out, cash_rows } => {
+        Command::Backtest { data, from, to, every, horizon, params, default_currency, out, cash_rows, scored_rows } => {
             let tp = train_params(params.as_deref(), 42)?;
             let params = BacktestParams {
                 models: tp,
@@ -74,7 +74,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 to: to.map(days_from_date),
                 every_days: parse_days(&every).context("--every")?,
                 horizon_weeks: parse_days(&horizon).context("--horizon")?.div_euclid(7).max(1),
-                keep_cash_rows: cash_rows.is_some(),
+                keep_rows: cash_rows.is_some() || scored_rows.is_some(),
             };
             let currency = Currency::parse(&default_currency).context("--default-currency")?;
             let read = InvoiceReadOptions { default_currency: currency, extra_numeric: Vec::new() };
@@ -95,16 +95,12 @@ pub fn run(cli: Cli) -> Result<()> {
                 crate::fsutil::atomic_write(&out, |f| std::io::Write::write_all(f, &json))
                     .with_context(|| format!("writing {}", out.display()))?;
             }
+            use crate::models::backtest::{CashRow, ScoredRow};
             if let Some(path) = cash_rows {
-                crate::fsutil::atomic_write(&path, |f| {
-                    let mut w = csv::Writer::from_writer(f);
-                    w.write_record(crate::models::backtest::CashRow::CSV_HEADER)?;
-                    for r in &report.cash_rows {
-                        w.write_record(r.csv_record())?;
-                    }
-                    w.flush()
-                })
-                .with_context(|| format!("writing {}", path.display()))?;
+                write_csv(&path, &CashRow::CSV_HEADER, report.cash_rows.iter().map(CashRow::csv_record))?;
+            }
+            if let Some(path) = scored_rows {
+                write_csv(&path, &ScoredRow::CSV_HEADER, report.scored_rows.iter().map(ScoredRow::csv_record))?;
             }
             Ok(())
         }
@@ -445,4 +441,17 @@ fn release_free_memory() {
             malloc_trim(0);
         }
     }
+}
+
+/// Writes `header` and `records` as CSV to `path` (temp file, then rename).
+fn write_csv<R: AsRef<[String]>>(path: &Path, header: &[&str], records: impl Iterator<Item = R>) -> anyhow::Result<()> {
+    crate::fsutil::atomic_write(path, |f| {
+        let mut w = csv::Writer::from_writer(f);
+        w.write_record(header)?;
+        for r in records {
+            w.write_record(r.as_ref())?;
+        }
+        w.flush()
+    })
+    .with_context(|| format!("writing {}", path.display()))
 }

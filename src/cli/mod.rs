@@ -109,6 +109,10 @@ pub enum Command {
         /// model's p10/p50/p90 days and the days until it was actually paid.
         #[arg(long)]
         cash_rows: Option<PathBuf>,
+        /// Write every invoice the model scored here (CSV): its predicted p10/p50/p90
+        /// paid dates, P(late) and the actual paid date, per as-of date.
+        #[arg(long)]
+        scored_rows: Option<PathBuf>,
     },
     /// Train the payment-date, risk, cash, segment and anomaly models on what was
     /// known at an as-of date; write them as new versions and make them current.

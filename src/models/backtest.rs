@@ -49,9 +49,10 @@ pub struct BacktestParams {
     /// remaining-time models and the cash model's snapshots are read; the cash horizon
     /// is `horizon_weeks`).
     pub models: TrainParams,
-    /// Keep every open invoice's remaining-time quantiles and outcome at every as-of
-    /// date in the report ([`BacktestReport::cash_rows`]).
-    pub keep_cash_rows: bool,
+    /// Keep the model's rows in the report: every open invoice's remaining-time
+    /// quantiles and outcome at every as-of date ([`BacktestReport::cash_rows`]) and
+    /// every scored invoice's prediction and outcome ([`BacktestReport::scored_rows`]).
+    pub keep_rows: bool,
 }
 
 impl Default for BacktestParams {
@@ -62,7 +63,7 @@ impl Default for BacktestParams {
             every_days: 14,
             horizon_weeks: 13,
             models: TrainParams::default(),
-            keep_cash_rows: false,
+            keep_rows: false,
         }
     }
 }
@@ -183,11 +184,67 @@ pub struct BacktestReport {
     pub n_cash_rows: usize,
     /// One entry per method (model first, then baselines).
     pub methods: Vec<MethodMetrics>,
-    /// With [`BacktestParams::keep_cash_rows`]: every invoice open at every as-of date
+    /// With [`BacktestParams::keep_rows`]: every invoice open at every as-of date
     /// with the remaining-time model's quantiles and what happened (for analysis; not
     /// in the JSON report).
     #[serde(skip)]
     pub cash_rows: Vec<CashRow>,
+    /// With [`BacktestParams::keep_rows`]: every invoice the model scored, with its
+    /// prediction and outcome (for analysis and paired comparisons; not in the JSON
+    /// report).
+    #[serde(skip)]
+    pub scored_rows: Vec<ScoredRow>,
+}
+
+/// An invoice scored at an as-of date (issued since the previous one, open then,
+/// settled by the end of the data): the model's prediction and what happened.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScoredRow {
+    /// As-of day.
+    pub as_of: i32,
+    /// Customer id.
+    pub customer_id: String,
+    /// Issue day.
+    pub invoice_date: i32,
+    /// Due day.
+    pub due_date: i32,
+    /// Predicted paid day at p10, p50 and p90 (rounded, as scored).
+    pub paid: [i32; 3],
+    /// P(paid after the due date).
+    pub p_late: f64,
+    /// Actual paid day.
+    pub paid_date: i32,
+}
+
+impl ScoredRow {
+    /// CSV header of [`Self::csv_record`].
+    pub const CSV_HEADER: [&'static str; 9] = [
+        "as_of",
+        "customer_id",
+        "invoice_date",
+        "due_date",
+        "p10_paid_date",
+        "p50_paid_date",
+        "p90_paid_date",
+        "p_late",
+        "paid_date",
+    ];
+
+    /// The row's CSV fields (dates as YYYY-MM-DD).
+    pub fn csv_record(&self) -> [String; 9] {
+        let date = |d: i32| date_from_days(d).map(|x| x.to_string()).unwrap_or_default();
+        [
+            date(self.as_of),
+            self.customer_id.clone(),
+            date(self.invoice_date),
+            date(self.due_date),
+            date(self.paid[0]),
+            date(self.paid[1]),
+            date(self.paid[2]),
+            format!("{:.6}", self.p_late),
+            date(self.paid_date),
+        ]
+    }
 }
 
 /// An invoice open at an as-of date, as the cash forecast saw it, and its outcome.
@@ -508,6 +565,7 @@ pub fn run_backtest_with(
     let mut pools: Vec<Pool> = names.iter().map(|_| Pool::default()).collect();
     let (mut n_scored, mut n_cash) = (0, 0);
     let mut cash_rows = Vec::new();
+    let mut scored_rows = Vec::new();
     // Actuals are complete up to the last date the data knows of; when some invoices
     // are still open at the end of the data, weeks after it cannot be scored.
     let data_end =
@@ -626,6 +684,18 @@ pub fn run_backtest_with(
                 pool.p_late.push(pl[i]);
                 pool.late.push(actual > f64::from(scored.due_date[i]));
                 pool.date.push(k);
+                if m == 0 && p.keep_rows {
+                    let inv = &h.invoices[scored.pos[i]];
+                    scored_rows.push(ScoredRow {
+                        as_of: d,
+                        customer_id: h.customers[scored.cust[i]].clone(),
+                        invoice_date: inv.invoice_date,
+                        due_date: scored.due_date[i],
+                        paid: q[i].map(|v| v.round() as i32),
+                        p_late: pl[i],
+                        paid_date: inv.paid_date,
+                    });
+                }
             }
             // Days until payment from the cash model (model only), and the dates.
             let (remaining, cap) = match (&remain, m) {
@@ -648,7 +718,7 @@ pub fn run_backtest_with(
                 Some(r) => r.iter().map(|q| q.map(|v| f64::from(d) + v.max(1.0))).collect(),
                 None => f(&cash, d)?.0,
             };
-            if let (Some(r), true) = (&remaining, p.keep_cash_rows) {
+            if let (Some(r), true) = (&remaining, p.keep_rows) {
                 cash_rows.extend((0..cash.len()).map(|i| {
                     let inv = &h.invoices[cash.pos[i]];
                     CashRow {
@@ -753,6 +823,7 @@ pub fn run_backtest_with(
         n_cash_rows: n_cash,
         methods,
         cash_rows,
+        scored_rows,
     })
 }
 
@@ -863,7 +934,7 @@ mod tests {
     fn the_model_beats_pays_on_due_date_on_generated_history() {
         let dir = generated_dir(60, 4_000, "2023-01-01", "2024-06-30", 3);
         let h = full_history(dir.path());
-        let r = run_backtest(&h, &BacktestParams { keep_cash_rows: true, ..quick() }).unwrap();
+        let r = run_backtest(&h, &BacktestParams { keep_rows: true, ..quick() }).unwrap();
         assert!(r.as_of_dates.len() >= 5, "{:?}", r.as_of_dates);
         // The kept cash rows: every open invoice at every date, outcomes as the history has them.
         assert_eq!(r.cash_rows.len(), r.n_cash_rows);
@@ -880,6 +951,18 @@ mod tests {
             assert_eq!(c.csv_record().len(), header, "{:?}", c.csv_record());
         }
         assert!(r.cash_rows.iter().any(|c| c.paid_after_days.is_some()));
+        // The kept scored rows: the model's pooled figures recomputed from them.
+        assert_eq!(r.scored_rows.len(), r.n_scored);
+        let (pred, actual): (Vec<f64>, Vec<f64>) =
+            r.scored_rows.iter().map(|s| (f64::from(s.paid[1]), f64::from(s.paid_date))).unzip();
+        assert!((metrics::mae(&pred, &actual) - r.methods[0].mae_days).abs() < 1e-9);
+        let (pl, late): (Vec<f64>, Vec<bool>) =
+            r.scored_rows.iter().map(|s| (s.p_late, s.paid_date > s.due_date)).unzip();
+        assert!((metrics::brier(&pl, &late) - r.methods[0].late_brier).abs() < 1e-9);
+        for s in &r.scored_rows {
+            assert!(s.invoice_date <= s.as_of && s.paid_date > s.as_of && s.paid[0] <= s.paid[2], "{s:?}");
+            assert_eq!(s.csv_record().len(), ScoredRow::CSV_HEADER.len());
+        }
         assert!(r.n_scored > 100);
         let (model, due) = (&r.methods[0], &r.methods[1]);
         assert!(model.mae_days < due.mae_days, "{} vs {}", model.mae_days, due.mae_days);

@@ -318,7 +318,7 @@ fn validate(h: &History, d: i32, p: &TrainParams) -> Result<Option<BacktestRepor
         every_days: 28,
         horizon_weeks: (p.validation_days / 7).max(1),
         models: p.clone(),
-        keep_cash_rows: false,
+        keep_rows: false,
     };
     let r = run_backtest(h, &bp)?;
     Ok((r.n_scored > 0).then_some(r))

@@ -143,3 +143,48 @@ fn train_predict_forecast_on_a_hand_written_contract_directory() {
         arsight(&["predict", "--data", s(&data), "--as-of", as_of, "--models", s(&models), "--out", "x.xlsx"], &[]);
     assert!(String::from_utf8_lossy(&ext.stderr).contains(".parquet, .csv or .json"));
 }
+
+#[test]
+fn backtest_on_a_hand_written_contract_directory_writes_its_report_and_rows() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    hand_written(&data, 19_723);
+    let (json, cash, scored) = (tmp.path().join("r.json"), tmp.path().join("cash.csv"), tmp.path().join("scored.csv"));
+    let out = arsight_ok(&[
+        "backtest",
+        "--data",
+        s(&data),
+        "--every",
+        "28d",
+        "--out",
+        s(&json),
+        "--cash-rows",
+        s(&cash),
+        "--scored-rows",
+        s(&scored),
+    ]);
+    assert!(out.contains("| arsight GBDT |") && out.contains("90% intervals"), "{out}");
+    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let n_scored = r["n_scored"].as_u64().unwrap() as usize;
+    assert!(n_scored > 0 && r["as_of_dates"].as_array().unwrap().len() >= 2, "{r}");
+    let model = &r["methods"][0];
+    assert!(model["intervals"].get("mae_days").is_some(), "{model}");
+    // The rows: a header and one line per scored invoice / per open invoice and date.
+    let scored = std::fs::read_to_string(&scored).unwrap();
+    assert!(scored.starts_with("as_of,customer_id,invoice_date,due_date,p10_paid_date,p50_paid_date"), "{scored}");
+    assert_eq!(scored.lines().count(), n_scored + 1);
+    let mae: f64 = scored
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            let day = |s: &str| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+            (day(f[5]) - day(f[8])).num_days().abs() as f64
+        })
+        .sum::<f64>()
+        / n_scored as f64;
+    assert!((mae - model["mae_days"].as_f64().unwrap()).abs() < 1e-9, "{mae} vs {model}");
+    let cash = std::fs::read_to_string(&cash).unwrap();
+    assert_eq!(cash.lines().count(), r["n_cash_rows"].as_u64().unwrap() as usize + 1);
+}
