@@ -136,7 +136,7 @@ def reference(df, horizon_weeks=13, every=14):
     as_of = list(range(int(t80), int(last) + 1, every))
     data_end = int(np.where(np.isinf(df["paid_date"]), df["invoice_date"], df["paid_date"]).max())
     params = dict(verbose=-1, num_threads=1, learning_rate=0.05, num_leaves=15, min_data_in_leaf=20, seed=42)
-    pool = {k: [] for k in ["pred", "lo", "hi", "actual", "p_late", "late", "date"]}
+    pool = {k: [] for k in ["pred", "lo", "hi", "actual", "p_late", "late", "date", "cust"]}
     cash_f, cash_a, cash_date, cash_w = [], [], [], []
     n_scored = 0
     for k, d in enumerate(as_of):
@@ -173,6 +173,7 @@ def reference(df, horizon_weeks=13, every=14):
             pool["p_late"] += list(pl[ok])
             pool["late"] += list((actual > due)[ok])
             pool["date"] += [d] * int(ok.sum())
+            pool["cust"] += list(vis["customer_id"].to_numpy()[scored][ok])
         # Cash: everything open at d, placed at the p50 date.
         xo = X[open_at_d]
         due_o = vis["due_date"].to_numpy()[open_at_d]
@@ -205,6 +206,7 @@ def reference(df, horizon_weeks=13, every=14):
         # Per as-of date, for resampling: scored rows' dates and errors, and the
         # protocol weeks' (date, forecast, actual).
         "scored_date": np.array(pool["date"]),
+        "scored_cust": np.array(pool["cust"]),
         "abs_err": err,
         "p_late": p_late,
         "late": late,
@@ -231,10 +233,17 @@ def arsight_weeks(rows_csv, horizon_weeks=13):
 
 def arsight_scored(rows_csv):
     """arsight's scored invoices from `arsight backtest --scored-rows`, as day numbers."""
-    r = pd.read_csv(rows_csv)
+    r = pd.read_csv(rows_csv, dtype={"customer_id": str})
     day = lambda c: (pd.to_datetime(r[c]) - EPOCH).dt.days.to_numpy()
-    return pd.DataFrame({"as_of": day("as_of"), "err": np.abs(day("p50_paid_date") - day("paid_date")),
+    return pd.DataFrame({"as_of": day("as_of"), "customer_id": r["customer_id"].to_numpy(),
+                         "err": np.abs(day("p50_paid_date") - day("paid_date")),
                          "p_late": r["p_late"].to_numpy(), "late": day("paid_date") > day("due_date")})
+
+
+def without_history(df, rows):
+    """True for the rows whose customer had no invoice settled by the row's as-of date."""
+    first = df[np.isfinite(df["paid_date"])].groupby("customer_id")["paid_date"].min()
+    return ~(rows["customer_id"].map(first).fillna(np.inf) <= rows["as_of"]).to_numpy()
 
 
 def paired(ours, ref, stat, n=1000, seed=1):
@@ -301,7 +310,8 @@ def main():
     # between the two sides are larger than that.
     iv = report["methods"][0].get("intervals", {})
     rng_of = lambda v, f: "—" if v is None else f"{f(v[0])}–{f(v[1])}"
-    ref_rows = pd.DataFrame({"as_of": ref["scored_date"], "err": ref["abs_err"], "p_late": ref["p_late"], "late": ref["late"]})
+    ref_rows = pd.DataFrame({"as_of": ref["scored_date"], "customer_id": ref["scored_cust"], "err": ref["abs_err"],
+                             "p_late": ref["p_late"], "late": ref["late"]})
     mae = lambda x: x["err"].mean()
     roc = lambda x: auc(x["p_late"], x["late"])
     brier = lambda x: ((x["p_late"] - x["late"]) ** 2).mean()
@@ -327,6 +337,17 @@ def main():
                                   ("Brier", ours_rows, ref_rows, brier, 3), ("WAPE 13 wk", ours_weeks, ref["weeks"], wape, 3)]:
         d, (lo, hi) = paired(o, r, f)
         print(f"| {name} | {d:+.{digits}f} | {lo:+.{digits}f} to {hi:+.{digits}f} |")
+
+    # Invoices of customers with no settled invoice at the as-of date apart.
+    print("\nBy the customer's history at the as-of date (arsight / reference)\n")
+    print("| customers | invoices | MAE d | late ROC-AUC | Brier |\n|---|---:|---:|---:|---:|")
+    cold_o, cold_r = without_history(df, ours_rows), without_history(df, ref_rows)
+    for name, mo, mr in [("with settled invoices", ~cold_o, ~cold_r), ("without", cold_o, cold_r)]:
+        o, r = ours_rows[mo], ref_rows[mr]
+        if len(o) == 0:
+            continue
+        both = lambda f, digits: f"{f(o):.{digits}f} / {f(r):.{digits}f}"
+        print(f"| {name} | {len(o)} / {len(r)} | {both(mae, 2)} | {both(roc, 3)} | {both(brier, 3)} |")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ use crate::ingest::InvoiceReadOptions;
 pub fn generated_dir(customers: usize, invoices: usize, start: &str, end: &str, seed: u64) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("temp dir");
     let date = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("ISO date");
-    let params = GenerateParams { customers, invoices, start: date(start), end: date(end), seed };
+    let params = GenerateParams { customers, invoices, start: date(start), end: date(end), seed, ..Default::default() };
     generate(dir.path(), &params).expect("generate");
     dir
 }

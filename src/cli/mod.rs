@@ -55,6 +55,10 @@ pub enum Command {
         /// Random seed.
         #[arg(long, default_value_t = 42)]
         seed: u64,
+        /// Share of the invoices from occasional counterparties (one to three invoices
+        /// each, within a quarter), added to the customers above.
+        #[arg(long, default_value_t = 0.0)]
+        occasional_share: f64,
     },
     /// Build point-in-time customer vectors and open-invoice feature rows.
     Features {

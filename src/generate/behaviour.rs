@@ -138,6 +138,8 @@ pub struct Profile {
     pub promise_keep: f64,
     /// Day (epoch) the customer's first invoice can be issued.
     pub start_day: i32,
+    /// Last day (epoch) it can be issued an invoice.
+    pub last_issue_day: i32,
     /// Day behaviour starts to deteriorate (deteriorating customers).
     pub onset_day: i32,
     /// Months (1–12) in which a seasonal customer pays late.
@@ -230,6 +232,7 @@ pub fn draw_profile(index: usize, seed: u64, rng: &mut Rng, start: i32, end: i32
         reminder_effect: rng.uniform(0.05, 0.3),
         promise_keep,
         start_day,
+        last_issue_day: end,
         onset_day,
         slow_months,
         collector: rng.int(1, 12) as u32,

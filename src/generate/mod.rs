@@ -25,11 +25,14 @@ use crate::domain::{days_from_date, ActivityKind};
 use crate::ingest::IngestError;
 
 /// Invalid generator parameters.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum GenerateParamsError {
     /// `customers` is zero.
     #[error("customers cannot be 0")]
     NoCustomers,
+    /// `occasional_share` is outside [0, 1).
+    #[error("occasional_share should be at least 0 and below 1, but is {0}")]
+    OccasionalShare(f64),
     /// `end` is before `start`.
     #[error("end {end} should not be before start {start}")]
     EmptyPeriod {
@@ -66,6 +69,10 @@ pub struct GenerateParams {
     pub end: NaiveDate,
     /// Seed.
     pub seed: u64,
+    /// Share of the invoices that come from occasional counterparties: customers
+    /// beyond `customers`, one to three invoices each within a quarter, joining at any
+    /// time, so many invoices have no payment history behind them (0: none).
+    pub occasional_share: f64,
 }
 
 impl Default for GenerateParams {
@@ -76,6 +83,7 @@ impl Default for GenerateParams {
             start: NaiveDate::from_ymd_opt(2022, 1, 1).expect("valid"),
             end: NaiveDate::from_ymd_opt(2024, 12, 31).expect("valid"),
             seed: 42,
+            occasional_share: 0.0,
         }
     }
 }
@@ -88,6 +96,9 @@ impl GenerateParams {
     pub fn check(&self) -> Result<(), GenerateParamsError> {
         if self.customers == 0 {
             return Err(GenerateParamsError::NoCustomers);
+        }
+        if !(0.0..1.0).contains(&self.occasional_share) {
+            return Err(GenerateParamsError::OccasionalShare(self.occasional_share));
         }
         if self.end < self.start {
             return Err(GenerateParamsError::EmptyPeriod { start: self.start, end: self.end });
@@ -134,6 +145,21 @@ fn invoice_counts(p: &GenerateParams) -> Vec<usize> {
     counts
 }
 
+/// Invoices per customer: the regular customers' ([`invoice_counts`] of what the
+/// occasional counterparties leave), then one to three per occasional counterparty.
+fn all_invoice_counts(p: &GenerateParams) -> Vec<usize> {
+    let occasional = (p.occasional_share * p.invoices as f64).round() as usize;
+    let mut counts = invoice_counts(&GenerateParams { invoices: p.invoices - occasional, ..p.clone() });
+    let mut rng = Rng::new(p.seed, u64::MAX - 1);
+    let mut left = occasional;
+    while left > 0 {
+        let n = (rng.int(1, 3) as usize).min(left);
+        counts.push(n);
+        left -= n;
+    }
+    counts
+}
+
 /// Generates a data directory under `out`: `customers.parquet` and
 /// `invoices/`, `payments/`, `activities/` folders of part files.
 ///
@@ -143,22 +169,32 @@ pub fn generate(out: &Path, p: &GenerateParams) -> Result<GenerateSummary, Gener
     p.check()?;
     let start = days_from_date(p.start);
     let end = days_from_date(p.end);
-    let counts = invoice_counts(p);
-    let profiles: Vec<Profile> = (0..p.customers)
-        .map(|i| draw_profile(i, p.seed, &mut Rng::new(p.seed, i as u64), start, end, counts[i]))
+    let counts = all_invoice_counts(p);
+    let n_customers = counts.len();
+    let profiles: Vec<Profile> = (0..n_customers)
+        .map(|i| {
+            let mut prof = draw_profile(i, p.seed, &mut Rng::new(p.seed, i as u64), start, end, counts[i]);
+            if i >= p.customers {
+                // Occasional: joins any day, issues its invoices within a quarter.
+                let mut r = Rng::new(p.seed ^ 0x0CCA_5107, i as u64);
+                prof.start_day = r.int(i64::from(start), i64::from(end)) as i32;
+                prof.last_issue_day = (prof.start_day + 90).min(end);
+            }
+            prof
+        })
         .collect();
     write_customers(&out.join("customers.parquet"), &profiles)?;
-    let shards = p.invoices.div_ceil(250_000).max(4).min(p.customers);
-    let per = p.customers.div_ceil(shards);
+    let shards = p.invoices.div_ceil(250_000).max(4).min(n_customers);
+    let per = n_customers.div_ceil(shards);
     let results: Vec<Result<GenerateSummary, GenerateError>> = (0..shards)
         .into_par_iter()
         .map(|s| {
             let lo = s * per;
-            let hi = ((s + 1) * per).min(p.customers);
+            let hi = ((s + 1) * per).min(n_customers);
             write_shard(out, s, &profiles[lo.min(hi)..hi], &counts[lo.min(hi)..hi], p, start, end)
         })
         .collect();
-    let mut total = GenerateSummary { customers: p.customers, shards, ..Default::default() };
+    let mut total = GenerateSummary { customers: n_customers, shards, ..Default::default() };
     for r in results {
         let s = r?;
         total.invoices += s.invoices;
@@ -212,7 +248,8 @@ fn write_shard(
         // histories can be re-drawn independently.
         let mut rng = Rng::new(p.seed ^ 0xA5A5_A5A5, prof.index as u64);
         let first = prof.start_day.max(start);
-        let mut days: Vec<i32> = (0..n).map(|_| rng.int(i64::from(first), i64::from(end)) as i32).collect();
+        let last = prof.last_issue_day.min(end);
+        let mut days: Vec<i32> = (0..n).map(|_| rng.int(i64::from(first), i64::from(last)) as i32).collect();
         days.sort_unstable();
         let cid = customer_id(prof.index);
         for (seq, &day) in days.iter().enumerate() {
@@ -283,4 +320,49 @@ fn write_shard(
     pay_sink.finish()?;
     act_sink.finish()?;
     Ok(sum)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn occasional_counterparties_carry_their_share_of_invoices_within_a_quarter() {
+        let p = GenerateParams { customers: 50, invoices: 2_000, seed: 3, occasional_share: 0.25, ..Default::default() };
+        let counts = all_invoice_counts(&p);
+        assert_eq!(counts.iter().sum::<usize>(), 2_000);
+        let (regular, occasional) = counts.split_at(50);
+        assert_eq!(occasional.iter().sum::<usize>(), 500);
+        assert!(occasional.iter().all(|n| (1..=3).contains(n)), "{occasional:?}");
+        assert!(occasional.len() >= 500 / 3 && occasional.iter().any(|&n| n == 1) && occasional.iter().any(|&n| n == 3));
+        // The regular customers share what is left as they would without occasional ones.
+        assert_eq!(regular, &invoice_counts(&GenerateParams { invoices: 1_500, ..p.clone() })[..]);
+        assert_eq!(all_invoice_counts(&GenerateParams { occasional_share: 0.0, ..p.clone() }), invoice_counts(&p));
+
+        let dir = tempfile::tempdir().unwrap();
+        let s = generate(dir.path(), &p).unwrap();
+        assert_eq!((s.customers, s.invoices), (counts.len(), 2_000));
+        let h = crate::fixtures::full_history(dir.path());
+        let mut spans: Vec<(i32, i32)> = Vec::new();
+        let mut join_days = Vec::new();
+        for c in 0..h.customers.len() {
+            let index: usize = h.customers[c][1..].parse().unwrap();
+            let invs = h.invoices_of(c);
+            if index >= 50 {
+                let (lo, hi) = (invs[0].invoice_date, invs[invs.len() - 1].invoice_date);
+                spans.push((lo, hi));
+                join_days.push(lo);
+                assert!(hi - lo <= 90 && invs.len() <= 3, "{}: {lo}..{hi}, {} invoices", h.customers[c], invs.len());
+            }
+        }
+        assert_eq!(spans.len(), occasional.len());
+        // They join throughout the period, not only at its start.
+        join_days.sort_unstable();
+        let (first, last) = (days_from_date(p.start), days_from_date(p.end));
+        let q = |f: f64| join_days[((join_days.len() - 1) as f64 * f) as usize];
+        assert!(q(0.25) > first + 100 && q(0.75) < last - 100 && q(0.75) - q(0.25) > 300, "{:?}", (q(0.25), q(0.75)));
+
+        let bad = GenerateParams { occasional_share: 1.0, ..p };
+        assert_eq!(bad.check(), Err(GenerateParamsError::OccasionalShare(1.0)));
+    }
 }
