@@ -348,28 +348,32 @@ impl BacktestReport {
             }
             s.push('\n');
         }
-        s.push_str(&format!(
-            "\n90% intervals from {RESAMPLES} resamples of the as-of dates (the same resamples for every method)\n\n"
-        ));
-        s.push_str("| method | MAE d | p10–p90 cov. | late ROC-AUC | Brier | WAPE 13 wk | forecast WAPE |\n");
-        s.push_str("|---|---:|---:|---:|---:|---:|---:|\n");
-        let range = |v: Option<[f64; 2]>, digits: usize, pct: bool| match v {
-            Some([lo, hi]) if pct => format!("{:.1}–{:.1}%", 100.0 * lo, 100.0 * hi),
-            Some([lo, hi]) => format!("{lo:.digits$}–{hi:.digits$}"),
-            None => "—".to_string(),
-        };
-        for m in &self.methods {
-            let i = &m.intervals;
+        // One as-of date (the validation slice of `arsight train`) has no intervals.
+        let with_intervals = self.methods.iter().any(|m| m.intervals != Intervals::default());
+        if with_intervals {
             s.push_str(&format!(
-                "| {} | {} | {} | {} | {} | {} | {} |\n",
-                m.method,
-                range(i.mae_days, 2, false),
-                range(i.p10_p90_coverage, 1, true),
-                range(i.late_roc_auc, 3, false),
-                range(i.late_brier, 3, false),
-                range(i.wape, 3, false),
-                range(i.forecast_wape, 3, false),
+                "\n90% intervals from {RESAMPLES} resamples of the as-of dates (the same resamples for every method)\n\n"
             ));
+            s.push_str("| method | MAE d | p10–p90 cov. | late ROC-AUC | Brier | WAPE 13 wk | forecast WAPE |\n");
+            s.push_str("|---|---:|---:|---:|---:|---:|---:|\n");
+            let range = |v: Option<[f64; 2]>, digits: usize, pct: bool| match v {
+                Some([lo, hi]) if pct => format!("{:.1}–{:.1}%", 100.0 * lo, 100.0 * hi),
+                Some([lo, hi]) => format!("{lo:.digits$}–{hi:.digits$}"),
+                None => "—".to_string(),
+            };
+            for m in &self.methods {
+                let i = &m.intervals;
+                s.push_str(&format!(
+                    "| {} | {} | {} | {} | {} | {} | {} |\n",
+                    m.method,
+                    range(i.mae_days, 2, false),
+                    range(i.p10_p90_coverage, 1, true),
+                    range(i.late_roc_auc, 3, false),
+                    range(i.late_brier, 3, false),
+                    range(i.wape, 3, false),
+                    range(i.forecast_wape, 3, false),
+                ));
+            }
         }
         for m in self.methods.iter().filter(|m| !m.forecast_by_week.is_empty()) {
             s.push_str(&format!(

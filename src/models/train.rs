@@ -490,7 +490,10 @@ mod tests {
         let h = load_history(dir.path(), d, &InvoiceReadOptions::default(), &FxTable::default()).unwrap();
         let p = quick();
         let t = train_all(&h, d, &p).unwrap();
-        assert!(t.validation.is_some(), "a year of history gives a validation slice");
+        let v = t.validation.as_ref().expect("a year of history gives a validation slice");
+        // One as-of date: no date-resampled intervals, and no empty table of them.
+        assert_eq!(v.methods[0].intervals, crate::models::backtest::Intervals::default());
+        assert!(v.markdown().contains("| arsight GBDT |") && !v.markdown().contains("90% intervals"));
         let models = tempfile::tempdir().unwrap();
         let store = ModelStore::new(models.path());
         let v1 = save_all(&store, &t, &p, "fp").unwrap();
