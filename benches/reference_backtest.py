@@ -305,7 +305,6 @@ def main():
     print(f"| {ref['method']} | {ref['mae_days']:.2f} | {100 * ref['within_7d']:.1f}% | {100 * ref['p10_p90_coverage']:.1f}% | "
           f"{ref['late_roc_auc']:.3f} | {ref['late_brier']:.3f} | {ref['wape']:.3f} | — | — | {ref_s:.1f} |")
 
-
     # How far each figure would move with other as-of dates, and whether the gaps
     # between the two sides are larger than that.
     iv = report["methods"][0].get("intervals", {})
