@@ -232,7 +232,6 @@ impl ScoredRow {
 
     /// The row's CSV fields (dates as YYYY-MM-DD).
     pub fn csv_record(&self) -> [String; 9] {
-        let date = |d: i32| date_from_days(d).map(|x| x.to_string()).unwrap_or_default();
         [
             date(self.as_of),
             self.customer_id.clone(),
@@ -245,6 +244,11 @@ impl ScoredRow {
             date(self.paid_date),
         ]
     }
+}
+
+/// A day as YYYY-MM-DD (empty when out of range), for the row files.
+fn date(d: i32) -> String {
+    date_from_days(d).map(|x| x.to_string()).unwrap_or_default()
 }
 
 /// An invoice open at an as-of date, as the cash forecast saw it, and its outcome.
@@ -287,7 +291,6 @@ impl CashRow {
 
     /// The row's CSV fields (dates as YYYY-MM-DD; an empty last field when unpaid).
     pub fn csv_record(&self) -> [String; 11] {
-        let date = |d: i32| date_from_days(d).map(|x| x.to_string()).unwrap_or_default();
         [
             date(self.as_of),
             self.customer_id.clone(),
@@ -500,37 +503,36 @@ impl Pool {
     }
 }
 
-/// Rows grouped by as-of date, and resamples of those dates.
-struct Resampler<'a> {
-    by_date: HashMap<usize, Vec<usize>>,
-    draws: &'a [Vec<usize>],
+/// The rows of each resample of the as-of dates (rows of a date drawn twice appear
+/// twice), built once and read by every metric.
+struct Resampler {
+    /// Distinct dates with rows.
+    n_dates: usize,
+    samples: Vec<Vec<usize>>,
 }
 
-impl<'a> Resampler<'a> {
+impl Resampler {
     /// `date[i]`: the as-of date index of row `i`.
-    fn new(date: &[usize], draws: &'a [Vec<usize>]) -> Self {
+    fn new(date: &[usize], draws: &[Vec<usize>]) -> Self {
         let mut by_date: HashMap<usize, Vec<usize>> = HashMap::new();
         for (i, &k) in date.iter().enumerate() {
             by_date.entry(k).or_default().push(i);
         }
-        Resampler { by_date, draws }
+        let samples = if by_date.len() < 2 {
+            Vec::new()
+        } else {
+            draws.iter().map(|draw| draw.iter().filter_map(|k| by_date.get(k)).flatten().copied().collect()).collect()
+        };
+        Resampler { n_dates: by_date.len(), samples }
     }
 
-    /// 5th and 95th percentiles of `stat` over the resamples (rows of a date drawn
-    /// twice counted twice); None with fewer than two dates or no finite value.
+    /// 5th and 95th percentiles of `stat` over the resamples; None with fewer than two
+    /// dates or no finite value.
     fn interval(&self, stat: impl Fn(&[usize]) -> f64) -> Option<[f64; 2]> {
-        if self.by_date.len() < 2 {
+        if self.n_dates < 2 {
             return None;
         }
-        let mut v: Vec<f64> = self
-            .draws
-            .iter()
-            .map(|draw| {
-                let ix: Vec<usize> = draw.iter().filter_map(|k| self.by_date.get(k)).flatten().copied().collect();
-                stat(&ix)
-            })
-            .filter(|x| x.is_finite())
-            .collect();
+        let mut v: Vec<f64> = self.samples.iter().map(|ix| stat(ix)).filter(|x| x.is_finite()).collect();
         v.sort_by(f64::total_cmp);
         (!v.is_empty()).then(|| [quantile_sorted(&v, 0.05), quantile_sorted(&v, 0.95)])
     }
