@@ -2,10 +2,12 @@
 """Reference backtest: what a data scientist builds in an afternoon with pandas and
 LightGBM, under the same protocol as `arsight backtest`, run side by side with it.
 
-    python3 benches/reference_backtest.py --data data/ibm [--arsight target/release/arsight] [--with-channel] [--params F]
+    python3 benches/reference_backtest.py --data data/ibm [--arsight target/release/arsight] [--with-channel] [--with-master] [--params F]
 
 With --with-channel the reference also gets the invoice's delivery channel (the
 contract's `channel` column, one indicator per channel) as a feature, as arsight does.
+With --with-master it also gets the customers table's `segment` and `country` (one
+indicator per value), as arsight's empirical model does.
 
 Protocol (identical to `arsight backtest`, see src/models/backtest.rs):
 - as-of dates D_k = T80 + 14k while D_k <= the last invoice date (T80: the invoice date
@@ -58,7 +60,7 @@ def fx_per_usd(df):
     return cur.map(FX_PER_USD).fillna(1.0).to_numpy()
 
 
-def load(data, with_channel=False):
+def load(data, with_channel=False, with_master=False):
     path = os.path.join(data, "invoices.parquet")
     if not os.path.exists(path):
         path = os.path.join(data, "invoices")
@@ -76,6 +78,15 @@ def load(data, with_channel=False):
         ch = df["channel"].fillna("").astype(str).str.strip().str.lower()
         for name in sorted(ch.unique()):
             out[f"channel_{name or 'none'}"] = (ch == name).astype(float).to_numpy()
+    cust_path = os.path.join(data, "customers.parquet")
+    if with_master and os.path.exists(cust_path):
+        cust = pd.read_parquet(cust_path)
+        cust = cust.assign(customer_id=cust["customer_id"].astype(str)).set_index("customer_id")
+        for field in ["segment", "country"]:
+            if field in cust.columns:
+                v = out["customer_id"].map(cust[field]).fillna("").astype(str).str.strip()
+                for name in sorted(v.unique()):
+                    out[f"master_{field}_{name or 'none'}"] = (v == name).astype(float).to_numpy()
     out["paid_date"] = out["paid_date"].fillna(np.inf)
     return out.sort_values(["customer_id", "invoice_date"]).reset_index(drop=True)
 
@@ -110,7 +121,7 @@ def features(df, known_at):
                 }
             )
     f = pd.DataFrame(rows, index=df.index)
-    for c in [c for c in df.columns if c.startswith("channel_")]:
+    for c in [c for c in df.columns if c.startswith(("channel_", "master_"))]:
         f[c] = df[c].to_numpy()
     f["log_amount"] = np.log1p(df["amount"].clip(lower=0))
     f["terms"] = df["due_date"] - df["invoice_date"]
@@ -194,7 +205,9 @@ def reference(df, horizon_weeks=13, every=14):
     p_late, late = np.array(pool["p_late"]), np.array(pool["late"], dtype=bool)
     f, a = np.array(cash_f), np.array(cash_a)
     return {
-        "method": "LightGBM reference (Python)" + (" + channel" if any(c.startswith("channel_") for c in df.columns) else ""),
+        "method": "LightGBM reference (Python)"
+        + (" + channel" if any(c.startswith("channel_") for c in df.columns) else "")
+        + (" + segment, country" if any(c.startswith("master_") for c in df.columns) else ""),
         "as_of_dates": len(as_of),
         "n_scored": int(n_scored),
         "mae_days": float(err.mean()),
@@ -272,9 +285,11 @@ def main():
     ap.add_argument("--data", required=True)
     ap.add_argument("--arsight", default="target/release/arsight")
     ap.add_argument("--with-channel", action="store_true", help="give the reference the delivery channel too")
+    ap.add_argument("--with-master", action="store_true",
+                    help="give the reference the customers table's segment and country too (one-hot)")
     ap.add_argument("--params", help="model settings file passed to `arsight backtest --params`")
     args = ap.parse_args()
-    df = load(args.data, args.with_channel)
+    df = load(args.data, args.with_channel, args.with_master)
     t = time.perf_counter()
     ref = reference(df)
     ref_s = time.perf_counter() - t

@@ -59,6 +59,10 @@ pub enum Command {
         /// each, within a quarter), added to the customers above.
         #[arg(long, default_value_t = 0.0)]
         occasional_share: f64,
+        /// Let customers' country and segment move their mean days late (payment
+        /// cultures, approval cycles); off by default.
+        #[arg(long)]
+        market_effects: bool,
     },
     /// Build point-in-time customer vectors and open-invoice feature rows.
     Features {

@@ -478,6 +478,8 @@ pub fn apply(ledger: &mut Ledger, e: &Event, fx: &FxTable) {
         EventBody::Customer { segment, collector, credit_limit } => {
             ledger.master = crate::features::history::CustMaster {
                 segment: segment.clone(),
+                // Customer events carry no country: the one known stays.
+                country: ledger.master.country.take(),
                 collector: collector.clone(),
                 credit_limit_base: credit_limit.map_or(f64::NAN, |m| fx.to_base(m.minor, m.currency)),
             };

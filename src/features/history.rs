@@ -152,6 +152,8 @@ pub struct CustSide {
 pub struct CustMaster {
     /// Segment.
     pub segment: Option<String>,
+    /// Country.
+    pub country: Option<String>,
     /// Collector.
     pub collector: Option<String>,
     /// Credit limit in base currency.
@@ -239,6 +241,9 @@ struct ChunkOut {
     file: Arc<PathBuf>,
     first_row: u64,
     customers: Vec<String>,
+    /// Per customer of `customers`: the country on its latest invoice (issue date,
+    /// country), when the invoices give one.
+    countries: Vec<Option<(i32, String)>>,
     rows: Vec<Inv>,
     open: Vec<OpenInfo>,
 }
@@ -255,6 +260,7 @@ pub fn load_history(dir: &Path, as_of: i32, opts: &InvoiceReadOptions, fx: &FxTa
     let (chunks, mut rejects) = read_invoices_with(&inv_src, opts, |c| {
         let mut local: HashMap<&str, u32> = HashMap::new();
         let mut customers = Vec::new();
+        let mut countries: Vec<Option<(i32, String)>> = Vec::new();
         let mut rows = Vec::new();
         let mut open = Vec::new();
         for i in 0..c.len() {
@@ -264,8 +270,15 @@ pub fn load_history(dir: &Path, as_of: i32, opts: &InvoiceReadOptions, fx: &FxTa
             let cid = c.customer_id.value(i).trim();
             let cust = *local.entry(cid).or_insert_with(|| {
                 customers.push(cid.to_string());
+                countries.push(None);
                 (customers.len() - 1) as u32
             });
+            if let Some(v) = c.country.as_ref().filter(|a| !a.is_null(i)).map(|a| a.value(i).trim()) {
+                let slot = &mut countries[cust as usize];
+                if !v.is_empty() && slot.as_ref().is_none_or(|(d, _)| *d <= c.invoice_date[i]) {
+                    *slot = Some((c.invoice_date[i], v.to_string()));
+                }
+            }
             let settled = c.paid_date[i] != NULL_DATE && c.paid_date[i] <= as_of;
             let open_slot = if settled {
                 u32::MAX
@@ -291,7 +304,7 @@ pub fn load_history(dir: &Path, as_of: i32, opts: &InvoiceReadOptions, fx: &FxTa
                 origin: (0, i as u32),
             });
         }
-        ChunkOut { file: c.file.clone(), first_row: c.first_row, customers, rows, open }
+        ChunkOut { file: c.file.clone(), first_row: c.first_row, customers, countries, rows, open }
     })?;
 
     stage("invoices read");
@@ -302,8 +315,19 @@ pub fn load_history(dir: &Path, as_of: i32, opts: &InvoiceReadOptions, fx: &FxTa
     let mut customers: Vec<String> = Vec::new();
     let mut open: Vec<OpenInfo> = Vec::new();
     let mut chunk_meta = Vec::with_capacity(chunks.len());
+    // The country on each customer's latest invoice (the customers table's wins).
+    let mut invoice_country: Vec<Option<(i32, String)>> = Vec::new();
     for (ci, ch) in chunks.iter_mut().enumerate() {
         let map: Vec<u32> = ch.customers.drain(..).map(|id| intern(&mut index, &mut customers, id)).collect();
+        invoice_country.resize(customers.len(), None);
+        for (local, found) in ch.countries.drain(..).enumerate() {
+            let slot = &mut invoice_country[map[local] as usize];
+            if let Some((d, v)) = found {
+                if slot.as_ref().is_none_or(|(s, _)| *s <= d) {
+                    *slot = Some((d, v));
+                }
+            }
+        }
         let base = open.len() as u32;
         for r in &mut ch.rows {
             r.cust = map[r.cust as usize];
@@ -457,14 +481,20 @@ pub fn load_history(dir: &Path, as_of: i32, opts: &InvoiceReadOptions, fx: &FxTa
         h.act_offsets = vec![0; n_cust + 1];
     }
 
-    let mut master = vec![CustMaster { credit_limit_base: f64::NAN, ..Default::default() }; n_cust];
+    let mut master: Vec<CustMaster> = invoice_country
+        .into_iter()
+        .map(|c| CustMaster { credit_limit_base: f64::NAN, country: c.map(|(_, v)| v), ..Default::default() })
+        .collect();
+    master.resize(n_cust, CustMaster { credit_limit_base: f64::NAN, ..Default::default() });
     if let Some(src) = TableSource::find(dir, "customers")? {
         let (list, rj): (Vec<Customer>, _) = read_customers(&src, opts)?;
         rejects.extend(rj);
         for cu in list {
             if let Some(&c) = index.get(cu.customer_id.as_str()) {
+                let from_invoices = master[c as usize].country.take();
                 master[c as usize] = CustMaster {
                     segment: cu.segment,
+                    country: cu.country.filter(|v| !v.trim().is_empty()).or(from_invoices),
                     collector: cu.collector,
                     credit_limit_base: cu.credit_limit.map_or(f64::NAN, |m| fx.to_base(m.minor, m.currency)),
                 };

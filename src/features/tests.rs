@@ -283,3 +283,35 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_customer_country_comes_from_the_customers_table_else_its_latest_invoice_known_at_as_of() {
+    let dir = tempfile::tempdir().unwrap();
+    hand_written(dir.path());
+    // The same invoices with the country each gives: A moved from DE to FR, and its
+    // invoice issued after the as-of date says NL; B's second invoice says nothing.
+    let path = dir.path().join("invoices.parquet");
+    let b = read_all(&path).remove(0);
+    let country: ArrayRef =
+        Arc::new(StringArray::from(vec![Some("DE"), Some("DE"), Some("FR"), Some("FR"), Some("US"), None, Some("NL")]));
+    let schema = b.schema();
+    let mut cols: Vec<(&str, ArrayRef)> =
+        schema.fields().iter().map(|f| f.name().as_str()).zip(b.columns().iter().cloned()).collect();
+    cols.push(("country", country));
+    write_batch(&path, &table(cols)).unwrap();
+    let opts = FeatureOptions::default();
+    let load = || load_history(dir.path(), day("2024-06-30").unwrap(), &opts.read, &opts.fx).unwrap();
+    let country_of = |h: &History, id: &str| {
+        let c = h.customers.iter().position(|c| c == id).unwrap();
+        h.master[c].country.clone()
+    };
+    let h = load();
+    assert_eq!(country_of(&h, "A").as_deref(), Some("FR"));
+    assert_eq!(country_of(&h, "B").as_deref(), Some("US"));
+    // The customers table wins where it gives a country.
+    let customers = table(vec![("customer_id", strs(&["A", "B"])), ("country", strs(&["", "GB"]))]);
+    write_batch(&dir.path().join("customers.parquet"), &customers).unwrap();
+    let h = load();
+    assert_eq!(country_of(&h, "A").as_deref(), Some("FR"));
+    assert_eq!(country_of(&h, "B").as_deref(), Some("GB"));
+}

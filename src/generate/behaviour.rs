@@ -62,6 +62,22 @@ const MARKETS: [(&str, &str, f64, f64); 8] = [
     ("AU", "AUD", 0.05, 1.52),
 ];
 
+/// Mean days late a customer's country adds with `--market-effects` (payment
+/// cultures differ: days beyond terms run longer in some markets than others).
+pub const COUNTRY_DAYS_LATE: [(&str, f64); 8] =
+    [("US", 0.0), ("DE", -2.0), ("FR", 6.0), ("NL", -1.0), ("GB", 3.0), ("JP", -3.0), ("CA", 1.0), ("AU", 2.0)];
+
+/// Mean days late a customer's segment adds with `--market-effects` (enterprise
+/// invoices wait in longer approval runs, small businesses pay when cash allows).
+pub const SEGMENT_DAYS_LATE: [(&str, f64); 3] = [("enterprise", 3.0), ("mid-market", 0.0), ("smb", 2.0)];
+
+/// What [`COUNTRY_DAYS_LATE`] and [`SEGMENT_DAYS_LATE`] add to a profile's mean days
+/// late.
+pub fn market_days_late(p: &Profile) -> f64 {
+    let find = |list: &[(&str, f64)], key: &str| list.iter().find(|e| e.0 == key).map_or(0.0, |e| e.1);
+    find(&COUNTRY_DAYS_LATE, p.country) + find(&SEGMENT_DAYS_LATE, p.segment)
+}
+
 /// (segment, weight, median invoice in USD)
 const SEGMENTS: [(&str, f64, f64); 3] =
     [("enterprise", 0.15, 40_000.0), ("mid-market", 0.35, 6_000.0), ("smb", 0.50, 900.0)];

@@ -73,6 +73,9 @@ pub struct GenerateParams {
     /// beyond `customers`, one to three invoices each within a quarter, joining at any
     /// time, so many invoices have no payment history behind them (0: none).
     pub occasional_share: f64,
+    /// Whether customers' country and segment move their mean days late
+    /// ([`behaviour::market_days_late`]); off, every other draw is the same either way.
+    pub market_effects: bool,
 }
 
 impl Default for GenerateParams {
@@ -84,6 +87,7 @@ impl Default for GenerateParams {
             end: NaiveDate::from_ymd_opt(2024, 12, 31).expect("valid"),
             seed: 42,
             occasional_share: 0.0,
+            market_effects: false,
         }
     }
 }
@@ -179,6 +183,9 @@ pub fn generate(out: &Path, p: &GenerateParams) -> Result<GenerateSummary, Gener
                 let mut r = Rng::new(p.seed ^ 0x0CCA_5107, i as u64);
                 prof.start_day = r.int(i64::from(start), i64::from(end)) as i32;
                 prof.last_issue_day = (prof.start_day + 90).min(end);
+            }
+            if p.market_effects {
+                prof.mean_late += behaviour::market_days_late(&prof);
             }
             prof
         })
@@ -365,5 +372,40 @@ mod tests {
 
         let bad = GenerateParams { occasional_share: 1.0, ..p };
         assert_eq!(bad.check(), Err(GenerateParamsError::OccasionalShare(1.0)));
+    }
+
+    #[test]
+    fn market_effects_move_each_customer_by_its_country_and_segment_and_nothing_else() {
+        let p = GenerateParams { customers: 120, invoices: 5_000, seed: 5, ..Default::default() };
+        let (plain, moved) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        generate(plain.path(), &p).unwrap();
+        generate(moved.path(), &GenerateParams { market_effects: true, ..p.clone() }).unwrap();
+        let (a, b) = (crate::fixtures::full_history(plain.path()), crate::fixtures::full_history(moved.path()));
+        assert_eq!(a.customers, b.customers);
+        let median_late = |h: &crate::features::History, c: usize| {
+            let mut v: Vec<f64> = h
+                .invoices_of(c)
+                .iter()
+                .filter(|r| r.paid_date != crate::features::history::OPEN)
+                .map(|r| f64::from(r.paid_date - r.due_date))
+                .collect();
+            v.sort_by(f64::total_cmp);
+            (v.len() >= 10).then(|| crate::features::stats::quantile_sorted(&v, 0.5))
+        };
+        let find = |list: &[(&str, f64)], key: &str| list.iter().find(|e| e.0 == key).unwrap().1;
+        let mut errors = Vec::new();
+        for c in 0..a.customers.len() {
+            // Same invoices, amounts and countries either way.
+            assert_eq!(a.invoices_of(c).len(), b.invoices_of(c).len());
+            assert_eq!(a.master[c].country, b.master[c].country);
+            let (Some(x), Some(y)) = (median_late(&a, c), median_late(&b, c)) else { continue };
+            let expected = find(&behaviour::COUNTRY_DAYS_LATE, a.master[c].country.as_deref().unwrap())
+                + find(&behaviour::SEGMENT_DAYS_LATE, a.master[c].segment.as_deref().unwrap());
+            errors.push((y - x - expected).abs());
+        }
+        errors.sort_by(f64::total_cmp);
+        assert!(errors.len() > 60, "{} customers with 10 settled invoices", errors.len());
+        // Weekends and reminders move a few payments by a day or two.
+        assert!(errors[errors.len() / 2] <= 1.0, "median error {}", errors[errors.len() / 2]);
     }
 }

@@ -54,6 +54,8 @@ pub struct InvoiceChunk {
     pub paid_minor: Vec<i64>,
     /// Delivery channel code per row ([`crate::domain::channel_code`]; 0 without one).
     pub channel: Vec<u8>,
+    /// The customer's country as the invoice gives it (when the file has the column).
+    pub country: Option<StringArray>,
     /// Extra numeric columns in the order asked for.
     pub extra: Vec<Vec<f64>>,
     /// Whether each row passed validation.
@@ -73,7 +75,7 @@ impl InvoiceChunk {
 }
 
 const REQUIRED: [&str; 5] = ["invoice_id", "customer_id", "invoice_date", "due_date", "amount"];
-const OPTIONAL: [&str; 5] = ["currency", "paid_date", "paid_amount", "terms_days", "channel"];
+const OPTIONAL: [&str; 6] = ["currency", "paid_date", "paid_amount", "terms_days", "channel", "country"];
 
 /// Reads every invoice file of `source` in parallel; returns chunks in file order and
 /// all rejected rows.
@@ -151,6 +153,7 @@ fn decode(b: &BatchColumns<'_>, opts: &InvoiceReadOptions) -> Result<(InvoiceChu
         }
         None => vec![crate::domain::NO_CHANNEL; n],
     };
+    let country = b.get("country").map(|a| columns::strings(path, "country", a)).transpose()?;
     let mut extra = Vec::with_capacity(opts.extra_numeric.len());
     for name in &opts.extra_numeric {
         let a = col(name);
@@ -215,6 +218,7 @@ fn decode(b: &BatchColumns<'_>, opts: &InvoiceReadOptions) -> Result<(InvoiceChu
         paid_date,
         paid_minor,
         channel,
+        country,
         extra,
         valid,
     };
