@@ -40,6 +40,14 @@ pub struct PostedInvoice {
     pub amount: Option<serde_json::Value>,
     /// ISO 4217 code.
     pub currency: Option<String>,
+    /// Delivery channel (`paper`, `email`, `e-invoice`, ...).
+    pub channel: Option<String>,
+    /// The customer's segment, read for a customer without history: it starts from
+    /// its segment's peers.
+    pub segment: Option<String>,
+    /// The customer's country, read for a customer without history: it starts from
+    /// its country's peers.
+    pub country: Option<String>,
 }
 
 /// `POST /v1/predictions` body.

@@ -625,6 +625,35 @@ mod tests {
         }
     }
 
+    /// A posted invoice of a counterparty without history reads its segment and
+    /// country: a value the model learned an effect for moves the prediction, an
+    /// unknown one leaves it where no value leaves it, and a value that is not a
+    /// string is refused naming the field.
+    #[test]
+    fn a_cold_start_starts_from_its_segment_and_country() {
+        let dir = generated_dir(60, 2000, "2023-01-01", "2024-06-30", 5);
+        let (d, models) = trained_models(dir.path(), "2024-06-30");
+        let s = Service::load(dir.path(), d, models.path()).unwrap();
+        let groups = &s.models.payment.empirical.as_ref().unwrap().groups;
+        let (field, value, effect) = groups.iter().max_by(|a, b| a.2.abs().total_cmp(&b.2.abs())).unwrap().clone();
+        assert!(effect.abs() > 1e-6, "{groups:?}");
+        let post = |extra: Option<(&str, serde_json::Value)>| {
+            let mut v = serde_json::json!({"invoice_id": "U1", "customer_id": "NOBODY", "invoice_date": "2024-06-30",
+                "due_date": "2024-07-30", "amount": 1234.5, "currency": "EUR"});
+            if let Some((k, x)) = extra {
+                v[k] = x;
+            }
+            s.predict_posted(&serde_json::json!({ "invoices": [v] }))
+        };
+        let plain = post(None).unwrap().remove(0);
+        let peer = post(Some((&field, serde_json::json!(value)))).unwrap().remove(0);
+        let unknown = post(Some((&field, serde_json::json!("no such value")))).unwrap().remove(0);
+        assert_ne!(plain.p_late, peer.p_late, "{field} {value}: {effect}");
+        assert_eq!(plain, unknown);
+        let err = post(Some(("country", serde_json::json!(7)))).unwrap_err();
+        assert_eq!(err[0].field, "invoices[0].country");
+    }
+
     /// A large batch (checked, scored and written in parallel) answers what each
     /// invoice posted alone answers (probabilities up to the order of a sum), its JSON equals the plain serialisation,
     /// and errors come in the order of the invoices.

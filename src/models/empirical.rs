@@ -491,12 +491,17 @@ impl EmpiricalModel {
     /// The effect of customer `c`'s segment and country, days (0 for values the model
     /// does not know).
     pub fn customer_offset(&self, h: &History, c: usize) -> f64 {
+        self.group_offset([group_value(h, c, 0), group_value(h, c, 1)])
+    }
+
+    /// The effect of a segment and a country (in [`GROUP_FIELDS`] order), days.
+    fn group_offset(&self, values: [Option<&str>; 2]) -> f64 {
         if self.groups.is_empty() {
             return 0.0;
         }
         (0..GROUP_FIELDS.len())
             .filter_map(|f| {
-                let v = group_value(h, c, f)?;
+                let v = values[f].map(str::trim).filter(|v| !v.is_empty())?;
                 self.groups.iter().find(|g| g.0 == GROUP_FIELDS[f] && g.1 == v).map(|g| g.2)
             })
             .sum()
@@ -566,6 +571,14 @@ impl EmpiricalModel {
     pub fn no_history(&self) -> CustomerDist {
         let mut d = CustomerDist::empty(Vec::new(), 0);
         self.merge(&mut d);
+        d
+    }
+
+    /// The distribution of a customer without history whose segment and country are
+    /// given (either may be unknown): the portfolio's, shifted by their effects.
+    pub fn no_history_in(&self, segment: Option<&str>, country: Option<&str>) -> CustomerDist {
+        let mut d = self.no_history();
+        d.offset = self.group_offset([segment, country]);
         d
     }
 

@@ -1021,6 +1021,15 @@ impl Service {
                 crate::domain::NO_CHANNEL
             }
         };
+        // A counterparty without history starts from its segment's and country's peers.
+        let mut peer = [None, None];
+        for (slot, name) in peer.iter_mut().zip(["segment", "country"]) {
+            match v.field(name) {
+                Field::Missing | Field::Null => {}
+                Field::Str(c) if c.len() <= 256 => *slot = Some(c),
+                _ => errors.push(bad(path(name), "should be a string of at most 256 bytes".into())),
+            }
+        }
         let (Some(cust), Some(issue_d), Some(due_d), Some(m), true) = (cust, issue_d, due_d, amount, field_ok) else {
             return Err(errors);
         };
@@ -1045,7 +1054,7 @@ impl Service {
             let dist = match known.as_ref().and_then(|(_, sum)| sum.2.as_ref()) {
                 Some(d) => d,
                 None => {
-                    none = e.no_history();
+                    none = e.no_history_in(peer[0], peer[1]);
                     &none
                 }
             };
