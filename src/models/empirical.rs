@@ -273,16 +273,16 @@ fn group_effects(h: &History, rows: impl Iterator<Item = (usize, f64)>, prior: f
     }
     // (weight, mean residual, group index per field)
     let mut keys: [Vec<String>; 2] = Default::default();
+    let mut seen: [std::collections::HashMap<&str, usize>; 2] = Default::default();
     let mut custs: Vec<(f64, f64, [Option<usize>; 2])> = Vec::with_capacity(sums.len());
     for &(c, sum, n) in sums.values() {
         let mut g = [None; 2];
         for (f, slot) in g.iter_mut().enumerate() {
-            *slot = group_value(h, c, f).map(|v| match keys[f].iter().position(|k| k == v) {
-                Some(i) => i,
-                None => {
+            *slot = group_value(h, c, f).map(|v| {
+                *seen[f].entry(v).or_insert_with(|| {
                     keys[f].push(v.to_string());
                     keys[f].len() - 1
-                }
+                })
             });
         }
         custs.push((n / (n + prior.max(1e-9)), sum / n, g));
