@@ -467,6 +467,9 @@ pub struct EmpOut {
     pub shift: f64,
     /// Of which its channel's.
     pub channel: f64,
+    /// What the customer's segment and country add through its prior: their effect
+    /// times the prior's share of the distribution (all of it without history), days.
+    pub peers: f64,
 }
 
 /// Per channel code, the model's effect (0 for channels it does not know).
@@ -742,24 +745,27 @@ impl EmpiricalModel {
             probs[k] = if cut < lo || base <= 1e-12 { 1.0 } else { (above / base).clamp(0.0, 1.0) };
         }
         let unpaid = (base / all).clamp(0.0, 1.0);
-        EmpOut { q: q.map(|v| v + shift), p: probs, p_issue, unpaid, n: d.settled, shift, channel: 0.0 }
+        EmpOut { q: q.map(|v| v + shift), p: probs, p_issue, unpaid, n: d.settled, shift, channel: 0.0, peers: 0.0 }
     }
 
     /// [`Self::predict`] for invoice `r` (its covariate effect and channel filled in).
     pub fn predict_invoice(&self, d: &CustomerDist, r: &Inv, min_late: Option<f64>) -> EmpOut {
         let table = self.channel_table();
+        let prior_share = self.prior_strength / (d.settled as f64 + self.prior_strength).max(1e-9);
         EmpOut {
             channel: table[usize::from(r.channel)],
+            peers: d.offset * prior_share,
             ..self.predict(d, self.shift_with(table, r) + d.offset, min_late)
         }
     }
 
     /// What moved an invoice's p50 away from the portfolio's median, in days: its
-    /// channel's effect, and the rest (the customer's own history, cut at "unpaid now",
-    /// with the invoice's terms and amount).
-    pub fn explain(&self, o: &EmpOut) -> (f64, f64) {
+    /// channel's effect, its customer's segment and country (through the prior), and
+    /// the rest (the customer's own history, cut at "unpaid now", with the invoice's
+    /// terms and amount).
+    pub fn explain(&self, o: &EmpOut) -> (f64, f64, f64) {
         let median = self.population.get(self.population.len() / 2).copied().unwrap_or(0.0);
-        (o.channel, o.q[1] - median - o.channel)
+        (o.channel, o.peers, o.q[1] - median - o.channel - o.peers)
     }
 
     /// An invoice unpaid beyond everything the distribution holds: from `min_late` on,
@@ -782,6 +788,7 @@ impl EmpiricalModel {
             n: settled,
             shift: 0.0,
             channel: 0.0,
+            peers: 0.0,
         }
     }
 
@@ -818,11 +825,19 @@ impl EmpiricalModel {
                 out
             })
             .collect();
-        let mut res =
-            vec![
-                EmpOut { q: [0.0; 3], p: [0.0; 3], p_issue: [0.0; 3], unpaid: 1.0, n: 0, shift: 0.0, channel: 0.0 };
-                pos.len()
-            ];
+        let mut res = vec![
+            EmpOut {
+                q: [0.0; 3],
+                p: [0.0; 3],
+                p_issue: [0.0; 3],
+                unpaid: 1.0,
+                n: 0,
+                shift: 0.0,
+                channel: 0.0,
+                peers: 0.0
+            };
+            pos.len()
+        ];
         for (i, o) in scored.into_iter().flatten() {
             res[i] = o;
         }
@@ -920,6 +935,13 @@ mod tests {
         for c in [0, 1, 2, 3] {
             assert!((p50(c) - own(c)).abs() < 1.5, "customer {c}: {} against its own {}", p50(c), own(c));
         }
+        // Reasons: without history the whole effect is the peers'; with thirty settled
+        // invoices the prior holds 3 / 33 of the distribution.
+        let out = |c: usize| m.predict_invoice(&m.dist(table, &h, c, 10_000), &Inv { cust: c as u32, ..new }, None);
+        let cold = m.explain(&out(40)).1;
+        assert!((cold - m.customer_offset(&h, 40)).abs() < 1e-9 && cold > 3.0, "{cold}");
+        let warm = m.explain(&out(0)).1;
+        assert!((warm - m.customer_offset(&h, 0) * 3.0 / 33.0).abs() < 1e-9 && warm.abs() < 0.15 * cold, "{warm}");
         // Without segments or countries there is nothing to learn.
         let (_, plain) = fitted();
         assert!(plain.groups.is_empty());

@@ -28,8 +28,9 @@ use crate::features::history::History;
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Reason {
     /// Model input name (`cust.*` or `inv.*`), or `empirical.channel` /
-    /// `empirical.customer_history` (`empirical.portfolio` for a customer without
-    /// settled invoices) for the empirical model's share of the p50.
+    /// `empirical.segment_country` / `empirical.customer_history`
+    /// (`empirical.portfolio` for a customer without settled invoices) for the
+    /// empirical model's share of the p50.
     #[schema(value_type = String)]
     pub feature: &'static str,
     /// Its value (NaN serialises as null).
@@ -48,6 +49,10 @@ impl Reason {
 
 /// Reason: the invoice's delivery channel, through the empirical model.
 pub const EMPIRICAL_CHANNEL: &str = "empirical.channel";
+
+/// Reason: the customer's segment and country, through the empirical model's prior
+/// (all of it for a customer without history, little for one with a long history).
+pub const EMPIRICAL_PEERS: &str = "empirical.segment_country";
 
 /// Reason: the customer's own payment history against the portfolio's, through the
 /// empirical model (value: its settled invoices).
@@ -450,19 +455,24 @@ pub fn score_matrix(
             (Some(_), Some(e)) => m.payment.empirical_weight[usize::from(e.n == 0)][1],
             _ => 0.0,
         };
-        // Room for the empirical model's two reasons too.
-        let mut reasons: Vec<Reason> = Vec::with_capacity(5);
+        // Room for the empirical model's three reasons too.
+        let mut reasons: Vec<Reason> = Vec::with_capacity(6);
         reasons.extend(top_by_magnitude::<3>(contrib).into_iter().flatten().map(|j| Reason {
             feature: names[j],
             value: xs[j].is_finite().then_some(xs[j]),
             contribution_days: (contrib[j] * (1.0 - w) * 10.0).round() / 10.0,
         }));
         if let (Some(model), Some(e), true) = (&m.payment.empirical, &r.emp, w > 0.0) {
-            let (channel, history) = model.explain(e);
+            let (channel, peers, history) = model.explain(e);
             reasons.push(Reason {
                 feature: EMPIRICAL_CHANNEL,
                 value: None,
                 contribution_days: (w * channel * 10.0).round() / 10.0,
+            });
+            reasons.push(Reason {
+                feature: EMPIRICAL_PEERS,
+                value: None,
+                contribution_days: (w * peers * 10.0).round() / 10.0,
             });
             reasons.push(Reason {
                 feature: history_reason(e.n),
