@@ -248,6 +248,24 @@ struct ChunkOut {
     open: Vec<OpenInfo>,
 }
 
+/// Keeps in `slot` the non-empty `value` dated `day` when it is at least as recent
+/// as what it holds (a later file row wins a tie); copies the text only when it changes.
+fn keep_latest(slot: &mut Option<(i32, String)>, day: i32, value: &str) {
+    if value.is_empty() {
+        return;
+    }
+    match slot {
+        Some((d, v)) if *d <= day => {
+            *d = day;
+            if v != value {
+                *v = value.to_string();
+            }
+        }
+        Some(_) => {}
+        None => *slot = Some((day, value.to_string())),
+    }
+}
+
 /// Loads the point-in-time history of `dir` at `as_of` (days since epoch).
 ///
 /// # Errors
@@ -274,10 +292,7 @@ pub fn load_history(dir: &Path, as_of: i32, opts: &InvoiceReadOptions, fx: &FxTa
                 (customers.len() - 1) as u32
             });
             if let Some(v) = c.country.as_ref().filter(|a| !a.is_null(i)).map(|a| a.value(i).trim()) {
-                let slot = &mut countries[cust as usize];
-                if !v.is_empty() && slot.as_ref().is_none_or(|(d, _)| *d <= c.invoice_date[i]) {
-                    *slot = Some((c.invoice_date[i], v.to_string()));
-                }
+                keep_latest(&mut countries[cust as usize], c.invoice_date[i], v);
             }
             let settled = c.paid_date[i] != NULL_DATE && c.paid_date[i] <= as_of;
             let open_slot = if settled {
@@ -320,12 +335,9 @@ pub fn load_history(dir: &Path, as_of: i32, opts: &InvoiceReadOptions, fx: &FxTa
     for (ci, ch) in chunks.iter_mut().enumerate() {
         let map: Vec<u32> = ch.customers.drain(..).map(|id| intern(&mut index, &mut customers, id)).collect();
         invoice_country.resize(customers.len(), None);
-        for (local, found) in ch.countries.drain(..).enumerate() {
-            let slot = &mut invoice_country[map[local] as usize];
+        for (local, found) in ch.countries.iter().enumerate() {
             if let Some((d, v)) = found {
-                if slot.as_ref().is_none_or(|(s, _)| *s <= d) {
-                    *slot = Some((d, v));
-                }
+                keep_latest(&mut invoice_country[map[local] as usize], *d, v);
             }
         }
         let base = open.len() as u32;

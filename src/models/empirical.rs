@@ -201,7 +201,8 @@ impl EmpiricalParams {
             max_history: self.max_history,
             kernel_days: 0.0,
             groups: Vec::new(),
-            table: TableCache::default(),
+            table: Derived::default(),
+            group_index: Derived::default(),
         };
         let table = *model.channel_table();
         model.groups = group_effects(
@@ -351,15 +352,24 @@ pub struct EmpiricalModel {
     pub groups: Vec<(String, String, f64)>,
     /// [`EmpiricalModel::channel_table`], built on first use.
     #[serde(skip)]
-    table: TableCache,
+    table: Derived<Box<ChannelTable>>,
+    /// `groups` by value, per field of [`GROUP_FIELDS`], built on first use.
+    #[serde(skip)]
+    group_index: Derived<[std::collections::HashMap<String, f64>; 2]>,
 }
 
-/// A lazily built channel table; two caches are equal whatever they hold (it is
-/// derived from the model's channels).
-#[derive(Debug, Clone, Default)]
-struct TableCache(std::sync::OnceLock<Box<ChannelTable>>);
+/// A lookup built on first use from the model's own fields; two are equal whatever
+/// they hold (they are derived from what is compared).
+#[derive(Debug, Clone)]
+struct Derived<T>(std::sync::OnceLock<T>);
 
-impl PartialEq for TableCache {
+impl<T> Default for Derived<T> {
+    fn default() -> Self {
+        Derived(std::sync::OnceLock::new())
+    }
+}
+
+impl<T> PartialEq for Derived<T> {
     fn eq(&self, _: &Self) -> bool {
         true
     }
@@ -502,12 +512,16 @@ impl EmpiricalModel {
         if self.groups.is_empty() {
             return 0.0;
         }
-        (0..GROUP_FIELDS.len())
-            .filter_map(|f| {
-                let v = values[f].map(str::trim).filter(|v| !v.is_empty())?;
-                self.groups.iter().find(|g| g.0 == GROUP_FIELDS[f] && g.1 == v).map(|g| g.2)
-            })
-            .sum()
+        let index = self.group_index.0.get_or_init(|| {
+            let mut index: [std::collections::HashMap<String, f64>; 2] = Default::default();
+            for (field, value, effect) in &self.groups {
+                if let Some(f) = GROUP_FIELDS.iter().position(|g| g == field) {
+                    index[f].insert(value.clone(), *effect);
+                }
+            }
+            index
+        });
+        (0..GROUP_FIELDS.len()).filter_map(|f| index[f].get(values[f]?.trim()).copied()).sum()
     }
 
     /// The covariate effect of an invoice, days.

@@ -1013,23 +1013,17 @@ impl Service {
                 return Err(errors);
             }
         }
-        let channel = match v.field("channel") {
-            Field::Missing | Field::Null => crate::domain::NO_CHANNEL,
-            Field::Str(c) if c.len() <= 256 => crate::domain::channel_code(c),
+        // Optional short texts: the channel, and the segment and country a counterparty
+        // without history starts from.
+        let [channel, segment, country] = ["channel", "segment", "country"].map(|name| match v.field(name) {
+            Field::Missing | Field::Null => None,
+            Field::Str(c) if c.len() <= 256 => Some(c),
             _ => {
-                errors.push(bad(path("channel"), "should be a string of at most 256 bytes".into()));
-                crate::domain::NO_CHANNEL
+                errors.push(bad(path(name), "should be a string of at most 256 bytes".into()));
+                None
             }
-        };
-        // A counterparty without history starts from its segment's and country's peers.
-        let mut peer = [None, None];
-        for (slot, name) in peer.iter_mut().zip(["segment", "country"]) {
-            match v.field(name) {
-                Field::Missing | Field::Null => {}
-                Field::Str(c) if c.len() <= 256 => *slot = Some(c),
-                _ => errors.push(bad(path(name), "should be a string of at most 256 bytes".into())),
-            }
-        }
+        });
+        let channel = channel.map_or(crate::domain::NO_CHANNEL, crate::domain::channel_code);
         let (Some(cust), Some(issue_d), Some(due_d), Some(m), true) = (cust, issue_d, due_d, amount, field_ok) else {
             return Err(errors);
         };
@@ -1054,7 +1048,7 @@ impl Service {
             let dist = match known.as_ref().and_then(|(_, sum)| sum.2.as_ref()) {
                 Some(d) => d,
                 None => {
-                    none = e.no_history_in(peer[0], peer[1]);
+                    none = e.no_history_in(segment, country);
                     &none
                 }
             };
