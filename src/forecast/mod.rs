@@ -22,7 +22,7 @@ use crate::domain::{date_from_days, Currency};
 use crate::features::history::History;
 use crate::features::FxTable;
 use crate::models::backtest::CashCase;
-use crate::models::copula::{knots, norm_inv, Copula};
+use crate::models::copula::{norm_inv, CashDist, Copula};
 use crate::models::dataset::{open_rows, scoring_rows, InvoiceView};
 use crate::models::gbdt::GbdtError;
 use crate::models::train::ModelSet;
@@ -123,12 +123,20 @@ pub struct OpenItem {
     /// Days from the as-of date to payment at the quantile levels
     /// [`crate::models::copula::KNOT_LEVELS`].
     pub knots: [f32; 9],
+    /// Level scale: a draw at level `u` is read at `u · scale` of the knots, and lands
+    /// after the horizon at 1 or more (see [`CashDist`]).
+    pub scale: f32,
 }
 
 impl OpenItem {
     /// An item from p10/p50/p90 days until payment (at least one day).
     pub fn new(cust: u32, currency: Currency, open_minor: i64, overdue: bool, q: [f64; 3]) -> Self {
-        OpenItem { cust, currency, open_minor, overdue, knots: knots(q).map(|k| k as f32) }
+        OpenItem::from_dist(cust, currency, open_minor, overdue, CashDist::from_quantiles(q))
+    }
+
+    /// An item from its distribution of days until payment.
+    pub fn from_dist(cust: u32, currency: Currency, open_minor: i64, overdue: bool, d: CashDist) -> Self {
+        OpenItem { cust, currency, open_minor, overdue, knots: d.knots.map(|k| k as f32), scale: d.scale as f32 }
     }
 }
 
@@ -200,12 +208,14 @@ pub fn open_items_where(
     m: &ModelSet,
     keep: impl Fn(usize) -> bool + Sync + Copy,
 ) -> Result<Vec<OpenItem>, GbdtError> {
-    let (rows, q): (_, Vec<[f64; 3]>) = match &m.cash {
+    let (rows, k): (_, Vec<CashDist>) = match &m.cash {
         Some(cash) => {
             let rows = open_rows(h, d, InvoiceView::AtDate, keep);
             let cap = f64::from(m.cash_horizon_days);
-            let q = cash.predict(rows.x.view())?.into_iter().map(|q| beyond_cap(q, cap)).collect();
-            (rows, q)
+            let q = cash.predict(rows.x.view())?;
+            let pi = m.cash_within.as_ref().map(|w| w.predict(rows.x.view())).transpose()?;
+            let k = (0..q.len()).map(|i| CashDist::new(q[i], cap, pi.as_ref().map(|p| p[i]))).collect();
+            (rows, k)
         }
         None => {
             let rows = scoring_rows(h, d, keep);
@@ -215,7 +225,7 @@ pub fn open_items_where(
                 .map(|i| {
                     let due = rows.due_date[i];
                     let c = m.payment.finish(q[i], emp.as_ref().map(|e| &e[i]), f64::from(d - due + 1));
-                    c.map(|v| f64::from(due - d) + v)
+                    CashDist::from_quantiles(c.map(|v| f64::from(due - d) + v))
                 })
                 .collect();
             (rows, q)
@@ -224,15 +234,10 @@ pub fn open_items_where(
     Ok((0..rows.len())
         .map(|i| {
             let (amount, cur) = rows.amount_minor[i];
-            OpenItem::new(rows.cust[i] as u32, cur, amount - rows.received_minor[i].max(0), d > rows.due_date[i], q[i])
+            let open = amount - rows.received_minor[i].max(0);
+            OpenItem::from_dist(rows.cust[i] as u32, cur, open, d > rows.due_date[i], k[i])
         })
         .collect())
-}
-
-/// The cash model's label was capped one day past its horizon: a quantile there means
-/// "beyond"; push it far out so it never lands in a bucket.
-fn beyond_cap(q: [f64; 3], cap: f64) -> [f64; 3] {
-    q.map(|v| if v > cap { 10.0 * cap } else { v })
 }
 
 /// The forecast as the backtest scores it: every open invoice of a case in the base
@@ -245,11 +250,10 @@ pub fn forecast_case(case: &CashCase<'_>, p: &ForecastParams) -> Result<Vec<[f64
     let fx = FxTable::default();
     let base = fx.base;
     let scale = 10f64.powi(base.minor_digits() as i32);
-    let items: Vec<OpenItem> = (0..case.days.len())
+    let items: Vec<OpenItem> = (0..case.dists.len())
         .map(|i| {
-            let q = beyond_cap(case.days[i], case.cap);
             let minor = (case.amount_base[i] * scale).round() as i64;
-            OpenItem::new(case.cust[i] as u32, base, minor, case.overdue[i], q)
+            OpenItem::from_dist(case.cust[i] as u32, base, minor, case.overdue[i], case.dists[i])
         })
         .collect();
     let p = ForecastParams { horizon_days: 7 * case.weeks, granularity: Granularity::Week, ..p.clone() }
@@ -613,6 +617,7 @@ struct Keys {
 struct Columns {
     /// Item k's days at level `KNOT_LEVELS[j]` at `knots[9 * k + j]`.
     knots: Vec<f32>,
+    scale: Vec<f32>,
     cust: Vec<u32>,
     /// First slot of the item's (currency, overdue) group.
     slot: Vec<u32>,
@@ -623,6 +628,7 @@ impl Columns {
     fn new(block: &[OpenItem], currencies: &[Currency], nb: usize) -> Self {
         Columns {
             knots: block.iter().flat_map(|i| i.knots).collect(),
+            scale: block.iter().map(|i| i.scale).collect(),
             cust: block.iter().map(|i| i.cust).collect(),
             slot: block
                 .iter()
@@ -698,6 +704,7 @@ fn draw_scalar(
 ) {
     let n = slots.len();
     let (knots, cust, first) = (&cols.knots[..9 * n], &cols.cust[..n], &cols.slot[..n]);
+    let level_scale = &cols.scale[..n];
     let (normal, phi) = (&*t.normal, &*t.phi);
     let scale = TABLE as f32 / (2.0 * PHI_RANGE);
     for k in from..n {
@@ -708,7 +715,10 @@ fn draw_scalar(
         let jitter = ((h & 0xf_ffff) as f32 * JITTER_UNIT - 0.5) * 0.0005;
         let x = w.c * zc + zp + w.e * e;
         let i = ((x + PHI_RANGE) * scale).clamp(0.0, TABLE as f32) as usize;
-        let u = (phi[i.min(TABLE)] + jitter).clamp(0.0, 0.999_999);
+        let u = (phi[i.min(TABLE)] + jitter).clamp(0.0, 0.999_999) * level_scale[k];
+        // Past its share within the horizon: after it.
+        let after = u >= 1.0;
+        let u = u.min(0.999_999);
         // The stretch between knots that holds u.
         let seg = P[1..].iter().map(|&p| usize::from(u >= p)).sum::<usize>();
         let (lo, hi) = (knots[9 * k + seg], knots[9 * k + seg + 1]);
@@ -717,7 +727,8 @@ fn draw_scalar(
         // i32::MAX land after the horizon, as in the AVX2 path.
         let d = x as i32;
         let day = (d as u32).wrapping_add(u32::from((d as f32) < x));
-        slots[k] = first[k] + days.bucket(day.min(days.horizon + 1));
+        let day = if after { days.horizon + 1 } else { day.min(days.horizon + 1) };
+        slots[k] = first[k] + days.bucket(day);
     }
 }
 
@@ -739,6 +750,7 @@ fn draw_avx2(cols: &Columns, keys: &Keys, zp: f32, w: &Weights, t: &Tables, days
     let n = slots.len();
     let whole = n - n % 8;
     let (knots, cust, first) = (&cols.knots[..9 * n], &cols.cust[..n], &cols.slot[..n]);
+    let level_scale = &cols.scale[..n];
     let f = _mm256_set1_ps;
     let i32s = _mm256_set1_epi32;
     let (wc, we, zpv) = (f(w.c), f(w.e), f(zp));
@@ -766,6 +778,10 @@ fn draw_avx2(cols: &Columns, keys: &Keys, zp: f32, w: &Weights, t: &Tables, days
             let i = _mm256_cvttps_epi32(_mm256_max_ps(_mm256_min_ps(i, f(TABLE as f32)), f(0.0)));
             let ph = _mm256_i32gather_ps::<4>(t.phi.as_ptr(), i);
             let u = _mm256_max_ps(_mm256_min_ps(_mm256_add_ps(ph, jitter), f(0.999_999)), f(0.0));
+            let u = _mm256_mul_ps(u, _mm256_loadu_ps(level_scale.as_ptr().add(b)));
+            // Past its share within the horizon: after it (all ones where true).
+            let after = _mm256_castps_si256(_mm256_cmp_ps::<_CMP_GE_OQ>(u, f(1.0)));
+            let u = _mm256_min_ps(u, f(0.999_999));
             // seg = how many of the levels 1..8 u has reached (a true compare is -1).
             let mut seg = _mm256_setzero_si256();
             for &pj in &P[1..] {
@@ -781,6 +797,7 @@ fn draw_avx2(cols: &Columns, keys: &Keys, zp: f32, w: &Weights, t: &Tables, days
             let d = _mm256_cvttps_epi32(x);
             let up = _mm256_castps_si256(_mm256_cmp_ps::<_CMP_LT_OQ>(_mm256_cvtepi32_ps(d), x));
             let day = _mm256_min_epu32(_mm256_sub_epi32(d, up), last_day);
+            let day = _mm256_blendv_epi8(day, last_day, after);
             // (day - 1) / width, exact in f32 for these small days; nb after the horizon.
             let q = _mm256_cvtepi32_ps(_mm256_sub_epi32(day, i32s(1)));
             let q = _mm256_cvttps_epi32(_mm256_mul_ps(_mm256_add_ps(q, f(0.5)), inv_width));
@@ -982,7 +999,7 @@ mod tests {
         assert_eq!(ForecastParams::default().with_copula(None), ForecastParams::default());
         // Two customers with 40 invoices each: the week's interval is wider when they
         // move together.
-        let days: Vec<[f64; 3]> = (0..80).map(|_| [3.0, 7.0, 12.0]).collect();
+        let days: Vec<CashDist> = (0..80).map(|_| CashDist::from_quantiles([3.0, 7.0, 12.0])).collect();
         let cust: Vec<usize> = (0..80).map(|i| i % 2).collect();
         let (amounts, overdue) = (vec![100.0; 80], vec![false; 80]);
         let width = |copula| {
@@ -992,7 +1009,7 @@ mod tests {
                 cust: &cust,
                 amount_base: &amounts,
                 overdue: &overdue,
-                days: &days,
+                dists: &days,
                 cap: 91.0,
                 copula,
             };
@@ -1004,15 +1021,46 @@ mod tests {
     }
 
     #[test]
+    fn the_within_horizon_probability_sets_how_much_is_forecast_and_not_when() {
+        // 400 invoices of 100 due in about ten days; the classifier says a quarter of
+        // them will be paid within the cash model's horizon.
+        let n = 400;
+        let cust: Vec<usize> = (0..n).collect();
+        let (amounts, overdue) = (vec![100.0; n], vec![true; n]);
+        let run = |within| {
+            let k = vec![CashDist::new([9.0, 10.0, 12.0], 91.0, within); n];
+            let case = CashCase {
+                as_of: 0,
+                weeks: 13,
+                cust: &cust,
+                amount_base: &amounts,
+                overdue: &overdue,
+                dists: &k,
+                cap: 91.0,
+                copula: None,
+            };
+            forecast_case(&case, &ForecastParams::default()).unwrap()
+        };
+        let (all, quarter) = (run(None), run(Some(0.25)));
+        let total = |w: &[[f64; 3]]| w.iter().map(|b| b[0]).sum::<f64>();
+        assert!((total(&all) - 40_000.0).abs() < 1.0, "{all:?}");
+        assert!((total(&quarter) - 10_000.0).abs() < 800.0, "{quarter:?}");
+        // The same weeks, a quarter of the amount in each.
+        for (a, q) in all.iter().zip(&quarter) {
+            assert!((q[0] - a[0] / 4.0).abs() <= 0.05 * a[0] + 200.0, "{all:?} {quarter:?}");
+        }
+    }
+
+    #[test]
     fn a_backtest_case_is_forecast_in_the_base_currency_and_beyond_the_cap_is_left_out() {
-        let days = [[2.0, 3.0, 4.0], [9.0, 10.0, 12.0], [200.0, 300.0, 400.0]];
+        let days = [[2.0, 3.0, 4.0], [9.0, 10.0, 12.0], [200.0, 300.0, 400.0]].map(|q| CashDist::new(q, 91.0, None));
         let case = CashCase {
             as_of: 0,
             weeks: 4,
             cust: &[0, 1, 2],
             amount_base: &[100.0, 250.5, 1_000.0],
             overdue: &[false, true, false],
-            days: &days,
+            dists: &days,
             cap: 91.0,
             copula: None,
         };
@@ -1045,7 +1093,10 @@ mod tests {
                     _ => r.uniform(1.0, 60.0),
                 };
                 let cur = if k % 3 == 0 { eur } else { usd() };
-                OpenItem::new(k / 3, cur, 100, k % 7 == 0, [p50 * 0.8, p50, p50 * 1.8])
+                let mut item = OpenItem::new(k / 3, cur, 100, k % 7 == 0, [p50 * 0.8, p50, p50 * 1.8]);
+                // Some with less (scale above 1) or more (below) within the horizon.
+                item.scale = [1.0, 2.5, 0.7, 1.0][k as usize % 4];
+                item
             })
             .collect();
         let currencies = currencies_in(items.iter());
@@ -1055,7 +1106,7 @@ mod tests {
             let nb = horizon.div_ceil(width);
             let cols = Columns::new(&items, &currencies, nb);
             let days = Days::new(horizon, width, nb);
-            let (mut placed, mut after) = ([0usize; 3], 0);
+            let (mut placed, mut after, mut scaled_after) = ([0usize; 3], 0, 0);
             for s in 0..20u32 {
                 let keys = Keys { e: hash32(s, 1), c: hash32(s, 2) };
                 let zp = 0.1 * f32::from(s as u8) - 1.0;
@@ -1073,9 +1124,15 @@ mod tests {
                     if bucket < nb as u32 {
                         placed[k % 5 / 2] += 1;
                     }
+                    // All of the knots within the horizon, yet drawn after it at the
+                    // level scale's share (60%).
+                    if items[k].scale > 2.0 && items[k].knots[8] < horizon as f32 && bucket == nb as u32 {
+                        scaled_after += 1;
+                    }
                 }
             }
             assert!(placed[0] > 0 && placed[1] > 0 && after > 5_000, "{placed:?} {after}");
+            assert!(scaled_after > 500, "{scaled_after}");
         }
     }
 }

@@ -23,7 +23,7 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
-use super::copula::fit_remaining_time;
+use super::copula::{fit_remaining_time, CashDist};
 use super::dataset::{feature_index, open_rows, scoring_rows, training_rows, InvoiceView, Rows};
 use super::fitting::{fit_payment, fit_risk};
 use super::gbdt::GbdtError;
@@ -160,9 +160,9 @@ pub struct CashCase<'a> {
     pub amount_base: &'a [f64],
     /// Past due at the as-of date.
     pub overdue: &'a [bool],
-    /// Days from the as-of date to payment at p10, p50 and p90; values above `cap`
-    /// mean "after the model's horizon".
-    pub days: &'a [[f64; 3]],
+    /// Each invoice's distribution of days from the as-of date to payment; days above
+    /// `cap` mean "after the model's horizon".
+    pub dists: &'a [CashDist],
     /// The remaining-time model's horizon in days.
     pub cap: f64,
     /// Timing correlations learned with the remaining-time model at this date.
@@ -264,9 +264,12 @@ pub struct CashRow {
     pub due_date: i32,
     /// Open amount in base-currency units.
     pub amount_base: f64,
-    /// Days from the as-of date to payment at p10, p50 and p90 (above `cap_days`:
-    /// "after the model's horizon").
+    /// Days from the as-of date to payment at p10, p50 and p90 of the distribution the
+    /// forecast draws from (above `cap_days`: "after the model's horizon"; the p50 is
+    /// the protocol's placement).
     pub days: [f64; 3],
+    /// Its probability of payment within `cap_days`.
+    pub within: f64,
     /// The remaining-time model's horizon in days (infinite without one).
     pub cap_days: f64,
     /// Days from the as-of date to the payment, None when unpaid at the end of the data.
@@ -275,7 +278,7 @@ pub struct CashRow {
 
 impl CashRow {
     /// CSV header of [`Self::csv_record`].
-    pub const CSV_HEADER: [&'static str; 11] = [
+    pub const CSV_HEADER: [&'static str; 12] = [
         "as_of",
         "customer_id",
         "invoice_date",
@@ -285,12 +288,13 @@ impl CashRow {
         "p10_days",
         "p50_days",
         "p90_days",
+        "p_within_cap",
         "cap_days",
         "paid_after_days",
     ];
 
     /// The row's CSV fields (dates as YYYY-MM-DD; an empty last field when unpaid).
-    pub fn csv_record(&self) -> [String; 11] {
+    pub fn csv_record(&self) -> [String; 12] {
         [
             date(self.as_of),
             self.customer_id.clone(),
@@ -301,6 +305,7 @@ impl CashRow {
             format!("{:.2}", self.days[0]),
             format!("{:.2}", self.days[1]),
             format!("{:.2}", self.days[2]),
+            format!("{:.4}", self.within),
             self.cap_days.to_string(),
             self.paid_after_days.map_or(String::new(), |d| d.to_string()),
         ]
@@ -592,7 +597,8 @@ pub fn run_backtest_with(
 
         // Remaining-time model for the cash forecast of everything open at d.
         let horizon_days = 7 * p.horizon_weeks.max(1);
-        let (remain, copula, _) = fit_remaining_time(h, d, horizon_days, p.models.cash_snapshots, &p.models.cash)?;
+        let remain = fit_remaining_time(h, d, horizon_days, p.models.cash_snapshots, &p.models.cash)?;
+        let copula = remain.copula;
 
         // Baseline statistics known at d: each customer's settled delays.
         let mut by_cust: HashMap<usize, Vec<f64>> = HashMap::new();
@@ -703,9 +709,16 @@ pub fn run_backtest_with(
                     });
                 }
             }
-            // Days until payment from the cash model (model only), and the dates.
-            let (remaining, cap) = match (&remain, m) {
-                (Some(r), 0) => (Some(r.predict(cash.x.view())?), f64::from(horizon_days)),
+            // The distribution of days until payment from the cash model (model only),
+            // and the placed (p50) dates.
+            let (dists, cap) = match (&remain.model, m) {
+                (Some(r), 0) => {
+                    let cap = f64::from(horizon_days);
+                    let q = r.predict(cash.x.view())?;
+                    let pi = remain.within.as_ref().map(|w| w.predict(cash.x.view())).transpose()?;
+                    let k = (0..q.len()).map(|i| CashDist::new(q[i], cap, pi.as_ref().map(|p| p[i])));
+                    (Some(k.collect::<Vec<_>>()), cap)
+                }
                 // Without enough snapshots the payment-date model scores the open
                 // invoices on their issue-date inputs, as it was trained.
                 (None, 0) => (
@@ -713,18 +726,18 @@ pub fn run_backtest_with(
                         f(&scoring_rows(h, d, |_| true), d)?
                             .0
                             .into_iter()
-                            .map(|q| q.map(|v| v - f64::from(d)))
+                            .map(|q| CashDist::from_quantiles(q.map(|v| v - f64::from(d))))
                             .collect(),
                     ),
                     f64::INFINITY,
                 ),
                 _ => (None, f64::INFINITY),
             };
-            let qc: Vec<[f64; 3]> = match &remaining {
-                Some(r) => r.iter().map(|q| q.map(|v| f64::from(d) + v.max(1.0))).collect(),
-                None => f(&cash, d)?.0,
+            let placed: Vec<f64> = match &dists {
+                Some(k) => k.iter().map(|k| f64::from(d) + k.at_level(0.5, cap)).collect(),
+                None => f(&cash, d)?.0.iter().map(|q| q[1]).collect(),
             };
-            if let (Some(r), true) = (&remaining, p.keep_rows) {
+            if let (Some(k), true) = (&dists, p.keep_rows) {
                 cash_rows.extend((0..cash.len()).map(|i| {
                     let inv = &h.invoices[cash.pos[i]];
                     CashRow {
@@ -733,7 +746,8 @@ pub fn run_backtest_with(
                         invoice_date: inv.invoice_date,
                         due_date: cash.due_date[i],
                         amount_base: cash.amount_base[i],
-                        days: r[i],
+                        days: [0.1, 0.5, 0.9].map(|u| k[i].at_level(u, cap)),
+                        within: k[i].level(cap),
                         cap_days: cap,
                         paid_after_days: (inv.paid_date != OPEN).then(|| inv.paid_date - d),
                     }
@@ -745,8 +759,8 @@ pub fn run_backtest_with(
                 let w = ((day - f64::from(d)) / 7.0).ceil() as i32;
                 (1..=horizon).contains(&w).then(|| (w - 1) as usize)
             };
-            for (i, q) in qc.iter().enumerate() {
-                if let Some(w) = bucket(q[1].round()) {
+            for (i, q) in placed.iter().enumerate() {
+                if let Some(w) = bucket(q.round()) {
                     fw[w] += cash.amount_base[i];
                 }
                 let paid = h.invoices[cash.pos[i]].paid_date;
@@ -757,8 +771,8 @@ pub fn run_backtest_with(
                 }
             }
             let complete = cash.pos.iter().all(|&p| h.invoices[p].paid_date != OPEN);
-            let fc = match (forecast, &remaining) {
-                (Some(fc), Some(days)) => {
+            let fc = match (forecast, &dists) {
+                (Some(fc), Some(dists)) => {
                     let overdue: Vec<bool> = cash.due_date.iter().map(|&due| d > due).collect();
                     let case = CashCase {
                         as_of: d,
@@ -766,7 +780,7 @@ pub fn run_backtest_with(
                         cust: &cash.cust,
                         amount_base: &cash.amount_base,
                         overdue: &overdue,
-                        days,
+                        dists,
                         cap,
                         copula,
                     };

@@ -12,11 +12,11 @@
 
 use std::collections::BTreeMap;
 
-use ndarray::Axis;
+use ndarray::{ArrayView2, Axis};
 use serde::{Deserialize, Serialize};
 
 use super::dataset::{snapshot_rows, SnapshotPlan};
-use super::gbdt::GbdtError;
+use super::gbdt::{Gbdt, GbdtError, GbdtParams, Loss};
 use super::payment::{PaymentDateModel, PaymentDateParams};
 use crate::features::history::History;
 
@@ -59,6 +59,90 @@ pub fn knots(q: [f64; 3]) -> [f64; 9] {
     let hi = q90 + 2.0 * (q90 - q50).max(1.0);
     let g = |a: f64, b: f64| (a * b).sqrt();
     [lo, g(lo, q10), q10, g(q10, q50), q50, g(q50, q90), q90, g(q90, hi), hi]
+}
+
+/// Days standing for "beyond the cash model's horizon" (`cap`): far enough out that no
+/// bucket reaches them.
+pub fn beyond(cap: f64) -> f64 {
+    10.0 * cap
+}
+
+/// Share of the quantiles' distribution within the horizon below which it gives no
+/// usable shape to scale to the within-horizon probability.
+const MIN_SHAPE: f64 = 0.05;
+
+/// An open invoice's remaining-time distribution as the cash forecast draws from it:
+/// the cash model's quantiles read as [`knots`], and a level scale. A draw at level `u`
+/// lands `at_level(knots, u · scale)` days out, beyond the horizon when `u · scale ≥ 1`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CashDist {
+    /// Days at [`KNOT_LEVELS`] (a quantile beyond the horizon far out, see [`beyond`]).
+    pub knots: [f64; 9],
+    /// Level scale (1: the quantiles alone).
+    pub scale: f64,
+}
+
+impl CashDist {
+    /// The quantiles' distribution alone.
+    pub fn from_quantiles(q: [f64; 3]) -> Self {
+        CashDist { knots: knots(q), scale: 1.0 }
+    }
+
+    /// The cash model's distribution of an open invoice: its p10/p50/p90 days (a
+    /// quantile above `cap` means beyond the horizon) and, when the model has its
+    /// classifier, the probability `within` of payment within `cap` days.
+    ///
+    /// The quantiles alone say little about how much of the distribution lies beyond
+    /// the horizon: between a p50 of 60 days and a p90 "beyond", [`knots`] spreads 40%
+    /// of the mass over 60..900 days by interpolation, 8% of it within a 91-day
+    /// horizon. So the part of their distribution within the horizon keeps its shape
+    /// and is scaled to carry `within` exactly, the rest lies beyond: the level scale
+    /// is (its share by `cap`) / `within`. Unscaled when the quantiles put less than
+    /// 5% within the horizon (no shape to scale) or `cap` is not finite.
+    pub fn new(q: [f64; 3], cap: f64, within: Option<f64>) -> Self {
+        let k = knots(q.map(|v| if v > cap { beyond(cap) } else { v }));
+        let scale = match within {
+            Some(pi) if cap.is_finite() && pi.is_finite() => {
+                let fc = level(&k, cap);
+                if fc < MIN_SHAPE {
+                    1.0
+                } else {
+                    fc / pi.clamp(1e-6, 1.0)
+                }
+            }
+            _ => 1.0,
+        };
+        CashDist { knots: k, scale }
+    }
+
+    /// Probability of payment within `days` (at most the horizon).
+    pub fn level(&self, days: f64) -> f64 {
+        (level(&self.knots, days) / self.scale).min(1.0)
+    }
+
+    /// Days at quantile level `u` ([`beyond`] the horizon `cap` past its share).
+    pub fn at_level(&self, u: f64, cap: f64) -> f64 {
+        let v = u * self.scale;
+        if v >= 1.0 {
+            beyond(cap).max(self.knots[8])
+        } else {
+            at_level(&self.knots, v)
+        }
+    }
+}
+
+/// Days at quantile level `u` under [`knots`] `k` (the inverse of [`level`]).
+pub fn at_level(k: &[f64; 9], u: f64) -> f64 {
+    let p = KNOT_LEVELS;
+    if u <= 0.0 {
+        return k[0];
+    }
+    for s in 0..8 {
+        if u <= p[s + 1] {
+            return k[s] + (u - p[s]) / (p[s + 1] - p[s]) * (k[s + 1] - k[s]);
+        }
+    }
+    k[8]
 }
 
 /// Quantile level of `days` under [`knots`] `k`.
@@ -173,15 +257,54 @@ pub fn estimate(scores: &[Score]) -> Option<Copula> {
     Some(Copula { customer_corr: customer, period_corr: period, rows: scores.len(), snapshots: by_day.len() })
 }
 
+/// What [`fit_remaining_time`] learns.
+#[derive(Debug, Clone, Default)]
+pub struct CashFit {
+    /// The remaining-time quantiles (None with fewer than 50 snapshot rows).
+    pub model: Option<PaymentDateModel>,
+    /// P(paid within the horizon) (None without the quantiles or with one class only).
+    pub within: Option<Gbdt>,
+    /// The timing correlations (None: too few snapshots to score out of sample).
+    pub copula: Option<Copula>,
+    /// Snapshot rows.
+    pub rows: usize,
+}
+
+/// The within-horizon classifier's settings, from the cash model's: half the trees at
+/// twice the rate (one binary split of the outcome, not three quantiles to place).
+fn within_params(p: &PaymentDateParams) -> GbdtParams {
+    GbdtParams::new(Loss::Logistic)
+        .n_trees((p.n_trees / 2).max(1))
+        .learning_rate((p.learning_rate * 2.0).min(1.0))
+        .max_leaves(p.max_leaves)
+        .min_data_in_leaf(p.min_data_in_leaf)
+        .seed(p.seed)
+}
+
+/// P(paid within `horizon` days) fitted on snapshot rows `x` with remaining times `y`
+/// (capped at `horizon + 1`); None when every row is on one side.
+fn fit_within(
+    p: &PaymentDateParams,
+    x: ArrayView2<'_, f64>,
+    y: &[f64],
+    horizon: i32,
+) -> Result<Option<Gbdt>, GbdtError> {
+    let label: Vec<f64> = y.iter().map(|&v| f64::from(u8::from(v <= f64::from(horizon)))).collect();
+    let ones = label.iter().filter(|&&v| v > 0.0).count();
+    if ones == 0 || ones == label.len() {
+        return Ok(None);
+    }
+    within_params(p).fit(x, &label).map(Some)
+}
+
 /// The remaining-time (cash) model at `d` on snapshots every `step` days (at most
-/// `max_snapshots`, the newest `horizon` days before `d`), and the timing correlations
-/// its forecast should draw with.
+/// `max_snapshots`, the newest `horizon` days before `d`), its probability of payment
+/// within the horizon, and the timing correlations its forecast should draw with.
 ///
 /// The correlations come from a second fit: the newest quarter of the snapshots is
 /// scored by a model fitted only on snapshots whose outcomes were all known by the
 /// first of them, so the scores are out of sample and nothing after `d` is read.
 /// `None` (the forecast's defaults apply) when there are too few snapshots for both.
-/// Also returns the number of snapshot rows.
 ///
 /// # Errors
 /// [`GbdtError`] from fitting.
@@ -191,19 +314,21 @@ pub fn fit_remaining_time(
     horizon: i32,
     plan: SnapshotPlan,
     params: &PaymentDateParams,
-) -> Result<(Option<PaymentDateModel>, Option<Copula>, usize), GbdtError> {
+) -> Result<CashFit, GbdtError> {
     let (snap, remaining, day) = snapshot_rows(h, d, horizon, plan);
     let n = snap.len();
+    let mut out = CashFit { rows: n, ..CashFit::default() };
     if n < 50 {
-        return Ok((None, None, n));
+        return Ok(out);
     }
-    let model = params.fit(snap.x.view(), &remaining, None, None)?;
+    out.model = Some(params.fit(snap.x.view(), &remaining, None, None)?);
+    out.within = fit_within(params, snap.x.view(), &remaining, horizon)?;
     let mut days: Vec<i32> = day.clone();
     days.sort_unstable();
     days.dedup();
     let n_cal = (days.len() / 4).max(2);
     if days.len() < n_cal + 2 {
-        return Ok((Some(model), None, n));
+        return Ok(out);
     }
     let first_cal = days[days.len() - n_cal];
     // Outcomes of the fitting snapshots are known by `first_cal` (labels look `horizon`
@@ -211,7 +336,7 @@ pub fn fit_remaining_time(
     let fit_rows: Vec<usize> = (0..snap.len()).filter(|&i| day[i] + horizon < first_cal).collect();
     let cal_rows: Vec<usize> = (0..snap.len()).filter(|&i| day[i] >= first_cal).collect();
     if fit_rows.len() < 50 || cal_rows.len() < 100 {
-        return Ok((Some(model), None, n));
+        return Ok(out);
     }
     let y: Vec<f64> = fit_rows.iter().map(|&i| remaining[i]).collect();
     // The early model only places the calibration snapshots' outcomes for the
@@ -222,24 +347,29 @@ pub fn fit_remaining_time(
         learning_rate: (params.learning_rate * 2.0).min(1.0),
         ..params.clone()
     };
-    let early = quick.fit(snap.x.select(Axis(0), &fit_rows).view(), &y, None, None)?;
-    let q = early.predict(snap.x.select(Axis(0), &cal_rows).view())?;
+    let xf = snap.x.select(Axis(0), &fit_rows);
+    let early = quick.fit(xf.view(), &y, None, None)?;
+    let early_within = fit_within(&quick, xf.view(), &y, horizon)?;
+    let xc = snap.x.select(Axis(0), &cal_rows);
+    let q = early.predict(xc.view())?;
+    let pi = early_within.as_ref().map(|m| m.predict(xc.view())).transpose()?;
     let cap = f64::from(horizon);
     let scores: Vec<Score> = cal_rows
         .iter()
-        .zip(&q)
-        .map(|(&i, q)| {
-            let k = knots(*q);
+        .enumerate()
+        .map(|(r, &i)| {
+            let k = CashDist::new(q[r], cap, pi.as_ref().map(|p| p[r]));
             let u = if remaining[i] > cap {
                 // Not paid within the horizon: somewhere past it.
-                0.5 * (level(&k, cap) + 1.0)
+                0.5 * (k.level(cap) + 1.0)
             } else {
-                level(&k, remaining[i])
+                k.level(remaining[i])
             };
             Score { day: day[i], cust: snap.cust[i], z: norm_inv(u.clamp(CLIP, 1.0 - CLIP)) }
         })
         .collect();
-    Ok((Some(model), estimate(&scores), n))
+    out.copula = estimate(&scores);
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -299,10 +429,14 @@ mod tests {
         let plan = SnapshotPlan { step: 14, max_snapshots: 26, max_rows: usize::MAX };
         let full = full_history(dir.path());
         let cut = load_history(dir.path(), d, &InvoiceReadOptions::default(), &FxTable::default()).unwrap();
-        let (ma, ca, na) = fit_remaining_time(&full, d, 91, plan, &p).unwrap();
-        let (mb, cb, nb) = fit_remaining_time(&cut, d, 91, plan, &p).unwrap();
-        assert!(ma.is_some() && mb.is_some());
-        assert_eq!(na, nb);
+        let a = fit_remaining_time(&full, d, 91, plan, &p).unwrap();
+        let b = fit_remaining_time(&cut, d, 91, plan, &p).unwrap();
+        assert!(a.model.is_some() && b.model.is_some());
+        assert_eq!(a.rows, b.rows);
+        assert_eq!(a.model, b.model);
+        let (wa, wb) = (a.within.expect("both classes"), b.within.expect("both classes"));
+        assert_eq!(wa, wb, "the within-horizon classifier reads nothing after d");
+        let (ca, cb) = (a.copula, b.copula);
         let (ca, cb) = (ca.expect("enough history"), cb.expect("enough history"));
         assert_eq!((ca.rows, ca.snapshots), (cb.rows, cb.snapshots));
         assert!((ca.customer_corr - cb.customer_corr).abs() < 1e-9, "{ca:?} vs {cb:?}");
@@ -310,6 +444,43 @@ mod tests {
         assert!(ca.customer_corr + ca.period_corr <= MAX_TOTAL && ca.period_corr <= MAX_PERIOD, "{ca:?}");
         // Scored snapshots are the newest quarter (26 snapshots: 6).
         assert_eq!(ca.snapshots, 6);
+    }
+
+    #[test]
+    fn the_within_horizon_probability_sets_the_mass_by_the_cap_and_keeps_the_shape() {
+        let cap = 91.0;
+        // Without a probability (or an infinite cap): the quantiles' knots, "beyond" far out.
+        assert_eq!(CashDist::new([5.0, 12.0, 30.0], cap, None), CashDist::from_quantiles([5.0, 12.0, 30.0]));
+        let inf = CashDist::new([5.0, 12.0, 30.0], f64::INFINITY, Some(0.3));
+        assert_eq!(inf, CashDist::from_quantiles([5.0, 12.0, 30.0]));
+        assert_eq!(CashDist::new([20.0, 60.0, 92.0], cap, None).knots[6], beyond(cap));
+        for q in [[5.0, 12.0, 30.0], [20.0, 60.0, 92.0], [40.0, 92.0, 92.0], [2.0, 85.0, 92.0], [1.0, 1.0, 1.0]] {
+            let plain = CashDist::new(q, cap, None);
+            let fc = plain.level(cap);
+            for pi in [0.02, 0.1, 0.3, 0.5, 0.71, 0.95, 0.999, 1.0] {
+                let m = CashDist::new(q, cap, Some(pi));
+                // Exactly `pi` by the cap, and the quantiles' shape below it.
+                assert!((m.level(cap) - pi).abs() < 1e-9, "{q:?} {pi}: {m:?}");
+                for t in [1.0, 3.0, 10.0, 25.0, 50.0, 80.0] {
+                    assert!((m.level(t) - (plain.level(t) * pi / fc).min(1.0)).abs() < 1e-9, "{q:?} {pi} {t}");
+                }
+                // Levels read back: below `pi` within the cap, at or above it beyond.
+                for u in [0.05, 0.1, 0.3, 0.5, 0.7, 0.9, 0.95] {
+                    let t = m.at_level(u, cap);
+                    let distinct = plain.knots.windows(2).all(|w| w[0] < w[1]);
+                    if u < pi - 1e-9 {
+                        assert!(t <= cap, "{q:?} {pi} {u}: {t}");
+                        assert!(!distinct || (m.level(t) - u).abs() < 1e-6, "{q:?} {pi} {u}: {t}");
+                    } else if u > pi + 1e-9 {
+                        assert!(t > cap, "{q:?} {pi} {u}: {t}");
+                    }
+                }
+            }
+        }
+        // Under 5% within the horizon by the quantiles: no shape to scale, unchanged.
+        let k = CashDist::new([92.0, 92.0, 92.0], cap, None);
+        assert!(k.level(cap) < 0.05);
+        assert_eq!(CashDist::new([92.0, 92.0, 92.0], cap, Some(0.6)), k);
     }
 
     #[test]

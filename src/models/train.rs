@@ -11,7 +11,7 @@ use super::backtest::{run_backtest, BacktestParams, BacktestReport};
 use super::copula::{fit_remaining_time, Copula};
 use super::dataset::{training_rows, SnapshotPlan};
 use super::fitting::{fit_payment, fit_risk};
-use super::gbdt::GbdtError;
+use super::gbdt::{Gbdt, GbdtError};
 use super::payment::{PaymentDateModel, PaymentDateParams};
 use super::risk::{RiskModel, RiskParams};
 use super::segments::{SegmentError, SegmentModel, SegmentParams};
@@ -211,6 +211,11 @@ pub struct ModelSet {
     pub cash: Option<PaymentDateModel>,
     /// Cash model horizon (remaining time above it means "beyond the horizon").
     pub cash_horizon_days: i32,
+    /// P(paid within the cash model's horizon) from today's inputs, which sets how much
+    /// of each open invoice's distribution lies within it (see
+    /// [`super::copula::CashDist`]; None: the quantiles alone).
+    #[serde(default)]
+    pub cash_within: Option<Gbdt>,
     /// Timing correlations for the cash forecast's draws, learned with the cash model
     /// (None: too little history; the forecast's defaults apply).
     #[serde(default)]
@@ -268,8 +273,8 @@ pub fn train_all(h: &History, d: i32, p: &TrainParams) -> Result<Trained, TrainE
     let late_30 = risks.pop().expect("three");
     let late = risks.pop().expect("three");
 
-    let (cash, cash_copula, n_snap) = fit_remaining_time(h, d, p.cash_horizon_days, p.cash_snapshots, &p.cash)?;
-    rows.insert(Kind::Cash, n_snap);
+    let fit = fit_remaining_time(h, d, p.cash_horizon_days, p.cash_snapshots, &p.cash)?;
+    rows.insert(Kind::Cash, fit.rows);
     lap("cash model and timing correlations");
 
     let vectors: Vec<[f64; 43]> = (0..h.customers.len())
@@ -290,9 +295,10 @@ pub fn train_all(h: &History, d: i32, p: &TrainParams) -> Result<Trained, TrainE
         models: ModelSet {
             payment,
             risk: RiskSet { late, late_30, unpaid_90 },
-            cash,
+            cash: fit.model,
             cash_horizon_days: p.cash_horizon_days,
-            cash_copula,
+            cash_within: fit.within,
+            cash_copula: fit.copula,
             segments,
             anomaly,
         },
@@ -368,8 +374,10 @@ pub fn save_all(
     let v = store.save(mk(Kind::Risk, serde_json::json!(p.risk), p.risk.seed, metric(1)), &m.risk)?;
     out.insert(Kind::Risk, v);
     let cash = serde_json::json!({"model": p.cash, "horizon_days": p.cash_horizon_days, "snapshots": p.cash_snapshots});
-    let v =
-        store.save(mk(Kind::Cash, cash, p.cash.seed, metric(2)), &(&m.cash, m.cash_horizon_days, &m.cash_copula))?;
+    let v = store.save(
+        mk(Kind::Cash, cash, p.cash.seed, metric(2)),
+        &(&m.cash, m.cash_horizon_days, &m.cash_copula, &m.cash_within),
+    )?;
     out.insert(Kind::Cash, v);
     let v = store.save(
         mk(
@@ -408,23 +416,26 @@ pub fn load_current(store: &ModelStore) -> Result<(ModelSet, BTreeMap<Kind, Mani
     let (m, risk) = store.load::<RiskSet>(Kind::Risk, None)?;
     manifests.insert(Kind::Risk, m);
     let (m, cash) = store.load::<CashPayload>(Kind::Cash, None)?;
-    let (cash, cash_horizon_days, cash_copula) = match cash {
-        CashPayload::WithCopula(m, h, c) => (m, h, c),
-        CashPayload::Plain(m, h) => (m, h, None),
+    let (cash, cash_horizon_days, cash_copula, cash_within) = match cash {
+        CashPayload::WithWithin(m, h, c, w) => (m, h, c, w),
+        CashPayload::WithCopula(m, h, c) => (m, h, c, None),
+        CashPayload::Plain(m, h) => (m, h, None, None),
     };
     manifests.insert(Kind::Cash, m);
     let (m, segments) = store.load::<SegmentModel>(Kind::Segments, None)?;
     manifests.insert(Kind::Segments, m);
     let (m, anomaly) = store.load::<AnomalyModel>(Kind::Anomaly, None)?;
     manifests.insert(Kind::Anomaly, m);
-    Ok((ModelSet { payment, risk, cash, cash_horizon_days, cash_copula, segments, anomaly }, manifests))
+    Ok((ModelSet { payment, risk, cash, cash_horizon_days, cash_within, cash_copula, segments, anomaly }, manifests))
 }
 
-/// The cash kind's payload: the model, its horizon and its timing correlations (cash
-/// models saved before the correlations were learned have the first two only).
+/// The cash kind's payload: the model, its horizon, its timing correlations and its
+/// within-horizon classifier (cash models saved before the classifier have the first
+/// three, before the correlations the first two).
 #[derive(Deserialize)]
 #[serde(untagged)]
 enum CashPayload {
+    WithWithin(Option<PaymentDateModel>, i32, Option<Copula>, Option<Gbdt>),
     WithCopula(Option<PaymentDateModel>, i32, Option<Copula>),
     Plain(Option<PaymentDateModel>, i32),
 }
@@ -473,7 +484,7 @@ mod tests {
     }
 
     #[test]
-    fn cash_models_saved_before_the_correlations_still_load() {
+    fn cash_models_saved_before_the_correlations_or_the_classifier_still_load() {
         let old: CashPayload = serde_json::from_str("[null, 91]").unwrap();
         assert!(matches!(old, CashPayload::Plain(None, 91)));
         let new: CashPayload = serde_json::from_str(
@@ -481,6 +492,8 @@ mod tests {
         )
         .unwrap();
         assert!(matches!(new, CashPayload::WithCopula(None, 91, Some(c)) if c.customer_corr == 0.2));
+        let newest: CashPayload = serde_json::from_str("[null, 91, null, null]").unwrap();
+        assert!(matches!(newest, CashPayload::WithWithin(None, 91, None, None)));
     }
 
     #[test]
