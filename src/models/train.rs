@@ -417,7 +417,7 @@ pub fn load_current(store: &ModelStore) -> Result<(ModelSet, BTreeMap<Kind, Mani
     manifests.insert(Kind::Risk, m);
     let (m, cash) = store.load::<CashPayload>(Kind::Cash, None)?;
     let (cash, cash_horizon_days, cash_copula, cash_within) = match cash {
-        CashPayload::WithWithin(m, h, c, w) => (m, h, c, w),
+        CashPayload::WithWithin(m, h, c, w) => (m, h, c, w.map(|w| *w)),
         CashPayload::WithCopula(m, h, c) => (m, h, c, None),
         CashPayload::Plain(m, h) => (m, h, None, None),
     };
@@ -435,7 +435,7 @@ pub fn load_current(store: &ModelStore) -> Result<(ModelSet, BTreeMap<Kind, Mani
 #[derive(Deserialize)]
 #[serde(untagged)]
 enum CashPayload {
-    WithWithin(Option<PaymentDateModel>, i32, Option<Copula>, Option<Gbdt>),
+    WithWithin(Option<PaymentDateModel>, i32, Option<Copula>, Option<Box<Gbdt>>),
     WithCopula(Option<PaymentDateModel>, i32, Option<Copula>),
     Plain(Option<PaymentDateModel>, i32),
 }
@@ -513,6 +513,7 @@ mod tests {
         let (loaded, manifests) = load_current(&store).unwrap();
         assert!(loaded == t.models, "what is loaded is what was trained");
         assert!(t.models.cash_copula.is_some_and(|c| c.rows >= 100), "{:?}", t.models.cash_copula);
+        assert!(t.models.cash_within.is_some(), "generated ledgers hold invoices not paid within the horizon");
         assert_eq!(manifests[&Kind::PaymentDate].feature_names.len(), crate::models::dataset::N_MODEL_FEATURES);
         assert!(manifests[&Kind::Risk].validation["model"]["late_roc_auc"].as_f64().is_some());
 
