@@ -1,9 +1,10 @@
 """Calibration of the remaining-time (cash) model by how overdue invoices are.
 
 Reads the CSV that `arsight backtest --data DIR --cash-rows rows.csv` writes (every
-invoice open at every as-of date, the model's p10/p50/p90 days until payment, and the
-days until it was actually paid) and prints, per group of days past due at the as-of
-date, how often payment came by each quantile and within the model's horizon.
+invoice open at every as-of date, the model's p10/p50/p90 days until payment, its
+probability of payment within the horizon, and the days until it was actually paid) and
+prints, per group of days past due at the as-of date, how often payment came by each
+quantile and within the model's horizon, beside the probability the model gave it.
 
 A calibrated model pays by p10, p50 and p90 in about 10%, 50% and 90% of the
 invoices of every group. Only as-of dates whose horizon lies wholly before the end of
@@ -39,8 +40,8 @@ def main(path):
           f"{cap:.0f}-day horizon; {len(complete)} open-invoice rows")
     print()
     print("| days past due at the as-of date | rows | amount | paid by p10 | by p50 | by p90 "
-          "| p50 beyond the horizon | paid within the horizon |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+          "| p50 beyond the horizon | paid within the horizon | predicted within |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name, lo, hi in GROUPS:
         g = [r for r in complete if lo <= int(r["days_past_due"]) <= hi]
         if not g:
@@ -57,8 +58,12 @@ def main(path):
         by = [share(lambda r, k=k: paid_by(r, float(r[k]))) for k in ("p10_days", "p50_days", "p90_days")]
         beyond = share(lambda r: float(r["p50_days"]) > cap)
         within = share(lambda r: paid_by(r, cap))
+        # The model's probability of payment within the horizon (rows written before
+        # the column existed have none).
+        pred = ("—" if "p_within_cap" not in g[0]
+                else f"{100.0 * sum(float(r['p_within_cap']) for r in g) / len(g):.0f}%")
         print(f"| {name} | {len(g)} | {amount:,.0f} | {by[0]:.0f}% | {by[1]:.0f}% | {by[2]:.0f}% "
-              f"| {beyond:.0f}% | {within:.0f}% |")
+              f"| {beyond:.0f}% | {within:.0f}% | {pred} |")
 
 
 if __name__ == "__main__":
