@@ -93,9 +93,10 @@ impl CashDist {
     /// classifier, the probability `within` of payment within `cap` days.
     ///
     /// The quantiles alone say little about how much of the distribution lies beyond
-    /// the horizon: between a p50 of 60 days and a p90 "beyond", [`knots`] spreads 40%
-    /// of the mass over 60..900 days by interpolation, 8% of it within a 91-day
-    /// horizon. So the part of their distribution within the horizon keeps its shape
+    /// the horizon: the few rows labelled "beyond" rarely pull a quantile model all the
+    /// way to its label, so a long-overdue invoice gets, say, p10 at 68 days and p50 at
+    /// 90, and [`knots`] then put half of it within a 91-day horizon. So the part of
+    /// their distribution within the horizon keeps its shape
     /// and is scaled to carry `within` exactly, the rest lies beyond: the level scale
     /// is (its share by `cap`) / `within`. Unscaled when the quantiles put less than
     /// 5% within the horizon (no shape to scale) or `cap` is not finite.
