@@ -22,7 +22,7 @@ use crate::domain::{date_from_days, Currency};
 use crate::features::history::History;
 use crate::features::FxTable;
 use crate::models::backtest::CashCase;
-use crate::models::copula::{norm_inv, CashDist, Copula};
+use crate::models::copula::{norm_inv, predict_dists, CashDist, Copula};
 use crate::models::dataset::{open_rows, scoring_rows, InvoiceView};
 use crate::models::gbdt::GbdtError;
 use crate::models::train::ModelSet;
@@ -211,10 +211,7 @@ pub fn open_items_where(
     let (rows, k): (_, Vec<CashDist>) = match &m.cash {
         Some(cash) => {
             let rows = open_rows(h, d, InvoiceView::AtDate, keep);
-            let cap = f64::from(m.cash_horizon_days);
-            let q = cash.predict(rows.x.view())?;
-            let pi = m.cash_within.as_ref().map(|w| w.predict(rows.x.view())).transpose()?;
-            let k = (0..q.len()).map(|i| CashDist::new(q[i], cap, pi.as_ref().map(|p| p[i]))).collect();
+            let k = predict_dists(cash, m.cash_within.as_ref(), rows.x.view(), f64::from(m.cash_horizon_days))?;
             (rows, k)
         }
         None => {

@@ -23,7 +23,7 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
-use super::copula::{fit_remaining_time, CashDist};
+use super::copula::{fit_remaining_time, predict_dists, CashDist};
 use super::dataset::{feature_index, open_rows, scoring_rows, training_rows, InvoiceView, Rows};
 use super::fitting::{fit_payment, fit_risk};
 use super::gbdt::GbdtError;
@@ -714,10 +714,7 @@ pub fn run_backtest_with(
             let (dists, cap) = match (&remain.model, m) {
                 (Some(r), 0) => {
                     let cap = f64::from(horizon_days);
-                    let q = r.predict(cash.x.view())?;
-                    let pi = remain.within.as_ref().map(|w| w.predict(cash.x.view())).transpose()?;
-                    let k = (0..q.len()).map(|i| CashDist::new(q[i], cap, pi.as_ref().map(|p| p[i])));
-                    (Some(k.collect::<Vec<_>>()), cap)
+                    (Some(predict_dists(r, remain.within.as_ref(), cash.x.view(), cap)?), cap)
                 }
                 // Without enough snapshots the payment-date model scores the open
                 // invoices on their issue-date inputs, as it was trained.

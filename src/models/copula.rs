@@ -96,10 +96,10 @@ impl CashDist {
     /// the horizon: the few rows labelled "beyond" rarely pull a quantile model all the
     /// way to its label, so a long-overdue invoice gets, say, p10 at 68 days and p50 at
     /// 90, and [`knots`] then put half of it within a 91-day horizon. So the part of
-    /// their distribution within the horizon keeps its shape
-    /// and is scaled to carry `within` exactly, the rest lies beyond: the level scale
-    /// is (its share by `cap`) / `within`. Unscaled when the quantiles put less than
-    /// 5% within the horizon (no shape to scale) or `cap` is not finite.
+    /// their distribution within the horizon keeps its shape and is scaled to carry
+    /// `within` exactly, the rest lies beyond: the level scale is (its share by `cap`)
+    /// / `within`. Unscaled when the quantiles put less than 5% within the horizon (no
+    /// shape to scale) or `cap` is not finite.
     pub fn new(q: [f64; 3], cap: f64, within: Option<f64>) -> Self {
         let k = knots(q.map(|v| if v > cap { beyond(cap) } else { v }));
         let scale = match within {
@@ -130,6 +130,22 @@ impl CashDist {
             at_level(&self.knots, v)
         }
     }
+}
+
+/// Every row's [`CashDist`]: the remaining-time quantiles of `model` and, with the
+/// classifier, its probability of payment within `cap` days.
+///
+/// # Errors
+/// [`GbdtError::Features`] on an input width mismatch.
+pub fn predict_dists(
+    model: &PaymentDateModel,
+    within: Option<&Gbdt>,
+    x: ArrayView2<'_, f64>,
+    cap: f64,
+) -> Result<Vec<CashDist>, GbdtError> {
+    let q = model.predict(x)?;
+    let pi = within.map(|w| w.predict(x)).transpose()?;
+    Ok((0..q.len()).map(|i| CashDist::new(q[i], cap, pi.as_ref().map(|p| p[i]))).collect())
 }
 
 /// Days at quantile level `u` under [`knots`] `k` (the inverse of [`level`]).
@@ -352,14 +368,12 @@ pub fn fit_remaining_time(
     let early = quick.fit(xf.view(), &y, None, None)?;
     let early_within = fit_within(&quick, xf.view(), &y, horizon)?;
     let xc = snap.x.select(Axis(0), &cal_rows);
-    let q = early.predict(xc.view())?;
-    let pi = early_within.as_ref().map(|m| m.predict(xc.view())).transpose()?;
     let cap = f64::from(horizon);
+    let dists = predict_dists(&early, early_within.as_ref(), xc.view(), cap)?;
     let scores: Vec<Score> = cal_rows
         .iter()
-        .enumerate()
-        .map(|(r, &i)| {
-            let k = CashDist::new(q[r], cap, pi.as_ref().map(|p| p[r]));
+        .zip(&dists)
+        .map(|(&i, k)| {
             let u = if remaining[i] > cap {
                 // Not paid within the horizon: somewhere past it.
                 0.5 * (k.level(cap) + 1.0)
