@@ -296,6 +296,7 @@ fn within_params(p: &PaymentDateParams) -> GbdtParams {
         .max_leaves(p.max_leaves)
         .min_data_in_leaf(p.min_data_in_leaf)
         .seed(p.seed)
+        .bagging_fraction(p.bagging_fraction)
 }
 
 /// P(paid within `horizon` days) fitted on snapshot rows `x` with remaining times `y`

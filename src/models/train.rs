@@ -478,6 +478,8 @@ mod tests {
         assert!(e.contains("`risk.n_trees` should be integer, not string"), "{e}");
         let e = err("[cash]\nlearning_rate = 0\n");
         assert!(e.contains("`cash`") && e.contains("learning_rate"), "{e}");
+        let e = err("[cash]\nbagging_fraction = 1.5\n");
+        assert!(e.contains("`cash`") && e.contains("bagging_fraction should be in (0, 1]"), "{e}");
         let e = err("payment = 3\n");
         assert!(e.contains("`payment` should be table"), "{e}");
         assert!(err("[payment\n").contains("not valid TOML"));

@@ -39,12 +39,20 @@ pub struct GbdtValidParams {
     pub max_bins: usize,
     /// Smallest gain that makes a split.
     pub min_gain: f64,
-    /// Seed (recorded; training is deterministic).
+    /// Seed of the row samples (training is deterministic for a seed).
     pub seed: u64,
+    /// Share of the rows each tree is grown on, drawn afresh per tree (1: all rows,
+    /// no sampling). The rows left out still move with every tree's prediction.
+    #[serde(default = "all_rows")]
+    pub bagging_fraction: f64,
+}
+
+fn all_rows() -> f64 {
+    1.0
 }
 
 /// Builder of [`GbdtValidParams`]; defaults: 300 trees, learning rate 0.05, 31 leaves,
-/// 20 rows per leaf, λ = 1, 255 bins, min gain 0, seed 42.
+/// 20 rows per leaf, λ = 1, 255 bins, min gain 0, seed 42, every row in every tree.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GbdtParams(GbdtValidParams);
 
@@ -61,6 +69,7 @@ impl GbdtParams {
             max_bins: 255,
             min_gain: 0.0,
             seed: 42,
+            bagging_fraction: 1.0,
         })
     }
 
@@ -106,6 +115,12 @@ impl GbdtParams {
         self
     }
 
+    /// Share of the rows each tree is grown on.
+    pub fn bagging_fraction(mut self, v: f64) -> Self {
+        self.0.bagging_fraction = v;
+        self
+    }
+
     /// Validates the parameters.
     ///
     /// # Errors
@@ -134,6 +149,10 @@ impl GbdtParams {
         }
         if !(2..=255).contains(&p.max_bins) {
             return Err(GbdtParamsError::MaxBins(p.max_bins));
+        }
+        if !(p.bagging_fraction > 0.0 && p.bagging_fraction <= 1.0) {
+            let value = p.bagging_fraction;
+            return Err(GbdtParamsError::Share { name: "bagging_fraction", range: "(0, 1]", value });
         }
         Ok(p.clone())
     }

@@ -20,6 +20,7 @@ use super::binning::BinMapper;
 use super::hyperparams::{GbdtValidParams, Loss};
 use super::tree::{Forest, Node};
 use super::GbdtError;
+use crate::rng::Rng;
 
 #[derive(Debug, Clone, Copy, Default)]
 struct HBin {
@@ -398,6 +399,9 @@ fn quantile_in_place(v: &mut [f64], alpha: f64) -> f64 {
     *m
 }
 
+/// Stream of [`Rng`] the row samples are drawn from.
+const BAGGING_STREAM: u64 = 0x6261_6767;
+
 fn sigmoid(z: f64) -> f64 {
     1.0 / (1.0 + (-z).exp())
 }
@@ -409,10 +413,11 @@ fn sigmoid(z: f64) -> f64 {
 pub fn fit(p: &GbdtValidParams, x: ArrayView2<'_, f64>, y: &[f64]) -> Result<Forest, GbdtError> {
     // On a pool thread, so that the many small parallel steps inside do not each hand
     // work over from an outside thread and wait for it.
-    rayon::scope(|_| fit_on_pool(p, x, y))
+    rayon::scope(|_| fit_on_pool(p, x, y)).map(|(forest, _)| forest)
 }
 
-fn fit_on_pool(p: &GbdtValidParams, x: ArrayView2<'_, f64>, y: &[f64]) -> Result<Forest, GbdtError> {
+/// The forest and its raw scores of the training rows as boosting left them.
+fn fit_on_pool(p: &GbdtValidParams, x: ArrayView2<'_, f64>, y: &[f64]) -> Result<(Forest, Vec<f64>), GbdtError> {
     let n = x.nrows();
     if n == 0 {
         return Err(GbdtError::Empty);
@@ -464,6 +469,8 @@ fn fit_on_pool(p: &GbdtValidParams, x: ArrayView2<'_, f64>, y: &[f64]) -> Result
     let mut hess = vec![1.0; n];
     let mut idx: Vec<u32> = vec![0; n];
     let mut scratch: Vec<u32> = vec![0; n];
+    // Row sampling: one stream per fit, drawn in tree order.
+    let mut bags = (p.bagging_fraction < 1.0).then(|| (Rng::new(p.seed, BAGGING_STREAM), vec![false; n]));
 
     for _ in 0..p.n_trees {
         // Gradients in parallel blocks on large inputs; small ones stay on this thread
@@ -492,8 +499,15 @@ fn fit_on_pool(p: &GbdtValidParams, x: ArrayView2<'_, f64>, y: &[f64]) -> Result
                 .enumerate()
                 .for_each(|(b, (g, h))| update(b * BLOCK, g, h));
         }
-        idx.iter_mut().enumerate().for_each(|(i, v)| *v = i as u32);
-        let leaves = grow_tree(&ctx, &mapper, &mut forest, &mut idx, &mut scratch, &grad, &hess);
+        let m = match bags.as_mut() {
+            Some((rng, in_bag)) => sample_rows(rng, p.bagging_fraction, in_bag, &mut idx),
+            None => {
+                idx.iter_mut().enumerate().for_each(|(i, v)| *v = i as u32);
+                n
+            }
+        };
+        let first_node = forest.nodes.len();
+        let leaves = grow_tree(&ctx, &mapper, &mut forest, &mut idx[..m], &mut scratch, &grad, &hess);
         for leaf in leaves {
             let rows = &idx[leaf.start..leaf.end];
             let value = match p.loss {
@@ -515,8 +529,78 @@ fn fit_on_pool(p: &GbdtValidParams, x: ArrayView2<'_, f64>, y: &[f64]) -> Result
                 pred[i as usize] += value;
             }
         }
+        if let Some((_, in_bag)) = &bags {
+            add_out_of_bag(&ctx, &mapper, &forest, first_node, in_bag, &mut pred);
+        }
     }
-    Ok(forest)
+    Ok((forest, pred))
+}
+
+/// Draws the rows of the next tree: each row with probability `fraction`, into the
+/// front of `idx` in row order, marked in `in_bag`; returns how many. A draw that
+/// leaves fewer than two rows takes every row.
+fn sample_rows(rng: &mut Rng, fraction: f64, in_bag: &mut [bool], idx: &mut [u32]) -> usize {
+    let mut m = 0;
+    for (i, b) in in_bag.iter_mut().enumerate() {
+        *b = rng.f64() < fraction;
+        if *b {
+            idx[m] = i as u32;
+            m += 1;
+        }
+    }
+    if m < 2 {
+        in_bag.iter_mut().for_each(|b| *b = true);
+        idx.iter_mut().enumerate().for_each(|(i, v)| *v = i as u32);
+        m = in_bag.len();
+    }
+    m
+}
+
+/// Adds the newest tree (its nodes from `first_node` on) to the predictions of the
+/// rows it was not grown on, routing them by their bins as the growth partitioned
+/// the others.
+fn add_out_of_bag(
+    ctx: &Ctx<'_>,
+    mapper: &BinMapper,
+    forest: &Forest,
+    first_node: usize,
+    in_bag: &[bool],
+    pred: &mut [f64],
+) {
+    let Some(&root) = forest.roots.last() else {
+        return;
+    };
+    // Each new node's threshold as its last bin going left (the threshold is that
+    // bin's upper edge, or past every edge).
+    let split_bin: Vec<usize> = forest.nodes[first_node..]
+        .iter()
+        .map(|nd| {
+            let e = &mapper.edges[nd.feature as usize];
+            1 + e.partition_point(|v| *v < nd.threshold)
+        })
+        .collect();
+    let route = |off: usize, out: &mut [f64]| {
+        for (k, p) in out.iter_mut().enumerate() {
+            let row = off + k;
+            if in_bag[row] {
+                continue;
+            }
+            let mut at = root;
+            while at >= 0 {
+                let nd = &forest.nodes[at as usize];
+                let b = ctx.column(nd.feature as usize)(row as u32);
+                let left = if b == 0 { nd.missing_left } else { usize::from(b) <= split_bin[at as usize - first_node] };
+                at = if left { nd.left } else { nd.right };
+            }
+            *p += forest.leaves[(!at) as usize];
+        }
+    };
+    const BLOCK: usize = 16_384;
+    if pred.len() <= BLOCK {
+        route(0, pred);
+    } else {
+        pred.par_chunks_mut(BLOCK).enumerate().for_each(|(b, out)| route(b * BLOCK, out));
+    }
 }
 
 /// Stable partition of `rows` by `go_left`: lefts first, each side in its original
@@ -649,8 +733,63 @@ fn grow_tree(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::models::gbdt::GbdtParams;
+    use crate::models::gbdt::{GbdtParams, GbdtParamsError};
     use crate::rng::Rng;
+
+    /// Rows of a noisy step-and-slope function with some missing values.
+    fn bagging_data(n: usize, seed: u64) -> (ndarray::Array2<f64>, Vec<f64>) {
+        let mut r = Rng::new(seed, 1);
+        let mut x = ndarray::Array2::zeros((n, 4));
+        let mut y = Vec::with_capacity(n);
+        for i in 0..n {
+            for j in 0..4 {
+                x[[i, j]] = if r.chance(0.05) { f64::NAN } else { r.uniform(-2.0, 2.0) };
+            }
+            let a = if x[[i, 0]].is_nan() { 1.0 } else { x[[i, 0]] };
+            y.push(3.0 * f64::from(u8::from(a > 0.3)) + x[[i, 1]].max(0.0) * 2.0 + r.normal());
+        }
+        (x, y)
+    }
+
+    #[test]
+    fn rows_left_out_of_a_tree_move_with_it_as_the_forest_predicts_them() {
+        let (x, y) = bagging_data(3_000, 5);
+        for loss in [Loss::Squared, Loss::Quantile { alpha: 0.9 }, Loss::Logistic] {
+            let y: Vec<f64> = if loss == Loss::Logistic {
+                y.iter().map(|v| f64::from(u8::from(*v > 2.0))).collect()
+            } else {
+                y.clone()
+            };
+            let p = GbdtParams::new(loss).n_trees(40).bagging_fraction(0.5).check().unwrap();
+            let (forest, pred) = fit_on_pool(&p, x.view(), &y).unwrap();
+            let flat: Vec<f64> = x.iter().copied().collect();
+            let mut direct = vec![0.0; y.len()];
+            forest.predict_rows(&flat, &mut direct);
+            let worst = pred.iter().zip(&direct).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+            assert!(worst < 1e-9, "{loss:?}: training scores and the forest differ by {worst}");
+        }
+    }
+
+    #[test]
+    fn bagged_trees_are_seeded_and_fit_as_well_on_new_rows() {
+        let (x, y) = bagging_data(4_000, 6);
+        let (xt, yt) = bagging_data(2_000, 7);
+        let mae = |g: &crate::models::gbdt::Gbdt| {
+            let p = g.predict(xt.view()).unwrap();
+            p.iter().zip(&yt).map(|(a, b)| (a - b).abs()).sum::<f64>() / yt.len() as f64
+        };
+        let base = GbdtParams::new(Loss::Squared).n_trees(100);
+        let all = base.clone().fit(x.view(), &y).unwrap();
+        let half = base.clone().bagging_fraction(0.5).fit(x.view(), &y).unwrap();
+        assert_eq!(half, base.clone().bagging_fraction(0.5).fit(x.view(), &y).unwrap(), "same seed, same trees");
+        assert_ne!(half.forest, base.clone().bagging_fraction(0.5).seed(43).fit(x.view(), &y).unwrap().forest);
+        assert_ne!(half.forest, all.forest, "sampling changes the trees");
+        // Noise has mean absolute value 0.80: both should be close to it.
+        let (a, h) = (mae(&all), mae(&half));
+        assert!(h < 0.9 && h < a * 1.05, "held-out MAE: all rows {a:.3}, half the rows per tree {h:.3}");
+        let bad = GbdtParams::new(Loss::Squared).bagging_fraction(0.0).check();
+        assert!(matches!(bad, Err(GbdtParamsError::Share { name: "bagging_fraction", .. })), "{bad:?}");
+    }
 
     /// The split search as first written (one candidate at a time, branching), the
     /// reference for the branch-free one.
