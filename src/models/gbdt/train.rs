@@ -787,6 +787,11 @@ mod tests {
         // Noise has mean absolute value 0.80: both should be close to it.
         let (a, h) = (mae(&all), mae(&half));
         assert!(h < 0.9 && h < a * 1.05, "held-out MAE: all rows {a:.3}, half the rows per tree {h:.3}");
+        // Models saved before the setting existed grew every tree on every row.
+        let mut old = serde_json::to_value(&half.params).unwrap();
+        old.as_object_mut().unwrap().remove("bagging_fraction");
+        let old: GbdtValidParams = serde_json::from_value(old).unwrap();
+        assert_eq!(old.bagging_fraction, 1.0);
         let bad = GbdtParams::new(Loss::Squared).bagging_fraction(0.0).check();
         assert!(matches!(bad, Err(GbdtParamsError::Share { name: "bagging_fraction", .. })), "{bad:?}");
     }
