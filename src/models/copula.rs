@@ -290,13 +290,9 @@ pub struct CashFit {
 /// The within-horizon classifier's settings, from the cash model's: half the trees at
 /// twice the rate (one binary split of the outcome, not three quantiles to place).
 fn within_params(p: &PaymentDateParams) -> GbdtParams {
-    GbdtParams::new(Loss::Logistic)
+    p.trees(Loss::Logistic, p.min_data_in_leaf)
         .n_trees((p.n_trees / 2).max(1))
         .learning_rate((p.learning_rate * 2.0).min(1.0))
-        .max_leaves(p.max_leaves)
-        .min_data_in_leaf(p.min_data_in_leaf)
-        .seed(p.seed)
-        .bagging_fraction(p.bagging_fraction)
 }
 
 /// P(paid within `horizon` days) fitted on snapshot rows `x` with remaining times `y`

@@ -120,7 +120,12 @@ impl PaymentDateParams {
 
     /// The trees' settings for quantile `alpha` with `min_leaf` rows per leaf.
     fn tree_params(&self, alpha: f64, min_leaf: usize) -> GbdtParams {
-        GbdtParams::new(Loss::Quantile { alpha })
+        self.trees(Loss::Quantile { alpha }, min_leaf)
+    }
+
+    /// These settings' trees for `loss`, with `min_leaf` rows per leaf.
+    pub(crate) fn trees(&self, loss: Loss, min_leaf: usize) -> GbdtParams {
+        GbdtParams::new(loss)
             .n_trees(self.n_trees)
             .learning_rate(self.learning_rate)
             .max_leaves(self.max_leaves)
