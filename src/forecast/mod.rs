@@ -211,7 +211,13 @@ pub fn open_items_where(
     let (rows, k): (_, Vec<CashDist>) = match &m.cash {
         Some(cash) => {
             let rows = open_rows(h, d, InvoiceView::AtDate, keep);
-            let k = predict_dists(cash, m.cash_within.as_ref(), rows.x.view(), f64::from(m.cash_horizon_days))?;
+            let k = predict_dists(
+                cash,
+                m.cash_within.as_ref(),
+                m.cash_levels.as_ref(),
+                rows.x.view(),
+                f64::from(m.cash_horizon_days),
+            )?;
             (rows, k)
         }
         None => {
@@ -1025,7 +1031,7 @@ mod tests {
         let cust: Vec<usize> = (0..n).collect();
         let (amounts, overdue) = (vec![100.0; n], vec![true; n]);
         let run = |within| {
-            let k = vec![CashDist::new([9.0, 10.0, 12.0], 91.0, within); n];
+            let k = vec![CashDist::new([9.0, 10.0, 12.0], 91.0, within, None); n];
             let case = CashCase {
                 as_of: 0,
                 weeks: 13,
@@ -1050,7 +1056,8 @@ mod tests {
 
     #[test]
     fn a_backtest_case_is_forecast_in_the_base_currency_and_beyond_the_cap_is_left_out() {
-        let days = [[2.0, 3.0, 4.0], [9.0, 10.0, 12.0], [200.0, 300.0, 400.0]].map(|q| CashDist::new(q, 91.0, None));
+        let days =
+            [[2.0, 3.0, 4.0], [9.0, 10.0, 12.0], [200.0, 300.0, 400.0]].map(|q| CashDist::new(q, 91.0, None, None));
         let case = CashCase {
             as_of: 0,
             weeks: 4,

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use ndarray::{ArrayView2, Axis};
 use serde::{Deserialize, Serialize};
 
-use super::dataset::{snapshot_rows, SnapshotPlan};
+use super::dataset::{open_rows, snapshot_rows, InvoiceView, SnapshotPlan};
 use super::gbdt::{Gbdt, GbdtError, GbdtParams, Loss};
 use super::payment::{PaymentDateModel, PaymentDateParams};
 use crate::features::history::History;
@@ -100,7 +100,9 @@ impl CashDist {
     /// `within` exactly, the rest lies beyond: the level scale is (its share by `cap`)
     /// / `within`. Unscaled when the quantiles put less than 5% within the horizon (no
     /// shape to scale) or `cap` is not finite.
-    pub fn new(q: [f64; 3], cap: f64, within: Option<f64>) -> Self {
+    ///
+    /// With `map`, the distribution is then recalibrated ([`LevelMap`]).
+    pub fn new(q: [f64; 3], cap: f64, within: Option<f64>, map: Option<&LevelMap>) -> Self {
         let k = knots(q.map(|v| if v > cap { beyond(cap) } else { v }));
         let scale = match within {
             Some(pi) if cap.is_finite() && pi.is_finite() => {
@@ -113,12 +115,22 @@ impl CashDist {
             }
             _ => 1.0,
         };
+        let (k, scale) = match map {
+            Some(m) => m.reknot(&k, scale),
+            None => (k, scale),
+        };
         CashDist { knots: k, scale }
     }
 
     /// Probability of payment within `days` (at most the horizon).
     pub fn level(&self, days: f64) -> f64 {
         (level(&self.knots, days) / self.scale).min(1.0)
+    }
+
+    /// Level of a payment on day `days` (a whole number): the middle of the levels of
+    /// day `days − 1` and day `days`, as the forecast counts payments by the day.
+    pub fn level_of_day(&self, days: f64) -> f64 {
+        0.5 * (self.level(days - 1.0) + self.level(days))
     }
 
     /// Days at quantile level `u` ([`beyond`] the horizon `cap` past its share).
@@ -132,20 +144,133 @@ impl CashDist {
     }
 }
 
-/// Every row's [`CashDist`]: the remaining-time quantiles of `model` and, with the
-/// classifier, its probability of payment within `cap` days.
+/// Grid of a [`LevelMap`]: levels `k / (MAP_POINTS − 1)`.
+const MAP_POINTS: usize = 21;
+
+/// Fewest scored rows a [`LevelMap`] is estimated from.
+const MIN_MAP_ROWS: usize = 200;
+
+/// Rows' worth of "calibrated as it is" each step of a [`LevelMap`] is shrunk towards.
+const MAP_PRIOR: f64 = 100.0;
+
+/// How the cash model's distributions should be read at the as-of date, learned from
+/// how the model's own distributions did on the newest weeks: `g[k]` is the share of
+/// invoices paid by the time their distribution reached level `k/20`. A calibrated model
+/// has `g[k] = k/20`; one whose early tail is too thin (or a ledger paying faster than
+/// the snapshots it learned from) has `g` above it. Reading each distribution through
+/// `g` is quantile recalibration.
+///
+/// The newest weeks' outcomes are known only up to the as-of date, so the shares are a
+/// Kaplan–Meier estimate over levels: an invoice still unpaid at the as-of date counts
+/// as "past the level it had reached". Each grid step's hazard is shrunk towards the
+/// calibrated one by [`MAP_PRIOR`] rows, so levels few invoices reached stay close to
+/// nominal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LevelMap {
+    /// Calibrated level at each grid level, 0 first, 1 last, increasing.
+    pub g: Vec<f64>,
+    /// Scored rows it rests on.
+    pub rows: usize,
+}
+
+/// A scored outcome for [`LevelMap::estimate`]: the level of the invoice's distribution
+/// at its payment day, or, when it was still unpaid, the level reached by then.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LevelObs {
+    /// Level in [0, 1].
+    pub level: f64,
+    /// Paid at `level` (false: unpaid through it).
+    pub paid: bool,
+}
+
+impl LevelMap {
+    /// The map from scored outcomes; None with fewer than [`MIN_MAP_ROWS`].
+    pub fn estimate(obs: &[LevelObs]) -> Option<Self> {
+        if obs.len() < MIN_MAP_ROWS {
+            return None;
+        }
+        let last = MAP_POINTS - 1;
+        let step = |v: f64| ((v.clamp(0.0, 1.0) * last as f64).floor() as usize).min(last - 1);
+        // Per grid step: payments in it, and rows whose observation ends in it (they
+        // are at risk through it; those unpaid count as at risk for half of it).
+        let mut paid = vec![0.0; last];
+        let mut ends = vec![0.0; last];
+        let mut censored = vec![0.0; last];
+        for o in obs {
+            let k = step(o.level);
+            ends[k] += 1.0;
+            if o.paid {
+                paid[k] += 1.0;
+            } else {
+                censored[k] += 1.0;
+            }
+        }
+        let mut at_risk = obs.len() as f64;
+        let mut survive = 1.0;
+        let mut g = Vec::with_capacity(MAP_POINTS);
+        for k in 0..last {
+            g.push(1.0 - survive);
+            let nominal = 1.0 / (last - k) as f64;
+            let exposed = at_risk - 0.5 * censored[k];
+            let hazard = ((paid[k] + MAP_PRIOR * nominal) / (exposed + MAP_PRIOR)).clamp(0.0, 1.0);
+            survive *= 1.0 - hazard;
+            at_risk -= ends[k];
+        }
+        g.push(1.0);
+        Some(LevelMap { g, rows: obs.len() })
+    }
+
+    /// Calibrated level of nominal level `p`.
+    pub fn apply(&self, p: f64) -> f64 {
+        let last = (self.g.len() - 1) as f64;
+        let t = (p.clamp(0.0, 1.0) * last).min(last - 1e-12);
+        let k = t as usize;
+        self.g[k] + (t - k as f64) * (self.g[k + 1] - self.g[k])
+    }
+
+    /// Nominal level whose calibrated level is `q` (the inverse of [`Self::apply`]).
+    pub fn invert(&self, q: f64) -> f64 {
+        let q = q.clamp(0.0, 1.0);
+        let last = self.g.len() - 1;
+        let k = self.g.partition_point(|&v| v < q).clamp(1, last);
+        let (a, b) = (self.g[k - 1], self.g[k]);
+        let t = if b > a { (q - a) / (b - a) } else { 1.0 };
+        ((k - 1) as f64 + t) / last as f64
+    }
+
+    /// The knots and level scale of `k` read with `scale`, recalibrated: the whole
+    /// distribution function `F` becomes `g(F)`. The knots end where `F` reaches `W`
+    /// (`1/scale`, at most 1); they now end where `g(F)` reaches `g(W)`, and the knot
+    /// at level `p` of them moves to `k`'s day where `g(F) = p·g(W)`.
+    fn reknot(&self, k: &[f64; 9], scale: f64) -> ([f64; 9], f64) {
+        let whole = (1.0 / scale).min(1.0);
+        let top = self.apply(whole);
+        if top <= 0.0 {
+            return (*k, scale);
+        }
+        let mut out = *k;
+        for (o, &p) in out.iter_mut().zip(&KNOT_LEVELS).skip(1) {
+            *o = at_level(k, (scale * self.invert(p * top)).min(1.0));
+        }
+        (out, 1.0 / top)
+    }
+}
+
+/// Every row's [`CashDist`]: the remaining-time quantiles of `model`, with the
+/// classifier its probability of payment within `cap` days, with `map` recalibrated.
 ///
 /// # Errors
 /// [`GbdtError::Features`] on an input width mismatch.
 pub fn predict_dists(
     model: &PaymentDateModel,
     within: Option<&Gbdt>,
+    map: Option<&LevelMap>,
     x: ArrayView2<'_, f64>,
     cap: f64,
 ) -> Result<Vec<CashDist>, GbdtError> {
     let q = model.predict(x)?;
     let pi = within.map(|w| w.predict(x)).transpose()?;
-    Ok((0..q.len()).map(|i| CashDist::new(q[i], cap, pi.as_ref().map(|p| p[i]))).collect())
+    Ok((0..q.len()).map(|i| CashDist::new(q[i], cap, pi.as_ref().map(|p| p[i]), map)).collect())
 }
 
 /// Days at quantile level `u` under [`knots`] `k` (the inverse of [`level`]).
@@ -283,8 +408,46 @@ pub struct CashFit {
     pub within: Option<Gbdt>,
     /// The timing correlations (None: too few snapshots to score out of sample).
     pub copula: Option<Copula>,
+    /// The recalibration of the distributions within the horizon (None: too few
+    /// snapshots to score out of sample).
+    pub levels: Option<LevelMap>,
     /// Snapshot rows.
     pub rows: usize,
+}
+
+/// The [`LevelMap`] of the cash model at `d` from the open invoices of the snapshots
+/// every `plan.step` days newer than its newest training snapshot (`d − horizon`), the
+/// newest first and no more once `plan.max_rows` rows are read. They are out of sample
+/// for the model, and their outcomes are read as known at `d`: an invoice paid after
+/// `d` counts as unpaid through the level it had reached at `d`.
+fn recent_levels(
+    h: &History,
+    d: i32,
+    horizon: i32,
+    plan: SnapshotPlan,
+    model: &PaymentDateModel,
+    within: Option<&Gbdt>,
+) -> Result<Option<LevelMap>, GbdtError> {
+    let cap = f64::from(horizon);
+    let step = plan.step.max(1);
+    let mut obs = Vec::new();
+    let mut s = d - step;
+    while s > d - horizon && obs.len() < plan.max_rows {
+        let rows = open_rows(h, s, InvoiceView::AtDate, |_| true);
+        if !rows.is_empty() {
+            let dists = predict_dists(model, within, None, rows.x.view(), cap)?;
+            for (k, &p) in dists.iter().zip(&rows.pos) {
+                let paid = h.invoices[p].paid_date;
+                obs.push(if paid <= d {
+                    LevelObs { level: k.level_of_day(f64::from(paid - s)), paid: true }
+                } else {
+                    LevelObs { level: k.level(f64::from(d - s)), paid: false }
+                });
+            }
+        }
+        s -= step;
+    }
+    Ok(LevelMap::estimate(&obs))
 }
 
 /// The within-horizon classifier's settings, from the cash model's: half the trees at
@@ -337,6 +500,10 @@ pub fn fit_remaining_time(
     }
     out.model = Some(params.fit(snap.x.view(), &remaining, None, None)?);
     out.within = fit_within(params, snap.x.view(), &remaining, horizon)?;
+    let cap = f64::from(horizon);
+    if let (Some(model), true) = (&out.model, plan.recalibrate) {
+        out.levels = recent_levels(h, d, horizon, plan, model, out.within.as_ref())?;
+    }
     let mut days: Vec<i32> = day.clone();
     days.sort_unstable();
     days.dedup();
@@ -365,8 +532,7 @@ pub fn fit_remaining_time(
     let early = quick.fit(xf.view(), &y, None, None)?;
     let early_within = fit_within(&quick, xf.view(), &y, horizon)?;
     let xc = snap.x.select(Axis(0), &cal_rows);
-    let cap = f64::from(horizon);
-    let dists = predict_dists(&early, early_within.as_ref(), xc.view(), cap)?;
+    let dists = predict_dists(&early, early_within.as_ref(), None, xc.view(), cap)?;
     let scores: Vec<Score> = cal_rows
         .iter()
         .zip(&dists)
@@ -438,7 +604,7 @@ mod tests {
         let dir = generated_dir(60, 4_000, "2023-01-01", "2024-12-31", 5);
         let d = days_from_date(chrono::NaiveDate::from_ymd_opt(2024, 6, 30).unwrap());
         let p = quick_train_params().cash;
-        let plan = SnapshotPlan { step: 14, max_snapshots: 26, max_rows: usize::MAX };
+        let plan = SnapshotPlan { step: 14, max_snapshots: 26, max_rows: usize::MAX, recalibrate: true };
         let full = full_history(dir.path());
         let cut = load_history(dir.path(), d, &InvoiceReadOptions::default(), &FxTable::default()).unwrap();
         let a = fit_remaining_time(&full, d, 91, plan, &p).unwrap();
@@ -448,6 +614,8 @@ mod tests {
         assert_eq!(a.model, b.model);
         let (wa, wb) = (a.within.expect("both classes"), b.within.expect("both classes"));
         assert_eq!(wa, wb, "the within-horizon classifier reads nothing after d");
+        assert!(a.levels.is_some(), "the newest weeks hold enough open invoices");
+        assert_eq!(a.levels, b.levels, "the recalibration reads no payment after d");
         let (ca, cb) = (a.copula, b.copula);
         let (ca, cb) = (ca.expect("enough history"), cb.expect("enough history"));
         assert_eq!((ca.rows, ca.snapshots), (cb.rows, cb.snapshots));
@@ -462,15 +630,15 @@ mod tests {
     fn the_within_horizon_probability_sets_the_mass_by_the_cap_and_keeps_the_shape() {
         let cap = 91.0;
         // Without a probability (or an infinite cap): the quantiles' knots, "beyond" far out.
-        assert_eq!(CashDist::new([5.0, 12.0, 30.0], cap, None), CashDist::from_quantiles([5.0, 12.0, 30.0]));
-        let inf = CashDist::new([5.0, 12.0, 30.0], f64::INFINITY, Some(0.3));
+        assert_eq!(CashDist::new([5.0, 12.0, 30.0], cap, None, None), CashDist::from_quantiles([5.0, 12.0, 30.0]));
+        let inf = CashDist::new([5.0, 12.0, 30.0], f64::INFINITY, Some(0.3), None);
         assert_eq!(inf, CashDist::from_quantiles([5.0, 12.0, 30.0]));
-        assert_eq!(CashDist::new([20.0, 60.0, 92.0], cap, None).knots[6], beyond(cap));
+        assert_eq!(CashDist::new([20.0, 60.0, 92.0], cap, None, None).knots[6], beyond(cap));
         for q in [[5.0, 12.0, 30.0], [20.0, 60.0, 92.0], [40.0, 92.0, 92.0], [2.0, 85.0, 92.0], [1.0, 1.0, 1.0]] {
-            let plain = CashDist::new(q, cap, None);
+            let plain = CashDist::new(q, cap, None, None);
             let fc = plain.level(cap);
             for pi in [0.02, 0.1, 0.3, 0.5, 0.71, 0.95, 0.999, 1.0] {
-                let m = CashDist::new(q, cap, Some(pi));
+                let m = CashDist::new(q, cap, Some(pi), None);
                 // Exactly `pi` by the cap, and the quantiles' shape below it.
                 assert!((m.level(cap) - pi).abs() < 1e-9, "{q:?} {pi}: {m:?}");
                 for t in [1.0, 3.0, 10.0, 25.0, 50.0, 80.0] {
@@ -490,9 +658,87 @@ mod tests {
             }
         }
         // Under 5% within the horizon by the quantiles: no shape to scale, unchanged.
-        let k = CashDist::new([92.0, 92.0, 92.0], cap, None);
+        let k = CashDist::new([92.0, 92.0, 92.0], cap, None, None);
         assert!(k.level(cap) < 0.05);
-        assert_eq!(CashDist::new([92.0, 92.0, 92.0], cap, Some(0.6)), k);
+        assert_eq!(CashDist::new([92.0, 92.0, 92.0], cap, Some(0.6), None), k);
+    }
+
+    /// Outcomes at levels drawn from `law` (applied to a uniform draw), each observed
+    /// only up to an independent uniform censoring level below `reach`.
+    fn censored(law: impl Fn(f64) -> f64, n: usize, reach: f64, seed: u64) -> Vec<LevelObs> {
+        let mut r = Rng::new(seed, 0);
+        (0..n)
+            .map(|_| {
+                let u = law(r.f64());
+                let c = r.f64() * reach;
+                if u <= c {
+                    LevelObs { level: u, paid: true }
+                } else {
+                    LevelObs { level: c, paid: false }
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_level_map_reads_how_outcomes_fall_through_censoring() {
+        // Calibrated outcomes: the map stays at the diagonal.
+        let m = LevelMap::estimate(&censored(|v| v, 40_000, 1.0, 1)).expect("enough rows");
+        assert_eq!((m.g.len(), m.g[0], m.g[20], m.rows), (21, 0.0, 1.0, 40_000));
+        for (k, g) in m.g.iter().enumerate().take(15) {
+            assert!((g - k as f64 / 20.0).abs() < 0.02, "{k}: {:?}", m.g);
+        }
+        // Outcomes early in their distributions (level V²: P(level ≤ p) = √p), most of
+        // them unpaid when observed: the estimate follows √p where the outcomes reach,
+        // which counting only the payments seen would not.
+        let obs = censored(|v| v * v, 40_000, 0.8, 2);
+        let m = LevelMap::estimate(&obs).expect("enough rows");
+        for k in 1..12 {
+            let p = k as f64 / 20.0;
+            assert!((m.g[k] - p.sqrt()).abs() < 0.03, "{k}: {:?}", m.g);
+        }
+        let seen: Vec<f64> = obs.iter().filter(|o| o.paid).map(|o| o.level).collect();
+        let naive = seen.iter().filter(|&&l| l <= 0.25).count() as f64 / seen.len() as f64;
+        assert!((naive - 0.5).abs() > 0.1, "censoring matters here: {naive}");
+        assert!(m.g.windows(2).all(|w| w[0] <= w[1]), "{:?}", m.g);
+        // Past the levels any outcome reached, the hazard is the calibrated one: the
+        // remaining share spreads evenly over the remaining levels.
+        let m = LevelMap::estimate(&censored(|v| v * v, 5_000, 0.3, 4)).expect("enough rows");
+        for k in 6..=20 {
+            let rest = (1.0 - m.g[6]) * (20 - k) as f64 / 14.0;
+            assert!((1.0 - m.g[k] - rest).abs() < 1e-9, "{k}: {:?}", m.g);
+        }
+        assert!(m.g[6] > 0.4, "{:?}", m.g);
+        let early = censored(|v| v, 300, 1.0, 5);
+        assert!(LevelMap::estimate(&early[..199]).is_none());
+    }
+
+    #[test]
+    fn a_recalibrated_distribution_reads_its_levels_through_the_map() {
+        let cap = 91.0;
+        // Outcomes at level V^1.5: g(p) = p^(2/3).
+        let m = LevelMap::estimate(&censored(|v| v.powf(1.5), 40_000, 1.0, 3)).expect("enough rows");
+        let identity = LevelMap { g: (0..21).map(|k| f64::from(k) / 20.0).collect(), rows: 1 };
+        for (q, within) in [([5.0, 12.0, 30.0], None), ([5.0, 12.0, 30.0], Some(0.97)), ([20.0, 60.0, 92.0], Some(0.4))]
+        {
+            let plain = CashDist::new(q, cap, within, None);
+            let same = CashDist::new(q, cap, within, Some(&identity));
+            assert!(same.knots.iter().zip(&plain.knots).all(|(a, b)| (a - b).abs() < 1e-9), "{same:?}");
+            let cal = CashDist::new(q, cap, within, Some(&m));
+            // By the horizon too, up to the nine knots' straight stretches.
+            // At its knots the recalibrated distribution is the map of the plain one;
+            // between them, close to it up to the median (where the knots are dense),
+            // and by the horizon within the nine knots' straight stretches.
+            for &t in cal.knots.iter().filter(|&&t| t < cap) {
+                assert!((cal.level(t) - m.apply(plain.level(t))).abs() < 1e-6, "{q:?} {t}");
+            }
+            assert!((cal.level(cap) - m.apply(plain.level(cap))).abs() < 0.05, "{q:?}");
+            for t in [2.0, 6.0, 9.0, 15.0, 25.0, 40.0, 70.0].into_iter().filter(|&t| t <= q[1]) {
+                assert!((cal.level(t) - m.apply(plain.level(t))).abs() < 0.05, "{q:?} {t}");
+                assert!(cal.level(t) >= plain.level(t) - 1e-9, "outcomes fell early: earlier payment {q:?} {t}");
+            }
+            assert!(cal.at_level(0.3, cap) < plain.at_level(0.3, cap), "{q:?}");
+        }
     }
 
     #[test]

@@ -183,11 +183,20 @@ pub struct SnapshotPlan {
     pub max_snapshots: usize,
     /// Rows after which no older snapshot is added.
     pub max_rows: usize,
+    /// Recalibrate the model's distributions by how they did on the snapshots newer
+    /// than its newest (see [`super::copula::LevelMap`]; plans saved before this
+    /// setting read as on).
+    #[serde(default = "recalibrate_by_default")]
+    pub recalibrate: bool,
+}
+
+fn recalibrate_by_default() -> bool {
+    true
 }
 
 impl Default for SnapshotPlan {
     fn default() -> Self {
-        SnapshotPlan { step: 7, max_snapshots: 104, max_rows: 150_000 }
+        SnapshotPlan { step: 7, max_snapshots: 104, max_rows: 150_000, recalibrate: true }
     }
 }
 
@@ -317,7 +326,7 @@ mod tests {
         let dir = generated_dir(40, 3_000, "2023-01-01", "2024-12-31", 11);
         let d = days_from_date(chrono::NaiveDate::from_ymd_opt(2024, 9, 30).unwrap());
         let h = full_history(dir.path());
-        let plan = SnapshotPlan { step: 7, max_snapshots: 20, max_rows: usize::MAX };
+        let plan = SnapshotPlan { step: 7, max_snapshots: 20, max_rows: usize::MAX, recalibrate: true };
         let (all, _, days) = snapshot_rows(&h, d, 91, plan);
         let newest = days[0];
         let first = days.iter().filter(|&&s| s == newest).count();
@@ -356,10 +365,18 @@ mod tests {
         let la: Vec<Option<bool>> = oa.iter().map(|&i| a.late_beyond(30, d)[i]).collect();
         let lb: Vec<Option<bool>> = ob.iter().map(|&i| b.late_beyond(30, d)[i]).collect();
         assert_eq!(la, lb, "labels differ");
-        let (sa, ya, da) =
-            snapshot_rows(&full, d, 91, SnapshotPlan { step: 7, max_snapshots: 20, max_rows: usize::MAX });
-        let (sb, yb, db) =
-            snapshot_rows(&cut, d, 91, SnapshotPlan { step: 7, max_snapshots: 20, max_rows: usize::MAX });
+        let (sa, ya, da) = snapshot_rows(
+            &full,
+            d,
+            91,
+            SnapshotPlan { step: 7, max_snapshots: 20, max_rows: usize::MAX, recalibrate: true },
+        );
+        let (sb, yb, db) = snapshot_rows(
+            &cut,
+            d,
+            91,
+            SnapshotPlan { step: 7, max_snapshots: 20, max_rows: usize::MAX, recalibrate: true },
+        );
         assert_eq!(da, db);
         assert_eq!(sa.len(), sb.len());
         let (oa, ob) = (order(&full, &sa), order(&cut, &sb));

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::anomaly::{AnomalyModel, AnomalyParams, AnomalyParamsError};
 use super::artifact::{manifest, ArtifactError, Kind, Manifest, ModelStore};
 use super::backtest::{run_backtest, BacktestParams, BacktestReport};
-use super::copula::{fit_remaining_time, Copula};
+use super::copula::{fit_remaining_time, Copula, LevelMap};
 use super::dataset::{training_rows, SnapshotPlan};
 use super::fitting::{fit_payment, fit_risk};
 use super::gbdt::{Gbdt, GbdtError};
@@ -216,6 +216,10 @@ pub struct ModelSet {
     /// [`super::copula::CashDist`]; None: the quantiles alone).
     #[serde(default)]
     pub cash_within: Option<Gbdt>,
+    /// Recalibration of the cash model's distributions within the horizon (see
+    /// [`super::copula::LevelMap`]; None: read as they are).
+    #[serde(default)]
+    pub cash_levels: Option<LevelMap>,
     /// Timing correlations for the cash forecast's draws, learned with the cash model
     /// (None: too little history; the forecast's defaults apply).
     #[serde(default)]
@@ -298,6 +302,7 @@ pub fn train_all(h: &History, d: i32, p: &TrainParams) -> Result<Trained, TrainE
             cash: fit.model,
             cash_horizon_days: p.cash_horizon_days,
             cash_within: fit.within,
+            cash_levels: fit.levels,
             cash_copula: fit.copula,
             segments,
             anomaly,
@@ -376,7 +381,7 @@ pub fn save_all(
     let cash = serde_json::json!({"model": p.cash, "horizon_days": p.cash_horizon_days, "snapshots": p.cash_snapshots});
     let v = store.save(
         mk(Kind::Cash, cash, p.cash.seed, metric(2)),
-        &(&m.cash, m.cash_horizon_days, &m.cash_copula, &m.cash_within),
+        &(&m.cash, m.cash_horizon_days, &m.cash_copula, &m.cash_within, &m.cash_levels),
     )?;
     out.insert(Kind::Cash, v);
     let v = store.save(
@@ -416,25 +421,31 @@ pub fn load_current(store: &ModelStore) -> Result<(ModelSet, BTreeMap<Kind, Mani
     let (m, risk) = store.load::<RiskSet>(Kind::Risk, None)?;
     manifests.insert(Kind::Risk, m);
     let (m, cash) = store.load::<CashPayload>(Kind::Cash, None)?;
-    let (cash, cash_horizon_days, cash_copula, cash_within) = match cash {
-        CashPayload::WithWithin(m, h, c, w) => (m, h, c, w.map(|w| *w)),
-        CashPayload::WithCopula(m, h, c) => (m, h, c, None),
-        CashPayload::Plain(m, h) => (m, h, None, None),
+    let (cash, cash_horizon_days, cash_copula, cash_within, cash_levels) = match cash {
+        CashPayload::WithLevels(m, h, c, w, l) => (m, h, c, w.map(|w| *w), l),
+        CashPayload::WithWithin(m, h, c, w) => (m, h, c, w.map(|w| *w), None),
+        CashPayload::WithCopula(m, h, c) => (m, h, c, None, None),
+        CashPayload::Plain(m, h) => (m, h, None, None, None),
     };
     manifests.insert(Kind::Cash, m);
     let (m, segments) = store.load::<SegmentModel>(Kind::Segments, None)?;
     manifests.insert(Kind::Segments, m);
     let (m, anomaly) = store.load::<AnomalyModel>(Kind::Anomaly, None)?;
     manifests.insert(Kind::Anomaly, m);
-    Ok((ModelSet { payment, risk, cash, cash_horizon_days, cash_within, cash_copula, segments, anomaly }, manifests))
+    Ok((
+        ModelSet { payment, risk, cash, cash_horizon_days, cash_within, cash_levels, cash_copula, segments, anomaly },
+        manifests,
+    ))
 }
 
-/// The cash kind's payload: the model, its horizon, its timing correlations and its
-/// within-horizon classifier (cash models saved before the classifier have the first
-/// three, before the correlations the first two).
+/// The cash kind's payload: the model, its horizon, its timing correlations, its
+/// within-horizon classifier and its recalibration (cash models saved before the
+/// recalibration have the first four, before the classifier the first three, before
+/// the correlations the first two).
 #[derive(Deserialize)]
 #[serde(untagged)]
 enum CashPayload {
+    WithLevels(Option<PaymentDateModel>, i32, Option<Copula>, Option<Box<Gbdt>>, Option<LevelMap>),
     WithWithin(Option<PaymentDateModel>, i32, Option<Copula>, Option<Box<Gbdt>>),
     WithCopula(Option<PaymentDateModel>, i32, Option<Copula>),
     Plain(Option<PaymentDateModel>, i32),
@@ -455,13 +466,16 @@ mod tests {
     fn a_settings_file_overrides_only_what_it_names() {
         let p = TrainParams::default()
             .with_overrides(
-                "validation_days = 63\n[payment]\nn_trees = 120\nlearning_rate = 1\n[cash_snapshots]\nstep = 14\n",
+                "validation_days = 63\n[payment]\nn_trees = 120\nlearning_rate = 1\n[cash_snapshots]\nstep = 14\nrecalibrate = false\n",
             )
             .unwrap();
         let d = TrainParams::default();
         assert_eq!(p.payment.n_trees, 120);
         assert!((p.payment.learning_rate - 1.0).abs() < 1e-12, "an integer is taken where a float is expected");
         assert_eq!(p.cash_snapshots.step, 14);
+        assert!(d.cash_snapshots.recalibrate && !p.cash_snapshots.recalibrate);
+        let e = TrainParams::default().with_overrides("[cash_snapshots]\nrecalibrate = 1\n").unwrap_err().to_string();
+        assert!(e.contains("`cash_snapshots.recalibrate` should be boolean"), "{e}");
         assert_eq!(p.validation_days, 63);
         assert_eq!(p.payment.max_leaves, d.payment.max_leaves);
         assert_eq!(p.cash, d.cash, "the cash model keeps its own defaults");
@@ -486,7 +500,7 @@ mod tests {
     }
 
     #[test]
-    fn cash_models_saved_before_the_correlations_or_the_classifier_still_load() {
+    fn cash_models_saved_before_the_correlations_the_classifier_or_the_recalibration_still_load() {
         let old: CashPayload = serde_json::from_str("[null, 91]").unwrap();
         assert!(matches!(old, CashPayload::Plain(None, 91)));
         let new: CashPayload = serde_json::from_str(
@@ -494,8 +508,11 @@ mod tests {
         )
         .unwrap();
         assert!(matches!(new, CashPayload::WithCopula(None, 91, Some(c)) if c.customer_corr == 0.2));
-        let newest: CashPayload = serde_json::from_str("[null, 91, null, null]").unwrap();
-        assert!(matches!(newest, CashPayload::WithWithin(None, 91, None, None)));
+        let within: CashPayload = serde_json::from_str("[null, 91, null, null]").unwrap();
+        assert!(matches!(within, CashPayload::WithWithin(None, 91, None, None)));
+        let newest: CashPayload =
+            serde_json::from_str(r#"[null, 91, null, null, {"g": [0.0, 1.0], "rows": 300}]"#).unwrap();
+        assert!(matches!(newest, CashPayload::WithLevels(None, 91, None, None, Some(m)) if m.rows == 300));
     }
 
     #[test]
@@ -516,6 +533,7 @@ mod tests {
         assert!(loaded == t.models, "what is loaded is what was trained");
         assert!(t.models.cash_copula.is_some_and(|c| c.rows >= 100), "{:?}", t.models.cash_copula);
         assert!(t.models.cash_within.is_some(), "generated ledgers hold invoices not paid within the horizon");
+        assert!(t.models.cash_levels.as_ref().is_some_and(|m| m.rows >= 200), "{:?}", t.models.cash_levels);
         assert_eq!(manifests[&Kind::PaymentDate].feature_names.len(), crate::models::dataset::N_MODEL_FEATURES);
         assert!(manifests[&Kind::Risk].validation["model"]["late_roc_auc"].as_f64().is_some());
 
