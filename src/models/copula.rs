@@ -155,7 +155,9 @@ const MAP_PRIOR: f64 = 100.0;
 
 /// How the cash model's distributions should be read at the as-of date, learned from
 /// how the model's own distributions did on the newest weeks: `g[k]` is the share of
-/// invoices paid by the time their distribution reached level `k/20`. A calibrated model
+/// the open amount paid by the time its invoice's distribution reached level `k/20`
+/// (by amount, as the forecast adds amounts: on ledgers where large invoices pay later
+/// than the model expects, a count would move the forecast too far). A calibrated model
 /// has `g[k] = k/20`; one whose early tail is too thin (or a ledger paying faster than
 /// the snapshots it learned from) has `g` above it. Reading each distribution through
 /// `g` is quantile recalibration.
@@ -181,38 +183,44 @@ pub struct LevelObs {
     pub level: f64,
     /// Paid at `level` (false: unpaid through it).
     pub paid: bool,
+    /// Weight (the invoice's open amount: the forecast adds amounts, not invoices).
+    pub weight: f64,
 }
 
 impl LevelMap {
-    /// The map from scored outcomes; None with fewer than [`MIN_MAP_ROWS`].
+    /// The map from scored outcomes; None with fewer than [`MIN_MAP_ROWS`] or no
+    /// positive weight.
     pub fn estimate(obs: &[LevelObs]) -> Option<Self> {
-        if obs.len() < MIN_MAP_ROWS {
+        let total: f64 = obs.iter().map(|o| o.weight.max(0.0)).sum();
+        if obs.len() < MIN_MAP_ROWS || total <= 0.0 || !total.is_finite() {
             return None;
         }
+        // The prior in weight: MAP_PRIOR rows of the mean weight.
+        let prior = MAP_PRIOR * total / obs.len() as f64;
         let last = MAP_POINTS - 1;
         let step = |v: f64| ((v.clamp(0.0, 1.0) * last as f64).floor() as usize).min(last - 1);
-        // Per grid step: payments in it, and rows whose observation ends in it (they
-        // are at risk through it; those unpaid count as at risk for half of it).
+        // Per grid step: weight paid in it, and weight whose observation ends in it (at
+        // risk through it; unpaid, at risk for half of it).
         let mut paid = vec![0.0; last];
         let mut ends = vec![0.0; last];
         let mut censored = vec![0.0; last];
         for o in obs {
-            let k = step(o.level);
-            ends[k] += 1.0;
+            let (k, w) = (step(o.level), o.weight.max(0.0));
+            ends[k] += w;
             if o.paid {
-                paid[k] += 1.0;
+                paid[k] += w;
             } else {
-                censored[k] += 1.0;
+                censored[k] += w;
             }
         }
-        let mut at_risk = obs.len() as f64;
+        let mut at_risk = total;
         let mut survive = 1.0;
         let mut g = Vec::with_capacity(MAP_POINTS);
         for k in 0..last {
             g.push(1.0 - survive);
             let nominal = 1.0 / (last - k) as f64;
-            let exposed = at_risk - 0.5 * censored[k];
-            let hazard = ((paid[k] + MAP_PRIOR * nominal) / (exposed + MAP_PRIOR)).clamp(0.0, 1.0);
+            let exposed = (at_risk - 0.5 * censored[k]).max(0.0);
+            let hazard = ((paid[k] + prior * nominal) / (exposed + prior)).clamp(0.0, 1.0);
             survive *= 1.0 - hazard;
             at_risk -= ends[k];
         }
@@ -436,12 +444,13 @@ fn recent_levels(
         let rows = open_rows(h, s, InvoiceView::AtDate, |_| true);
         if !rows.is_empty() {
             let dists = predict_dists(model, within, None, rows.x.view(), cap)?;
-            for (k, &p) in dists.iter().zip(&rows.pos) {
+            for (i, (k, &p)) in dists.iter().zip(&rows.pos).enumerate() {
                 let paid = h.invoices[p].paid_date;
+                let weight = rows.amount_base[i];
                 obs.push(if paid <= d {
-                    LevelObs { level: k.level_of_day(f64::from(paid - s)), paid: true }
+                    LevelObs { level: k.level_of_day(f64::from(paid - s)), paid: true, weight }
                 } else {
-                    LevelObs { level: k.level(f64::from(d - s)), paid: false }
+                    LevelObs { level: k.level(f64::from(d - s)), paid: false, weight }
                 });
             }
         }
@@ -672,9 +681,9 @@ mod tests {
                 let u = law(r.f64());
                 let c = r.f64() * reach;
                 if u <= c {
-                    LevelObs { level: u, paid: true }
+                    LevelObs { level: u, paid: true, weight: 1.0 }
                 } else {
-                    LevelObs { level: c, paid: false }
+                    LevelObs { level: c, paid: false, weight: 1.0 }
                 }
             })
             .collect()
@@ -709,6 +718,17 @@ mod tests {
             assert!((1.0 - m.g[k] - rest).abs() < 1e-9, "{k}: {:?}", m.g);
         }
         assert!(m.g[6] > 0.4, "{:?}", m.g);
+        // Weighted: heavy invoices (weight 10) at V², as many light ones calibrated; the
+        // map follows the weight, (10·√p + p) / 11, not the count, (√p + p) / 2.
+        let mut mixed = censored(|v| v * v, 20_000, 1.0, 6);
+        mixed.iter_mut().for_each(|o| o.weight = 10.0);
+        mixed.extend(censored(|v| v, 20_000, 1.0, 7));
+        let m = LevelMap::estimate(&mixed).expect("enough rows");
+        for k in [2usize, 5, 10] {
+            let p = k as f64 / 20.0;
+            assert!((m.g[k] - (10.0 * p.sqrt() + p) / 11.0).abs() < 0.03, "{k}: {:?}", m.g);
+        }
+        assert!(LevelMap::estimate(&mixed.iter().map(|o| LevelObs { weight: 0.0, ..*o }).collect::<Vec<_>>()).is_none());
         let early = censored(|v| v, 300, 1.0, 5);
         assert!(LevelMap::estimate(&early[..199]).is_none());
     }
