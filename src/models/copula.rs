@@ -256,9 +256,24 @@ impl LevelMap {
         if top <= 0.0 {
             return (*k, scale);
         }
+        // `at_level(k, scale · invert(p · top))` for the increasing knot levels `p`,
+        // walking the map and the knots once each (this runs for every open invoice).
+        let (g, last) = (&self.g, self.g.len() - 1);
+        let (mut j, mut seg) = (1, 0);
         let mut out = *k;
         for (o, &p) in out.iter_mut().zip(&KNOT_LEVELS).skip(1) {
-            *o = at_level(k, (scale * self.invert(p * top)).min(1.0));
+            let q = (p * top).clamp(0.0, 1.0);
+            while j < last && g[j] < q {
+                j += 1;
+            }
+            let (a, b) = (g[j - 1], g[j]);
+            let t = if b > a { (q - a) / (b - a) } else { 1.0 };
+            let u = (scale * ((j - 1) as f64 + t) / last as f64).min(1.0);
+            while seg < 7 && u > KNOT_LEVELS[seg + 1] {
+                seg += 1;
+            }
+            let (p0, p1) = (KNOT_LEVELS[seg], KNOT_LEVELS[seg + 1]);
+            *o = k[seg] + (u - p0) / (p1 - p0) * (k[seg + 1] - k[seg]);
         }
         (out, 1.0 / top)
     }
@@ -758,6 +773,32 @@ mod tests {
                 assert!(cal.level(t) >= plain.level(t) - 1e-9, "outcomes fell early: earlier payment {q:?} {t}");
             }
             assert!(cal.at_level(0.3, cap) < plain.at_level(0.3, cap), "{q:?}");
+        }
+    }
+
+    #[test]
+    fn re_knotting_walks_to_the_same_days_as_inverting_each_level() {
+        let mut r = Rng::new(9, 0);
+        for _ in 0..2_000 {
+            // A random increasing map (flat stretches included) and random knots.
+            let mut g: Vec<f64> = (0..21).map(|_| if r.f64() < 0.2 { 0.0 } else { r.f64() }).collect();
+            g.sort_by(f64::total_cmp);
+            let m = LevelMap { g: [vec![0.0], g[1..20].to_vec(), vec![1.0]].concat(), rows: 1 };
+            let a = r.uniform(1.0, 20.0);
+            let k = knots([a, a + r.uniform(0.0, 30.0), a + r.uniform(30.0, 120.0)]);
+            let scale = r.uniform(0.5, 4.0);
+            let (fast, s) = m.reknot(&k, scale);
+            let top = m.apply((1.0 / scale).min(1.0));
+            if top <= 0.0 {
+                // No calibrated mass within the knots: left as they are.
+                assert_eq!((fast, s), (k, scale));
+                continue;
+            }
+            assert!((s - 1.0 / top).abs() < 1e-12);
+            for (i, &p) in KNOT_LEVELS.iter().enumerate().skip(1) {
+                let slow = at_level(&k, (scale * m.invert(p * top)).min(1.0));
+                assert!((fast[i] - slow).abs() < 1e-9 * (1.0 + slow.abs()), "{i}: {} vs {slow} ({:?})", fast[i], m.g);
+            }
         }
     }
 
