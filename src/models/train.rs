@@ -379,8 +379,18 @@ pub fn save_all(
     let v = store.save(mk(Kind::Risk, serde_json::json!(p.risk), p.risk.seed, metric(1)), &m.risk)?;
     out.insert(Kind::Risk, v);
     let cash = serde_json::json!({"model": p.cash, "horizon_days": p.cash_horizon_days, "snapshots": p.cash_snapshots});
+    // How the model's own distributions did on the newest weeks, out of sample (the
+    // recalibration's map): the share of the open amount paid by levels 0.1, 0.5, 0.9.
+    let mut cash_validation = metric(2);
+    if let (Some(l), Some(obj)) = (&m.cash_levels, cash_validation.as_object_mut()) {
+        let at = |p: f64| (l.apply(p) * 1e4).round() / 1e4;
+        obj.insert(
+            "newest_weeks".into(),
+            serde_json::json!({"rows": l.rows, "paid_by_level": {"0.1": at(0.1), "0.5": at(0.5), "0.9": at(0.9)}}),
+        );
+    }
     let v = store.save(
-        mk(Kind::Cash, cash, p.cash.seed, metric(2)),
+        mk(Kind::Cash, cash, p.cash.seed, cash_validation),
         &(&m.cash, m.cash_horizon_days, &m.cash_copula, &m.cash_within, &m.cash_levels),
     )?;
     out.insert(Kind::Cash, v);
@@ -536,6 +546,9 @@ mod tests {
         assert!(t.models.cash_levels.as_ref().is_some_and(|m| m.rows >= 200), "{:?}", t.models.cash_levels);
         assert_eq!(manifests[&Kind::PaymentDate].feature_names.len(), crate::models::dataset::N_MODEL_FEATURES);
         assert!(manifests[&Kind::Risk].validation["model"]["late_roc_auc"].as_f64().is_some());
+        let newest = &manifests[&Kind::Cash].validation["newest_weeks"];
+        let share = |p: &str| newest["paid_by_level"][p].as_f64().expect("a share");
+        assert!(share("0.1") < share("0.5") && share("0.5") < share("0.9") && share("0.9") < 1.0, "{newest}");
 
         // Same data and seed: the same versions (payload hashes), byte for byte.
         let again = train_all(&h, d, &p).unwrap();
