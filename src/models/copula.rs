@@ -173,6 +173,11 @@ pub struct LevelMap {
     pub g: Vec<f64>,
     /// Scored rows it rests on.
     pub rows: usize,
+    /// The map of invoices past due at the time (None: this one for them too). Past
+    /// due, the classifier's share within the horizon does much of the placing, and
+    /// the model can be off there in its own way (maps saved before it read None).
+    #[serde(default)]
+    pub overdue: Option<Box<LevelMap>>,
 }
 
 /// A scored outcome for [`LevelMap::estimate`]: the level of the invoice's distribution
@@ -225,7 +230,15 @@ impl LevelMap {
             at_risk -= ends[k];
         }
         g.push(1.0);
-        Some(LevelMap { g, rows: obs.len() })
+        Some(LevelMap { g, rows: obs.len(), overdue: None })
+    }
+
+    /// The map for an invoice past due or not.
+    pub fn for_row(&self, past_due: bool) -> &LevelMap {
+        match (&self.overdue, past_due) {
+            (Some(o), true) => o,
+            _ => self,
+        }
     }
 
     /// Calibrated level of nominal level `p`.
@@ -280,7 +293,8 @@ impl LevelMap {
 }
 
 /// Every row's [`CashDist`]: the remaining-time quantiles of `model`, with the
-/// classifier its probability of payment within `cap` days, with `map` recalibrated.
+/// classifier its probability of payment within `cap` days, with `map` recalibrated
+/// (its overdue map for rows past due).
 ///
 /// # Errors
 /// [`GbdtError::Features`] on an input width mismatch.
@@ -293,7 +307,13 @@ pub fn predict_dists(
 ) -> Result<Vec<CashDist>, GbdtError> {
     let q = model.predict(x)?;
     let pi = within.map(|w| w.predict(x)).transpose()?;
-    Ok((0..q.len()).map(|i| CashDist::new(q[i], cap, pi.as_ref().map(|p| p[i]), map)).collect())
+    let past_due = super::dataset::feature_index("inv.is_past_due");
+    Ok((0..q.len())
+        .map(|i| {
+            let m = map.map(|m| m.for_row(x[[i, past_due]] > 0.5));
+            CashDist::new(q[i], cap, pi.as_ref().map(|p| p[i]), m)
+        })
+        .collect())
 }
 
 /// Days at quantile level `u` under [`knots`] `k` (the inverse of [`level`]).
@@ -438,7 +458,8 @@ pub struct CashFit {
     pub rows: usize,
 }
 
-/// The [`LevelMap`] of the cash model at `d` from the open invoices of the snapshots
+/// The [`LevelMap`]s of the cash model at `d` (not yet due, and past due) from the open
+/// invoices of the snapshots
 /// every `plan.step` days newer than its newest training snapshot (`d − horizon`), the
 /// newest first and no more once `plan.max_rows` rows are read. They are out of sample
 /// for the model, and their outcomes are read as known at `d`: an invoice paid after
@@ -453,7 +474,8 @@ fn recent_levels(
 ) -> Result<Option<LevelMap>, GbdtError> {
     let cap = f64::from(horizon);
     let step = plan.step.max(1);
-    let mut obs = Vec::new();
+    let past_due = super::dataset::feature_index("inv.is_past_due");
+    let (mut obs, mut due, mut over) = (Vec::new(), Vec::new(), Vec::new());
     let mut s = d - step;
     while s > d - horizon && obs.len() < plan.max_rows {
         let rows = open_rows(h, s, InvoiceView::AtDate, |_| true);
@@ -462,16 +484,29 @@ fn recent_levels(
             for (i, (k, &p)) in dists.iter().zip(&rows.pos).enumerate() {
                 let paid = h.invoices[p].paid_date;
                 let weight = rows.amount_base[i];
-                obs.push(if paid <= d {
+                let o = if paid <= d {
                     LevelObs { level: k.level_of_day(f64::from(paid - s)), paid: true, weight }
                 } else {
                     LevelObs { level: k.level(f64::from(d - s)), paid: false, weight }
-                });
+                };
+                obs.push(o);
+                if rows.x[[i, past_due]] > 0.5 {
+                    over.push(o);
+                } else {
+                    due.push(o);
+                }
             }
         }
         s -= step;
     }
-    Ok(LevelMap::estimate(&obs))
+    // Invoices not yet due get their own map, those past due theirs; a group with too
+    // few rows takes the map of all.
+    let all = LevelMap::estimate(&obs);
+    let overdue = LevelMap::estimate(&over).or_else(|| all.clone());
+    Ok(LevelMap::estimate(&due).or(all).map(|mut m| {
+        m.overdue = overdue.map(Box::new);
+        m
+    }))
 }
 
 /// The within-horizon classifier's settings, from the cash model's: half the trees at
@@ -753,7 +788,7 @@ mod tests {
         let cap = 91.0;
         // Outcomes at level V^1.5: g(p) = p^(2/3).
         let m = LevelMap::estimate(&censored(|v| v.powf(1.5), 40_000, 1.0, 3)).expect("enough rows");
-        let identity = LevelMap { g: (0..21).map(|k| f64::from(k) / 20.0).collect(), rows: 1 };
+        let identity = LevelMap { g: (0..21).map(|k| f64::from(k) / 20.0).collect(), rows: 1, overdue: None };
         for (q, within) in [([5.0, 12.0, 30.0], None), ([5.0, 12.0, 30.0], Some(0.97)), ([20.0, 60.0, 92.0], Some(0.4))]
         {
             let plain = CashDist::new(q, cap, within, None);
@@ -777,13 +812,26 @@ mod tests {
     }
 
     #[test]
+    fn invoices_past_due_are_read_through_their_own_map() {
+        let plain = LevelMap::estimate(&censored(|v| v, 1_000, 1.0, 11)).expect("enough rows");
+        let early = LevelMap::estimate(&censored(|v| v * v, 1_000, 1.0, 12)).expect("enough rows");
+        assert!(plain.for_row(true) == &plain && plain.for_row(false) == &plain, "no overdue map: one for all");
+        let m = LevelMap { overdue: Some(Box::new(early.clone())), ..plain.clone() };
+        assert!(m.for_row(true) == &early && m.for_row(false).g == plain.g);
+        let q = [5.0, 12.0, 30.0];
+        let (due, past) =
+            (CashDist::new(q, 91.0, None, Some(m.for_row(false))), CashDist::new(q, 91.0, None, Some(m.for_row(true))));
+        assert!(past.at_level(0.5, 91.0) < due.at_level(0.5, 91.0) - 1.0, "{due:?} {past:?}");
+    }
+
+    #[test]
     fn re_knotting_walks_to_the_same_days_as_inverting_each_level() {
         let mut r = Rng::new(9, 0);
         for _ in 0..2_000 {
             // A random increasing map (flat stretches included) and random knots.
             let mut g: Vec<f64> = (0..21).map(|_| if r.f64() < 0.2 { 0.0 } else { r.f64() }).collect();
             g.sort_by(f64::total_cmp);
-            let m = LevelMap { g: [vec![0.0], g[1..20].to_vec(), vec![1.0]].concat(), rows: 1 };
+            let m = LevelMap { g: [vec![0.0], g[1..20].to_vec(), vec![1.0]].concat(), rows: 1, overdue: None };
             let a = r.uniform(1.0, 20.0);
             let k = knots([a, a + r.uniform(0.0, 30.0), a + r.uniform(30.0, 120.0)]);
             let scale = r.uniform(0.5, 4.0);

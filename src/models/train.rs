@@ -383,11 +383,13 @@ pub fn save_all(
     // recalibration's map): the share of the open amount paid by levels 0.1, 0.5, 0.9.
     let mut cash_validation = metric(2);
     if let (Some(l), Some(obj)) = (&m.cash_levels, cash_validation.as_object_mut()) {
-        let at = |p: f64| (l.apply(p) * 1e4).round() / 1e4;
-        obj.insert(
-            "newest_weeks".into(),
-            serde_json::json!({"rows": l.rows, "paid_by_level": {"0.1": at(0.1), "0.5": at(0.5), "0.9": at(0.9)}}),
-        );
+        let shares = |l: &LevelMap| {
+            let at = |p: f64| (l.apply(p) * 1e4).round() / 1e4;
+            serde_json::json!({"rows": l.rows, "paid_by_level": {"0.1": at(0.1), "0.5": at(0.5), "0.9": at(0.9)}})
+        };
+        let mut newest = shares(l);
+        newest["past_due"] = shares(l.for_row(true));
+        obj.insert("newest_weeks".into(), newest);
     }
     let v = store.save(
         mk(Kind::Cash, cash, p.cash.seed, cash_validation),
@@ -549,6 +551,12 @@ mod tests {
         let newest = &manifests[&Kind::Cash].validation["newest_weeks"];
         let share = |p: &str| newest["paid_by_level"][p].as_f64().expect("a share");
         assert!(share("0.1") < share("0.5") && share("0.5") < share("0.9") && share("0.9") < 1.0, "{newest}");
+        let levels = t.models.cash_levels.as_ref().expect("a map");
+        assert!(
+            levels.overdue.as_ref().is_some_and(|o| o.rows >= 200 && o.g != levels.g),
+            "past due: a map of their own"
+        );
+        assert!(newest["past_due"]["paid_by_level"]["0.5"].as_f64().is_some(), "{newest}");
 
         // Same data and seed: the same versions (payload hashes), byte for byte.
         let again = train_all(&h, d, &p).unwrap();
