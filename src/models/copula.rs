@@ -155,8 +155,9 @@ const MAP_PRIOR: f64 = 100.0;
 
 /// How the cash model's distributions should be read at the as-of date, learned from
 /// how the model's own distributions did on the newest weeks: `g[k]` is the share of
-/// the open amount paid by the time its invoice's distribution reached level `k/20`
-/// (by amount, as the forecast adds amounts: on ledgers where large invoices pay later
+/// the open invoices' amount (base currency) paid by the time each invoice's
+/// distribution reached level `k/20` (by amount, as the forecast adds amounts: on
+/// ledgers where large invoices pay later
 /// than the model expects, a count would move the forecast too far). A calibrated model
 /// has `g[k] = k/20`; one whose early tail is too thin (or a ledger paying faster than
 /// the snapshots it learned from) has `g` above it. Reading each distribution through
@@ -188,7 +189,8 @@ pub struct LevelObs {
     pub level: f64,
     /// Paid at `level` (false: unpaid through it).
     pub paid: bool,
-    /// Weight (the invoice's open amount: the forecast adds amounts, not invoices).
+    /// Weight (the invoice's amount in the base currency: the forecast adds amounts, not
+    /// invoices).
     pub weight: f64,
 }
 

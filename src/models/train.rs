@@ -380,7 +380,7 @@ pub fn save_all(
     out.insert(Kind::Risk, v);
     let cash = serde_json::json!({"model": p.cash, "horizon_days": p.cash_horizon_days, "snapshots": p.cash_snapshots});
     // How the model's own distributions did on the newest weeks, out of sample (the
-    // recalibration's map): the share of the open amount paid by levels 0.1, 0.5, 0.9.
+    // recalibration's map): the share of the open invoices' amount paid by levels 0.1, 0.5, 0.9.
     let mut cash_validation = metric(2);
     if let (Some(l), Some(obj)) = (&m.cash_levels, cash_validation.as_object_mut()) {
         let shares = |l: &LevelMap| {
