@@ -157,8 +157,8 @@ const MAP_PRIOR: f64 = 100.0;
 /// how the model's own distributions did on the newest weeks: `g[k]` is the share of
 /// the open invoices' amount (base currency) paid by the time each invoice's
 /// distribution reached level `k/20` (by amount, as the forecast adds amounts: on
-/// ledgers where large invoices pay later
-/// than the model expects, a count would move the forecast too far). A calibrated model
+/// ledgers where large invoices pay later than the model expects, a count would move
+/// the forecast too far). A calibrated model
 /// has `g[k] = k/20`; one whose early tail is too thin (or a ledger paying faster than
 /// the snapshots it learned from) has `g` above it. Reading each distribution through
 /// `g` is quantile recalibration.
