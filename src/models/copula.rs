@@ -251,16 +251,6 @@ impl LevelMap {
         self.g[k] + (t - k as f64) * (self.g[k + 1] - self.g[k])
     }
 
-    /// Nominal level whose calibrated level is `q` (the inverse of [`Self::apply`]).
-    pub fn invert(&self, q: f64) -> f64 {
-        let q = q.clamp(0.0, 1.0);
-        let last = self.g.len() - 1;
-        let k = self.g.partition_point(|&v| v < q).clamp(1, last);
-        let (a, b) = (self.g[k - 1], self.g[k]);
-        let t = if b > a { (q - a) / (b - a) } else { 1.0 };
-        ((k - 1) as f64 + t) / last as f64
-    }
-
     /// The knots and level scale of `k` read with `scale`, recalibrated: the whole
     /// distribution function `F` becomes `g(F)`. The knots end where `F` reaches `W`
     /// (`1/scale`, at most 1); they now end where `g(F)` reaches `g(W)`, and the knot
@@ -271,7 +261,7 @@ impl LevelMap {
         if top <= 0.0 {
             return (*k, scale);
         }
-        // `at_level(k, scale · invert(p · top))` for the increasing knot levels `p`,
+        // `at_level(k, scale · g⁻¹(p · top))` for the increasing knot levels `p`,
         // walking the map and the knots once each (this runs for every open invoice).
         let (g, last) = (&self.g, self.g.len() - 1);
         let (mut j, mut seg) = (1, 0);
@@ -826,6 +816,17 @@ mod tests {
         assert!(past.at_level(0.5, 91.0) < due.at_level(0.5, 91.0) - 1.0, "{due:?} {past:?}");
     }
 
+    /// Nominal level whose calibrated level is `q` under `m` (the inverse of
+    /// [`LevelMap::apply`]) by a search of its grid: what re-knotting walks to.
+    fn invert(m: &LevelMap, q: f64) -> f64 {
+        let q = q.clamp(0.0, 1.0);
+        let last = m.g.len() - 1;
+        let k = m.g.partition_point(|&v| v < q).clamp(1, last);
+        let (a, b) = (m.g[k - 1], m.g[k]);
+        let t = if b > a { (q - a) / (b - a) } else { 1.0 };
+        ((k - 1) as f64 + t) / last as f64
+    }
+
     #[test]
     fn re_knotting_walks_to_the_same_days_as_inverting_each_level() {
         let mut r = Rng::new(9, 0);
@@ -846,7 +847,7 @@ mod tests {
             }
             assert!((s - 1.0 / top).abs() < 1e-12);
             for (i, &p) in KNOT_LEVELS.iter().enumerate().skip(1) {
-                let slow = at_level(&k, (scale * m.invert(p * top)).min(1.0));
+                let slow = at_level(&k, (scale * invert(&m, p * top)).min(1.0));
                 assert!((fast[i] - slow).abs() < 1e-9 * (1.0 + slow.abs()), "{i}: {} vs {slow} ({:?})", fast[i], m.g);
             }
         }
