@@ -256,30 +256,49 @@ pub fn train_all(h: &History, d: i32, p: &TrainParams) -> Result<Trained, TrainE
     let lap = |what: &str| tracing::info!(seconds = clock.elapsed().as_secs_f64(), "train: {what}");
     let train = training_rows(h, d);
     lap("training rows");
-    let Some((payment, n_pay)) = fit_payment(h, &train, &p.payment, 30)? else {
-        let settled = train.late_days().iter().filter(|v| !v.is_nan()).count();
-        return Err(TrainError::TooFewRows { found: settled, needed: 30 });
+    // The payment-date and risk models, the cash model and the validation step read
+    // the history and nothing of each other: with more than one thread they are fitted
+    // side by side (each fit's result does not depend on the thread count).
+    let payment_and_risk = || -> Result<_, TrainError> {
+        let Some((payment, n_pay)) = fit_payment(h, &train, &p.payment, 30)? else {
+            let settled = train.late_days().iter().filter(|v| !v.is_nan()).count();
+            return Err(TrainError::TooFewRows { found: settled, needed: 30 });
+        };
+        lap("payment-date model");
+        let mut risks = Vec::new();
+        let mut n_risk = 0;
+        for days in RISK_THRESHOLDS {
+            let (m, n) = fit_risk(h, &train, d, days, &p.risk, &p.payment)?;
+            if days == 0 {
+                n_risk = n;
+            }
+            risks.push(m);
+        }
+        lap("risk models");
+        Ok((payment, n_pay, risks, n_risk))
     };
-    lap("payment-date model");
+    let cash = || {
+        let fit = fit_remaining_time(h, d, p.cash_horizon_days, p.cash_snapshots, &p.cash);
+        lap("cash model and timing correlations");
+        fit
+    };
+    let validation = || {
+        let v = validate(h, d, p);
+        lap("validation");
+        v
+    };
+    let ((payment_and_risk, fit), validation) = rayon::join(|| rayon::join(payment_and_risk, cash), validation);
+    let (payment, n_pay, mut risks, n_risk) = payment_and_risk?;
+    let fit = fit?;
+    let validation = validation?;
 
     let mut rows = BTreeMap::new();
     rows.insert(Kind::PaymentDate, n_pay);
-    let mut risks = Vec::new();
-    for days in RISK_THRESHOLDS {
-        let (m, n) = fit_risk(h, &train, d, days, &p.risk, &p.payment)?;
-        if days == 0 {
-            rows.insert(Kind::Risk, n);
-        }
-        risks.push(m);
-    }
-    lap("risk models");
+    rows.insert(Kind::Risk, n_risk);
     let unpaid_90 = risks.pop().expect("three");
     let late_30 = risks.pop().expect("three");
     let late = risks.pop().expect("three");
-
-    let fit = fit_remaining_time(h, d, p.cash_horizon_days, p.cash_snapshots, &p.cash)?;
     rows.insert(Kind::Cash, fit.rows);
-    lap("cash model and timing correlations");
 
     let vectors: Vec<[f64; 43]> = (0..h.customers.len())
         .filter(|&c| h.invoices_of(c).first().is_some_and(|r| r.invoice_date <= d))
@@ -293,8 +312,6 @@ pub fn train_all(h: &History, d: i32, p: &TrainParams) -> Result<Trained, TrainE
     lap("segments and anomaly");
 
     let first = train.invoice_date.iter().copied().min().unwrap_or(d);
-    let validation = validate(h, d, p)?;
-    lap("validation");
     Ok(Trained {
         models: ModelSet {
             payment,
@@ -533,7 +550,8 @@ mod tests {
         let d = days_from_date(chrono::NaiveDate::from_ymd_opt(2024, 3, 31).unwrap());
         let h = load_history(dir.path(), d, &InvoiceReadOptions::default(), &FxTable::default()).unwrap();
         let p = quick();
-        let t = train_all(&h, d, &p).unwrap();
+        let threads = |n: usize| rayon::ThreadPoolBuilder::new().num_threads(n).build().unwrap();
+        let t = threads(3).install(|| train_all(&h, d, &p)).unwrap();
         let v = t.validation.as_ref().expect("a year of history gives a validation slice");
         // One as-of date: no date-resampled intervals, and no empty table of them.
         assert_eq!(v.methods[0].intervals, crate::models::backtest::Intervals::default());
@@ -558,8 +576,9 @@ mod tests {
         );
         assert!(newest["past_due"]["paid_by_level"]["0.5"].as_f64().is_some(), "{newest}");
 
-        // Same data and seed: the same versions (payload hashes), byte for byte.
-        let again = train_all(&h, d, &p).unwrap();
+        // Same data and seed: the same versions (payload hashes), byte for byte, whether
+        // the models are fitted side by side or one after another.
+        let again = threads(1).install(|| train_all(&h, d, &p)).unwrap();
         let other = tempfile::tempdir().unwrap();
         let v2 = save_all(&ModelStore::new(other.path()), &again, &p, "fp").unwrap();
         assert_eq!(v1, v2);
