@@ -132,17 +132,35 @@ fn outputs_are_written_and_read_back() {
 fn bad_rows_are_rejected_with_file_row_and_field() {
     let dir = tempfile::tempdir().unwrap();
     let batch = table(vec![
-        ("invoice_id", strs(&["x1", "x2", "x1", "x4"])),
-        ("customer_id", strs(&["C", "", "C", "C"])),
-        ("invoice_date", dates(&[day("2024-01-01"), day("2024-01-01"), day("2024-01-02"), day("2024-02-01")])),
-        ("due_date", dates(&[day("2024-01-31"), day("2024-01-31"), day("2024-01-31"), day("2024-01-01")])),
-        ("amount", Arc::new(Float64Array::from(vec![1.0, 2.0, 3.0, 4.0])) as ArrayRef),
+        ("invoice_id", strs(&["x1", "x2", "x1", "x4", "x5"])),
+        ("customer_id", strs(&["C", "", "C", "C", "C"])),
+        (
+            "invoice_date",
+            dates(&[day("2024-01-01"), day("2024-01-01"), day("2024-01-02"), day("2024-02-01"), day("2024-02-01")]),
+        ),
+        (
+            "due_date",
+            dates(&[day("2024-01-31"), day("2024-01-31"), day("2024-01-31"), day("2024-01-01"), day("2024-03-01")]),
+        ),
+        ("amount", Arc::new(Float64Array::from(vec![1.0, 2.0, 3.0, 4.0, 5.0])) as ArrayRef),
+        (
+            "paid_date",
+            dates(&[day("2024-01-20"), day("2024-01-20"), day("2024-01-20"), day("2024-01-20"), day("2024-01-31")]),
+        ),
     ]);
     write_batch(&dir.path().join("invoices.parquet"), &batch).unwrap();
     let set = build_features(dir.path(), d("2024-06-30"), &FeatureOptions::default()).unwrap();
     let mut r: Vec<(u64, String)> = set.rejects.iter().map(|r| (r.row, r.field.clone())).collect();
     r.sort();
-    assert_eq!(r, vec![(2, "customer_id".into()), (3, "invoice_id".into()), (4, "due_date".into())]);
+    assert_eq!(
+        r,
+        vec![(2, "customer_id".into()), (3, "invoice_id".into()), (4, "due_date".into()), (5, "paid_date".into())]
+    );
+    let paid_early = set.rejects.iter().find(|r| r.row == 5).unwrap();
+    assert_eq!(
+        (paid_early.value.as_str(), paid_early.reason.as_str()),
+        ("2024-01-31", "paid_date is before invoice_date")
+    );
     assert_eq!(set.n_visible_invoices, 1, "rows in = rows kept + rows rejected");
 }
 

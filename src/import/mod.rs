@@ -326,6 +326,15 @@ fn check_row(mapping: &Mapping, values: &[Value]) -> Result<(), RowProblem> {
                 ));
             }
         }
+        if let (Some(Value::Date(i)), Some(Value::Date(p))) = (get("invoice_date"), get("paid_date")) {
+            if p < i {
+                return Err((
+                    "paid_date".into(),
+                    crate::domain::date_from_days(*p).map(|x| x.to_string()).unwrap_or_default(),
+                    "paid_date is before invoice_date".into(),
+                ));
+            }
+        }
         if let Some(Value::Amount(a)) = get("amount") {
             if *a < 0 {
                 return Err((

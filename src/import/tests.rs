@@ -73,8 +73,9 @@ fn malformed_rows_are_reported_not_dropped() {
     csv.extend_from_slice(b"R9,K\xff,01.03.2024,1,EUR,14,,Nein,Ost\n"); // 9 not utf-8
     csv.extend_from_slice(b"R10,K4,01.03.2024,-3,EUR,14,,Nein,\n"); // 10 negative
     csv.extend_from_slice(b"R11,K4,01.03.2024,1200,JPY,14,,,\n"); // 11 ok, JPY
+    csv.extend_from_slice(b"R12,K4,01.03.2024,5,EUR,14,28.02.2024,Nein,\n"); // 12 paid before issued
     let (s, rejects, batches, _dir) = run(&csv);
-    assert_eq!(s.rows_read, 11);
+    assert_eq!(s.rows_read, 12);
     assert_eq!(s.rows_written, 2);
     assert_eq!(s.rows_read, s.rows_written + s.rows_rejected, "rows in = rows out + rows rejected");
     let got: Vec<(u64, &str)> = rejects.iter().map(|r| (r.row, r.field.as_str())).collect();
@@ -90,8 +91,11 @@ fn malformed_rows_are_reported_not_dropped() {
             (8, "disputed"),
             (9, "(row)"),
             (10, "amount"),
+            (12, "paid_date"),
         ]
     );
+    assert_eq!(rejects[9].reason, "paid_date is before invoice_date");
+    assert_eq!(rejects[9].value, "2024-02-28");
     assert!(rejects[2].reason.contains("row has 5 fields, the header has 9"), "{}", rejects[2].reason);
     assert!(rejects[3].reason.contains("first seen in row 1"));
     let b = &batches[0];

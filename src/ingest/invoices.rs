@@ -200,6 +200,8 @@ fn decode(b: &BatchColumns<'_>, opts: &InvoiceReadOptions) -> Result<(InvoiceChu
                 pr.set(i, "due_date", String::new(), "due_date is required (or terms_days to derive it)");
             } else if due_date[i] < invoice_date[i] {
                 pr.set(i, "due_date", show_date(due_date[i]), "due_date is before invoice_date");
+            } else if paid_date[i] != NULL_DATE && paid_date[i] < invoice_date[i] {
+                pr.set(i, "paid_date", show_date(paid_date[i]), "paid_date is before invoice_date");
             } else if paid_minor[i] != NULL_AMOUNT && paid_minor[i] < 0 {
                 pr.set(i, "paid_amount", paid_minor[i].to_string(), "paid_amount should be >= 0");
             }
