@@ -105,6 +105,33 @@ pub struct MethodMetrics {
     /// How far the figures above would move with other as-of dates: 90% intervals from
     /// resampling the dates.
     pub intervals: Intervals,
+    /// The same figures for each as-of date with anything scored, in date order: where
+    /// the model did well and where it did not (drift shows up here first).
+    pub by_date: Vec<DateMetrics>,
+}
+
+/// A method's figures at one as-of date (None where undefined: nothing scored, one
+/// class only, no inflow).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DateMetrics {
+    /// The as-of date.
+    pub as_of: String,
+    /// Invoices scored (issued since the previous as-of date, open at this one).
+    pub n_scored: usize,
+    /// Mean absolute error of the predicted paid date, days.
+    pub mae_days: Option<f64>,
+    /// Share within ±7 days.
+    pub within_7d: Option<f64>,
+    /// Share inside [p10, p90] (None when the method has no interval).
+    pub p10_p90_coverage: Option<f64>,
+    /// ROC-AUC of P(paid after due date).
+    pub late_roc_auc: Option<f64>,
+    /// Brier score of P(paid after due date).
+    pub late_brier: Option<f64>,
+    /// Weekly cash WAPE over the weeks scored at this date.
+    pub wape: Option<f64>,
+    /// WAPE of the cash forecast's weekly expected inflows at this date.
+    pub forecast_wape: Option<f64>,
 }
 
 /// 5th and 95th percentiles of a method's metrics over [`RESAMPLES`] resamples of the
@@ -384,6 +411,26 @@ impl BacktestReport {
                 ));
             }
         }
+        // The model date by date (the JSON report has every method's).
+        if let Some(m) = self.methods.first().filter(|m| m.by_date.len() > 1) {
+            s.push_str(&format!("\n{}: by as-of date\n\n", m.method));
+            s.push_str("| as-of | scored | MAE d | ±7 d | p10–p90 cov. | late ROC-AUC | Brier | WAPE 13 wk | forecast WAPE |\n");
+            s.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+            for r in &m.by_date {
+                s.push_str(&format!(
+                    "| {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+                    r.as_of,
+                    r.n_scored,
+                    r.mae_days.map_or("—".to_string(), |v| format!("{v:.2}")),
+                    opt(r.within_7d, true),
+                    opt(r.p10_p90_coverage, true),
+                    opt(r.late_roc_auc, false),
+                    opt(r.late_brier, false),
+                    opt(r.wape, false),
+                    opt(r.forecast_wape, false),
+                ));
+            }
+        }
         for m in self.methods.iter().filter(|m| !m.forecast_by_week.is_empty()) {
             s.push_str(&format!(
                 "\n{}: cash forecast by week after the as-of date (weeks with an inflow forecast or received)\n\n",
@@ -493,6 +540,46 @@ struct DateOut {
 }
 
 impl Pool {
+    /// [`DateMetrics`] for each date index with scored rows or weeks; `dates[k]` is the
+    /// day of index `k`.
+    fn by_date(&self, dates: &[i32], with_interval: bool) -> Vec<DateMetrics> {
+        let finite = |v: f64| v.is_finite().then_some(v);
+        let rows_of = |of: &[usize], k: usize| -> Vec<usize> { (0..of.len()).filter(|&i| of[i] == k).collect() };
+        let pick = |v: &[f64], ix: &[usize]| -> Vec<f64> { ix.iter().map(|&i| v[i]).collect() };
+        let mut used: Vec<usize> = self.date.iter().chain(&self.wdate).chain(&self.fdate).copied().collect();
+        used.sort_unstable();
+        used.dedup();
+        used.into_iter()
+            .map(|k| {
+                let ix = rows_of(&self.date, k);
+                let wk = rows_of(&self.wdate, k);
+                let fk = rows_of(&self.fdate, k);
+                let (pred, actual, p_late) = (pick(&self.pred, &ix), pick(&self.actual, &ix), pick(&self.p_late, &ix));
+                let late: Vec<bool> = ix.iter().map(|&i| self.late[i]).collect();
+                let expected: Vec<f64> = fk.iter().map(|&i| self.fc[i][0]).collect();
+                DateMetrics {
+                    as_of: date_from_days(dates[k]).map(|x| x.to_string()).unwrap_or_default(),
+                    n_scored: ix.len(),
+                    mae_days: finite(metrics::mae(&pred, &actual)),
+                    within_7d: finite(metrics::within(&pred, &actual, 7.0)),
+                    p10_p90_coverage: if with_interval {
+                        finite(metrics::coverage(&pick(&self.lo, &ix), &pick(&self.hi, &ix), &actual))
+                    } else {
+                        None
+                    },
+                    late_roc_auc: if late.iter().any(|&l| l) && late.iter().any(|&l| !l) {
+                        finite(metrics::roc_auc(&p_late, &late))
+                    } else {
+                        None
+                    },
+                    late_brier: finite(metrics::brier(&p_late, &late)),
+                    wape: finite(metrics::wape(&pick(&self.f, &wk), &pick(&self.a, &wk))),
+                    forecast_wape: finite(metrics::wape(&expected, &pick(&self.fa, &fk))),
+                }
+            })
+            .collect()
+    }
+
     /// Appends `other`'s rows (a later as-of date's) to this pool's.
     fn append(&mut self, other: Pool) {
         let Pool { pred, lo, hi, actual, p_late, late, f, a, f4, a4, fc, fa, fweek, date, wdate, fdate } = other;
@@ -887,6 +974,7 @@ pub fn run_backtest_with(
             forecast_interval_coverage: interval_coverage(&p.fc, &p.fa),
             forecast_by_week: by_week(&p.fc, &p.fa, &p.fweek),
             intervals: p.intervals(&draws, m != 1),
+            by_date: p.by_date(&dates, m != 1),
         })
         .collect();
     Ok(BacktestReport {
@@ -954,6 +1042,28 @@ mod tests {
             p.wdate.push(k);
         }
         p
+    }
+
+    #[test]
+    fn figures_by_date_are_each_dates_own() {
+        // Date 0: errors 2 and 4 days, a week forecast 8 against 10; date 1: nothing
+        // scored, a week 15 against 10; date 2: error 10, no week.
+        let p = pool_of(&[(0, 2.0), (0, 4.0), (2, 10.0)], &[(0, 8.0, 10.0), (1, 15.0, 10.0)]);
+        let days = [19_000, 19_014, 19_028];
+        let r = p.by_date(&days, true);
+        assert_eq!(r.iter().map(|d| d.as_of.as_str()).collect::<Vec<_>>(), ["2022-01-08", "2022-01-22", "2022-02-05"]);
+        assert_eq!(r.iter().map(|d| d.n_scored).collect::<Vec<_>>(), [2, 0, 1]);
+        assert_eq!(r.iter().map(|d| d.mae_days).collect::<Vec<_>>(), [Some(3.0), None, Some(10.0)]);
+        assert_eq!(r.iter().map(|d| d.within_7d).collect::<Vec<_>>(), [Some(1.0), None, Some(0.0)]);
+        // The intervals (±5 days around the prediction) hold the actual date only
+        // within 5 days.
+        assert_eq!(r[0].p10_p90_coverage, Some(1.0));
+        assert_eq!(r[2].p10_p90_coverage, Some(0.0));
+        assert_eq!(p.by_date(&days, false)[0].p10_p90_coverage, None);
+        assert_eq!(r.iter().map(|d| d.wape).collect::<Vec<_>>(), [Some(0.2), Some(0.5), None]);
+        // Date 0's labels are late and on time (ROC-AUC defined); date 2 has one label.
+        assert!(r[0].late_roc_auc.is_some() && r[2].late_roc_auc.is_none());
+        assert!(r.iter().all(|d| d.forecast_wape.is_none()));
     }
 
     #[test]
@@ -1050,6 +1160,13 @@ mod tests {
         }
         assert_eq!(due.intervals.p10_p90_coverage, None);
         assert!(r.markdown().contains("90% intervals"));
+        // By date: the dates' own figures add up to the pooled ones.
+        let by = &model.by_date;
+        assert!(by.len() >= 5 && by.iter().all(|b| r.as_of_dates.contains(&b.as_of)), "{by:?}");
+        assert_eq!(by.iter().map(|b| b.n_scored).sum::<usize>(), r.n_scored);
+        let weighted: f64 = by.iter().filter_map(|b| b.mae_days.map(|m| m * b.n_scored as f64)).sum();
+        assert!((weighted / r.n_scored as f64 - model.mae_days).abs() < 1e-9);
+        assert!(by.iter().any(|b| b.wape.is_some()) && r.markdown().contains("by as-of date"));
     }
 
     #[test]
