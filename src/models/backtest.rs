@@ -108,15 +108,15 @@ pub struct MethodMetrics {
     /// The same figures for each as-of date with anything scored, in date order: where
     /// the model did well and where it did not (drift shows up here first).
     pub by_date: Vec<DateMetrics>,
+    /// The scored figures by whether the customer had settled history.
+    pub by_history: HistorySplit,
 }
 
-/// A method's figures at one as-of date (None where undefined: nothing scored, one
-/// class only, no inflow).
+/// A method's figures on a set of scored invoices (None where undefined: nothing
+/// scored, one class only).
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct DateMetrics {
-    /// The as-of date.
-    pub as_of: String,
-    /// Invoices scored (issued since the previous as-of date, open at this one).
+pub struct ScoredMetrics {
+    /// Invoices scored.
     pub n_scored: usize,
     /// Mean absolute error of the predicted paid date, days.
     pub mae_days: Option<f64>,
@@ -128,6 +128,27 @@ pub struct DateMetrics {
     pub late_roc_auc: Option<f64>,
     /// Brier score of P(paid after due date).
     pub late_brier: Option<f64>,
+}
+
+/// The scored invoices split by whether their customer had a settled invoice at the
+/// as-of date (cold starts are the second group).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HistorySplit {
+    /// Customers with settled history.
+    pub with_history: ScoredMetrics,
+    /// Customers without.
+    pub without: ScoredMetrics,
+}
+
+/// A method's figures at one as-of date (None where undefined: nothing scored, one
+/// class only, no inflow).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DateMetrics {
+    /// The as-of date.
+    pub as_of: String,
+    /// The invoices scored at this date (issued since the previous one, open at it).
+    #[serde(flatten)]
+    pub scored: ScoredMetrics,
     /// Weekly cash WAPE over the weeks scored at this date.
     pub wape: Option<f64>,
     /// WAPE of the cash forecast's weekly expected inflows at this date.
@@ -411,6 +432,29 @@ impl BacktestReport {
                 ));
             }
         }
+        // Cold starts apart, when there are any.
+        if self.methods.iter().any(|m| m.by_history.without.n_scored > 0) {
+            s.push_str("\nBy the customer's history at the as-of date\n\n");
+            s.push_str("| method | customers | scored | MAE d | ±7 d | p10–p90 cov. | late ROC-AUC | Brier |\n");
+            s.push_str("|---|---|---:|---:|---:|---:|---:|---:|\n");
+            for m in &self.methods {
+                for (group, g) in
+                    [("with settled invoices", &m.by_history.with_history), ("without", &m.by_history.without)]
+                {
+                    s.push_str(&format!(
+                        "| {} | {} | {} | {} | {} | {} | {} | {} |\n",
+                        m.method,
+                        group,
+                        g.n_scored,
+                        g.mae_days.map_or("—".to_string(), |v| format!("{v:.2}")),
+                        opt(g.within_7d, true),
+                        opt(g.p10_p90_coverage, true),
+                        opt(g.late_roc_auc, false),
+                        opt(g.late_brier, false),
+                    ));
+                }
+            }
+        }
         // The model date by date (the JSON report has every method's).
         if let Some(m) = self.methods.first().filter(|m| m.by_date.len() > 1) {
             s.push_str(&format!("\n{}: by as-of date\n\n", m.method));
@@ -420,12 +464,12 @@ impl BacktestReport {
                 s.push_str(&format!(
                     "| {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
                     r.as_of,
-                    r.n_scored,
-                    r.mae_days.map_or("—".to_string(), |v| format!("{v:.2}")),
-                    opt(r.within_7d, true),
-                    opt(r.p10_p90_coverage, true),
-                    opt(r.late_roc_auc, false),
-                    opt(r.late_brier, false),
+                    r.scored.n_scored,
+                    r.scored.mae_days.map_or("—".to_string(), |v| format!("{v:.2}")),
+                    opt(r.scored.within_7d, true),
+                    opt(r.scored.p10_p90_coverage, true),
+                    opt(r.scored.late_roc_auc, false),
+                    opt(r.scored.late_brier, false),
                     opt(r.wape, false),
                     opt(r.forecast_wape, false),
                 ));
@@ -528,6 +572,8 @@ struct Pool {
     date: Vec<usize>,
     wdate: Vec<usize>,
     fdate: Vec<usize>,
+    /// Whether each scored invoice's customer had a settled invoice at the as-of date.
+    history: Vec<bool>,
 }
 
 /// What one as-of date adds to the report.
@@ -540,6 +586,40 @@ struct DateOut {
 }
 
 impl Pool {
+    /// [`ScoredMetrics`] of the scored rows `ix`.
+    fn scored(&self, ix: &[usize], with_interval: bool) -> ScoredMetrics {
+        let finite = |v: f64| v.is_finite().then_some(v);
+        let pick = |v: &[f64]| -> Vec<f64> { ix.iter().map(|&i| v[i]).collect() };
+        let (pred, actual, p_late) = (pick(&self.pred), pick(&self.actual), pick(&self.p_late));
+        let late: Vec<bool> = ix.iter().map(|&i| self.late[i]).collect();
+        ScoredMetrics {
+            n_scored: ix.len(),
+            mae_days: finite(metrics::mae(&pred, &actual)),
+            within_7d: finite(metrics::within(&pred, &actual, 7.0)),
+            p10_p90_coverage: if with_interval {
+                finite(metrics::coverage(&pick(&self.lo), &pick(&self.hi), &actual))
+            } else {
+                None
+            },
+            late_roc_auc: if late.iter().any(|&l| l) && late.iter().any(|&l| !l) {
+                finite(metrics::roc_auc(&p_late, &late))
+            } else {
+                None
+            },
+            late_brier: finite(metrics::brier(&p_late, &late)),
+        }
+    }
+
+    /// [`ScoredMetrics`] of the invoices whose customer had settled history at the
+    /// as-of date, and of those whose customer had none.
+    fn by_history(&self, with_interval: bool) -> HistorySplit {
+        let of = |h: bool| -> Vec<usize> { (0..self.history.len()).filter(|&i| self.history[i] == h).collect() };
+        HistorySplit {
+            with_history: self.scored(&of(true), with_interval),
+            without: self.scored(&of(false), with_interval),
+        }
+    }
+
     /// [`DateMetrics`] for each date index with scored rows or weeks; `dates[k]` is the
     /// day of index `k`.
     fn by_date(&self, dates: &[i32], with_interval: bool) -> Vec<DateMetrics> {
@@ -554,25 +634,10 @@ impl Pool {
                 let ix = rows_of(&self.date, k);
                 let wk = rows_of(&self.wdate, k);
                 let fk = rows_of(&self.fdate, k);
-                let (pred, actual, p_late) = (pick(&self.pred, &ix), pick(&self.actual, &ix), pick(&self.p_late, &ix));
-                let late: Vec<bool> = ix.iter().map(|&i| self.late[i]).collect();
                 let expected: Vec<f64> = fk.iter().map(|&i| self.fc[i][0]).collect();
                 DateMetrics {
                     as_of: date_from_days(dates[k]).map(|x| x.to_string()).unwrap_or_default(),
-                    n_scored: ix.len(),
-                    mae_days: finite(metrics::mae(&pred, &actual)),
-                    within_7d: finite(metrics::within(&pred, &actual, 7.0)),
-                    p10_p90_coverage: if with_interval {
-                        finite(metrics::coverage(&pick(&self.lo, &ix), &pick(&self.hi, &ix), &actual))
-                    } else {
-                        None
-                    },
-                    late_roc_auc: if late.iter().any(|&l| l) && late.iter().any(|&l| !l) {
-                        finite(metrics::roc_auc(&p_late, &late))
-                    } else {
-                        None
-                    },
-                    late_brier: finite(metrics::brier(&p_late, &late)),
+                    scored: self.scored(&ix, with_interval),
                     wape: finite(metrics::wape(&pick(&self.f, &wk), &pick(&self.a, &wk))),
                     forecast_wape: finite(metrics::wape(&expected, &pick(&self.fa, &fk))),
                 }
@@ -582,7 +647,8 @@ impl Pool {
 
     /// Appends `other`'s rows (a later as-of date's) to this pool's.
     fn append(&mut self, other: Pool) {
-        let Pool { pred, lo, hi, actual, p_late, late, f, a, f4, a4, fc, fa, fweek, date, wdate, fdate } = other;
+        let Pool { pred, lo, hi, actual, p_late, late, f, a, f4, a4, fc, fa, fweek, date, wdate, fdate, history } =
+            other;
         self.pred.extend(pred);
         self.lo.extend(lo);
         self.hi.extend(hi);
@@ -599,6 +665,7 @@ impl Pool {
         self.date.extend(date);
         self.wdate.extend(wdate);
         self.fdate.extend(fdate);
+        self.history.extend(history);
     }
 
     /// [`Intervals`] over `draws`, each a resample of as-of date indices.
@@ -816,6 +883,7 @@ pub fn run_backtest_with(
                 pool.p_late.push(pl[i]);
                 pool.late.push(actual > f64::from(scored.due_date[i]));
                 pool.date.push(k);
+                pool.history.push(by_cust.contains_key(&scored.cust[i]));
                 if m == 0 && p.keep_rows {
                     let inv = &h.invoices[scored.pos[i]];
                     scored_rows.push(ScoredRow {
@@ -975,6 +1043,7 @@ pub fn run_backtest_with(
             forecast_by_week: by_week(&p.fc, &p.fa, &p.fweek),
             intervals: p.intervals(&draws, m != 1),
             by_date: p.by_date(&dates, m != 1),
+            by_history: p.by_history(m != 1),
         })
         .collect();
     Ok(BacktestReport {
@@ -1052,18 +1121,24 @@ mod tests {
         let days = [19_000, 19_014, 19_028];
         let r = p.by_date(&days, true);
         assert_eq!(r.iter().map(|d| d.as_of.as_str()).collect::<Vec<_>>(), ["2022-01-08", "2022-01-22", "2022-02-05"]);
-        assert_eq!(r.iter().map(|d| d.n_scored).collect::<Vec<_>>(), [2, 0, 1]);
-        assert_eq!(r.iter().map(|d| d.mae_days).collect::<Vec<_>>(), [Some(3.0), None, Some(10.0)]);
-        assert_eq!(r.iter().map(|d| d.within_7d).collect::<Vec<_>>(), [Some(1.0), None, Some(0.0)]);
+        assert_eq!(r.iter().map(|d| d.scored.n_scored).collect::<Vec<_>>(), [2, 0, 1]);
+        assert_eq!(r.iter().map(|d| d.scored.mae_days).collect::<Vec<_>>(), [Some(3.0), None, Some(10.0)]);
+        assert_eq!(r.iter().map(|d| d.scored.within_7d).collect::<Vec<_>>(), [Some(1.0), None, Some(0.0)]);
         // The intervals (±5 days around the prediction) hold the actual date only
         // within 5 days.
-        assert_eq!(r[0].p10_p90_coverage, Some(1.0));
-        assert_eq!(r[2].p10_p90_coverage, Some(0.0));
-        assert_eq!(p.by_date(&days, false)[0].p10_p90_coverage, None);
+        assert_eq!(r[0].scored.p10_p90_coverage, Some(1.0));
+        assert_eq!(r[2].scored.p10_p90_coverage, Some(0.0));
+        assert_eq!(p.by_date(&days, false)[0].scored.p10_p90_coverage, None);
         assert_eq!(r.iter().map(|d| d.wape).collect::<Vec<_>>(), [Some(0.2), Some(0.5), None]);
         // Date 0's labels are late and on time (ROC-AUC defined); date 2 has one label.
-        assert!(r[0].late_roc_auc.is_some() && r[2].late_roc_auc.is_none());
+        assert!(r[0].scored.late_roc_auc.is_some() && r[2].scored.late_roc_auc.is_none());
         assert!(r.iter().all(|d| d.forecast_wape.is_none()));
+        // By history: the first two invoices' customers had settled invoices.
+        let mut p = p;
+        p.history = vec![true, true, false];
+        let h = p.by_history(true);
+        assert_eq!((h.with_history.n_scored, h.with_history.mae_days), (2, Some(3.0)));
+        assert_eq!((h.without.n_scored, h.without.mae_days, h.without.late_roc_auc), (1, Some(10.0), None));
     }
 
     #[test]
@@ -1163,10 +1238,14 @@ mod tests {
         // By date: the dates' own figures add up to the pooled ones.
         let by = &model.by_date;
         assert!(by.len() >= 5 && by.iter().all(|b| r.as_of_dates.contains(&b.as_of)), "{by:?}");
-        assert_eq!(by.iter().map(|b| b.n_scored).sum::<usize>(), r.n_scored);
-        let weighted: f64 = by.iter().filter_map(|b| b.mae_days.map(|m| m * b.n_scored as f64)).sum();
+        assert_eq!(by.iter().map(|b| b.scored.n_scored).sum::<usize>(), r.n_scored);
+        let weighted: f64 = by.iter().filter_map(|b| b.scored.mae_days.map(|m| m * b.scored.n_scored as f64)).sum();
         assert!((weighted / r.n_scored as f64 - model.mae_days).abs() < 1e-9);
         assert!(by.iter().any(|b| b.wape.is_some()) && r.markdown().contains("by as-of date"));
+        // By the customer's history: the two groups make up the scored invoices.
+        let split = &model.by_history;
+        assert_eq!(split.with_history.n_scored + split.without.n_scored, r.n_scored);
+        assert!(split.with_history.n_scored > 0, "{split:?}");
     }
 
     #[test]
