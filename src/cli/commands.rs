@@ -146,14 +146,24 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Forecast { data, as_of, models, horizon, granularity, sims, fx, out, default_currency } => {
             let granularity = Granularity::parse(&granularity)
                 .with_context(|| format!("--granularity should be day or week, not '{granularity}'"))?;
+            let (h, set) = load_for_scoring(&data, as_of, &models, &default_currency)?;
+            // Rates: the --fx file, else the data's fx_rates table as of the date, else
+            // the built-in approximate table.
             let fx = match fx {
                 Some(p) => {
                     let text = std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?;
                     toml::from_str::<FxTable>(&text).with_context(|| format!("{}: FX table", p.display()))?
                 }
-                None => FxTable::default(),
+                None => {
+                    match FxTable::from_data(&data, h.as_of).with_context(|| format!("reading {}", data.display()))? {
+                        Some(t) => {
+                            println!("FX rates: the fx_rates table as of {as_of} (base {})", t.base.as_str());
+                            t
+                        }
+                        None => FxTable::default(),
+                    }
+                }
             };
-            let (h, set) = load_for_scoring(&data, as_of, &models, &default_currency)?;
             let params = ForecastParams {
                 horizon_days: parse_days(&horizon).context("--horizon")?,
                 granularity,

@@ -2,11 +2,14 @@
 //! comparable `f64` values in a base currency. Never used for money in the domain.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
+use super::FeatureError;
 use crate::domain::Currency;
+use crate::ingest::{read_fx_rates, FxRate, TableSource};
 
 /// Units of each currency per one unit of the base currency.
 #[derive(Debug, Serialize, Deserialize)]
@@ -37,6 +40,73 @@ impl Default for FxTable {
 }
 
 impl FxTable {
+    /// The rates of an `fx_rates` table in effect at `as_of`: for each currency the
+    /// row with the latest date on or before `as_of` (an undated row applies from the
+    /// start); rows dated later are not read, so a forecast at `as_of` converts with
+    /// what was known then. None when no row applies.
+    ///
+    /// # Errors
+    /// [`FeatureError::FxRates`] when the rows in effect quote against more than one
+    /// base currency, or give one currency two rates from the same date.
+    pub fn from_rates(rates: &[FxRate], as_of: i32) -> Result<Option<FxTable>, FeatureError> {
+        let applying: Vec<&FxRate> = rates.iter().filter(|r| r.from.is_none_or(|d| d <= as_of)).collect();
+        let Some(first) = applying.first() else { return Ok(None) };
+        let base = first.base;
+        if let Some(other) = applying.iter().find(|r| r.base != base) {
+            return Err(FeatureError::FxRates(format!(
+                "rates quote against both {} and {}: one base currency per table",
+                base.as_str(),
+                other.base.as_str()
+            )));
+        }
+        let mut latest: BTreeMap<Currency, (Option<i32>, f64)> = BTreeMap::new();
+        for r in applying {
+            match latest.get(&r.currency) {
+                Some((d, v)) if *d == r.from && *v != r.per_base => {
+                    let when =
+                        r.from.and_then(crate::domain::date_from_days).map_or("undated".to_string(), |d| d.to_string());
+                    return Err(FeatureError::FxRates(format!(
+                        "{} has two rates ({v} and {}) from the same date ({when})",
+                        r.currency.as_str(),
+                        r.per_base
+                    )));
+                }
+                Some((d, _)) if *d > r.from => {}
+                _ => {
+                    latest.insert(r.currency, (r.from, r.per_base));
+                }
+            }
+        }
+        let per_base = latest.into_iter().map(|(c, (_, v))| (c, v)).collect();
+        Ok(Some(FxTable { base, per_base, unknown: Mutex::new(Vec::new()) }))
+    }
+
+    /// The `fx_rates` table of a data directory in effect at `as_of` (see
+    /// [`Self::from_rates`]); None when the directory has no such table or no row
+    /// applies.
+    ///
+    /// # Errors
+    /// [`FeatureError::Ingest`] when the table cannot be read, and
+    /// [`FeatureError::FxRates`] for a row that fails validation (named by file, row,
+    /// field and reason: a wrong or missing rate would misstate every base-currency
+    /// total, so nothing is converted) or rates that conflict.
+    pub fn from_data(dir: &Path, as_of: i32) -> Result<Option<FxTable>, FeatureError> {
+        let Some(source) = TableSource::find(dir, "fx_rates")? else { return Ok(None) };
+        let (rates, rejects) = read_fx_rates(&source)?;
+        if let Some(r) = rejects.first() {
+            return Err(FeatureError::FxRates(format!(
+                "{} row {}: {}: {} ('{}'){}",
+                r.file,
+                r.row,
+                r.field,
+                r.reason,
+                r.value,
+                if rejects.len() > 1 { format!(", and {} more rows", rejects.len() - 1) } else { String::new() }
+            )));
+        }
+        Self::from_rates(&rates, as_of)
+    }
+
     /// Converts minor units to base-currency major units. A currency without a rate
     /// converts at 1.0 and is remembered (see [`Self::unknown_seen`]).
     pub fn to_base(&self, minor: i64, currency: Currency) -> f64 {
@@ -68,6 +138,49 @@ impl FxTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn rate(c: &str, base: &str, per_base: f64, from: Option<i32>) -> FxRate {
+        FxRate { currency: Currency::parse(c).unwrap(), base: Currency::parse(base).unwrap(), per_base, from }
+    }
+
+    #[test]
+    fn a_rates_table_gives_the_rates_in_effect_at_the_date() {
+        let eur = Currency::parse("EUR").unwrap();
+        let gbp = Currency::parse("GBP").unwrap();
+        let rows = [
+            rate("EUR", "USD", 0.90, None),
+            rate("EUR", "USD", 0.95, Some(100)),
+            rate("EUR", "USD", 0.80, Some(200)),
+            rate("GBP", "USD", 0.75, Some(150)),
+        ];
+        // Before any dated row: the undated one; GBP not yet known.
+        let t = FxTable::from_rates(&rows, 50).unwrap().unwrap();
+        assert_eq!((t.base, t.per_base.get(&eur), t.per_base.get(&gbp)), (Currency::USD, Some(&0.90), None));
+        // The latest row on or before the date, never a later one.
+        let t = FxTable::from_rates(&rows, 199).unwrap().unwrap();
+        assert_eq!((t.per_base[&eur], t.per_base[&gbp]), (0.95, 0.75));
+        assert_eq!(FxTable::from_rates(&rows, 200).unwrap().unwrap().per_base[&eur], 0.80);
+        assert_eq!(t.to_base(9_500, eur), 100.0);
+        // Order in the file does not matter.
+        let mut rev = rows;
+        rev.reverse();
+        assert_eq!(FxTable::from_rates(&rev, 199).unwrap().unwrap().per_base, t.per_base);
+        // Nothing in effect yet.
+        assert!(FxTable::from_rates(&rows[3..], 100).unwrap().is_none());
+    }
+
+    #[test]
+    fn conflicting_rates_are_named() {
+        let two_bases = [rate("EUR", "USD", 0.9, None), rate("GBP", "EUR", 0.85, None)];
+        let e = FxTable::from_rates(&two_bases, 0).unwrap_err().to_string();
+        assert!(e.contains("both USD and EUR"), "{e}");
+        let twice = [rate("EUR", "USD", 0.9, Some(10)), rate("EUR", "USD", 0.91, Some(10))];
+        let e = FxTable::from_rates(&twice, 20).unwrap_err().to_string();
+        assert!(e.contains("EUR has two rates (0.9 and 0.91) from the same date (1970-01-11)"), "{e}");
+        // A repeated identical row is no conflict; the conflict after the date is not read.
+        assert!(FxTable::from_rates(&[twice[0], twice[0]], 20).unwrap().is_some());
+        assert!(FxTable::from_rates(&twice, 5).unwrap().is_none());
+    }
 
     #[test]
     fn converts_with_minor_digits_and_records_unknowns() {

@@ -49,6 +49,9 @@ pub enum FeatureError {
         /// Cause.
         reason: String,
     },
+    /// The `fx_rates` table cannot give one rate per currency.
+    #[error("fx_rates: {0}")]
+    FxRates(String),
 }
 
 /// Options of [`build_features`].

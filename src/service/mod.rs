@@ -217,6 +217,10 @@ pub struct Service {
     ranking: Mutex<Option<Arc<Ranking>>>,
     /// Customers per forecast block ([`FORECAST_BLOCK`]; smaller in tests).
     forecast_block: usize,
+    /// Rates for the forecast's and the worklist's base-currency amounts: the data's
+    /// `fx_rates` table in effect at the as-of date, else the built-in approximate
+    /// table. (Model inputs keep the built-in table the models were trained with.)
+    fx: FxTable,
 }
 
 /// Customers per forecast block: an event re-simulates only its customers' block.
@@ -465,6 +469,9 @@ impl Service {
         let (models, manifests) = load_current(&store)?;
         let history = load_history(data, as_of, &InvoiceReadOptions::default(), &FxTable::default())
             .map_err(|e| ServiceError::Data { path: data.display().to_string(), reason: e.to_string() })?;
+        let fx = FxTable::from_data(data, as_of)
+            .map_err(|e| ServiceError::Data { path: data.display().to_string(), reason: e.to_string() })?
+            .unwrap_or_default();
         let n = history.customers.len();
         let ids = history.customers.clone();
         let index: HashMap<String, usize> = ids.iter().enumerate().map(|(c, id)| (id.clone(), c)).collect();
@@ -508,6 +515,7 @@ impl Service {
             forecasts: Mutex::new(HashMap::new()),
             ranking: Mutex::new(None),
             forecast_block: FORECAST_BLOCK,
+            fx,
         })
     }
 
@@ -690,14 +698,13 @@ impl Service {
         if let Some(r) = self.ranking.lock().ok().and_then(|r| r.clone()) {
             return r;
         }
-        let fx = FxTable::default();
+        let fx = &self.fx;
         let st = self.read();
         let mut ranked: Vec<(f64, u32, u32)> = st
             .preds
             .iter()
             .enumerate()
             .flat_map(|(c, ps)| {
-                let fx = &fx;
                 ps.iter()
                     .enumerate()
                     .map(move |(k, p)| (fx.to_base(p.open_minor, p.currency) * p.p_late_30, c as u32, k as u32))
@@ -1143,7 +1150,7 @@ impl Service {
             prev,
             self.as_of,
             &p,
-            &FxTable::default(),
+            &self.fx,
             self.models.cash_horizon_days,
         )?;
         let f = Arc::new(f);
@@ -1227,5 +1234,47 @@ mod tests {
         assert_eq!(updated, expected);
         assert_ne!(updated, before);
         assert!(live.predictions().iter().all(|p| !payers.contains(&p.customer_id) || p.invoice_id == "NEW-1"));
+    }
+
+    /// With an `fx_rates` table in the data, the forecast's base view and the worklist
+    /// convert with it; model inputs (and so the predictions) do not change.
+    #[test]
+    fn an_fx_rates_table_sets_the_forecasts_base_currency() {
+        use arrow_array::{ArrayRef, Float64Array, RecordBatch, StringArray};
+        use arrow_schema::{DataType, Field, Schema};
+        let dir = generated_dir(60, 2000, "2023-01-01", "2024-06-30", 5);
+        let (d, models) = trained_models(dir.path(), "2024-06-30");
+        let usd = Service::load(dir.path(), d, models.path()).unwrap();
+        let f_usd = usd.forecast(28, Granularity::Week).unwrap();
+        assert_eq!(f_usd.base_currency, "USD");
+        // The built-in rates restated against EUR.
+        let table = FxTable::default();
+        let eur_per_usd = table.per_base[&crate::domain::Currency::parse("EUR").unwrap()];
+        let (codes, rates): (Vec<&str>, Vec<f64>) = std::iter::once(("USD", 1.0 / eur_per_usd))
+            .chain(table.per_base.iter().map(|(c, r)| (c.as_str(), r / eur_per_usd)))
+            .unzip();
+        let schema = std::sync::Arc::new(Schema::new(vec![
+            Field::new("currency", DataType::Utf8, false),
+            Field::new("base", DataType::Utf8, false),
+            Field::new("rate", DataType::Float64, false),
+        ]));
+        let cols: Vec<ArrayRef> = vec![
+            std::sync::Arc::new(StringArray::from(codes.clone())),
+            std::sync::Arc::new(StringArray::from(vec!["EUR"; codes.len()])),
+            std::sync::Arc::new(Float64Array::from(rates)),
+        ];
+        let batch = RecordBatch::try_new(schema.clone(), cols).unwrap();
+        let file = std::fs::File::create(dir.path().join("fx_rates.parquet")).unwrap();
+        let mut w = parquet::arrow::ArrowWriter::try_new(file, schema, None).unwrap();
+        w.write(&batch).unwrap();
+        w.close().unwrap();
+        let eur = Service::load(dir.path(), d, models.path()).unwrap();
+        let f_eur = eur.forecast(28, Granularity::Week).unwrap();
+        assert_eq!(f_eur.base_currency, "EUR");
+        assert_eq!(f_eur.currencies, f_usd.currencies, "per-currency figures do not depend on the rates");
+        let total = |f: &Forecast| f.base.iter().map(|b| b.expected_minor as f64).sum::<f64>();
+        let ratio = total(&f_eur) / total(&f_usd);
+        assert!((ratio - eur_per_usd).abs() < 1e-3, "{ratio}");
+        assert_eq!(eur.predictions(), usd.predictions());
     }
 }

@@ -129,6 +129,51 @@ fn train_predict_forecast_on_a_hand_written_contract_directory() {
     let expected: i64 = usd["buckets"].as_array().unwrap().iter().map(|b| b["expected_minor"].as_i64().unwrap()).sum();
     assert_eq!(expected + usd["beyond_horizon_expected_minor"].as_i64().unwrap(), usd["open_minor"].as_i64().unwrap());
 
+    // An fx_rates table in the data: the base view converts with the rate in effect at
+    // the as-of date (a later-dated rate is not read), and a bad row is named.
+    let write_rates = |rates: Vec<Option<&str>>| {
+        use std::sync::Arc;
+
+        use arrow_array::{ArrayRef, Date32Array, RecordBatch, StringArray};
+        use arrow_schema::{DataType, Field, Schema};
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("currency", DataType::Utf8, false),
+            Field::new("base", DataType::Utf8, false),
+            Field::new("rate", DataType::Utf8, true),
+            Field::new("date", DataType::Date32, false),
+        ]));
+        let cols: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from(vec!["USD", "USD"])),
+            Arc::new(StringArray::from(vec!["EUR", "EUR"])),
+            Arc::new(StringArray::from(rates)),
+            Arc::new(Date32Array::from(vec![19_692, 19_875])), // 2023-12-01, 2024-06-01
+        ];
+        let batch = RecordBatch::try_new(schema.clone(), cols).unwrap();
+        let file = std::fs::File::create(data.join("fx_rates.parquet")).unwrap();
+        let mut w = parquet::arrow::ArrowWriter::try_new(file, schema, None).unwrap();
+        w.write(&batch).unwrap();
+        w.close().unwrap();
+    };
+    write_rates(vec![Some("1.25"), Some("2.0")]);
+    let eur = tmp.path().join("f-eur.json");
+    let args =
+        ["forecast", "--data", s(&data), "--as-of", as_of, "--models", s(&models), "--horizon", "8w", "--out", s(&eur)];
+    let out = arsight_ok(&args);
+    assert!(out.contains("FX rates: the fx_rates table as of 2024-01-01 (base EUR)"), "{out}");
+    let g: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&eur).unwrap()).unwrap();
+    assert_eq!((f["base_currency"].as_str(), g["base_currency"].as_str()), (Some("USD"), Some("EUR")));
+    let total = |v: &serde_json::Value| -> f64 {
+        v["base"].as_array().unwrap().iter().map(|b| b["expected_minor"].as_i64().unwrap() as f64).sum()
+    };
+    let ratio = total(&f) / total(&g);
+    assert!((ratio - 1.25).abs() < 0.01, "{ratio}");
+    write_rates(vec![Some("1.25"), Some("abc")]);
+    let bad = arsight(&args, &[]);
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("fx_rates.parquet row 2: rate: rate should be a number, but is 'abc'"), "{err}");
+    std::fs::remove_file(data.join("fx_rates.parquet")).unwrap();
+
     // Bad requests fail with a message naming the problem.
     let bad =
         arsight(&["forecast", "--data", s(&data), "--as-of", as_of, "--models", s(&models), "--horizon", "30w"], &[]);
