@@ -77,6 +77,10 @@ pub struct Settings {
     pub events: EventSettings,
     /// API keys (hashes only).
     pub keys: Vec<KeyEntry>,
+    /// Rates for the forecast's and the worklist's base-currency amounts (`[fx]`:
+    /// `base` and `per_base`, units of each currency per one base unit); None: the
+    /// data's `fx_rates` table, else built-in approximate rates.
+    pub fx: Option<crate::features::FxTable>,
 }
 
 impl Default for Settings {
@@ -93,6 +97,7 @@ impl Default for Settings {
             insecure_no_auth: false,
             events: EventSettings::default(),
             keys: Vec::new(),
+            fx: None,
         }
     }
 }
@@ -159,6 +164,14 @@ impl Settings {
                 })?
             }
         };
+        if let Some(fx) = &s.fx {
+            if let Some((c, r)) = fx.per_base.iter().find(|(_, r)| !(r.is_finite() && **r > 0.0)) {
+                return Err(ConfigError::Invalid {
+                    source_name: file.map(|p| p.display().to_string()).unwrap_or_default(),
+                    reason: format!("fx.per_base.{} should be a positive number, not {r}", c.as_str()),
+                });
+            }
+        }
         fn num<T: std::str::FromStr>(name: &str, v: &str) -> Result<T, ConfigError> {
             v.trim().parse().map_err(|_| ConfigError::Invalid {
                 source_name: name.into(),
@@ -283,6 +296,21 @@ mod tests {
         std::fs::write(&f, "[[keys]]\nname = \"x\"\nrole = \"read\"\nsha256 = \"abc\"\n").unwrap();
         let e = Settings::load(Some(&f), env_of(&[]), Overrides::default()).unwrap_err().to_string();
         assert!(e.contains("keys[0].sha256"), "{e}");
+        std::fs::write(&f, "[fx]\nbase = \"EUR\"\n[fx.per_base]\nUSD = -1.0\n").unwrap();
+        let e = Settings::load(Some(&f), env_of(&[]), Overrides::default()).unwrap_err().to_string();
+        assert!(e.contains("a.toml") && e.contains("fx.per_base.USD should be a positive number"), "{e}");
+    }
+
+    #[test]
+    fn fx_rates_come_from_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("a.toml");
+        std::fs::write(&f, "[fx]\nbase = \"EUR\"\n[fx.per_base]\nUSD = 1.25\n").unwrap();
+        let s = Settings::load(Some(&f), env_of(&[]), Overrides::default()).unwrap();
+        let fx = s.fx.expect("[fx] read");
+        assert_eq!(fx.base.as_str(), "EUR");
+        assert_eq!(fx.to_base(125, crate::domain::Currency::USD), 1.0);
+        assert!(Settings::default().fx.is_none());
     }
 
     #[test]

@@ -216,7 +216,7 @@ fn serve_cmd(settings: &crate::api::Settings) -> Result<()> {
     let t = Instant::now();
     let events = settings.state.join("events");
     let fsync = settings.events.fsync == crate::api::config::Fsync::Always;
-    let live = crate::service::Live::open(data, d, models, &events, fsync)
+    let live = crate::service::Live::open(data, d, models, &events, fsync, settings.fx.clone())
         .with_context(|| format!("loading {}, {} and {}", data.display(), models.display(), events.display()))?;
     release_free_memory();
     println!(

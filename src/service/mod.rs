@@ -67,6 +67,8 @@ pub struct Live {
     pub as_of: i32,
     /// Event log directory, when events are on.
     pub events: Option<PathBuf>,
+    /// Configured FX rates (None: the data's `fx_rates` table, else built-in).
+    fx: Option<FxTable>,
     /// Held while a rebuild or an event application runs (one writer at a time).
     writer: Mutex<()>,
     /// The event writer, when events are on.
@@ -85,14 +87,16 @@ impl Live {
         models: &Path,
         events_dir: Option<&Path>,
         events: &[Event],
+        fx: Option<FxTable>,
     ) -> Result<Live, ServiceError> {
-        let s = Service::load(data, as_of.max(latest_day(events)), models)?;
+        let s = Service::load_with(data, as_of.max(latest_day(events)), models, fx.as_ref())?;
         s.apply(events);
         Ok(Live {
             current: RwLock::new(Arc::new(s)),
             data: data.to_path_buf(),
             models: models.to_path_buf(),
             as_of,
+            fx,
             events: events_dir.map(Path::to_path_buf),
             writer: Mutex::new(()),
             committer: std::sync::OnceLock::new(),
@@ -112,9 +116,10 @@ impl Live {
         models: &Path,
         events_dir: &Path,
         fsync: bool,
+        fx: Option<FxTable>,
     ) -> Result<Arc<Live>, ServiceError> {
         let (log, events) = crate::events::log::EventLog::open(events_dir, fsync)?;
-        let live = Arc::new(Live::load(data, as_of, models, Some(events_dir), &events)?);
+        let live = Arc::new(Live::load(data, as_of, models, Some(events_dir), &events, fx)?);
         let (tx, rx) = std::sync::mpsc::channel::<Vec<Event>>();
         let committer = crate::events::log::Committer::start(log, live.get().known_refs(&events), tx);
         let _ = live.committer.set(committer);
@@ -171,7 +176,7 @@ impl Live {
             Some(dir) => crate::events::log::read_all(dir)?,
             None => Vec::new(),
         };
-        let s = Service::load(&self.data, self.as_of.max(latest_day(&events)), &self.models)?;
+        let s = Service::load_with(&self.data, self.as_of.max(latest_day(&events)), &self.models, self.fx.as_ref())?;
         s.apply(&events);
         self.swap(s);
         Ok(())
@@ -465,13 +470,26 @@ impl Service {
     /// # Errors
     /// [`ServiceError`].
     pub fn load(data: &Path, as_of: i32, models: &Path) -> Result<Service, ServiceError> {
+        Self::load_with(data, as_of, models, None)
+    }
+
+    /// [`Self::load`] with configured FX rates for the forecast's and the worklist's
+    /// base-currency amounts (None: the data's `fx_rates` table in effect at
+    /// `as_of`, else the built-in rates).
+    ///
+    /// # Errors
+    /// [`ServiceError`].
+    pub fn load_with(data: &Path, as_of: i32, models: &Path, fx: Option<&FxTable>) -> Result<Service, ServiceError> {
         let store = ModelStore::new(models);
         let (models, manifests) = load_current(&store)?;
         let history = load_history(data, as_of, &InvoiceReadOptions::default(), &FxTable::default())
             .map_err(|e| ServiceError::Data { path: data.display().to_string(), reason: e.to_string() })?;
-        let fx = FxTable::from_data(data, as_of)
-            .map_err(|e| ServiceError::Data { path: data.display().to_string(), reason: e.to_string() })?
-            .unwrap_or_default();
+        let fx = match fx {
+            Some(t) => t.clone(),
+            None => FxTable::from_data(data, as_of)
+                .map_err(|e| ServiceError::Data { path: data.display().to_string(), reason: e.to_string() })?
+                .unwrap_or_default(),
+        };
         let n = history.customers.len();
         let ids = history.customers.clone();
         let index: HashMap<String, usize> = ids.iter().enumerate().map(|(c, id)| (id.clone(), c)).collect();
@@ -1276,5 +1294,8 @@ mod tests {
         let ratio = total(&f_eur) / total(&f_usd);
         assert!((ratio - eur_per_usd).abs() < 1e-3, "{ratio}");
         assert_eq!(eur.predictions(), usd.predictions());
+        // Configured rates take precedence over the table.
+        let configured = Service::load_with(dir.path(), d, models.path(), Some(&FxTable::default())).unwrap();
+        assert_eq!(*configured.forecast(28, Granularity::Week).unwrap(), *f_usd);
     }
 }
