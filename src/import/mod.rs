@@ -317,22 +317,16 @@ fn convert_row(
 fn check_row(mapping: &Mapping, values: &[Value]) -> Result<(), RowProblem> {
     let get = |name: &str| mapping.outputs.iter().position(|o| o.name == name).map(|i| &values[i]);
     if mapping.table == "invoices" {
-        if let (Some(Value::Date(i)), Some(Value::Date(d))) = (get("invoice_date"), get("due_date")) {
-            if d < i {
-                return Err((
-                    "due_date".into(),
-                    crate::domain::date_from_days(*d).map(|x| x.to_string()).unwrap_or_default(),
-                    "due_date is before invoice_date".into(),
-                ));
-            }
-        }
-        if let (Some(Value::Date(i)), Some(Value::Date(p))) = (get("invoice_date"), get("paid_date")) {
-            if p < i {
-                return Err((
-                    "paid_date".into(),
-                    crate::domain::date_from_days(*p).map(|x| x.to_string()).unwrap_or_default(),
-                    "paid_date is before invoice_date".into(),
-                ));
+        // Neither falls due nor is paid before it is issued.
+        for field in ["due_date", "paid_date"] {
+            if let (Some(Value::Date(i)), Some(Value::Date(d))) = (get("invoice_date"), get(field)) {
+                if d < i {
+                    return Err((
+                        field.into(),
+                        crate::domain::date_from_days(*d).map(|x| x.to_string()).unwrap_or_default(),
+                        format!("{field} is before invoice_date"),
+                    ));
+                }
             }
         }
         if let Some(Value::Amount(a)) = get("amount") {
