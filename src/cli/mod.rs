@@ -87,6 +87,9 @@ pub enum Command {
     },
     /// Backtest the payment-date and risk models and the cash forecast against
     /// baselines: retrain at each as-of date on what was visible then.
+    ///
+    /// The as-of dates run side by side on the available threads, with the same
+    /// figures as on one; RAYON_NUM_THREADS=1 runs one at a time (less memory).
     Backtest {
         /// Data directory (contract Parquet).
         #[arg(long)]
