@@ -377,11 +377,6 @@ impl BacktestReport {
         s.push_str(if with_forecast { " forecast WAPE | forecast weeks in p10–p90 |\n" } else { "\n" });
         s.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         s.push_str(if with_forecast { "---:|---:|\n" } else { "\n" });
-        let opt = |v: Option<f64>, pct: bool| match v {
-            Some(v) if pct => format!("{:.1}%", 100.0 * v),
-            Some(v) => format!("{v:.3}"),
-            None => "—".to_string(),
-        };
         for m in &self.methods {
             s.push_str(&format!(
                 "| {} | {:.2} | {:.1} | {:.1}% | {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} |",
@@ -441,17 +436,7 @@ impl BacktestReport {
                 for (group, g) in
                     [("with settled invoices", &m.by_history.with_history), ("without", &m.by_history.without)]
                 {
-                    s.push_str(&format!(
-                        "| {} | {} | {} | {} | {} | {} | {} | {} |\n",
-                        m.method,
-                        group,
-                        g.n_scored,
-                        g.mae_days.map_or("—".to_string(), |v| format!("{v:.2}")),
-                        opt(g.within_7d, true),
-                        opt(g.p10_p90_coverage, true),
-                        opt(g.late_roc_auc, false),
-                        opt(g.late_brier, false),
-                    ));
+                    s.push_str(&format!("| {} | {} | {} |\n", m.method, group, scored_cells(g)));
                 }
             }
         }
@@ -462,14 +447,9 @@ impl BacktestReport {
             s.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
             for r in &m.by_date {
                 s.push_str(&format!(
-                    "| {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+                    "| {} | {} | {} | {} |\n",
                     r.as_of,
-                    r.scored.n_scored,
-                    r.scored.mae_days.map_or("—".to_string(), |v| format!("{v:.2}")),
-                    opt(r.scored.within_7d, true),
-                    opt(r.scored.p10_p90_coverage, true),
-                    opt(r.scored.late_roc_auc, false),
-                    opt(r.scored.late_brier, false),
+                    scored_cells(&r.scored),
                     opt(r.wape, false),
                     opt(r.forecast_wape, false),
                 ));
@@ -495,6 +475,29 @@ impl BacktestReport {
         }
         s
     }
+}
+
+/// A cell of the report's tables: a share as a percentage, another figure to three
+/// decimals, "—" when undefined.
+fn opt(v: Option<f64>, pct: bool) -> String {
+    match v {
+        Some(v) if pct => format!("{:.1}%", 100.0 * v),
+        Some(v) => format!("{v:.3}"),
+        None => "—".to_string(),
+    }
+}
+
+/// The markdown cells of [`ScoredMetrics`]: scored | MAE | ±7 d | p10–p90 | ROC-AUC | Brier.
+fn scored_cells(g: &ScoredMetrics) -> String {
+    format!(
+        "{} | {} | {} | {} | {} | {}",
+        g.n_scored,
+        g.mae_days.map_or("—".to_string(), |v| format!("{v:.2}")),
+        opt(g.within_7d, true),
+        opt(g.p10_p90_coverage, true),
+        opt(g.late_roc_auc, false),
+        opt(g.late_brier, false),
+    )
 }
 
 /// [`WeekCalibration`] per week after the as-of date; `week[i]` is the week (from 0)
