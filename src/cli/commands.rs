@@ -79,8 +79,7 @@ pub fn run(cli: Cli) -> Result<()> {
             let currency = Currency::parse(&default_currency).context("--default-currency")?;
             let read = InvoiceReadOptions { default_currency: currency, extra_numeric: Vec::new() };
             let t = Instant::now();
-            let h = load_history(&data, FAR_FUTURE, &read, &FxTable::default())
-                .with_context(|| format!("reading {}", data.display()))?;
+            let h = history_for_models(&data, FAR_FUTURE, &read)?;
             // The cash forecast as `arsight forecast` makes it, scored beside the protocol.
             let fp = crate::forecast::ForecastParams::default();
             fp.check(fp.horizon_days).context("forecast settings")?;
@@ -247,6 +246,17 @@ fn read_options(default_currency: &str) -> Result<InvoiceReadOptions> {
 }
 
 /// The default model settings with `seed`, and those of a `--params` file laid over them.
+/// The history as of `d` with amounts in the built-in rates (the models' inputs),
+/// warning on stderr about currencies those rates do not cover.
+fn history_for_models(data: &Path, d: i32, read: &InvoiceReadOptions) -> Result<crate::features::History> {
+    let h = load_history(data, d, read, &FxTable::default()).with_context(|| format!("reading {}", data.display()))?;
+    if !h.unknown_currencies.is_empty() {
+        let codes: Vec<&str> = h.unknown_currencies.iter().map(|c| c.as_str()).collect();
+        eprintln!("warning: no built-in FX rate for {}; their amounts enter the model inputs at 1.0", codes.join(", "));
+    }
+    Ok(h)
+}
+
 fn train_params(file: Option<&Path>, seed: u64) -> Result<TrainParams> {
     let p = TrainParams::default().with_seed(seed);
     let Some(file) = file else { return Ok(p) };
@@ -257,8 +267,7 @@ fn train_params(file: Option<&Path>, seed: u64) -> Result<TrainParams> {
 fn train_cmd(data: &Path, as_of: NaiveDate, models: &Path, params: &TrainParams, default_currency: &str) -> Result<()> {
     let t = Instant::now();
     let d = days_from_date(as_of);
-    let h = load_history(data, d, &read_options(default_currency)?, &FxTable::default())
-        .with_context(|| format!("reading {}", data.display()))?;
+    let h = history_for_models(data, d, &read_options(default_currency)?)?;
     let trained = train_all(&h, d, params).context("training")?;
     let fingerprint = data_fingerprint(data)?;
     let store = ModelStore::new(models);
@@ -299,8 +308,7 @@ fn load_for_scoring(
 ) -> Result<(crate::features::History, ModelSet)> {
     let store = ModelStore::new(models);
     let (set, _) = load_current(&store).with_context(|| format!("loading models from {}", models.display()))?;
-    let h = load_history(data, days_from_date(as_of), &read_options(default_currency)?, &FxTable::default())
-        .with_context(|| format!("reading {}", data.display()))?;
+    let h = history_for_models(data, days_from_date(as_of), &read_options(default_currency)?)?;
     if !h.rejects.is_empty() {
         println!("{} input rows rejected (see `arsight features` for the file)", h.rejects.len());
     }

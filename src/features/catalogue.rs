@@ -103,6 +103,10 @@ pub fn invoice_feature_names() -> Vec<&'static str> {
 pub fn definition_hash() -> String {
     let mut h = Sha256::new();
     h.update(format!("arsight-features v{FEATURE_VERSION} ewma={EWMA_ALPHA}\n"));
+    // Amounts "in base currency" are read through the built-in rates.
+    for (c, r) in super::fx::BUILT_IN_RATES {
+        h.update(format!("fx\t{c}\t{r}\n"));
+    }
     for (section, list) in [("customer", &CUSTOMER_FEATURES[..]), ("invoice", &INVOICE_FEATURES[..])] {
         for (n, d) in list {
             h.update(format!("{section}\t{n}\t{d}\n"));

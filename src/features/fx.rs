@@ -28,13 +28,55 @@ impl Clone for FxTable {
     }
 }
 
+/// The built-in rates: units per US dollar, approximate, for the most traded
+/// currencies. They put model inputs of several currencies on one scale (training and
+/// serving read the same table, and it is part of the feature definitions' hash), and
+/// they are the forecast's base view when no rates are given. A currency missing here
+/// converts at 1.0 and is reported.
+pub const BUILT_IN_RATES: [(&str, f64); 36] = [
+    ("USD", 1.0),
+    ("EUR", 0.92),
+    ("GBP", 0.79),
+    ("JPY", 150.0),
+    ("CAD", 1.36),
+    ("AUD", 1.52),
+    ("CHF", 0.88),
+    ("CNY", 7.2),
+    ("HKD", 7.8),
+    ("SGD", 1.35),
+    ("NZD", 1.65),
+    ("INR", 83.0),
+    ("KRW", 1350.0),
+    ("TWD", 32.0),
+    ("THB", 36.0),
+    ("MYR", 4.7),
+    ("IDR", 15800.0),
+    ("PHP", 56.0),
+    ("SEK", 10.5),
+    ("NOK", 10.7),
+    ("DKK", 6.9),
+    ("PLN", 4.0),
+    ("CZK", 23.0),
+    ("HUF", 360.0),
+    ("RON", 4.6),
+    ("TRY", 32.0),
+    ("ILS", 3.7),
+    ("AED", 3.67),
+    ("SAR", 3.75),
+    ("ZAR", 18.5),
+    ("BRL", 5.0),
+    ("MXN", 17.5),
+    ("CLP", 930.0),
+    ("COP", 3950.0),
+    ("PEN", 3.75),
+    ("ARS", 870.0),
+];
+
 impl Default for FxTable {
-    /// USD base with approximate rates for the currencies the generator uses; real
-    /// deployments pass their own table.
+    /// USD base with [`BUILT_IN_RATES`]; real deployments pass their own table for
+    /// the forecast's base view.
     fn default() -> Self {
-        let rates =
-            [("USD", 1.0), ("EUR", 0.92), ("GBP", 0.79), ("JPY", 150.0), ("CAD", 1.36), ("AUD", 1.52), ("CHF", 0.88)];
-        let per_base = rates.iter().map(|(c, r)| (Currency::parse(c).expect("valid code"), *r)).collect();
+        let per_base = BUILT_IN_RATES.iter().map(|(c, r)| (Currency::parse(c).expect("valid code"), *r)).collect();
         FxTable { base: Currency::USD, per_base, unknown: Mutex::new(Vec::new()) }
     }
 }
@@ -187,8 +229,16 @@ mod tests {
         let fx = FxTable::default();
         assert_eq!(fx.to_base(15_000, Currency::parse("JPY").unwrap()), 100.0);
         assert_eq!(fx.to_base(12_345, Currency::USD), 123.45);
-        let sek = Currency::parse("SEK").unwrap();
-        assert_eq!(fx.to_base(100, sek), 1.0);
-        assert_eq!(fx.unknown_seen(), vec![sek]);
+        // 1,050 SEK (105,000 minor units) is 100 USD.
+        assert_eq!(fx.to_base(105_000, Currency::parse("SEK").unwrap()), 100.0);
+        assert!(fx.unknown_seen().is_empty());
+        // A currency without a rate converts at 1.0 and is remembered.
+        let xts = Currency::parse("XTS").unwrap();
+        assert_eq!(fx.to_base(100, xts), 1.0);
+        assert_eq!(fx.unknown_seen(), vec![xts]);
+        let mut codes: Vec<&str> = BUILT_IN_RATES.iter().map(|(c, _)| *c).collect();
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes.len(), BUILT_IN_RATES.len(), "a currency listed twice");
     }
 }
