@@ -13,6 +13,7 @@
 //! | [`events`] | invoices, payments and activities arriving live: validation, the append-only log, application to ledgers |
 //! | [`models`] | gradient-boosted trees, payment-date, risk, segment and anomaly models, calibration, metrics, artifacts, training, scoring, backtest |
 //! | [`forecast`] | Monte Carlo cash forecast with shared shocks, per currency and in a base currency |
+//! | [`kpi`] | collections KPIs at a date: receivables aging, DSO, best possible DSO, CEI, promises kept, disputes, with a trend |
 //! | [`generate`] | the seeded synthetic AR history generator |
 //! | [`import`] | CSV/Parquet exports + TOML column mapping → contract Parquet |
 //! | [`service`] | the loaded state the API answers from: scored open invoices, customer views, worklist, anomalies, cached forecasts |
@@ -38,6 +39,7 @@ pub mod fsutil;
 pub mod generate;
 pub mod import;
 pub mod ingest;
+pub mod kpi;
 pub mod models;
 pub mod rng;
 pub mod service;
