@@ -142,27 +142,37 @@ pub fn run(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
+        Command::Kpis { data, as_of, window, trend, step, fx, out, default_currency } => {
+            let d = match as_of {
+                Some(d) => days_from_date(d),
+                None => last_known_day(&data)?,
+            };
+            let params = crate::kpi::KpiParams {
+                window_days: parse_days(&window).context("--window")?,
+                trend_points: trend,
+                trend_step_days: parse_days(&step).context("--step")?,
+            };
+            params.check().context("KPI settings")?;
+            let h = load_history(&data, d, &read_options(&default_currency)?, &FxTable::default())
+                .with_context(|| format!("reading {}", data.display()))?;
+            if !h.rejects.is_empty() {
+                println!("{} input rows rejected (see `arsight features` for the file)", h.rejects.len());
+            }
+            let fx = base_rates(fx.as_deref(), &data, d)?;
+            let report = crate::kpi::kpis(&h, d, &fx, &params).context("KPIs")?;
+            print!("{}", report.markdown());
+            if let Some(out) = out {
+                let json = serde_json::to_vec_pretty(&report)?;
+                crate::fsutil::atomic_write(&out, |w| std::io::Write::write_all(w, &json))
+                    .with_context(|| format!("writing {}", out.display()))?;
+            }
+            Ok(())
+        }
         Command::Forecast { data, as_of, models, horizon, granularity, sims, fx, out, default_currency } => {
             let granularity = Granularity::parse(&granularity)
                 .with_context(|| format!("--granularity should be day or week, not '{granularity}'"))?;
             let (h, set) = load_for_scoring(&data, as_of, &models, &default_currency)?;
-            // Rates: the --fx file, else the data's fx_rates table as of the date, else
-            // the built-in approximate table.
-            let fx = match fx {
-                Some(p) => {
-                    let text = std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?;
-                    toml::from_str::<FxTable>(&text).with_context(|| format!("{}: FX table", p.display()))?
-                }
-                None => {
-                    match FxTable::from_data(&data, h.as_of).with_context(|| format!("reading {}", data.display()))? {
-                        Some(t) => {
-                            println!("FX rates: the fx_rates table as of {as_of} (base {})", t.base.as_str());
-                            t
-                        }
-                        None => FxTable::default(),
-                    }
-                }
-            };
+            let fx = base_rates(fx.as_deref(), &data, h.as_of)?;
             let params = ForecastParams {
                 horizon_days: parse_days(&horizon).context("--horizon")?,
                 granularity,
@@ -185,6 +195,36 @@ pub fn run(cli: Cli) -> Result<()> {
     }
 }
 
+/// The last issue or settlement date in the data, from the two date columns only.
+fn last_known_day(data: &Path) -> Result<i32> {
+    let src = TableSource::require(data, "invoices").with_context(|| format!("reading {}", data.display()))?;
+    let (last, _) = crate::ingest::read_invoices_with(&src, &read_options("USD")?, |c| {
+        (0..c.len())
+            .filter(|&i| c.valid[i])
+            .map(|i| if c.paid_date[i] == NULL_DATE { c.invoice_date[i] } else { c.paid_date[i] })
+            .max()
+    })
+    .with_context(|| format!("reading {}", data.display()))?;
+    last.into_iter().flatten().max().context("the data has no invoices")
+}
+
+/// Rates for a base-currency view at `d`: the `--fx` file, else the data's `fx_rates`
+/// table as of the date, else the built-in approximate table.
+fn base_rates(fx: Option<&Path>, data: &Path, d: i32) -> Result<FxTable> {
+    if let Some(p) = fx {
+        let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+        return toml::from_str::<FxTable>(&text).with_context(|| format!("{}: FX table", p.display()));
+    }
+    match FxTable::from_data(data, d).with_context(|| format!("reading {}", data.display()))? {
+        Some(t) => {
+            let date = crate::domain::date_from_days(d).map(|x| x.to_string()).unwrap_or_default();
+            println!("FX rates: the fx_rates table as of {date} (base {})", t.base.as_str());
+            Ok(t)
+        }
+        None => Ok(FxTable::default()),
+    }
+}
+
 fn serve_cmd(settings: &crate::api::Settings) -> Result<()> {
     let (data, models, as_of) = (settings.data.as_path(), settings.models.as_path(), settings.as_of);
     if TableSource::find(data, "invoices").ok().flatten().is_none() {
@@ -194,18 +234,7 @@ fn serve_cmd(settings: &crate::api::Settings) -> Result<()> {
     }
     let d = match as_of {
         Some(d) => days_from_date(d),
-        None => {
-            // The last issue or settlement date, from the two date columns only.
-            let src = TableSource::require(data, "invoices").with_context(|| format!("reading {}", data.display()))?;
-            let (last, _) = crate::ingest::read_invoices_with(&src, &read_options("USD")?, |c| {
-                (0..c.len())
-                    .filter(|&i| c.valid[i])
-                    .map(|i| if c.paid_date[i] == NULL_DATE { c.invoice_date[i] } else { c.paid_date[i] })
-                    .max()
-            })
-            .with_context(|| format!("reading {}", data.display()))?;
-            last.into_iter().flatten().max().context("the data has no invoices")?
-        }
+        None => last_known_day(data)?,
     };
     let date = crate::domain::date_from_days(d).context("as-of date")?;
     if ModelStore::new(models).current(crate::models::artifact::Kind::PaymentDate).is_err() {

@@ -199,6 +199,36 @@ pub enum Command {
         #[arg(long, default_value = "USD")]
         default_currency: String,
     },
+    /// Collections KPIs at an as-of date from what was known then: receivables and
+    /// aging, DSO, best possible DSO, average days delinquent, CEI, on-time payment,
+    /// promises kept, disputes; per currency and in a base currency, with a trend.
+    Kpis {
+        /// Data directory (contract Parquet).
+        #[arg(long)]
+        data: PathBuf,
+        /// As-of date (default: the last issue or settlement date in the data).
+        #[arg(long)]
+        as_of: Option<NaiveDate>,
+        /// Window of sales and collection behaviour behind each figure, e.g. 90d or 13w.
+        #[arg(long, default_value = "90d")]
+        window: String,
+        /// Points of the trend, the as-of date included.
+        #[arg(long, default_value_t = 6)]
+        trend: usize,
+        /// Days between trend points, e.g. 30d or 4w.
+        #[arg(long, default_value = "30d")]
+        step: String,
+        /// FX table for the portfolio view (as for `forecast`); default: the data's
+        /// fx_rates table as of the date, else USD with built-in rates.
+        #[arg(long)]
+        fx: Option<PathBuf>,
+        /// Write the report as JSON here.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Currency for invoices without one.
+        #[arg(long, default_value = "USD")]
+        default_currency: String,
+    },
     /// Serve the HTTP API. With no arguments: the embedded default data (generated
     /// when absent) and models (trained when none exist). Settings: defaults, then
     /// `--config` (TOML), then `ARSIGHT_*` variables and these flags.

@@ -480,7 +480,7 @@ impl KpiReport {
             s.push_str(&row(&c.currency, &c.kpis, digits));
         }
         s.push_str(&format!(
-            "\nAging ({}): | date | current | 1–30 | 31–60 | 61–90 | over 90 | DSO d | CEI % |\n|---|---:|---:|---:|---:|---:|---:|---:|\n",
+            "\nTrend, portfolio ({}):\n\n| date | current | 1–30 | 31–60 | 61–90 | over 90 | DSO d | CEI % |\n|---|---:|---:|---:|---:|---:|---:|---:|\n",
             self.base_currency
         ));
         for p in &self.trend {

@@ -233,3 +233,39 @@ fn backtest_on_a_hand_written_contract_directory_writes_its_report_and_rows() {
     let cash = std::fs::read_to_string(&cash).unwrap();
     assert_eq!(cash.lines().count(), r["n_cash_rows"].as_u64().unwrap() as usize + 1);
 }
+
+#[test]
+fn kpis_on_a_hand_written_contract_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let open = hand_written(&data, 19_723); // 2024-01-01
+    let json = tmp.path().join("k.json");
+    let out = arsight_ok(&["kpis", "--data", s(&data), "--as-of", "2024-01-01", "--trend", "3", "--out", s(&json)]);
+    assert!(out.contains("Collections KPIs at 2024-01-01 (90-day window; portfolio in USD)"), "{out}");
+    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    // Receivables: every invoice open at the date, in cents (`<customer>-k` is 100 + k, `new-k` 500).
+    let expected: i64 = open
+        .iter()
+        .map(|id| {
+            if id.starts_with("new-") {
+                50_000
+            } else {
+                (100 + id.rsplit('-').next().unwrap().parse::<i64>().unwrap()) * 100
+            }
+        })
+        .sum();
+    assert_eq!(r["portfolio"]["receivables_minor"].as_i64(), Some(expected), "{r}");
+    assert_eq!(r["collections"]["open_invoices"].as_u64(), Some(open.len() as u64));
+    assert_eq!(r["trend"].as_array().unwrap().len(), 3);
+    assert_eq!(r["trend"][2], r["portfolio"]);
+    // The slow customer (45 days late) keeps the portfolio's DSO above its best possible.
+    let (dso, best) =
+        (r["portfolio"]["dso_days"].as_f64().unwrap(), r["portfolio"]["best_possible_dso_days"].as_f64().unwrap());
+    assert!(dso > best + 5.0, "{r}");
+
+    let bad = arsight(&["kpis", "--data", s(&data), "--window", "0d"], &[]);
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("--window"), "{err}");
+}
