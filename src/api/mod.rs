@@ -65,6 +65,14 @@ impl From<ServiceError> for ApiError {
     fn from(e: ServiceError) -> Self {
         match e {
             ServiceError::Forecast(f) => ApiError::invalid("horizon", f.to_string()),
+            ServiceError::Kpi(crate::kpi::KpiError::Invalid { field, reason }) => {
+                let name = match field {
+                    "window_days" => "window",
+                    "trend_points" => "trend",
+                    _ => "step",
+                };
+                ApiError::invalid(name, format!("{name} {reason}"))
+            }
             other => ApiError::internal(other.to_string()),
         }
     }
@@ -301,6 +309,30 @@ async fn forecast(
     }
 }
 
+#[utoipa::path(get, path = "/v1/kpis", tag = "kpis", params(("window" = Option<String>, Query, description = "days of sales and collection behaviour behind each figure, e.g. 90d (default) or 13w"), ("trend" = Option<u32>, Query, description = "points of the trend, the as-of date included (1 to 60, default 6)"), ("step" = Option<String>, Query, description = "days between trend points, e.g. 30d (default)")), responses((status = 200, body = crate::kpi::KpiReport), (status = 422, description = "invalid or unknown query parameter", body = doc::Problem, content_type = "application/problem+json"), (status = 401, description = "no or unknown API key", body = doc::Problem, content_type = "application/problem+json"), (status = 403, description = "role too low", body = doc::Problem, content_type = "application/problem+json"), (status = 503, description = "busy (Retry-After) or timed out", body = doc::Problem, content_type = "application/problem+json")))]
+async fn kpis(State(live): State<AppState>, Query(q): Query<HashMap<String, String>>) -> Result<Response, ApiError> {
+    let s = live.get();
+    known(&q, &["window", "trend", "step"])?;
+    let span = |k: &str, default: &str| -> Result<i32, ApiError> {
+        let v = q.get(k).map_or(default, String::as_str);
+        crate::domain::parse_span_days(v).ok_or_else(|| {
+            ApiError::invalid(k, format!("should be a number of days or weeks like 90d or 13w, not '{v}'"))
+        })
+    };
+    let trend = match q.get("trend") {
+        None => 6,
+        Some(v) => v
+            .parse::<usize>()
+            .map_err(|_| ApiError::invalid("trend", format!("should be a whole number from 1 to 60, not '{v}'")))?,
+    };
+    let p = crate::kpi::KpiParams {
+        window_days: span("window", "90d")?,
+        trend_points: trend,
+        trend_step_days: span("step", "30d")?,
+    };
+    Ok(Json(s.kpis(&p)?.as_ref()).into_response())
+}
+
 #[utoipa::path(post, path = "/v1/predictions", tag = "predictions", request_body = doc::PredictionRequest, responses((status = 200, body = doc::PredictionReply), (status = 400, description = "malformed JSON", body = doc::Problem, content_type = "application/problem+json"), (status = 404, description = "unknown open invoice id", body = doc::Problem, content_type = "application/problem+json"), (status = 413, description = "body over the limit", body = doc::Problem, content_type = "application/problem+json"), (status = 422, description = "invalid field", body = doc::Problem, content_type = "application/problem+json"), (status = 401, description = "no or unknown API key", body = doc::Problem, content_type = "application/problem+json"), (status = 403, description = "role too low", body = doc::Problem, content_type = "application/problem+json"), (status = 503, description = "busy (Retry-After) or timed out", body = doc::Problem, content_type = "application/problem+json")))]
 async fn predictions(
     State(live): State<AppState>,
@@ -531,6 +563,7 @@ pub fn router(state: AppState, settings: &Settings, keys: auth::Keys) -> Router 
             .routes(utoipa_axum::routes!(worklist))
             .routes(utoipa_axum::routes!(anomalies))
             .routes(utoipa_axum::routes!(forecast))
+            .routes(utoipa_axum::routes!(kpis))
             .routes(utoipa_axum::routes!(predictions))
             .routes(utoipa_axum::routes!(events))
             .split_for_parts();

@@ -22,6 +22,7 @@ use crate::features::ledger::Ledger;
 use crate::features::{customer_at, load_history, FxTable};
 use crate::forecast::{open_items, open_items_where, Forecast, ForecastError, ForecastParams, Granularity, OpenItem};
 use crate::ingest::InvoiceReadOptions;
+use crate::kpi::{KpiParams, KpiReport};
 use crate::models::anomaly::{Flag, Severity};
 use crate::models::artifact::{ArtifactError, Kind, Manifest, ModelStore};
 use crate::models::gbdt::GbdtError;
@@ -51,6 +52,9 @@ pub enum ServiceError {
     /// The event log could not be read.
     #[error(transparent)]
     Events(#[from] crate::events::log::LogError),
+    /// Invalid KPI settings.
+    #[error(transparent)]
+    Kpi(#[from] crate::kpi::KpiError),
 }
 
 /// The service currently answering, swapped whole on reload or when events move
@@ -220,6 +224,8 @@ pub struct Service {
     state: RwLock<State>,
     forecasts: Mutex<HashMap<(i32, Granularity), CachedForecast>>,
     ranking: Mutex<Option<Arc<Ranking>>>,
+    /// The last KPI report: its settings, the events applied when it was made, itself.
+    kpis: Mutex<Option<(KpiParams, u64, Arc<KpiReport>)>>,
     /// Customers per forecast block ([`FORECAST_BLOCK`]; smaller in tests).
     forecast_block: usize,
     /// Rates for the forecast's and the worklist's base-currency amounts: the data's
@@ -532,9 +538,35 @@ impl Service {
             state: RwLock::new(state),
             forecasts: Mutex::new(HashMap::new()),
             ranking: Mutex::new(None),
+            kpis: Mutex::new(None),
             forecast_block: FORECAST_BLOCK,
             fx,
         })
+    }
+
+    /// Collections KPIs at the as-of date over every customer's latest ledger (events
+    /// applied so far included), the portfolio in the service's base currency; kept
+    /// until events change the data or other settings are asked for.
+    ///
+    /// # Errors
+    /// [`ServiceError::Kpi`] for settings out of range.
+    pub fn kpis(&self, p: &KpiParams) -> Result<Arc<KpiReport>, ServiceError> {
+        let guard = self.read();
+        let st: &State = &guard;
+        if let Some((q, applied, r)) = self.kpis.lock().ok().and_then(|c| c.clone()) {
+            if q == *p && applied == st.applied {
+                return Ok(r);
+            }
+        }
+        let customers = (0..st.ids.len()).into_par_iter().filter_map(|i| match st.changed.get(&i) {
+            Some(h) => Some((h, 0)),
+            None => (i < st.history.customers.len()).then_some((&st.history, i)),
+        });
+        let report = Arc::new(crate::kpi::kpis_over(customers, self.as_of, &self.fx, p)?);
+        if let Ok(mut c) = self.kpis.lock() {
+            *c = Some((*p, st.applied, report.clone()));
+        }
+        Ok(report)
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {

@@ -171,6 +171,26 @@ fn the_server_answers_every_read_endpoint_and_names_bad_fields() {
     assert_eq!((st, f["base"].as_array().unwrap().len()), (200, 4));
     assert_eq!(srv.get("/v1/forecast?horizon=10d&granularity=day").2["base"].as_array().unwrap().len(), 10);
     assert_eq!(srv.get("/v1/anomalies?severity=medium").0, 200);
+    // KPIs: the service's are the CLI's for the same data and date.
+    let (st, _, k) = srv.get("/v1/kpis?window=13w&trend=3");
+    assert_eq!(st, 200, "{k}");
+    let kj = tmp.path().join("k.json");
+    arsight_ok(&[
+        "kpis",
+        "--data",
+        s(&data),
+        "--as-of",
+        "2024-01-01",
+        "--window",
+        "91d",
+        "--trend",
+        "3",
+        "--out",
+        s(&kj),
+    ]);
+    let cli: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&kj).unwrap()).unwrap();
+    assert_eq!(k, cli);
+    assert_eq!(k["collections"]["open_invoices"].as_u64().unwrap() as usize, open.len());
 
     // Bad input: problem details naming the field, never a 500.
     for (path, status, field) in [
@@ -183,6 +203,11 @@ fn the_server_answers_every_read_endpoint_and_names_bad_fields() {
         ("/v1/anomalies?since=yesterday", 422, "since"),
         ("/v1/anomalies?severity=dire", 422, "severity"),
         ("/v1/customers/nobody", 404, "id"),
+        ("/v1/kpis?window=0d", 422, "window"),
+        ("/v1/kpis?window=3y", 422, "window"),
+        ("/v1/kpis?trend=61", 422, "trend"),
+        ("/v1/kpis?trend=few", 422, "trend"),
+        ("/v1/kpis?colour=red", 422, "colour"),
     ] {
         let (st, ctype, body) = srv.get(path);
         assert_eq!(st, status, "{path}: {body}");
@@ -370,6 +395,7 @@ fn the_server_answers_every_read_endpoint_and_names_bad_fields() {
         "GET /v1/worklist",
         "GET /v1/anomalies",
         "GET /v1/forecast",
+        "GET /v1/kpis",
         "POST /v1/predictions",
         "POST /v1/events",
     ]
@@ -485,6 +511,7 @@ fn events_are_persisted_applied_online_idempotent_and_replayed_after_a_kill() {
     let mut srv = Server::start(&args);
     let before = open_ids(&srv.get("/v1/customers/slow").2);
     assert!(before.contains(&"slow-39".to_string()) && !before.contains(&"ev-1".to_string()));
+    let kpis_before = srv.get("/v1/kpis").2;
     let batch = r#"{"events": [
         {"event_id": "e1", "type": "invoice", "invoice_id": "ev-1", "customer_id": "slow", "invoice_date": "2023-12-30",
          "due_date": "2024-01-29", "amount": "250.00", "currency": "USD"},
@@ -514,6 +541,18 @@ fn events_are_persisted_applied_online_idempotent_and_replayed_after_a_kill() {
         .map(|i| i["invoice_id"].as_str().unwrap().to_string())
         .collect();
     assert!(worklist.contains(&"ev-1".to_string()) && !worklist.contains(&"slow-39".to_string()));
+    // KPIs follow the events: 250.00 USD issued, slow-39's 139.00 settled, 80 EUR new.
+    let kpis_after = srv.get("/v1/kpis").2;
+    let usd = |k: &serde_json::Value| {
+        k["currencies"].as_array().unwrap().iter().find(|c| c["currency"] == "USD").unwrap()["kpis"]
+            ["receivables_minor"]
+            .as_i64()
+            .unwrap()
+    };
+    assert_eq!(usd(&kpis_after) - usd(&kpis_before), 25_000 - 13_900, "{kpis_after}");
+    let open_n = |k: &serde_json::Value| k["collections"]["open_invoices"].as_i64().unwrap();
+    assert_eq!(open_n(&kpis_after) - open_n(&kpis_before), 1);
+    assert!(kpis_after["currencies"].as_array().unwrap().iter().any(|c| c["currency"] == "EUR"), "{kpis_after}");
 
     // Idempotent by id; a reused id with other content, an unknown customer and a bad
     // value are refused with the field named, and nothing of such a request is kept.
