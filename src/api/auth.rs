@@ -111,10 +111,11 @@ pub fn new_token() -> Result<String, String> {
     Ok(format!("ars_{}", hex(&b)))
 }
 
-/// The role a route needs; None for the public ones (probes, the API description).
+/// The role a route needs; None for the public ones (probes, the API description, the
+/// dashboard page, which holds no data).
 pub fn required_role(method: &Method, route: &str) -> Option<Role> {
     match route {
-        "/healthz" | "/readyz" | "/openapi.json" => None,
+        "/healthz" | "/readyz" | "/openapi.json" | "/" | "/dashboard" => None,
         "/v1/events" => Some(Role::Write),
         r if r.starts_with("/v1/models") && method == Method::POST => Some(Role::Admin),
         _ => Some(Role::Read),
@@ -254,6 +255,11 @@ mod tests {
     #[test]
     fn public_and_protected_routes() {
         assert_eq!(required_role(&Method::GET, "/healthz"), None);
+        assert_eq!(
+            required_role(&Method::GET, "/dashboard"),
+            None,
+            "the page holds no data; its requests carry the key"
+        );
         assert_eq!(required_role(&Method::GET, "/v1/models"), Some(Role::Read));
         assert_eq!(required_role(&Method::POST, "/v1/models/reload"), Some(Role::Admin));
         assert_eq!(required_role(&Method::POST, "/v1/events"), Some(Role::Write));

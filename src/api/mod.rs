@@ -539,6 +539,19 @@ async fn metrics_route(State(live): State<AppState>, axum::Extension(m): axum::E
     out
 }
 
+/// The dashboard page for people: static, no data in it; its script asks for an API
+/// key and reads the KPI, forecast, worklist and anomaly routes with it.
+async fn dashboard() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CONTENT_SECURITY_POLICY, "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self'"),
+        ],
+        include_str!("dashboard.html"),
+    )
+        .into_response()
+}
+
 async fn fallback() -> ApiError {
     ApiError { status: StatusCode::NOT_FOUND, title: "not found".into(), detail: "no such route".into(), field: None }
 }
@@ -569,18 +582,20 @@ pub fn router(state: AppState, settings: &Settings, keys: auth::Keys) -> Router 
             .split_for_parts();
     openapi.info.version = env!("CARGO_PKG_VERSION").to_string();
     let document = Arc::new(openapi.to_json().unwrap_or_default());
-    api.route(
-        "/openapi.json",
-        get(move || {
-            let d = document.clone();
-            async move { ([(header::CONTENT_TYPE, "application/json")], d.as_ref().clone()) }
-        }),
-    )
-    .layer(axum::extract::DefaultBodyLimit::max(settings.body_limit_bytes))
-    .fallback(fallback)
-    .layer(axum::Extension(metrics.clone()))
-    .layer(axum::middleware::from_fn_with_state(metrics, telemetry::track))
-    .with_state(state)
+    api.route("/", get(|| async { axum::response::Redirect::to("/dashboard") }))
+        .route("/dashboard", get(dashboard))
+        .route(
+            "/openapi.json",
+            get(move || {
+                let d = document.clone();
+                async move { ([(header::CONTENT_TYPE, "application/json")], d.as_ref().clone()) }
+            }),
+        )
+        .layer(axum::extract::DefaultBodyLimit::max(settings.body_limit_bytes))
+        .fallback(fallback)
+        .layer(axum::Extension(metrics.clone()))
+        .layer(axum::middleware::from_fn_with_state(metrics, telemetry::track))
+        .with_state(state)
 }
 
 /// Serves until SIGINT/SIGTERM; prints `listening on http://ADDR` once bound.

@@ -132,6 +132,17 @@ fn the_server_answers_every_read_endpoint_and_names_bad_fields() {
     assert!(srv.key.as_ref().is_some_and(|k| k.starts_with("ars_")), "the first start prints an admin key");
 
     assert_eq!(srv.get("/healthz").0, 200);
+    // The dashboard page is public (it holds no data); its script reads the routes
+    // with the key a person enters.
+    let anon = srv.client(None);
+    let (st, ctype, page) = anon.get("/dashboard");
+    assert_eq!((st, ctype.as_str()), (200, "text/html; charset=utf-8"));
+    let page = page.as_str().unwrap();
+    for route in ["/v1/kpis", "/v1/forecast", "/v1/worklist", "/v1/anomalies"] {
+        assert!(page.contains(route), "{route}");
+    }
+    assert_eq!(anon.get("/").0, 303);
+    assert_eq!(anon.get("/v1/kpis").0, 401);
     let (st, _, ready) = srv.get("/readyz");
     assert_eq!((st, ready["open_invoices"].as_u64().unwrap() as usize), (200, open.len()));
     let (_, _, models_json) = srv.get("/v1/models");
