@@ -151,6 +151,24 @@ pub struct Collections {
     pub customers_past_due: usize,
 }
 
+/// One collector's book at the as-of date (customers by the `collector` of the
+/// customers table; those without one under `None`).
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct CollectorKpis {
+    /// The collector.
+    pub collector: Option<String>,
+    /// Customers with invoices.
+    pub customers: usize,
+    /// Open receivables in the base currency, minor units.
+    pub receivables_minor: i64,
+    /// Of which past due.
+    pub past_due_minor: i64,
+    /// `past_due_minor / receivables_minor`.
+    pub past_due_share: Option<f64>,
+    /// Their collection behaviour in the window, as for the portfolio.
+    pub collections: Collections,
+}
+
 /// Collections KPIs at an as-of date.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct KpiReport {
@@ -166,6 +184,8 @@ pub struct KpiReport {
     pub currencies: Vec<CurrencyKpis>,
     /// Collection behaviour in the window.
     pub collections: Collections,
+    /// Per collector, largest past-due amount first.
+    pub by_collector: Vec<CollectorKpis>,
     /// The portfolio figures at earlier dates, oldest first, the as-of date last.
     pub trend: Vec<KpiPoint>,
 }
@@ -180,13 +200,53 @@ struct Sums {
     sales: Vec<i128>,
 }
 
+/// Counts and sums of collection behaviour (the ratios are set at the end).
+#[derive(Clone, Default)]
+struct Counts {
+    c: Collections,
+    days_late_sum: i64,
+    on_time: usize,
+}
+
+impl Counts {
+    fn add(&mut self, o: &Counts) {
+        let (a, b) = (&mut self.c, &o.c);
+        a.settled_invoices += b.settled_invoices;
+        a.promises_due += b.promises_due;
+        a.promises_kept += b.promises_kept;
+        a.disputes_opened += b.disputes_opened;
+        a.open_invoices += b.open_invoices;
+        a.open_disputed_invoices += b.open_disputed_invoices;
+        a.customers_past_due += b.customers_past_due;
+        self.days_late_sum += o.days_late_sum;
+        self.on_time += o.on_time;
+    }
+
+    fn finish(&self) -> Collections {
+        let mut c = self.c.clone();
+        let settled = c.settled_invoices as f64;
+        c.on_time_share = ratio(self.on_time as f64, settled);
+        c.mean_days_late = ratio(self.days_late_sum as f64, settled);
+        c.promise_kept_rate = ratio(c.promises_kept as f64, c.promises_due as f64);
+        c
+    }
+}
+
+/// One collector's sums: customers, behaviour, and per currency the open and the
+/// past-due amounts at the as-of date.
+#[derive(Clone, Default)]
+struct CollectorAcc {
+    customers: usize,
+    counts: Counts,
+    open: BTreeMap<Currency, [i128; 2]>,
+}
+
 /// Sums over a set of customers, merged across threads.
 #[derive(Clone, Default)]
 struct Acc {
     by_currency: BTreeMap<Currency, Sums>,
-    collections: Collections,
-    days_late_sum: i64,
-    on_time: usize,
+    counts: Counts,
+    by_collector: BTreeMap<Option<String>, CollectorAcc>,
 }
 
 /// The evaluation dates: each trend point and the start of its window.
@@ -229,6 +289,8 @@ impl Acc {
         if invs.is_empty() {
             return;
         }
+        let mut n = Counts::default();
+        let mut open_at_d: BTreeMap<Currency, [i128; 2]> = BTreeMap::new();
         // Partial payments applied to this customer's invoices: (invoice, date, amount).
         let mut pays: Vec<(usize, i32, i64)> = h.payments[h.pay_offsets[c]..h.pay_offsets[c + 1]]
             .iter()
@@ -248,15 +310,15 @@ impl Acc {
             match e.kind {
                 ActivityKind::PromiseToPay => {
                     if let Some(i) = local.filter(|_| in_window(e.promised)) {
-                        self.collections.promises_due += 1;
+                        n.c.promises_due += 1;
                         if invs[i].paid_date <= e.promised {
-                            self.collections.promises_kept += 1;
+                            n.c.promises_kept += 1;
                         }
                     }
                 }
                 ActivityKind::DisputeOpened => {
                     if in_window(e.date) {
-                        self.collections.disputes_opened += 1;
+                        n.c.disputes_opened += 1;
                     }
                     if let Some(i) = local {
                         disputed[i].0 = true;
@@ -294,8 +356,13 @@ impl Acc {
                 if open > 0 {
                     let b = bucket(t - inv.due_date);
                     sums.at[k][b] += i128::from(open);
-                    if t == d && b > 0 {
-                        past_due = true;
+                    if t == d {
+                        let o = open_at_d.entry(inv.currency).or_default();
+                        o[0] += i128::from(open);
+                        if b > 0 {
+                            o[1] += i128::from(open);
+                            past_due = true;
+                        }
                     }
                 }
             }
@@ -305,18 +372,27 @@ impl Acc {
                 }
             }
             if inv.paid_date != OPEN && inv.paid_date > d - plan.window && inv.paid_date <= d {
-                self.collections.settled_invoices += 1;
-                self.days_late_sum += i64::from(inv.paid_date - inv.due_date);
-                self.on_time += usize::from(inv.paid_date <= inv.due_date);
+                n.c.settled_invoices += 1;
+                n.days_late_sum += i64::from(inv.paid_date - inv.due_date);
+                n.on_time += usize::from(inv.paid_date <= inv.due_date);
             }
             if inv.invoice_date <= d && inv.paid_date > d {
-                self.collections.open_invoices += 1;
+                n.c.open_invoices += 1;
                 if disputed[i].0 && !disputed[i].1 {
-                    self.collections.open_disputed_invoices += 1;
+                    n.c.open_disputed_invoices += 1;
                 }
             }
         }
-        self.collections.customers_past_due += usize::from(past_due);
+        n.c.customers_past_due += usize::from(past_due);
+        self.counts.add(&n);
+        let col = self.by_collector.entry(h.master.get(c).and_then(|m| m.collector.clone())).or_default();
+        col.customers += 1;
+        col.counts.add(&n);
+        for (cur, v) in open_at_d {
+            let o = col.open.entry(cur).or_default();
+            o[0] += v[0];
+            o[1] += v[1];
+        }
     }
 
     fn merge(mut self, other: Acc) -> Acc {
@@ -337,16 +413,17 @@ impl Acc {
                 }
             }
         }
-        let (a, b) = (&mut self.collections, other.collections);
-        a.settled_invoices += b.settled_invoices;
-        a.promises_due += b.promises_due;
-        a.promises_kept += b.promises_kept;
-        a.disputes_opened += b.disputes_opened;
-        a.open_invoices += b.open_invoices;
-        a.open_disputed_invoices += b.open_disputed_invoices;
-        a.customers_past_due += b.customers_past_due;
-        self.days_late_sum += other.days_late_sum;
-        self.on_time += other.on_time;
+        self.counts.add(&other.counts);
+        for (name, o) in other.by_collector {
+            let mine = self.by_collector.entry(name).or_default();
+            mine.customers += o.customers;
+            mine.counts.add(&o.counts);
+            for (cur, v) in o.open {
+                let m = mine.open.entry(cur).or_default();
+                m[0] += v[0];
+                m[1] += v[1];
+            }
+        }
         self
     }
 }
@@ -412,14 +489,16 @@ pub fn kpis_over<'a>(
             acc
         })
         .reduce(Acc::default, Acc::merge);
+    // Base-currency minor units per minor unit of a currency.
+    let scale = |cur: Currency| {
+        fx.to_base(cur.minor_per_major(), cur) * fx.base.minor_per_major() as f64 / cur.minor_per_major() as f64
+    };
     let mut base_at = vec![[0.0; 5]; plan.dates.len()];
     let mut base_sales = vec![0.0; plan.points.len()];
     let last = plan.points.len() - 1;
     let mut currencies = Vec::new();
     for (&cur, s) in &acc.by_currency {
-        // Base-currency minor units per minor unit of this currency.
-        let scale =
-            fx.to_base(cur.minor_per_major(), cur) * fx.base.minor_per_major() as f64 / cur.minor_per_major() as f64;
+        let scale = scale(cur);
         let at: Vec<[f64; 5]> = s.at.iter().map(|b| b.map(|v| v as f64)).collect();
         currencies.push(CurrencyKpis {
             currency: cur.as_str().to_string(),
@@ -435,18 +514,33 @@ pub fn kpis_over<'a>(
         }
     }
     let trend: Vec<KpiPoint> = (0..plan.points.len()).map(|k| point(&plan, k, &base_at, base_sales[k])).collect();
-    let mut collections = acc.collections;
-    let settled = collections.settled_invoices;
-    collections.on_time_share = ratio(acc.on_time as f64, settled as f64);
-    collections.mean_days_late = ratio(acc.days_late_sum as f64, settled as f64);
-    collections.promise_kept_rate = ratio(collections.promises_kept as f64, collections.promises_due as f64);
+    let mut by_collector: Vec<CollectorKpis> = acc
+        .by_collector
+        .into_iter()
+        .map(|(collector, a)| {
+            let (open, due) = a
+                .open
+                .iter()
+                .fold((0.0, 0.0), |(o, p), (&cur, v)| (o + v[0] as f64 * scale(cur), p + v[1] as f64 * scale(cur)));
+            CollectorKpis {
+                collector,
+                customers: a.customers,
+                receivables_minor: open.round() as i64,
+                past_due_minor: due.round() as i64,
+                past_due_share: ratio(due, open),
+                collections: a.counts.finish(),
+            }
+        })
+        .collect();
+    by_collector.sort_by(|a, b| b.past_due_minor.cmp(&a.past_due_minor).then_with(|| a.collector.cmp(&b.collector)));
     Ok(KpiReport {
         as_of: date_from_days(d).map(|x| x.to_string()).unwrap_or_default(),
         params: *p,
         base_currency: fx.base.as_str().to_string(),
         portfolio: trend[last].clone(),
         currencies,
-        collections,
+        collections: acc.counts.finish(),
+        by_collector,
         trend,
     })
 }
@@ -495,6 +589,24 @@ impl KpiReport {
                 major(a.over_90_minor, base_digits),
                 opt(p.dso_days, 1),
                 opt(p.cei_percent, 1)
+            ));
+        }
+        s.push_str(&format!(
+            "\nBy collector ({}):\n\n| collector | customers | receivables | past due | past due % | customers past due | promises kept | open disputes |\n|---|---:|---:|---:|---:|---:|---:|---:|\n",
+            self.base_currency
+        ));
+        for k in &self.by_collector {
+            s.push_str(&format!(
+                "| {} | {} | {} | {} | {} | {} | {} of {} | {} |\n",
+                k.collector.as_deref().unwrap_or("(none)"),
+                k.customers,
+                major(k.receivables_minor, base_digits),
+                major(k.past_due_minor, base_digits),
+                pct(k.past_due_share),
+                k.collections.customers_past_due,
+                k.collections.promises_kept,
+                k.collections.promises_due,
+                k.collections.open_disputed_invoices
             ));
         }
         let c = &self.collections;

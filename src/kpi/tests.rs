@@ -92,6 +92,22 @@ fn hand_ledger(dir: &Path) {
     let mut sink = ParquetSink::create(&dir.join("activities.parquet"), contract::activity_schema()).unwrap();
     sink.write(&act.finish()).unwrap();
     sink.finish().unwrap();
+
+    let mut cust = TableBuilder::new(contract::customer_schema());
+    for (id, collector) in [("A", "ann"), ("B", "bob")] {
+        cust.push(&[
+            Cell::Str(Some(id)),
+            Cell::Str(None),
+            Cell::Str(None),
+            Cell::Str(None),
+            Cell::Amount(None),
+            Cell::Str(None),
+            Cell::Str(Some(collector)),
+        ]);
+    }
+    let mut sink = ParquetSink::create(&dir.join("customers.parquet"), contract::customer_schema()).unwrap();
+    sink.write(&cust.finish()).unwrap();
+    sink.finish().unwrap();
 }
 
 fn history(dir: &Path, d: i32) -> History {
@@ -140,6 +156,21 @@ fn the_figures_of_a_hand_worked_ledger() {
     assert_eq!((c.settled_invoices, c.on_time_share, c.mean_days_late), (1, Some(0.0), Some(10.0)));
     assert_eq!((c.promises_due, c.promises_kept, c.promise_kept_rate), (2, 1, Some(0.5)));
     assert_eq!((c.disputes_opened, c.open_invoices, c.open_disputed_invoices, c.customers_past_due), (1, 4, 1, 2));
+    // Per collector, in USD, largest past due first: bob has B (1,500 USD, all past
+    // due, one open dispute, one broken promise), ann has A.
+    let names: Vec<Option<&str>> = r.by_collector.iter().map(|k| k.collector.as_deref()).collect();
+    assert_eq!(names, [Some("bob"), Some("ann")]);
+    let (bob, ann) = (&r.by_collector[0], &r.by_collector[1]);
+    assert_eq!((bob.customers, bob.receivables_minor, bob.past_due_minor), (1, 150_000, 150_000));
+    assert_eq!(
+        (bob.collections.promises_due, bob.collections.promises_kept, bob.collections.open_disputed_invoices),
+        (1, 0, 1)
+    );
+    assert_eq!(
+        (ann.receivables_minor, ann.past_due_minor, ann.collections.promise_kept_rate),
+        (70_000, 30_000, Some(1.0))
+    );
+    assert_eq!((ann.collections.settled_invoices, ann.collections.mean_days_late), (1, Some(10.0)));
     assert_eq!(r.trend.len(), 6);
     assert_eq!(r.trend.last(), Some(&r.portfolio));
     assert!(r.markdown().contains("| portfolio (USD) | 2,200 | 81.8% | 141.4 |"), "{}", r.markdown());
