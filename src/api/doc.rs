@@ -163,7 +163,7 @@ impl Modify for Security {
 #[openapi(
     info(
         title = "arsight",
-        description = "Accounts-receivable intelligence: payment-date and risk predictions, collector worklists, anomaly flags, cash forecasts and live events. Every route but the probes needs an API key (`Authorization: Bearer <token>` or `x-api-key`); roles: read < write (events) < admin (models). Errors are RFC 9457 problem details naming the field."
+        description = "Accounts-receivable intelligence: payment-date and risk predictions, collector worklists, anomaly flags, cash forecasts, collections KPIs and live events. Every route but the probes and the dashboard page needs an API key (`Authorization: Bearer <token>` or `x-api-key`); roles: read < write (events) < admin (models). Errors are RFC 9457 problem details naming the field."
     ),
     modifiers(&Security),
     security(("bearer" = []), ("api_key" = [])),
