@@ -673,3 +673,45 @@ fn events_are_persisted_applied_online_idempotent_and_replayed_after_a_kill() {
     assert_eq!(log.lines().count(), 9);
     assert!(log.lines().last().unwrap().contains("e11"), "{log}");
 }
+
+/// The dashboard's script in a real browser (headless Chromium, `--dump-dom` after the
+/// page's requests): every panel is filled from the API and no error shows. Needs a
+/// Chromium on the PATH, so it is left out of the default run:
+/// `cargo test --release --test cli -- --ignored dashboard`.
+#[test]
+#[ignore = "needs chromium: cargo test --release --test cli -- --ignored dashboard"]
+fn the_dashboard_fills_every_panel_in_a_browser() {
+    let browser = ["chromium", "chromium-browser", "google-chrome"]
+        .into_iter()
+        .find(|b| Command::new(b).arg("--version").output().is_ok_and(|o| o.status.success()));
+    let Some(browser) = browser else {
+        eprintln!("skipped: no chromium on the PATH");
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let (open, mut args) = trained(tmp.path(), &tmp.path().join("state"));
+    args.push("--insecure-no-auth".into());
+    let srv = Server::start(&strs(&args));
+    let profile = tmp.path().join("browser");
+    let out = Command::new(browser)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--virtual-time-budget=10000",
+            &format!("--user-data-dir={}", profile.display()),
+            "--dump-dom",
+            &format!("http://{}/dashboard", srv.addr),
+        ])
+        .output()
+        .unwrap();
+    let dom = String::from_utf8_lossy(&out.stdout);
+    assert!(dom.contains(r#"<div id="msg"></div>"#), "an error is shown: {dom}");
+    assert!(dom.contains("as of 2024-01-01"), "{dom}");
+    for filled in [r#"<div class="k">Receivables</div>"#, "<th>past due %</th>", "<svg", "ranked by open amount"] {
+        assert!(dom.contains(filled), "{filled} missing: {dom}");
+    }
+    for id in &open {
+        assert!(dom.contains(&format!(">{id}<")), "open invoice {id} not in the worklist: {dom}");
+    }
+}
