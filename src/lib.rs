@@ -13,6 +13,7 @@
 //! | [`events`] | invoices, payments and activities arriving live: validation, the append-only log, application to ledgers |
 //! | [`models`] | gradient-boosted trees, payment-date, risk, segment and anomaly models, calibration, metrics, artifacts, training, scoring, backtest |
 //! | [`forecast`] | Monte Carlo cash forecast with shared shocks, per currency and in a base currency |
+//! | [`worklist`] | a collector's follow-up of an open invoice: contact, promise, dispute, next action |
 //! | [`kpi`] | collections KPIs at a date: receivables aging, DSO, best possible DSO, CEI, promises kept, disputes, with a trend |
 //! | [`generate`] | the seeded synthetic AR history generator |
 //! | [`import`] | CSV/Parquet exports + TOML column mapping → contract Parquet |
@@ -43,3 +44,4 @@ pub mod kpi;
 pub mod models;
 pub mod rng;
 pub mod service;
+pub mod worklist;

@@ -3,112 +3,11 @@ use std::path::Path;
 use chrono::NaiveDate;
 
 use super::*;
-use crate::contract::rows::{Cell, TableBuilder};
-use crate::contract::{self, InvoiceBatchBuilder, InvoiceRow, ParquetSink};
 use crate::domain::days_from_date;
 use crate::features::history::FAR_FUTURE;
 use crate::features::load_history;
+use crate::fixtures::{hand_ledger, hand_ledger_day as as_of};
 use crate::ingest::InvoiceReadOptions;
-
-/// 2024-03-31.
-fn as_of() -> i32 {
-    days_from_date(NaiveDate::from_ymd_opt(2024, 3, 31).unwrap())
-}
-
-/// Two customers, USD and EUR (figures worked by hand in the test below):
-/// - A1 1,000 USD issued D−100, due D−70, settled D−60; a promise for D−60 (kept);
-/// - A2 500 USD issued D−50, due D−20, open, 200 received at D−10;
-/// - A3 400 USD issued D−10, due D+20, open;
-/// - B1 920 EUR issued D−120, due D−90, open, disputed at D−30;
-/// - B2 460 EUR issued D−40, due D−10, settled D+5 (after D: open at D); a promise
-///   for D−5 (broken); its payment row is dated D+5.
-fn hand_ledger(dir: &Path) {
-    let d = as_of();
-    let usd = Currency::USD;
-    let eur = Currency::EUR;
-    let inv = [
-        ("A1", "A", -100, -70, 100_000, usd, Some(-60)),
-        ("A2", "A", -50, -20, 50_000, usd, None),
-        ("A3", "A", -10, 20, 40_000, usd, None),
-        ("B1", "B", -120, -90, 92_000, eur, None),
-        ("B2", "B", -40, -10, 46_000, eur, Some(5)),
-    ];
-    let mut b = InvoiceBatchBuilder::with_capacity(inv.len());
-    for (id, cust, issued, due, minor, cur, paid) in inv {
-        b.push(&InvoiceRow {
-            invoice_id: id,
-            customer_id: cust,
-            invoice_date: d + issued,
-            due_date: d + due,
-            amount_minor: minor,
-            currency: cur,
-            paid_date: paid.map(|p| d + p),
-            paid_minor: paid.map(|_| minor),
-            disputed: None,
-            terms_days: Some(30),
-            channel: None,
-        });
-    }
-    let mut sink = ParquetSink::create(&dir.join("invoices.parquet"), contract::invoice_schema()).unwrap();
-    sink.write(&b.finish()).unwrap();
-    sink.finish().unwrap();
-
-    let mut pay = TableBuilder::new(contract::payment_schema());
-    for (id, cust, inv, day, minor, cur) in
-        [("P1", "A", "A1", -60, 100_000, usd), ("P2", "A", "A2", -10, 20_000, usd), ("P3", "B", "B2", 5, 46_000, eur)]
-    {
-        pay.push(&[
-            Cell::Str(Some(id)),
-            Cell::Str(Some(cust)),
-            Cell::Str(Some(inv)),
-            Cell::Date(Some(d + day)),
-            Cell::Amount(Some((minor, cur))),
-            Cell::Str(Some(cur.as_str())),
-            Cell::Str(None),
-            Cell::Str(None),
-        ]);
-    }
-    let mut sink = ParquetSink::create(&dir.join("payments.parquet"), contract::payment_schema()).unwrap();
-    sink.write(&pay.finish()).unwrap();
-    sink.finish().unwrap();
-
-    let mut act = TableBuilder::new(contract::activity_schema());
-    for (id, cust, inv, day, kind, promised) in [
-        ("X1", "A", "A1", -70, ActivityKind::PromiseToPay, Some(-60)),
-        ("X2", "B", "B1", -30, ActivityKind::DisputeOpened, None),
-        ("X3", "B", "B2", -12, ActivityKind::PromiseToPay, Some(-5)),
-    ] {
-        act.push(&[
-            Cell::Str(Some(id)),
-            Cell::Str(Some(cust)),
-            Cell::Str(Some(inv)),
-            Cell::Date(Some(d + day)),
-            Cell::Str(Some(kind.as_str())),
-            Cell::Date(promised.map(|p| d + p)),
-            Cell::Amount(None),
-            Cell::Str(None),
-        ]);
-    }
-    let mut sink = ParquetSink::create(&dir.join("activities.parquet"), contract::activity_schema()).unwrap();
-    sink.write(&act.finish()).unwrap();
-    sink.finish().unwrap();
-
-    let mut cust = TableBuilder::new(contract::customer_schema());
-    for (id, collector) in [("A", "ann"), ("B", "bob")] {
-        cust.push(&[
-            Cell::Str(Some(id)),
-            Cell::Str(None),
-            Cell::Str(None),
-            Cell::Str(None),
-            Cell::Amount(None),
-            Cell::Str(None),
-            Cell::Str(Some(collector)),
-        ]);
-    }
-    let mut sink = ParquetSink::create(&dir.join("customers.parquet"), contract::customer_schema()).unwrap();
-    sink.write(&cust.finish()).unwrap();
-    sink.finish().unwrap();
-}
 
 fn history(dir: &Path, d: i32) -> History {
     load_history(dir, d, &InvoiceReadOptions::default(), &FxTable::default()).unwrap()

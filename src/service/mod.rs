@@ -420,6 +420,8 @@ pub struct WorkItem {
     /// The prediction.
     #[serde(flatten)]
     pub prediction: InvoicePrediction,
+    /// Contact, promise and dispute so far, and the next action.
+    pub follow_up: Option<crate::worklist::FollowUp>,
 }
 
 /// Worklist filters.
@@ -558,10 +560,7 @@ impl Service {
                 return Ok(r);
             }
         }
-        let customers = (0..st.ids.len()).into_par_iter().filter_map(|i| match st.changed.get(&i) {
-            Some(h) => Some((h, 0)),
-            None => (i < st.history.customers.len()).then_some((&st.history, i)),
-        });
+        let customers = (0..st.ids.len()).into_par_iter().map(|i| st.history_of(i));
         let report = Arc::new(crate::kpi::kpis_over(customers, self.as_of, &self.fx, p)?);
         if let Ok(mut c) = self.kpis.lock() {
             *c = Some((*p, st.applied, report.clone()));
@@ -787,11 +786,18 @@ impl Service {
         for (rank, &(priority, c, k)) in matching.enumerate() {
             total += 1;
             if rank >= q.cursor && items.len() < q.limit {
+                let prediction = st.preds[c as usize][k as usize].clone();
+                let (h, hc) = st.history_of(c as usize);
+                let key = crate::features::history::id_key(&prediction.invoice_id);
+                let follow_up = (h.offsets[hc]..h.offsets[hc + 1])
+                    .find(|&i| h.invoices[i].key == key)
+                    .map(|i| crate::worklist::follow_up(h, hc, i, self.as_of, prediction.p_late_30));
                 items.push(WorkItem {
                     rank: rank + 1,
                     priority: (priority * 100.0).round() / 100.0,
                     collector: collector(c),
-                    prediction: st.preds[c as usize][k as usize].clone(),
+                    prediction,
+                    follow_up,
                 });
             }
         }

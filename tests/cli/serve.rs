@@ -163,6 +163,7 @@ fn the_server_answers_every_read_endpoint_and_names_bad_fields() {
         let (st, _, page) = srv.get(&format!("/v1/worklist?limit=4&cursor={cursor}"));
         assert_eq!(st, 200);
         for it in page["items"].as_array().unwrap() {
+            assert!(it["follow_up"]["next_action"].is_string(), "{it}");
             let p = it["priority"].as_f64().unwrap();
             assert!(p <= last, "ranked by priority");
             last = p;
@@ -545,13 +546,17 @@ fn events_are_persisted_applied_online_idempotent_and_replayed_after_a_kill() {
     assert_eq!(st, 200, "{p}");
     assert_eq!(p["predictions"][1]["currency"], "EUR");
     assert_eq!(srv.post("/v1/predictions", r#"{"invoices": [{"invoice_id": "slow-39"}]}"#).0, 404);
-    let worklist: Vec<String> = srv.get("/v1/worklist?limit=1000").2["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["invoice_id"].as_str().unwrap().to_string())
-        .collect();
+    let page = srv.get("/v1/worklist?limit=1000").2;
+    let items = page["items"].as_array().unwrap();
+    let worklist: Vec<String> = items.iter().map(|i| i["invoice_id"].as_str().unwrap().to_string()).collect();
     assert!(worklist.contains(&"ev-1".to_string()) && !worklist.contains(&"slow-39".to_string()));
+    // The promise posted on slow-38 shows in its follow-up: wait for it.
+    let s38 = items.iter().find(|i| i["invoice_id"] == "slow-38").unwrap();
+    assert_eq!(s38["follow_up"]["promised_date"], "2024-01-10", "{s38}");
+    assert_eq!(
+        (s38["follow_up"]["promise"].as_str(), s38["follow_up"]["next_action"].as_str()),
+        (Some("open"), Some("await promise"))
+    );
     // KPIs follow the events: 250.00 USD issued, slow-39's 139.00 settled, 80 EUR new.
     let kpis_after = srv.get("/v1/kpis").2;
     let usd = |k: &serde_json::Value| {
@@ -708,7 +713,10 @@ fn the_dashboard_fills_every_panel_in_a_browser() {
     let dom = String::from_utf8_lossy(&out.stdout);
     assert!(dom.contains(r#"<div id="msg"></div>"#), "an error is shown: {dom}");
     assert!(dom.contains("as of 2024-01-01"), "{dom}");
-    for filled in [r#"<div class="k">Receivables</div>"#, "<th>past due %</th>", "<svg", "ranked by open amount"] {
+    // The slow customer's invoices more than 30 days past due: call.
+    for filled in
+        [r#"<div class="k">Receivables</div>"#, "<th>past due %</th>", "<svg", "ranked by open amount", ">call<"]
+    {
         assert!(dom.contains(filled), "{filled} missing: {dom}");
     }
     for id in &open {

@@ -1,0 +1,145 @@
+//! What a collector needs beside the ranking to act on an open invoice: how far past
+//! due it is, the contact so far, the latest promise and whether it was kept, an open
+//! dispute, and the next action that follows from them. Read from the customer's
+//! history as known at the as-of date.
+//!
+//! The next action, first rule that applies:
+//! 1. a dispute opened and not resolved: `resolve dispute`;
+//! 2. a promise to pay whose date has not passed: `await promise`;
+//! 3. the latest promise's date passed unpaid: `follow up broken promise`;
+//! 4. more than 30 days past due: `call`;
+//! 5. past due, and a reminder, call or letter in the last 7 days: `await reminder`;
+//! 6. past due: `send reminder`;
+//! 7. not yet due with P(> 30 days late) of at least 0.5: `pre-due reminder`;
+//! 8. otherwise `none`.
+
+use serde::Serialize;
+
+use crate::domain::{date_from_days, ActivityKind};
+use crate::features::history::History;
+use crate::ingest::columns::NULL_DATE;
+
+/// Days after a reminder, call or letter during which the next one waits.
+pub const REMINDER_WAIT_DAYS: i32 = 7;
+
+/// The state of an open invoice's collection and its next action.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct FollowUp {
+    /// Days past due at the as-of date (0 when not yet due).
+    pub days_past_due: i32,
+    /// Reminders, calls and letters on this invoice so far.
+    pub contacts: u32,
+    /// The latest of them.
+    pub last_contact: Option<String>,
+    /// The date of the latest promise to pay on this invoice.
+    pub promised_date: Option<String>,
+    /// `open` (its date has not passed) or `broken` (passed unpaid).
+    pub promise: Option<&'static str>,
+    /// A dispute opened and not resolved.
+    pub in_dispute: bool,
+    /// What to do next (rules in the module docs).
+    pub next_action: &'static str,
+}
+
+/// The follow-up of invoice `i` (position in [`History::invoices`]) of customer `c`,
+/// open at `as_of`, with its P(> 30 days late) `p_late_30`.
+pub fn follow_up(h: &History, c: usize, i: usize, as_of: i32, p_late_30: f64) -> FollowUp {
+    let inv = &h.invoices[i];
+    let (mut contacts, mut last_contact, mut promised) = (0u32, NULL_DATE, NULL_DATE);
+    let (mut opened, mut resolved) = (false, false);
+    for e in &h.activities[h.act_offsets[c]..h.act_offsets[c + 1]] {
+        if e.pos as usize != i || e.date > as_of {
+            continue;
+        }
+        match e.kind {
+            k if k.is_reminder() => {
+                contacts += 1;
+                last_contact = last_contact.max(e.date);
+            }
+            ActivityKind::PromiseToPay if e.promised != NULL_DATE => promised = promised.max(e.promised),
+            ActivityKind::DisputeOpened => opened = true,
+            ActivityKind::DisputeResolved => resolved = true,
+            _ => {}
+        }
+    }
+    let days_past_due = (as_of - inv.due_date).max(0);
+    let promise = (promised != NULL_DATE).then_some(if promised >= as_of { "open" } else { "broken" });
+    let in_dispute = opened && !resolved;
+    let next_action = if in_dispute {
+        "resolve dispute"
+    } else if promise == Some("open") {
+        "await promise"
+    } else if promise == Some("broken") {
+        "follow up broken promise"
+    } else if days_past_due > 30 {
+        "call"
+    } else if days_past_due > 0 && last_contact != NULL_DATE && as_of - last_contact < REMINDER_WAIT_DAYS {
+        "await reminder"
+    } else if days_past_due > 0 {
+        "send reminder"
+    } else if p_late_30 >= 0.5 {
+        "pre-due reminder"
+    } else {
+        "none"
+    };
+    let day = |d: i32| (d != NULL_DATE).then(|| date_from_days(d).map(|x| x.to_string()).unwrap_or_default());
+    FollowUp {
+        days_past_due,
+        contacts,
+        last_contact: day(last_contact),
+        promised_date: day(promised),
+        promise,
+        in_dispute,
+        next_action,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::features::history::{id_key, FAR_FUTURE};
+    use crate::features::load_history;
+    use crate::features::FxTable;
+    use crate::fixtures::{hand_ledger, hand_ledger_day};
+    use crate::ingest::InvoiceReadOptions;
+
+    /// The hand-worked ledger's open invoices (see `fixtures::hand_ledger`), some at
+    /// later or earlier dates.
+    #[test]
+    fn each_open_invoice_gets_the_action_its_state_calls_for() {
+        let dir = tempfile::tempdir().unwrap();
+        hand_ledger(dir.path());
+        let d = hand_ledger_day();
+        // Everything in the files: a later date sees the activities up to it.
+        let h = load_history(dir.path(), FAR_FUTURE, &InvoiceReadOptions::default(), &FxTable::default()).unwrap();
+        let at = |id: &str, day: i32, p: f64| {
+            let c = h.customers.iter().position(|x| x == &id[..1]).unwrap();
+            let i = (h.offsets[c]..h.offsets[c + 1]).find(|&i| h.invoices[i].key == id_key(id)).unwrap();
+            follow_up(&h, c, i, day, p)
+        };
+        // B1: disputed at D−30, 90 days past due.
+        let b1 = at("B1", d, 0.9);
+        assert_eq!((b1.next_action, b1.in_dispute, b1.days_past_due), ("resolve dispute", true, 90));
+        // B2: promised for D−5, still open at D.
+        let b2 = at("B2", d, 0.9);
+        assert_eq!(
+            (b2.next_action, b2.promise, b2.promised_date.as_deref()),
+            ("follow up broken promise", Some("broken"), Some("2024-03-26"))
+        );
+        // Before the promised date, the same promise is open.
+        assert_eq!(at("B2", d - 6, 0.9).next_action, "await promise");
+        // A2: 20 days past due, reminded at D−3; the next reminder waits 7 days; after
+        // 30 days past due, a call.
+        let a2 = at("A2", d, 0.2);
+        assert_eq!(
+            (a2.next_action, a2.contacts, a2.last_contact.as_deref()),
+            ("await reminder", 1, Some("2024-03-28"))
+        );
+        assert_eq!(at("A2", d + 4, 0.2).next_action, "send reminder");
+        assert_eq!(at("A2", d + 11, 0.2).next_action, "call");
+        assert_eq!(at("A2", d - 4, 0.2).contacts, 0, "the reminder is not known before its date");
+        // A3: not yet due, by its risk.
+        assert_eq!(at("A3", d, 0.6).next_action, "pre-due reminder");
+        assert_eq!((at("A3", d, 0.1).next_action, at("A3", d, 0.1).days_past_due), ("none", 0));
+    }
+}
