@@ -63,6 +63,10 @@ pub enum Command {
         /// cultures, approval cycles); off by default.
         #[arg(long)]
         market_effects: bool,
+        /// Mixed payment terms: a quarter of the customers on end-of-month terms and
+        /// 30% of invoices on terms of their own (due on receipt to 90 days); off by default.
+        #[arg(long)]
+        mixed_terms: bool,
     },
     /// Build point-in-time customer vectors and open-invoice feature rows.
     Features {

@@ -290,6 +290,14 @@ fn business_day(day: i32) -> i32 {
     }
 }
 
+/// Days from `day` to the last day of its month (0 on the last day).
+pub fn days_to_month_end(day: i32) -> i32 {
+    date_from_days(day).map_or(0, |d| {
+        let (y, m) = if d.month() == 12 { (d.year() + 1, 1) } else { (d.year(), d.month() + 1) };
+        chrono::NaiveDate::from_ymd_opt(y, m, 1).map_or(0, |first| crate::domain::days_from_date(first) - 1 - day)
+    })
+}
+
 /// Simulates one invoice issued on `invoice_date`.
 pub fn simulate_invoice(p: &Profile, invoice_date: i32, rng: &mut Rng) -> SimInvoice {
     let minor = p.currency.minor_per_major() as f64;

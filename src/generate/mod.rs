@@ -76,6 +76,10 @@ pub struct GenerateParams {
     /// Whether customers' country and segment move their mean days late
     /// ([`behaviour::market_days_late`]); off, every other draw is the same either way.
     pub market_effects: bool,
+    /// Mixed payment terms: a quarter of the customers on end-of-month terms (due
+    /// their terms after the end of the issue month) and 30% of invoices on terms of
+    /// their own (due on receipt to 90 days); off, every other draw is the same either way.
+    pub mixed_terms: bool,
 }
 
 impl Default for GenerateParams {
@@ -88,6 +92,7 @@ impl Default for GenerateParams {
             seed: 42,
             occasional_share: 0.0,
             market_effects: false,
+            mixed_terms: false,
         }
     }
 }
@@ -259,8 +264,26 @@ fn write_shard(
         let mut days: Vec<i32> = (0..n).map(|_| rng.int(i64::from(first), i64::from(last)) as i32).collect();
         days.sort_unstable();
         let cid = customer_id(prof.index);
+        // Mixed terms come from a stream of their own, and each invoice is drawn from
+        // the state its plain twin starts at, so every other draw is as without them.
+        let mut terms_rng = p.mixed_terms.then(|| Rng::new(p.seed ^ 0x7E45_0000, prof.index as u64));
+        let end_of_month = terms_rng.as_mut().is_some_and(|r| r.chance(0.25));
         for (seq, &day) in days.iter().enumerate() {
-            let sim = simulate_invoice(prof, day, &mut rng);
+            let (sim, terms) = match terms_rng.as_mut() {
+                None => (simulate_invoice(prof, day, &mut rng), prof.terms),
+                Some(r) => {
+                    let terms =
+                        if r.chance(0.3) { [0, 10, 15, 30, 45, 60, 90][r.int(0, 6) as usize] } else { prof.terms };
+                    let until_due = if end_of_month { behaviour::days_to_month_end(day) + terms } else { terms };
+                    let mut own = prof.clone();
+                    own.terms = until_due;
+                    // From the state the plain invoice starts at (same amount, same
+                    // draw of days late); the stream then moves on as it would without.
+                    let sim = simulate_invoice(&own, day, &mut rng.clone());
+                    simulate_invoice(prof, day, &mut rng);
+                    (sim, terms)
+                }
+            };
             let iid = format!("I{:06}-{seq:05}", prof.index);
             let paid = sim.paid_date.filter(|&d| d <= end);
             inv.push(&InvoiceRow {
@@ -275,7 +298,7 @@ fn write_shard(
                 disputed: Some(
                     sim.disputed && sim.activities.iter().any(|a| a.1 == ActivityKind::DisputeOpened && a.0 <= end),
                 ),
-                terms_days: Some(prof.terms),
+                terms_days: Some(terms),
                 channel: Some(behaviour::CHANNELS[prof.channel_on(sim.invoice_date)].0),
             });
             sum.invoices += 1;
@@ -372,6 +395,54 @@ mod tests {
 
         let bad = GenerateParams { occasional_share: 1.0, ..p };
         assert_eq!(bad.check(), Err(GenerateParamsError::OccasionalShare(1.0)));
+    }
+
+    #[test]
+    fn mixed_terms_vary_due_dates_and_leave_days_late_as_they_were() {
+        let p = GenerateParams { customers: 120, invoices: 5_000, seed: 5, ..Default::default() };
+        let (plain, mixed) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        generate(plain.path(), &p).unwrap();
+        generate(mixed.path(), &GenerateParams { mixed_terms: true, ..p.clone() }).unwrap();
+        let (a, b) = (crate::fixtures::full_history(plain.path()), crate::fixtures::full_history(mixed.path()));
+        assert_eq!(a.customers, b.customers);
+        let (mut own_terms, mut n, mut month_end_customers, mut late_a, mut late_b) = (0, 0, 0, Vec::new(), Vec::new());
+        for c in 0..a.customers.len() {
+            let (x, y) = (a.invoices_of(c), b.invoices_of(c));
+            assert_eq!(x.len(), y.len());
+            let terms = x[0].due_date - x[0].invoice_date;
+            assert!(x.iter().all(|r| r.due_date - r.invoice_date == terms), "plain: one term per customer");
+            // Same issue dates and amounts; other due dates.
+            let issued = |v: &[crate::features::history::Inv]| {
+                let mut k: Vec<(i32, i64)> = v.iter().map(|r| (r.invoice_date, r.amount_minor)).collect();
+                k.sort_unstable();
+                k
+            };
+            assert_eq!(issued(x), issued(y));
+            own_terms += y.iter().filter(|q| q.due_date - q.invoice_date != terms).count();
+            n += y.len();
+            // End-of-month customers: due a fixed number of days after a month end, for
+            // the invoices on the customer's own terms.
+            let after_month_end = |r: &crate::features::history::Inv| {
+                r.due_date - r.invoice_date - behaviour::days_to_month_end(r.invoice_date) == terms
+            };
+            month_end_customers +=
+                usize::from(y.len() >= 10 && y.iter().filter(|r| after_month_end(r)).count() * 2 > y.len());
+            let settled = |v: &[crate::features::history::Inv], out: &mut Vec<i32>| {
+                out.extend(
+                    v.iter()
+                        .filter(|r| r.paid_date != crate::features::history::OPEN)
+                        .map(|r| r.paid_date - r.due_date),
+                );
+            };
+            settled(x, &mut late_a);
+            settled(y, &mut late_b);
+        }
+        let share = own_terms as f64 / n as f64;
+        assert!((0.35..0.65).contains(&share), "{share}: invoices off their customer's plain terms");
+        assert!((15..=45).contains(&month_end_customers), "{month_end_customers} of 120 on end-of-month terms");
+        // Days late are drawn against whichever due date: their spread stays.
+        let mean = |v: &[i32]| v.iter().map(|&d| f64::from(d)).sum::<f64>() / v.len() as f64;
+        assert!((mean(&late_a) - mean(&late_b)).abs() < 1.5, "{} vs {}", mean(&late_a), mean(&late_b));
     }
 
     #[test]
