@@ -343,6 +343,8 @@ impl CashRow {
     ];
 
     /// The row's CSV fields (dates as YYYY-MM-DD; an empty last field when unpaid).
+    /// Days carry six decimals: the protocol places an invoice at its p50 rounded to
+    /// a day, and two decimals could round a day apart from the report (6.497 → 6.50).
     pub fn csv_record(&self) -> [String; 12] {
         [
             date(self.as_of),
@@ -350,10 +352,10 @@ impl CashRow {
             date(self.invoice_date),
             date(self.due_date),
             (self.as_of - self.due_date).to_string(),
-            format!("{:.2}", self.amount_base),
-            format!("{:.2}", self.days[0]),
-            format!("{:.2}", self.days[1]),
-            format!("{:.2}", self.days[2]),
+            format!("{:.6}", self.amount_base),
+            format!("{:.6}", self.days[0]),
+            format!("{:.6}", self.days[1]),
+            format!("{:.6}", self.days[2]),
             format!("{:.4}", self.within),
             self.cap_days.to_string(),
             self.paid_after_days.map_or(String::new(), |d| d.to_string()),
