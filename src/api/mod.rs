@@ -233,13 +233,13 @@ async fn customer(State(live): State<AppState>, Path(id): Path<String>) -> Resul
     }
 }
 
-#[utoipa::path(get, path = "/v1/worklist", tag = "worklist", params(("collector" = Option<String>, Query), ("segment" = Option<String>, Query), ("currency" = Option<String>, Query), ("limit" = Option<u32>, Query, description = "1 to 1000, default 50"), ("cursor" = Option<String>, Query, description = "next_cursor of the previous page")), responses((status = 200, body = crate::service::WorklistPage), (status = 422, description = "invalid or unknown query parameter", body = doc::Problem, content_type = "application/problem+json"), (status = 401, description = "no or unknown API key", body = doc::Problem, content_type = "application/problem+json"), (status = 403, description = "role too low", body = doc::Problem, content_type = "application/problem+json"), (status = 503, description = "busy (Retry-After) or timed out", body = doc::Problem, content_type = "application/problem+json")))]
+#[utoipa::path(get, path = "/v1/worklist", tag = "worklist", params(("collector" = Option<String>, Query), ("segment" = Option<String>, Query), ("currency" = Option<String>, Query), ("limit" = Option<u32>, Query, description = "1 to 1000, default 50"), ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"), ("actionable" = Option<bool>, Query, description = "true: only the items whose follow-up calls for an action today")), responses((status = 200, body = crate::service::WorklistPage), (status = 422, description = "invalid or unknown query parameter", body = doc::Problem, content_type = "application/problem+json"), (status = 401, description = "no or unknown API key", body = doc::Problem, content_type = "application/problem+json"), (status = 403, description = "role too low", body = doc::Problem, content_type = "application/problem+json"), (status = 503, description = "busy (Retry-After) or timed out", body = doc::Problem, content_type = "application/problem+json")))]
 async fn worklist(
     State(live): State<AppState>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     let s = live.get();
-    known(&q, &["collector", "segment", "currency", "limit", "cursor"])?;
+    known(&q, &["collector", "segment", "currency", "limit", "cursor", "actionable"])?;
     let num = |k: &str, default: usize, max: usize| -> Result<usize, ApiError> {
         match q.get(k) {
             None => Ok(default),
@@ -256,6 +256,11 @@ async fn worklist(
         currency: q.get("currency").cloned(),
         limit: num("limit", 50, 1000)?.max(1),
         cursor: num("cursor", 0, usize::MAX)?,
+        actionable: match q.get("actionable").map(String::as_str) {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(v) => return Err(ApiError::invalid("actionable", format!("should be true or false, not '{v}'"))),
+        },
     };
     Ok(Json(s.worklist(&query)).into_response())
 }

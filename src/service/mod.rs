@@ -249,8 +249,13 @@ struct CachedForecast {
 /// distribution of days late (when the payment-date model has an empirical part).
 type Summary = (crate::features::invoice::CustomerSummary, Vec<Flag>, Option<crate::models::empirical::CustomerDist>);
 
-/// Open invoices as (priority, customer, position in its predictions), best first.
-type Ranking = Vec<(f64, u32, u32)>;
+/// Open invoices as (priority, customer, position in its predictions), best first;
+/// with, once a request asks for it, whether each one's follow-up calls for an action
+/// today (in the same order).
+struct Ranking {
+    order: Vec<(f64, u32, u32)>,
+    today: std::sync::OnceLock<Vec<bool>>,
+}
 
 /// A customer rebuilt from its ledger: id, history, predictions, forecast items.
 type Rebuilt = (String, History, Vec<InvoicePrediction>, Vec<OpenItem>);
@@ -290,6 +295,15 @@ impl State {
             Some(h) => (h, 0),
             None => (&self.history, c),
         }
+    }
+
+    /// The follow-up of customer `c`'s open invoice predicted by `p` at `as_of`.
+    fn follow_up(&self, c: usize, p: &InvoicePrediction, as_of: i32) -> Option<crate::worklist::FollowUp> {
+        let (h, hc) = self.history_of(c);
+        let key = crate::features::history::id_key(&p.invoice_id);
+        (h.offsets[hc]..h.offsets[hc + 1])
+            .find(|&i| h.invoices[i].key == key)
+            .map(|i| crate::worklist::follow_up(h, hc, i, as_of, p.p_late_30))
     }
 
     /// Customer `c`'s summary at `as_of` and its customer-level flags (cached).
@@ -437,6 +451,10 @@ pub struct WorklistQuery {
     pub limit: usize,
     /// Position to continue from.
     pub cursor: usize,
+    /// Only the items whose follow-up calls for an action today (not those awaiting a
+    /// promise or the effect of a recent reminder, nor those not yet due and unlikely
+    /// to run late).
+    pub actionable: bool,
 }
 
 /// One page of the worklist.
@@ -760,7 +778,7 @@ impl Service {
             })
             .collect();
         ranked.par_sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then((a.1, a.2).cmp(&(b.1, b.2))));
-        let r = Arc::new(ranked);
+        let r = Arc::new(Ranking { order: ranked, today: std::sync::OnceLock::new() });
         if let Ok(mut slot) = self.ranking.lock() {
             *slot = Some(r.clone());
         }
@@ -775,23 +793,40 @@ impl Service {
             let (h, hc) = st.history_of(c as usize);
             h.master.get(hc)?.collector.clone()
         };
-        let matching = ranked.iter().filter(|&&(_, c, k)| {
+        // Whether each item calls for an action today: worked out for all of them on the
+        // first request that asks, and kept with the ranking.
+        let today = q.actionable.then(|| {
+            let st: &State = &st;
+            ranked.today.get_or_init(|| {
+                // Customer by customer (each one's invoices and activities read together),
+                // then in the ranking's order.
+                let flags: Vec<Vec<bool>> = st
+                    .preds
+                    .par_iter()
+                    .enumerate()
+                    .map(|(c, ps)| {
+                        ps.iter()
+                            .map(|p| st.follow_up(c, p, self.as_of).is_none_or(|f| f.needs_action_today()))
+                            .collect()
+                    })
+                    .collect();
+                ranked.order.iter().map(|&(_, c, k)| flags[c as usize][k as usize]).collect()
+            })
+        });
+        let matching = ranked.order.iter().enumerate().filter(|&(pos, &(_, c, k))| {
             let Some(p) = st.preds.get(c as usize).and_then(|v| v.get(k as usize)) else { return false };
-            q.segment.as_ref().is_none_or(|s| p.segment == s)
+            today.is_none_or(|t| t[pos])
+                && q.segment.as_ref().is_none_or(|s| p.segment == s)
                 && q.currency.as_ref().is_none_or(|x| p.currency.as_str() == x)
                 && (q.collector.is_none() || collector(c) == q.collector)
         });
         let mut items = Vec::with_capacity(q.limit);
         let mut total = 0;
-        for (rank, &(priority, c, k)) in matching.enumerate() {
+        for (rank, (_, &(priority, c, k))) in matching.enumerate() {
             total += 1;
             if rank >= q.cursor && items.len() < q.limit {
                 let prediction = st.preds[c as usize][k as usize].clone();
-                let (h, hc) = st.history_of(c as usize);
-                let key = crate::features::history::id_key(&prediction.invoice_id);
-                let follow_up = (h.offsets[hc]..h.offsets[hc + 1])
-                    .find(|&i| h.invoices[i].key == key)
-                    .map(|i| crate::worklist::follow_up(h, hc, i, self.as_of, prediction.p_late_30));
+                let follow_up = st.follow_up(c as usize, &prediction, self.as_of);
                 items.push(WorkItem {
                     rank: rank + 1,
                     priority: (priority * 100.0).round() / 100.0,

@@ -41,6 +41,14 @@ pub struct FollowUp {
     pub next_action: &'static str,
 }
 
+impl FollowUp {
+    /// Whether the next action is one to take now: not `await promise`, `await
+    /// reminder` or `none`.
+    pub fn needs_action_today(&self) -> bool {
+        !matches!(self.next_action, "await promise" | "await reminder" | "none")
+    }
+}
+
 /// The follow-up of invoice `i` (position in [`History::invoices`]) of customer `c`,
 /// open at `as_of`, with its P(> 30 days late) `p_late_30`.
 pub fn follow_up(h: &History, c: usize, i: usize, as_of: i32, p_late_30: f64) -> FollowUp {
@@ -141,5 +149,10 @@ mod tests {
         // A3: not yet due, by its risk.
         assert_eq!(at("A3", d, 0.6).next_action, "pre-due reminder");
         assert_eq!((at("A3", d, 0.1).next_action, at("A3", d, 0.1).days_past_due), ("none", 0));
+        let today: Vec<bool> = [("B1", d), ("B2", d), ("B2", d - 6), ("A2", d), ("A2", d + 11), ("A3", d)]
+            .iter()
+            .map(|&(id, day)| at(id, day, 0.1).needs_action_today())
+            .collect();
+        assert_eq!(today, [true, true, false, false, true, false]);
     }
 }

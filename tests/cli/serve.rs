@@ -208,6 +208,7 @@ fn the_server_answers_every_read_endpoint_and_names_bad_fields() {
     for (path, status, field) in [
         ("/v1/worklist?limit=abc", 422, "limit"),
         ("/v1/worklist?colour=red", 422, "colour"),
+        ("/v1/worklist?actionable=maybe", 422, "actionable"),
         ("/v1/forecast?horizon=40w", 422, "horizon"),
         ("/v1/forecast?horizon=soon", 422, "horizon"),
         ("/v1/forecast?granularity=hour", 422, "granularity"),
@@ -310,7 +311,7 @@ fn the_server_answers_every_read_endpoint_and_names_bad_fields() {
     let metrics = metrics.as_str().unwrap().to_string();
     assert_eq!(st, 200);
     assert!(
-        metrics.contains("arsight_http_requests_total{method=\"GET\",route=\"/v1/worklist\",status=\"422\"} 2"),
+        metrics.contains("arsight_http_requests_total{method=\"GET\",route=\"/v1/worklist\",status=\"422\"} 3"),
         "{metrics}"
     );
     assert!(metrics.contains("arsight_http_request_duration_seconds_bucket{method=\"POST\",route=\"/v1/predictions\",status=\"200\",le=\"+Inf\"} 2"), "{metrics}");
@@ -557,6 +558,13 @@ fn events_are_persisted_applied_online_idempotent_and_replayed_after_a_kill() {
         (s38["follow_up"]["promise"].as_str(), s38["follow_up"]["next_action"].as_str()),
         (Some("open"), Some("await promise"))
     );
+    // The items to act on today leave it out, and keep only items that call for action.
+    let today = srv.get("/v1/worklist?limit=1000&actionable=true").2;
+    let today = today["items"].as_array().unwrap();
+    assert!(!today.is_empty() && today.len() < items.len(), "{} of {}", today.len(), items.len());
+    assert!(today.iter().all(|i| i["invoice_id"] != "slow-38"));
+    let waiting = ["await promise", "await reminder", "none"];
+    assert!(today.iter().all(|i| !waiting.contains(&i["follow_up"]["next_action"].as_str().unwrap())));
     // KPIs follow the events: 250.00 USD issued, slow-39's 139.00 settled, 80 EUR new.
     let kpis_after = srv.get("/v1/kpis").2;
     let usd = |k: &serde_json::Value| {
