@@ -397,14 +397,23 @@ mod tests {
         assert_eq!(bad.check(), Err(GenerateParamsError::OccasionalShare(1.0)));
     }
 
+    /// The histories of a small ledger generated plain and with `flag` set, with the
+    /// same customers.
+    fn plain_and(
+        flag: impl Fn(GenerateParams) -> GenerateParams,
+    ) -> (crate::features::History, crate::features::History) {
+        let p = GenerateParams { customers: 120, invoices: 5_000, seed: 5, ..Default::default() };
+        let (plain, flagged) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        generate(plain.path(), &p).unwrap();
+        generate(flagged.path(), &flag(p)).unwrap();
+        let (a, b) = (crate::fixtures::full_history(plain.path()), crate::fixtures::full_history(flagged.path()));
+        assert_eq!(a.customers, b.customers);
+        (a, b)
+    }
+
     #[test]
     fn mixed_terms_vary_due_dates_and_leave_days_late_as_they_were() {
-        let p = GenerateParams { customers: 120, invoices: 5_000, seed: 5, ..Default::default() };
-        let (plain, mixed) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-        generate(plain.path(), &p).unwrap();
-        generate(mixed.path(), &GenerateParams { mixed_terms: true, ..p.clone() }).unwrap();
-        let (a, b) = (crate::fixtures::full_history(plain.path()), crate::fixtures::full_history(mixed.path()));
-        assert_eq!(a.customers, b.customers);
+        let (a, b) = plain_and(|p| GenerateParams { mixed_terms: true, ..p });
         let (mut own_terms, mut n, mut month_end_customers, mut late_a, mut late_b) = (0, 0, 0, Vec::new(), Vec::new());
         for c in 0..a.customers.len() {
             let (x, y) = (a.invoices_of(c), b.invoices_of(c));
@@ -447,12 +456,7 @@ mod tests {
 
     #[test]
     fn market_effects_move_each_customer_by_its_country_and_segment_and_nothing_else() {
-        let p = GenerateParams { customers: 120, invoices: 5_000, seed: 5, ..Default::default() };
-        let (plain, moved) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-        generate(plain.path(), &p).unwrap();
-        generate(moved.path(), &GenerateParams { market_effects: true, ..p.clone() }).unwrap();
-        let (a, b) = (crate::fixtures::full_history(plain.path()), crate::fixtures::full_history(moved.path()));
-        assert_eq!(a.customers, b.customers);
+        let (a, b) = plain_and(|p| GenerateParams { market_effects: true, ..p });
         let median_late = |h: &crate::features::History, c: usize| {
             let mut v: Vec<f64> = h
                 .invoices_of(c)
