@@ -263,14 +263,14 @@ type Rebuilt = (String, History, Vec<InvoicePrediction>, Vec<OpenItem>);
 /// The mutable part: the loaded history plus what events changed.
 struct State {
     /// History known at the as-of date, as loaded.
-    history: History,
+    history: Arc<History>,
     /// Customer ids by service index (the history's customers, then new ones).
     ids: Vec<String>,
     /// Service index by customer id.
     index: HashMap<String, usize>,
     /// Customers changed by events: their rebuilt one-customer history (its ledger is
     /// read back from it when the next event comes).
-    changed: HashMap<usize, History>,
+    changed: HashMap<usize, Arc<History>>,
     /// Open-invoice predictions per customer.
     preds: Vec<Vec<InvoicePrediction>>,
     /// Forecast inputs per customer.
@@ -539,7 +539,7 @@ impl Service {
             }
         }
         let state = State {
-            history,
+            history: Arc::new(history),
             ids,
             index,
             changed: HashMap::new(),
@@ -571,17 +571,24 @@ impl Service {
     /// # Errors
     /// [`ServiceError::Kpi`] for settings out of range.
     pub fn kpis(&self, p: &KpiParams) -> Result<Arc<KpiReport>, ServiceError> {
-        let guard = self.read();
-        let st: &State = &guard;
-        if let Some((q, applied, r)) = self.kpis.lock().ok().and_then(|c| c.clone()) {
-            if q == *p && applied == st.applied {
-                return Ok(r);
+        // Under the read lock only long enough to take the histories (shared, not
+        // copied): events are not held up while the figures are worked out.
+        let (base, changed, n, applied) = {
+            let st = self.read();
+            if let Some((q, applied, r)) = self.kpis.lock().ok().and_then(|c| c.clone()) {
+                if q == *p && applied == st.applied {
+                    return Ok(r);
+                }
             }
-        }
-        let customers = (0..st.ids.len()).into_par_iter().map(|i| st.history_of(i));
+            (st.history.clone(), st.changed.clone(), st.ids.len(), st.applied)
+        };
+        let customers = (0..n).into_par_iter().map(|i| match changed.get(&i) {
+            Some(h) => (&**h, 0),
+            None => (&*base, i),
+        });
         let report = Arc::new(crate::kpi::kpis_over(customers, self.as_of, &self.fx, p)?);
         if let Ok(mut c) = self.kpis.lock() {
-            *c = Some((*p, st.applied, report.clone()));
+            *c = Some((*p, applied, report.clone()));
         }
         Ok(report)
     }
@@ -665,7 +672,7 @@ impl Service {
             st.preds[c] = preds;
             items.iter_mut().for_each(|it| it.cust = c as u32);
             st.items[c] = items;
-            st.changed.insert(c, h);
+            st.changed.insert(c, Arc::new(h));
             touched.push(c);
         }
         st.applied_seq = st.applied_seq.max(events.iter().map(|e| e.seq).max().unwrap_or(0));
