@@ -198,17 +198,20 @@ impl History {
         &self.invoices[self.offsets[c]..self.offsets[c + 1]]
     }
 
+    /// The position within customer `c`'s invoices of a payment's or activity's
+    /// invoice position `pos` (None when unapplied or another customer's).
+    pub fn local_pos(&self, c: usize, pos: u32) -> Option<usize> {
+        let (base, p) = (self.offsets[c], pos as usize);
+        (pos != u32::MAX && p >= base && p < self.offsets[c + 1]).then(|| p - base)
+    }
+
     /// What payments and activities dated on or before `t` (≤ as_of) say about
     /// customer `c` and each of its invoices (aligned with [`Self::invoices_of`]).
     pub fn sides_at(&self, c: usize, t: i32) -> (Vec<InvSide>, CustSide) {
-        let base = self.offsets[c];
         let invs = self.invoices_of(c);
         let mut inv_side = vec![InvSide::default(); invs.len()];
         let mut cs = CustSide { last_payment: NULL_DATE, ..Default::default() };
-        let local = |pos: u32| {
-            let p = pos as usize;
-            (pos != u32::MAX && p >= base && p < base + invs.len()).then(|| p - base)
-        };
+        let local = |pos: u32| self.local_pos(c, pos);
         for e in &self.payments[self.pay_offsets[c]..self.pay_offsets[c + 1]] {
             if e.date > t {
                 continue;

@@ -284,7 +284,6 @@ impl Acc {
     /// Adds customer `c` of `h`, at the plan's dates (all on or before `h.as_of`).
     fn add(&mut self, h: &History, c: usize, plan: &Plan) {
         let d = *plan.points.last().expect("at least one point");
-        let base = h.offsets[c];
         let invs = h.invoices_of(c);
         if invs.is_empty() {
             return;
@@ -294,8 +293,7 @@ impl Acc {
         // Partial payments applied to this customer's invoices: (invoice, date, amount).
         let mut pays: Vec<(usize, i32, i64)> = h.payments[h.pay_offsets[c]..h.pay_offsets[c + 1]]
             .iter()
-            .filter(|e| e.pos != u32::MAX && (e.pos as usize) >= base && (e.pos as usize) < base + invs.len())
-            .map(|e| (e.pos as usize - base, e.date, e.amount_minor))
+            .filter_map(|e| Some((h.local_pos(c, e.pos)?, e.date, e.amount_minor)))
             .collect();
         pays.sort_unstable_by_key(|p| (p.0, p.1));
         // Disputes opened and resolved, per invoice, by the as-of date.
@@ -304,8 +302,7 @@ impl Acc {
             if e.date > d {
                 continue;
             }
-            let local = (e.pos != u32::MAX && (e.pos as usize) >= base && (e.pos as usize) < base + invs.len())
-                .then(|| e.pos as usize - base);
+            let local = h.local_pos(c, e.pos);
             let in_window = |t: i32| t > d - plan.window && t <= d;
             match e.kind {
                 ActivityKind::PromiseToPay => {

@@ -260,6 +260,19 @@ struct Ranking {
 /// A customer rebuilt from its ledger: id, history, predictions, forecast items.
 type Rebuilt = (String, History, Vec<InvoicePrediction>, Vec<OpenItem>);
 
+/// Customer `c`'s latest history and its index there: the one events rebuilt, else
+/// the loaded one.
+fn customer_history<'a>(
+    base: &'a History,
+    changed: &'a HashMap<usize, Arc<History>>,
+    c: usize,
+) -> (&'a History, usize) {
+    match changed.get(&c) {
+        Some(h) => (h, 0),
+        None => (base, c),
+    }
+}
+
 /// The mutable part: the loaded history plus what events changed.
 struct State {
     /// History known at the as-of date, as loaded.
@@ -291,10 +304,7 @@ struct State {
 impl State {
     /// The history holding customer `c` and its index there.
     fn history_of(&self, c: usize) -> (&History, usize) {
-        match self.changed.get(&c) {
-            Some(h) => (h, 0),
-            None => (&self.history, c),
-        }
+        customer_history(&self.history, &self.changed, c)
     }
 
     /// The follow-up of customer `c`'s open invoice predicted by `p` at `as_of`.
@@ -582,10 +592,7 @@ impl Service {
             }
             (st.history.clone(), st.changed.clone(), st.ids.len(), st.applied)
         };
-        let customers = (0..n).into_par_iter().map(|i| match changed.get(&i) {
-            Some(h) => (&**h, 0),
-            None => (&*base, i),
-        });
+        let customers = (0..n).into_par_iter().map(|i| customer_history(&base, &changed, i));
         let report = Arc::new(crate::kpi::kpis_over(customers, self.as_of, &self.fx, p)?);
         if let Ok(mut c) = self.kpis.lock() {
             *c = Some((*p, applied, report.clone()));
