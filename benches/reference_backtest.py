@@ -229,10 +229,11 @@ def reference(df, horizon_weeks=13, every=14):
 
 def arsight_weeks(rows_csv, horizon_weeks=13):
     """arsight's protocol weeks, recomputed from `arsight backtest --cash-rows`: every
-    open invoice at its rounded p50 date (at least one day after the as-of date)."""
+    open invoice at its placed date: the p50 rounded to a day, on the customer's
+    payment-run day where its settlements follow a calendar (`placed_days`)."""
     r = pd.read_csv(rows_csv)
     d = ((pd.to_datetime(r["as_of"]) - EPOCH).dt.days).to_numpy()
-    place = np.floor(np.maximum(r["p50_days"].to_numpy(), 1.0) + 0.5)
+    place = r["placed_days"].to_numpy()
     paid = r["paid_after_days"].to_numpy()
     out = []
     for day in np.unique(d):

@@ -44,9 +44,19 @@ pub fn run(cli: Cli) -> Result<()> {
             occasional_share,
             market_effects,
             mixed_terms,
+            payment_runs,
         } => {
-            let params =
-                GenerateParams { customers, invoices, start, end, seed, occasional_share, market_effects, mixed_terms };
+            let params = GenerateParams {
+                customers,
+                invoices,
+                start,
+                end,
+                seed,
+                occasional_share,
+                market_effects,
+                mixed_terms,
+                payment_runs,
+            };
             let t = Instant::now();
             let s = generate(&out, &params).with_context(|| format!("generating into {}", out.display()))?;
             println!(

@@ -67,6 +67,10 @@ pub enum Command {
         /// 30% of invoices on terms of their own (due on receipt to 90 days); off by default.
         #[arg(long)]
         mixed_terms: bool,
+        /// Payment runs: 40% of the customers pay only on their run days (weekly on a
+        /// weekday, the 15th and the month's last day, or monthly on a day); off by default.
+        #[arg(long)]
+        payment_runs: bool,
     },
     /// Build point-in-time customer vectors and open-invoice feature rows.
     Features {

@@ -5,7 +5,7 @@ use chrono::Datelike;
 use super::catalogue::{CUSTOMER_FEATURES, EWMA_ALPHA};
 use super::history::{CustSide, History, Inv, InvSide};
 use super::stats::{ewma, mean, quantile_sorted, ratio, std};
-use crate::domain::date_from_days;
+use crate::domain::{date_from_days, PaymentRun};
 use crate::ingest::columns::{NULL_AMOUNT, NULL_DATE};
 
 /// Number of customer features.
@@ -52,6 +52,34 @@ pub struct CustomerAt<'h> {
     pub median_amount: f64,
     /// The vector in [`CUSTOMER_FEATURES`] order.
     pub vector: [f64; N_CUSTOMER],
+}
+
+impl CustomerAt<'_> {
+    /// The payment-run calendar the customer's settlements by `t` follow
+    /// ([`PaymentRun::detect`] over its distinct settlement dates).
+    pub fn payment_run(&self) -> Option<PaymentRun> {
+        payment_run_of(self.invs, self.t)
+    }
+}
+
+/// The payment-run calendar that the settlements by `t` of `invs` (one customer's)
+/// follow.
+pub fn payment_run_of(invs: &[Inv], t: i32) -> Option<PaymentRun> {
+    let mut dates: Vec<i32> =
+        invs.iter().filter(|r| r.paid_date <= t && r.invoice_date <= t).map(|r| r.paid_date).collect();
+    if dates.len() < crate::domain::MIN_RUN_DATES {
+        return None;
+    }
+    dates.sort_unstable();
+    dates.dedup();
+    PaymentRun::detect(&dates)
+}
+
+/// Each customer's payment-run calendar at `t`, for the customers `cust` of a list of
+/// rows (one per row; computed once per customer).
+pub fn payment_runs_at(h: &History, cust: &[usize], t: i32) -> Vec<Option<PaymentRun>> {
+    let mut seen: rustc_hash::FxHashMap<usize, Option<PaymentRun>> = rustc_hash::FxHashMap::default();
+    cust.iter().map(|&c| *seen.entry(c).or_insert_with(|| payment_run_of(h.invoices_of(c), t))).collect()
 }
 
 /// The behaviour vector of a customer the history does not know, on the issue date of

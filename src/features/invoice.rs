@@ -90,6 +90,8 @@ pub struct CustomerSummary {
     pub months: ([f64; 12], f64),
     /// Invoice amounts (base currency), sorted.
     pub amounts_sorted: Vec<f64>,
+    /// The payment-run calendar its settlements follow, if any.
+    pub run: Option<crate::domain::PaymentRun>,
 }
 
 impl CustomerAt<'_> {
@@ -97,7 +99,7 @@ impl CustomerAt<'_> {
     pub fn summary(&self) -> CustomerSummary {
         let mut amounts_sorted: Vec<f64> = self.invs.iter().map(|r| r.amount_base).collect();
         amounts_sorted.sort_by(f64::total_cmp);
-        CustomerSummary { t: self.t, vector: self.vector, months: self.months, amounts_sorted }
+        CustomerSummary { t: self.t, vector: self.vector, months: self.months, amounts_sorted, run: self.payment_run() }
     }
 }
 

@@ -1,10 +1,10 @@
 //! Latent customer behaviours and the simulation of one customer's invoices,
 //! payments and collection activities.
 
-use chrono::{Datelike, Weekday};
+use chrono::Datelike;
 
 use super::rng::Rng;
-use crate::domain::{date_from_days, ActivityKind, Currency};
+use crate::domain::{business_day, date_from_days, ActivityKind, Currency, PaymentRun};
 
 /// Latent payment behaviour of a customer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -172,6 +172,22 @@ pub struct Profile {
     pub channel_switch_day: i32,
     /// Channel from the switch on.
     pub channel_after: usize,
+    /// The days the customer's payments go out on (None: any business day).
+    pub run: Option<PaymentRun>,
+}
+
+/// Draws a customer's payment runs from its own stream: 40% of customers pay in runs,
+/// weekly on a weekday (60% of those), on the 15th and the month's last day (20%) or
+/// monthly on a day (20%).
+pub fn draw_run(rng: &mut Rng) -> Option<PaymentRun> {
+    if !rng.chance(0.4) {
+        return None;
+    }
+    Some(match rng.weighted(&[0.6, 0.2, 0.2]) {
+        0 => PaymentRun::Weekly(rng.int(0, 4) as u8),
+        1 => PaymentRun::SemiMonthly,
+        _ => PaymentRun::Monthly([1, 5, 10, 15, 20, 25, 28][rng.int(0, 6) as usize]),
+    })
 }
 
 impl Profile {
@@ -257,6 +273,7 @@ pub fn draw_profile(index: usize, seed: u64, rng: &mut Rng, start: i32, end: i32
         channel,
         channel_switch_day,
         channel_after,
+        run: None,
     }
 }
 
@@ -281,21 +298,9 @@ pub struct SimInvoice {
     pub disputed: bool,
 }
 
-/// Moves a weekend day to the next Monday (payments post on business days).
-fn business_day(day: i32) -> i32 {
-    match date_from_days(day).map(|d| d.weekday()) {
-        Some(Weekday::Sat) => day + 2,
-        Some(Weekday::Sun) => day + 1,
-        _ => day,
-    }
-}
-
-/// Days from `day` to the last day of its month (0 on the last day).
-pub fn days_to_month_end(day: i32) -> i32 {
-    date_from_days(day).map_or(0, |d| {
-        let (y, m) = if d.month() == 12 { (d.year() + 1, 1) } else { (d.year(), d.month() + 1) };
-        chrono::NaiveDate::from_ymd_opt(y, m, 1).map_or(0, |first| crate::domain::days_from_date(first) - 1 - day)
-    })
+/// `day`, or the customer's first payment run on or after it.
+fn on_run(p: &Profile, day: i32) -> i32 {
+    p.run.map_or(day, |r| r.on_or_after(day))
 }
 
 /// Simulates one invoice issued on `invoice_date`.
@@ -366,13 +371,13 @@ pub fn simulate_invoice(p: &Profile, invoice_date: i32, rng: &mut Rng) -> SimInv
     let paid_date = if never_paid {
         None
     } else {
-        let day = business_day((due_date + late.round() as i32).max(invoice_date + 1));
+        let day = on_run(p, business_day((due_date + late.round() as i32).max(invoice_date + 1)));
         let instalments = p.archetype == Archetype::Partial && rng.chance(0.4) && paid_minor >= 2;
         if instalments {
             let first_share = rng.uniform(0.3, 0.6);
             let first_amt = ((paid_minor as f64 * first_share) as i64).max(1);
             let gap = rng.int(7, 35) as i32;
-            let first_day = business_day((day - gap).max(invoice_date + 1));
+            let first_day = on_run(p, business_day((day - gap).max(invoice_date + 1)));
             payments.push((first_day, first_amt));
             payments.push((day.max(first_day), paid_minor - first_amt));
         } else {

@@ -15,7 +15,7 @@ use std::path::Path;
 use chrono::NaiveDate;
 use rayon::prelude::*;
 
-use behaviour::{draw_profile, simulate_invoice};
+use behaviour::{draw_profile, draw_run, simulate_invoice};
 pub use behaviour::{Archetype, Profile, DISPUTE_TEXTS};
 use rng::Rng;
 
@@ -80,6 +80,10 @@ pub struct GenerateParams {
     /// their terms after the end of the issue month) and 30% of invoices on terms of
     /// their own (due on receipt to 90 days); off, every other draw is the same either way.
     pub mixed_terms: bool,
+    /// Payment runs: 40% of the customers pay only on their run days (weekly
+    /// on a weekday, on the 15th and the month's last day, or monthly on a day), so a
+    /// payment waits for the next run; off, every other draw is the same either way.
+    pub payment_runs: bool,
 }
 
 impl Default for GenerateParams {
@@ -93,6 +97,7 @@ impl Default for GenerateParams {
             occasional_share: 0.0,
             market_effects: false,
             mixed_terms: false,
+            payment_runs: false,
         }
     }
 }
@@ -264,6 +269,15 @@ fn write_shard(
         let mut days: Vec<i32> = (0..n).map(|_| rng.int(i64::from(first), i64::from(last)) as i32).collect();
         days.sort_unstable();
         let cid = customer_id(prof.index);
+        // Payment runs come from a stream of their own and draw nothing while simulating.
+        let with_run;
+        let prof = match p.payment_runs.then(|| draw_run(&mut Rng::new(p.seed ^ 0x2B4E_0000, prof.index as u64))) {
+            Some(Some(run)) => {
+                with_run = Profile { run: Some(run), ..prof.clone() };
+                &with_run
+            }
+            _ => prof,
+        };
         // Mixed terms come from a stream of their own, and each invoice is drawn from
         // the state its plain twin starts at, so every other draw is as without them.
         let mut terms_rng = p.mixed_terms.then(|| Rng::new(p.seed ^ 0x7E45_0000, prof.index as u64));
@@ -274,7 +288,7 @@ fn write_shard(
                 Some(r) => {
                     let terms =
                         if r.chance(0.3) { [0, 10, 15, 30, 45, 60, 90][r.int(0, 6) as usize] } else { prof.terms };
-                    let until_due = if end_of_month { behaviour::days_to_month_end(day) + terms } else { terms };
+                    let until_due = if end_of_month { crate::domain::days_to_month_end(day) + terms } else { terms };
                     let mut own = prof.clone();
                     own.terms = until_due;
                     // From the state the plain invoice starts at (same amount, same
@@ -432,7 +446,7 @@ mod tests {
             // End-of-month customers: due a fixed number of days after a month end, for
             // the invoices on the customer's own terms.
             let after_month_end = |r: &crate::features::history::Inv| {
-                r.due_date - r.invoice_date - behaviour::days_to_month_end(r.invoice_date) == terms
+                r.due_date - r.invoice_date - crate::domain::days_to_month_end(r.invoice_date) == terms
             };
             month_end_customers +=
                 usize::from(y.len() >= 10 && y.iter().filter(|r| after_month_end(r)).count() * 2 > y.len());
@@ -482,5 +496,47 @@ mod tests {
         assert!(errors.len() > 60, "{} customers with 10 settled invoices", errors.len());
         // Weekends and reminders move a few payments by a day or two.
         assert!(errors[errors.len() / 2] <= 1.0, "median error {}", errors[errors.len() / 2]);
+    }
+
+    #[test]
+    fn payment_runs_move_payments_to_run_days_and_detection_finds_the_calendar() {
+        let (a, b) = plain_and(|p| GenerateParams { payment_runs: true, ..p });
+        let (mut with_runs, mut found, mut wrong) = (0, 0, 0);
+        for c in 0..a.customers.len() {
+            let index: usize = a.customers[c][1..].parse().unwrap();
+            let run = draw_run(&mut Rng::new(5 ^ 0x2B4E_0000, index as u64));
+            let (x, y) = (a.invoices_of(c), b.invoices_of(c));
+            assert_eq!(x.len(), y.len());
+            for (p, q) in x.iter().zip(y) {
+                // Same invoices; a payment waits for the next run, never more than a month.
+                assert_eq!((p.invoice_date, p.due_date, p.amount_minor), (q.invoice_date, q.due_date, q.amount_minor));
+                if q.paid_date == crate::features::history::OPEN {
+                    continue;
+                }
+                match run {
+                    None => assert_eq!(p.paid_date, q.paid_date),
+                    Some(r) => {
+                        assert!(r.is_run_day(q.paid_date), "{} paid off its runs ({r:?})", a.customers[c]);
+                        assert!((0..35).contains(&(q.paid_date - p.paid_date)), "{} -> {}", p.paid_date, q.paid_date);
+                    }
+                }
+            }
+            // The calendar read back from the settlements, at the end of the data.
+            let detected = crate::features::customer::payment_run_of(y, i32::MAX - 1);
+            let mut dates: Vec<i32> =
+                y.iter().filter(|q| q.paid_date != crate::features::history::OPEN).map(|q| q.paid_date).collect();
+            dates.sort_unstable();
+            dates.dedup();
+            // Only customers with enough distinct settlement dates can be read.
+            with_runs += usize::from(run.is_some() && dates.len() >= crate::domain::MIN_RUN_DATES);
+            match (run, detected) {
+                (Some(r), Some(d)) if r == d => found += 1,
+                (_, Some(_)) => wrong += 1,
+                _ => {}
+            }
+        }
+        assert!((25..=60).contains(&with_runs), "{with_runs} of 120 customers pay in runs, with 8 settlement dates");
+        assert!(found * 10 >= with_runs * 9, "{found} of {with_runs} calendars found");
+        assert!(wrong <= 2, "{wrong} customers given a calendar they do not follow");
     }
 }

@@ -32,6 +32,7 @@ use super::metrics;
 use super::predict::{empirical_at, given_unpaid};
 use super::train::TrainParams;
 use crate::domain::date_from_days;
+use crate::features::customer::payment_runs_at;
 use crate::features::history::{History, OPEN};
 use crate::features::stats::quantile_sorted;
 
@@ -314,9 +315,11 @@ pub struct CashRow {
     /// Open amount in base-currency units.
     pub amount_base: f64,
     /// Days from the as-of date to payment at p10, p50 and p90 of the distribution the
-    /// forecast draws from (above `cap_days`: "after the model's horizon"; the p50 is
-    /// the protocol's placement).
+    /// forecast draws from (above `cap_days`: "after the model's horizon").
     pub days: [f64; 3],
+    /// Days from the as-of date to the protocol's placement: the p50 rounded to a day,
+    /// on the customer's nearest payment-run day if its settlements follow a calendar.
+    pub placed_days: i32,
     /// Its probability of payment within `cap_days`.
     pub within: f64,
     /// The remaining-time model's horizon in days (infinite without one).
@@ -327,7 +330,7 @@ pub struct CashRow {
 
 impl CashRow {
     /// CSV header of [`Self::csv_record`].
-    pub const CSV_HEADER: [&'static str; 12] = [
+    pub const CSV_HEADER: [&'static str; 13] = [
         "as_of",
         "customer_id",
         "invoice_date",
@@ -337,6 +340,7 @@ impl CashRow {
         "p10_days",
         "p50_days",
         "p90_days",
+        "placed_days",
         "p_within_cap",
         "cap_days",
         "paid_after_days",
@@ -345,7 +349,7 @@ impl CashRow {
     /// The row's CSV fields (dates as YYYY-MM-DD; an empty last field when unpaid).
     /// Days carry six decimals: the protocol places an invoice at its p50 rounded to
     /// a day, and two decimals could round a day apart from the report (6.497 → 6.50).
-    pub fn csv_record(&self) -> [String; 12] {
+    pub fn csv_record(&self) -> [String; 13] {
         [
             date(self.as_of),
             self.customer_id.clone(),
@@ -356,6 +360,7 @@ impl CashRow {
             format!("{:.6}", self.days[0]),
             format!("{:.6}", self.days[1]),
             format!("{:.6}", self.days[2]),
+            self.placed_days.to_string(),
             format!("{:.4}", self.within),
             self.cap_days.to_string(),
             self.paid_after_days.map_or(String::new(), |d| d.to_string()),
@@ -808,11 +813,14 @@ pub fn run_backtest_with(
             let emp = pay.empirical.as_ref().map(|m| empirical_at(m, h, rows, d));
             let p_emp: Option<Vec<f64>> = emp.as_ref().map(|e| e.iter().map(|o| o.p_issue[0]).collect());
             let pl = risk.predict_with(rows.x.view(), p_emp.as_deref())?;
+            let runs = payment_runs_at(h, &rows.cust, d);
             let dates = (0..rows.len())
                 .map(|i| {
                     let due = f64::from(rows.due_date[i]);
                     let c = pay.finish(q[i], emp.as_ref().map(|e| &e[i]), f64::from(d) - due + 1.0);
-                    [due + c[0], due + c[1], due + c[2]]
+                    let days = [due + c[0], due + c[1], due + c[2]];
+                    // On the customer's run days, as `predict` places them.
+                    runs[i].map_or(days, |run| run.place(days.map(|v| v.round() as i32), d + 1).map(f64::from))
                 })
                 .collect();
             let probs = (0..rows.len())
@@ -924,7 +932,22 @@ pub fn run_backtest_with(
                 _ => (None, f64::INFINITY),
             };
             let placed: Vec<f64> = match &dists {
-                Some(k) => k.iter().map(|k| f64::from(d) + k.at_level(0.5, cap)).collect(),
+                Some(k) => {
+                    // On the customer's nearest run day, as `predict` places its p50.
+                    let runs = payment_runs_at(h, &cash.cust, d);
+                    k.iter()
+                        .zip(runs)
+                        .map(|(k, run)| {
+                            let day = f64::from(d) + k.at_level(0.5, cap);
+                            match run {
+                                Some(r) if day <= f64::from(d) + cap => {
+                                    f64::from(r.place([day.round() as i32; 3], d + 1)[1])
+                                }
+                                _ => day,
+                            }
+                        })
+                        .collect()
+                }
                 None => f(&cash, d)?.0.iter().map(|q| q[1]).collect(),
             };
             if let (Some(k), true) = (&dists, p.keep_rows) {
@@ -937,6 +960,7 @@ pub fn run_backtest_with(
                         due_date: cash.due_date[i],
                         amount_base: cash.amount_base[i],
                         days: [0.1, 0.5, 0.9].map(|u| k[i].at_level(u, cap)),
+                        placed_days: placed[i].round() as i32 - d,
                         within: k[i].level(cap),
                         cap_days: cap,
                         paid_after_days: (inv.paid_date != OPEN).then(|| inv.paid_date - d),

@@ -30,7 +30,8 @@ pub struct Reason {
     /// Model input name (`cust.*` or `inv.*`), or `empirical.channel` /
     /// `empirical.segment_country` / `empirical.customer_history`
     /// (`empirical.portfolio` for a customer without settled invoices) for the
-    /// empirical model's share of the p50.
+    /// empirical model's share of the p50, or `payment_run` for the move of the p50
+    /// onto the customer's payment-run day.
     #[schema(value_type = String)]
     pub feature: &'static str,
     /// Its value (NaN serialises as null).
@@ -62,6 +63,10 @@ pub const EMPIRICAL_HISTORY: &str = "empirical.customer_history";
 /// the invoice's terms and amount against the portfolio's median, through the
 /// empirical model (there is no history of the customer's own to speak of).
 pub const EMPIRICAL_PORTFOLIO: &str = "empirical.portfolio";
+
+/// Reason: the p50 moved to the nearest day of the customer's payment runs (the
+/// calendar its settlements follow: weekly, on the 15th and month end, or monthly).
+pub const PAYMENT_RUN: &str = "payment_run";
 
 /// The reason naming the empirical model's share beyond the channel, for a customer
 /// with `settled` invoices in its distribution.
@@ -299,6 +304,9 @@ pub struct RowMeta {
     /// What the empirical model says of it (customer's history at the scoring date, cut
     /// at "unpaid then"), when the payment-date model has one.
     pub emp: Option<crate::models::empirical::EmpOut>,
+    /// The customer's payment-run calendar at the scoring date, if its settlements
+    /// follow one: the predicted dates are placed on its run days.
+    pub run: Option<crate::domain::PaymentRun>,
 }
 
 /// Indices of the `K` largest non-zero `|v|`, largest first (ties: lower index first).
@@ -446,6 +454,7 @@ pub fn score_matrix(
         let due = r.due;
         let c = m.payment.finish(q[i], r.emp.as_ref(), f64::from(d - due + 1));
         let days = c.map(|v| (f64::from(due) + v).round().max(f64::from(d + 1)) as i32);
+        let placed = r.run.map_or(days, |run| run.place(days, d + 1));
         let probs = condition_open([p0[i], p30[i], p90[i]], d - due, r.emp.map(|e| e.unpaid));
         let xs = &flat[i * nf..(i + 1) * nf];
         let contrib = &contribs[i * nf..(i + 1) * nf];
@@ -479,6 +488,15 @@ pub fn score_matrix(
                 value: Some(e.n as f64),
                 contribution_days: (w * history * 10.0).round() / 10.0,
             });
+        }
+        if placed[1] != days[1] {
+            reasons.push(Reason {
+                feature: PAYMENT_RUN,
+                value: None,
+                contribution_days: f64::from(placed[1] - days[1]),
+            });
+        }
+        if reasons.len() > 3 {
             reasons.retain(|r| r.contribution_days != 0.0);
             reasons.sort_by(|a, b| b.contribution_days.abs().total_cmp(&a.contribution_days.abs()));
             reasons.truncate(3);
@@ -491,9 +509,9 @@ pub fn score_matrix(
             amount_minor: r.amount_minor,
             open_minor: r.open_minor,
             due_date: Day(due),
-            predicted_paid_date: Day(days[1]),
-            p10_paid_date: Day(days[0]),
-            p90_paid_date: Day(days[2]),
+            predicted_paid_date: Day(placed[1]),
+            p10_paid_date: Day(placed[0]),
+            p90_paid_date: Day(placed[2]),
             p_late: probs[0],
             p_late_30: probs[1],
             p_unpaid_90: probs[2],
@@ -533,6 +551,7 @@ pub fn score_rows(
     flags: &FxHashMap<usize, Vec<Flag>>,
 ) -> Result<Vec<InvoicePrediction>, GbdtError> {
     let emp = m.payment.empirical.as_ref().map(|e| empirical_at(e, h, rows, d));
+    let runs = crate::features::customer::payment_runs_at(h, &rows.cust, d);
     let meta: Vec<RowMeta> = (0..rows.len())
         .map(|i| {
             let inv = &h.invoices[rows.pos[i]];
@@ -544,6 +563,7 @@ pub fn score_rows(
                 open_minor: inv.amount_minor - rows.received_minor[i].max(0),
                 due: rows.due_date[i],
                 emp: emp.as_ref().map(|e| e[i]),
+                run: runs[i],
             }
         })
         .collect();

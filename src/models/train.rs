@@ -634,4 +634,48 @@ mod tests {
         let e = train_all(&h, d, &quick()).unwrap_err();
         assert!(matches!(e, TrainError::TooFewRows { needed: 30, .. }), "{e}");
     }
+
+    /// A customer whose settlements follow a payment-run calendar gets its predicted
+    /// dates on its run days; the calendar is read from what was settled by the date.
+    #[test]
+    fn predictions_fall_on_the_customers_payment_run_days() {
+        let dir = tempfile::tempdir().unwrap();
+        let date = |y, m, d| chrono::NaiveDate::from_ymd_opt(y, m, d).unwrap();
+        let params = crate::generate::GenerateParams {
+            customers: 60,
+            invoices: 2_500,
+            start: date(2023, 1, 1),
+            end: date(2024, 6, 30),
+            seed: 5,
+            payment_runs: true,
+            ..Default::default()
+        };
+        crate::generate::generate(dir.path(), &params).unwrap();
+        let d = days_from_date(date(2024, 6, 30));
+        let h = load_history(dir.path(), d, &InvoiceReadOptions::default(), &FxTable::default()).unwrap();
+        let t = train_all(&h, d, &quick()).unwrap();
+        let preds = predict_open(&h, d, &t.models).unwrap();
+        let full = crate::fixtures::full_history(dir.path());
+        let (mut on_runs, mut moved) = (0, 0);
+        for p in &preds {
+            let c = h.customers.iter().position(|x| *x == p.customer_id).unwrap();
+            // What was settled by d, whether or not the history knows later settlements.
+            let run = crate::features::customer::payment_run_of(h.invoices_of(c), d);
+            let fc = full.customers.iter().position(|x| *x == p.customer_id).unwrap();
+            assert_eq!(run, crate::features::customer::payment_run_of(full.invoices_of(fc), d));
+            let days = [p.p10_paid_date.0, p.predicted_paid_date.0, p.p90_paid_date.0];
+            assert!(days[0] <= days[1] && days[1] <= days[2] && days[0] > d, "{p:?}");
+            let reason = p.reasons.iter().any(|r| r.feature == crate::models::predict::PAYMENT_RUN);
+            match run {
+                Some(r) => {
+                    assert!(days.iter().all(|&x| r.is_run_day(x)), "{p:?} off {r:?}");
+                    on_runs += 1;
+                    moved += usize::from(reason);
+                }
+                None => assert!(!reason, "{p:?}"),
+            }
+        }
+        assert!(on_runs >= 20, "{on_runs} open invoices of customers paying in runs");
+        assert!(moved > 0, "no p50 moved onto a run day");
+    }
 }

@@ -343,6 +343,9 @@ pub struct CustomerView {
     pub risk_score: u8,
     /// Behaviour vector summary.
     pub behaviour: BTreeMap<String, Option<f64>>,
+    /// The payment-run calendar its settlements follow ("weekly on Thursday", "on the
+    /// 15th and the last day of the month", "monthly on day 25"), null when none.
+    pub payment_runs: Option<String>,
     /// Anomaly flags on the customer or its invoices.
     pub anomaly_flags: Vec<Flag>,
     /// Open invoices with predictions.
@@ -767,6 +770,7 @@ impl Service {
             segment,
             risk_score: open_items.iter().map(|p| p.risk_score).max().unwrap_or(0),
             behaviour,
+            payment_runs: at.payment_run().map(crate::domain::PaymentRun::describe),
             anomaly_flags,
             open_items,
             recent_activity: recent_activity(h, hc, 20),
@@ -1166,6 +1170,7 @@ impl Service {
             };
             e.predict_invoice(dist, &inv, Some(f64::from(self.as_of - due_d + 1)))
         });
+        let run = known.as_ref().and_then(|(_, sum)| sum.0.run);
         let (vector, values, flags) = match known {
             Some((c, sum)) => {
                 let values = match crate::features::invoice::new_invoice_values_from(&sum.0, &inv) {
@@ -1206,6 +1211,7 @@ impl Service {
             open_minor: m.minor,
             due: due_d,
             emp,
+            run,
         };
         Ok(Posted::New { meta, flags })
     }

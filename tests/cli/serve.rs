@@ -153,6 +153,7 @@ fn the_server_answers_every_read_endpoint_and_names_bad_fields() {
     assert_eq!(st, 200);
     assert!(c["open_items"].as_array().unwrap().iter().all(|p| p["customer_id"] == "slow"));
     assert!(c["behaviour"]["days_late_mean"].as_f64().unwrap() > 40.0);
+    assert!(c.get("payment_runs").is_some(), "{c}");
     assert_eq!(srv.get("/v1/customers/newco").2["segment"], "new");
 
     // Worklist: ranked, paginated by cursor, every open invoice exactly once.

@@ -1,0 +1,218 @@
+//! Payment runs: many customers' accounts-payable departments pay in batches on set
+//! days (every Thursday, the 15th and the month's last day, the 25th), so a payment
+//! goes out on the first run day on or after the day it is approved. A run that falls
+//! on a weekend goes out on the Monday after.
+
+use chrono::Datelike;
+
+use super::dates::date_from_days;
+
+/// The days a customer's payments go out on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PaymentRun {
+    /// Weekly on one weekday (0 = Monday … 4 = Friday).
+    Weekly(u8),
+    /// On the 15th and on the last day of the month.
+    SemiMonthly,
+    /// Monthly on one day of the month (1–28).
+    Monthly(u8),
+}
+
+/// Most settlement dates [`PaymentRun::detect`] reads (the newest).
+pub const RUN_WINDOW: usize = 24;
+/// Fewest distinct settlement dates it needs.
+pub const MIN_RUN_DATES: usize = 8;
+/// Least share of those dates that must be run days of one calendar.
+pub const MIN_RUN_SHARE: f64 = 0.8;
+/// Longest gap between run days of any calendar (a monthly run on the 28th of
+/// January to the 28th of February, moved to a Monday: 33 days).
+const MAX_GAP: i32 = 35;
+
+/// Weekday of an epoch day, 0 = Monday (1970-01-01 was a Thursday).
+fn weekday(day: i32) -> i32 {
+    (day + 3).rem_euclid(7)
+}
+
+/// `day`, or the Monday after when it falls on a weekend.
+pub fn business_day(day: i32) -> i32 {
+    match weekday(day) {
+        5 => day + 2,
+        6 => day + 1,
+        _ => day,
+    }
+}
+
+/// Days from `day` to the last day of its month (0 on the last day).
+pub fn days_to_month_end(day: i32) -> i32 {
+    date_from_days(day).map_or(0, |d| {
+        let (y, m) = if d.month() == 12 { (d.year() + 1, 1) } else { (d.year(), d.month() + 1) };
+        chrono::NaiveDate::from_ymd_opt(y, m, 1).map_or(0, |first| super::dates::days_from_date(first) - 1 - day)
+    })
+}
+
+impl PaymentRun {
+    /// Every calendar [`Self::detect`] considers, weekly ones first.
+    pub fn all() -> impl Iterator<Item = PaymentRun> {
+        (0..5)
+            .map(PaymentRun::Weekly)
+            .chain(std::iter::once(PaymentRun::SemiMonthly))
+            .chain((1..=28).map(PaymentRun::Monthly))
+    }
+
+    /// Whether the run is scheduled on `day` (before moving off a weekend).
+    fn scheduled(self, day: i32) -> bool {
+        match self {
+            PaymentRun::Weekly(w) => weekday(day) == i32::from(w),
+            PaymentRun::SemiMonthly => {
+                date_from_days(day).is_some_and(|d| d.day() == 15) || days_to_month_end(day) == 0
+            }
+            PaymentRun::Monthly(m) => date_from_days(day).is_some_and(|d| d.day() == u32::from(m)),
+        }
+    }
+
+    /// Whether a payment of this calendar can go out on `day`: a run is scheduled on
+    /// it, or on the weekend before a Monday.
+    pub fn is_run_day(self, day: i32) -> bool {
+        (0..=2).any(|back| self.scheduled(day - back) && business_day(day - back) == day)
+    }
+
+    /// The first run day on or after `day`.
+    pub fn on_or_after(self, day: i32) -> i32 {
+        (day..day + MAX_GAP).find(|&d| self.is_run_day(d)).unwrap_or(day)
+    }
+
+    /// The last run day on or before `day`.
+    pub fn on_or_before(self, day: i32) -> i32 {
+        (day - MAX_GAP..=day).rev().find(|&d| self.is_run_day(d)).unwrap_or(day)
+    }
+
+    /// The run day nearest to `day` (the later one on a tie).
+    pub fn nearest(self, day: i32) -> i32 {
+        let (lo, hi) = (self.on_or_before(day), self.on_or_after(day));
+        if hi - day <= day - lo {
+            hi
+        } else {
+            lo
+        }
+    }
+
+    /// The calendar that the newest [`RUN_WINDOW`] of `dates` (distinct settlement days,
+    /// ascending) follow: the one whose run days hold the largest share of them, if at
+    /// least [`MIN_RUN_SHARE`] of at least [`MIN_RUN_DATES`] dates. A customer paying on
+    /// any business day puts about 40% of its payments on Mondays (weekends move
+    /// there), so a run calendar needs far more than that.
+    pub fn detect(dates: &[i32]) -> Option<PaymentRun> {
+        let recent = &dates[dates.len().saturating_sub(RUN_WINDOW)..];
+        if recent.len() < MIN_RUN_DATES {
+            return None;
+        }
+        let mut best: Option<(PaymentRun, usize)> = None;
+        for cal in PaymentRun::all() {
+            let n = recent.iter().filter(|&&d| cal.is_run_day(d)).count();
+            if best.is_none_or(|(_, b)| n > b) {
+                best = Some((cal, n));
+            }
+        }
+        best.filter(|&(_, n)| n as f64 >= MIN_RUN_SHARE * recent.len() as f64).map(|(cal, _)| cal)
+    }
+
+    /// Predicted paid days `[p10, p50, p90]` placed on the calendar, none before
+    /// `first`: the median on the nearest run day, the interval's ends inward on the
+    /// run days within it (payments fall only on run days, so a run day just outside
+    /// the quantiles is as likely as the run day inside), kept in order.
+    pub fn place(self, q: [i32; 3], first: i32) -> [i32; 3] {
+        let at_least = |d: i32| if d < first { self.on_or_after(first) } else { d };
+        let mid = at_least(self.nearest(q[1]));
+        let lo = at_least(self.on_or_after(q[0])).min(mid);
+        let hi = at_least(self.on_or_before(q[2])).max(mid);
+        [lo, mid, hi]
+    }
+
+    /// A short description, e.g. "weekly on Thursday".
+    pub fn describe(self) -> String {
+        const DAYS: [&str; 5] = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday"];
+        match self {
+            PaymentRun::Weekly(w) => format!("weekly on {}", DAYS[usize::from(w.min(4))]),
+            PaymentRun::SemiMonthly => "on the 15th and the last day of the month".to_string(),
+            PaymentRun::Monthly(m) => format!("monthly on day {m}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::days_from_date;
+
+    fn day(y: i32, m: u32, d: u32) -> i32 {
+        days_from_date(chrono::NaiveDate::from_ymd_opt(y, m, d).unwrap())
+    }
+
+    #[test]
+    fn run_days_move_off_weekends_and_the_next_one_is_found() {
+        // 2024-06-15 is a Saturday: the mid-month run goes out on Monday the 17th.
+        let semi = PaymentRun::SemiMonthly;
+        assert!(!semi.is_run_day(day(2024, 6, 15)) && semi.is_run_day(day(2024, 6, 17)));
+        assert!(!semi.is_run_day(day(2024, 6, 28)) && semi.is_run_day(day(2024, 7, 1)));
+        assert_eq!(semi.on_or_after(day(2024, 6, 18)), day(2024, 7, 1), "June 30 is a Sunday");
+        assert_eq!(semi.on_or_before(day(2024, 6, 30)), day(2024, 6, 17));
+        let thu = PaymentRun::Weekly(3);
+        assert_eq!(thu.on_or_after(day(2024, 6, 14)), day(2024, 6, 20));
+        assert_eq!(thu.on_or_after(day(2024, 6, 20)), day(2024, 6, 20));
+        assert_eq!(thu.nearest(day(2024, 6, 16)), day(2024, 6, 13), "Sunday: three days after Thursday");
+        assert_eq!(thu.nearest(day(2024, 6, 17)), day(2024, 6, 20));
+        let m28 = PaymentRun::Monthly(28);
+        assert_eq!(m28.on_or_after(day(2024, 1, 29)), day(2024, 1, 29), "the 28th of January 2024 is a Sunday");
+        assert_eq!(m28.on_or_after(day(2024, 1, 30)), day(2024, 2, 28));
+        assert_eq!(m28.on_or_after(day(2024, 9, 27)), day(2024, 9, 30), "the 28th of September 2024 is a Saturday");
+    }
+
+    #[test]
+    fn a_calendar_is_found_only_where_most_settlements_follow_it() {
+        let start = day(2024, 1, 1);
+        let thursdays: Vec<i32> = (0..20).map(|k| start + 3 + 7 * k).collect();
+        assert_eq!(PaymentRun::detect(&thursdays), Some(PaymentRun::Weekly(3)));
+        // Too few dates, or too many off the calendar.
+        assert_eq!(PaymentRun::detect(&thursdays[..MIN_RUN_DATES - 1]), None);
+        let mut mixed = thursdays.clone();
+        for k in 0..6 {
+            mixed.push(start + 1 + 7 * k);
+        }
+        mixed.sort_unstable();
+        assert_eq!(PaymentRun::detect(&mixed), None, "6 of 26 on Tuesdays");
+        // Only the newest RUN_WINDOW dates count: a customer that moved to runs.
+        let mut moved: Vec<i32> = (0..40).map(|k| start - 400 + 9 * k).collect();
+        moved.extend(&thursdays);
+        assert_eq!(PaymentRun::detect(&moved), Some(PaymentRun::Weekly(3)));
+        // The 15th and month ends, weekends moved to Monday.
+        let semi: Vec<i32> = (0..24)
+            .map(|k| {
+                let m = 1 + (k / 2) as u32;
+                let d =
+                    if k % 2 == 0 { day(2024, m, 15) } else { day(2024, m, 1) + days_to_month_end(day(2024, m, 1)) };
+                business_day(d)
+            })
+            .collect();
+        assert_eq!(PaymentRun::detect(&semi), Some(PaymentRun::SemiMonthly));
+        // Every business day in turn: no calendar.
+        let daily: Vec<i32> =
+            (0..40).map(|k| business_day(start + k)).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+        assert_eq!(PaymentRun::detect(&daily), None);
+    }
+
+    #[test]
+    fn placed_quantiles_are_run_days_in_order_and_not_before_the_first_day() {
+        let thu = PaymentRun::Weekly(3);
+        let d = day(2024, 6, 10); // a Monday
+        let [lo, mid, hi] = thu.place([d + 1, d + 5, d + 20], d + 1);
+        assert!(thu.is_run_day(lo) && thu.is_run_day(mid) && thu.is_run_day(hi));
+        assert_eq!([lo, mid, hi], [d + 3, d + 3, d + 17]);
+        // A median nearest a run day before the first possible day moves to the next.
+        let [_, mid, _] = thu.place([d + 1, d + 2, d + 4], d + 5);
+        assert_eq!(mid, d + 10);
+        // No run day inside the interval: both ends on the median's (Sunday's nearest
+        // run day is the Thursday before).
+        let [lo, mid, hi] = thu.place([d + 4, d + 6, d + 8], d + 1);
+        assert_eq!([lo, mid, hi], [d + 3, d + 3, d + 3]);
+    }
+}
