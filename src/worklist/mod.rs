@@ -22,6 +22,46 @@ use crate::ingest::columns::NULL_DATE;
 /// Days after a reminder, call or letter during which the next one waits.
 pub const REMINDER_WAIT_DAYS: i32 = 7;
 
+/// What to do next with an open invoice (serialised as the lower-case words in the
+/// module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub enum NextAction {
+    /// A dispute is open.
+    #[serde(rename = "resolve dispute")]
+    ResolveDispute,
+    /// A promise to pay whose date has not passed.
+    #[serde(rename = "await promise")]
+    AwaitPromise,
+    /// The latest promise's date passed unpaid.
+    #[serde(rename = "follow up broken promise")]
+    FollowUpBrokenPromise,
+    /// More than 30 days past due.
+    #[serde(rename = "call")]
+    Call,
+    /// Past due, contacted in the last [`REMINDER_WAIT_DAYS`] days.
+    #[serde(rename = "await reminder")]
+    AwaitReminder,
+    /// Past due.
+    #[serde(rename = "send reminder")]
+    SendReminder,
+    /// Not yet due, likely to be more than 30 days late.
+    #[serde(rename = "pre-due reminder")]
+    PreDueReminder,
+    /// Nothing to do yet.
+    #[serde(rename = "none")]
+    None,
+}
+
+/// The state of a promise to pay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Promise {
+    /// Its date has not passed.
+    Open,
+    /// Its date passed unpaid.
+    Broken,
+}
+
 /// The state of an open invoice's collection and its next action.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FollowUp {
@@ -34,18 +74,18 @@ pub struct FollowUp {
     /// The date of the latest promise to pay on this invoice.
     pub promised_date: Option<String>,
     /// `open` (its date has not passed) or `broken` (passed unpaid).
-    pub promise: Option<&'static str>,
+    pub promise: Option<Promise>,
     /// A dispute opened and not resolved.
     pub in_dispute: bool,
     /// What to do next (rules in the module docs).
-    pub next_action: &'static str,
+    pub next_action: NextAction,
 }
 
 impl FollowUp {
     /// Whether the next action is one to take now: not `await promise`, `await
     /// reminder` or `none`.
     pub fn needs_action_today(&self) -> bool {
-        !matches!(self.next_action, "await promise" | "await reminder" | "none")
+        !matches!(self.next_action, NextAction::AwaitPromise | NextAction::AwaitReminder | NextAction::None)
     }
 }
 
@@ -71,24 +111,24 @@ pub fn follow_up(h: &History, c: usize, i: usize, as_of: i32, p_late_30: f64) ->
         }
     }
     let days_past_due = (as_of - inv.due_date).max(0);
-    let promise = (promised != NULL_DATE).then_some(if promised >= as_of { "open" } else { "broken" });
+    let promise = (promised != NULL_DATE).then_some(if promised >= as_of { Promise::Open } else { Promise::Broken });
     let in_dispute = opened && !resolved;
     let next_action = if in_dispute {
-        "resolve dispute"
-    } else if promise == Some("open") {
-        "await promise"
-    } else if promise == Some("broken") {
-        "follow up broken promise"
+        NextAction::ResolveDispute
+    } else if promise == Some(Promise::Open) {
+        NextAction::AwaitPromise
+    } else if promise == Some(Promise::Broken) {
+        NextAction::FollowUpBrokenPromise
     } else if days_past_due > 30 {
-        "call"
+        NextAction::Call
     } else if days_past_due > 0 && last_contact != NULL_DATE && as_of - last_contact < REMINDER_WAIT_DAYS {
-        "await reminder"
+        NextAction::AwaitReminder
     } else if days_past_due > 0 {
-        "send reminder"
+        NextAction::SendReminder
     } else if p_late_30 >= 0.5 {
-        "pre-due reminder"
+        NextAction::PreDueReminder
     } else {
-        "none"
+        NextAction::None
     };
     let day = |d: i32| (d != NULL_DATE).then(|| date_from_days(d).map(|x| x.to_string()).unwrap_or_default());
     FollowUp {
@@ -127,32 +167,55 @@ mod tests {
         };
         // B1: disputed at D−30, 90 days past due.
         let b1 = at("B1", d, 0.9);
-        assert_eq!((b1.next_action, b1.in_dispute, b1.days_past_due), ("resolve dispute", true, 90));
+        assert_eq!((b1.next_action, b1.in_dispute, b1.days_past_due), (NextAction::ResolveDispute, true, 90));
         // B2: promised for D−5, still open at D.
         let b2 = at("B2", d, 0.9);
         assert_eq!(
             (b2.next_action, b2.promise, b2.promised_date.as_deref()),
-            ("follow up broken promise", Some("broken"), Some("2024-03-26"))
+            (NextAction::FollowUpBrokenPromise, Some(Promise::Broken), Some("2024-03-26"))
         );
         // Before the promised date, the same promise is open.
-        assert_eq!(at("B2", d - 6, 0.9).next_action, "await promise");
+        assert_eq!(at("B2", d - 6, 0.9).next_action, NextAction::AwaitPromise);
         // A2: 20 days past due, reminded at D−3; the next reminder waits 7 days; after
         // 30 days past due, a call.
         let a2 = at("A2", d, 0.2);
         assert_eq!(
             (a2.next_action, a2.contacts, a2.last_contact.as_deref()),
-            ("await reminder", 1, Some("2024-03-28"))
+            (NextAction::AwaitReminder, 1, Some("2024-03-28"))
         );
-        assert_eq!(at("A2", d + 4, 0.2).next_action, "send reminder");
-        assert_eq!(at("A2", d + 11, 0.2).next_action, "call");
+        assert_eq!(at("A2", d + 4, 0.2).next_action, NextAction::SendReminder);
+        assert_eq!(at("A2", d + 11, 0.2).next_action, NextAction::Call);
         assert_eq!(at("A2", d - 4, 0.2).contacts, 0, "the reminder is not known before its date");
         // A3: not yet due, by its risk.
-        assert_eq!(at("A3", d, 0.6).next_action, "pre-due reminder");
-        assert_eq!((at("A3", d, 0.1).next_action, at("A3", d, 0.1).days_past_due), ("none", 0));
+        assert_eq!(at("A3", d, 0.6).next_action, NextAction::PreDueReminder);
+        assert_eq!((at("A3", d, 0.1).next_action, at("A3", d, 0.1).days_past_due), (NextAction::None, 0));
         let today: Vec<bool> = [("B1", d), ("B2", d), ("B2", d - 6), ("A2", d), ("A2", d + 11), ("A3", d)]
             .iter()
             .map(|&(id, day)| at(id, day, 0.1).needs_action_today())
             .collect();
         assert_eq!(today, [true, true, false, false, true, false]);
+    }
+
+    /// The API and the dashboard read the actions and promise states as the words in
+    /// the module docs.
+    #[test]
+    fn actions_serialise_as_the_documented_words() {
+        let words = [
+            (NextAction::ResolveDispute, "resolve dispute"),
+            (NextAction::AwaitPromise, "await promise"),
+            (NextAction::FollowUpBrokenPromise, "follow up broken promise"),
+            (NextAction::Call, "call"),
+            (NextAction::AwaitReminder, "await reminder"),
+            (NextAction::SendReminder, "send reminder"),
+            (NextAction::PreDueReminder, "pre-due reminder"),
+            (NextAction::None, "none"),
+        ];
+        let docs = include_str!("mod.rs");
+        for (a, w) in words {
+            assert_eq!(serde_json::to_value(a).unwrap(), w);
+            assert!(docs.contains(&format!("`{w}`")), "{w} is in the module docs");
+        }
+        assert_eq!(serde_json::to_value(Promise::Broken).unwrap(), "broken");
+        assert_eq!(serde_json::to_value(Promise::Open).unwrap(), "open");
     }
 }
