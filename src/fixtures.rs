@@ -13,10 +13,22 @@ use crate::ingest::InvoiceReadOptions;
 /// Generates `customers`/`invoices` between `start` and `end` (ISO dates) with `seed`
 /// into a fresh temp directory.
 pub fn generated_dir(customers: usize, invoices: usize, start: &str, end: &str, seed: u64) -> tempfile::TempDir {
+    generated_dir_with(customers, invoices, start, end, seed, |p| p)
+}
+
+/// [`generated_dir`] with the parameters changed by `tweak` (a generator flag).
+pub fn generated_dir_with(
+    customers: usize,
+    invoices: usize,
+    start: &str,
+    end: &str,
+    seed: u64,
+    tweak: impl FnOnce(GenerateParams) -> GenerateParams,
+) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("temp dir");
     let date = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("ISO date");
     let params = GenerateParams { customers, invoices, start: date(start), end: date(end), seed, ..Default::default() };
-    generate(dir.path(), &params).expect("generate");
+    generate(dir.path(), &tweak(params)).expect("generate");
     dir
 }
 

@@ -106,14 +106,37 @@ impl PaymentRun {
         if recent.len() < MIN_RUN_DATES {
             return None;
         }
-        let mut best: Option<(PaymentRun, usize)> = None;
-        for cal in PaymentRun::all() {
-            let n = recent.iter().filter(|&&d| cal.is_run_day(d)).count();
-            if best.is_none_or(|(_, b)| n > b) {
-                best = Some((cal, n));
+        // Per calendar (slots as in [`Self::all`]), the dates that are its run days.
+        let mut count = [0usize; 34];
+        for &p in recent {
+            let mut hit = [false; 34];
+            let wd = weekday(p);
+            if wd >= 5 {
+                continue;
+            }
+            hit[wd as usize] = true;
+            // The days whose runs go out on p: p, and the weekend before a Monday.
+            for r in (if wd == 0 { p - 2 } else { p })..=p {
+                let Some(d) = date_from_days(r) else { continue };
+                if d.day() == 15 || d.succ_opt().is_some_and(|n| n.day() == 1) {
+                    hit[5] = true;
+                }
+                if d.day() <= 28 {
+                    hit[5 + d.day() as usize] = true;
+                }
+            }
+            for (c, h) in count.iter_mut().zip(hit) {
+                *c += usize::from(h);
             }
         }
-        best.filter(|&(_, n)| n as f64 >= MIN_RUN_SHARE * recent.len() as f64).map(|(cal, _)| cal)
+        // The first calendar with the most (weekly before semi-monthly before monthly).
+        let (best, n) = count.iter().enumerate().fold((0, 0), |b, (i, &n)| if n > b.1 { (i, n) } else { b });
+        let cal = match best {
+            w @ 0..=4 => PaymentRun::Weekly(w as u8),
+            5 => PaymentRun::SemiMonthly,
+            m => PaymentRun::Monthly((m - 5) as u8),
+        };
+        (n as f64 >= MIN_RUN_SHARE * recent.len() as f64).then_some(cal)
     }
 
     /// Predicted paid days `[p10, p50, p90]` placed on the calendar, none before
@@ -126,6 +149,15 @@ impl PaymentRun {
         let lo = at_least(self.on_or_after(q[0])).min(mid);
         let hi = at_least(self.on_or_before(q[2])).max(mid);
         [lo, mid, hi]
+    }
+
+    /// Days between runs: 7, 15 (the 15th and month end) or 30.
+    pub fn interval_days(self) -> i32 {
+        match self {
+            PaymentRun::Weekly(_) => 7,
+            PaymentRun::SemiMonthly => 15,
+            PaymentRun::Monthly(_) => 30,
+        }
     }
 
     /// A short description, e.g. "weekly on Thursday".
@@ -198,6 +230,23 @@ mod tests {
         let daily: Vec<i32> =
             (0..40).map(|k| business_day(start + k)).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
         assert_eq!(PaymentRun::detect(&daily), None);
+    }
+
+    /// The counting in `detect` agrees with `is_run_day` for every calendar.
+    #[test]
+    fn detection_counts_the_run_days_is_run_day_names() {
+        let start = day(2023, 1, 1);
+        for cal in PaymentRun::all() {
+            // Eight months of a calendar's run days are found as that calendar...
+            let runs: Vec<i32> = (start..start + 240).filter(|&d| cal.is_run_day(d)).collect();
+            let dates = &runs[runs.len().saturating_sub(RUN_WINDOW)..];
+            let found = PaymentRun::detect(dates);
+            // ...unless an earlier calendar covers them as well (a Monday-heavy month).
+            let covers = |c: PaymentRun| dates.iter().all(|&d| c.is_run_day(d));
+            let first = PaymentRun::all().find(|&c| covers(c));
+            assert_eq!(found, first, "{cal:?}");
+            assert!(found.is_some_and(covers));
+        }
     }
 
     #[test]

@@ -72,7 +72,7 @@ pub const CUSTOMER_FEATURES: [(&str, &str); 43] = [
 ];
 
 /// Per-invoice features for invoices open at as_of (`f64`), in column order.
-pub const INVOICE_FEATURES: [(&str, &str); 14] = [
+pub const INVOICE_FEATURES: [(&str, &str); 16] = [
     ("amount_base", "invoice amount, base currency"),
     ("terms_days", "due_date - invoice_date"),
     ("days_since_issue", "as_of - invoice_date"),
@@ -87,6 +87,11 @@ pub const INVOICE_FEATURES: [(&str, &str); 14] = [
     ("has_open_promise", "1 when a promise to pay made by as_of has promised_date > as_of"),
     ("due_month", "calendar month of due_date (1-12)"),
     ("due_month_delta_days", "customer's mean days late for invoices due in this calendar month minus days_late_mean"),
+    (
+        "due_to_run_days",
+        "days from due_date to the customer's next payment-run day (on or after it), when its settlement dates by as_of follow a run calendar (80% of the newest 24 distinct dates, at least 8, on one weekday, on the 15th and month end, or on one day of the month)",
+    ),
+    ("run_interval_days", "7 for weekly payment runs, 15 for the 15th and month end, 30 for monthly; missing without a run calendar"),
 ];
 
 /// Names of customer features in order.

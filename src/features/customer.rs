@@ -52,18 +52,12 @@ pub struct CustomerAt<'h> {
     pub median_amount: f64,
     /// The vector in [`CUSTOMER_FEATURES`] order.
     pub vector: [f64; N_CUSTOMER],
-}
-
-impl CustomerAt<'_> {
-    /// The payment-run calendar the customer's settlements by `t` follow
-    /// ([`PaymentRun::detect`] over its distinct settlement dates).
-    pub fn payment_run(&self) -> Option<PaymentRun> {
-        payment_run_of(self.invs, self.t)
-    }
+    /// The payment-run calendar its settlements by `t` follow, if any.
+    pub run: Option<PaymentRun>,
 }
 
 /// The payment-run calendar that the settlements by `t` of `invs` (one customer's)
-/// follow.
+/// follow ([`PaymentRun::detect`] over their distinct dates).
 pub fn payment_run_of(invs: &[Inv], t: i32) -> Option<PaymentRun> {
     let mut dates: Vec<i32> =
         invs.iter().filter(|r| r.paid_date <= t && r.invoice_date <= t).map(|r| r.paid_date).collect();
@@ -109,7 +103,8 @@ pub fn customer_at(h: &History, c: usize, t: i32) -> CustomerAt<'_> {
     let median_amount = quantile_sorted(&amounts, 0.5);
     let months = month_profile(invs, t);
     let vector = vector_of(h.has_payments, h.master[c].credit_limit_base, invs, &sides, &cs, t, &amounts, &months);
-    CustomerAt { invs, base: h.offsets[c], sides, t, months, median_amount, vector }
+    let run = payment_run_of(invs, t);
+    CustomerAt { invs, base: h.offsets[c], sides, t, months, median_amount, vector, run }
 }
 
 #[allow(clippy::too_many_arguments)]

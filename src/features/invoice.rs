@@ -45,6 +45,8 @@ pub fn invoice_values(at: &CustomerAt<'_>, i: usize) -> [f64; N_INVOICE] {
         if s.open_promise { 1.0 } else { 0.0 },
         f64::from(month),
         months[month as usize - 1] - overall,
+        at.run.map_or(f64::NAN, |run| f64::from(run.on_or_after(r.due_date) - r.due_date)),
+        at.run.map_or(f64::NAN, |run| f64::from(run.interval_days())),
     ]
 }
 
@@ -74,6 +76,7 @@ pub fn new_invoice_values(at: &CustomerAt<'_>, new: &super::history::Inv) -> [f6
         months: at.months,
         median_amount: super::stats::quantile_sorted(&amounts, 0.5),
         vector: at.vector,
+        run: at.run,
     };
     invoice_values(&view, invs.len() - 1)
 }
@@ -99,7 +102,7 @@ impl CustomerAt<'_> {
     pub fn summary(&self) -> CustomerSummary {
         let mut amounts_sorted: Vec<f64> = self.invs.iter().map(|r| r.amount_base).collect();
         amounts_sorted.sort_by(f64::total_cmp);
-        CustomerSummary { t: self.t, vector: self.vector, months: self.months, amounts_sorted, run: self.payment_run() }
+        CustomerSummary { t: self.t, vector: self.vector, months: self.months, amounts_sorted, run: self.run }
     }
 }
 
@@ -122,6 +125,7 @@ pub fn new_invoice_values_from(s: &CustomerSummary, new: &super::history::Inv) -
         months: s.months,
         median_amount: super::stats::quantile_sorted(&amounts, 0.5),
         vector: s.vector,
+        run: s.run,
     };
     Some(invoice_values(&view, 0))
 }

@@ -770,7 +770,7 @@ impl Service {
             segment,
             risk_score: open_items.iter().map(|p| p.risk_score).max().unwrap_or(0),
             behaviour,
-            payment_runs: at.payment_run().map(crate::domain::PaymentRun::describe),
+            payment_runs: at.run.map(crate::domain::PaymentRun::describe),
             anomaly_flags,
             open_items,
             recent_activity: recent_activity(h, hc, 20),
@@ -1193,6 +1193,7 @@ impl Service {
                     months: ([f64::NAN; 12], f64::NAN),
                     median_amount: f64::NAN,
                     vector,
+                    run: None,
                 };
                 (vector, crate::features::invoice::new_invoice_values(&empty, &inv), Vec::new())
             }
