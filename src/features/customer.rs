@@ -59,10 +59,23 @@ pub struct CustomerAt<'h> {
 /// The payment-run calendar that the settlements by `t` of `invs` (one customer's)
 /// follow ([`PaymentRun::detect`] over their distinct dates).
 pub fn payment_run_of(invs: &[Inv], t: i32) -> Option<PaymentRun> {
-    let mut dates: Vec<i32> =
-        invs.iter().filter(|r| r.paid_date <= t && r.invoice_date <= t).map(|r| r.paid_date).collect();
-    if dates.len() < crate::domain::MIN_RUN_DATES {
+    let settled = |r: &&Inv| r.paid_date <= t && r.invoice_date <= t;
+    if invs.iter().filter(settled).count() < crate::domain::MIN_RUN_DATES {
         return None;
+    }
+    let mut dates: Vec<i32> = invs.iter().filter(settled).map(|r| r.paid_date).collect();
+    // Only the newest RUN_WINDOW distinct dates count: a long history keeps its newest
+    // twice that many before sorting, all of them if those hold too few distinct days.
+    let keep = 2 * crate::domain::RUN_WINDOW;
+    if dates.len() > keep {
+        let cut = dates.len() - keep;
+        dates.select_nth_unstable(cut);
+        let mut newest = dates[cut..].to_vec();
+        newest.sort_unstable();
+        newest.dedup();
+        if newest.len() >= crate::domain::RUN_WINDOW {
+            return PaymentRun::detect(&newest);
+        }
     }
     dates.sort_unstable();
     dates.dedup();

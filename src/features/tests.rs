@@ -340,3 +340,42 @@ fn a_customer_country_comes_from_the_customers_table_else_its_latest_invoice_kno
     assert_eq!(country_of(&h, "A").as_deref(), Some("FR"));
     assert_eq!(country_of(&h, "B").as_deref(), Some("GB"));
 }
+
+/// The calendar read from a long history (the newest dates kept before sorting) is the
+/// one read from all of them, also when the newest hold many payments on one day.
+#[test]
+fn a_long_history_reads_the_same_calendar_as_a_full_sort() {
+    use crate::domain::PaymentRun;
+    use crate::features::customer::payment_run_of;
+    use crate::features::history::Inv;
+    let inv = |k: u64, paid: i32| Inv {
+        cust: 0,
+        invoice_date: paid - 40,
+        due_date: paid - 10,
+        paid_date: paid,
+        amount_base: 1.0,
+        amount_minor: 100,
+        paid_minor: 100,
+        currency: crate::domain::Currency::USD,
+        channel: crate::domain::NO_CHANNEL,
+        open_slot: 0,
+        key: k,
+        origin: (0, k as u32),
+    };
+    let thursday = 19_726; // 2024-01-04
+    let full = |invs: &[Inv], t: i32| {
+        let mut d: Vec<i32> = invs.iter().filter(|r| r.paid_date <= t).map(|r| r.paid_date).collect();
+        d.sort_unstable();
+        d.dedup();
+        PaymentRun::detect(&d)
+    };
+    // Weekly on Thursdays for a year, then many invoices each paid on few Tuesdays.
+    let mut invs: Vec<Inv> = (0..52).map(|k| inv(k, thursday + 7 * k as i32)).collect();
+    for k in 0..60u64 {
+        invs.push(inv(100 + k, thursday + 7 * 52 - 2 + 7 * (k as i32 % 3)));
+    }
+    for t in [thursday + 200, thursday + 7 * 52, thursday + 7 * 56] {
+        assert_eq!(payment_run_of(&invs, t), full(&invs, t), "at {t}");
+    }
+    assert_eq!(payment_run_of(&invs, thursday + 200), Some(PaymentRun::Weekly(3)));
+}
