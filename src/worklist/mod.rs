@@ -22,8 +22,10 @@ use crate::ingest::columns::NULL_DATE;
 /// Days after a reminder, call or letter during which the next one waits.
 pub const REMINDER_WAIT_DAYS: i32 = 7;
 
-/// What to do next with an open invoice (serialised as the lower-case words in the
-/// module docs).
+/// What to do next with an open invoice, by the first rule that applies: a dispute
+/// open, a promise not yet due, a promise broken, more than 30 days past due, past due
+/// and contacted in the last 7 days, past due, not yet due but likely to be more than
+/// 30 days late, otherwise nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub enum NextAction {
     /// A dispute is open.
