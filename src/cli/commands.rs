@@ -34,29 +34,9 @@ use crate::ingest::{summarize_rejects, InvoiceReadOptions, TableSource};
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Demo { data, as_of, out } => demo(&data, as_of, &out),
-        Command::Generate {
-            out,
-            customers,
-            invoices,
-            start,
-            end,
-            seed,
-            occasional_share,
-            market_effects,
-            mixed_terms,
-            payment_runs,
-        } => {
-            let params = GenerateParams {
-                customers,
-                invoices,
-                start,
-                end,
-                seed,
-                occasional_share,
-                market_effects,
-                mixed_terms,
-                payment_runs,
-            };
+        Command::Generate { out, params } => {
+            let params = GenerateParams::from(params);
+            let end = params.end;
             let t = Instant::now();
             let s = generate(&out, &params).with_context(|| format!("generating into {}", out.display()))?;
             println!(

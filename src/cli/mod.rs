@@ -40,37 +40,9 @@ pub enum Command {
         /// Output data directory.
         #[arg(long)]
         out: PathBuf,
-        /// Number of customers.
-        #[arg(long, default_value_t = 3_000)]
-        customers: usize,
-        /// Number of invoices.
-        #[arg(long, default_value_t = 100_000)]
-        invoices: usize,
-        /// First issue date.
-        #[arg(long, default_value = "2022-01-01")]
-        start: NaiveDate,
-        /// Last day of history.
-        #[arg(long, default_value = "2024-12-31")]
-        end: NaiveDate,
-        /// Random seed.
-        #[arg(long, default_value_t = 42)]
-        seed: u64,
-        /// Share of the invoices from occasional counterparties (one to three invoices
-        /// each, within a quarter), added to the customers above.
-        #[arg(long, default_value_t = 0.0)]
-        occasional_share: f64,
-        /// Let customers' country and segment move their mean days late (payment
-        /// cultures, approval cycles); off by default.
-        #[arg(long)]
-        market_effects: bool,
-        /// Mixed payment terms: a quarter of the customers on end-of-month terms and
-        /// 30% of invoices on terms of their own (due on receipt to 90 days); off by default.
-        #[arg(long)]
-        mixed_terms: bool,
-        /// Payment runs: 40% of the customers pay only on their run days (weekly on a
-        /// weekday, the 15th and the month's last day, or monthly on a day); off by default.
-        #[arg(long)]
-        payment_runs: bool,
+        /// What to generate.
+        #[command(flatten)]
+        params: GenerateArgs,
     },
     /// Build point-in-time customer vectors and open-invoice feature rows.
     Features {
@@ -295,4 +267,56 @@ pub fn init_telemetry() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("arsight=warn"));
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+/// The generator's settings as command-line flags.
+#[derive(Debug, Clone, clap::Args)]
+pub struct GenerateArgs {
+    /// Number of customers.
+    #[arg(long, default_value_t = 3_000)]
+    pub customers: usize,
+    /// Number of invoices.
+    #[arg(long, default_value_t = 100_000)]
+    pub invoices: usize,
+    /// First issue date.
+    #[arg(long, default_value = "2022-01-01")]
+    pub start: NaiveDate,
+    /// Last day of history.
+    #[arg(long, default_value = "2024-12-31")]
+    pub end: NaiveDate,
+    /// Random seed.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Share of the invoices from occasional counterparties (one to three invoices
+    /// each, within a quarter), added to the customers above.
+    #[arg(long, default_value_t = 0.0)]
+    pub occasional_share: f64,
+    /// Let customers' country and segment move their mean days late (payment
+    /// cultures, approval cycles); off by default.
+    #[arg(long)]
+    pub market_effects: bool,
+    /// Mixed payment terms: a quarter of the customers on end-of-month terms and
+    /// 30% of invoices on terms of their own (due on receipt to 90 days); off by default.
+    #[arg(long)]
+    pub mixed_terms: bool,
+    /// Payment runs: 40% of the customers pay only on their run days (weekly on a
+    /// weekday, the 15th and the month's last day, or monthly on a day); off by default.
+    #[arg(long)]
+    pub payment_runs: bool,
+}
+
+impl From<GenerateArgs> for crate::generate::GenerateParams {
+    fn from(a: GenerateArgs) -> Self {
+        crate::generate::GenerateParams {
+            customers: a.customers,
+            invoices: a.invoices,
+            start: a.start,
+            end: a.end,
+            seed: a.seed,
+            occasional_share: a.occasional_share,
+            market_effects: a.market_effects,
+            mixed_terms: a.mixed_terms,
+            payment_runs: a.payment_runs,
+        }
+    }
 }
