@@ -93,6 +93,9 @@ pub struct FeatureSet {
     pub segment: Vec<Option<String>>,
     /// Collector per customer row.
     pub collector: Vec<Option<String>>,
+    /// The payment-run calendar each customer's settlements by as_of follow, if any
+    /// (e.g. "weekly on Thursday").
+    pub payment_runs: Vec<Option<String>>,
     /// Invoices open at as_of, by customer id then invoice date.
     pub invoices: InvoiceFeatures,
     /// Rows rejected while reading.
@@ -126,13 +129,14 @@ pub fn build_features(dir: &Path, as_of: NaiveDate, opts: &FeatureOptions) -> Re
 pub fn features_from_history(h: &History, as_of: NaiveDate, extra_names: &[String]) -> FeatureSet {
     let mut order: Vec<usize> = (0..h.customers.len()).collect();
     order.sort_by(|&a, &b| h.customers[a].cmp(&h.customers[b]));
-    let per: Vec<([f64; customer::N_CUSTOMER], Vec<invoice::OpenInvoiceRow>)> = order
-        .par_iter()
-        .map(|&c| {
-            let at = customer::customer_at_as_of(h, c);
-            (at.vector, invoice::open_invoice_rows(&at, c))
-        })
-        .collect();
+    let per: Vec<([f64; customer::N_CUSTOMER], Vec<invoice::OpenInvoiceRow>, Option<crate::domain::PaymentRun>)> =
+        order
+            .par_iter()
+            .map(|&c| {
+                let at = customer::customer_at_as_of(h, c);
+                (at.vector, invoice::open_invoice_rows(&at, c), at.run)
+            })
+            .collect();
 
     let names: Vec<String> = customer_feature_names().into_iter().map(String::from).collect();
     let mut cust_values = Array2::<f64>::zeros((order.len(), names.len()));
@@ -151,7 +155,8 @@ pub fn features_from_history(h: &History, as_of: NaiveDate, extra_names: &[Strin
         matrix: FeatureMatrix::default(),
     };
     let mut row = 0;
-    for (k, (vec, rows)) in per.into_iter().enumerate() {
+    let payment_runs = per.iter().map(|p| p.2.map(crate::domain::PaymentRun::describe)).collect();
+    for (k, (vec, rows, _)) in per.into_iter().enumerate() {
         cust_values.row_mut(k).assign(&ndarray::ArrayView1::from(&vec[..]));
         for r in rows {
             let src = &h.invoices[r.pos];
@@ -182,6 +187,7 @@ pub fn features_from_history(h: &History, as_of: NaiveDate, extra_names: &[Strin
         },
         segment: order.iter().map(|&c| h.master[c].segment.clone()).collect(),
         collector: order.iter().map(|&c| h.master[c].collector.clone()).collect(),
+        payment_runs,
         invoices: inv,
         rejects: h.rejects.clone(),
         n_visible_invoices: h.invoices.len(),

@@ -279,6 +279,7 @@ fn assert_same(a: &FeatureSet, b: &FeatureSet) {
     assert_eq!(a.invoices.invoice_id, b.invoices.invoice_id);
     assert!(a.invoices.matrix.same_as(&b.invoices.matrix), "invoice features differ");
     assert_eq!(a.segment, b.segment);
+    assert_eq!(a.payment_runs, b.payment_runs);
 }
 
 proptest! {
@@ -299,6 +300,7 @@ proptest! {
             // By then some customers have shown their calendar.
             let j = reference.invoices.matrix.names.iter().position(|n| n == "due_to_run_days").unwrap();
             prop_assert!(reference.invoices.matrix.values.column(j).iter().any(|v| v.is_finite()));
+            prop_assert!(reference.payment_runs.iter().any(Option::is_some));
         }
         for mode in [0u8, 1] {
             let other = tempfile::tempdir().unwrap();

@@ -113,6 +113,7 @@ pub fn write_feature_set(
         string_column("customer_id", set.customers.ids.iter().cloned().map(Some), false),
         string_column("segment", set.segment.iter().cloned(), true),
         string_column("collector", set.collector.iter().cloned(), true),
+        string_column("payment_runs", set.payment_runs.iter().cloned(), true),
     ];
     cols.extend(float_columns(&set.customers));
     let path = out.join("customer_features.parquet");
