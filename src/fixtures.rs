@@ -3,7 +3,7 @@
 use chrono::NaiveDate;
 
 use crate::contract::rows::{Cell, TableBuilder};
-use crate::contract::{self, InvoiceBatchBuilder, InvoiceRow, ParquetSink};
+use crate::contract::{self, InvoiceBatchBuilder, InvoiceRow};
 use crate::domain::{ActivityKind, Currency};
 use crate::features::history::{History, FAR_FUTURE};
 use crate::features::{load_history, FxTable};
@@ -122,9 +122,7 @@ pub fn hand_ledger(dir: &std::path::Path) {
             channel: None,
         });
     }
-    let mut sink = ParquetSink::create(&dir.join("invoices.parquet"), contract::invoice_schema()).unwrap();
-    sink.write(&b.finish()).unwrap();
-    sink.finish().unwrap();
+    contract::write_batch(&dir.join("invoices.parquet"), &b.finish()).unwrap();
 
     let mut pay = TableBuilder::new(contract::payment_schema());
     for (id, cust, inv, day, minor, cur) in
@@ -141,9 +139,7 @@ pub fn hand_ledger(dir: &std::path::Path) {
             Cell::Str(None),
         ]);
     }
-    let mut sink = ParquetSink::create(&dir.join("payments.parquet"), contract::payment_schema()).unwrap();
-    sink.write(&pay.finish()).unwrap();
-    sink.finish().unwrap();
+    contract::write_batch(&dir.join("payments.parquet"), &pay.finish()).unwrap();
 
     let mut act = TableBuilder::new(contract::activity_schema());
     for (id, cust, inv, day, kind, promised) in [
@@ -163,9 +159,7 @@ pub fn hand_ledger(dir: &std::path::Path) {
             Cell::Str(None),
         ]);
     }
-    let mut sink = ParquetSink::create(&dir.join("activities.parquet"), contract::activity_schema()).unwrap();
-    sink.write(&act.finish()).unwrap();
-    sink.finish().unwrap();
+    contract::write_batch(&dir.join("activities.parquet"), &act.finish()).unwrap();
 
     let mut cust = TableBuilder::new(contract::customer_schema());
     for (id, collector) in [("A", "ann"), ("B", "bob")] {
@@ -179,7 +173,5 @@ pub fn hand_ledger(dir: &std::path::Path) {
             Cell::Str(Some(collector)),
         ]);
     }
-    let mut sink = ParquetSink::create(&dir.join("customers.parquet"), contract::customer_schema()).unwrap();
-    sink.write(&cust.finish()).unwrap();
-    sink.finish().unwrap();
+    contract::write_batch(&dir.join("customers.parquet"), &cust.finish()).unwrap();
 }

@@ -139,13 +139,24 @@ impl PaymentRun {
         (n as f64 >= MIN_RUN_SHARE * recent.len() as f64).then_some(cal)
     }
 
+    /// The run day nearest to `day`, or the first on or after `first` when that is
+    /// earlier (a median placed on the calendar).
+    pub fn nearest_from(self, day: i32, first: i32) -> i32 {
+        let d = self.nearest(day);
+        if d < first {
+            self.on_or_after(first)
+        } else {
+            d
+        }
+    }
+
     /// Predicted paid days `[p10, p50, p90]` placed on the calendar, none before
     /// `first`: the median on the nearest run day, the interval's ends inward on the
     /// run days within it (payments fall only on run days, so a run day just outside
     /// the quantiles is as likely as the run day inside), kept in order.
     pub fn place(self, q: [i32; 3], first: i32) -> [i32; 3] {
         let at_least = |d: i32| if d < first { self.on_or_after(first) } else { d };
-        let mid = at_least(self.nearest(q[1]));
+        let mid = self.nearest_from(q[1], first);
         let lo = at_least(self.on_or_after(q[0])).min(mid);
         let hi = at_least(self.on_or_before(q[2])).max(mid);
         [lo, mid, hi]

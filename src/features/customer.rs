@@ -82,13 +82,6 @@ pub fn payment_run_of(invs: &[Inv], t: i32) -> Option<PaymentRun> {
     PaymentRun::detect(&dates)
 }
 
-/// Each customer's payment-run calendar at `t`, for the customers `cust` of a list of
-/// rows (one per row; computed once per customer).
-pub fn payment_runs_at(h: &History, cust: &[usize], t: i32) -> Vec<Option<PaymentRun>> {
-    let mut seen: rustc_hash::FxHashMap<usize, Option<PaymentRun>> = rustc_hash::FxHashMap::default();
-    cust.iter().map(|&c| *seen.entry(c).or_insert_with(|| payment_run_of(h.invoices_of(c), t))).collect()
-}
-
 /// The behaviour vector of a customer the history does not know, on the issue date of
 /// its first invoice `first` (what training rows hold for a customer's first invoice).
 pub fn first_invoice_vector(first: &Inv) -> [f64; N_CUSTOMER] {

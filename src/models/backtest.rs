@@ -32,7 +32,6 @@ use super::metrics;
 use super::predict::{empirical_at, given_unpaid};
 use super::train::TrainParams;
 use crate::domain::date_from_days;
-use crate::features::customer::payment_runs_at;
 use crate::features::history::{History, OPEN};
 use crate::features::stats::quantile_sorted;
 
@@ -813,14 +812,13 @@ pub fn run_backtest_with(
             let emp = pay.empirical.as_ref().map(|m| empirical_at(m, h, rows, d));
             let p_emp: Option<Vec<f64>> = emp.as_ref().map(|e| e.iter().map(|o| o.p_issue[0]).collect());
             let pl = risk.predict_with(rows.x.view(), p_emp.as_deref())?;
-            let runs = payment_runs_at(h, &rows.cust, d);
             let dates = (0..rows.len())
                 .map(|i| {
                     let due = f64::from(rows.due_date[i]);
                     let c = pay.finish(q[i], emp.as_ref().map(|e| &e[i]), f64::from(d) - due + 1.0);
                     let days = [due + c[0], due + c[1], due + c[2]];
                     // On the customer's run days, as `predict` places them.
-                    runs[i].map_or(days, |run| run.place(days.map(|v| v.round() as i32), d + 1).map(f64::from))
+                    rows.run[i].map_or(days, |run| run.place(days.map(|v| v.round() as i32), d + 1).map(f64::from))
                 })
                 .collect();
             let probs = (0..rows.len())
@@ -934,14 +932,13 @@ pub fn run_backtest_with(
             let placed: Vec<f64> = match &dists {
                 Some(k) => {
                     // On the customer's nearest run day, as `predict` places its p50.
-                    let runs = payment_runs_at(h, &cash.cust, d);
                     k.iter()
-                        .zip(runs)
+                        .zip(&cash.run)
                         .map(|(k, run)| {
                             let day = f64::from(d) + k.at_level(0.5, cap);
                             match run {
                                 Some(r) if day <= f64::from(d) + cap => {
-                                    f64::from(r.place([day.round() as i32; 3], d + 1)[1])
+                                    f64::from(r.nearest_from(day.round() as i32, d + 1))
                                 }
                                 _ => day,
                             }

@@ -47,6 +47,9 @@ pub struct Rows {
     pub amount_minor: Vec<(i64, crate::domain::Currency)>,
     /// Minor units received by the rows' date (payments table; 0 without one).
     pub received_minor: Vec<i64>,
+    /// The payment-run calendar the customer's settlements follow at the rows' date
+    /// (the issue date for training rows).
+    pub run: Vec<Option<crate::domain::PaymentRun>>,
 }
 
 impl Rows {
@@ -93,11 +96,18 @@ struct Part {
     pos: Vec<usize>,
     cust: Vec<usize>,
     received: Vec<i64>,
+    run: Vec<Option<crate::domain::PaymentRun>>,
 }
 
 impl Part {
     fn new(rows: usize) -> Part {
-        Part { x: Vec::with_capacity(rows * N_MODEL_FEATURES), pos: Vec::new(), cust: Vec::new(), received: Vec::new() }
+        Part {
+            x: Vec::with_capacity(rows * N_MODEL_FEATURES),
+            pos: Vec::new(),
+            cust: Vec::new(),
+            received: Vec::new(),
+            run: Vec::new(),
+        }
     }
 }
 
@@ -105,11 +115,13 @@ fn assemble(h: &History, parts: Vec<Part>, d: i32) -> Rows {
     let n: usize = parts.iter().map(|p| p.pos.len()).sum();
     let mut flat = Vec::with_capacity(n * N_MODEL_FEATURES);
     let (mut pos, mut cust, mut received) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+    let mut run = Vec::with_capacity(n);
     for p in parts {
         flat.extend(p.x);
         pos.extend(p.pos);
         cust.extend(p.cust);
         received.extend(p.received);
+        run.extend(p.run);
     }
     let inv = |p: &usize| h.invoices[*p];
     Rows {
@@ -120,6 +132,7 @@ fn assemble(h: &History, parts: Vec<Part>, d: i32) -> Rows {
         amount_base: pos.iter().map(|p| inv(p).amount_base).collect(),
         amount_minor: pos.iter().map(|p| (inv(p).amount_minor, inv(p).currency)).collect(),
         received_minor: received,
+        run,
         pos,
         cust,
     }
@@ -144,6 +157,7 @@ pub fn training_rows(h: &History, d: i32) -> Rows {
                     part.pos.push(h.offsets[c] + i);
                     part.cust.push(c);
                     part.received.push(at.sides[i].paid_minor);
+                    part.run.push(at.run);
                     i += 1;
                 }
             }
@@ -240,6 +254,7 @@ fn concat(parts: Vec<Rows>) -> Rows {
         amount_base: Vec::new(),
         amount_minor: Vec::new(),
         received_minor: Vec::new(),
+        run: Vec::new(),
     };
     for p in parts {
         flat.extend(p.x.iter());
@@ -251,6 +266,7 @@ fn concat(parts: Vec<Rows>) -> Rows {
         out.amount_base.extend(p.amount_base);
         out.amount_minor.extend(p.amount_minor);
         out.received_minor.extend(p.received_minor);
+        out.run.extend(p.run);
     }
     out.x = Array2::from_shape_vec((n, N_MODEL_FEATURES), flat).expect("rows of equal width");
     out
@@ -290,6 +306,7 @@ pub fn open_rows(h: &History, d: i32, view: InvoiceView, keep: impl Fn(usize) ->
                     part.pos.push(pos);
                     part.cust.push(c);
                     part.received.push(at.sides[i].paid_minor);
+                    part.run.push(at.run);
                 }
             }
             part

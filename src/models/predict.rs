@@ -551,7 +551,6 @@ pub fn score_rows(
     flags: &FxHashMap<usize, Vec<Flag>>,
 ) -> Result<Vec<InvoicePrediction>, GbdtError> {
     let emp = m.payment.empirical.as_ref().map(|e| empirical_at(e, h, rows, d));
-    let runs = crate::features::customer::payment_runs_at(h, &rows.cust, d);
     let meta: Vec<RowMeta> = (0..rows.len())
         .map(|i| {
             let inv = &h.invoices[rows.pos[i]];
@@ -563,7 +562,7 @@ pub fn score_rows(
                 open_minor: inv.amount_minor - rows.received_minor[i].max(0),
                 due: rows.due_date[i],
                 emp: emp.as_ref().map(|e| e[i]),
-                run: runs[i],
+                run: rows.run[i],
             }
         })
         .collect();
