@@ -50,7 +50,19 @@ pub fn days_to_month_end(day: i32) -> i32 {
     })
 }
 
+/// How many calendars [`PaymentRun::all`] lists.
+pub const N_RUNS: usize = 34;
+
 impl PaymentRun {
+    /// This calendar's place in [`Self::all`] (0..[`N_RUNS`]).
+    pub fn slot(self) -> usize {
+        match self {
+            PaymentRun::Weekly(w) => usize::from(w.min(4)),
+            PaymentRun::SemiMonthly => 5,
+            PaymentRun::Monthly(m) => 5 + usize::from(m.clamp(1, 28)),
+        }
+    }
+
     /// Every calendar [`Self::detect`] considers, weekly ones first.
     pub fn all() -> impl Iterator<Item = PaymentRun> {
         (0..5)
@@ -107,9 +119,9 @@ impl PaymentRun {
             return None;
         }
         // Per calendar (slots as in [`Self::all`]), the dates that are its run days.
-        let mut count = [0usize; 34];
+        let mut count = [0usize; N_RUNS];
         for &p in recent {
-            let mut hit = [false; 34];
+            let mut hit = [false; N_RUNS];
             let wd = weekday(p);
             if wd >= 5 {
                 continue;
@@ -208,6 +220,15 @@ mod tests {
         assert_eq!(m28.on_or_after(day(2024, 1, 29)), day(2024, 1, 29), "the 28th of January 2024 is a Sunday");
         assert_eq!(m28.on_or_after(day(2024, 1, 30)), day(2024, 2, 28));
         assert_eq!(m28.on_or_after(day(2024, 9, 27)), day(2024, 9, 30), "the 28th of September 2024 is a Saturday");
+    }
+
+    #[test]
+    fn each_calendar_has_its_own_slot_in_listing_order() {
+        let all: Vec<PaymentRun> = PaymentRun::all().collect();
+        assert_eq!(all.len(), N_RUNS);
+        for (i, r) in all.into_iter().enumerate() {
+            assert_eq!(r.slot(), i, "{r:?}");
+        }
     }
 
     #[test]

@@ -18,10 +18,10 @@ use std::sync::Arc;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::domain::{date_from_days, Currency};
+use crate::domain::{date_from_days, Currency, PaymentRun, N_RUNS};
 use crate::features::history::History;
 use crate::features::FxTable;
-use crate::models::backtest::CashCase;
+use crate::models::backtest::{CaseForecast, CashCase, DAILY_DAYS};
 use crate::models::copula::{norm_inv, predict_dists, CashDist, Copula};
 use crate::models::dataset::{open_rows, scoring_rows, InvoiceView};
 use crate::models::gbdt::GbdtError;
@@ -126,6 +126,9 @@ pub struct OpenItem {
     /// Level scale: a draw at level `u` is read at `u · scale` of the knots, and lands
     /// after the horizon at 1 or more (see [`CashDist`]).
     pub scale: f32,
+    /// The customer's payment-run calendar: a drawn day moves to its nearest run day
+    /// (never before the day after the as-of date), as `predict` places its p50.
+    pub run: Option<PaymentRun>,
 }
 
 impl OpenItem {
@@ -136,7 +139,13 @@ impl OpenItem {
 
     /// An item from its distribution of days until payment.
     pub fn from_dist(cust: u32, currency: Currency, open_minor: i64, overdue: bool, d: CashDist) -> Self {
-        OpenItem { cust, currency, open_minor, overdue, knots: d.knots.map(|k| k as f32), scale: d.scale as f32 }
+        let (knots, scale) = (d.knots.map(|k| k as f32), d.scale as f32);
+        OpenItem { cust, currency, open_minor, overdue, knots, scale, run: None }
+    }
+
+    /// The item paid on the run days of `run` (None: on any day).
+    pub fn on_runs(self, run: Option<PaymentRun>) -> Self {
+        OpenItem { run, ..self }
     }
 }
 
@@ -238,18 +247,18 @@ pub fn open_items_where(
         .map(|i| {
             let (amount, cur) = rows.amount_minor[i];
             let open = amount - rows.received_minor[i].max(0);
-            OpenItem::from_dist(rows.cust[i] as u32, cur, open, d > rows.due_date[i], k[i])
+            OpenItem::from_dist(rows.cust[i] as u32, cur, open, d > rows.due_date[i], k[i]).on_runs(rows.run[i])
         })
         .collect())
 }
 
 /// The forecast as the backtest scores it: every open invoice of a case in the base
-/// currency, simulated with `p` (its horizon and granularity set to the case's weeks);
-/// weekly (expected, p10, p90) in base-currency units.
+/// currency, on its customer's payment runs, simulated with `p` by week over the case's
+/// weeks and by day over the first [`DAILY_DAYS`]; in base-currency units.
 ///
 /// # Errors
 /// [`ForecastError`] for invalid draws or correlations in `p`.
-pub fn forecast_case(case: &CashCase<'_>, p: &ForecastParams) -> Result<Vec<[f64; 3]>, ForecastError> {
+pub fn forecast_case(case: &CashCase<'_>, p: &ForecastParams) -> Result<CaseForecast, ForecastError> {
     let fx = FxTable::default();
     let base = fx.base;
     let scale = 10f64.powi(base.minor_digits() as i32);
@@ -257,13 +266,24 @@ pub fn forecast_case(case: &CashCase<'_>, p: &ForecastParams) -> Result<Vec<[f64
         .map(|i| {
             let minor = (case.amount_base[i] * scale).round() as i64;
             OpenItem::from_dist(case.cust[i] as u32, base, minor, case.overdue[i], case.dists[i])
+                .on_runs(case.run.get(i).copied().flatten())
         })
         .collect();
-    let p = ForecastParams { horizon_days: 7 * case.weeks, granularity: Granularity::Week, ..p.clone() }
-        .with_copula(case.copula.as_ref());
-    let max = if case.cap.is_finite() { case.cap as i32 } else { p.horizon_days };
-    let f = simulate(&items, case.as_of, &p, &fx, max.max(p.horizon_days))?;
-    Ok(f.base.iter().map(|b| [b.expected_minor, b.p10_minor, b.p90_minor].map(|v| v as f64 / scale)).collect())
+    let run = |horizon_days: i32, granularity: Granularity| {
+        let p = ForecastParams { horizon_days, granularity, ..p.clone() }.with_copula(case.copula.as_ref());
+        let max = if case.cap.is_finite() { case.cap as i32 } else { horizon_days };
+        simulate(&items, case.as_of, &p, &fx, max.max(horizon_days))
+    };
+    let weekly = run(7 * case.weeks, Granularity::Week)?;
+    let daily = run(DAILY_DAYS.min(7 * case.weeks), Granularity::Day)?;
+    Ok(CaseForecast {
+        weekly: weekly
+            .base
+            .iter()
+            .map(|b| [b.expected_minor, b.p10_minor, b.p90_minor].map(|v| v as f64 / scale))
+            .collect(),
+        daily: daily.base.iter().map(|b| b.expected_minor as f64 / scale).collect(),
+    })
 }
 
 const TABLE: usize = 4096;
@@ -325,13 +345,14 @@ pub fn simulate(
     let tables = Tables::shared();
     let zp = portfolio_shocks(p, tables);
     let nc = currencies.len();
+    let days = Days::new(as_of, p.horizon_days, g, nb, items.iter());
     let sum = items
         .par_chunks(BLOCK)
         .enumerate()
         .fold(
             || BlockTotals::zero(size, nc),
             |mut acc, (blk, block)| {
-                simulate_block(blk as u64, block, &currencies, nb, &zp, tables, p, &mut acc.totals, &mut acc.open);
+                simulate_block(blk as u64, block, &currencies, &days, &zp, tables, p, &mut acc.totals, &mut acc.open);
                 acc
             },
         )
@@ -467,6 +488,7 @@ pub fn simulate_blocks(
     let tables = Tables::shared();
     let zp = portfolio_shocks(p, tables);
     let size = p.sims * nc * nb;
+    let days = Days::new(as_of, p.horizon_days, g, nb, blocks.iter().flatten().flatten());
     // The blocks to simulate (all of them without usable partials).
     let fresh: Vec<Option<BlockTotals>> = (0..blocks.len())
         .into_par_iter()
@@ -475,7 +497,7 @@ pub fn simulate_blocks(
             (items, _) => {
                 let mut b = BlockTotals::zero(size, nc);
                 let items = items.as_deref().unwrap_or(&[]);
-                simulate_block(k as u64, items, currencies, nb, &zp, tables, p, &mut b.totals, &mut b.open);
+                simulate_block(k as u64, items, currencies, &days, &zp, tables, p, &mut b.totals, &mut b.open);
                 Some(b)
             }
         })
@@ -515,7 +537,7 @@ fn simulate_block(
     blk: u64,
     block: &[OpenItem],
     currencies: &[Currency],
-    nb: usize,
+    days: &Days,
     zp: &[f32],
     tables: &Tables,
     p: &ForecastParams,
@@ -523,13 +545,11 @@ fn simulate_block(
     open: &mut [i64],
 ) {
     let nc = currencies.len();
+    let nb = days.nb as usize;
     let stride = nc * nb;
-    let g = p.granularity.days() as usize;
-    let horizon = p.horizon_days as usize;
-    // Bucket of each day 1..=horizon, with one more slot (nb) for "after the horizon";
-    // slots run (currency, overdue, bucket) with nb + 1 buckets each.
-    let days = Days::new(horizon, g, nb);
-    let cols = Columns::new(block, currencies, nb);
+    // Slots run (currency, overdue, bucket) with nb + 1 buckets each, the last for
+    // "after the horizon".
+    let cols = Columns::new(block, currencies, days);
     for (&slot, &amount) in cols.slot.iter().zip(&cols.amount) {
         open[slot as usize / (2 * (nb + 1))] += amount;
     }
@@ -551,7 +571,7 @@ fn simulate_block(
         let ke = splitmix64(p.seed ^ splitmix64((blk << 24) | s as u64));
         let kc = splitmix64(p.seed ^ ((s as u64) << 32));
         let keys = Keys { e: ke as u32, c: kc as u32 };
-        draw(&cols, &keys, w.p * zp, &w, tables, &days, &mut slots);
+        draw(&cols, &keys, w.p * zp, &w, tables, days, &mut slots);
         local.fill(0);
         let (l01, l23) = local.split_at_mut(2 * width);
         let ((l0, l1), (l2, l3)) = (l01.split_at_mut(width), l23.split_at_mut(width));
@@ -580,27 +600,77 @@ fn simulate_block(
     }
 }
 
-/// Days after the as-of date into buckets: day d in 1..=horizon is in bucket
-/// (d - 1) / width; later days in bucket nb (after the horizon).
+/// Drawn days after the as-of date into buckets, one row per calendar of the items:
+/// row 0 for items paid on any day, where day d in 1..=horizon is in bucket
+/// (d - 1) / width and day horizon + 1 (after the horizon) in bucket nb; and a row per
+/// payment-run calendar, where a drawn day first moves to the calendar's nearest run
+/// day, never before the day after the as-of date ([`PaymentRun::nearest_from`]).
 struct Days {
     horizon: u32,
     width: u32,
     nb: u32,
+    /// Rows of days 0..=horizon + 1 (day 0 is never drawn): the bucket of day d in the
+    /// row starting at r is at r + d.
+    map: Vec<u32>,
+    /// The first entry of each calendar's row, by [`PaymentRun::slot`]; 0 for a calendar
+    /// no item follows.
+    row_at: [u32; N_RUNS],
 }
 
 impl Days {
-    fn new(horizon: usize, width: usize, nb: usize) -> Self {
-        Days { horizon: horizon as u32, width: width as u32, nb: nb as u32 }
+    fn new<'a>(as_of: i32, horizon: i32, width: i32, nb: usize, items: impl Iterator<Item = &'a OpenItem>) -> Self {
+        let mut present = [false; N_RUNS];
+        for r in items.filter_map(|i| i.run) {
+            present[r.slot()] = true;
+        }
+        let bucket = |d: i32| if d > horizon { nb as u32 } else { ((d - 1) / width) as u32 };
+        let mut map: Vec<u32> = (0..=horizon + 1).map(|d| bucket(d.max(1))).collect();
+        let mut row_at = [0u32; N_RUNS];
+        for r in PaymentRun::all().filter(|r| present[r.slot()]) {
+            row_at[r.slot()] = map.len() as u32;
+            map.push(0);
+            map.extend(run_days_placed(r, as_of, horizon).into_iter().map(bucket));
+            map.push(nb as u32);
+        }
+        Days { horizon: horizon as u32, width: width as u32, nb: nb as u32, map, row_at }
     }
 
-    #[inline(always)]
-    fn bucket(&self, day: u32) -> u32 {
-        if day > self.horizon {
-            self.nb
-        } else {
-            (day - 1) / self.width
-        }
+    /// First entry of the row for an item paid on `run`.
+    fn row(&self, run: Option<PaymentRun>) -> u32 {
+        run.map_or(0, |r| self.row_at[r.slot()])
     }
+}
+
+/// For days 1..=horizon after `as_of`, the day (after `as_of`) a payment drawn on it
+/// goes out on under `run`: [`PaymentRun::nearest_from`] the day after `as_of`, from one
+/// sweep over the run days around the horizon.
+fn run_days_placed(run: PaymentRun, as_of: i32, horizon: i32) -> Vec<i32> {
+    // Every run day in reach: no calendar has a gap of more than 35 days.
+    const REACH: i32 = 40;
+    let runs: Vec<i32> = (as_of + 1 - REACH..=as_of + horizon + REACH).filter(|&d| run.is_run_day(d)).collect();
+    let first = runs.iter().copied().find(|&d| d > as_of).unwrap_or(as_of + 1);
+    let mut k = 0; // runs[k] is the first run day on or after the day
+    (as_of + 1..=as_of + horizon)
+        .map(|day| {
+            while k < runs.len() && runs[k] < day {
+                k += 1;
+            }
+            let hi = runs.get(k).copied();
+            let lo = if runs.get(k) == Some(&day) { Some(day) } else { k.checked_sub(1).map(|j| runs[j]) };
+            let near = match (lo, hi) {
+                (Some(lo), Some(hi)) => {
+                    if hi - day <= day - lo {
+                        hi
+                    } else {
+                        lo
+                    }
+                }
+                (Some(d), None) | (None, Some(d)) => d,
+                (None, None) => day,
+            };
+            near.max(first) - as_of
+        })
+        .collect()
 }
 
 /// Copula weights: customer, period and own shocks.
@@ -624,11 +694,16 @@ struct Columns {
     cust: Vec<u32>,
     /// First slot of the item's (currency, overdue) group.
     slot: Vec<u32>,
+    /// First entry of the item's calendar row in [`Days::map`].
+    row: Vec<u32>,
+    /// Whether any item is paid in runs (a row other than the first).
+    any_run: bool,
     amount: Vec<i64>,
 }
 
 impl Columns {
-    fn new(block: &[OpenItem], currencies: &[Currency], nb: usize) -> Self {
+    fn new(block: &[OpenItem], currencies: &[Currency], days: &Days) -> Self {
+        let nb = days.nb as usize;
         Columns {
             knots: block.iter().flat_map(|i| i.knots).collect(),
             scale: block.iter().map(|i| i.scale).collect(),
@@ -640,6 +715,8 @@ impl Columns {
                     ((c * 2 + usize::from(i.overdue)) * (nb + 1)) as u32
                 })
                 .collect(),
+            row: block.iter().map(|i| days.row(i.run)).collect(),
+            any_run: block.iter().any(|i| i.run.is_some()),
             amount: block.iter().map(|i| i.open_minor).collect(),
         }
     }
@@ -707,7 +784,7 @@ fn draw_scalar(
 ) {
     let n = slots.len();
     let (knots, cust, first) = (&cols.knots[..9 * n], &cols.cust[..n], &cols.slot[..n]);
-    let level_scale = &cols.scale[..n];
+    let (level_scale, row) = (&cols.scale[..n], &cols.row[..n]);
     let (normal, phi) = (&*t.normal, &*t.phi);
     let scale = TABLE as f32 / (2.0 * PHI_RANGE);
     for k in from..n {
@@ -731,7 +808,7 @@ fn draw_scalar(
         let d = x as i32;
         let day = (d as u32).wrapping_add(u32::from((d as f32) < x));
         let day = if after { days.horizon + 1 } else { day.min(days.horizon + 1) };
-        slots[k] = first[k] + days.bucket(day);
+        slots[k] = first[k] + days.map[(row[k] + day) as usize];
     }
 }
 
@@ -753,7 +830,7 @@ fn draw_avx2(cols: &Columns, keys: &Keys, zp: f32, w: &Weights, t: &Tables, days
     let n = slots.len();
     let whole = n - n % 8;
     let (knots, cust, first) = (&cols.knots[..9 * n], &cols.cust[..n], &cols.slot[..n]);
-    let level_scale = &cols.scale[..n];
+    let (level_scale, row) = (&cols.scale[..n], &cols.row[..n]);
     let f = _mm256_set1_ps;
     let i32s = _mm256_set1_epi32;
     let (wc, we, zpv) = (f(w.c), f(w.e), f(zp));
@@ -765,10 +842,12 @@ fn draw_avx2(cols: &Columns, keys: &Keys, zp: f32, w: &Weights, t: &Tables, days
     let (horizon, after_slot) = (i32s(days.horizon as i32), i32s(days.nb as i32));
     let last_day = i32s(days.horizon as i32 + 1);
     let inv_width = f(1.0 / days.width as f32);
+    let map = days.map.as_ptr().cast::<i32>();
     for b in (0..whole).step_by(8) {
         // SAFETY: loads and stores touch 8 elements at b < whole <= n of slices of length
         // n; gather indices are < TABLE (h >> 20) and <= TABLE (clamped) in the tables,
-        // and 9 k + seg (+ 1) with seg <= 7 for the 8 items' k < n in `knots`.
+        // 9 k + seg (+ 1) with seg <= 7 for the 8 items' k < n in `knots`, and a row's
+        // start plus a day in 1..=horizon + 1 in `days.map`.
         unsafe {
             let h = hash(_mm256_add_epi32(i32s(b as i32), lanes), keys.e);
             let hc = hash(_mm256_loadu_si256(cust.as_ptr().add(b).cast()), keys.c);
@@ -801,10 +880,17 @@ fn draw_avx2(cols: &Columns, keys: &Keys, zp: f32, w: &Weights, t: &Tables, days
             let up = _mm256_castps_si256(_mm256_cmp_ps::<_CMP_LT_OQ>(_mm256_cvtepi32_ps(d), x));
             let day = _mm256_min_epu32(_mm256_sub_epi32(d, up), last_day);
             let day = _mm256_blendv_epi8(day, last_day, after);
-            // (day - 1) / width, exact in f32 for these small days; nb after the horizon.
+            // (day - 1) / width, exact in f32 for these small days; nb after the horizon
+            // (the first row of the map, computed: a gather costs more).
             let q = _mm256_cvtepi32_ps(_mm256_sub_epi32(day, i32s(1)));
             let q = _mm256_cvttps_epi32(_mm256_mul_ps(_mm256_add_ps(q, f(0.5)), inv_width));
-            let bucket = _mm256_blendv_epi8(q, after_slot, _mm256_cmpgt_epi32(day, horizon));
+            let mut bucket = _mm256_blendv_epi8(q, after_slot, _mm256_cmpgt_epi32(day, horizon));
+            // Items paid in runs: their calendar's row.
+            if cols.any_run {
+                let r = _mm256_loadu_si256(row.as_ptr().add(b).cast());
+                let on_runs = _mm256_xor_si256(_mm256_cmpeq_epi32(r, i32s(0)), i32s(-1));
+                bucket = _mm256_mask_i32gather_epi32::<4>(bucket, map, _mm256_add_epi32(r, day), on_runs);
+            }
             let slot = _mm256_add_epi32(_mm256_loadu_si256(first.as_ptr().add(b).cast()), bucket);
             _mm256_storeu_si256(slots.as_mut_ptr().add(b).cast(), slot);
         }
@@ -1015,8 +1101,9 @@ mod tests {
                 dists: &days,
                 cap: 91.0,
                 copula,
+                run: &[],
             };
-            let w = forecast_case(&case, &ForecastParams::default()).unwrap();
+            let w = forecast_case(&case, &ForecastParams::default()).unwrap().weekly;
             w[0][2] - w[0][1]
         };
         let tied = Copula { customer_corr: 0.6, period_corr: 0.2, ..c };
@@ -1041,8 +1128,9 @@ mod tests {
                 dists: &k,
                 cap: 91.0,
                 copula: None,
+                run: &[],
             };
-            forecast_case(&case, &ForecastParams::default()).unwrap()
+            forecast_case(&case, &ForecastParams::default()).unwrap().weekly
         };
         let (all, quarter) = (run(None), run(Some(0.25)));
         let total = |w: &[[f64; 3]]| w.iter().map(|b| b[0]).sum::<f64>();
@@ -1067,9 +1155,10 @@ mod tests {
             dists: &days,
             cap: 91.0,
             copula: None,
+            run: &[None, Some(PaymentRun::Weekly(2)), None],
         };
-        let weeks = forecast_case(&case, &ForecastParams::default()).unwrap();
-        assert_eq!(weeks.len(), 4);
+        let CaseForecast { weekly: weeks, daily } = forecast_case(&case, &ForecastParams::default()).unwrap();
+        assert_eq!((weeks.len(), daily.len()), (4, DAILY_DAYS as usize));
         // The first two land in weeks 1 and 2 (narrow distributions: the second's upper
         // tail runs from 12 days at p90 to 16, so ~5% of it reaches week 3); the third
         // is beyond the cash model's horizon and in no week.
@@ -1078,6 +1167,11 @@ mod tests {
         assert!(weeks[0][0] > 90.0 && weeks[1][0] > 215.0 && weeks[2][0] < 35.0, "{weeks:?}");
         // (A mean can lie above the p90 when few draws land in a week.)
         assert!(weeks.iter().all(|w| w[1] <= w[2]), "{weeks:?}");
+        // Day by day, the same amounts; the second is paid on Wednesdays only (day 0 was
+        // a Thursday, so days 6, 13, 20, 27).
+        assert!((daily.iter().sum::<f64>() - total).abs() < 0.02, "{daily:?}");
+        let off_run: f64 = (0..DAILY_DAYS as usize).filter(|d| d > &4 && (d + 1) % 7 != 6).map(|d| daily[d]).sum();
+        assert!(off_run < 0.02 && daily[5] + daily[12] > 249.0, "{daily:?}");
         let bad = ForecastParams { sims: 3, ..ForecastParams::default() };
         assert_eq!(forecast_case(&case, &bad), Err(ForecastError::Sims(3)));
     }
@@ -1100,16 +1194,21 @@ mod tests {
                 let mut item = OpenItem::new(k / 3, cur, 100, k % 7 == 0, [p50 * 0.8, p50, p50 * 1.8]);
                 // Some with less (scale above 1) or more (below) within the horizon.
                 item.scale = [1.0, 2.5, 0.7, 1.0][k as usize % 4];
-                item
+                // Some paid in runs.
+                let runs = [PaymentRun::Weekly((k % 5) as u8), PaymentRun::SemiMonthly, PaymentRun::Monthly(28)];
+                item.on_runs((k % 4 == 1).then(|| runs[k as usize % 3]))
             })
             .collect();
         let currencies = currencies_in(items.iter());
         let t = Tables::new();
         let w = Weights { c: 0.5, p: 0.3, e: 0.8 };
+        // A Friday two days before a month's end.
+        let as_of = crate::domain::days_from_date(chrono::NaiveDate::from_ymd_opt(2024, 6, 28).unwrap());
+        let mut on_run_days = 0;
         for (horizon, width) in [(30usize, 7usize), (91, 7), (40, 1)] {
             let nb = horizon.div_ceil(width);
-            let cols = Columns::new(&items, &currencies, nb);
-            let days = Days::new(horizon, width, nb);
+            let days = Days::new(as_of, horizon as i32, width as i32, nb, items.iter());
+            let cols = Columns::new(&items, &currencies, &days);
             let (mut placed, mut after, mut scaled_after) = ([0usize; 3], 0, 0);
             for s in 0..20u32 {
                 let keys = Keys { e: hash32(s, 1), c: hash32(s, 2) };
@@ -1128,6 +1227,11 @@ mod tests {
                     if bucket < nb as u32 {
                         placed[k % 5 / 2] += 1;
                     }
+                    // Day by day, an item paid in runs lands on a run day only.
+                    if let (Some(run), 1, true) = (items[k].run, width, bucket < nb as u32) {
+                        assert!(run.is_run_day(as_of + bucket as i32 + 1), "item {k}, {run:?}, day {}", bucket + 1);
+                        on_run_days += 1;
+                    }
                     // All of the knots within the horizon, yet drawn after it at the
                     // level scale's share (60%).
                     if items[k].scale > 2.0 && items[k].knots[8] < horizon as f32 && bucket == nb as u32 {
@@ -1137,6 +1241,21 @@ mod tests {
             }
             assert!(placed[0] > 0 && placed[1] > 0 && after > 5_000, "{placed:?} {after}");
             assert!(scaled_after > 500, "{scaled_after}");
+        }
+        assert!(on_run_days > 1_000, "{on_run_days}");
+    }
+
+    #[test]
+    fn a_drawn_day_moves_to_the_nearest_run_day_from_tomorrow() {
+        let start = crate::domain::days_from_date(chrono::NaiveDate::from_ymd_opt(2024, 1, 1).unwrap());
+        for run in PaymentRun::all() {
+            for as_of in (start..start + 400).step_by(13) {
+                let placed = run_days_placed(run, as_of, 100);
+                assert_eq!(placed.len(), 100);
+                for (d, &p) in (1..=100).zip(&placed) {
+                    assert_eq!(as_of + p, run.nearest_from(as_of + d, as_of + 1), "{run:?} as of {as_of}, day {d}");
+                }
+            }
         }
     }
 }
@@ -1204,5 +1323,39 @@ mod model_tests {
         let arrived: f64 = actual.iter().sum();
         assert!(covered >= 7, "{covered}/13 weeks covered: {:?} vs {actual:?}", f.base);
         assert!((expected - arrived).abs() < 0.25 * arrived, "expected {expected} vs arrived {arrived}");
+    }
+
+    /// On a ledger where many customers pay in runs, the daily forecast made at D puts
+    /// their cash on their run days: day by day it errs less than the same draws left
+    /// on any day.
+    #[test]
+    fn a_daily_forecast_puts_run_payers_cash_on_their_run_days() {
+        let dir = crate::fixtures::generated_dir_with(120, 8_000, "2023-01-01", "2024-12-31", 5, |p| {
+            crate::generate::GenerateParams { payment_runs: true, ..p }
+        });
+        let d = days_from_date(chrono::NaiveDate::from_ymd_opt(2024, 6, 30).unwrap());
+        let h = load_history(dir.path(), d, &InvoiceReadOptions::default(), &FxTable::default()).unwrap();
+        let mut tp = quick_train_params();
+        tp.validation_days = 100_000;
+        let m = train_all(&h, d, &tp).unwrap().models;
+        let items = open_items(&h, d, &m).unwrap();
+        let on_runs = items.iter().filter(|i| i.run.is_some()).count();
+        assert!(on_runs * 5 > items.len(), "{on_runs} of {} open invoices on runs", items.len());
+        let anyday: Vec<OpenItem> = items.iter().map(|i| i.on_runs(None)).collect();
+        let (fx, days) = (FxTable::default(), 28);
+        let p = ForecastParams { horizon_days: days, granularity: Granularity::Day, ..Default::default() };
+        let mut actual = vec![0.0; days as usize];
+        for r in &full_history(dir.path()).invoices {
+            if r.invoice_date <= d && r.paid_date > d && r.paid_date <= d + days {
+                actual[(r.paid_date - d - 1) as usize] += fx.to_base(r.amount_minor, r.currency) * 100.0;
+            }
+        }
+        let wape = |items: &[OpenItem]| {
+            let f = simulate(items, d, &p, &fx, m.cash_horizon_days).unwrap();
+            let expected: Vec<f64> = f.base.iter().map(|b| b.expected_minor as f64).collect();
+            crate::models::metrics::wape(&expected, &actual)
+        };
+        let (runs, plain) = (wape(&items), wape(&anyday));
+        assert!(runs < plain - 0.05, "daily WAPE {runs:.3} on runs vs {plain:.3} on any day");
     }
 }

@@ -94,6 +94,10 @@ pub struct MethodMetrics {
     pub wape_4w: f64,
     /// WAPE of the cash forecast's weekly expected inflows (None without a forecast).
     pub forecast_wape: Option<f64>,
+    /// WAPE of the cash forecast's daily expected inflows over the first
+    /// [`DAILY_DAYS`] days after each as-of date (None without a forecast): whether the
+    /// cash is expected on the right days, payment runs included.
+    pub forecast_daily_wape: Option<f64>,
     /// Share of weeks whose actual inflow fell inside the forecast's p10–p90, among
     /// the weeks with an inflow forecast or received (a week where nothing was due and
     /// nothing came is inside any interval and says nothing of its width).
@@ -216,11 +220,24 @@ pub struct CashCase<'a> {
     pub cap: f64,
     /// Timing correlations learned with the remaining-time model at this date.
     pub copula: Option<super::copula::Copula>,
+    /// The payment-run calendar each invoice's customer follows at the date (empty: none).
+    pub run: &'a [Option<crate::domain::PaymentRun>],
 }
 
-/// Weekly (expected, p10, p90) inflow, base-currency units, of a case: the cash
-/// forecast, supplied by the layer that owns it.
-pub type CashForecaster<'a> = &'a (dyn Fn(&CashCase<'_>) -> Vec<[f64; 3]> + Sync);
+/// Days after each as-of date scored day by day ([`MethodMetrics::forecast_daily_wape`]).
+pub const DAILY_DAYS: i32 = 28;
+
+/// The cash forecast of a case, base-currency units.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CaseForecast {
+    /// (expected, p10, p90) inflow per week of the case.
+    pub weekly: Vec<[f64; 3]>,
+    /// Expected inflow per day, days 1..=[`DAILY_DAYS`].
+    pub daily: Vec<f64>,
+}
+
+/// The cash forecast of a case, supplied by the layer that owns it.
+pub type CashForecaster<'a> = &'a (dyn Fn(&CashCase<'_>) -> CaseForecast + Sync);
 
 /// Backtest results.
 #[derive(Debug, Clone, Serialize)]
@@ -380,9 +397,13 @@ impl BacktestReport {
         );
         let with_forecast = self.methods.iter().any(|m| m.forecast_wape.is_some());
         s.push_str("| method | MAE d | median AE d | ±7 d | p10–p90 cov. | late ROC-AUC | late PR-AUC | Brier | WAPE 13 wk | WAPE 4 wk |");
-        s.push_str(if with_forecast { " forecast WAPE | forecast weeks in p10–p90 |\n" } else { "\n" });
+        s.push_str(if with_forecast {
+            " forecast WAPE | forecast weeks in p10–p90 | forecast daily WAPE 4 wk |\n"
+        } else {
+            "\n"
+        });
         s.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-        s.push_str(if with_forecast { "---:|---:|\n" } else { "\n" });
+        s.push_str(if with_forecast { "---:|---:|---:|\n" } else { "\n" });
         for m in &self.methods {
             s.push_str(&format!(
                 "| {} | {:.2} | {:.1} | {:.1}% | {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} |",
@@ -399,9 +420,10 @@ impl BacktestReport {
             ));
             if with_forecast {
                 s.push_str(&format!(
-                    " {} | {} |",
+                    " {} | {} | {} |",
                     opt(m.forecast_wape, false),
-                    opt(m.forecast_interval_coverage, true)
+                    opt(m.forecast_interval_coverage, true),
+                    opt(m.forecast_daily_wape, false)
                 ));
             }
             s.push('\n');
@@ -574,6 +596,9 @@ struct Pool {
     /// Forecast (expected, p10, p90) and actual per scored week.
     fc: Vec<[f64; 3]>,
     fa: Vec<f64>,
+    /// Forecast expected and actual inflow per scored day.
+    fd: Vec<f64>,
+    ad: Vec<f64>,
     /// Week after the as-of date (from 0) of each of them.
     fweek: Vec<usize>,
     /// As-of date (index) of each scored invoice, of each protocol week (`f`, `a`) and
@@ -656,8 +681,27 @@ impl Pool {
 
     /// Appends `other`'s rows (a later as-of date's) to this pool's.
     fn append(&mut self, other: Pool) {
-        let Pool { pred, lo, hi, actual, p_late, late, f, a, f4, a4, fc, fa, fweek, date, wdate, fdate, history } =
-            other;
+        let Pool {
+            pred,
+            lo,
+            hi,
+            actual,
+            p_late,
+            late,
+            f,
+            a,
+            f4,
+            a4,
+            fc,
+            fa,
+            fd,
+            ad,
+            fweek,
+            date,
+            wdate,
+            fdate,
+            history,
+        } = other;
         self.pred.extend(pred);
         self.lo.extend(lo);
         self.hi.extend(hi);
@@ -670,6 +714,8 @@ impl Pool {
         self.a4.extend(a4);
         self.fc.extend(fc);
         self.fa.extend(fa);
+        self.fd.extend(fd);
+        self.ad.extend(ad);
         self.fweek.extend(fweek);
         self.date.extend(date);
         self.wdate.extend(wdate);
@@ -994,6 +1040,7 @@ pub fn run_backtest_with(
                         dists,
                         cap,
                         copula,
+                        run: &cash.run,
                     };
                     Some(fc(&case))
                 }
@@ -1003,7 +1050,7 @@ pub fn run_backtest_with(
                 if !complete && d + 7 * (w as i32 + 1) > data_end {
                     break;
                 }
-                if let Some(fc) = fc.as_ref().and_then(|fc| fc.get(w)) {
+                if let Some(fc) = fc.as_ref().and_then(|fc| fc.weekly.get(w)) {
                     pool.fc.push(*fc);
                     pool.fa.push(aw[w]);
                     pool.fweek.push(w);
@@ -1016,6 +1063,18 @@ pub fn run_backtest_with(
                     pool.f4.push(fw[w]);
                     pool.a4.push(aw[w]);
                 }
+            }
+            if let Some(fc) = &fc {
+                let mut ad = vec![0.0; fc.daily.len()];
+                for (i, &p) in cash.pos.iter().enumerate() {
+                    let after = h.invoices[p].paid_date - d;
+                    if h.invoices[p].paid_date != OPEN && (1..=ad.len() as i32).contains(&after) {
+                        ad[after as usize - 1] += cash.amount_base[i];
+                    }
+                }
+                let known = if complete { ad.len() } else { (data_end - d).clamp(0, ad.len() as i32) as usize };
+                pool.fd.extend(&fc.daily[..known]);
+                pool.ad.extend(&ad[..known]);
             }
         }
         Ok(Some(DateOut { pools, cash_rows, scored_rows, n_scored, n_cash }))
@@ -1065,6 +1124,7 @@ pub fn run_backtest_with(
                 let expected: Vec<f64> = p.fc.iter().map(|f| f[0]).collect();
                 metrics::wape(&expected, &p.fa)
             }),
+            forecast_daily_wape: (!p.fd.is_empty()).then(|| metrics::wape(&p.fd, &p.ad)),
             forecast_interval_coverage: interval_coverage(&p.fc, &p.fa),
             forecast_by_week: by_week(&p.fc, &p.fa, &p.fweek),
             intervals: p.intervals(&draws, m != 1),
