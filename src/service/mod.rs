@@ -309,11 +309,38 @@ impl State {
 
     /// The follow-up of customer `c`'s open invoice predicted by `p` at `as_of`.
     fn follow_up(&self, c: usize, p: &InvoicePrediction, as_of: i32) -> Option<crate::worklist::FollowUp> {
+        self.follow_ups(c, std::slice::from_ref(p), as_of).pop().flatten()
+    }
+
+    /// [`Self::follow_up`] of each of customer `c`'s open invoices predicted by `ps`, in
+    /// one pass over the customer's activities (the work grows with its invoices and
+    /// activities, not with their product).
+    fn follow_ups(&self, c: usize, ps: &[InvoicePrediction], as_of: i32) -> Vec<Option<crate::worklist::FollowUp>> {
+        if ps.is_empty() {
+            return Vec::new();
+        }
         let (h, hc) = self.history_of(c);
-        let key = crate::features::history::id_key(&p.invoice_id);
-        (h.offsets[hc]..h.offsets[hc + 1])
-            .find(|&i| h.invoices[i].key == key)
-            .map(|i| crate::worklist::follow_up(h, hc, i, as_of, p.p_late_30))
+        let key = |p: &InvoicePrediction| crate::features::history::id_key(&p.invoice_id);
+        let invoices = h.offsets[hc]..h.offsets[hc + 1];
+        // A few open invoices are found by scanning, many through an index (the first
+        // invoice with a key, as the scan finds it).
+        let at: Vec<Option<usize>> = if ps.len() <= 16 {
+            ps.iter()
+                .map(|p| {
+                    let k = key(p);
+                    invoices.clone().find(|&i| h.invoices[i].key == k)
+                })
+                .collect()
+        } else {
+            let mut pos: HashMap<u64, usize> = HashMap::with_capacity(invoices.len());
+            for i in invoices.rev() {
+                pos.insert(h.invoices[i].key, i);
+            }
+            ps.iter().map(|p| pos.get(&key(p)).copied()).collect()
+        };
+        let open: Vec<(usize, f64)> = ps.iter().zip(&at).filter_map(|(p, i)| Some(((*i)?, p.p_late_30))).collect();
+        let mut found = crate::worklist::follow_ups(h, hc, &open, as_of).into_iter();
+        at.iter().map(|i| i.and_then(|_| found.next())).collect()
     }
 
     /// Customer `c`'s summary at `as_of` and its customer-level flags (cached).
@@ -823,8 +850,9 @@ impl Service {
                     .par_iter()
                     .enumerate()
                     .map(|(c, ps)| {
-                        ps.iter()
-                            .map(|p| st.follow_up(c, p, self.as_of).is_none_or(|f| f.needs_action_today()))
+                        st.follow_ups(c, ps, self.as_of)
+                            .into_iter()
+                            .map(|f| f.is_none_or(|f| f.needs_action_today()))
                             .collect()
                     })
                     .collect();

@@ -94,53 +94,101 @@ impl FollowUp {
 /// The follow-up of invoice `i` (position in [`History::invoices`]) of customer `c`,
 /// open at `as_of`, with its P(> 30 days late) `p_late_30`.
 pub fn follow_up(h: &History, c: usize, i: usize, as_of: i32, p_late_30: f64) -> FollowUp {
-    let inv = &h.invoices[i];
-    let (mut contacts, mut last_contact, mut promised) = (0u32, NULL_DATE, NULL_DATE);
-    let (mut opened, mut resolved) = (false, false);
-    for e in &h.activities[h.act_offsets[c]..h.act_offsets[c + 1]] {
-        if e.pos as usize != i || e.date > as_of {
-            continue;
+    follow_ups(h, c, &[(i, p_late_30)], as_of).remove(0)
+}
+
+/// [`follow_up`] of several open invoices of customer `c` (position and P(> 30 days
+/// late) each), in one pass over the customer's activities.
+pub fn follow_ups(h: &History, c: usize, open: &[(usize, f64)], as_of: i32) -> Vec<FollowUp> {
+    // Each activity's invoice among the open ones: a few are scanned, many sorted by
+    // position and searched.
+    let mut by_pos: Vec<(usize, usize)> = Vec::new();
+    if open.len() > 8 {
+        by_pos = open.iter().enumerate().map(|(k, &(i, _))| (i, k)).collect();
+        by_pos.sort_unstable();
+    }
+    let find = |pos: usize| {
+        if open.len() > 8 {
+            by_pos.binary_search_by_key(&pos, |&(i, _)| i).ok().map(|j| by_pos[j].1)
+        } else {
+            open.iter().position(|&(i, _)| i == pos)
         }
+    };
+    let mut tally = vec![Tally::default(); open.len()];
+    for e in &h.activities[h.act_offsets[c]..h.act_offsets[c + 1]] {
+        if e.date <= as_of {
+            if let Some(k) = find(e.pos as usize) {
+                tally[k].add(e);
+            }
+        }
+    }
+    tally.into_iter().zip(open).map(|(t, &(i, p))| t.finish(h.invoices[i].due_date, as_of, p)).collect()
+}
+
+/// The contact, promises and disputes on one invoice so far.
+#[derive(Debug, Clone, Copy)]
+struct Tally {
+    contacts: u32,
+    last_contact: i32,
+    promised: i32,
+    opened: bool,
+    resolved: bool,
+}
+
+impl Default for Tally {
+    fn default() -> Self {
+        Tally { contacts: 0, last_contact: NULL_DATE, promised: NULL_DATE, opened: false, resolved: false }
+    }
+}
+
+impl Tally {
+    fn add(&mut self, e: &crate::features::history::ActEvent) {
         match e.kind {
             k if k.is_reminder() => {
-                contacts += 1;
-                last_contact = last_contact.max(e.date);
+                self.contacts += 1;
+                self.last_contact = self.last_contact.max(e.date);
             }
-            ActivityKind::PromiseToPay if e.promised != NULL_DATE => promised = promised.max(e.promised),
-            ActivityKind::DisputeOpened => opened = true,
-            ActivityKind::DisputeResolved => resolved = true,
+            ActivityKind::PromiseToPay if e.promised != NULL_DATE => self.promised = self.promised.max(e.promised),
+            ActivityKind::DisputeOpened => self.opened = true,
+            ActivityKind::DisputeResolved => self.resolved = true,
             _ => {}
         }
     }
-    let days_past_due = (as_of - inv.due_date).max(0);
-    let promise = (promised != NULL_DATE).then_some(if promised >= as_of { Promise::Open } else { Promise::Broken });
-    let in_dispute = opened && !resolved;
-    let next_action = if in_dispute {
-        NextAction::ResolveDispute
-    } else if promise == Some(Promise::Open) {
-        NextAction::AwaitPromise
-    } else if promise == Some(Promise::Broken) {
-        NextAction::FollowUpBrokenPromise
-    } else if days_past_due > 30 {
-        NextAction::Call
-    } else if days_past_due > 0 && last_contact != NULL_DATE && as_of - last_contact < REMINDER_WAIT_DAYS {
-        NextAction::AwaitReminder
-    } else if days_past_due > 0 {
-        NextAction::SendReminder
-    } else if p_late_30 >= 0.5 {
-        NextAction::PreDueReminder
-    } else {
-        NextAction::None
-    };
-    let day = |d: i32| (d != NULL_DATE).then(|| date_from_days(d).map(|x| x.to_string()).unwrap_or_default());
-    FollowUp {
-        days_past_due,
-        contacts,
-        last_contact: day(last_contact),
-        promised_date: day(promised),
-        promise,
-        in_dispute,
-        next_action,
+
+    /// The follow-up of an invoice due on `due` with this tally at `as_of`.
+    fn finish(self, due: i32, as_of: i32, p_late_30: f64) -> FollowUp {
+        let Tally { contacts, last_contact, promised, opened, resolved } = self;
+        let days_past_due = (as_of - due).max(0);
+        let promise =
+            (promised != NULL_DATE).then_some(if promised >= as_of { Promise::Open } else { Promise::Broken });
+        let in_dispute = opened && !resolved;
+        let next_action = if in_dispute {
+            NextAction::ResolveDispute
+        } else if promise == Some(Promise::Open) {
+            NextAction::AwaitPromise
+        } else if promise == Some(Promise::Broken) {
+            NextAction::FollowUpBrokenPromise
+        } else if days_past_due > 30 {
+            NextAction::Call
+        } else if days_past_due > 0 && last_contact != NULL_DATE && as_of - last_contact < REMINDER_WAIT_DAYS {
+            NextAction::AwaitReminder
+        } else if days_past_due > 0 {
+            NextAction::SendReminder
+        } else if p_late_30 >= 0.5 {
+            NextAction::PreDueReminder
+        } else {
+            NextAction::None
+        };
+        let day = |d: i32| (d != NULL_DATE).then(|| date_from_days(d).map(|x| x.to_string()).unwrap_or_default());
+        FollowUp {
+            days_past_due,
+            contacts,
+            last_contact: day(last_contact),
+            promised_date: day(promised),
+            promise,
+            in_dispute,
+            next_action,
+        }
     }
 }
 
@@ -196,6 +244,29 @@ mod tests {
             .map(|&(id, day)| at(id, day, 0.1).needs_action_today())
             .collect();
         assert_eq!(today, [true, true, false, false, true, false]);
+    }
+
+    /// One pass over a customer's activities gives each open invoice the follow-up it
+    /// gets alone.
+    #[test]
+    fn follow_ups_of_a_customer_match_one_at_a_time() {
+        let dir = crate::fixtures::generated_dir(40, 3_000, "2023-01-01", "2024-06-30", 9);
+        let h = load_history(dir.path(), FAR_FUTURE, &InvoiceReadOptions::default(), &FxTable::default()).unwrap();
+        let d = crate::domain::days_from_date(chrono::NaiveDate::from_ymd_opt(2024, 3, 31).unwrap());
+        let (mut checked, mut actions) = (0, std::collections::HashSet::new());
+        for c in 0..h.customers.len() {
+            let open: Vec<(usize, f64)> = (h.offsets[c]..h.offsets[c + 1])
+                .filter(|&i| h.invoices[i].invoice_date <= d && h.invoices[i].paid_date > d)
+                .map(|i| (i, (i % 10) as f64 / 10.0))
+                .collect();
+            let all = follow_ups(&h, c, &open, d);
+            for (f, &(i, p)) in all.iter().zip(&open) {
+                assert_eq!(f, &follow_up(&h, c, i, d, p));
+                actions.insert(format!("{:?}", f.next_action));
+                checked += 1;
+            }
+        }
+        assert!(checked > 100 && actions.len() >= 4, "{checked} invoices, actions {actions:?}");
     }
 
     /// The API and the dashboard read the actions and promise states as the words in
