@@ -16,4 +16,7 @@ pub use dates::{date_from_days, days_from_date, parse_date_flexible, parse_span_
 pub use ids::{CustomerId, IdError, InvoiceId, MAX_ID_LEN};
 pub use money::{Currency, Money, MoneyError};
 pub use records::{Activity, ActivityKind, Customer, Invoice, Payment};
-pub use runs::{business_day, days_to_month_end, PaymentRun, MIN_RUN_DATES, MIN_RUN_SHARE, N_RUNS, RUN_WINDOW};
+pub use runs::{
+    business_day, days_to_month_end, settles_on_business_days, PaymentRun, MIN_RUN_DATES, MIN_RUN_SHARE, N_CALENDARS,
+    N_RUNS, RUN_WINDOW,
+};

@@ -16,6 +16,10 @@ pub enum PaymentRun {
     SemiMonthly,
     /// Monthly on one day of the month (1–28).
     Monthly(u8),
+    /// Any business day, Monday to Friday: not a customer's runs but a ledger whose
+    /// settlements never fall on a weekend (see [`settles_on_business_days`]). Not in
+    /// [`PaymentRun::all`], never detected per customer.
+    BusinessDays,
 }
 
 /// Most settlement dates [`PaymentRun::detect`] reads (the newest).
@@ -52,6 +56,26 @@ pub fn days_to_month_end(day: i32) -> i32 {
 
 /// How many calendars [`PaymentRun::all`] lists.
 pub const N_RUNS: usize = 34;
+/// How many calendars there are ([`PaymentRun::slot`] is below it).
+pub const N_CALENDARS: usize = N_RUNS + 1;
+
+/// Fewest settlements [`settles_on_business_days`] reads.
+pub const MIN_SETTLEMENTS: usize = 200;
+/// Largest share of them on weekends for a ledger that settles on business days.
+pub const MAX_WEEKEND_SHARE: f64 = 0.02;
+
+/// Whether a ledger's settlement days (its settled invoices' paid days) fall on
+/// business days only: at least [`MIN_SETTLEMENTS`] of them and at most
+/// [`MAX_WEEKEND_SHARE`] on a Saturday or Sunday (a ledger settling on any day puts 2
+/// in 7 there).
+pub fn settles_on_business_days(days: impl Iterator<Item = i32>) -> bool {
+    let (mut n, mut weekend) = (0usize, 0usize);
+    for d in days {
+        n += 1;
+        weekend += usize::from(weekday(d) >= 5);
+    }
+    n >= MIN_SETTLEMENTS && weekend as f64 <= MAX_WEEKEND_SHARE * n as f64
+}
 
 impl PaymentRun {
     /// This calendar's place in [`Self::all`] (0..[`N_RUNS`]).
@@ -60,6 +84,7 @@ impl PaymentRun {
             PaymentRun::Weekly(w) => usize::from(w.min(4)),
             PaymentRun::SemiMonthly => 5,
             PaymentRun::Monthly(m) => 5 + usize::from(m.clamp(1, 28)),
+            PaymentRun::BusinessDays => N_RUNS,
         }
     }
 
@@ -79,6 +104,7 @@ impl PaymentRun {
                 date_from_days(day).is_some_and(|d| d.day() == 15) || days_to_month_end(day) == 0
             }
             PaymentRun::Monthly(m) => date_from_days(day).is_some_and(|d| d.day() == u32::from(m)),
+            PaymentRun::BusinessDays => weekday(day) < 5,
         }
     }
 
@@ -162,13 +188,24 @@ impl PaymentRun {
         }
     }
 
+    /// The day a payment predicted (or drawn) for `day` goes out on, none before
+    /// `first`: a payment run's nearest run day ([`Self::nearest_from`]); for
+    /// [`PaymentRun::BusinessDays`], the Monday after a weekend (a weekend's payments
+    /// post then).
+    pub fn settle(self, day: i32, first: i32) -> i32 {
+        match self {
+            PaymentRun::BusinessDays => self.on_or_after(day.max(first)),
+            _ => self.nearest_from(day, first),
+        }
+    }
+
     /// Predicted paid days `[p10, p50, p90]` placed on the calendar, none before
-    /// `first`: the median on the nearest run day, the interval's ends inward on the
+    /// `first`: the median where [`Self::settle`] puts it, the interval's ends inward on the
     /// run days within it (payments fall only on run days, so a run day just outside
     /// the quantiles is as likely as the run day inside), kept in order.
     pub fn place(self, q: [i32; 3], first: i32) -> [i32; 3] {
         let at_least = |d: i32| if d < first { self.on_or_after(first) } else { d };
-        let mid = self.nearest_from(q[1], first);
+        let mid = self.settle(q[1], first);
         let lo = at_least(self.on_or_after(q[0])).min(mid);
         let hi = at_least(self.on_or_before(q[2])).max(mid);
         [lo, mid, hi]
@@ -180,6 +217,7 @@ impl PaymentRun {
             PaymentRun::Weekly(_) => 7,
             PaymentRun::SemiMonthly => 15,
             PaymentRun::Monthly(_) => 30,
+            PaymentRun::BusinessDays => 1,
         }
     }
 
@@ -190,6 +228,7 @@ impl PaymentRun {
             PaymentRun::Weekly(w) => format!("weekly on {}", DAYS[usize::from(w.min(4))]),
             PaymentRun::SemiMonthly => "on the 15th and the last day of the month".to_string(),
             PaymentRun::Monthly(m) => format!("monthly on day {m}"),
+            PaymentRun::BusinessDays => "on business days".to_string(),
         }
     }
 }
@@ -279,6 +318,27 @@ mod tests {
             assert_eq!(found, first, "{cal:?}");
             assert!(found.is_some_and(covers));
         }
+    }
+
+    /// A ledger settling on business days moves a weekend to the Monday after; one
+    /// with weekend settlements, or too few, is not read as one.
+    #[test]
+    fn business_days_are_read_from_the_ledger_and_weekends_settle_on_monday() {
+        let monday = day(2024, 6, 10);
+        let weekdays: Vec<i32> = (0..280).map(|k| monday + 7 * (k / 5) + k % 5).collect();
+        assert!(settles_on_business_days(weekdays.iter().copied()));
+        assert!(!settles_on_business_days(weekdays[..150].iter().copied()), "too few");
+        // Three in a hundred on Saturdays: not business days only.
+        let mut some_saturdays = weekdays.clone();
+        some_saturdays.extend((0..9).map(|k| monday + 5 + 7 * k));
+        assert!(!settles_on_business_days(some_saturdays.iter().copied()));
+        let bd = PaymentRun::BusinessDays;
+        assert_eq!((bd.settle(monday + 5, monday), bd.settle(monday + 6, monday)), (monday + 7, monday + 7));
+        assert_eq!(bd.settle(monday + 3, monday + 4), monday + 4, "never before the first day");
+        // The interval inward: p10 on a Saturday to the Monday, p90 on a Sunday to the Friday.
+        assert_eq!(bd.place([monday + 5, monday + 8, monday + 13], monday + 1), [monday + 7, monday + 8, monday + 11]);
+        assert_eq!((bd.slot(), bd.describe().as_str()), (N_RUNS, "on business days"));
+        assert!(PaymentRun::all().all(|r| r != bd), "never read per customer");
     }
 
     #[test]

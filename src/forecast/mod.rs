@@ -18,7 +18,7 @@ use std::sync::Arc;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::domain::{date_from_days, Currency, PaymentRun, N_RUNS};
+use crate::domain::{date_from_days, Currency, PaymentRun, N_CALENDARS};
 use crate::features::history::History;
 use crate::features::FxTable;
 use crate::models::backtest::{CaseForecast, CashCase, DAILY_DAYS};
@@ -126,8 +126,9 @@ pub struct OpenItem {
     /// Level scale: a draw at level `u` is read at `u · scale` of the knots, and lands
     /// after the horizon at 1 or more (see [`CashDist`]).
     pub scale: f32,
-    /// The customer's payment-run calendar: a drawn day moves to its nearest run day
-    /// (never before the day after the as-of date), as `predict` places its p50.
+    /// The calendar the customer's payments go out on (its payment runs, or business
+    /// days where the ledger settles only on them): a drawn day moves where
+    /// [`PaymentRun::settle`] puts it, as `predict` places its p50.
     pub run: Option<PaymentRun>,
 }
 
@@ -247,7 +248,8 @@ pub fn open_items_where(
         .map(|i| {
             let (amount, cur) = rows.amount_minor[i];
             let open = amount - rows.received_minor[i].max(0);
-            OpenItem::from_dist(rows.cust[i] as u32, cur, open, d > rows.due_date[i], k[i]).on_runs(rows.run[i])
+            OpenItem::from_dist(rows.cust[i] as u32, cur, open, d > rows.due_date[i], k[i])
+                .on_runs(m.payment.calendar(rows.run[i]))
         })
         .collect())
 }
@@ -603,8 +605,9 @@ fn simulate_block(
 /// Drawn days after the as-of date into buckets, one row per calendar of the items:
 /// row 0 for items paid on any day, where day d in 1..=horizon is in bucket
 /// (d - 1) / width and day horizon + 1 (after the horizon) in bucket nb; and a row per
-/// payment-run calendar, where a drawn day first moves to the calendar's nearest run
-/// day, never before the day after the as-of date ([`PaymentRun::nearest_from`]).
+/// calendar, where a drawn day first moves where [`PaymentRun::settle`] puts it (a
+/// run's nearest run day, the Monday after a weekend), never before the day after the
+/// as-of date.
 struct Days {
     horizon: u32,
     width: u32,
@@ -614,19 +617,19 @@ struct Days {
     map: Vec<u32>,
     /// The first entry of each calendar's row, by [`PaymentRun::slot`]; 0 for a calendar
     /// no item follows.
-    row_at: [u32; N_RUNS],
+    row_at: [u32; N_CALENDARS],
 }
 
 impl Days {
     fn new<'a>(as_of: i32, horizon: i32, width: i32, nb: usize, items: impl Iterator<Item = &'a OpenItem>) -> Self {
-        let mut present = [false; N_RUNS];
+        let mut present = [false; N_CALENDARS];
         for r in items.filter_map(|i| i.run) {
             present[r.slot()] = true;
         }
         let bucket = |d: i32| if d > horizon { nb as u32 } else { ((d - 1) / width) as u32 };
         let mut map: Vec<u32> = (0..=horizon + 1).map(|d| bucket(d.max(1))).collect();
-        let mut row_at = [0u32; N_RUNS];
-        for r in PaymentRun::all().filter(|r| present[r.slot()]) {
+        let mut row_at = [0u32; N_CALENDARS];
+        for r in PaymentRun::all().chain([PaymentRun::BusinessDays]).filter(|r| present[r.slot()]) {
             row_at[r.slot()] = map.len() as u32;
             map.push(0);
             map.extend(run_days_placed(r, as_of, horizon).into_iter().map(bucket));
@@ -642,7 +645,7 @@ impl Days {
 }
 
 /// For days 1..=horizon after `as_of`, the day (after `as_of`) a payment drawn on it
-/// goes out on under `run`: [`PaymentRun::nearest_from`] the day after `as_of`, from one
+/// goes out on under `run`: [`PaymentRun::settle`] from the day after `as_of`, from one
 /// sweep over the run days around the horizon.
 fn run_days_placed(run: PaymentRun, as_of: i32, horizon: i32) -> Vec<i32> {
     // Every run day in reach: no calendar has a gap of more than 35 days.
@@ -658,6 +661,7 @@ fn run_days_placed(run: PaymentRun, as_of: i32, horizon: i32) -> Vec<i32> {
             let hi = runs.get(k).copied();
             let lo = if runs.get(k) == Some(&day) { Some(day) } else { k.checked_sub(1).map(|j| runs[j]) };
             let near = match (lo, hi) {
+                (_, Some(hi)) if run == PaymentRun::BusinessDays => hi,
                 (Some(lo), Some(hi)) => {
                     if hi - day <= day - lo {
                         hi
@@ -1196,7 +1200,11 @@ mod tests {
                 item.scale = [1.0, 2.5, 0.7, 1.0][k as usize % 4];
                 // Some paid in runs.
                 let runs = [PaymentRun::Weekly((k % 5) as u8), PaymentRun::SemiMonthly, PaymentRun::Monthly(28)];
-                item.on_runs((k % 4 == 1).then(|| runs[k as usize % 3]))
+                item.on_runs(match k % 4 {
+                    1 => Some(runs[k as usize % 3]),
+                    3 => Some(PaymentRun::BusinessDays),
+                    _ => None,
+                })
             })
             .collect();
         let currencies = currencies_in(items.iter());
@@ -1248,12 +1256,12 @@ mod tests {
     #[test]
     fn a_drawn_day_moves_to_the_nearest_run_day_from_tomorrow() {
         let start = crate::domain::days_from_date(chrono::NaiveDate::from_ymd_opt(2024, 1, 1).unwrap());
-        for run in PaymentRun::all() {
+        for run in PaymentRun::all().chain([PaymentRun::BusinessDays]) {
             for as_of in (start..start + 400).step_by(13) {
                 let placed = run_days_placed(run, as_of, 100);
                 assert_eq!(placed.len(), 100);
                 for (d, &p) in (1..=100).zip(&placed) {
-                    assert_eq!(as_of + p, run.nearest_from(as_of + d, as_of + 1), "{run:?} as of {as_of}, day {d}");
+                    assert_eq!(as_of + p, run.settle(as_of + d, as_of + 1), "{run:?} as of {as_of}, day {d}");
                 }
             }
         }

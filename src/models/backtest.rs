@@ -863,8 +863,9 @@ pub fn run_backtest_with(
                     let due = f64::from(rows.due_date[i]);
                     let c = pay.finish(q[i], emp.as_ref().map(|e| &e[i]), f64::from(d) - due + 1.0);
                     let days = [due + c[0], due + c[1], due + c[2]];
-                    // On the customer's run days, as `predict` places them.
-                    rows.run[i].map_or(days, |run| run.place(days.map(|v| v.round() as i32), d + 1).map(f64::from))
+                    // On the customer's run days (or business days), as `predict` places them.
+                    pay.calendar(rows.run[i])
+                        .map_or(days, |run| run.place(days.map(|v| v.round() as i32), d + 1).map(f64::from))
                 })
                 .collect();
             let probs = (0..rows.len())
@@ -975,17 +976,17 @@ pub fn run_backtest_with(
                 ),
                 _ => (None, f64::INFINITY),
             };
+            // The calendar each open invoice's payment goes out on.
+            let calendars: Vec<_> = cash.run.iter().map(|&r| pay.calendar(r)).collect();
             let placed: Vec<f64> = match &dists {
                 Some(k) => {
-                    // On the customer's nearest run day, as `predict` places its p50.
+                    // On the customer's run day (or business day), as `predict` places its p50.
                     k.iter()
-                        .zip(&cash.run)
+                        .zip(&calendars)
                         .map(|(k, run)| {
                             let day = f64::from(d) + k.at_level(0.5, cap);
                             match run {
-                                Some(r) if day <= f64::from(d) + cap => {
-                                    f64::from(r.nearest_from(day.round() as i32, d + 1))
-                                }
+                                Some(r) if day <= f64::from(d) + cap => f64::from(r.settle(day.round() as i32, d + 1)),
                                 _ => day,
                             }
                         })
@@ -1040,7 +1041,7 @@ pub fn run_backtest_with(
                         dists,
                         cap,
                         copula,
-                        run: &cash.run,
+                        run: &calendars,
                     };
                     Some(fc(&case))
                 }

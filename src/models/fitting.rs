@@ -29,7 +29,11 @@ pub fn fit_payment(
     let issue: Vec<i32> = reg.iter().map(|&i| train.invoice_date[i]).collect();
     let pos: Vec<usize> = reg.iter().map(|&i| train.pos[i]).collect();
     let emp = EmpiricalRows { h, pos: &pos, t: &issue };
-    Ok(Some((p.fit(xr.view(), &yr, Some(&issue), Some(emp))?, reg.len())))
+    let mut model = p.fit(xr.view(), &yr, Some(&issue), Some(emp))?;
+    // Settled by the date: the rows' paid days (later ones read as unpaid).
+    let settled = train.paid_date.iter().copied().filter(|&p| p != i32::MAX);
+    model.settles_on_business_days = crate::domain::settles_on_business_days(settled);
+    Ok(Some((model, reg.len())))
 }
 
 /// The risk model "paid more than `days` late" (one of [`RISK_THRESHOLDS`]) on the rows of

@@ -163,6 +163,11 @@ pub struct PaymentDateModel {
     /// time-later slice.
     #[serde(default)]
     pub empirical_weight: [[f64; 3]; 2],
+    /// The ledger's settlements known at training fell on business days only
+    /// ([`crate::domain::settles_on_business_days`]): predicted dates and the cash
+    /// forecast's draws on a weekend move to the Monday after.
+    #[serde(default)]
+    pub settles_on_business_days: bool,
 }
 
 /// Blend weights tried for the empirical model.
@@ -235,11 +240,23 @@ impl PaymentDateParams {
             .iter()
             .map(|&alpha| self.tree_params(alpha, min_leaf).fit(x, late_days))
             .collect::<Result<_, _>>()?;
-        Ok(PaymentDateModel { quantiles, widen: 0.0, empirical: None, empirical_weight: [[0.0; 3]; 2] })
+        Ok(PaymentDateModel {
+            quantiles,
+            widen: 0.0,
+            empirical: None,
+            empirical_weight: [[0.0; 3]; 2],
+            settles_on_business_days: false,
+        })
     }
 }
 
 impl PaymentDateModel {
+    /// The calendar an invoice's payment goes out on: its customer's payment runs, else
+    /// business days where the ledger settles only on them, else any day (None).
+    pub fn calendar(&self, run: Option<crate::domain::PaymentRun>) -> Option<crate::domain::PaymentRun> {
+        run.or(self.settles_on_business_days.then_some(crate::domain::PaymentRun::BusinessDays))
+    }
+
     /// `[p10, p50, p90]` of days late for each row from the trees, non-decreasing,
     /// widened by the conformal margin.
     ///

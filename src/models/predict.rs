@@ -30,8 +30,8 @@ pub struct Reason {
     /// Model input name (`cust.*` or `inv.*`), or `empirical.channel` /
     /// `empirical.segment_country` / `empirical.customer_history`
     /// (`empirical.portfolio` for a customer without settled invoices) for the
-    /// empirical model's share of the p50, or `payment_run` for the move of the p50
-    /// onto the customer's payment-run day.
+    /// empirical model's share of the p50, `payment_run` for the move of the p50 onto
+    /// the customer's payment-run day, or `business_day` for its move off a weekend.
     #[schema(value_type = String)]
     pub feature: &'static str,
     /// Its value (NaN serialises as null).
@@ -67,6 +67,10 @@ pub const EMPIRICAL_PORTFOLIO: &str = "empirical.portfolio";
 /// Reason: the p50 moved to the nearest day of the customer's payment runs (the
 /// calendar its settlements follow: weekly, on the 15th and month end, or monthly).
 pub const PAYMENT_RUN: &str = "payment_run";
+
+/// Reason: the p50 moved off a weekend to the Monday after (the ledger's settlements
+/// fall on business days only).
+pub const BUSINESS_DAY: &str = "business_day";
 
 /// The reason naming the empirical model's share beyond the channel, for a customer
 /// with `settled` invoices in its distribution.
@@ -454,7 +458,8 @@ pub fn score_matrix(
         let due = r.due;
         let c = m.payment.finish(q[i], r.emp.as_ref(), f64::from(d - due + 1));
         let days = c.map(|v| (f64::from(due) + v).round().max(f64::from(d + 1)) as i32);
-        let placed = r.run.map_or(days, |run| run.place(days, d + 1));
+        let calendar = m.payment.calendar(r.run);
+        let placed = calendar.map_or(days, |run| run.place(days, d + 1));
         let probs = condition_open([p0[i], p30[i], p90[i]], d - due, r.emp.map(|e| e.unpaid));
         let xs = &flat[i * nf..(i + 1) * nf];
         let contrib = &contribs[i * nf..(i + 1) * nf];
@@ -491,7 +496,11 @@ pub fn score_matrix(
         }
         if placed[1] != days[1] {
             reasons.push(Reason {
-                feature: PAYMENT_RUN,
+                feature: if calendar == Some(crate::domain::PaymentRun::BusinessDays) {
+                    BUSINESS_DAY
+                } else {
+                    PAYMENT_RUN
+                },
                 value: None,
                 contribution_days: f64::from(placed[1] - days[1]),
             });

@@ -639,6 +639,7 @@ mod tests {
     /// dates on its run days; the calendar is read from what was settled by the date.
     #[test]
     fn predictions_fall_on_the_customers_payment_run_days() {
+        use crate::domain::PaymentRun;
         let dir = tempfile::tempdir().unwrap();
         let date = |y, m, d| chrono::NaiveDate::from_ymd_opt(y, m, d).unwrap();
         let params = crate::generate::GenerateParams {
@@ -656,7 +657,7 @@ mod tests {
         let t = train_all(&h, d, &quick()).unwrap();
         let preds = predict_open(&h, d, &t.models).unwrap();
         let full = crate::fixtures::full_history(dir.path());
-        let (mut on_runs, mut moved) = (0, 0);
+        let (mut on_runs, mut moved, mut off_weekends) = (0, 0, 0);
         for p in &preds {
             let c = h.customers.iter().position(|x| *x == p.customer_id).unwrap();
             // What was settled by d, whether or not the history knows later settlements.
@@ -666,16 +667,25 @@ mod tests {
             let days = [p.p10_paid_date.0, p.predicted_paid_date.0, p.p90_paid_date.0];
             assert!(days[0] <= days[1] && days[1] <= days[2] && days[0] > d, "{p:?}");
             let reason = p.reasons.iter().any(|r| r.feature == crate::models::predict::PAYMENT_RUN);
+            let weekend = p.reasons.iter().any(|r| r.feature == crate::models::predict::BUSINESS_DAY);
             match run {
                 Some(r) => {
                     assert!(days.iter().all(|&x| r.is_run_day(x)), "{p:?} off {r:?}");
                     on_runs += 1;
                     moved += usize::from(reason);
+                    assert!(!weekend, "{p:?}");
                 }
-                None => assert!(!reason, "{p:?}"),
+                // The generated ledger settles on business days only: the others' dates
+                // are business days.
+                None => {
+                    assert!(!reason, "{p:?}");
+                    assert!(days.iter().all(|&x| PaymentRun::BusinessDays.is_run_day(x)), "{p:?} on a weekend");
+                    off_weekends += usize::from(weekend);
+                }
             }
         }
+        assert!(t.models.payment.settles_on_business_days);
         assert!(on_runs >= 20, "{on_runs} open invoices of customers paying in runs");
-        assert!(moved > 0, "no p50 moved onto a run day");
+        assert!(moved > 0 && off_weekends > 0, "p50s moved: {moved} onto run days, {off_weekends} off weekends");
     }
 }
