@@ -24,7 +24,7 @@ fn main() {
             let cust = i / 5;
             let run = (runs && cust % 5 < 2).then(|| calendars[cust % calendars.len()]);
             OpenItem::new(cust as u32, cur[i % 6], r.int(1_000, 10_000_000), i % 3 == 0, [p50 - w / 2.0, p50, p50 + w])
-                .on_runs(run)
+                .on_calendar(run)
         })
         .collect();
     let fx = FxTable::default();

@@ -129,7 +129,7 @@ pub struct OpenItem {
     /// The calendar the customer's payments go out on (its payment runs, or business
     /// days where the ledger settles only on them): a drawn day moves where
     /// [`PaymentRun::settle`] puts it, as `predict` places its p50.
-    pub run: Option<PaymentRun>,
+    pub calendar: Option<PaymentRun>,
 }
 
 impl OpenItem {
@@ -141,12 +141,12 @@ impl OpenItem {
     /// An item from its distribution of days until payment.
     pub fn from_dist(cust: u32, currency: Currency, open_minor: i64, overdue: bool, d: CashDist) -> Self {
         let (knots, scale) = (d.knots.map(|k| k as f32), d.scale as f32);
-        OpenItem { cust, currency, open_minor, overdue, knots, scale, run: None }
+        OpenItem { cust, currency, open_minor, overdue, knots, scale, calendar: None }
     }
 
-    /// The item paid on the run days of `run` (None: on any day).
-    pub fn on_runs(self, run: Option<PaymentRun>) -> Self {
-        OpenItem { run, ..self }
+    /// The item paid on the days of `calendar` (None: on any day).
+    pub fn on_calendar(self, calendar: Option<PaymentRun>) -> Self {
+        OpenItem { calendar, ..self }
     }
 }
 
@@ -249,13 +249,13 @@ pub fn open_items_where(
             let (amount, cur) = rows.amount_minor[i];
             let open = amount - rows.received_minor[i].max(0);
             OpenItem::from_dist(rows.cust[i] as u32, cur, open, d > rows.due_date[i], k[i])
-                .on_runs(m.payment.calendar(rows.run[i]))
+                .on_calendar(m.payment.calendar(rows.run[i]))
         })
         .collect())
 }
 
 /// The forecast as the backtest scores it: every open invoice of a case in the base
-/// currency, on its customer's payment runs, simulated with `p` by week over the case's
+/// currency, on its calendar, simulated with `p` by week over the case's
 /// weeks and by day over the first [`DAILY_DAYS`]; in base-currency units.
 ///
 /// # Errors
@@ -268,7 +268,7 @@ pub fn forecast_case(case: &CashCase<'_>, p: &ForecastParams) -> Result<CaseFore
         .map(|i| {
             let minor = (case.amount_base[i] * scale).round() as i64;
             OpenItem::from_dist(case.cust[i] as u32, base, minor, case.overdue[i], case.dists[i])
-                .on_runs(case.run.get(i).copied().flatten())
+                .on_calendar(case.calendar.get(i).copied().flatten())
         })
         .collect();
     let run = |horizon_days: i32, granularity: Granularity| {
@@ -623,7 +623,7 @@ struct Days {
 impl Days {
     fn new<'a>(as_of: i32, horizon: i32, width: i32, nb: usize, items: impl Iterator<Item = &'a OpenItem>) -> Self {
         let mut present = [false; N_CALENDARS];
-        for r in items.filter_map(|i| i.run) {
+        for r in items.filter_map(|i| i.calendar) {
             present[r.slot()] = true;
         }
         let bucket = |d: i32| if d > horizon { nb as u32 } else { ((d - 1) / width) as u32 };
@@ -700,8 +700,8 @@ struct Columns {
     slot: Vec<u32>,
     /// First entry of the item's calendar row in [`Days::map`].
     row: Vec<u32>,
-    /// Whether any item is paid in runs (a row other than the first).
-    any_run: bool,
+    /// Whether any item has a calendar (a row other than the first).
+    any_calendar: bool,
     amount: Vec<i64>,
 }
 
@@ -719,8 +719,8 @@ impl Columns {
                     ((c * 2 + usize::from(i.overdue)) * (nb + 1)) as u32
                 })
                 .collect(),
-            row: block.iter().map(|i| days.row(i.run)).collect(),
-            any_run: block.iter().any(|i| i.run.is_some()),
+            row: block.iter().map(|i| days.row(i.calendar)).collect(),
+            any_calendar: block.iter().any(|i| i.calendar.is_some()),
             amount: block.iter().map(|i| i.open_minor).collect(),
         }
     }
@@ -889,8 +889,8 @@ fn draw_avx2(cols: &Columns, keys: &Keys, zp: f32, w: &Weights, t: &Tables, days
             let q = _mm256_cvtepi32_ps(_mm256_sub_epi32(day, i32s(1)));
             let q = _mm256_cvttps_epi32(_mm256_mul_ps(_mm256_add_ps(q, f(0.5)), inv_width));
             let mut bucket = _mm256_blendv_epi8(q, after_slot, _mm256_cmpgt_epi32(day, horizon));
-            // Items paid in runs: their calendar's row.
-            if cols.any_run {
+            // Items with a calendar: its row.
+            if cols.any_calendar {
                 let r = _mm256_loadu_si256(row.as_ptr().add(b).cast());
                 let on_runs = _mm256_xor_si256(_mm256_cmpeq_epi32(r, i32s(0)), i32s(-1));
                 bucket = _mm256_mask_i32gather_epi32::<4>(bucket, map, _mm256_add_epi32(r, day), on_runs);
@@ -1105,7 +1105,7 @@ mod tests {
                 dists: &days,
                 cap: 91.0,
                 copula,
-                run: &[],
+                calendar: &[],
             };
             let w = forecast_case(&case, &ForecastParams::default()).unwrap().weekly;
             w[0][2] - w[0][1]
@@ -1132,7 +1132,7 @@ mod tests {
                 dists: &k,
                 cap: 91.0,
                 copula: None,
-                run: &[],
+                calendar: &[],
             };
             forecast_case(&case, &ForecastParams::default()).unwrap().weekly
         };
@@ -1159,7 +1159,7 @@ mod tests {
             dists: &days,
             cap: 91.0,
             copula: None,
-            run: &[None, Some(PaymentRun::Weekly(2)), None],
+            calendar: &[None, Some(PaymentRun::Weekly(2)), None],
         };
         let CaseForecast { weekly: weeks, daily } = forecast_case(&case, &ForecastParams::default()).unwrap();
         assert_eq!((weeks.len(), daily.len()), (4, DAILY_DAYS as usize));
@@ -1200,7 +1200,7 @@ mod tests {
                 item.scale = [1.0, 2.5, 0.7, 1.0][k as usize % 4];
                 // Some paid in runs.
                 let runs = [PaymentRun::Weekly((k % 5) as u8), PaymentRun::SemiMonthly, PaymentRun::Monthly(28)];
-                item.on_runs(match k % 4 {
+                item.on_calendar(match k % 4 {
                     1 => Some(runs[k as usize % 3]),
                     3 => Some(PaymentRun::BusinessDays),
                     _ => None,
@@ -1236,7 +1236,7 @@ mod tests {
                         placed[k % 5 / 2] += 1;
                     }
                     // Day by day, an item paid in runs lands on a run day only.
-                    if let (Some(run), 1, true) = (items[k].run, width, bucket < nb as u32) {
+                    if let (Some(run), 1, true) = (items[k].calendar, width, bucket < nb as u32) {
                         assert!(run.is_run_day(as_of + bucket as i32 + 1), "item {k}, {run:?}, day {}", bucket + 1);
                         on_run_days += 1;
                     }
@@ -1347,9 +1347,9 @@ mod model_tests {
         tp.validation_days = 100_000;
         let m = train_all(&h, d, &tp).unwrap().models;
         let items = open_items(&h, d, &m).unwrap();
-        let on_runs = items.iter().filter(|i| i.run.is_some()).count();
+        let on_runs = items.iter().filter(|i| i.calendar.is_some_and(|r| r != PaymentRun::BusinessDays)).count();
         assert!(on_runs * 5 > items.len(), "{on_runs} of {} open invoices on runs", items.len());
-        let anyday: Vec<OpenItem> = items.iter().map(|i| i.on_runs(None)).collect();
+        let anyday: Vec<OpenItem> = items.iter().map(|i| i.on_calendar(None)).collect();
         let (fx, days) = (FxTable::default(), 28);
         let p = ForecastParams { horizon_days: days, granularity: Granularity::Day, ..Default::default() };
         let mut actual = vec![0.0; days as usize];

@@ -220,8 +220,9 @@ pub struct CashCase<'a> {
     pub cap: f64,
     /// Timing correlations learned with the remaining-time model at this date.
     pub copula: Option<super::copula::Copula>,
-    /// The payment-run calendar each invoice's customer follows at the date (empty: none).
-    pub run: &'a [Option<crate::domain::PaymentRun>],
+    /// The calendar each invoice's payment goes out on at the date: its customer's
+    /// payment runs, or business days (empty: any day for all).
+    pub calendar: &'a [Option<crate::domain::PaymentRun>],
 }
 
 /// Days after each as-of date scored day by day ([`MethodMetrics::forecast_daily_wape`]).
@@ -1041,7 +1042,7 @@ pub fn run_backtest_with(
                         dists,
                         cap,
                         copula,
-                        run: &calendars,
+                        calendar: &calendars,
                     };
                     Some(fc(&case))
                 }
