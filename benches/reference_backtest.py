@@ -307,19 +307,21 @@ def main():
     report = json.load(open(out))
     print(f"{report['n_scored']} invoices scored by arsight over {len(report['as_of_dates'])} as-of dates; "
           f"reference: {ref['n_scored']} over {ref['as_of_dates']}\n")
-    print("| method | MAE d | ±7 d | p10–p90 cov. | late ROC-AUC | Brier | WAPE 13 wk | forecast WAPE | forecast weeks in p10–p90 | time s |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| method | MAE d | ±7 d | p10–p90 cov. | late ROC-AUC | Brier | WAPE 13 wk | forecast WAPE | forecast weeks in p10–p90 | forecast daily WAPE 4 wk | time s |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for i, m in enumerate(report["methods"]):
         cov = "—" if m["p10_p90_coverage"] is None else f"{100 * m['p10_p90_coverage']:.1f}%"
         tm = f"{ours_s:.1f}" if i == 0 else ""
         fw = m.get("forecast_wape")
         fc = m.get("forecast_interval_coverage")
+        fd = m.get("forecast_daily_wape")
         fw = "—" if fw is None else f"{fw:.3f}"
         fc = "—" if fc is None else f"{100 * fc:.1f}%"
+        fd = "—" if fd is None else f"{fd:.3f}"
         print(f"| {m['method']} | {m['mae_days']:.2f} | {100 * m['within_7d']:.1f}% | {cov} | {m['late_roc_auc']:.3f} | "
-              f"{m['late_brier']:.3f} | {m['wape']:.3f} | {fw} | {fc} | {tm} |")
+              f"{m['late_brier']:.3f} | {m['wape']:.3f} | {fw} | {fc} | {fd} | {tm} |")
     print(f"| {ref['method']} | {ref['mae_days']:.2f} | {100 * ref['within_7d']:.1f}% | {100 * ref['p10_p90_coverage']:.1f}% | "
-          f"{ref['late_roc_auc']:.3f} | {ref['late_brier']:.3f} | {ref['wape']:.3f} | — | — | {ref_s:.1f} |")
+          f"{ref['late_roc_auc']:.3f} | {ref['late_brier']:.3f} | {ref['wape']:.3f} | — | — | — | {ref_s:.1f} |")
 
     # How far each figure would move with other as-of dates, and whether the gaps
     # between the two sides are larger than that.
