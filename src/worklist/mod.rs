@@ -100,26 +100,13 @@ pub fn follow_up(h: &History, c: usize, i: usize, as_of: i32, p_late_30: f64) ->
 /// [`follow_up`] of several open invoices of customer `c` (position and P(> 30 days
 /// late) each), in one pass over the customer's activities.
 pub fn follow_ups(h: &History, c: usize, open: &[(usize, f64)], as_of: i32) -> Vec<FollowUp> {
-    // Each activity's invoice among the open ones: a few are scanned, many sorted by
-    // position and searched.
-    let mut by_pos: Vec<(usize, usize)> = Vec::new();
-    if open.len() > 8 {
-        by_pos = open.iter().enumerate().map(|(k, &(i, _))| (i, k)).collect();
-        by_pos.sort_unstable();
-    }
-    let find = |pos: usize| {
-        if open.len() > 8 {
-            by_pos.binary_search_by_key(&pos, |&(i, _)| i).ok().map(|j| by_pos[j].1)
-        } else {
-            open.iter().position(|&(i, _)| i == pos)
-        }
-    };
+    // Each activity's invoice among the open ones, sorted by position and searched.
+    let mut by_pos: Vec<(usize, usize)> = open.iter().enumerate().map(|(k, &(i, _))| (i, k)).collect();
+    by_pos.sort_unstable();
     let mut tally = vec![Tally::default(); open.len()];
-    for e in &h.activities[h.act_offsets[c]..h.act_offsets[c + 1]] {
-        if e.date <= as_of {
-            if let Some(k) = find(e.pos as usize) {
-                tally[k].add(e);
-            }
+    for e in h.activities[h.act_offsets[c]..h.act_offsets[c + 1]].iter().filter(|e| e.date <= as_of) {
+        if let Ok(j) = by_pos.binary_search_by_key(&(e.pos as usize), |&(i, _)| i) {
+            tally[by_pos[j].1].add(e);
         }
     }
     tally.into_iter().zip(open).map(|(t, &(i, p))| t.finish(h.invoices[i].due_date, as_of, p)).collect()
