@@ -303,6 +303,11 @@ pub struct GenerateArgs {
     /// weekday, the 15th and the month's last day, or monthly on a day); off by default.
     #[arg(long)]
     pub payment_runs: bool,
+    /// Bank holidays: nothing settles on the TARGET2 closing days (New Year, Good
+    /// Friday, Easter Monday, 1 May, 25 and 26 December), written to
+    /// `holidays.parquet`; off by default.
+    #[arg(long)]
+    pub holidays: bool,
 }
 
 impl From<GenerateArgs> for crate::generate::GenerateParams {
@@ -317,6 +322,7 @@ impl From<GenerateArgs> for crate::generate::GenerateParams {
             market_effects: a.market_effects,
             mixed_terms: a.mixed_terms,
             payment_runs: a.payment_runs,
+            holidays: a.holidays,
         }
     }
 }

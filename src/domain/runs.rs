@@ -1,7 +1,7 @@
 //! Payment runs: many customers' accounts-payable departments pay in batches on set
 //! days (every Thursday, the 15th and the month's last day, the 25th), so a payment
 //! goes out on the first run day on or after the day it is approved. A run that falls
-//! on a weekend goes out on the Monday after.
+//! on a weekend or a bank holiday goes out on the next business day.
 
 use chrono::Datelike;
 
@@ -29,20 +29,54 @@ pub const MIN_RUN_DATES: usize = 8;
 /// Least share of those dates that must be run days of one calendar.
 pub const MIN_RUN_SHARE: f64 = 0.8;
 /// Longest gap between run days of any calendar (a monthly run on the 28th of
-/// January to the 28th of February, moved to a Monday: 33 days).
-const MAX_GAP: i32 = 35;
+/// January to the 28th of February, moved to a Monday: 33 days; a few more when a
+/// holiday follows the weekend).
+const MAX_GAP: i32 = 40;
 
 /// Weekday of an epoch day, 0 = Monday (1970-01-01 was a Thursday).
 fn weekday(day: i32) -> i32 {
     (day + 3).rem_euclid(7)
 }
 
-/// `day`, or the Monday after when it falls on a weekend.
-pub fn business_day(day: i32) -> i32 {
-    match weekday(day) {
-        5 => day + 2,
-        6 => day + 1,
-        _ => day,
+/// Bank holidays: weekdays on which nothing settles, as epoch days (from the data's
+/// `holidays` table; none by default).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Holidays(Vec<i32>);
+
+/// No holidays: only weekends are closed.
+pub static NO_HOLIDAYS: Holidays = Holidays(Vec::new());
+
+impl Holidays {
+    /// The holidays among `days` (sorted, each once).
+    pub fn new(days: impl IntoIterator<Item = i32>) -> Self {
+        let mut v: Vec<i32> = days.into_iter().collect();
+        v.sort_unstable();
+        v.dedup();
+        Holidays(v)
+    }
+
+    /// The days, ascending.
+    pub fn days(&self) -> &[i32] {
+        &self.0
+    }
+
+    /// Whether `day` is a holiday.
+    pub fn contains(&self, day: i32) -> bool {
+        !self.0.is_empty() && self.0.binary_search(&day).is_ok()
+    }
+
+    /// Whether `day` is a business day: Monday to Friday and not a holiday.
+    pub fn is_business_day(&self, day: i32) -> bool {
+        weekday(day) < 5 && !self.contains(day)
+    }
+
+    /// `day`, or the next business day when it falls on a weekend or a holiday.
+    pub fn business_day(&self, day: i32) -> i32 {
+        let mut d = day;
+        while !self.is_business_day(d) && d - day < MAX_GAP {
+            d += 1;
+        }
+        d
     }
 }
 
@@ -108,25 +142,37 @@ impl PaymentRun {
         }
     }
 
-    /// Whether a payment of this calendar can go out on `day`: a run is scheduled on
-    /// it, or on the weekend before a Monday.
-    pub fn is_run_day(self, day: i32) -> bool {
-        (0..=2).any(|back| self.scheduled(day - back) && business_day(day - back) == day)
+    /// Whether a payment of this calendar can go out on `day`: a business day on which
+    /// a run is scheduled, or on a day of the weekend or holidays just before it.
+    pub fn is_run_day(self, day: i32, hol: &Holidays) -> bool {
+        if !hol.is_business_day(day) {
+            return false;
+        }
+        let mut r = day;
+        loop {
+            if self.scheduled(r) {
+                return true;
+            }
+            r -= 1;
+            if hol.is_business_day(r) || day - r >= MAX_GAP {
+                return false;
+            }
+        }
     }
 
     /// The first run day on or after `day`.
-    pub fn on_or_after(self, day: i32) -> i32 {
-        (day..day + MAX_GAP).find(|&d| self.is_run_day(d)).unwrap_or(day)
+    pub fn on_or_after(self, day: i32, hol: &Holidays) -> i32 {
+        (day..day + MAX_GAP).find(|&d| self.is_run_day(d, hol)).unwrap_or(day)
     }
 
     /// The last run day on or before `day`.
-    pub fn on_or_before(self, day: i32) -> i32 {
-        (day - MAX_GAP..=day).rev().find(|&d| self.is_run_day(d)).unwrap_or(day)
+    pub fn on_or_before(self, day: i32, hol: &Holidays) -> i32 {
+        (day - MAX_GAP..=day).rev().find(|&d| self.is_run_day(d, hol)).unwrap_or(day)
     }
 
     /// The run day nearest to `day` (the later one on a tie).
-    pub fn nearest(self, day: i32) -> i32 {
-        let (lo, hi) = (self.on_or_before(day), self.on_or_after(day));
+    pub fn nearest(self, day: i32, hol: &Holidays) -> i32 {
+        let (lo, hi) = (self.on_or_before(day, hol), self.on_or_after(day, hol));
         if hi - day <= day - lo {
             hi
         } else {
@@ -139,7 +185,7 @@ impl PaymentRun {
     /// least [`MIN_RUN_SHARE`] of at least [`MIN_RUN_DATES`] dates. A customer paying on
     /// any business day puts about 40% of its payments on Mondays (weekends move
     /// there), so a run calendar needs far more than that.
-    pub fn detect(dates: &[i32]) -> Option<PaymentRun> {
+    pub fn detect(dates: &[i32], hol: &Holidays) -> Option<PaymentRun> {
         let recent = &dates[dates.len().saturating_sub(RUN_WINDOW)..];
         if recent.len() < MIN_RUN_DATES {
             return None;
@@ -148,13 +194,18 @@ impl PaymentRun {
         let mut count = [0usize; N_RUNS];
         for &p in recent {
             let mut hit = [false; N_RUNS];
-            let wd = weekday(p);
-            if wd >= 5 {
+            if !hol.is_business_day(p) {
                 continue;
             }
-            hit[wd as usize] = true;
-            // The days whose runs go out on p: p, and the weekend before a Monday.
-            for r in (if wd == 0 { p - 2 } else { p })..=p {
+            // The days whose runs go out on p: p, and the weekend and holidays before it.
+            let mut from = p;
+            while !hol.is_business_day(from - 1) && p - from < MAX_GAP {
+                from -= 1;
+            }
+            for r in from..=p {
+                if weekday(r) < 5 {
+                    hit[weekday(r) as usize] = true;
+                }
                 let Some(d) = date_from_days(r) else { continue };
                 if d.day() == 15 || d.succ_opt().is_some_and(|n| n.day() == 1) {
                     hit[5] = true;
@@ -179,10 +230,10 @@ impl PaymentRun {
 
     /// The run day nearest to `day`, or the first on or after `first` when that is
     /// earlier (a median placed on the calendar).
-    pub fn nearest_from(self, day: i32, first: i32) -> i32 {
-        let d = self.nearest(day);
+    pub fn nearest_from(self, day: i32, first: i32, hol: &Holidays) -> i32 {
+        let d = self.nearest(day, hol);
         if d < first {
-            self.on_or_after(first)
+            self.on_or_after(first, hol)
         } else {
             d
         }
@@ -190,12 +241,12 @@ impl PaymentRun {
 
     /// The day a payment predicted (or drawn) for `day` goes out on, none before
     /// `first`: a payment run's nearest run day ([`Self::nearest_from`]); for
-    /// [`PaymentRun::BusinessDays`], the Monday after a weekend (a weekend's payments
-    /// post then).
-    pub fn settle(self, day: i32, first: i32) -> i32 {
+    /// [`PaymentRun::BusinessDays`], the next business day after a weekend or holiday
+    /// (a closed day's payments post then).
+    pub fn settle(self, day: i32, first: i32, hol: &Holidays) -> i32 {
         match self {
-            PaymentRun::BusinessDays => self.on_or_after(day.max(first)),
-            _ => self.nearest_from(day, first),
+            PaymentRun::BusinessDays => self.on_or_after(day.max(first), hol),
+            _ => self.nearest_from(day, first, hol),
         }
     }
 
@@ -203,11 +254,11 @@ impl PaymentRun {
     /// `first`: the median where [`Self::settle`] puts it, the interval's ends inward on the
     /// run days within it (payments fall only on run days, so a run day just outside
     /// the quantiles is as likely as the run day inside), kept in order.
-    pub fn place(self, q: [i32; 3], first: i32) -> [i32; 3] {
-        let at_least = |d: i32| if d < first { self.on_or_after(first) } else { d };
-        let mid = self.settle(q[1], first);
-        let lo = at_least(self.on_or_after(q[0])).min(mid);
-        let hi = at_least(self.on_or_before(q[2])).max(mid);
+    pub fn place(self, q: [i32; 3], first: i32, hol: &Holidays) -> [i32; 3] {
+        let at_least = |d: i32| if d < first { self.on_or_after(first, hol) } else { d };
+        let mid = self.settle(q[1], first, hol);
+        let lo = at_least(self.on_or_after(q[0], hol)).min(mid);
+        let hi = at_least(self.on_or_before(q[2], hol)).max(mid);
         [lo, mid, hi]
     }
 
@@ -238,6 +289,8 @@ mod tests {
     use super::*;
     use crate::domain::days_from_date;
 
+    const H: &Holidays = &NO_HOLIDAYS;
+
     fn day(y: i32, m: u32, d: u32) -> i32 {
         days_from_date(chrono::NaiveDate::from_ymd_opt(y, m, d).unwrap())
     }
@@ -246,19 +299,19 @@ mod tests {
     fn run_days_move_off_weekends_and_the_next_one_is_found() {
         // 2024-06-15 is a Saturday: the mid-month run goes out on Monday the 17th.
         let semi = PaymentRun::SemiMonthly;
-        assert!(!semi.is_run_day(day(2024, 6, 15)) && semi.is_run_day(day(2024, 6, 17)));
-        assert!(!semi.is_run_day(day(2024, 6, 28)) && semi.is_run_day(day(2024, 7, 1)));
-        assert_eq!(semi.on_or_after(day(2024, 6, 18)), day(2024, 7, 1), "June 30 is a Sunday");
-        assert_eq!(semi.on_or_before(day(2024, 6, 30)), day(2024, 6, 17));
+        assert!(!semi.is_run_day(day(2024, 6, 15), H) && semi.is_run_day(day(2024, 6, 17), H));
+        assert!(!semi.is_run_day(day(2024, 6, 28), H) && semi.is_run_day(day(2024, 7, 1), H));
+        assert_eq!(semi.on_or_after(day(2024, 6, 18), H), day(2024, 7, 1), "June 30 is a Sunday");
+        assert_eq!(semi.on_or_before(day(2024, 6, 30), H), day(2024, 6, 17));
         let thu = PaymentRun::Weekly(3);
-        assert_eq!(thu.on_or_after(day(2024, 6, 14)), day(2024, 6, 20));
-        assert_eq!(thu.on_or_after(day(2024, 6, 20)), day(2024, 6, 20));
-        assert_eq!(thu.nearest(day(2024, 6, 16)), day(2024, 6, 13), "Sunday: three days after Thursday");
-        assert_eq!(thu.nearest(day(2024, 6, 17)), day(2024, 6, 20));
+        assert_eq!(thu.on_or_after(day(2024, 6, 14), H), day(2024, 6, 20));
+        assert_eq!(thu.on_or_after(day(2024, 6, 20), H), day(2024, 6, 20));
+        assert_eq!(thu.nearest(day(2024, 6, 16), H), day(2024, 6, 13), "Sunday: three days after Thursday");
+        assert_eq!(thu.nearest(day(2024, 6, 17), H), day(2024, 6, 20));
         let m28 = PaymentRun::Monthly(28);
-        assert_eq!(m28.on_or_after(day(2024, 1, 29)), day(2024, 1, 29), "the 28th of January 2024 is a Sunday");
-        assert_eq!(m28.on_or_after(day(2024, 1, 30)), day(2024, 2, 28));
-        assert_eq!(m28.on_or_after(day(2024, 9, 27)), day(2024, 9, 30), "the 28th of September 2024 is a Saturday");
+        assert_eq!(m28.on_or_after(day(2024, 1, 29), H), day(2024, 1, 29), "the 28th of January 2024 is a Sunday");
+        assert_eq!(m28.on_or_after(day(2024, 1, 30), H), day(2024, 2, 28));
+        assert_eq!(m28.on_or_after(day(2024, 9, 27), H), day(2024, 9, 30), "the 28th of September 2024 is a Saturday");
     }
 
     #[test]
@@ -274,50 +327,98 @@ mod tests {
     fn a_calendar_is_found_only_where_most_settlements_follow_it() {
         let start = day(2024, 1, 1);
         let thursdays: Vec<i32> = (0..20).map(|k| start + 3 + 7 * k).collect();
-        assert_eq!(PaymentRun::detect(&thursdays), Some(PaymentRun::Weekly(3)));
+        assert_eq!(PaymentRun::detect(&thursdays, H), Some(PaymentRun::Weekly(3)));
         // Too few dates, or too many off the calendar.
-        assert_eq!(PaymentRun::detect(&thursdays[..MIN_RUN_DATES - 1]), None);
+        assert_eq!(PaymentRun::detect(&thursdays[..MIN_RUN_DATES - 1], H), None);
         let mut mixed = thursdays.clone();
         for k in 0..6 {
             mixed.push(start + 1 + 7 * k);
         }
         mixed.sort_unstable();
-        assert_eq!(PaymentRun::detect(&mixed), None, "6 of 26 on Tuesdays");
+        assert_eq!(PaymentRun::detect(&mixed, H), None, "6 of 26 on Tuesdays");
         // Only the newest RUN_WINDOW dates count: a customer that moved to runs.
         let mut moved: Vec<i32> = (0..40).map(|k| start - 400 + 9 * k).collect();
         moved.extend(&thursdays);
-        assert_eq!(PaymentRun::detect(&moved), Some(PaymentRun::Weekly(3)));
+        assert_eq!(PaymentRun::detect(&moved, H), Some(PaymentRun::Weekly(3)));
         // The 15th and month ends, weekends moved to Monday.
         let semi: Vec<i32> = (0..24)
             .map(|k| {
                 let m = 1 + (k / 2) as u32;
                 let d =
                     if k % 2 == 0 { day(2024, m, 15) } else { day(2024, m, 1) + days_to_month_end(day(2024, m, 1)) };
-                business_day(d)
+                H.business_day(d)
             })
             .collect();
-        assert_eq!(PaymentRun::detect(&semi), Some(PaymentRun::SemiMonthly));
+        assert_eq!(PaymentRun::detect(&semi, H), Some(PaymentRun::SemiMonthly));
         // Every business day in turn: no calendar.
         let daily: Vec<i32> =
-            (0..40).map(|k| business_day(start + k)).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
-        assert_eq!(PaymentRun::detect(&daily), None);
+            (0..40).map(|k| H.business_day(start + k)).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+        assert_eq!(PaymentRun::detect(&daily, H), None);
     }
 
-    /// The counting in `detect` agrees with `is_run_day` for every calendar.
+    /// The TARGET2 closing days of 2023 and 2024 on weekdays: New Year, Good Friday,
+    /// Easter Monday, 1 May, 25 and 26 December.
+    fn target2() -> Holidays {
+        Holidays::new([
+            day(2023, 4, 7),
+            day(2023, 4, 10),
+            day(2023, 5, 1),
+            day(2023, 12, 25),
+            day(2023, 12, 26),
+            day(2024, 1, 1),
+            day(2024, 3, 29),
+            day(2024, 4, 1),
+            day(2024, 5, 1),
+            day(2024, 12, 25),
+            day(2024, 12, 26),
+        ])
+    }
+
+    /// The counting in `detect` agrees with `is_run_day` for every calendar, with and
+    /// without holidays.
     #[test]
     fn detection_counts_the_run_days_is_run_day_names() {
         let start = day(2023, 1, 1);
-        for cal in PaymentRun::all() {
-            // Eight months of a calendar's run days are found as that calendar...
-            let runs: Vec<i32> = (start..start + 240).filter(|&d| cal.is_run_day(d)).collect();
-            let dates = &runs[runs.len().saturating_sub(RUN_WINDOW)..];
-            let found = PaymentRun::detect(dates);
-            // ...unless an earlier calendar covers them as well (a Monday-heavy month).
-            let covers = |c: PaymentRun| dates.iter().all(|&d| c.is_run_day(d));
-            let first = PaymentRun::all().find(|&c| covers(c));
-            assert_eq!(found, first, "{cal:?}");
-            assert!(found.is_some_and(covers));
+        for hol in [NO_HOLIDAYS.clone(), target2()] {
+            for cal in PaymentRun::all() {
+                // Eight months of a calendar's run days are found as that calendar...
+                let runs: Vec<i32> = (start..start + 240).filter(|&d| cal.is_run_day(d, &hol)).collect();
+                let dates = &runs[runs.len().saturating_sub(RUN_WINDOW)..];
+                let found = PaymentRun::detect(dates, &hol);
+                // ...unless an earlier calendar covers them as well (a Monday-heavy month).
+                let covers = |c: PaymentRun| dates.iter().all(|&d| c.is_run_day(d, &hol));
+                let first = PaymentRun::all().find(|&c| covers(c));
+                assert_eq!(found, first, "{cal:?} {hol:?}");
+                assert!(found.is_some_and(covers));
+            }
         }
+    }
+
+    /// A run or a payment falling on a holiday goes out on the next business day.
+    #[test]
+    fn holidays_move_runs_and_settlements_to_the_next_business_day() {
+        let hol = target2();
+        assert!(hol.contains(day(2024, 12, 25)) && !hol.is_business_day(day(2024, 12, 26)));
+        assert_eq!(hol.business_day(day(2024, 3, 29)), day(2024, 4, 2), "Good Friday to the Tuesday after Easter");
+        assert_eq!(H.business_day(day(2024, 3, 29)), day(2024, 3, 29));
+        // Thursday 26 December: that week's Thursday run goes out on Friday the 27th.
+        let thu = PaymentRun::Weekly(3);
+        assert!(!thu.is_run_day(day(2024, 12, 26), &hol) && thu.is_run_day(day(2024, 12, 27), &hol));
+        assert!(!thu.is_run_day(day(2024, 12, 27), H));
+        // Friday's run on Good Friday and the month-end run on Sunday 31 March both go
+        // out on Tuesday 2 April.
+        assert!(PaymentRun::Weekly(4).is_run_day(day(2024, 4, 2), &hol));
+        assert_eq!(PaymentRun::SemiMonthly.on_or_after(day(2024, 3, 20), &hol), day(2024, 4, 2));
+        assert_eq!(PaymentRun::SemiMonthly.on_or_after(day(2024, 3, 20), H), day(2024, 4, 1));
+        // A business-day ledger: Saturday's payment posts on the Tuesday, none before
+        // the first day, and a p90 on Easter Monday comes inward to the Thursday before.
+        let bd = PaymentRun::BusinessDays;
+        assert_eq!(bd.settle(day(2024, 3, 30), day(2024, 3, 25), &hol), day(2024, 4, 2));
+        assert_eq!(
+            bd.place([day(2024, 3, 26), day(2024, 3, 29), day(2024, 4, 1)], day(2024, 3, 26), &hol),
+            [day(2024, 3, 26), day(2024, 4, 2), day(2024, 4, 2)]
+        );
+        assert_eq!(bd.on_or_before(day(2024, 4, 1), &hol), day(2024, 3, 28));
     }
 
     /// A ledger settling on business days moves a weekend to the Monday after; one
@@ -333,10 +434,13 @@ mod tests {
         some_saturdays.extend((0..9).map(|k| monday + 5 + 7 * k));
         assert!(!settles_on_business_days(some_saturdays.iter().copied()));
         let bd = PaymentRun::BusinessDays;
-        assert_eq!((bd.settle(monday + 5, monday), bd.settle(monday + 6, monday)), (monday + 7, monday + 7));
-        assert_eq!(bd.settle(monday + 3, monday + 4), monday + 4, "never before the first day");
+        assert_eq!((bd.settle(monday + 5, monday, H), bd.settle(monday + 6, monday, H)), (monday + 7, monday + 7));
+        assert_eq!(bd.settle(monday + 3, monday + 4, H), monday + 4, "never before the first day");
         // The interval inward: p10 on a Saturday to the Monday, p90 on a Sunday to the Friday.
-        assert_eq!(bd.place([monday + 5, monday + 8, monday + 13], monday + 1), [monday + 7, monday + 8, monday + 11]);
+        assert_eq!(
+            bd.place([monday + 5, monday + 8, monday + 13], monday + 1, H),
+            [monday + 7, monday + 8, monday + 11]
+        );
         assert_eq!((bd.slot(), bd.describe().as_str()), (N_RUNS, "on business days"));
         assert!(PaymentRun::all().all(|r| r != bd), "never read per customer");
     }
@@ -345,15 +449,15 @@ mod tests {
     fn placed_quantiles_are_run_days_in_order_and_not_before_the_first_day() {
         let thu = PaymentRun::Weekly(3);
         let d = day(2024, 6, 10); // a Monday
-        let [lo, mid, hi] = thu.place([d + 1, d + 5, d + 20], d + 1);
-        assert!(thu.is_run_day(lo) && thu.is_run_day(mid) && thu.is_run_day(hi));
+        let [lo, mid, hi] = thu.place([d + 1, d + 5, d + 20], d + 1, H);
+        assert!(thu.is_run_day(lo, H) && thu.is_run_day(mid, H) && thu.is_run_day(hi, H));
         assert_eq!([lo, mid, hi], [d + 3, d + 3, d + 17]);
         // A median nearest a run day before the first possible day moves to the next.
-        let [_, mid, _] = thu.place([d + 1, d + 2, d + 4], d + 5);
+        let [_, mid, _] = thu.place([d + 1, d + 2, d + 4], d + 5, H);
         assert_eq!(mid, d + 10);
         // No run day inside the interval: both ends on the median's (Sunday's nearest
         // run day is the Thursday before).
-        let [lo, mid, hi] = thu.place([d + 4, d + 6, d + 8], d + 1);
+        let [lo, mid, hi] = thu.place([d + 4, d + 6, d + 8], d + 1, H);
         assert_eq!([lo, mid, hi], [d + 3, d + 3, d + 3]);
     }
 }

@@ -592,8 +592,8 @@ mod tests {
         let settled = days_from_date(chrono::NaiveDate::from_ymd_opt(2024, 8, 3).unwrap());
         assert_eq!((l.invoices[0].inv.paid_date, l.invoices[0].inv.paid_minor), (settled, 10_000));
         // Seen before the settlement date it is still open.
-        let h = l.history(settled - 1);
+        let h = l.history(settled - 1, &crate::domain::NO_HOLIDAYS);
         assert_eq!(h.open.len(), 1);
-        assert_eq!(l.history(settled).open.len(), 0);
+        assert_eq!(l.history(settled, &crate::domain::NO_HOLIDAYS).open.len(), 0);
     }
 }

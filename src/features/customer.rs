@@ -5,7 +5,7 @@ use chrono::Datelike;
 use super::catalogue::{CUSTOMER_FEATURES, EWMA_ALPHA};
 use super::history::{CustSide, History, Inv, InvSide};
 use super::stats::{ewma, mean, quantile_sorted, ratio, std};
-use crate::domain::{date_from_days, PaymentRun};
+use crate::domain::{date_from_days, Holidays, PaymentRun};
 use crate::ingest::columns::{NULL_AMOUNT, NULL_DATE};
 
 /// Number of customer features.
@@ -54,11 +54,13 @@ pub struct CustomerAt<'h> {
     pub vector: [f64; N_CUSTOMER],
     /// The payment-run calendar its settlements by `t` follow, if any.
     pub run: Option<PaymentRun>,
+    /// The ledger's bank holidays (runs on them go out on the next business day).
+    pub holidays: &'h Holidays,
 }
 
 /// The payment-run calendar that the settlements by `t` of `invs` (one customer's)
-/// follow ([`PaymentRun::detect`] over their distinct dates).
-pub fn payment_run_of(invs: &[Inv], t: i32) -> Option<PaymentRun> {
+/// follow ([`PaymentRun::detect`] over their distinct dates, closed on `hol`).
+pub fn payment_run_of(invs: &[Inv], t: i32, hol: &Holidays) -> Option<PaymentRun> {
     let settled = |r: &&Inv| r.paid_date <= t && r.invoice_date <= t;
     if invs.iter().filter(settled).count() < crate::domain::MIN_RUN_DATES {
         return None;
@@ -74,12 +76,12 @@ pub fn payment_run_of(invs: &[Inv], t: i32) -> Option<PaymentRun> {
         newest.sort_unstable();
         newest.dedup();
         if newest.len() >= crate::domain::RUN_WINDOW {
-            return PaymentRun::detect(&newest);
+            return PaymentRun::detect(&newest, hol);
         }
     }
     dates.sort_unstable();
     dates.dedup();
-    PaymentRun::detect(&dates)
+    PaymentRun::detect(&dates, hol)
 }
 
 /// The behaviour vector of a customer the history does not know, on the issue date of
@@ -109,8 +111,8 @@ pub fn customer_at(h: &History, c: usize, t: i32) -> CustomerAt<'_> {
     let median_amount = quantile_sorted(&amounts, 0.5);
     let months = month_profile(invs, t);
     let vector = vector_of(h.has_payments, h.master[c].credit_limit_base, invs, &sides, &cs, t, &amounts, &months);
-    let run = payment_run_of(invs, t);
-    CustomerAt { invs, base: h.offsets[c], sides, t, months, median_amount, vector, run }
+    let run = payment_run_of(invs, t, &h.holidays);
+    CustomerAt { invs, base: h.offsets[c], sides, t, months, median_amount, vector, run, holidays: &h.holidays }
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -18,10 +18,11 @@ use rayon::prelude::*;
 
 use super::fx::FxTable;
 use super::FeatureError;
-use crate::domain::{ActivityKind, Currency, Customer};
+use crate::domain::{ActivityKind, Currency, Customer, Holidays};
 use crate::ingest::columns::{NULL_AMOUNT, NULL_DATE};
 use crate::ingest::{
-    read_activities, read_customers, read_invoices_with, read_payments, InvoiceReadOptions, RejectedRow, TableSource,
+    read_activities, read_customers, read_holidays, read_invoices_with, read_payments, InvoiceReadOptions, RejectedRow,
+    TableSource,
 };
 
 /// `paid_date` of an invoice not settled by `as_of`.
@@ -190,6 +191,9 @@ pub struct History {
     pub rejects: Vec<RejectedRow>,
     /// Currencies without an FX rate (converted at 1.0).
     pub unknown_currencies: Vec<Currency>,
+    /// Bank holidays from the `holidays` table, every row of it: a holiday calendar is
+    /// published ahead, so its later days are known at as_of.
+    pub holidays: Holidays,
 }
 
 impl History {
@@ -452,7 +456,13 @@ pub fn load_history(dir: &Path, as_of: i32, opts: &InvoiceReadOptions, fx: &FxTa
         has_payments: false,
         rejects: Vec::new(),
         unknown_currencies: Vec::new(),
+        holidays: Holidays::default(),
     };
+    if let Some(src) = TableSource::find(dir, "holidays")? {
+        let (days, rj) = read_holidays(&src)?;
+        rejects.extend(rj);
+        h.holidays = days;
+    }
     if let Some(src) = TableSource::find(dir, "payments")? {
         h.has_payments = true;
         let (parts, rj) = read_payments(&src, opts, |c| {
@@ -720,6 +730,7 @@ impl History {
             has_payments: false,
             rejects: Vec::new(),
             unknown_currencies: Vec::new(),
+            holidays: Holidays::default(),
         }
     }
 }

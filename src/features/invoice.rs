@@ -45,7 +45,7 @@ pub fn invoice_values(at: &CustomerAt<'_>, i: usize) -> [f64; N_INVOICE] {
         if s.open_promise { 1.0 } else { 0.0 },
         f64::from(month),
         months[month as usize - 1] - overall,
-        at.run.map_or(f64::NAN, |run| f64::from(run.on_or_after(r.due_date) - r.due_date)),
+        at.run.map_or(f64::NAN, |run| f64::from(run.on_or_after(r.due_date, at.holidays) - r.due_date)),
         at.run.map_or(f64::NAN, |run| f64::from(run.interval_days())),
     ]
 }
@@ -77,6 +77,7 @@ pub fn new_invoice_values(at: &CustomerAt<'_>, new: &super::history::Inv) -> [f6
         median_amount: super::stats::quantile_sorted(&amounts, 0.5),
         vector: at.vector,
         run: at.run,
+        holidays: at.holidays,
     };
     invoice_values(&view, invs.len() - 1)
 }
@@ -107,8 +108,13 @@ impl CustomerAt<'_> {
 }
 
 /// [`new_invoice_values`] from a summary, for an invoice issued on or after `s.t`
-/// (None for an earlier one: its state on the issue date is needed).
-pub fn new_invoice_values_from(s: &CustomerSummary, new: &super::history::Inv) -> Option<[f64; N_INVOICE]> {
+/// (None for an earlier one: its state on the issue date is needed), on a ledger closed
+/// on `holidays`.
+pub fn new_invoice_values_from(
+    s: &CustomerSummary,
+    new: &super::history::Inv,
+    holidays: &crate::domain::Holidays,
+) -> Option<[f64; N_INVOICE]> {
     if new.invoice_date < s.t {
         return None;
     }
@@ -126,6 +132,7 @@ pub fn new_invoice_values_from(s: &CustomerSummary, new: &super::history::Inv) -
         median_amount: super::stats::quantile_sorted(&amounts, 0.5),
         vector: s.vector,
         run: s.run,
+        holidays,
     };
     Some(invoice_values(&view, 0))
 }
@@ -166,11 +173,12 @@ mod tests {
         let expected = invoice_values(&customer_at(&h_with, 0, 1200), 8);
         let now = customer_at(&h_without, 0, 1200);
         let got = new_invoice_values(&now, &new);
-        let from_summary = new_invoice_values_from(&now.summary(), &new).expect("issued on the as-of date");
+        let from_summary =
+            new_invoice_values_from(&now.summary(), &new, &h_without.holidays).expect("issued on the as-of date");
         for (j, ((a, b), c)) in expected.iter().zip(&got).zip(&from_summary).enumerate() {
             assert!(a == b || (a.is_nan() && b.is_nan()), "{}: {a} vs {b}", INVOICE_FEATURES[j].0);
             assert!(a == c || (a.is_nan() && c.is_nan()), "{}: {a} vs {c} (summary)", INVOICE_FEATURES[j].0);
         }
-        assert!(new_invoice_values_from(&now.summary(), &inv(98, 1100, OPEN, 1.0)).is_none());
+        assert!(new_invoice_values_from(&now.summary(), &inv(98, 1100, OPEN, 1.0), &h_without.holidays).is_none());
     }
 }

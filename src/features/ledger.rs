@@ -87,8 +87,8 @@ impl Ledger {
     /// The customer's point-in-time history at `as_of` (customer index 0), built with
     /// the rules of [`super::load_history`]: invoices issued after `as_of` left out,
     /// settlements after it treated as open, payments and activities after it left
-    /// out, links resolved by invoice id.
-    pub fn history(&self, as_of: i32) -> History {
+    /// out, links resolved by invoice id; the ledger closed on `holidays`.
+    pub fn history(&self, as_of: i32, holidays: &crate::domain::Holidays) -> History {
         let mut invs: Vec<(Inv, usize)> = self
             .invoices
             .iter()
@@ -148,6 +148,7 @@ impl Ledger {
             has_payments: self.has_payments,
             rejects: Vec::new(),
             unknown_currencies: Vec::new(),
+            holidays: holidays.clone(),
         }
     }
 }
@@ -200,7 +201,7 @@ mod tests {
         let (h, d) = history_at(dir.path(), "2024-03-15");
         assert!(!h.open.is_empty() && !h.activities.is_empty() && !h.payments.is_empty());
         for c in (0..h.customers.len()).step_by(7) {
-            let one = h.ledger_of(c).history(d);
+            let one = h.ledger_of(c).history(d, &h.holidays);
             let (a, b) = (customer_at(&h, c, d), customer_at(&one, 0, d));
             let same = a.vector.iter().zip(&b.vector).all(|(x, y)| x == y || (x.is_nan() && y.is_nan()));
             assert!(same, "customer {c}: {:?} vs {:?}", a.vector, b.vector);

@@ -165,6 +165,35 @@ fn bad_rows_are_rejected_with_file_row_and_field() {
     assert_eq!(set.n_visible_invoices, 1, "rows in = rows kept + rows rejected");
 }
 
+/// The `holidays` table: dates as text or date32, a row without a readable date
+/// rejected with its row and field, every other row kept whatever its date (the
+/// calendar is published ahead, so later holidays are known at as_of).
+#[test]
+fn holidays_are_read_with_bad_rows_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    hand_written(dir.path());
+    let holidays = table(vec![
+        ("date", strs(&["2024-12-25", "25/12/2024x", "", "2025-01-01", "2024-12-25"])),
+        ("name", strs(&["Christmas Day", "typo", "missing", "New Year", "again"])),
+    ]);
+    write_batch(&dir.path().join("holidays.parquet"), &holidays).unwrap();
+    let opts = FeatureOptions::default();
+    let h = load_history(dir.path(), day("2024-06-30").unwrap(), &opts.read, &opts.fx).unwrap();
+    assert_eq!(h.holidays.days(), &[day("2024-12-25").unwrap(), day("2025-01-01").unwrap()]);
+    let mut r: Vec<(u64, &str, &str)> = h
+        .rejects
+        .iter()
+        .filter(|r| r.table == "holidays" && r.file.ends_with("holidays.parquet"))
+        .map(|r| (r.row, r.field.as_str(), r.reason.as_str()))
+        .collect();
+    r.sort();
+    assert_eq!(r, vec![(2, "date", "date should be ISO-8601 (YYYY-MM-DD)"), (3, "date", "date is required")]);
+    // Without a date column the table cannot be read: an error naming it.
+    write_batch(&dir.path().join("holidays.parquet"), &table(vec![("name", strs(&["x"]))])).unwrap();
+    let err = load_history(dir.path(), day("2024-06-30").unwrap(), &opts.read, &opts.fx).unwrap_err().to_string();
+    assert!(err.contains("holidays.parquet") && err.contains("date"), "{err}");
+}
+
 #[test]
 fn a_missing_required_column_fails_naming_file_and_column() {
     let dir = tempfile::tempdir().unwrap();
@@ -392,7 +421,7 @@ fn a_long_history_reads_the_same_calendar_as_a_full_sort() {
         let mut d: Vec<i32> = invs.iter().filter(|r| r.paid_date <= t).map(|r| r.paid_date).collect();
         d.sort_unstable();
         d.dedup();
-        PaymentRun::detect(&d)
+        PaymentRun::detect(&d, &crate::domain::NO_HOLIDAYS)
     };
     // Weekly on Thursdays for a year, then many invoices each paid on few Tuesdays.
     let mut invs: Vec<Inv> = (0..52).map(|k| inv(k, thursday + 7 * k as i32)).collect();
@@ -400,7 +429,7 @@ fn a_long_history_reads_the_same_calendar_as_a_full_sort() {
         invs.push(inv(100 + k, thursday + 7 * 52 - 2 + 7 * (k as i32 % 3)));
     }
     for t in [thursday + 200, thursday + 7 * 52, thursday + 7 * 56] {
-        assert_eq!(payment_run_of(&invs, t), full(&invs, t), "at {t}");
+        assert_eq!(payment_run_of(&invs, t, &crate::domain::NO_HOLIDAYS), full(&invs, t), "at {t}");
     }
-    assert_eq!(payment_run_of(&invs, thursday + 200), Some(PaymentRun::Weekly(3)));
+    assert_eq!(payment_run_of(&invs, thursday + 200, &crate::domain::NO_HOLIDAYS), Some(PaymentRun::Weekly(3)));
 }

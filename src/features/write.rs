@@ -54,7 +54,7 @@ pub const FORMAT_VERSION: u32 = 1;
 /// SHA-256 over `table/file:size` lines of the tables present in `dir`.
 pub fn data_fingerprint(dir: &Path) -> String {
     let mut h = Sha256::new();
-    for table in ["invoices", "payments", "customers", "activities"] {
+    for table in ["invoices", "payments", "customers", "activities", "holidays"] {
         if let Ok(Some(src)) = TableSource::find(dir, table) {
             for f in &src.files {
                 let size = std::fs::metadata(f).map(|m| m.len()).unwrap_or(0);

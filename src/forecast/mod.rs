@@ -18,7 +18,7 @@ use std::sync::Arc;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::domain::{date_from_days, Currency, PaymentRun, N_CALENDARS};
+use crate::domain::{date_from_days, Currency, Holidays, PaymentRun, N_CALENDARS};
 use crate::features::history::History;
 use crate::features::FxTable;
 use crate::models::backtest::{CaseForecast, CashCase, DAILY_DAYS};
@@ -72,6 +72,10 @@ pub struct ForecastParams {
     pub period_corr: f64,
     /// Seed.
     pub seed: u64,
+    /// The ledger's bank holidays, on which no calendar's payments go out (from the
+    /// data's `holidays` table, not a setting).
+    #[serde(skip)]
+    pub holidays: Holidays,
 }
 
 impl Default for ForecastParams {
@@ -83,6 +87,7 @@ impl Default for ForecastParams {
             customer_corr: 0.3,
             period_corr: 0.1,
             seed: 42,
+            holidays: Holidays::default(),
         }
     }
 }
@@ -347,7 +352,7 @@ pub fn simulate(
     let tables = Tables::shared();
     let zp = portfolio_shocks(p, tables);
     let nc = currencies.len();
-    let days = Days::new(as_of, p.horizon_days, g, nb, items.iter());
+    let days = Days::new(as_of, p.horizon_days, g, nb, &p.holidays, items.iter());
     let sum = items
         .par_chunks(BLOCK)
         .enumerate()
@@ -490,7 +495,7 @@ pub fn simulate_blocks(
     let tables = Tables::shared();
     let zp = portfolio_shocks(p, tables);
     let size = p.sims * nc * nb;
-    let days = Days::new(as_of, p.horizon_days, g, nb, blocks.iter().flatten().flatten());
+    let days = Days::new(as_of, p.horizon_days, g, nb, &p.holidays, blocks.iter().flatten().flatten());
     // The blocks to simulate (all of them without usable partials).
     let fresh: Vec<Option<BlockTotals>> = (0..blocks.len())
         .into_par_iter()
@@ -606,8 +611,8 @@ fn simulate_block(
 /// row 0 for items paid on any day, where day d in 1..=horizon is in bucket
 /// (d - 1) / width and day horizon + 1 (after the horizon) in bucket nb; and a row per
 /// calendar, where a drawn day first moves where [`PaymentRun::settle`] puts it (a
-/// run's nearest run day, the Monday after a weekend), never before the day after the
-/// as-of date.
+/// run's nearest run day, the next business day after a weekend or holiday), never
+/// before the day after the as-of date.
 struct Days {
     horizon: u32,
     width: u32,
@@ -621,7 +626,14 @@ struct Days {
 }
 
 impl Days {
-    fn new<'a>(as_of: i32, horizon: i32, width: i32, nb: usize, items: impl Iterator<Item = &'a OpenItem>) -> Self {
+    fn new<'a>(
+        as_of: i32,
+        horizon: i32,
+        width: i32,
+        nb: usize,
+        hol: &Holidays,
+        items: impl Iterator<Item = &'a OpenItem>,
+    ) -> Self {
         let mut present = [false; N_CALENDARS];
         for r in items.filter_map(|i| i.calendar) {
             present[r.slot()] = true;
@@ -632,7 +644,7 @@ impl Days {
         for r in PaymentRun::all().chain([PaymentRun::BusinessDays]).filter(|r| present[r.slot()]) {
             row_at[r.slot()] = map.len() as u32;
             map.push(0);
-            map.extend(run_days_placed(r, as_of, horizon).into_iter().map(bucket));
+            map.extend(run_days_placed(r, as_of, horizon, hol).into_iter().map(bucket));
             map.push(nb as u32);
         }
         Days { horizon: horizon as u32, width: width as u32, nb: nb as u32, map, row_at }
@@ -646,11 +658,11 @@ impl Days {
 
 /// For days 1..=horizon after `as_of`, the day (after `as_of`) a payment drawn on it
 /// goes out on under `run`: [`PaymentRun::settle`] from the day after `as_of`, from one
-/// sweep over the run days around the horizon.
-fn run_days_placed(run: PaymentRun, as_of: i32, horizon: i32) -> Vec<i32> {
-    // Every run day in reach: no calendar has a gap of more than 35 days.
-    const REACH: i32 = 40;
-    let runs: Vec<i32> = (as_of + 1 - REACH..=as_of + horizon + REACH).filter(|&d| run.is_run_day(d)).collect();
+/// sweep over the run days around the horizon (the ledger closed on `hol`).
+fn run_days_placed(run: PaymentRun, as_of: i32, horizon: i32, hol: &Holidays) -> Vec<i32> {
+    // Every run day in reach: no calendar has a gap of more than 40 days.
+    const REACH: i32 = 45;
+    let runs: Vec<i32> = (as_of + 1 - REACH..=as_of + horizon + REACH).filter(|&d| run.is_run_day(d, hol)).collect();
     let first = runs.iter().copied().find(|&d| d > as_of).unwrap_or(as_of + 1);
     let mut k = 0; // runs[k] is the first run day on or after the day
     (as_of + 1..=as_of + horizon)
@@ -1212,10 +1224,12 @@ mod tests {
         let w = Weights { c: 0.5, p: 0.3, e: 0.8 };
         // A Friday two days before a month's end.
         let as_of = crate::domain::days_from_date(chrono::NaiveDate::from_ymd_opt(2024, 6, 28).unwrap());
+        // Thursday 4 July and Monday 15 July closed.
+        let hol = Holidays::new([as_of + 6, as_of + 17]);
         let mut on_run_days = 0;
         for (horizon, width) in [(30usize, 7usize), (91, 7), (40, 1)] {
             let nb = horizon.div_ceil(width);
-            let days = Days::new(as_of, horizon as i32, width as i32, nb, items.iter());
+            let days = Days::new(as_of, horizon as i32, width as i32, nb, &hol, items.iter());
             let cols = Columns::new(&items, &currencies, &days);
             let (mut placed, mut after, mut scaled_after) = ([0usize; 3], 0, 0);
             for s in 0..20u32 {
@@ -1237,7 +1251,11 @@ mod tests {
                     }
                     // Day by day, an item paid in runs lands on a run day only.
                     if let (Some(run), 1, true) = (items[k].calendar, width, bucket < nb as u32) {
-                        assert!(run.is_run_day(as_of + bucket as i32 + 1), "item {k}, {run:?}, day {}", bucket + 1);
+                        assert!(
+                            run.is_run_day(as_of + bucket as i32 + 1, &hol),
+                            "item {k}, {run:?}, day {}",
+                            bucket + 1
+                        );
                         on_run_days += 1;
                     }
                     // All of the knots within the horizon, yet drawn after it at the
@@ -1256,12 +1274,18 @@ mod tests {
     #[test]
     fn a_drawn_day_moves_to_the_nearest_run_day_from_tomorrow() {
         let start = crate::domain::days_from_date(chrono::NaiveDate::from_ymd_opt(2024, 1, 1).unwrap());
-        for run in PaymentRun::all().chain([PaymentRun::BusinessDays]) {
-            for as_of in (start..start + 400).step_by(13) {
-                let placed = run_days_placed(run, as_of, 100);
-                assert_eq!(placed.len(), 100);
-                for (d, &p) in (1..=100).zip(&placed) {
-                    assert_eq!(as_of + p, run.settle(as_of + d, as_of + 1), "{run:?} as of {as_of}, day {d}");
+        // None, and a weekday in eleven closed (runs of two closed days among them).
+        let some = Holidays::new((0..500).filter(|d| d % 11 == 3 || d % 37 == 4).map(|d| start + d));
+        for hol in [Holidays::default(), some] {
+            for run in PaymentRun::all().chain([PaymentRun::BusinessDays]) {
+                for as_of in (start..start + 400).step_by(13) {
+                    let placed = run_days_placed(run, as_of, 100, &hol);
+                    assert_eq!(placed.len(), 100);
+                    for (d, &p) in (1..=100).zip(&placed) {
+                        let want = run.settle(as_of + d, as_of + 1, &hol);
+                        assert_eq!(as_of + p, want, "{run:?} as of {as_of}, day {d}");
+                        assert!(hol.is_business_day(want));
+                    }
                 }
             }
         }

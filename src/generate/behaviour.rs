@@ -4,7 +4,7 @@
 use chrono::Datelike;
 
 use super::rng::Rng;
-use crate::domain::{business_day, date_from_days, ActivityKind, Currency, PaymentRun};
+use crate::domain::{date_from_days, ActivityKind, Currency, Holidays, PaymentRun};
 
 /// Latent payment behaviour of a customer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -298,13 +298,14 @@ pub struct SimInvoice {
     pub disputed: bool,
 }
 
-/// `day`, or the customer's first payment run on or after it.
-fn on_run(p: &Profile, day: i32) -> i32 {
-    p.run.map_or(day, |r| r.on_or_after(day))
+/// `day`, or the next business day after a weekend or holiday, or the customer's first
+/// payment run on or after it.
+fn settle_on(p: &Profile, day: i32, hol: &Holidays) -> i32 {
+    p.run.map_or_else(|| hol.business_day(day), |r| r.on_or_after(day, hol))
 }
 
-/// Simulates one invoice issued on `invoice_date`.
-pub fn simulate_invoice(p: &Profile, invoice_date: i32, rng: &mut Rng) -> SimInvoice {
+/// Simulates one invoice issued on `invoice_date`, on a ledger closed on `hol`.
+pub fn simulate_invoice(p: &Profile, invoice_date: i32, hol: &Holidays, rng: &mut Rng) -> SimInvoice {
     let minor = p.currency.minor_per_major() as f64;
     let mult = (0.7 * rng.normal()).exp();
     let amount_minor = ((p.scale * mult * minor).round() as i64).max(p.currency.minor_per_major());
@@ -371,13 +372,13 @@ pub fn simulate_invoice(p: &Profile, invoice_date: i32, rng: &mut Rng) -> SimInv
     let paid_date = if never_paid {
         None
     } else {
-        let day = on_run(p, business_day((due_date + late.round() as i32).max(invoice_date + 1)));
+        let day = settle_on(p, (due_date + late.round() as i32).max(invoice_date + 1), hol);
         let instalments = p.archetype == Archetype::Partial && rng.chance(0.4) && paid_minor >= 2;
         if instalments {
             let first_share = rng.uniform(0.3, 0.6);
             let first_amt = ((paid_minor as f64 * first_share) as i64).max(1);
             let gap = rng.int(7, 35) as i32;
-            let first_day = on_run(p, business_day((day - gap).max(invoice_date + 1)));
+            let first_day = settle_on(p, (day - gap).max(invoice_date + 1), hol);
             payments.push((first_day, first_amt));
             payments.push((day.max(first_day), paid_minor - first_amt));
         } else {
@@ -418,7 +419,7 @@ mod tests {
         let (mut s, mut n) = (0.0, 0);
         for k in 0..4000 {
             let d = from + (k % (to - from).max(1));
-            let inv = simulate_invoice(p, d, &mut rng);
+            let inv = simulate_invoice(p, d, &Holidays::default(), &mut rng);
             if let Some(paid) = inv.paid_date {
                 if filter(&inv) {
                     s += f64::from(paid - inv.due_date);
@@ -456,8 +457,9 @@ mod tests {
         let (after, _) = mean_late(&p, p.onset_day + 200, p.onset_day + 300, |_| true);
         assert!(after > before + 15.0, "before {before} after {after}");
         let mut rng = Rng::new(5, 5);
-        let unpaid =
-            (0..2000).filter(|_| simulate_invoice(&p, p.onset_day + 400, &mut rng).paid_date.is_none()).count();
+        let unpaid = (0..2000)
+            .filter(|_| simulate_invoice(&p, p.onset_day + 400, &Holidays::default(), &mut rng).paid_date.is_none())
+            .count();
         assert!(unpaid > 200, "defaults appear: {unpaid}");
     }
 
@@ -475,14 +477,23 @@ mod tests {
     fn disputes_and_instalments_and_reminders_happen() {
         let mut rng = Rng::new(7, 7);
         let d = profile_of(Archetype::Disputing, 7);
-        let disputed = (0..1000).filter(|_| simulate_invoice(&d, day(2023, 3, 1), &mut rng).disputed).count();
+        let disputed = (0..1000)
+            .filter(|_| simulate_invoice(&d, day(2023, 3, 1), &Holidays::default(), &mut rng).disputed)
+            .count();
         assert!((150..350).contains(&disputed), "{disputed}");
         let p = profile_of(Archetype::Partial, 8);
-        let split = (0..1000).filter(|_| simulate_invoice(&p, day(2023, 3, 1), &mut rng).payments.len() == 2).count();
+        let split = (0..1000)
+            .filter(|_| simulate_invoice(&p, day(2023, 3, 1), &Holidays::default(), &mut rng).payments.len() == 2)
+            .count();
         assert!(split > 250, "{split}");
         let s = profile_of(Archetype::Slow, 9);
         let reminded = (0..1000)
-            .filter(|_| simulate_invoice(&s, day(2023, 3, 1), &mut rng).activities.iter().any(|a| a.1.is_reminder()))
+            .filter(|_| {
+                simulate_invoice(&s, day(2023, 3, 1), &Holidays::default(), &mut rng)
+                    .activities
+                    .iter()
+                    .any(|a| a.1.is_reminder())
+            })
             .count();
         assert!(reminded > 500, "{reminded}");
     }

@@ -12,7 +12,7 @@ pub use crate::rng;
 
 use std::path::Path;
 
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use rayon::prelude::*;
 
 use behaviour::{draw_profile, draw_run, simulate_invoice};
@@ -21,7 +21,7 @@ use rng::Rng;
 
 use crate::contract::rows::{Cell, TableBuilder};
 use crate::contract::{self, InvoiceBatchBuilder, InvoiceRow, ParquetSink};
-use crate::domain::{days_from_date, ActivityKind};
+use crate::domain::{days_from_date, ActivityKind, Holidays};
 use crate::ingest::IngestError;
 
 /// Invalid generator parameters.
@@ -84,6 +84,11 @@ pub struct GenerateParams {
     /// on a weekday, on the 15th and the month's last day, or monthly on a day), so a
     /// payment waits for the next run; off, every other draw is the same either way.
     pub payment_runs: bool,
+    /// Bank holidays: the TARGET2 closing days (New Year, Good Friday, Easter Monday,
+    /// 1 May, 25 and 26 December) are closed like weekends, so nothing settles on them,
+    /// and they are written to `holidays.parquet` up to a year past `end`; off, every
+    /// other draw is the same either way.
+    pub holidays: bool,
 }
 
 impl Default for GenerateParams {
@@ -98,6 +103,7 @@ impl Default for GenerateParams {
             market_effects: false,
             mixed_terms: false,
             payment_runs: false,
+            holidays: false,
         }
     }
 }
@@ -201,6 +207,13 @@ pub fn generate(out: &Path, p: &GenerateParams) -> Result<GenerateSummary, Gener
         })
         .collect();
     write_customers(&out.join("customers.parquet"), &profiles)?;
+    let holidays = if p.holidays {
+        let named = target2_closing_days(p.start.year()..=p.end.year() + 1);
+        write_holidays(&out.join("holidays.parquet"), &named)?;
+        Holidays::new(named.iter().map(|h| h.0))
+    } else {
+        Holidays::default()
+    };
     let shards = p.invoices.div_ceil(250_000).max(4).min(n_customers);
     let per = n_customers.div_ceil(shards);
     let results: Vec<Result<GenerateSummary, GenerateError>> = (0..shards)
@@ -208,7 +221,7 @@ pub fn generate(out: &Path, p: &GenerateParams) -> Result<GenerateSummary, Gener
         .map(|s| {
             let lo = s * per;
             let hi = ((s + 1) * per).min(n_customers);
-            write_shard(out, s, &profiles[lo.min(hi)..hi], &counts[lo.min(hi)..hi], p, start, end)
+            write_shard(out, s, &profiles[lo.min(hi)..hi], &counts[lo.min(hi)..hi], p, (start, end), &holidays)
         })
         .collect();
     let mut total = GenerateSummary { customers: n_customers, shards, ..Default::default() };
@@ -241,6 +254,49 @@ fn write_customers(path: &Path, profiles: &[Profile]) -> Result<(), IngestError>
     contract::write_batch(path, &b.finish())
 }
 
+/// The TARGET2 closing days of `years` on weekdays, with their names: New Year's Day,
+/// Good Friday, Easter Monday, Labour Day, Christmas Day and 26 December.
+pub fn target2_closing_days(years: std::ops::RangeInclusive<i32>) -> Vec<(i32, &'static str)> {
+    let mut out = Vec::new();
+    for y in years {
+        let easter = easter_sunday(y);
+        let on = |m: u32, d: u32| NaiveDate::from_ymd_opt(y, m, d).map(days_from_date);
+        let days = [
+            (on(1, 1), "New Year's Day"),
+            (easter.map(|e| e - 2), "Good Friday"),
+            (easter.map(|e| e + 1), "Easter Monday"),
+            (on(5, 1), "Labour Day"),
+            (on(12, 25), "Christmas Day"),
+            (on(12, 26), "Christmas Holiday"),
+        ];
+        out.extend(days.into_iter().filter_map(|(d, n)| d.map(|d| (d, n))).filter(|(d, _)| (d + 3).rem_euclid(7) < 5));
+    }
+    out
+}
+
+/// Easter Sunday of year `y` (Gregorian; the anonymous algorithm), as an epoch day.
+fn easter_sunday(y: i32) -> Option<i32> {
+    let (a, b, c) = (y % 19, y / 100, y % 100);
+    let (d, e) = (b / 4, b % 4);
+    let f = (b + 8) / 25;
+    let g = (b - f + 1) / 3;
+    let h = (19 * a + b - d - g + 15) % 30;
+    let (i, k) = (c / 4, c % 4);
+    let l = (32 + 2 * e + 2 * i - h - k) % 7;
+    let m = (a + 11 * h + 22 * l) / 451;
+    let month = (h + l - 7 * m + 114) / 31;
+    let day = (h + l - 7 * m + 114) % 31 + 1;
+    NaiveDate::from_ymd_opt(y, month as u32, day as u32).map(days_from_date)
+}
+
+fn write_holidays(path: &Path, days: &[(i32, &str)]) -> Result<(), IngestError> {
+    let mut b = TableBuilder::new(contract::holiday_schema());
+    for &(d, name) in days {
+        b.push(&[Cell::Date(Some(d)), Cell::Str(Some(name))]);
+    }
+    contract::write_batch(path, &b.finish())
+}
+
 const FLUSH_ROWS: usize = 64 * 1024;
 
 fn write_shard(
@@ -249,8 +305,8 @@ fn write_shard(
     profiles: &[Profile],
     counts: &[usize],
     p: &GenerateParams,
-    start: i32,
-    end: i32,
+    (start, end): (i32, i32),
+    hol: &Holidays,
 ) -> Result<GenerateSummary, GenerateError> {
     let name = format!("part-{shard:05}.parquet");
     let mut inv_sink = ParquetSink::create(&out.join("invoices").join(&name), contract::invoice_schema())?;
@@ -284,7 +340,7 @@ fn write_shard(
         let end_of_month = terms_rng.as_mut().is_some_and(|r| r.chance(0.25));
         for (seq, &day) in days.iter().enumerate() {
             let (sim, terms) = match terms_rng.as_mut() {
-                None => (simulate_invoice(prof, day, &mut rng), prof.terms),
+                None => (simulate_invoice(prof, day, hol, &mut rng), prof.terms),
                 Some(r) => {
                     let terms =
                         if r.chance(0.3) { [0, 10, 15, 30, 45, 60, 90][r.int(0, 6) as usize] } else { prof.terms };
@@ -293,8 +349,8 @@ fn write_shard(
                     own.terms = until_due;
                     // From the state the plain invoice starts at (same amount, same
                     // draw of days late); the stream then moves on as it would without.
-                    let sim = simulate_invoice(&own, day, &mut rng.clone());
-                    simulate_invoice(prof, day, &mut rng);
+                    let sim = simulate_invoice(&own, day, hol, &mut rng.clone());
+                    simulate_invoice(prof, day, hol, &mut rng);
                     (sim, terms)
                 }
             };
@@ -516,13 +572,17 @@ mod tests {
                 match run {
                     None => assert_eq!(p.paid_date, q.paid_date),
                     Some(r) => {
-                        assert!(r.is_run_day(q.paid_date), "{} paid off its runs ({r:?})", a.customers[c]);
+                        assert!(
+                            r.is_run_day(q.paid_date, &crate::domain::NO_HOLIDAYS),
+                            "{} paid off its runs ({r:?})",
+                            a.customers[c]
+                        );
                         assert!((0..35).contains(&(q.paid_date - p.paid_date)), "{} -> {}", p.paid_date, q.paid_date);
                     }
                 }
             }
             // The calendar read back from the settlements, at the end of the data.
-            let detected = crate::features::customer::payment_run_of(y, i32::MAX - 1);
+            let detected = crate::features::customer::payment_run_of(y, i32::MAX - 1, &crate::domain::NO_HOLIDAYS);
             let mut dates: Vec<i32> =
                 y.iter().filter(|q| q.paid_date != crate::features::history::OPEN).map(|q| q.paid_date).collect();
             dates.sort_unstable();
@@ -538,5 +598,57 @@ mod tests {
         assert!((25..=60).contains(&with_runs), "{with_runs} of 120 customers pay in runs, with 8 settlement dates");
         assert!(found * 10 >= with_runs * 9, "{found} of {with_runs} calendars found");
         assert!(wrong <= 2, "{wrong} customers given a calendar they do not follow");
+    }
+
+    #[test]
+    fn easter_and_the_target2_closing_days() {
+        let day = |y, m, d| days_from_date(NaiveDate::from_ymd_opt(y, m, d).unwrap());
+        for (y, m, d) in [(2000, 4, 23), (2019, 4, 21), (2024, 3, 31), (2025, 4, 20), (2038, 4, 25)] {
+            assert_eq!(easter_sunday(y), Some(day(y, m, d)), "{y}");
+        }
+        let days: Vec<i32> = target2_closing_days(2024..=2024).into_iter().map(|h| h.0).collect();
+        // 2024: all six fall on weekdays.
+        assert_eq!(
+            days,
+            [day(2024, 1, 1), day(2024, 3, 29), day(2024, 4, 1), day(2024, 5, 1), day(2024, 12, 25), day(2024, 12, 26)]
+        );
+        // 2022: New Year on a Saturday, 1 May and Christmas on a Sunday: not listed.
+        assert_eq!(target2_closing_days(2022..=2022).len(), 3);
+    }
+
+    /// With holidays, a payment that would settle on one settles on the next business
+    /// day (a run payer's on its next run day), everything else as without; the
+    /// holidays are written out and read back.
+    #[test]
+    fn holidays_close_the_ledger_and_are_written_to_the_contract() {
+        let (a, b) = plain_and(|p| GenerateParams { holidays: true, payment_runs: true, ..p });
+        let (_, c) = plain_and(|p| GenerateParams { payment_runs: true, ..p });
+        let hol = &b.holidays;
+        let want: Vec<i32> = target2_closing_days(2022..=2025).into_iter().map(|h| h.0).collect();
+        assert_eq!(hol.days(), &want[..]);
+        assert!(a.holidays.days().is_empty());
+        let (mut on_holidays_before, mut moved) = (0, 0);
+        for k in 0..a.customers.len() {
+            let index: usize = a.customers[k][1..].parse().unwrap();
+            let run = draw_run(&mut Rng::new(5 ^ 0x2B4E_0000, index as u64));
+            for (p, q) in c.invoices_of(k).iter().zip(b.invoices_of(k)) {
+                assert_eq!((p.invoice_date, p.due_date, p.amount_minor), (q.invoice_date, q.due_date, q.amount_minor));
+                if q.paid_date == crate::features::history::OPEN || p.paid_date == crate::features::history::OPEN {
+                    continue;
+                }
+                assert!(hol.is_business_day(q.paid_date), "{} settles on a holiday", a.customers[k]);
+                on_holidays_before += usize::from(hol.contains(p.paid_date));
+                moved += usize::from(q.paid_date != p.paid_date);
+                match run {
+                    None => assert_eq!(q.paid_date, hol.business_day(p.paid_date)),
+                    // A run moved off a holiday can come earlier than the next regular
+                    // one (the 1 January run on the 2nd takes what the 1 February run
+                    // would), so only the calendar is checked.
+                    Some(r) => assert!(r.is_run_day(q.paid_date, hol), "{} off {r:?}", a.customers[k]),
+                }
+            }
+        }
+        assert!(on_holidays_before > 20, "{on_holidays_before} settlements on holidays without them");
+        assert!(moved >= on_holidays_before, "{moved}");
     }
 }

@@ -865,8 +865,9 @@ pub fn run_backtest_with(
                     let c = pay.finish(q[i], emp.as_ref().map(|e| &e[i]), f64::from(d) - due + 1.0);
                     let days = [due + c[0], due + c[1], due + c[2]];
                     // On the customer's run days (or business days), as `predict` places them.
-                    pay.calendar(rows.run[i])
-                        .map_or(days, |run| run.place(days.map(|v| v.round() as i32), d + 1).map(f64::from))
+                    pay.calendar(rows.run[i]).map_or(days, |run| {
+                        run.place(days.map(|v| v.round() as i32), d + 1, &h.holidays).map(f64::from)
+                    })
                 })
                 .collect();
             let probs = (0..rows.len())
@@ -987,7 +988,9 @@ pub fn run_backtest_with(
                         .map(|(k, run)| {
                             let day = f64::from(d) + k.at_level(0.5, cap);
                             match run {
-                                Some(r) if day <= f64::from(d) + cap => f64::from(r.settle(day.round() as i32, d + 1)),
+                                Some(r) if day <= f64::from(d) + cap => {
+                                    f64::from(r.settle(day.round() as i32, d + 1, &h.holidays))
+                                }
                                 _ => day,
                             }
                         })

@@ -165,7 +165,8 @@ pub struct PaymentDateModel {
     pub empirical_weight: [[f64; 3]; 2],
     /// The ledger's settlements known at training fell on business days only
     /// ([`crate::domain::settles_on_business_days`]): predicted dates and the cash
-    /// forecast's draws on a weekend move to the Monday after.
+    /// forecast's draws on a weekend or a holiday (the data's `holidays` table) move to
+    /// the next business day.
     #[serde(default)]
     pub settles_on_business_days: bool,
 }

@@ -31,7 +31,8 @@ pub struct Reason {
     /// `empirical.segment_country` / `empirical.customer_history`
     /// (`empirical.portfolio` for a customer without settled invoices) for the
     /// empirical model's share of the p50, `payment_run` for the move of the p50 onto
-    /// the customer's payment-run day, or `business_day` for its move off a weekend.
+    /// the customer's payment-run day, or `business_day` for its move off a weekend or
+    /// holiday.
     #[schema(value_type = String)]
     pub feature: &'static str,
     /// Its value (NaN serialises as null).
@@ -68,8 +69,8 @@ pub const EMPIRICAL_PORTFOLIO: &str = "empirical.portfolio";
 /// calendar its settlements follow: weekly, on the 15th and month end, or monthly).
 pub const PAYMENT_RUN: &str = "payment_run";
 
-/// Reason: the p50 moved off a weekend to the Monday after (the ledger's settlements
-/// fall on business days only).
+/// Reason: the p50 moved off a weekend or holiday to the next business day (the
+/// ledger's settlements fall on business days only).
 pub const BUSINESS_DAY: &str = "business_day";
 
 /// The reason naming the empirical model's share beyond the channel, for a customer
@@ -351,6 +352,7 @@ pub fn score_matrix(
     d: i32,
     m: &ModelSet,
     flags: Vec<Vec<Flag>>,
+    holidays: &crate::domain::Holidays,
 ) -> Result<Vec<InvoicePrediction>, GbdtError> {
     assert!(meta.len() == x.nrows() && flags.len() == x.nrows(), "one identity and one flag list per row");
     let nf = x.ncols();
@@ -459,7 +461,7 @@ pub fn score_matrix(
         let c = m.payment.finish(q[i], r.emp.as_ref(), f64::from(d - due + 1));
         let days = c.map(|v| (f64::from(due) + v).round().max(f64::from(d + 1)) as i32);
         let calendar = m.payment.calendar(r.run);
-        let placed = calendar.map_or(days, |run| run.place(days, d + 1));
+        let placed = calendar.map_or(days, |run| run.place(days, d + 1, holidays));
         let probs = condition_open([p0[i], p30[i], p90[i]], d - due, r.emp.map(|e| e.unpaid));
         let xs = &flat[i * nf..(i + 1) * nf];
         let contrib = &contribs[i * nf..(i + 1) * nf];
@@ -583,7 +585,7 @@ pub fn score_rows(
                 .unwrap_or_default()
         })
         .collect();
-    score_matrix(rows.x.view(), meta, d, m, flags)
+    score_matrix(rows.x.view(), meta, d, m, flags, &h.holidays)
 }
 
 /// Anomaly flags at `d` of every customer in `customers`.

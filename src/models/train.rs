@@ -637,40 +637,45 @@ mod tests {
 
     /// A customer whose settlements follow a payment-run calendar gets its predicted
     /// dates on its run days; the calendar is read from what was settled by the date.
+    /// On a ledger with bank holidays too: no predicted date falls on one.
     #[test]
     fn predictions_fall_on_the_customers_payment_run_days() {
-        use crate::domain::PaymentRun;
         let dir = tempfile::tempdir().unwrap();
         let date = |y, m, d| chrono::NaiveDate::from_ymd_opt(y, m, d).unwrap();
         let params = crate::generate::GenerateParams {
             customers: 60,
             invoices: 2_500,
             start: date(2023, 1, 1),
-            end: date(2024, 6, 30),
+            end: date(2024, 12, 13),
             seed: 5,
             payment_runs: true,
+            holidays: true,
             ..Default::default()
         };
         crate::generate::generate(dir.path(), &params).unwrap();
-        let d = days_from_date(date(2024, 6, 30));
+        let d = days_from_date(date(2024, 12, 13));
         let h = load_history(dir.path(), d, &InvoiceReadOptions::default(), &FxTable::default()).unwrap();
         let t = train_all(&h, d, &quick()).unwrap();
         let preds = predict_open(&h, d, &t.models).unwrap();
         let full = crate::fixtures::full_history(dir.path());
-        let (mut on_runs, mut moved, mut off_weekends) = (0, 0, 0);
+        let hol = &h.holidays;
+        let christmas = days_from_date(date(2024, 12, 25));
+        assert!(hol.contains(christmas) && hol.contains(christmas + 7), "{hol:?}");
+        let (mut on_runs, mut moved, mut off_weekends, mut across) = (0, 0, 0, 0);
         for p in &preds {
             let c = h.customers.iter().position(|x| *x == p.customer_id).unwrap();
             // What was settled by d, whether or not the history knows later settlements.
-            let run = crate::features::customer::payment_run_of(h.invoices_of(c), d);
+            let run = crate::features::customer::payment_run_of(h.invoices_of(c), d, hol);
             let fc = full.customers.iter().position(|x| *x == p.customer_id).unwrap();
-            assert_eq!(run, crate::features::customer::payment_run_of(full.invoices_of(fc), d));
+            assert_eq!(run, crate::features::customer::payment_run_of(full.invoices_of(fc), d, hol));
             let days = [p.p10_paid_date.0, p.predicted_paid_date.0, p.p90_paid_date.0];
             assert!(days[0] <= days[1] && days[1] <= days[2] && days[0] > d, "{p:?}");
+            across += usize::from(days[0] < christmas && christmas < days[2]);
             let reason = p.reasons.iter().any(|r| r.feature == crate::models::predict::PAYMENT_RUN);
             let weekend = p.reasons.iter().any(|r| r.feature == crate::models::predict::BUSINESS_DAY);
             match run {
                 Some(r) => {
-                    assert!(days.iter().all(|&x| r.is_run_day(x)), "{p:?} off {r:?}");
+                    assert!(days.iter().all(|&x| r.is_run_day(x, hol)), "{p:?} off {r:?}");
                     on_runs += 1;
                     moved += usize::from(reason);
                     assert!(!weekend, "{p:?}");
@@ -679,13 +684,14 @@ mod tests {
                 // are business days.
                 None => {
                     assert!(!reason, "{p:?}");
-                    assert!(days.iter().all(|&x| PaymentRun::BusinessDays.is_run_day(x)), "{p:?} on a weekend");
+                    assert!(days.iter().all(|&x| hol.is_business_day(x)), "{p:?} on a weekend or holiday");
                     off_weekends += usize::from(weekend);
                 }
             }
         }
         assert!(t.models.payment.settles_on_business_days);
         assert!(on_runs >= 20, "{on_runs} open invoices of customers paying in runs");
+        assert!(across >= 20, "{across} open invoices with Christmas inside p10-p90");
         assert!(moved > 0 && off_weekends > 0, "p50s moved: {moved} onto run days, {off_weekends} off weekends");
     }
 }

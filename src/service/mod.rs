@@ -669,7 +669,7 @@ impl Service {
                     for e in evs {
                         crate::events::apply(&mut ledger, e, &fx);
                     }
-                    let h = ledger.history(self.as_of);
+                    let h = ledger.history(self.as_of, &st.history.holidays);
                     let scored = predict_open(&h, self.as_of, &self.models)
                         .and_then(|p| Ok((p, open_items(&h, self.as_of, &self.models)?)));
                     match scored {
@@ -1013,9 +1013,10 @@ impl Service {
         list: &[P],
     ) -> Result<Vec<InvoicePrediction>, Vec<FieldError>> {
         let score = |x: ndarray::ArrayView2<'_, f64>, meta, flags| {
-            crate::models::predict::score_matrix(x, meta, self.as_of, &self.models, flags).map_err(|e| {
-                vec![FieldError { field: "invoices".into(), reason: e.to_string(), kind: Refusal::Invalid }]
-            })
+            crate::models::predict::score_matrix(x, meta, self.as_of, &self.models, flags, &st.history.holidays)
+                .map_err(|e| {
+                    vec![FieldError { field: "invoices".into(), reason: e.to_string(), kind: Refusal::Invalid }]
+                })
         };
         let mut rows: Vec<f64> = Vec::new();
         let mut errors = Vec::new();
@@ -1201,7 +1202,8 @@ impl Service {
         let run = known.as_ref().and_then(|(_, sum)| sum.0.run);
         let (vector, values, flags) = match known {
             Some((c, sum)) => {
-                let values = match crate::features::invoice::new_invoice_values_from(&sum.0, &inv) {
+                let values = match crate::features::invoice::new_invoice_values_from(&sum.0, &inv, &st.history.holidays)
+                {
                     Some(v) => v,
                     None => {
                         // Issued before the as-of date: its inputs as on the issue date.
@@ -1222,6 +1224,7 @@ impl Service {
                     median_amount: f64::NAN,
                     vector,
                     run: None,
+                    holidays: &st.history.holidays,
                 };
                 (vector, crate::features::invoice::new_invoice_values(&empty, &inv), Vec::new())
             }
@@ -1263,7 +1266,7 @@ impl Service {
         // Under the read lock (events mark blocks dirty under the write lock): read the
         // cache entry and copy the items of the blocks to simulate (all of them without
         // usable partials); then simulate without holding it.
-        let (blocks, currencies, n_invoices, previous, applied) = {
+        let (blocks, currencies, n_invoices, previous, applied, holidays) = {
             let st = self.read();
             let previous = self.forecasts.lock().ok().and_then(|m| cached(&m));
             let fb = self.forecast_block;
@@ -1278,9 +1281,9 @@ impl Service {
                     wanted.then(|| st.items[range].iter().flatten().copied().collect())
                 })
                 .collect();
-            (blocks, currencies, n_invoices, previous, st.applied)
+            (blocks, currencies, n_invoices, previous, st.applied, st.history.holidays.clone())
         };
-        let p = ForecastParams { horizon_days, granularity: g, ..Default::default() }
+        let p = ForecastParams { horizon_days, granularity: g, holidays, ..Default::default() }
             .with_copula(self.models.cash_copula.as_ref());
         let prev = previous.as_ref().map(|(_, p, _)| p.as_ref());
         let (f, partials) = crate::forecast::simulate_blocks(
