@@ -1379,6 +1379,44 @@ mod tests {
         assert!(live.predictions().iter().all(|p| !payers.contains(&p.customer_id) || p.invoice_id == "NEW-1"));
     }
 
+    /// On a ledger closed on holidays, the service's predictions (loaded, and rescored
+    /// after an event) and its daily forecast keep off them.
+    #[test]
+    fn the_service_keeps_dates_and_daily_cash_off_holidays() {
+        let dir = crate::fixtures::generated_dir_with(60, 3000, "2023-01-01", "2024-12-13", 5, |p| {
+            crate::generate::GenerateParams { holidays: true, ..p }
+        });
+        let (d, models) = trained_models(dir.path(), "2024-12-13");
+        let s = Service::load(dir.path(), d, models.path()).unwrap();
+        let closed = [12, 13, 19].map(|k| d + k); // 25 and 26 December, 1 January
+        let off = |preds: &[InvoicePrediction]| {
+            let hol = &s.read().history.holidays;
+            preds.iter().all(|p| {
+                [p.p10_paid_date.0, p.predicted_paid_date.0, p.p90_paid_date.0].iter().all(|&x| hol.is_business_day(x))
+            })
+        };
+        let preds = s.predictions();
+        assert!(off(&preds));
+        let across = preds.iter().filter(|p| p.p10_paid_date.0 < closed[0] && closed[2] < p.p90_paid_date.0).count();
+        assert!(across >= 10, "{across} open invoices with the holidays inside p10-p90");
+        let f = s.forecast(28, Granularity::Day).unwrap();
+        for day in closed {
+            assert_eq!(f.base[(day - d - 1) as usize].expected_minor, 0, "day {day}");
+        }
+        assert!(f.base.iter().filter(|b| b.expected_minor > 0).count() >= 15);
+        // A new invoice for a known customer: its customer is rescored on the ledger
+        // built from the events, with the same holidays.
+        let who = preds[0].customer_id.clone();
+        let v = serde_json::json!({"event_id": "n1", "type": "invoice", "invoice_id": "NEW-1", "customer_id": who,
+            "invoice_date": "2024-12-13", "due_date": "2024-12-24", "amount": "1234.56", "currency": "EUR"});
+        let mut e = parse_event(&v, "e", d).unwrap();
+        e.seq = 1;
+        s.apply(&[e]);
+        let after = s.predictions();
+        assert!(after.iter().any(|p| p.invoice_id == "NEW-1"));
+        assert!(off(&after));
+    }
+
     /// With an `fx_rates` table in the data, the forecast's base view and the worklist
     /// convert with it; model inputs (and so the predictions) do not change.
     #[test]
