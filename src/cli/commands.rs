@@ -82,7 +82,7 @@ pub fn run(cli: Cli) -> Result<()> {
             let t = Instant::now();
             let h = history_for_models(&data, FAR_FUTURE, &read)?;
             // The cash forecast as `arsight forecast` makes it, scored beside the protocol.
-            let fp = crate::forecast::ForecastParams { holidays: h.holidays.clone(), ..Default::default() };
+            let fp = crate::forecast::ForecastParams::default();
             fp.check(fp.horizon_days).context("forecast settings")?;
             let forecaster = |case: &crate::models::backtest::CashCase<'_>| {
                 crate::forecast::forecast_case(case, &fp).expect("settings checked above")
@@ -178,7 +178,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 horizon_days: parse_days(&horizon).context("--horizon")?,
                 granularity,
                 sims,
-                holidays: h.holidays.clone(),
+                holidays: set.payment.closed(&h.holidays),
                 ..Default::default()
             }
             .with_copula(set.cash_copula.as_ref());

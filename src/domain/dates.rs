@@ -108,6 +108,21 @@ pub fn parse_span_days(s: &str) -> Option<i32> {
     num.parse::<i32>().ok().filter(|n| *n > 0).and_then(|n| n.checked_mul(mult))
 }
 
+/// Easter Sunday of year `y` (Gregorian; the anonymous algorithm), as an epoch day.
+pub fn easter_sunday(y: i32) -> Option<i32> {
+    let (a, b, c) = (y % 19, y / 100, y % 100);
+    let (d, e) = (b / 4, b % 4);
+    let f = (b + 8) / 25;
+    let g = (b - f + 1) / 3;
+    let h = (19 * a + b - d - g + 15) % 30;
+    let (i, k) = (c / 4, c % 4);
+    let l = (32 + 2 * e + 2 * i - h - k) % 7;
+    let m = (a + 11 * h + 22 * l) / 451;
+    let month = (h + l - 7 * m + 114) / 31;
+    let day = (h + l - 7 * m + 114) % 31 + 1;
+    NaiveDate::from_ymd_opt(y, month as u32, day as u32).map(days_from_date)
+}
+
 #[cfg(test)]
 mod tests {
 

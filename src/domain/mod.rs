@@ -12,7 +12,7 @@ mod records;
 mod runs;
 
 pub use channel::{channel_code, channel_name, normalise_channel, NO_CHANNEL, OTHER_CHANNEL, OTHER_CHANNEL_NAME};
-pub use dates::{date_from_days, days_from_date, parse_date_flexible, parse_span_days, Day, EPOCH};
+pub use dates::{date_from_days, days_from_date, easter_sunday, parse_date_flexible, parse_span_days, Day, EPOCH};
 pub use ids::{CustomerId, IdError, InvoiceId, MAX_ID_LEN};
 pub use money::{Currency, Money, MoneyError};
 pub use records::{Activity, ActivityKind, Customer, Invoice, Payment};

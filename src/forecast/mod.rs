@@ -277,7 +277,8 @@ pub fn forecast_case(case: &CashCase<'_>, p: &ForecastParams) -> Result<CaseFore
         })
         .collect();
     let run = |horizon_days: i32, granularity: Granularity| {
-        let p = ForecastParams { horizon_days, granularity, ..p.clone() }.with_copula(case.copula.as_ref());
+        let p = ForecastParams { horizon_days, granularity, holidays: case.closed.clone(), ..p.clone() }
+            .with_copula(case.copula.as_ref());
         let max = if case.cap.is_finite() { case.cap as i32 } else { horizon_days };
         simulate(&items, case.as_of, &p, &fx, max.max(horizon_days))
     };
@@ -1118,6 +1119,7 @@ mod tests {
                 cap: 91.0,
                 copula,
                 calendar: &[],
+                closed: &crate::domain::NO_HOLIDAYS,
             };
             let w = forecast_case(&case, &ForecastParams::default()).unwrap().weekly;
             w[0][2] - w[0][1]
@@ -1145,6 +1147,7 @@ mod tests {
                 cap: 91.0,
                 copula: None,
                 calendar: &[],
+                closed: &crate::domain::NO_HOLIDAYS,
             };
             forecast_case(&case, &ForecastParams::default()).unwrap().weekly
         };
@@ -1172,6 +1175,7 @@ mod tests {
             cap: 91.0,
             copula: None,
             calendar: &[None, Some(PaymentRun::Weekly(2)), None],
+            closed: &crate::domain::NO_HOLIDAYS,
         };
         let CaseForecast { weekly: weeks, daily } = forecast_case(&case, &ForecastParams::default()).unwrap();
         assert_eq!((weeks.len(), daily.len()), (4, DAILY_DAYS as usize));

@@ -21,7 +21,7 @@ use rng::Rng;
 
 use crate::contract::rows::{Cell, TableBuilder};
 use crate::contract::{self, InvoiceBatchBuilder, InvoiceRow, ParquetSink};
-use crate::domain::{days_from_date, ActivityKind, Holidays};
+use crate::domain::{days_from_date, easter_sunday, ActivityKind, Holidays};
 use crate::ingest::IngestError;
 
 /// Invalid generator parameters.
@@ -272,21 +272,6 @@ pub fn target2_closing_days(years: std::ops::RangeInclusive<i32>) -> Vec<(i32, &
         out.extend(days.into_iter().filter_map(|(d, n)| d.map(|d| (d, n))).filter(|(d, _)| (d + 3).rem_euclid(7) < 5));
     }
     out
-}
-
-/// Easter Sunday of year `y` (Gregorian; the anonymous algorithm), as an epoch day.
-fn easter_sunday(y: i32) -> Option<i32> {
-    let (a, b, c) = (y % 19, y / 100, y % 100);
-    let (d, e) = (b / 4, b % 4);
-    let f = (b + 8) / 25;
-    let g = (b - f + 1) / 3;
-    let h = (19 * a + b - d - g + 15) % 30;
-    let (i, k) = (c / 4, c % 4);
-    let l = (32 + 2 * e + 2 * i - h - k) % 7;
-    let m = (a + 11 * h + 22 * l) / 451;
-    let month = (h + l - 7 * m + 114) / 31;
-    let day = (h + l - 7 * m + 114) % 31 + 1;
-    NaiveDate::from_ymd_opt(y, month as u32, day as u32).map(days_from_date)
 }
 
 fn write_holidays(path: &Path, days: &[(i32, &str)]) -> Result<(), IngestError> {

@@ -223,6 +223,9 @@ pub struct CashCase<'a> {
     /// The calendar each invoice's payment goes out on at the date: its customer's
     /// payment runs, or business days (empty: any day for all).
     pub calendar: &'a [Option<crate::domain::PaymentRun>],
+    /// The days the ledger is closed besides weekends, as the model trained at the
+    /// date reads them.
+    pub closed: &'a crate::domain::Holidays,
 }
 
 /// Days after each as-of date scored day by day ([`MethodMetrics::forecast_daily_wape`]).
@@ -829,9 +832,10 @@ pub fn run_backtest_with(
         let prev = if k == 0 { d - p.every_days } else { dates[k - 1] };
         let train = training_rows(h, d);
         let late_days = train.late_days();
-        let Some((pay, _)) = fit_payment(h, &train, &p.models.payment, 10)? else {
+        let Some((pay, _)) = fit_payment(h, &train, d, &p.models.payment, 10)? else {
             return Ok(None);
         };
+        let closed = pay.closed(&h.holidays);
         let reg: Vec<usize> = (0..train.len()).filter(|&i| !late_days[i].is_nan()).collect();
         let yr: Vec<f64> = reg.iter().map(|&i| late_days[i]).collect();
         let (risk, _) = fit_risk(h, &train, d, 0, &p.models.risk, &p.models.payment)?;
@@ -865,9 +869,8 @@ pub fn run_backtest_with(
                     let c = pay.finish(q[i], emp.as_ref().map(|e| &e[i]), f64::from(d) - due + 1.0);
                     let days = [due + c[0], due + c[1], due + c[2]];
                     // On the customer's run days (or business days), as `predict` places them.
-                    pay.calendar(rows.run[i]).map_or(days, |run| {
-                        run.place(days.map(|v| v.round() as i32), d + 1, &h.holidays).map(f64::from)
-                    })
+                    pay.calendar(rows.run[i])
+                        .map_or(days, |run| run.place(days.map(|v| v.round() as i32), d + 1, &closed).map(f64::from))
                 })
                 .collect();
             let probs = (0..rows.len())
@@ -989,7 +992,7 @@ pub fn run_backtest_with(
                             let day = f64::from(d) + k.at_level(0.5, cap);
                             match run {
                                 Some(r) if day <= f64::from(d) + cap => {
-                                    f64::from(r.settle(day.round() as i32, d + 1, &h.holidays))
+                                    f64::from(r.settle(day.round() as i32, d + 1, &closed))
                                 }
                                 _ => day,
                             }
@@ -1046,6 +1049,7 @@ pub fn run_backtest_with(
                         cap,
                         copula,
                         calendar: &calendars,
+                        closed: &closed,
                     };
                     Some(fc(&case))
                 }

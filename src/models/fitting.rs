@@ -9,13 +9,16 @@ use super::train::RISK_THRESHOLDS;
 use crate::features::history::History;
 
 /// The payment-date model on the settled rows of `train` (built at `d`), or None with
-/// fewer than `min_rows` of them.
+/// fewer than `min_rows` of them. Where the ledger settles on business days, it
+/// records the closing days its settlements by `d` show (and the yearly ones a year
+/// ahead).
 ///
 /// # Errors
 /// [`GbdtError`].
 pub fn fit_payment(
     h: &History,
     train: &Rows,
+    d: i32,
     p: &PaymentDateParams,
     min_rows: usize,
 ) -> Result<Option<(PaymentDateModel, usize)>, GbdtError> {
@@ -33,8 +36,15 @@ pub fn fit_payment(
     // Settled by the date: the rows' paid days (later ones read as unpaid).
     let settled = train.paid_date.iter().copied().filter(|&p| p != i32::MAX);
     model.settles_on_business_days = crate::domain::settles_on_business_days(settled);
+    if model.settles_on_business_days && p.learn_closures {
+        let paid = h.invoices.iter().map(|r| r.paid_date).filter(|&t| t <= d);
+        model.closed_days = super::closures::learn_closures(paid, d, CLOSURES_AHEAD);
+    }
     Ok(Some((model, reg.len())))
 }
+
+/// Days past the training date the learned closing days reach.
+pub const CLOSURES_AHEAD: i32 = 400;
 
 /// The risk model "paid more than `days` late" (one of [`RISK_THRESHOLDS`]) on the rows of
 /// `train` whose label is decidable at `d`, with the number of rows.

@@ -5,6 +5,7 @@ pub mod anomaly;
 pub mod artifact;
 pub mod backtest;
 pub mod calibration;
+pub mod closures;
 pub mod copula;
 pub mod dataset;
 pub mod empirical;

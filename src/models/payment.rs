@@ -36,10 +36,18 @@ pub struct PaymentDateParams {
     /// Share of the rows each tree is grown on (1: all).
     #[serde(default = "all_rows")]
     pub bagging_fraction: f64,
+    /// Read closing days from the settlements of a ledger that settles on business
+    /// days ([`super::closures`]).
+    #[serde(default = "yes")]
+    pub learn_closures: bool,
 }
 
 fn all_rows() -> f64 {
     1.0
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// Where each row of a fit comes from, so the empirical model can read the
@@ -94,6 +102,7 @@ impl Default for PaymentDateParams {
             calibration_share: 0.2,
             empirical: EmpiricalParams::default(),
             bagging_fraction: 1.0,
+            learn_closures: true,
         }
     }
 }
@@ -169,6 +178,11 @@ pub struct PaymentDateModel {
     /// the next business day.
     #[serde(default)]
     pub settles_on_business_days: bool,
+    /// Closing days read from the ledger's settlements known at training, past and up
+    /// to a year ahead ([`super::closures::learn_closures`]; only where it settles on
+    /// business days): they close it like the `holidays` table's days.
+    #[serde(default)]
+    pub closed_days: Vec<i32>,
 }
 
 /// Blend weights tried for the empirical model.
@@ -247,6 +261,7 @@ impl PaymentDateParams {
             empirical: None,
             empirical_weight: [[0.0; 3]; 2],
             settles_on_business_days: false,
+            closed_days: Vec::new(),
         })
     }
 }
@@ -256,6 +271,15 @@ impl PaymentDateModel {
     /// business days where the ledger settles only on them, else any day (None).
     pub fn calendar(&self, run: Option<crate::domain::PaymentRun>) -> Option<crate::domain::PaymentRun> {
         run.or(self.settles_on_business_days.then_some(crate::domain::PaymentRun::BusinessDays))
+    }
+
+    /// The days the ledger is closed besides weekends: the `holidays` table's and the
+    /// closing days read at training.
+    pub fn closed(&self, table: &crate::domain::Holidays) -> crate::domain::Holidays {
+        if self.closed_days.is_empty() {
+            return table.clone();
+        }
+        crate::domain::Holidays::new(table.days().iter().chain(&self.closed_days).copied())
     }
 
     /// `[p10, p50, p90]` of days late for each row from the trees, non-decreasing,

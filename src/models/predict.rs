@@ -456,6 +456,7 @@ pub fn score_matrix(
     };
     let names = feature_names_static();
     let i_paid = names.iter().position(|n| *n == "cust.n_paid").expect("n_paid");
+    let holidays = &m.payment.closed(holidays);
     let one = |(i, (r, anomaly_flags)): (usize, (RowMeta, Vec<Flag>))| {
         let due = r.due;
         let c = m.payment.finish(q[i], r.emp.as_ref(), f64::from(d - due + 1));

@@ -260,7 +260,7 @@ pub fn train_all(h: &History, d: i32, p: &TrainParams) -> Result<Trained, TrainE
     // the history and nothing of each other: with more than one thread they are fitted
     // side by side (each fit's result does not depend on the thread count).
     let payment_and_risk = || -> Result<_, TrainError> {
-        let Some((payment, n_pay)) = fit_payment(h, &train, &p.payment, 30)? else {
+        let Some((payment, n_pay)) = fit_payment(h, &train, d, &p.payment, 30)? else {
             let settled = train.late_days().iter().filter(|v| !v.is_nan()).count();
             return Err(TrainError::TooFewRows { found: settled, needed: 30 });
         };
@@ -637,6 +637,51 @@ mod tests {
 
     /// A customer whose settlements follow a payment-run calendar gets its predicted
     /// dates on its run days; the calendar is read from what was settled by the date.
+    /// A ledger closed on holidays but without a `holidays` table: the closing days
+    /// that recur (Easter, 1 May, 26 December) are read from its settlements and
+    /// projected, and predicted dates keep off them.
+    #[test]
+    fn closing_days_are_read_from_the_settlements_when_no_table_lists_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let date = |y, m, d| days_from_date(chrono::NaiveDate::from_ymd_opt(y, m, d).unwrap());
+        let params = crate::generate::GenerateParams {
+            customers: 150,
+            invoices: 12_000,
+            start: chrono::NaiveDate::from_ymd_opt(2022, 7, 1).unwrap(),
+            end: chrono::NaiveDate::from_ymd_opt(2025, 4, 4).unwrap(),
+            seed: 9,
+            holidays: true,
+            ..Default::default()
+        };
+        crate::generate::generate(dir.path(), &params).unwrap();
+        std::fs::remove_file(dir.path().join("holidays.parquet")).unwrap();
+        let d = date(2025, 4, 4);
+        let h = load_history(dir.path(), d, &InvoiceReadOptions::default(), &FxTable::default()).unwrap();
+        assert!(h.holidays.days().is_empty());
+        let t = train_all(&h, d, &quick()).unwrap();
+        let closed = crate::domain::Holidays::new(t.models.payment.closed_days.iter().copied());
+        for (y, m, dd) in
+            [(2023, 4, 7), (2024, 4, 1), (2024, 12, 26), (2025, 4, 18), (2025, 4, 21), (2025, 5, 1), (2025, 12, 26)]
+        {
+            assert!(closed.contains(date(y, m, dd)), "{y}-{m}-{dd} not read: {:?}", closed.days());
+        }
+        // Christmas Day fell on a weekday in 2023 and 2024 only, so it is read too; a
+        // day of the week that was never closed is not.
+        assert!(closed.contains(date(2025, 12, 25)) && !closed.contains(date(2025, 4, 22)));
+        let preds = predict_open(&h, d, &t.models).unwrap();
+        let across =
+            preds.iter().filter(|p| p.p10_paid_date.0 < date(2025, 4, 18) && date(2025, 4, 21) < p.p90_paid_date.0);
+        assert!(across.count() >= 20);
+        for p in &preds {
+            for x in [p.p10_paid_date.0, p.predicted_paid_date.0, p.p90_paid_date.0] {
+                assert!(closed.is_business_day(x), "{p:?}");
+            }
+        }
+        // Turned off, nothing is read.
+        let off = TrainParams { payment: PaymentDateParams { learn_closures: false, ..quick().payment }, ..quick() };
+        assert!(train_all(&h, d, &off).unwrap().models.payment.closed_days.is_empty());
+    }
+
     /// On a ledger with bank holidays too: no predicted date falls on one.
     #[test]
     fn predictions_fall_on_the_customers_payment_run_days() {

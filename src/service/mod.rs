@@ -1281,7 +1281,7 @@ impl Service {
                     wanted.then(|| st.items[range].iter().flatten().copied().collect())
                 })
                 .collect();
-            (blocks, currencies, n_invoices, previous, st.applied, st.history.holidays.clone())
+            (blocks, currencies, n_invoices, previous, st.applied, self.models.payment.closed(&st.history.holidays))
         };
         let p = ForecastParams { horizon_days, granularity: g, holidays, ..Default::default() }
             .with_copula(self.models.cash_copula.as_ref());

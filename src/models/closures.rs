@@ -1,0 +1,232 @@
+//! Bank holidays read from the ledger itself, for data without a `holidays` table: on a
+//! ledger that settles on business days only, a weekday on which nothing settled while
+//! the business days around it were busy was a closing day. A yearly rule that such
+//! days followed in at least [`MIN_YEARS`] years and never broke (a fixed date, a day
+//! relative to Easter, the n-th or the last weekday of a month) is projected ahead.
+//! A one-off closing day is not: nothing says it comes back.
+
+use std::collections::HashMap;
+
+use chrono::{Datelike, NaiveDate};
+
+use crate::domain::{date_from_days, days_from_date, easter_sunday};
+
+/// Least mean number of settlements per business day around a weekday for a day
+/// without any to count as closed (a Poisson day with that mean is empty 3 times in
+/// 10,000).
+pub const MIN_BUSY: f64 = 8.0;
+/// Least number of years a rule must have closed the ledger.
+pub const MIN_YEARS: usize = 2;
+/// Business days on each side that give a day's expected number of settlements.
+const AROUND: i32 = 15;
+/// Furthest a rule relative to Easter is read (Ascension is 39 days after, Corpus
+/// Christi 60).
+const MAX_EASTER_OFFSET: i32 = 70;
+
+/// A yearly rule a closing day can follow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Rule {
+    /// The same month and day every year.
+    Fixed(u32, u32),
+    /// Days after Easter Sunday (negative before).
+    Easter(i32),
+    /// The n-th (1–4) weekday (0 = Monday) of a month.
+    Nth(u32, u32, u32),
+    /// The last weekday of a month.
+    Last(u32, u32),
+}
+
+impl Rule {
+    /// The rules `day` follows.
+    fn of(day: i32) -> Vec<Rule> {
+        let Some(d) = date_from_days(day) else { return Vec::new() };
+        let wd = d.weekday().num_days_from_monday();
+        let mut out = vec![Rule::Fixed(d.month(), d.day()), Rule::Nth(d.month(), wd, (d.day() - 1) / 7 + 1)];
+        if d.day() + 7 > days_in_month(d.year(), d.month()) {
+            out.push(Rule::Last(d.month(), wd));
+        }
+        if let Some(e) = easter_sunday(d.year()) {
+            if (day - e).abs() <= MAX_EASTER_OFFSET {
+                out.push(Rule::Easter(day - e));
+            }
+        }
+        out
+    }
+
+    /// The day the rule falls on in `year`, if any.
+    fn in_year(self, year: i32) -> Option<i32> {
+        match self {
+            Rule::Fixed(m, d) => NaiveDate::from_ymd_opt(year, m, d).map(days_from_date),
+            Rule::Easter(k) => easter_sunday(year).map(|e| e + k),
+            Rule::Nth(m, wd, n) => {
+                let first = NaiveDate::from_ymd_opt(year, m, 1)?;
+                let shift = (wd + 7 - first.weekday().num_days_from_monday()) % 7;
+                let day = 1 + shift + 7 * (n - 1);
+                (day <= days_in_month(year, m)).then(|| days_from_date(first) + day as i32 - 1)
+            }
+            Rule::Last(m, wd) => {
+                let last = NaiveDate::from_ymd_opt(year, m, days_in_month(year, m))?;
+                let back = (last.weekday().num_days_from_monday() + 7 - wd) % 7;
+                Some(days_from_date(last) - back as i32)
+            }
+        }
+    }
+}
+
+fn days_in_month(y: i32, m: u32) -> u32 {
+    let (ny, nm) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
+    NaiveDate::from_ymd_opt(ny, nm, 1).and_then(|d| d.pred_opt()).map_or(28, |d| d.day())
+}
+
+fn is_weekday(day: i32) -> bool {
+    (day + 3).rem_euclid(7) < 5
+}
+
+/// What the settlements say of a weekday.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Seen {
+    /// Busy around it and nothing settled.
+    Closed,
+    /// Busy around it and something settled.
+    Open,
+    /// Too quiet around it, or outside the data.
+    Unknown,
+}
+
+/// The closing days of a ledger whose settlement days (one entry per settlement, known
+/// by `until`) fall on business days: for every yearly rule that closed it in at least
+/// [`MIN_YEARS`] years and never broke, the rule's weekdays from the first settlement's
+/// year to `ahead` days past `until`, ascending.
+pub fn learn_closures(settled: impl Iterator<Item = i32>, until: i32, ahead: i32) -> Vec<i32> {
+    let days: Vec<i32> = settled.filter(|&d| d <= until).collect();
+    let Some(&lo) = days.iter().min() else { return Vec::new() };
+    let n = (until - lo + 1) as usize;
+    let mut count = vec![0u32; n];
+    for d in days {
+        count[(d - lo) as usize] += 1;
+    }
+    // The weekdays of the data, and prefix sums of their settlements.
+    let weekdays: Vec<i32> = (lo..=until).filter(|&d| is_weekday(d)).collect();
+    let mut prefix = vec![0u64; weekdays.len() + 1];
+    for (k, &d) in weekdays.iter().enumerate() {
+        prefix[k + 1] = prefix[k] + u64::from(count[(d - lo) as usize]);
+    }
+    let seen_at = |k: usize| -> Seen {
+        let a = k.saturating_sub(AROUND as usize);
+        let b = (k + AROUND as usize + 1).min(weekdays.len());
+        let others = (b - a - 1) as f64;
+        let total = (prefix[b] - prefix[a]) as f64;
+        let here = count[(weekdays[k] - lo) as usize];
+        if others < AROUND as f64 || (total - f64::from(here)) / others < MIN_BUSY {
+            Seen::Unknown
+        } else if here == 0 {
+            Seen::Closed
+        } else {
+            Seen::Open
+        }
+    };
+    let seen: HashMap<i32, Seen> = (0..weekdays.len()).map(|k| (weekdays[k], seen_at(k))).collect();
+    let look = |d: i32| seen.get(&d).copied().unwrap_or(Seen::Unknown);
+    let year = |d: i32| date_from_days(d).map_or(1970, |x| x.year());
+    let (first_year, last_year) = (year(lo), year(until + ahead));
+    let mut rules: Vec<Rule> =
+        seen.iter().filter(|(_, s)| **s == Seen::Closed).flat_map(|(&d, _)| Rule::of(d)).collect();
+    rules.sort_by_key(|r| format!("{r:?}"));
+    rules.dedup();
+    let mut out = Vec::new();
+    for r in rules {
+        let on: Vec<i32> = (first_year..=last_year).filter_map(|y| r.in_year(y)).filter(|&d| is_weekday(d)).collect();
+        let closed = on.iter().filter(|&&d| look(d) == Seen::Closed).count();
+        let open = on.iter().any(|&d| look(d) == Seen::Open);
+        if closed >= MIN_YEARS && !open {
+            out.extend(on.into_iter().filter(|&d| d <= until + ahead));
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day(y: i32, m: u32, d: u32) -> i32 {
+        days_from_date(NaiveDate::from_ymd_opt(y, m, d).unwrap())
+    }
+
+    /// Ten settlements every weekday of 2022–2024 but on `closed`.
+    fn ledger(closed: &[i32]) -> Vec<i32> {
+        (day(2022, 1, 3)..=day(2024, 12, 31))
+            .filter(|&d| is_weekday(d) && !closed.contains(&d))
+            .flat_map(|d| std::iter::repeat_n(d, 10))
+            .collect()
+    }
+
+    #[test]
+    fn rules_find_their_days() {
+        assert_eq!(easter_sunday(2025), Some(day(2025, 4, 20)));
+        assert_eq!(Rule::Nth(11, 3, 4).in_year(2025), Some(day(2025, 11, 27)), "Thanksgiving");
+        assert_eq!(Rule::Last(5, 0).in_year(2025), Some(day(2025, 5, 26)), "Memorial Day");
+        assert_eq!(Rule::Nth(2, 0, 5).in_year(2025), None);
+        let rules = Rule::of(day(2024, 5, 27));
+        assert!(rules.contains(&Rule::Last(5, 0)) && rules.contains(&Rule::Nth(5, 0, 4)), "{rules:?}");
+    }
+
+    /// US and TARGET2 closing days of three years are found and projected into the
+    /// next; a one-off closing day and one rule broken in a year are not.
+    #[test]
+    fn yearly_closing_days_are_learned_and_projected() {
+        let mut closed = Vec::new();
+        for y in 2022..=2024 {
+            let e = easter_sunday(y).unwrap();
+            closed.extend([
+                day(y, 1, 1),
+                e - 2,
+                e + 1,
+                day(y, 12, 25),
+                day(y, 12, 26),
+                Rule::Nth(11, 3, 4).in_year(y).unwrap(),
+                Rule::Last(5, 0).in_year(y).unwrap(),
+            ]);
+        }
+        closed.push(day(2023, 6, 14)); // an outage
+        closed.extend([day(2022, 8, 15), day(2023, 8, 15)]); // 15 August, but open in 2024
+        let until = day(2024, 12, 31);
+        let learned = learn_closures(ledger(&closed).into_iter(), until, 365);
+        // New Year fell on a weekday only in 2024 (2022 on a Saturday, 2023 on a
+        // Sunday): one year, not projected.
+        let want_2025 = [
+            day(2025, 4, 18),
+            day(2025, 4, 21),
+            day(2025, 5, 26),
+            day(2025, 11, 27),
+            day(2025, 12, 25),
+            day(2025, 12, 26),
+        ];
+        let got_2025: Vec<i32> = learned.iter().copied().filter(|&d| d > until).collect();
+        assert_eq!(got_2025, want_2025);
+        assert!(!learned.contains(&day(2023, 6, 14)) && !learned.contains(&day(2025, 8, 15)));
+        let not_rules = [day(2023, 6, 14), day(2022, 8, 15), day(2023, 8, 15), day(2024, 1, 1)];
+        assert!(closed.iter().filter(|&&d| is_weekday(d) && !not_rules.contains(&d)).all(|d| learned.contains(d)));
+    }
+
+    /// A quiet ledger (three settlements a weekday) tells nothing, and a busy one
+    /// without closing days gives none.
+    #[test]
+    fn quiet_or_always_open_ledgers_give_no_closing_days() {
+        let until = day(2024, 12, 31);
+        let holidays: Vec<i32> = (2022..=2024).flat_map(|y| [day(y, 12, 25), day(y, 12, 26)]).collect();
+        let quiet: Vec<i32> = (day(2022, 1, 3)..=until)
+            .filter(|&d| is_weekday(d) && !holidays.contains(&d))
+            .flat_map(|d| std::iter::repeat_n(d, 3))
+            .collect();
+        assert!(learn_closures(quiet.into_iter(), until, 365).is_empty());
+        assert!(learn_closures(ledger(&[]).into_iter(), until, 365).is_empty());
+        assert!(learn_closures(std::iter::empty(), until, 365).is_empty());
+        // Nothing after `until` is read.
+        assert!(learn_closures(ledger(&holidays).into_iter(), day(2023, 12, 1), 365)
+            .iter()
+            .all(|&d| d != day(2024, 12, 25)));
+    }
+}
