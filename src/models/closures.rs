@@ -24,7 +24,7 @@ const AROUND: i32 = 15;
 const MAX_EASTER_OFFSET: i32 = 70;
 
 /// A yearly rule a closing day can follow.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Rule {
     /// The same month and day every year.
     Fixed(u32, u32),
@@ -97,12 +97,11 @@ enum Seen {
 /// by `until`) fall on business days: for every yearly rule that closed it in at least
 /// [`MIN_YEARS`] years and never broke, the rule's weekdays from the first settlement's
 /// year to `ahead` days past `until`, ascending.
-pub fn learn_closures(settled: impl Iterator<Item = i32>, until: i32, ahead: i32) -> Vec<i32> {
-    let days: Vec<i32> = settled.filter(|&d| d <= until).collect();
-    let Some(&lo) = days.iter().min() else { return Vec::new() };
+pub fn learn_closures(settled: impl Iterator<Item = i32> + Clone, until: i32, ahead: i32) -> Vec<i32> {
+    let Some(lo) = settled.clone().filter(|&d| d <= until).min() else { return Vec::new() };
     let n = (until - lo + 1) as usize;
     let mut count = vec![0u32; n];
-    for d in days {
+    for d in settled.filter(|&d| d <= until) {
         count[(d - lo) as usize] += 1;
     }
     // The weekdays of the data, and prefix sums of their settlements.
@@ -131,7 +130,7 @@ pub fn learn_closures(settled: impl Iterator<Item = i32>, until: i32, ahead: i32
     let (first_year, last_year) = (year(lo), year(until + ahead));
     let mut rules: Vec<Rule> =
         seen.iter().filter(|(_, s)| **s == Seen::Closed).flat_map(|(&d, _)| Rule::of(d)).collect();
-    rules.sort_by_key(|r| format!("{r:?}"));
+    rules.sort_unstable();
     rules.dedup();
     let mut out = Vec::new();
     for r in rules {
