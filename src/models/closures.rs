@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use chrono::{Datelike, NaiveDate};
 
-use crate::domain::{date_from_days, days_from_date, easter_sunday};
+use crate::domain::{date_from_days, days_from_date, easter_sunday, NO_HOLIDAYS};
 
 /// Least mean number of settlements per business day around a weekday for a day
 /// without any to count as closed (a Poisson day with that mean is empty 3 times in
@@ -79,7 +79,7 @@ fn days_in_month(y: i32, m: u32) -> u32 {
 }
 
 fn is_weekday(day: i32) -> bool {
-    (day + 3).rem_euclid(7) < 5
+    NO_HOLIDAYS.is_business_day(day)
 }
 
 /// What the settlements say of a weekday.

@@ -339,7 +339,8 @@ fn top_by_magnitude<const K: usize>(v: &[f64]) -> [Option<usize>; K] {
 
 /// Scores rows of model inputs (customer vector at `d`, invoice inputs as on the
 /// issue date) with their identities and anomaly flags (one per row; moved into the
-/// predictions).
+/// predictions), placing dates off weekends, `holidays` (the data's table) and the
+/// closing days the models read at training.
 ///
 /// # Errors
 /// [`GbdtError::Features`] when the models were trained on another input width.
