@@ -1361,6 +1361,18 @@ mod model_tests {
         assert!((expected - arrived).abs() < 0.25 * arrived, "expected {expected} vs arrived {arrived}");
     }
 
+    /// What the invoices open at `d` brought in on each of the `days` days after it, in
+    /// base-currency minor units.
+    fn actual_daily(dir: &std::path::Path, d: i32, days: i32, fx: &FxTable) -> Vec<f64> {
+        let mut actual = vec![0.0; days as usize];
+        for r in &full_history(dir).invoices {
+            if r.invoice_date <= d && r.paid_date > d && r.paid_date <= d + days {
+                actual[(r.paid_date - d - 1) as usize] += fx.to_base(r.amount_minor, r.currency) * 100.0;
+            }
+        }
+        actual
+    }
+
     /// On a ledger where many customers pay in runs, the daily forecast made at D puts
     /// their cash on their run days: day by day it errs less than the same draws left
     /// on any day.
@@ -1380,12 +1392,7 @@ mod model_tests {
         let anyday: Vec<OpenItem> = items.iter().map(|i| i.on_calendar(None)).collect();
         let (fx, days) = (FxTable::default(), 28);
         let p = ForecastParams { horizon_days: days, granularity: Granularity::Day, ..Default::default() };
-        let mut actual = vec![0.0; days as usize];
-        for r in &full_history(dir.path()).invoices {
-            if r.invoice_date <= d && r.paid_date > d && r.paid_date <= d + days {
-                actual[(r.paid_date - d - 1) as usize] += fx.to_base(r.amount_minor, r.currency) * 100.0;
-            }
-        }
+        let actual = actual_daily(dir.path(), d, days, &fx);
         let wape = |items: &[OpenItem]| {
             let f = simulate(items, d, &p, &fx, m.cash_horizon_days).unwrap();
             let expected: Vec<f64> = f.base.iter().map(|b| b.expected_minor as f64).collect();
@@ -1411,12 +1418,7 @@ mod model_tests {
         let items = open_items(&h, d, &m).unwrap();
         let (fx, days) = (FxTable::default(), 28);
         let p = ForecastParams { horizon_days: days, granularity: Granularity::Day, ..Default::default() };
-        let mut actual = vec![0.0; days as usize];
-        for r in &full_history(dir.path()).invoices {
-            if r.invoice_date <= d && r.paid_date > d && r.paid_date <= d + days {
-                actual[(r.paid_date - d - 1) as usize] += fx.to_base(r.amount_minor, r.currency) * 100.0;
-            }
-        }
+        let actual = actual_daily(dir.path(), d, days, &fx);
         let expected = |p: &ForecastParams| -> Vec<f64> {
             let f = simulate(&items, d, p, &fx, m.cash_horizon_days).unwrap();
             f.base.iter().map(|b| b.expected_minor as f64).collect()
