@@ -23,11 +23,22 @@ const AROUND: i32 = 15;
 /// Christi 60).
 const MAX_EASTER_OFFSET: i32 = 70;
 
+/// Where a holiday on a weekend is observed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Observed {
+    /// Saturday's on the Friday before, Sunday's on the Monday after (US federal).
+    NearestWeekday,
+    /// Saturday's and Sunday's on the Monday after (UK substitute days).
+    MondayAfter,
+}
+
 /// A yearly rule a closing day can follow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Rule {
     /// The same month and day every year.
     Fixed(u32, u32),
+    /// The same month and day, moved off a weekend as given.
+    FixedObserved(u32, u32, Observed),
     /// Days after Easter Sunday (negative before).
     Easter(i32),
     /// The n-th (1–4) weekday (0 = Monday) of a month.
@@ -42,6 +53,20 @@ impl Rule {
         let Some(d) = date_from_days(day) else { return Vec::new() };
         let wd = d.weekday().num_days_from_monday();
         let mut out = vec![Rule::Fixed(d.month(), d.day()), Rule::Nth(d.month(), wd, (d.day() - 1) / 7 + 1)];
+        // A holiday observed here: on this day, or on the weekend day next to it.
+        let on = |k: i32, how| date_from_days(day + k).map(|h| Rule::FixedObserved(h.month(), h.day(), how));
+        let observed = match wd {
+            4 => vec![on(0, Observed::NearestWeekday), on(0, Observed::MondayAfter), on(1, Observed::NearestWeekday)],
+            0 => vec![
+                on(0, Observed::NearestWeekday),
+                on(0, Observed::MondayAfter),
+                on(-1, Observed::NearestWeekday),
+                on(-1, Observed::MondayAfter),
+                on(-2, Observed::MondayAfter),
+            ],
+            _ => vec![on(0, Observed::NearestWeekday), on(0, Observed::MondayAfter)],
+        };
+        out.extend(observed.into_iter().flatten());
         if d.day() + 7 > days_in_month(d.year(), d.month()) {
             out.push(Rule::Last(d.month(), wd));
         }
@@ -57,6 +82,15 @@ impl Rule {
     fn in_year(self, year: i32) -> Option<i32> {
         match self {
             Rule::Fixed(m, d) => NaiveDate::from_ymd_opt(year, m, d).map(days_from_date),
+            Rule::FixedObserved(m, d, how) => {
+                let day = days_from_date(NaiveDate::from_ymd_opt(year, m, d)?);
+                Some(match ((day + 3).rem_euclid(7), how) {
+                    (5, Observed::NearestWeekday) => day - 1,
+                    (5, Observed::MondayAfter) => day + 2,
+                    (6, _) => day + 1,
+                    _ => day,
+                })
+            }
             Rule::Easter(k) => easter_sunday(year).map(|e| e + k),
             Rule::Nth(m, wd, n) => {
                 let first = NaiveDate::from_ymd_opt(year, m, 1)?;
@@ -134,11 +168,31 @@ pub fn learn_closures(settled: impl Iterator<Item = i32> + Clone, until: i32, ah
     rules.dedup();
     let mut out = Vec::new();
     for r in rules {
-        let on: Vec<i32> = (first_year..=last_year).filter_map(|y| r.in_year(y)).filter(|&d| is_weekday(d)).collect();
-        let closed = on.iter().filter(|&&d| look(d) == Seen::Closed).count();
-        let open = on.iter().any(|&d| look(d) == Seen::Open);
-        if closed >= MIN_YEARS && !open {
-            out.extend(on.into_iter().filter(|&d| d <= until + ahead));
+        // Each year's day, with the weekend day it was moved off (5 Saturday, 6 Sunday).
+        let on: Vec<(i32, Option<i32>)> = (first_year..=last_year)
+            .filter_map(|y| {
+                let x = r.in_year(y)?;
+                let moved_off = match r {
+                    Rule::FixedObserved(m, dd, _) => NaiveDate::from_ymd_opt(y, m, dd)
+                        .map(|p| (days_from_date(p) + 3).rem_euclid(7))
+                        .filter(|&w| w >= 5),
+                    _ => None,
+                };
+                is_weekday(x).then_some((x, moved_off))
+            })
+            .collect();
+        let closed = on.iter().filter(|&&(d, _)| look(d) == Seen::Closed).count();
+        let open = on.iter().any(|&(d, _)| look(d) == Seen::Open);
+        // A move off a Saturday (or a Sunday) is projected only once seen closing.
+        let seen_moving = |w: i32| on.iter().any(|&(d, m)| m == Some(w) && look(d) == Seen::Closed);
+        let (sat, sun) = (seen_moving(5), seen_moving(6));
+        let shown = !matches!(r, Rule::FixedObserved(..)) || sat || sun;
+        if closed >= MIN_YEARS && !open && shown {
+            out.extend(
+                on.into_iter()
+                    .filter(|&(d, m)| d <= until + ahead && m.is_none_or(|w| if w == 5 { sat } else { sun }))
+                    .map(|(d, _)| d),
+            );
         }
     }
     out.sort_unstable();
@@ -156,10 +210,45 @@ mod tests {
 
     /// Ten settlements every weekday of 2022–2024 but on `closed`.
     fn ledger(closed: &[i32]) -> Vec<i32> {
-        (day(2022, 1, 3)..=day(2024, 12, 31))
+        ledger_to(closed, day(2022, 1, 3), day(2024, 12, 31))
+    }
+
+    /// Ten settlements every weekday from `start` to `end` but on `closed`.
+    fn ledger_to(closed: &[i32], start: i32, end: i32) -> Vec<i32> {
+        (start..=end)
             .filter(|&d| is_weekday(d) && !closed.contains(&d))
             .flat_map(|d| std::iter::repeat_n(d, 10))
             .collect()
+    }
+
+    /// US federal practice: a holiday on a Saturday is observed on the Friday before,
+    /// on a Sunday on the Monday after. Over 2020–2025 the 4th of July fell on a
+    /// Saturday in 2020 (observed on the 3rd), so in 2026, a Saturday again, it is
+    /// projected onto Friday the 3rd. With the data from 2021 on, it fell on a weekend
+    /// only on a Sunday (observed on Monday the 5th), so how a Saturday moves is
+    /// unknown and nothing is projected for it.
+    #[test]
+    fn holidays_observed_off_weekends_are_learned() {
+        let us = |y: i32, m: u32, d: u32| {
+            let x = day(y, m, d);
+            match (x + 3).rem_euclid(7) {
+                5 => x - 1,
+                6 => x + 1,
+                _ => x,
+            }
+        };
+        let closed: Vec<i32> = (2020..=2025)
+            .flat_map(|y| [us(y, 1, 1), us(y, 7, 4), Rule::Nth(11, 3, 4).in_year(y).unwrap(), us(y, 12, 25)])
+            .collect();
+        let until = day(2025, 12, 31);
+        let start = day(2020, 1, 2);
+        let learned = learn_closures(ledger_to(&closed, start, until).into_iter(), until, 365);
+        let got: Vec<i32> = learned.iter().copied().filter(|&d| d > until).collect();
+        assert_eq!(got, [day(2026, 1, 1), day(2026, 7, 3), day(2026, 11, 26), day(2026, 12, 25)]);
+        assert!(closed.iter().filter(|&&d| d >= start).all(|d| learned.contains(d)));
+        let from_2021 = learn_closures(ledger_to(&closed, day(2021, 1, 4), until).into_iter(), until, 365);
+        assert!(!from_2021.contains(&day(2026, 7, 3)) && !from_2021.contains(&day(2026, 7, 6)));
+        assert!(from_2021.contains(&day(2026, 11, 26)));
     }
 
     #[test]
