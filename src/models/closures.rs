@@ -1,9 +1,9 @@
 //! Bank holidays read from the ledger itself, for data without a `holidays` table: on a
 //! ledger that settles on business days only, a weekday on which nothing settled while
 //! the business days around it were busy was a closing day. A yearly rule that such
-//! days followed in at least [`MIN_YEARS`] years and never broke (a fixed date, a day
-//! relative to Easter, the n-th or the last weekday of a month) is projected ahead.
-//! A one-off closing day is not: nothing says it comes back.
+//! days followed in at least [`MIN_YEARS`] years and never broke (a fixed date, also as
+//! observed off a weekend, a day relative to Easter, the n-th or the last weekday of a
+//! month) is projected ahead. A one-off closing day is not: nothing says it comes back.
 
 use std::collections::HashMap;
 
