@@ -339,8 +339,9 @@ fn top_by_magnitude<const K: usize>(v: &[f64]) -> [Option<usize>; K] {
 
 /// Scores rows of model inputs (customer vector at `d`, invoice inputs as on the
 /// issue date) with their identities and anomaly flags (one per row; moved into the
-/// predictions), placing dates off weekends, `holidays` (the data's table) and the
-/// closing days the models read at training.
+/// predictions), placing dates off weekends and the `closed` days (the data's
+/// holidays with the closing days the models read at training,
+/// [`super::payment::PaymentDateModel::closed`]).
 ///
 /// # Errors
 /// [`GbdtError::Features`] when the models were trained on another input width.
@@ -353,7 +354,7 @@ pub fn score_matrix(
     d: i32,
     m: &ModelSet,
     flags: Vec<Vec<Flag>>,
-    holidays: &crate::domain::Holidays,
+    closed: &crate::domain::Holidays,
 ) -> Result<Vec<InvoicePrediction>, GbdtError> {
     assert!(meta.len() == x.nrows() && flags.len() == x.nrows(), "one identity and one flag list per row");
     let nf = x.ncols();
@@ -457,13 +458,12 @@ pub fn score_matrix(
     };
     let names = feature_names_static();
     let i_paid = names.iter().position(|n| *n == "cust.n_paid").expect("n_paid");
-    let holidays = &m.payment.closed(holidays);
     let one = |(i, (r, anomaly_flags)): (usize, (RowMeta, Vec<Flag>))| {
         let due = r.due;
         let c = m.payment.finish(q[i], r.emp.as_ref(), f64::from(d - due + 1));
         let days = c.map(|v| (f64::from(due) + v).round().max(f64::from(d + 1)) as i32);
         let calendar = m.payment.calendar(r.run);
-        let placed = calendar.map_or(days, |run| run.place(days, d + 1, holidays));
+        let placed = calendar.map_or(days, |run| run.place(days, d + 1, closed));
         let probs = condition_open([p0[i], p30[i], p90[i]], d - due, r.emp.map(|e| e.unpaid));
         let xs = &flat[i * nf..(i + 1) * nf];
         let contrib = &contribs[i * nf..(i + 1) * nf];
@@ -587,7 +587,7 @@ pub fn score_rows(
                 .unwrap_or_default()
         })
         .collect();
-    score_matrix(rows.x.view(), meta, d, m, flags, &h.holidays)
+    score_matrix(rows.x.view(), meta, d, m, flags, &m.payment.closed(&h.holidays))
 }
 
 /// Anomaly flags at `d` of every customer in `customers`.

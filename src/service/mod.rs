@@ -232,6 +232,9 @@ pub struct Service {
     /// `fx_rates` table in effect at the as-of date, else the built-in approximate
     /// table. (Model inputs keep the built-in table the models were trained with.)
     fx: FxTable,
+    /// The days the ledger is closed besides weekends: the data's holidays and the
+    /// closing days the models read ([`crate::models::payment::PaymentDateModel::closed`]).
+    closed: crate::domain::Holidays,
 }
 
 /// Customers per forecast block: an event re-simulates only its customers' block.
@@ -578,6 +581,7 @@ impl Service {
                 items[it.cust as usize].push(it);
             }
         }
+        let closed = models.payment.closed(&history.holidays);
         let state = State {
             history: Arc::new(history),
             ids,
@@ -601,6 +605,7 @@ impl Service {
             kpis: Mutex::new(None),
             forecast_block: FORECAST_BLOCK,
             fx,
+            closed,
         })
     }
 
@@ -1013,10 +1018,9 @@ impl Service {
         list: &[P],
     ) -> Result<Vec<InvoicePrediction>, Vec<FieldError>> {
         let score = |x: ndarray::ArrayView2<'_, f64>, meta, flags| {
-            crate::models::predict::score_matrix(x, meta, self.as_of, &self.models, flags, &st.history.holidays)
-                .map_err(|e| {
-                    vec![FieldError { field: "invoices".into(), reason: e.to_string(), kind: Refusal::Invalid }]
-                })
+            crate::models::predict::score_matrix(x, meta, self.as_of, &self.models, flags, &self.closed).map_err(|e| {
+                vec![FieldError { field: "invoices".into(), reason: e.to_string(), kind: Refusal::Invalid }]
+            })
         };
         let mut rows: Vec<f64> = Vec::new();
         let mut errors = Vec::new();
@@ -1266,7 +1270,7 @@ impl Service {
         // Under the read lock (events mark blocks dirty under the write lock): read the
         // cache entry and copy the items of the blocks to simulate (all of them without
         // usable partials); then simulate without holding it.
-        let (blocks, currencies, n_invoices, previous, applied, holidays) = {
+        let (blocks, currencies, n_invoices, previous, applied) = {
             let st = self.read();
             let previous = self.forecasts.lock().ok().and_then(|m| cached(&m));
             let fb = self.forecast_block;
@@ -1281,9 +1285,9 @@ impl Service {
                     wanted.then(|| st.items[range].iter().flatten().copied().collect())
                 })
                 .collect();
-            (blocks, currencies, n_invoices, previous, st.applied, self.models.payment.closed(&st.history.holidays))
+            (blocks, currencies, n_invoices, previous, st.applied)
         };
-        let p = ForecastParams { horizon_days, granularity: g, holidays, ..Default::default() }
+        let p = ForecastParams { horizon_days, granularity: g, holidays: self.closed.clone(), ..Default::default() }
             .with_copula(self.models.cash_copula.as_ref());
         let prev = previous.as_ref().map(|(_, p, _)| p.as_ref());
         let (f, partials) = crate::forecast::simulate_blocks(
