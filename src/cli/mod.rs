@@ -299,8 +299,8 @@ pub struct GenerateArgs {
     /// 30% of invoices on terms of their own (due on receipt to 90 days); off by default.
     #[arg(long)]
     pub mixed_terms: bool,
-    /// Payment runs: 40% of the customers pay only on their run days (weekly on a
-    /// weekday, the 15th and the month's last day, or monthly on a day); off by default.
+    /// Payment runs: 40% of the customers pay only on their run days (weekly or twice
+    /// weekly on weekdays, the 15th and the month's last day, or monthly on a day); off by default.
     #[arg(long)]
     pub payment_runs: bool,
     /// Bank holidays: nothing settles on the TARGET2 closing days (New Year, Good

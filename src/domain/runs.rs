@@ -16,6 +16,9 @@ pub enum PaymentRun {
     SemiMonthly,
     /// Monthly on one day of the month (1–28).
     Monthly(u8),
+    /// Twice a week, on two weekdays (0 = Monday … 4 = Friday, the first before the
+    /// second), e.g. Tuesdays and Fridays.
+    TwiceWeekly(u8, u8),
     /// Any business day, Monday to Friday: not a customer's runs but a ledger whose
     /// settlements never fall on a weekend (see [`settles_on_business_days`]). Not in
     /// [`PaymentRun::all`], never detected per customer.
@@ -28,6 +31,19 @@ pub const RUN_WINDOW: usize = 24;
 pub const MIN_RUN_DATES: usize = 8;
 /// Least share of those dates that must be run days of one calendar.
 pub const MIN_RUN_SHARE: f64 = 0.8;
+/// Fewest distinct settlement dates a twice-weekly calendar is read from.
+pub const MIN_TWICE_DATES: usize = 12;
+/// Least share of those dates on the calendar's two weekdays. A customer paying on
+/// any business day puts 4 in 7 on the best pair (Monday takes the weekends), and
+/// with a dozen dates reaches 80% by chance often enough to matter.
+pub const MIN_TWICE_SHARE: f64 = 0.9;
+/// Least share of the dates each of the two weekdays must hold (a weekly payer with a
+/// few payments on another day is weekly, not twice-weekly).
+pub const MIN_TWICE_DAY_SHARE: f64 = 0.25;
+/// The weekday pairs of twice-weekly calendars, in slot order.
+const PAIRS: [(u8, u8); 10] = [(0, 1), (0, 2), (0, 3), (0, 4), (1, 2), (1, 3), (1, 4), (2, 3), (2, 4), (3, 4)];
+/// First slot of the twice-weekly calendars (after weekly, semi-monthly and monthly).
+const TWICE_SLOT: usize = 34;
 /// Longest gap between run days of any calendar (a monthly run on the 28th of
 /// January to the 28th of February, moved to a Monday: 33 days; a few more when a
 /// holiday follows the weekend).
@@ -89,7 +105,7 @@ pub fn days_to_month_end(day: i32) -> i32 {
 }
 
 /// How many calendars [`PaymentRun::all`] lists.
-pub const N_RUNS: usize = 34;
+pub const N_RUNS: usize = TWICE_SLOT + PAIRS.len();
 /// How many calendars there are ([`PaymentRun::slot`] is below it).
 pub const N_CALENDARS: usize = N_RUNS + 1;
 
@@ -118,16 +134,26 @@ impl PaymentRun {
             PaymentRun::Weekly(w) => usize::from(w.min(4)),
             PaymentRun::SemiMonthly => 5,
             PaymentRun::Monthly(m) => 5 + usize::from(m.clamp(1, 28)),
+            PaymentRun::TwiceWeekly(a, b) => TWICE_SLOT + PAIRS.iter().position(|&p| p == (a, b)).unwrap_or(0),
             PaymentRun::BusinessDays => N_RUNS,
         }
     }
 
-    /// Every calendar [`Self::detect`] considers, weekly ones first.
+    /// Every calendar [`Self::detect`] considers: weekly, semi-monthly and monthly
+    /// ones, then twice-weekly ones (the densest last).
     pub fn all() -> impl Iterator<Item = PaymentRun> {
         (0..5)
             .map(PaymentRun::Weekly)
             .chain(std::iter::once(PaymentRun::SemiMonthly))
             .chain((1..=28).map(PaymentRun::Monthly))
+            .chain(PAIRS.iter().map(|&(a, b)| PaymentRun::TwiceWeekly(a, b)))
+    }
+
+    /// A twice-weekly calendar on weekdays `a` and `b` (either order; None when they
+    /// are equal or not Monday to Friday).
+    pub fn twice_weekly(a: u8, b: u8) -> Option<PaymentRun> {
+        let (a, b) = (a.min(b), a.max(b));
+        (a < b && b <= 4).then_some(PaymentRun::TwiceWeekly(a, b))
     }
 
     /// Whether the run is scheduled on `day` (before moving off a weekend).
@@ -138,6 +164,7 @@ impl PaymentRun {
                 date_from_days(day).is_some_and(|d| d.day() == 15) || days_to_month_end(day) == 0
             }
             PaymentRun::Monthly(m) => date_from_days(day).is_some_and(|d| d.day() == u32::from(m)),
+            PaymentRun::TwiceWeekly(a, b) => weekday(day) == i32::from(a) || weekday(day) == i32::from(b),
             PaymentRun::BusinessDays => weekday(day) < 5,
         }
     }
@@ -184,7 +211,10 @@ impl PaymentRun {
     /// ascending) follow: the one whose run days hold the largest share of them, if at
     /// least [`MIN_RUN_SHARE`] of at least [`MIN_RUN_DATES`] dates. A customer paying on
     /// any business day puts about 40% of its payments on Mondays (weekends move
-    /// there), so a run calendar needs far more than that.
+    /// there), so a run calendar needs far more than that. Twice-weekly calendars are
+    /// read only when no single-day calendar is, from [`MIN_TWICE_DATES`] dates, with
+    /// [`MIN_TWICE_SHARE`] of them on the pair and [`MIN_TWICE_DAY_SHARE`] on each of its
+    /// days (a weekly payer's stray payments do not make it twice-weekly).
     pub fn detect(dates: &[i32], hol: &Holidays) -> Option<PaymentRun> {
         let recent = &dates[dates.len().saturating_sub(RUN_WINDOW)..];
         if recent.len() < MIN_RUN_DATES {
@@ -214,18 +244,35 @@ impl PaymentRun {
                     hit[5 + d.day() as usize] = true;
                 }
             }
+            for (i, &(a, b)) in PAIRS.iter().enumerate() {
+                hit[TWICE_SLOT + i] = hit[usize::from(a)] || hit[usize::from(b)];
+            }
             for (c, h) in count.iter_mut().zip(hit) {
                 *c += usize::from(h);
             }
         }
-        // The first calendar with the most (weekly before semi-monthly before monthly).
-        let (best, n) = count.iter().enumerate().fold((0, 0), |b, (i, &n)| if n > b.1 { (i, n) } else { b });
-        let cal = match best {
-            w @ 0..=4 => PaymentRun::Weekly(w as u8),
-            5 => PaymentRun::SemiMonthly,
-            m => PaymentRun::Monthly((m - 5) as u8),
-        };
-        (n as f64 >= MIN_RUN_SHARE * recent.len() as f64).then_some(cal)
+        let enough = |n: usize, share: f64| n as f64 >= share * recent.len() as f64;
+        // The first single-day calendar with the most (weekly before semi-monthly
+        // before monthly).
+        let (best, n) = count[..TWICE_SLOT].iter().enumerate().fold((0, 0), |b, (i, &n)| if n > b.1 { (i, n) } else { b });
+        if enough(n, MIN_RUN_SHARE) {
+            return Some(match best {
+                w @ 0..=4 => PaymentRun::Weekly(w as u8),
+                5 => PaymentRun::SemiMonthly,
+                m => PaymentRun::Monthly((m - 5) as u8),
+            });
+        }
+        if recent.len() < MIN_TWICE_DATES {
+            return None;
+        }
+        let (best, n) = PAIRS
+            .iter()
+            .enumerate()
+            .filter(|(_, &(a, b))| {
+                enough(count[usize::from(a)], MIN_TWICE_DAY_SHARE) && enough(count[usize::from(b)], MIN_TWICE_DAY_SHARE)
+            })
+            .fold((0, 0), |b, (i, _)| if count[TWICE_SLOT + i] > b.1 { (i, count[TWICE_SLOT + i]) } else { b });
+        enough(n, MIN_TWICE_SHARE).then(|| PaymentRun::TwiceWeekly(PAIRS[best].0, PAIRS[best].1))
     }
 
     /// The run day nearest to `day`, or the first on or after `first` when that is
@@ -262,10 +309,15 @@ impl PaymentRun {
         [lo, mid, hi]
     }
 
-    /// Days between runs: 7, 15 (the 15th and month end) or 30.
+    /// Days between runs: 7, 15 (the 15th and month end) or 30; for twice-weekly
+    /// runs the longer of the two gaps (Tuesdays and Fridays: 4).
     pub fn interval_days(self) -> i32 {
         match self {
             PaymentRun::Weekly(_) => 7,
+            PaymentRun::TwiceWeekly(a, b) => {
+                let gap = i32::from(b) - i32::from(a);
+                gap.max(7 - gap)
+            }
             PaymentRun::SemiMonthly => 15,
             PaymentRun::Monthly(_) => 30,
             PaymentRun::BusinessDays => 1,
@@ -279,6 +331,9 @@ impl PaymentRun {
             PaymentRun::Weekly(w) => format!("weekly on {}", DAYS[usize::from(w.min(4))]),
             PaymentRun::SemiMonthly => "on the 15th and the last day of the month".to_string(),
             PaymentRun::Monthly(m) => format!("monthly on day {m}"),
+            PaymentRun::TwiceWeekly(a, b) => {
+                format!("twice weekly on {} and {}", DAYS[usize::from(a.min(4))], DAYS[usize::from(b.min(4))])
+            }
             PaymentRun::BusinessDays => "on business days".to_string(),
         }
     }
@@ -354,6 +409,54 @@ mod tests {
         let daily: Vec<i32> =
             (0..40).map(|k| H.business_day(start + k)).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
         assert_eq!(PaymentRun::detect(&daily, H), None);
+    }
+
+    /// Tuesdays and Fridays are read as one twice-weekly calendar; a weekly payer with
+    /// a few stray payments stays weekly, and a business-day payer gets none.
+    #[test]
+    fn twice_weekly_runs_are_read_only_where_one_day_does_not_fit() {
+        let monday = day(2024, 1, 1);
+        let tue_fri: Vec<i32> = (0..12).flat_map(|k| [monday + 1 + 7 * k, monday + 4 + 7 * k]).collect();
+        let tf = PaymentRun::TwiceWeekly(1, 4);
+        assert_eq!(PaymentRun::detect(&tue_fri, H), Some(tf));
+        assert_eq!(PaymentRun::twice_weekly(4, 1), Some(tf));
+        assert_eq!((PaymentRun::twice_weekly(2, 2), PaymentRun::twice_weekly(1, 5)), (None, None));
+        assert_eq!((tf.interval_days(), tf.describe().as_str()), (4, "twice weekly on Tuesday and Friday"));
+        assert_eq!(PaymentRun::TwiceWeekly(1, 3).interval_days(), 5);
+        // Next run days: from Saturday to Tuesday, from Tuesday to Tuesday, from
+        // Wednesday to Friday; the nearest to Sunday is the Tuesday after.
+        assert_eq!(tf.on_or_after(monday + 5, H), monday + 8);
+        assert_eq!(tf.on_or_after(monday + 1, H), monday + 1);
+        assert_eq!(tf.on_or_after(monday + 2, H), monday + 4);
+        assert_eq!(tf.nearest(monday + 6, H), monday + 8);
+        // 20 Thursdays and 3 Mondays: weekly (Thursday holds 87%).
+        let mut weekly: Vec<i32> = (0..20).map(|k| monday + 3 + 7 * k).collect();
+        weekly.extend([monday + 7, monday + 35, monday + 70]);
+        weekly.sort_unstable();
+        assert_eq!(PaymentRun::detect(&weekly, H), Some(PaymentRun::Weekly(3)));
+        // 17 Thursdays and 7 Mondays: no one day holds 80%, both hold a quarter.
+        let mut mixed: Vec<i32> = (0..17).map(|k| monday + 3 + 7 * k).collect();
+        mixed.extend((0..7).map(|k| monday + 7 * k));
+        mixed.sort_unstable();
+        assert_eq!(PaymentRun::detect(&mixed, H), Some(PaymentRun::TwiceWeekly(0, 3)));
+        // 19 Thursdays, 3 Mondays and 2 Wednesdays: Thursday holds 79%, and Thursday
+        // with Monday 92%, but Monday holds an eighth: neither. Nor from 11 dates.
+        let mut stray: Vec<i32> = (0..19).map(|k| monday + 3 + 7 * k).collect();
+        stray.extend([monday + 7, monday + 35, monday + 70, monday + 2, monday + 30]);
+        stray.sort_unstable();
+        assert_eq!(PaymentRun::detect(&stray, H), None);
+        assert_eq!(PaymentRun::detect(&tue_fri[..MIN_TWICE_DATES - 1], H), None);
+        assert_eq!(PaymentRun::detect(&tue_fri[..MIN_TWICE_DATES], H), Some(tf));
+        // Any business day: the best pair holds 4 in 7 (Monday takes the weekends).
+        let daily: Vec<i32> =
+            (0..40).map(|k| H.business_day(monday + k)).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+        assert_eq!(PaymentRun::detect(&daily, H), None);
+        // A holiday on Friday: that run goes out on Monday, and still counts.
+        let good_friday = day(2024, 3, 29);
+        let hol = Holidays::new([good_friday]);
+        assert!(tf.is_run_day(good_friday + 3, &hol) && !tf.is_run_day(good_friday + 3, H));
+        let around: Vec<i32> = tue_fri.iter().map(|&d| d + 7 * 12).map(|d| hol.business_day(d)).collect();
+        assert_eq!(PaymentRun::detect(&around, &hol), Some(tf));
     }
 
     /// The TARGET2 closing days of 2023 and 2024 on weekdays: New Year, Good Friday,

@@ -89,9 +89,9 @@ pub const INVOICE_FEATURES: [(&str, &str); 16] = [
     ("due_month_delta_days", "customer's mean days late for invoices due in this calendar month minus days_late_mean"),
     (
         "due_to_run_days",
-        "days from due_date to the customer's next payment-run day (on or after it), when its settlement dates by as_of follow a run calendar (80% of the newest 24 distinct dates, at least 8, on one weekday, on the 15th and month end, or on one day of the month)",
+        "days from due_date to the customer's next payment-run day (on or after it), when its settlement dates by as_of follow a run calendar (80% of the newest 24 distinct dates, at least 8, on one weekday, on the 15th and month end, or on one day of the month; or on two weekdays, each holding a fifth of them, when no one-day calendar fits)",
     ),
-    ("run_interval_days", "7 for weekly payment runs, 15 for the 15th and month end, 30 for monthly; missing without a run calendar"),
+    ("run_interval_days", "7 for weekly payment runs, the longer gap for twice-weekly ones (Tuesday and Friday: 4), 15 for the 15th and month end, 30 for monthly; missing without a run calendar"),
 ];
 
 /// Names of customer features in order.

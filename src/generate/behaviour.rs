@@ -177,15 +177,20 @@ pub struct Profile {
 }
 
 /// Draws a customer's payment runs from its own stream: 40% of customers pay in runs,
-/// weekly on a weekday (60% of those), on the 15th and the month's last day (20%) or
-/// monthly on a day (20%).
+/// weekly on a weekday (45% of those), twice weekly on two weekdays a day or more
+/// apart (15%), on the
+/// 15th and the month's last day (20%) or monthly on a day (20%).
 pub fn draw_run(rng: &mut Rng) -> Option<PaymentRun> {
     if !rng.chance(0.4) {
         return None;
     }
-    Some(match rng.weighted(&[0.6, 0.2, 0.2]) {
+    Some(match rng.weighted(&[0.45, 0.15, 0.2, 0.2]) {
         0 => PaymentRun::Weekly(rng.int(0, 4) as u8),
-        1 => PaymentRun::SemiMonthly,
+        1 => {
+            let (a, b) = [(0, 2), (0, 3), (0, 4), (1, 3), (1, 4), (2, 4)][rng.int(0, 5) as usize];
+            PaymentRun::TwiceWeekly(a, b)
+        }
+        2 => PaymentRun::SemiMonthly,
         _ => PaymentRun::Monthly([1, 5, 10, 15, 20, 25, 28][rng.int(0, 6) as usize]),
     })
 }
