@@ -17,6 +17,6 @@ pub use ids::{CustomerId, IdError, InvoiceId, MAX_ID_LEN};
 pub use money::{Currency, Money, MoneyError};
 pub use records::{Activity, ActivityKind, Customer, Invoice, Payment};
 pub use runs::{
-    days_to_month_end, settles_on_business_days, Holidays, PaymentRun, MIN_RUN_DATES, MIN_RUN_SHARE, MIN_TWICE_DATES, NO_HOLIDAYS,
-    N_CALENDARS, N_RUNS, RUN_WINDOW,
+    days_to_month_end, settles_on_business_days, Holidays, PaymentRun, MIN_RUN_DATES, MIN_RUN_SHARE, MIN_TWICE_DATES,
+    NO_HOLIDAYS, N_CALENDARS, N_RUNS, RUN_WINDOW,
 };

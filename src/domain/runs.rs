@@ -254,7 +254,8 @@ impl PaymentRun {
         let enough = |n: usize, share: f64| n as f64 >= share * recent.len() as f64;
         // The first single-day calendar with the most (weekly before semi-monthly
         // before monthly).
-        let (best, n) = count[..TWICE_SLOT].iter().enumerate().fold((0, 0), |b, (i, &n)| if n > b.1 { (i, n) } else { b });
+        let (best, n) =
+            count[..TWICE_SLOT].iter().enumerate().fold((0, 0), |b, (i, &n)| if n > b.1 { (i, n) } else { b });
         if enough(n, MIN_RUN_SHARE) {
             return Some(match best {
                 w @ 0..=4 => PaymentRun::Weekly(w as u8),
@@ -448,8 +449,11 @@ mod tests {
         assert_eq!(PaymentRun::detect(&tue_fri[..MIN_TWICE_DATES - 1], H), None);
         assert_eq!(PaymentRun::detect(&tue_fri[..MIN_TWICE_DATES], H), Some(tf));
         // Any business day: the best pair holds 4 in 7 (Monday takes the weekends).
-        let daily: Vec<i32> =
-            (0..40).map(|k| H.business_day(monday + k)).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+        let daily: Vec<i32> = (0..40)
+            .map(|k| H.business_day(monday + k))
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
         assert_eq!(PaymentRun::detect(&daily, H), None);
         // A holiday on Friday: that run goes out on Monday, and still counts.
         let good_friday = day(2024, 3, 29);

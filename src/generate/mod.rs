@@ -629,7 +629,10 @@ mod tests {
         assert!(twice >= 10, "{twice} twice-weekly payers with {} dates", crate::domain::MIN_TWICE_DATES);
         assert!(found * 10 >= twice * 8, "{found} of {twice} read as twice-weekly");
         assert_eq!(found + narrower, twice, "the rest read as weekly on one of their days");
-        assert!(plain >= 100 && misread * 100 <= plain * 2, "{misread} of {plain} payers without runs read as twice-weekly");
+        assert!(
+            plain >= 100 && misread * 100 <= plain * 2,
+            "{misread} of {plain} payers without runs read as twice-weekly"
+        );
     }
 
     #[test]

@@ -974,7 +974,7 @@ pub fn run_backtest_with(
                         f(&scoring_rows(h, d, |_| true), d)?
                             .0
                             .into_iter()
-                            .map(|q| CashDist::from_quantiles(q.map(|v| v - f64::from(d))))
+                            .map(|q| CashDist::from_whole_days(q.map(|v| v - f64::from(d))))
                             .collect(),
                     ),
                     f64::INFINITY,
