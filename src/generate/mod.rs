@@ -21,7 +21,7 @@ use rng::Rng;
 
 use crate::contract::rows::{Cell, TableBuilder};
 use crate::contract::{self, InvoiceBatchBuilder, InvoiceRow, ParquetSink};
-use crate::domain::{days_from_date, easter_sunday, ActivityKind, Holidays, PaymentRun};
+use crate::domain::{days_from_date, easter_sunday, ActivityKind, Holidays};
 use crate::ingest::IngestError;
 
 /// Invalid generator parameters.
@@ -410,6 +410,7 @@ fn write_shard(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::PaymentRun;
 
     #[test]
     fn occasional_counterparties_carry_their_share_of_invoices_within_a_quarter() {
