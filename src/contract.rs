@@ -75,7 +75,11 @@ pub fn customer_schema() -> SchemaRef {
 
 /// Schema of `holidays` as written.
 pub fn holiday_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![f("date", DataType::Date32, false), f("name", DataType::Utf8, true)]))
+    Arc::new(Schema::new(vec![
+        f("date", DataType::Date32, false),
+        f("name", DataType::Utf8, true),
+        f("currency", DataType::Utf8, true),
+    ]))
 }
 
 /// Schema of `activities` as written.

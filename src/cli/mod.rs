@@ -308,6 +308,11 @@ pub struct GenerateArgs {
     /// `holidays.parquet`; off by default.
     #[arg(long)]
     pub holidays: bool,
+    /// Bank holidays per currency instead: TARGET2 for EUR, the Federal Reserve's for
+    /// USD, England and Wales for GBP (other currencies: weekends only), written to
+    /// `holidays.parquet` with a `currency` column; off by default.
+    #[arg(long)]
+    pub currency_holidays: bool,
 }
 
 impl From<GenerateArgs> for crate::generate::GenerateParams {
@@ -323,6 +328,7 @@ impl From<GenerateArgs> for crate::generate::GenerateParams {
             mixed_terms: a.mixed_terms,
             payment_runs: a.payment_runs,
             holidays: a.holidays,
+            currency_holidays: a.currency_holidays,
         }
     }
 }

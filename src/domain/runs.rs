@@ -6,6 +6,7 @@
 use chrono::Datelike;
 
 use super::dates::date_from_days;
+use super::Currency;
 
 /// The days a customer's payments go out on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -55,30 +56,98 @@ fn weekday(day: i32) -> i32 {
 }
 
 /// Bank holidays: weekdays on which nothing settles, as epoch days (from the data's
-/// `holidays` table; none by default).
+/// `holidays` table; none by default). Days listed without a currency close the whole
+/// ledger; days listed with one close only that currency's bank calendar, which
+/// [`Holidays::of`] gives (its own days and the ledger's). Everything that does not
+/// know a currency reads the ledger's days.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Holidays(Vec<i32>);
+pub struct Holidays {
+    days: Vec<i32>,
+    /// Per currency with days of its own: the ledger's days and its own (sorted by
+    /// currency, each with no calendars of its own).
+    own: Vec<(Currency, Holidays)>,
+}
 
 /// No holidays: only weekends are closed.
-pub static NO_HOLIDAYS: Holidays = Holidays(Vec::new());
+pub static NO_HOLIDAYS: Holidays = Holidays { days: Vec::new(), own: Vec::new() };
+
+fn sorted_days(days: impl IntoIterator<Item = i32>) -> Vec<i32> {
+    let mut v: Vec<i32> = days.into_iter().collect();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
 
 impl Holidays {
-    /// The holidays among `days` (sorted, each once).
+    /// The holidays among `days` (sorted, each once), for every currency.
     pub fn new(days: impl IntoIterator<Item = i32>) -> Self {
-        let mut v: Vec<i32> = days.into_iter().collect();
-        v.sort_unstable();
-        v.dedup();
-        Holidays(v)
+        Holidays { days: sorted_days(days), own: Vec::new() }
     }
 
-    /// The days, ascending.
+    /// The ledger's holidays `days` and, per currency, days of its own (`(currency,
+    /// day)` pairs, in any order).
+    pub fn with_currencies(
+        days: impl IntoIterator<Item = i32>,
+        own: impl IntoIterator<Item = (Currency, i32)>,
+    ) -> Self {
+        let days = sorted_days(days);
+        let mut by: Vec<(Currency, i32)> = own.into_iter().collect();
+        by.sort_unstable();
+        let mut out: Vec<(Currency, Holidays)> = Vec::new();
+        for (c, d) in by {
+            match out.last_mut() {
+                Some((last, h)) if *last == c => h.days.push(d),
+                _ => out.push((c, Holidays { days: vec![d], own: Vec::new() })),
+            }
+        }
+        for (_, h) in &mut out {
+            h.days = sorted_days(h.days.iter().chain(&days).copied());
+        }
+        Holidays { days, own: out }
+    }
+
+    /// The ledger's days, ascending (those of every currency).
     pub fn days(&self) -> &[i32] {
-        &self.0
+        &self.days
     }
 
-    /// Whether `day` is a holiday.
+    /// The calendar of payments in `currency`: its own days and the ledger's.
+    pub fn of(&self, currency: Currency) -> &Holidays {
+        self.own.iter().find(|(c, _)| *c == currency).map_or(self, |(_, h)| h)
+    }
+
+    /// The currencies with days of their own, in order; calendar `i + 1` of
+    /// [`Self::calendar_index`] is the `i`-th.
+    pub fn currencies(&self) -> impl Iterator<Item = Currency> + '_ {
+        self.own.iter().map(|(c, _)| *c)
+    }
+
+    /// 0 for a currency without days of its own, else one more than its place in
+    /// [`Self::currencies`].
+    pub fn calendar_index(&self, currency: Currency) -> usize {
+        self.own.iter().position(|(c, _)| *c == currency).map_or(0, |i| i + 1)
+    }
+
+    /// Calendar `i` of [`Self::calendar_index`].
+    pub fn calendar(&self, i: usize) -> &Holidays {
+        i.checked_sub(1).and_then(|j| self.own.get(j)).map_or(self, |(_, h)| h)
+    }
+
+    /// These holidays with `extra` days closing every currency.
+    pub fn with_days(&self, extra: &[i32]) -> Holidays {
+        if extra.is_empty() {
+            return self.clone();
+        }
+        let merge = |h: &Holidays| sorted_days(h.days.iter().chain(extra).copied());
+        Holidays {
+            days: merge(self),
+            own: self.own.iter().map(|(c, h)| (*c, Holidays { days: merge(h), own: Vec::new() })).collect(),
+        }
+    }
+
+    /// Whether `day` is a holiday of the ledger.
     pub fn contains(&self, day: i32) -> bool {
-        !self.0.is_empty() && self.0.binary_search(&day).is_ok()
+        !self.days.is_empty() && self.days.binary_search(&day).is_ok()
     }
 
     /// Whether `day` is a business day: Monday to Friday and not a holiday.

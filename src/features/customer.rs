@@ -111,8 +111,10 @@ pub fn customer_at(h: &History, c: usize, t: i32) -> CustomerAt<'_> {
     let median_amount = quantile_sorted(&amounts, 0.5);
     let months = month_profile(invs, t);
     let vector = vector_of(h.has_payments, h.master[c].credit_limit_base, invs, &sides, &cs, t, &amounts, &months);
-    let run = payment_run_of(invs, t, &h.holidays);
-    CustomerAt { invs, base: h.offsets[c], sides, t, months, median_amount, vector, run, holidays: &h.holidays }
+    // The bank calendar of the currency the customer last invoiced in.
+    let holidays = invs.last().map_or(&h.holidays, |r| h.holidays.of(r.currency));
+    let run = payment_run_of(invs, t, holidays);
+    CustomerAt { invs, base: h.offsets[c], sides, t, months, median_amount, vector, run, holidays }
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -109,7 +109,7 @@ impl CustomerAt<'_> {
 
 /// [`new_invoice_values`] from a summary, for an invoice issued on or after `s.t`
 /// (None for an earlier one: its state on the issue date is needed), on a ledger closed
-/// on `holidays`.
+/// on `holidays` (the invoice currency's calendar of them).
 pub fn new_invoice_values_from(
     s: &CustomerSummary,
     new: &super::history::Inv,
@@ -132,7 +132,7 @@ pub fn new_invoice_values_from(
         median_amount: super::stats::quantile_sorted(&amounts, 0.5),
         vector: s.vector,
         run: s.run,
-        holidays,
+        holidays: holidays.of(new.currency),
     };
     Some(invoice_values(&view, 0))
 }

@@ -611,9 +611,9 @@ fn simulate_block(
 /// Drawn days after the as-of date into buckets, one row per calendar of the items:
 /// row 0 for items paid on any day, where day d in 1..=horizon is in bucket
 /// (d - 1) / width and day horizon + 1 (after the horizon) in bucket nb; and a row per
-/// calendar, where a drawn day first moves where [`PaymentRun::settle`] puts it (a
-/// run's nearest run day, the next business day after a weekend or holiday), never
-/// before the day after the as-of date.
+/// calendar and bank calendar of the items' currencies, where a drawn day first moves
+/// where [`PaymentRun::settle`] puts it (a run's nearest run day, the next business
+/// day after a weekend or holiday), never before the day after the as-of date.
 struct Days {
     horizon: u32,
     width: u32,
@@ -621,9 +621,11 @@ struct Days {
     /// Rows of days 0..=horizon + 1 (day 0 is never drawn): the bucket of day d in the
     /// row starting at r is at r + d.
     map: Vec<u32>,
-    /// The first entry of each calendar's row, by [`PaymentRun::slot`]; 0 for a calendar
-    /// no item follows.
-    row_at: [u32; N_CALENDARS],
+    /// The first entry of each calendar's row, at [`Holidays::calendar_index`] ×
+    /// [`N_CALENDARS`] + [`PaymentRun::slot`]; 0 for one no item follows.
+    row_at: Vec<u32>,
+    /// The bank calendars (holidays per currency).
+    hol: Holidays,
 }
 
 impl Days {
@@ -635,25 +637,34 @@ impl Days {
         hol: &Holidays,
         items: impl Iterator<Item = &'a OpenItem>,
     ) -> Self {
-        let mut present = [false; N_CALENDARS];
-        for r in items.filter_map(|i| i.calendar) {
-            present[r.slot()] = true;
+        let banks = hol.currencies().count() + 1;
+        let mut present = vec![false; banks * N_CALENDARS];
+        for i in items {
+            if let Some(r) = i.calendar {
+                present[hol.calendar_index(i.currency) * N_CALENDARS + r.slot()] = true;
+            }
         }
         let bucket = |d: i32| if d > horizon { nb as u32 } else { ((d - 1) / width) as u32 };
         let mut map: Vec<u32> = (0..=horizon + 1).map(|d| bucket(d.max(1))).collect();
-        let mut row_at = [0u32; N_CALENDARS];
-        for r in PaymentRun::all().chain([PaymentRun::BusinessDays]).filter(|r| present[r.slot()]) {
-            row_at[r.slot()] = map.len() as u32;
-            map.push(0);
-            map.extend(run_days_placed(r, as_of, horizon, hol).into_iter().map(bucket));
-            map.push(nb as u32);
+        let mut row_at = vec![0u32; banks * N_CALENDARS];
+        for b in 0..banks {
+            for r in PaymentRun::all().chain([PaymentRun::BusinessDays]) {
+                let at = b * N_CALENDARS + r.slot();
+                if !present[at] {
+                    continue;
+                }
+                row_at[at] = map.len() as u32;
+                map.push(0);
+                map.extend(run_days_placed(r, as_of, horizon, hol.calendar(b)).into_iter().map(bucket));
+                map.push(nb as u32);
+            }
         }
-        Days { horizon: horizon as u32, width: width as u32, nb: nb as u32, map, row_at }
+        Days { horizon: horizon as u32, width: width as u32, nb: nb as u32, map, row_at, hol: hol.clone() }
     }
 
-    /// First entry of the row for an item paid on `run`.
-    fn row(&self, run: Option<PaymentRun>) -> u32 {
-        run.map_or(0, |r| self.row_at[r.slot()])
+    /// First entry of the row for an item in `currency` paid on `run`.
+    fn row(&self, run: Option<PaymentRun>, currency: Currency) -> u32 {
+        run.map_or(0, |r| self.row_at[self.hol.calendar_index(currency) * N_CALENDARS + r.slot()])
     }
 }
 
@@ -732,7 +743,7 @@ impl Columns {
                     ((c * 2 + usize::from(i.overdue)) * (nb + 1)) as u32
                 })
                 .collect(),
-            row: block.iter().map(|i| days.row(i.calendar)).collect(),
+            row: block.iter().map(|i| days.row(i.calendar, i.currency)).collect(),
             any_calendar: block.iter().any(|i| i.calendar.is_some()),
             amount: block.iter().map(|i| i.open_minor).collect(),
         }

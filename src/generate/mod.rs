@@ -8,6 +8,7 @@
 //! streaming into its own `part-NNNNN.parquet` files with bounded buffers.
 
 mod behaviour;
+mod calendars;
 pub use crate::rng;
 
 use std::path::Path;
@@ -21,7 +22,9 @@ use rng::Rng;
 
 use crate::contract::rows::{Cell, TableBuilder};
 use crate::contract::{self, InvoiceBatchBuilder, InvoiceRow, ParquetSink};
-use crate::domain::{days_from_date, easter_sunday, ActivityKind, Holidays};
+pub use calendars::{currency_holidays, target2_closing_days, uk_bank_holidays, us_fed_holidays};
+
+use crate::domain::{days_from_date, ActivityKind, Currency, Holidays};
 use crate::ingest::IngestError;
 
 /// Invalid generator parameters.
@@ -89,6 +92,11 @@ pub struct GenerateParams {
     /// and they are written to `holidays.parquet` up to a year past `end`; off, every
     /// other draw is the same either way.
     pub holidays: bool,
+    /// Bank holidays per currency instead: the TARGET2 closing days for EUR, the
+    /// Federal Reserve's holidays for USD, the bank holidays of England and Wales for
+    /// GBP (the other currencies close on weekends only), written to
+    /// `holidays.parquet` with their currency.
+    pub currency_holidays: bool,
 }
 
 impl Default for GenerateParams {
@@ -104,6 +112,7 @@ impl Default for GenerateParams {
             mixed_terms: false,
             payment_runs: false,
             holidays: false,
+            currency_holidays: false,
         }
     }
 }
@@ -207,9 +216,17 @@ pub fn generate(out: &Path, p: &GenerateParams) -> Result<GenerateSummary, Gener
         })
         .collect();
     write_customers(&out.join("customers.parquet"), &profiles)?;
-    let holidays = if p.holidays {
-        let named = target2_closing_days(p.start.year()..=p.end.year() + 1);
-        write_holidays(&out.join("holidays.parquet"), &named)?;
+    let years = p.start.year()..=p.end.year() + 1;
+    let holidays = if p.currency_holidays {
+        let named = currency_holidays(years);
+        write_holidays(
+            &out.join("holidays.parquet"),
+            &named.iter().map(|h| (h.0, h.1, Some(h.2))).collect::<Vec<_>>(),
+        )?;
+        Holidays::with_currencies([], named.iter().map(|h| (h.2, h.0)))
+    } else if p.holidays {
+        let named = target2_closing_days(years);
+        write_holidays(&out.join("holidays.parquet"), &named.iter().map(|h| (h.0, h.1, None)).collect::<Vec<_>>())?;
         Holidays::new(named.iter().map(|h| h.0))
     } else {
         Holidays::default()
@@ -254,30 +271,10 @@ fn write_customers(path: &Path, profiles: &[Profile]) -> Result<(), IngestError>
     contract::write_batch(path, &b.finish())
 }
 
-/// The TARGET2 closing days of `years` on weekdays, with their names: New Year's Day,
-/// Good Friday, Easter Monday, Labour Day, Christmas Day and 26 December.
-pub fn target2_closing_days(years: std::ops::RangeInclusive<i32>) -> Vec<(i32, &'static str)> {
-    let mut out = Vec::new();
-    for y in years {
-        let easter = easter_sunday(y);
-        let on = |m: u32, d: u32| NaiveDate::from_ymd_opt(y, m, d).map(days_from_date);
-        let days = [
-            (on(1, 1), "New Year's Day"),
-            (easter.map(|e| e - 2), "Good Friday"),
-            (easter.map(|e| e + 1), "Easter Monday"),
-            (on(5, 1), "Labour Day"),
-            (on(12, 25), "Christmas Day"),
-            (on(12, 26), "Christmas Holiday"),
-        ];
-        out.extend(days.into_iter().filter_map(|(d, n)| d.map(|d| (d, n))).filter(|(d, _)| (d + 3).rem_euclid(7) < 5));
-    }
-    out
-}
-
-fn write_holidays(path: &Path, days: &[(i32, &str)]) -> Result<(), IngestError> {
+fn write_holidays(path: &Path, days: &[(i32, &str, Option<Currency>)]) -> Result<(), IngestError> {
     let mut b = TableBuilder::new(contract::holiday_schema());
-    for &(d, name) in days {
-        b.push(&[Cell::Date(Some(d)), Cell::Str(Some(name))]);
+    for &(d, name, c) in days {
+        b.push(&[Cell::Date(Some(d)), Cell::Str(Some(name)), Cell::Str(c.as_ref().map(Currency::as_str))]);
     }
     contract::write_batch(path, &b.finish())
 }
@@ -324,6 +321,7 @@ fn write_shard(
         let mut terms_rng = p.mixed_terms.then(|| Rng::new(p.seed ^ 0x7E45_0000, prof.index as u64));
         let end_of_month = terms_rng.as_mut().is_some_and(|r| r.chance(0.25));
         for (seq, &day) in days.iter().enumerate() {
+            let hol = hol.of(prof.currency);
             let (sim, terms) = match terms_rng.as_mut() {
                 None => (simulate_invoice(prof, day, hol, &mut rng), prof.terms),
                 Some(r) => {
@@ -410,7 +408,7 @@ fn write_shard(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::PaymentRun;
+    use crate::domain::{easter_sunday, PaymentRun};
 
     #[test]
     fn occasional_counterparties_carry_their_share_of_invoices_within_a_quarter() {

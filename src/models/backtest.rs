@@ -869,8 +869,10 @@ pub fn run_backtest_with(
                     let c = pay.finish(q[i], emp.as_ref().map(|e| &e[i]), f64::from(d) - due + 1.0);
                     let days = [due + c[0], due + c[1], due + c[2]];
                     // On the customer's run days (or business days), as `predict` places them.
-                    pay.calendar(rows.run[i])
-                        .map_or(days, |run| run.place(days.map(|v| v.round() as i32), d + 1, &closed).map(f64::from))
+                    pay.calendar(rows.run[i]).map_or(days, |run| {
+                        run.place(days.map(|v| v.round() as i32), d + 1, closed.of(rows.amount_minor[i].1))
+                            .map(f64::from)
+                    })
                 })
                 .collect();
             let probs = (0..rows.len())
@@ -988,11 +990,14 @@ pub fn run_backtest_with(
                     // On the customer's run day (or business day), as `predict` places its p50.
                     k.iter()
                         .zip(&calendars)
-                        .map(|(k, run)| {
-                            let day = f64::from(d) + k.at_level(0.5, cap);
+                        .enumerate()
+                        .map(|(i, (k, run))| {
+                            // The day the median draw lands on (a draw at x days lands on
+                            // day ⌈x⌉).
+                            let day = f64::from(d) + k.at_level(0.5, cap).ceil();
                             match run {
                                 Some(r) if day <= f64::from(d) + cap => {
-                                    f64::from(r.settle(day.round() as i32, d + 1, &closed))
+                                    f64::from(r.settle(day as i32, d + 1, closed.of(cash.amount_minor[i].1)))
                                 }
                                 _ => day,
                             }

@@ -273,13 +273,10 @@ impl PaymentDateModel {
         run.or(self.settles_on_business_days.then_some(crate::domain::PaymentRun::BusinessDays))
     }
 
-    /// The days the ledger is closed besides weekends: the `holidays` table's and the
-    /// closing days read at training.
+    /// The days the ledger is closed besides weekends: the `holidays` table's (with each
+    /// currency's own) and the closing days read at training, which close every currency.
     pub fn closed(&self, table: &crate::domain::Holidays) -> crate::domain::Holidays {
-        if self.closed_days.is_empty() {
-            return table.clone();
-        }
-        crate::domain::Holidays::new(table.days().iter().chain(&self.closed_days).copied())
+        table.with_days(&self.closed_days)
     }
 
     /// `[p10, p50, p90]` of days late for each row from the trees, non-decreasing,

@@ -463,7 +463,7 @@ pub fn score_matrix(
         let c = m.payment.finish(q[i], r.emp.as_ref(), f64::from(d - due + 1));
         let days = c.map(|v| (f64::from(due) + v).round().max(f64::from(d + 1)) as i32);
         let calendar = m.payment.calendar(r.run);
-        let placed = calendar.map_or(days, |run| run.place(days, d + 1, closed));
+        let placed = calendar.map_or(days, |run| run.place(days, d + 1, closed.of(r.currency)));
         let probs = condition_open([p0[i], p30[i], p90[i]], d - due, r.emp.map(|e| e.unpaid));
         let xs = &flat[i * nf..(i + 1) * nf];
         let contrib = &contribs[i * nf..(i + 1) * nf];

@@ -1228,7 +1228,7 @@ impl Service {
                     median_amount: f64::NAN,
                     vector,
                     run: None,
-                    holidays: &st.history.holidays,
+                    holidays: st.history.holidays.of(inv.currency),
                 };
                 (vector, crate::features::invoice::new_invoice_values(&empty, &inv), Vec::new())
             }
