@@ -194,6 +194,36 @@ fn holidays_are_read_with_bad_rows_rejected() {
     assert!(err.contains("holidays.parquet") && err.contains("date"), "{err}");
 }
 
+/// Holidays with a currency close only that currency's bank calendar; those without
+/// close every currency. A currency that is not an ISO code is rejected with its row.
+#[test]
+fn holidays_of_one_currency_close_only_its_calendar() {
+    let dir = tempfile::tempdir().unwrap();
+    hand_written(dir.path());
+    let holidays = table(vec![
+        ("date", strs(&["2024-12-25", "2024-11-28", "2024-04-01", "2024-04-01", "2024-07-04"])),
+        ("name", strs(&["Christmas Day", "Thanksgiving", "Easter Monday", "Easter Monday", "bad"])),
+        ("currency", strs(&["", "USD", "EUR", "GBP", "US Dollar"])),
+    ]);
+    write_batch(&dir.path().join("holidays.parquet"), &holidays).unwrap();
+    let opts = FeatureOptions::default();
+    let h = load_history(dir.path(), day("2024-06-30").unwrap(), &opts.read, &opts.fx).unwrap();
+    let (xmas, thanks, easter) = (day("2024-12-25").unwrap(), day("2024-11-28").unwrap(), day("2024-04-01").unwrap());
+    let cur = |c: &str| crate::domain::Currency::parse(c).unwrap();
+    assert_eq!(h.holidays.days(), &[xmas], "the ledger's own days");
+    assert_eq!(h.holidays.of(cur("USD")).days(), &[thanks, xmas]);
+    assert_eq!(h.holidays.of(cur("EUR")).days(), &[easter, xmas]);
+    assert_eq!(h.holidays.of(cur("JPY")).days(), &[xmas], "a currency without days of its own");
+    assert!(!h.holidays.of(cur("EUR")).is_business_day(easter) && h.holidays.of(cur("USD")).is_business_day(easter));
+    let r: Vec<(u64, &str)> =
+        h.rejects.iter().filter(|r| r.table == "holidays").map(|r| (r.row, r.field.as_str())).collect();
+    assert_eq!(r, vec![(5, "currency")]);
+    // The learned closing days close every currency.
+    let merged = h.holidays.with_days(&[day("2024-12-31").unwrap()]);
+    assert_eq!(merged.of(cur("USD")).days(), &[thanks, xmas, day("2024-12-31").unwrap()]);
+    assert_eq!(merged.calendar_index(cur("EUR")), 1 + merged.currencies().position(|c| c == cur("EUR")).unwrap());
+}
+
 #[test]
 fn a_missing_required_column_fails_naming_file_and_column() {
     let dir = tempfile::tempdir().unwrap();

@@ -1239,9 +1239,9 @@ mod tests {
         let w = Weights { c: 0.5, p: 0.3, e: 0.8 };
         // A Friday two days before a month's end.
         let as_of = crate::domain::days_from_date(chrono::NaiveDate::from_ymd_opt(2024, 6, 28).unwrap());
-        // Thursday 4 July and Monday 15 July closed.
-        let hol = Holidays::new([as_of + 6, as_of + 17]);
-        let mut on_run_days = 0;
+        // Thursday 4 July closed for every currency, Monday 15 July for EUR only.
+        let hol = Holidays::with_currencies([as_of + 6], [(eur, as_of + 17)]);
+        let (mut on_run_days, mut usd_on_15th) = (0, 0);
         for (horizon, width) in [(30usize, 7usize), (91, 7), (40, 1)] {
             let nb = horizon.div_ceil(width);
             let days = Days::new(as_of, horizon as i32, width as i32, nb, &hol, items.iter());
@@ -1264,14 +1264,16 @@ mod tests {
                     if bucket < nb as u32 {
                         placed[k % 5 / 2] += 1;
                     }
-                    // Day by day, an item paid in runs lands on a run day only.
+                    // Day by day, an item paid in runs lands on a run day of its
+                    // currency's calendar only.
                     if let (Some(run), 1, true) = (items[k].calendar, width, bucket < nb as u32) {
                         assert!(
-                            run.is_run_day(as_of + bucket as i32 + 1, &hol),
+                            run.is_run_day(as_of + bucket as i32 + 1, hol.of(items[k].currency)),
                             "item {k}, {run:?}, day {}",
                             bucket + 1
                         );
                         on_run_days += 1;
+                        usd_on_15th += usize::from(bucket == 16 && items[k].currency != eur);
                     }
                     // All of the knots within the horizon, yet drawn after it at the
                     // level scale's share (60%).
@@ -1284,6 +1286,7 @@ mod tests {
             assert!(scaled_after > 500, "{scaled_after}");
         }
         assert!(on_run_days > 1_000, "{on_run_days}");
+        assert!(usd_on_15th > 0, "15 July is closed for EUR only");
     }
 
     #[test]

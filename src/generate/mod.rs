@@ -685,4 +685,43 @@ mod tests {
         assert!(on_holidays_before > 20, "{on_holidays_before} settlements on holidays without them");
         assert!(moved >= on_holidays_before, "{moved}");
     }
+
+    /// With holidays per currency, each invoice settles off its own currency's days
+    /// only: USD invoices never on Thanksgiving, while other currencies' do; the table
+    /// is written with its currencies and read back.
+    #[test]
+    fn currency_holidays_close_each_currency_on_its_own_days() {
+        let (a, b) = plain_and(|p| GenerateParams { currency_holidays: true, ..p });
+        let hol = &b.holidays;
+        assert!(hol.days().is_empty(), "no day closes every currency");
+        let want = currency_holidays(2022..=2025);
+        assert_eq!(hol.currencies().count(), 3);
+        for (d, _, c) in &want {
+            assert!(hol.of(*c).contains(*d));
+        }
+        let usd_only: Vec<i32> = us_fed_holidays(2022..=2025)
+            .into_iter()
+            .map(|h| h.0)
+            .filter(|&d| !hol.of(Currency::parse("EUR").unwrap()).contains(d))
+            .collect();
+        let (mut moved, mut others_on_us_days) = (0, 0);
+        for k in 0..a.customers.len() {
+            for (p, q) in a.invoices_of(k).iter().zip(b.invoices_of(k)) {
+                if q.paid_date == crate::features::history::OPEN || p.paid_date == crate::features::history::OPEN {
+                    continue;
+                }
+                let own = hol.of(q.currency);
+                assert!(
+                    own.is_business_day(q.paid_date),
+                    "{} settles on a {} holiday",
+                    a.customers[k],
+                    q.currency.as_str()
+                );
+                assert_eq!(q.paid_date, own.business_day(p.paid_date));
+                moved += usize::from(q.paid_date != p.paid_date);
+                others_on_us_days += usize::from(q.currency != Currency::USD && usd_only.contains(&q.paid_date));
+            }
+        }
+        assert!(moved > 20 && others_on_us_days > 5, "{moved} moved, {others_on_us_days} settled on US-only days");
+    }
 }
