@@ -739,4 +739,44 @@ mod tests {
         assert!(across >= 20, "{across} open invoices with Christmas inside p10-p90");
         assert!(moved > 0 && off_weekends > 0, "p50s moved: {moved} onto run days, {off_weekends} off weekends");
     }
+
+    /// With holidays per currency, every predicted date is a business day of its own
+    /// currency's calendar: no USD invoice's on Thanksgiving, while other currencies'
+    /// dates can fall on it.
+    #[test]
+    fn predicted_dates_keep_off_their_own_currencys_holidays() {
+        let dir = tempfile::tempdir().unwrap();
+        let date = |y, m, d| chrono::NaiveDate::from_ymd_opt(y, m, d).unwrap();
+        let params = crate::generate::GenerateParams {
+            customers: 60,
+            invoices: 2_500,
+            start: date(2023, 1, 1),
+            end: date(2024, 11, 15),
+            seed: 5,
+            currency_holidays: true,
+            ..Default::default()
+        };
+        crate::generate::generate(dir.path(), &params).unwrap();
+        let d = days_from_date(date(2024, 11, 15));
+        let h = load_history(dir.path(), d, &InvoiceReadOptions::default(), &FxTable::default()).unwrap();
+        let t = train_all(&h, d, &quick()).unwrap();
+        let preds = predict_open(&h, d, &t.models).unwrap();
+        let thanksgiving = days_from_date(date(2024, 11, 28));
+        assert!(
+            h.holidays.of(crate::domain::Currency::USD).contains(thanksgiving) && !h.holidays.contains(thanksgiving)
+        );
+        let (mut usd_across, mut others_on_it) = (0, 0);
+        for p in &preds {
+            let own = h.holidays.of(p.currency);
+            let days = [p.p10_paid_date.0, p.predicted_paid_date.0, p.p90_paid_date.0];
+            assert!(days.iter().all(|&x| own.is_business_day(x)), "{p:?} on a weekend or one of its holidays");
+            if p.currency == crate::domain::Currency::USD {
+                usd_across += usize::from(days[0] < thanksgiving && thanksgiving < days[2]);
+            } else {
+                others_on_it += days.iter().filter(|&&x| x == thanksgiving).count();
+            }
+        }
+        assert!(usd_across >= 5, "{usd_across} USD invoices with Thanksgiving inside p10-p90");
+        assert!(others_on_it > 0, "no other currency's date on Thanksgiving");
+    }
 }
