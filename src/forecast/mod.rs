@@ -135,6 +135,10 @@ pub struct OpenItem {
     /// days where the ledger settles only on them): a drawn day moves where
     /// [`PaymentRun::settle`] puts it, as `predict` places its p50.
     pub calendar: Option<PaymentRun>,
+    /// The currency whose bank holidays its payment keeps off ([`Holidays::of`]): the
+    /// invoice's own, also where its amount is counted in another (the backtest's
+    /// base-currency view).
+    pub bank: Currency,
 }
 
 impl OpenItem {
@@ -146,12 +150,17 @@ impl OpenItem {
     /// An item from its distribution of days until payment.
     pub fn from_dist(cust: u32, currency: Currency, open_minor: i64, overdue: bool, d: CashDist) -> Self {
         let (knots, scale) = (d.knots.map(|k| k as f32), d.scale as f32);
-        OpenItem { cust, currency, open_minor, overdue, knots, scale, calendar: None }
+        OpenItem { cust, currency, open_minor, overdue, knots, scale, calendar: None, bank: currency }
     }
 
     /// The item paid on the days of `calendar` (None: on any day).
     pub fn on_calendar(self, calendar: Option<PaymentRun>) -> Self {
         OpenItem { calendar, ..self }
+    }
+
+    /// The item settling on the bank calendar of `bank`.
+    pub fn settling_in(self, bank: Currency) -> Self {
+        OpenItem { bank, ..self }
     }
 }
 
@@ -274,6 +283,7 @@ pub fn forecast_case(case: &CashCase<'_>, p: &ForecastParams) -> Result<CaseFore
             let minor = (case.amount_base[i] * scale).round() as i64;
             OpenItem::from_dist(case.cust[i] as u32, base, minor, case.overdue[i], case.dists[i])
                 .on_calendar(case.calendar.get(i).copied().flatten())
+                .settling_in(case.currency.get(i).copied().unwrap_or(base))
         })
         .collect();
     let run = |horizon_days: i32, granularity: Granularity| {
@@ -641,7 +651,7 @@ impl Days {
         let mut present = vec![false; banks * N_CALENDARS];
         for i in items {
             if let Some(r) = i.calendar {
-                present[hol.calendar_index(i.currency) * N_CALENDARS + r.slot()] = true;
+                present[hol.calendar_index(i.bank) * N_CALENDARS + r.slot()] = true;
             }
         }
         let bucket = |d: i32| if d > horizon { nb as u32 } else { ((d - 1) / width) as u32 };
@@ -662,9 +672,9 @@ impl Days {
         Days { horizon: horizon as u32, width: width as u32, nb: nb as u32, map, row_at, hol: hol.clone() }
     }
 
-    /// First entry of the row for an item in `currency` paid on `run`.
-    fn row(&self, run: Option<PaymentRun>, currency: Currency) -> u32 {
-        run.map_or(0, |r| self.row_at[self.hol.calendar_index(currency) * N_CALENDARS + r.slot()])
+    /// First entry of the row for an item paid on `run`, on the bank calendar of `bank`.
+    fn row(&self, run: Option<PaymentRun>, bank: Currency) -> u32 {
+        run.map_or(0, |r| self.row_at[self.hol.calendar_index(bank) * N_CALENDARS + r.slot()])
     }
 }
 
@@ -743,7 +753,7 @@ impl Columns {
                     ((c * 2 + usize::from(i.overdue)) * (nb + 1)) as u32
                 })
                 .collect(),
-            row: block.iter().map(|i| days.row(i.calendar, i.currency)).collect(),
+            row: block.iter().map(|i| days.row(i.calendar, i.bank)).collect(),
             any_calendar: block.iter().any(|i| i.calendar.is_some()),
             amount: block.iter().map(|i| i.open_minor).collect(),
         }
@@ -1131,6 +1141,7 @@ mod tests {
                 copula,
                 calendar: &[],
                 closed: &crate::domain::NO_HOLIDAYS,
+                currency: &[],
             };
             let w = forecast_case(&case, &ForecastParams::default()).unwrap().weekly;
             w[0][2] - w[0][1]
@@ -1159,6 +1170,7 @@ mod tests {
                 copula: None,
                 calendar: &[],
                 closed: &crate::domain::NO_HOLIDAYS,
+                currency: &[],
             };
             forecast_case(&case, &ForecastParams::default()).unwrap().weekly
         };
@@ -1187,6 +1199,7 @@ mod tests {
             copula: None,
             calendar: &[None, Some(PaymentRun::Weekly(2)), None],
             closed: &crate::domain::NO_HOLIDAYS,
+            currency: &[],
         };
         let CaseForecast { weekly: weeks, daily } = forecast_case(&case, &ForecastParams::default()).unwrap();
         assert_eq!((weeks.len(), daily.len()), (4, DAILY_DAYS as usize));
@@ -1205,6 +1218,37 @@ mod tests {
         assert!(off_run < 0.02 && daily[5] + daily[12] > 249.0, "{daily:?}");
         let bad = ForecastParams { sims: 3, ..ForecastParams::default() };
         assert_eq!(forecast_case(&case, &bad), Err(ForecastError::Sims(3)));
+    }
+
+    /// The backtest's base-currency forecast keeps each invoice off its own currency's
+    /// holidays: on a day closed for EUR only, the USD invoice's cash arrives (most of
+    /// it, as its distribution centres there) and none of the EUR invoice's.
+    #[test]
+    fn a_backtest_case_keeps_each_invoice_off_its_own_currencys_holidays() {
+        let eur = Currency::parse("EUR").unwrap();
+        // Day 0 a Monday; day 3 (Thursday, daily[2]) closed for EUR.
+        let as_of = crate::domain::days_from_date(chrono::NaiveDate::from_ymd_opt(2024, 6, 3).unwrap());
+        let closed = Holidays::with_currencies([], [(eur, as_of + 3)]);
+        let days = [[2.6, 2.8, 3.0], [2.6, 2.8, 3.0]].map(|q| CashDist::new(q, 91.0, None, None));
+        let case = CashCase {
+            as_of,
+            weeks: 1,
+            cust: &[0, 1],
+            amount_base: &[100.0, 300.0],
+            overdue: &[false, false],
+            dists: &days,
+            cap: 91.0,
+            copula: None,
+            calendar: &[Some(PaymentRun::BusinessDays); 2],
+            closed: &closed,
+            currency: &[Currency::USD, eur],
+        };
+        let daily = forecast_case(&case, &ForecastParams::default()).unwrap().daily;
+        assert!(daily[2] > 50.0 && daily[2] <= 100.5, "{daily:?}");
+        // Read as one currency (the base's calendar, open that day), the EUR invoice's
+        // cash arrives on it too.
+        let blind = forecast_case(&CashCase { currency: &[], ..case }, &ForecastParams::default()).unwrap().daily;
+        assert!(blind[2] > 200.0, "{blind:?}");
     }
 
     /// The AVX2 draw and the one-item-at-a-time draw put every item in the same slot,

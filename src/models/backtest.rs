@@ -224,8 +224,11 @@ pub struct CashCase<'a> {
     /// payment runs, or business days (empty: any day for all).
     pub calendar: &'a [Option<crate::domain::PaymentRun>],
     /// The days the ledger is closed besides weekends, as the model trained at the
-    /// date reads them.
+    /// date reads them (with each currency's own).
     pub closed: &'a crate::domain::Holidays,
+    /// Each invoice's own currency, whose bank holidays its payment keeps off (empty:
+    /// the base currency's for all).
+    pub currency: &'a [crate::domain::Currency],
 }
 
 /// Days after each as-of date scored day by day ([`MethodMetrics::forecast_daily_wape`]).
@@ -1044,6 +1047,7 @@ pub fn run_backtest_with(
             let fc = match (forecast, &dists) {
                 (Some(fc), Some(dists)) => {
                     let overdue: Vec<bool> = cash.due_date.iter().map(|&due| d > due).collect();
+                    let currencies: Vec<_> = cash.amount_minor.iter().map(|a| a.1).collect();
                     let case = CashCase {
                         as_of: d,
                         weeks: horizon,
@@ -1055,6 +1059,7 @@ pub fn run_backtest_with(
                         copula,
                         calendar: &calendars,
                         closed: &closed,
+                        currency: &currencies,
                     };
                     Some(fc(&case))
                 }
