@@ -995,12 +995,10 @@ pub fn run_backtest_with(
                         .zip(&calendars)
                         .enumerate()
                         .map(|(i, (k, run))| {
-                            // The day the median draw lands on (a draw at x days lands on
-                            // day ⌈x⌉).
-                            let day = f64::from(d) + k.at_level(0.5, cap).ceil();
+                            let day = f64::from(d) + k.at_level(0.5, cap);
                             match run {
                                 Some(r) if day <= f64::from(d) + cap => {
-                                    f64::from(r.settle(day as i32, d + 1, closed.of(cash.amount_minor[i].1)))
+                                    f64::from(r.settle(day.round() as i32, d + 1, closed.of(cash.amount_minor[i].1)))
                                 }
                                 _ => day,
                             }
