@@ -682,26 +682,40 @@ mod tests {
         assert!(train_all(&h, d, &off).unwrap().models.payment.closed_days.is_empty());
     }
 
-    /// On a ledger with bank holidays too: no predicted date falls on one.
-    #[test]
-    fn predictions_fall_on_the_customers_payment_run_days() {
+    /// A small generated ledger (60 customers, 2,500 invoices from 2023 to `end`, seed
+    /// 5, with `flags`) trained on and predicted at `end`: the directory, the history,
+    /// the models and the open invoices' predictions.
+    fn predicted_at(
+        end: chrono::NaiveDate,
+        flags: impl Fn(crate::generate::GenerateParams) -> crate::generate::GenerateParams,
+    ) -> (tempfile::TempDir, crate::features::History, Trained, Vec<crate::models::predict::InvoicePrediction>) {
         let dir = tempfile::tempdir().unwrap();
-        let date = |y, m, d| chrono::NaiveDate::from_ymd_opt(y, m, d).unwrap();
         let params = crate::generate::GenerateParams {
             customers: 60,
             invoices: 2_500,
-            start: date(2023, 1, 1),
-            end: date(2024, 12, 13),
+            start: chrono::NaiveDate::from_ymd_opt(2023, 1, 1).unwrap(),
+            end,
             seed: 5,
-            payment_runs: true,
-            holidays: true,
             ..Default::default()
         };
-        crate::generate::generate(dir.path(), &params).unwrap();
-        let d = days_from_date(date(2024, 12, 13));
+        crate::generate::generate(dir.path(), &flags(params)).unwrap();
+        let d = days_from_date(end);
         let h = load_history(dir.path(), d, &InvoiceReadOptions::default(), &FxTable::default()).unwrap();
         let t = train_all(&h, d, &quick()).unwrap();
         let preds = predict_open(&h, d, &t.models).unwrap();
+        (dir, h, t, preds)
+    }
+
+    /// On a ledger with bank holidays too: no predicted date falls on one.
+    #[test]
+    fn predictions_fall_on_the_customers_payment_run_days() {
+        let date = |y, m, d| chrono::NaiveDate::from_ymd_opt(y, m, d).unwrap();
+        let (dir, h, t, preds) = predicted_at(date(2024, 12, 13), |p| crate::generate::GenerateParams {
+            payment_runs: true,
+            holidays: true,
+            ..p
+        });
+        let d = days_from_date(date(2024, 12, 13));
         let full = crate::fixtures::full_history(dir.path());
         let hol = &h.holidays;
         let christmas = days_from_date(date(2024, 12, 25));
@@ -745,22 +759,9 @@ mod tests {
     /// dates can fall on it.
     #[test]
     fn predicted_dates_keep_off_their_own_currencys_holidays() {
-        let dir = tempfile::tempdir().unwrap();
         let date = |y, m, d| chrono::NaiveDate::from_ymd_opt(y, m, d).unwrap();
-        let params = crate::generate::GenerateParams {
-            customers: 60,
-            invoices: 2_500,
-            start: date(2023, 1, 1),
-            end: date(2024, 11, 15),
-            seed: 5,
-            currency_holidays: true,
-            ..Default::default()
-        };
-        crate::generate::generate(dir.path(), &params).unwrap();
-        let d = days_from_date(date(2024, 11, 15));
-        let h = load_history(dir.path(), d, &InvoiceReadOptions::default(), &FxTable::default()).unwrap();
-        let t = train_all(&h, d, &quick()).unwrap();
-        let preds = predict_open(&h, d, &t.models).unwrap();
+        let (_dir, h, _, preds) =
+            predicted_at(date(2024, 11, 15), |p| crate::generate::GenerateParams { currency_holidays: true, ..p });
         let thanksgiving = days_from_date(date(2024, 11, 28));
         assert!(
             h.holidays.of(crate::domain::Currency::USD).contains(thanksgiving) && !h.holidays.contains(thanksgiving)
