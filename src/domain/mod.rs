@@ -16,6 +16,7 @@ pub use dates::{date_from_days, days_from_date, easter_sunday, parse_date_flexib
 pub use ids::{CustomerId, IdError, InvoiceId, MAX_ID_LEN};
 pub use money::{Currency, Money, MoneyError};
 pub use records::{Activity, ActivityKind, Customer, Invoice, Payment};
+pub use runs::weekday;
 pub use runs::{
     days_to_month_end, settles_on_business_days, Holidays, PaymentRun, MIN_RUN_DATES, MIN_RUN_SHARE, MIN_TWICE_DATES,
     NO_HOLIDAYS, N_CALENDARS, N_RUNS, RUN_WINDOW,

@@ -51,7 +51,7 @@ const TWICE_SLOT: usize = 34;
 const MAX_GAP: i32 = 40;
 
 /// Weekday of an epoch day, 0 = Monday (1970-01-01 was a Thursday).
-fn weekday(day: i32) -> i32 {
+pub fn weekday(day: i32) -> i32 {
     (day + 3).rem_euclid(7)
 }
 

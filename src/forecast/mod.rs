@@ -634,8 +634,9 @@ struct Days {
     /// The first entry of each calendar's row, at [`Holidays::calendar_index`] ×
     /// [`N_CALENDARS`] + [`PaymentRun::slot`]; 0 for one no item follows.
     row_at: Vec<u32>,
-    /// The bank calendars (holidays per currency).
-    hol: Holidays,
+    /// The currencies with bank holidays of their own ([`Holidays::currencies`]): row
+    /// block `i + 1` is the `i`-th's, block 0 every other currency's.
+    banks: Vec<Currency>,
 }
 
 impl Days {
@@ -669,12 +670,20 @@ impl Days {
                 map.push(nb as u32);
             }
         }
-        Days { horizon: horizon as u32, width: width as u32, nb: nb as u32, map, row_at, hol: hol.clone() }
+        Days {
+            horizon: horizon as u32,
+            width: width as u32,
+            nb: nb as u32,
+            map,
+            row_at,
+            banks: hol.currencies().collect(),
+        }
     }
 
     /// First entry of the row for an item paid on `run`, on the bank calendar of `bank`.
     fn row(&self, run: Option<PaymentRun>, bank: Currency) -> u32 {
-        run.map_or(0, |r| self.row_at[self.hol.calendar_index(bank) * N_CALENDARS + r.slot()])
+        let b = self.banks.iter().position(|c| *c == bank).map_or(0, |i| i + 1);
+        run.map_or(0, |r| self.row_at[b * N_CALENDARS + r.slot()])
     }
 }
 

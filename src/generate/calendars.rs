@@ -3,7 +3,7 @@
 
 use chrono::{NaiveDate, Weekday};
 
-use crate::domain::{days_from_date, easter_sunday, Currency};
+use crate::domain::{days_from_date, easter_sunday, weekday, Currency};
 
 /// Epoch day of `y-m-d` (None for a date that does not exist).
 fn on(y: i32, m: u32, d: u32) -> Option<i32> {
@@ -18,11 +18,6 @@ fn nth(y: i32, m: u32, weekday: Weekday, n: u8) -> Option<i32> {
 /// The last `weekday` of month `m` of `y`.
 fn last(y: i32, m: u32, weekday: Weekday) -> Option<i32> {
     nth(y, m, weekday, 5).or_else(|| nth(y, m, weekday, 4))
-}
-
-/// Weekday of an epoch day, 0 = Monday.
-fn weekday(day: i32) -> i32 {
-    (day + 3).rem_euclid(7)
 }
 
 /// The TARGET2 closing days of `years` on weekdays, with their names: New Year's Day,
