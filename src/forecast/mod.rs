@@ -238,6 +238,7 @@ pub fn open_items_where(
             let k = predict_dists(
                 cash,
                 m.cash_within.as_ref(),
+                &m.cash_early,
                 m.cash_levels.as_ref(),
                 rows.x.view(),
                 f64::from(m.cash_horizon_days),

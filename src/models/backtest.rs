@@ -970,7 +970,17 @@ pub fn run_backtest_with(
             let (dists, cap) = match (&remain.model, m) {
                 (Some(r), 0) => {
                     let cap = f64::from(horizon_days);
-                    (Some(predict_dists(r, remain.within.as_ref(), remain.levels.as_ref(), cash.x.view(), cap)?), cap)
+                    (
+                        Some(predict_dists(
+                            r,
+                            remain.within.as_ref(),
+                            &remain.early,
+                            remain.levels.as_ref(),
+                            cash.x.view(),
+                            cap,
+                        )?),
+                        cap,
+                    )
                 }
                 // Without enough snapshots the payment-date model scores the open
                 // invoices on their issue-date inputs, as it was trained.

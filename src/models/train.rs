@@ -220,6 +220,11 @@ pub struct ModelSet {
     /// [`super::copula::LevelMap`]; None: read as they are).
     #[serde(default)]
     pub cash_levels: Option<LevelMap>,
+    /// P(paid within so many days) from today's inputs, which reshapes the first days of
+    /// each open invoice's distribution (see [`super::copula::toward_early`]; empty:
+    /// the quantiles alone).
+    #[serde(default)]
+    pub cash_early: Vec<(i32, Gbdt)>,
     /// Timing correlations for the cash forecast's draws, learned with the cash model
     /// (None: too little history; the forecast's defaults apply).
     #[serde(default)]
@@ -320,6 +325,7 @@ pub fn train_all(h: &History, d: i32, p: &TrainParams) -> Result<Trained, TrainE
             cash_horizon_days: p.cash_horizon_days,
             cash_within: fit.within,
             cash_levels: fit.levels,
+            cash_early: fit.early,
             cash_copula: fit.copula,
             segments,
             anomaly,
@@ -410,7 +416,7 @@ pub fn save_all(
     }
     let v = store.save(
         mk(Kind::Cash, cash, p.cash.seed, cash_validation),
-        &(&m.cash, m.cash_horizon_days, &m.cash_copula, &m.cash_within, &m.cash_levels),
+        &(&m.cash, m.cash_horizon_days, &m.cash_copula, &m.cash_within, &m.cash_levels, &m.cash_early),
     )?;
     out.insert(Kind::Cash, v);
     let v = store.save(
@@ -450,11 +456,12 @@ pub fn load_current(store: &ModelStore) -> Result<(ModelSet, BTreeMap<Kind, Mani
     let (m, risk) = store.load::<RiskSet>(Kind::Risk, None)?;
     manifests.insert(Kind::Risk, m);
     let (m, cash) = store.load::<CashPayload>(Kind::Cash, None)?;
-    let (cash, cash_horizon_days, cash_copula, cash_within, cash_levels) = match cash {
-        CashPayload::WithLevels(m, h, c, w, l) => (m, h, c, w.map(|w| *w), l),
-        CashPayload::WithWithin(m, h, c, w) => (m, h, c, w.map(|w| *w), None),
-        CashPayload::WithCopula(m, h, c) => (m, h, c, None, None),
-        CashPayload::Plain(m, h) => (m, h, None, None, None),
+    let (cash, cash_horizon_days, cash_copula, cash_within, cash_levels, cash_early) = match cash {
+        CashPayload::WithEarly(m, h, c, w, l, e) => (m, h, c, w.map(|w| *w), l, e),
+        CashPayload::WithLevels(m, h, c, w, l) => (m, h, c, w.map(|w| *w), l, Vec::new()),
+        CashPayload::WithWithin(m, h, c, w) => (m, h, c, w.map(|w| *w), None, Vec::new()),
+        CashPayload::WithCopula(m, h, c) => (m, h, c, None, None, Vec::new()),
+        CashPayload::Plain(m, h) => (m, h, None, None, None, Vec::new()),
     };
     manifests.insert(Kind::Cash, m);
     let (m, segments) = store.load::<SegmentModel>(Kind::Segments, None)?;
@@ -462,7 +469,18 @@ pub fn load_current(store: &ModelStore) -> Result<(ModelSet, BTreeMap<Kind, Mani
     let (m, anomaly) = store.load::<AnomalyModel>(Kind::Anomaly, None)?;
     manifests.insert(Kind::Anomaly, m);
     Ok((
-        ModelSet { payment, risk, cash, cash_horizon_days, cash_within, cash_levels, cash_copula, segments, anomaly },
+        ModelSet {
+            payment,
+            risk,
+            cash,
+            cash_horizon_days,
+            cash_within,
+            cash_levels,
+            cash_early,
+            cash_copula,
+            segments,
+            anomaly,
+        },
         manifests,
     ))
 }
@@ -474,6 +492,7 @@ pub fn load_current(store: &ModelStore) -> Result<(ModelSet, BTreeMap<Kind, Mani
 #[derive(Deserialize)]
 #[serde(untagged)]
 enum CashPayload {
+    WithEarly(Option<PaymentDateModel>, i32, Option<Copula>, Option<Box<Gbdt>>, Option<LevelMap>, Vec<(i32, Gbdt)>),
     WithLevels(Option<PaymentDateModel>, i32, Option<Copula>, Option<Box<Gbdt>>, Option<LevelMap>),
     WithWithin(Option<PaymentDateModel>, i32, Option<Copula>, Option<Box<Gbdt>>),
     WithCopula(Option<PaymentDateModel>, i32, Option<Copula>),
@@ -529,7 +548,7 @@ mod tests {
     }
 
     #[test]
-    fn cash_models_saved_before_the_correlations_the_classifier_or_the_recalibration_still_load() {
+    fn cash_models_saved_before_the_correlations_the_classifiers_or_the_recalibration_still_load() {
         let old: CashPayload = serde_json::from_str("[null, 91]").unwrap();
         assert!(matches!(old, CashPayload::Plain(None, 91)));
         let new: CashPayload = serde_json::from_str(
@@ -542,6 +561,8 @@ mod tests {
         let newest: CashPayload =
             serde_json::from_str(r#"[null, 91, null, null, {"g": [0.0, 1.0], "rows": 300}]"#).unwrap();
         assert!(matches!(newest, CashPayload::WithLevels(None, 91, None, None, Some(m)) if m.rows == 300));
+        let early: CashPayload = serde_json::from_str("[null, 91, null, null, null, []]").unwrap();
+        assert!(matches!(early, CashPayload::WithEarly(None, 91, None, None, None, e) if e.is_empty()));
     }
 
     #[test]
