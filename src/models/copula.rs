@@ -175,8 +175,8 @@ impl CashDist {
 }
 
 /// Days of the early-payment classifiers ([`CashFit::early`]): the first week, the
-/// forecast's first weekly bucket. (On the shared IBM data and two generated ledgers,
-/// a second one at 14 days or a first at 2–5 days did no better; BENCHMARKS.md.)
+/// forecast's first weekly bucket. (On the shared IBM data, one at 5 or 10 days did worse,
+/// and a second one at 2, 4 or 14 days worse or no clearly better; BENCHMARKS.md.)
 pub const EARLY_DAYS: [i32; 1] = [7];
 
 /// Furthest an early-payment classifier moves the probability of payment by its day
@@ -187,14 +187,17 @@ const MAX_EARLY_FACTOR: f64 = 3.0;
 /// payment within `days` is `p`, for each `(days, p)` of `early` (ascending days):
 /// with `F` the knots' distribution, `G = h(F)` where `h` is piecewise linear from 0
 /// through each `F(days)` → `p` to the last knot level within the horizon `cap`, and
-/// the identity past it (so the knots from there on, and the share by `cap`, stay). Three quantiles say little about how much of an invoice's
-/// distribution lies in the next few days (remaining times mix invoices about to be
-/// paid with slow ones), and the knots between them leave the first week short
-/// (in-sample on a generated ledger: 14.1% of the snapshot rows' probability against
-/// 15.9% paid); a classifier of "paid within the week" learns it directly. A point is
-/// skipped where the knots put (almost) nothing by its day or nothing after it within
-/// the horizon; each move is bounded by [`MAX_EARLY_FACTOR`] and the points kept in
-/// order.
+/// the identity past it (so the knots from there on, and the share by `cap`, stay).
+/// The new knots sit at the fixed levels, so `G` by `days` reaches `p` only in part
+/// when `days` falls between two distant knots.
+///
+/// Three quantiles say little about how much of an invoice's distribution lies in the
+/// next few days (remaining times mix invoices about to be paid with slow ones), and
+/// the knots between them leave the first week short (in sample on a generated ledger:
+/// 14.1% of the snapshot rows' probability against 15.9% paid); a classifier of "paid
+/// within the week" learns it directly. A point is skipped where the knots put (almost)
+/// nothing by its day or nothing after it within the horizon; each move is bounded by
+/// [`MAX_EARLY_FACTOR`] and the points kept in order.
 pub fn toward_early(k: &[f64; 9], scale: f64, cap: f64, early: &[(f64, f64)]) -> [f64; 9] {
     // Knots from the last one within the horizon on stay: so does the share by `cap`.
     let vw = KNOT_LEVELS.iter().copied().filter(|&l| l <= level(k, cap)).fold(0.0, f64::max);
@@ -397,8 +400,13 @@ pub fn predict_dists(
     Ok((0..q.len())
         .map(|i| {
             let m = map.map(|m| m.for_row(x[[i, past_due]] > 0.5));
-            let e: Vec<(f64, f64)> = pe.iter().map(|(t, p)| (*t, p[i])).collect();
-            CashDist::with_early(q[i], cap, pi.as_ref().map(|p| p[i]), &e, m)
+            // No allocation per row (this runs for every open invoice).
+            let mut e = [(0.0, 0.0); EARLY_DAYS.len()];
+            let n = pe.len().min(e.len());
+            for (o, (t, p)) in e.iter_mut().zip(&pe) {
+                *o = (*t, p[i]);
+            }
+            CashDist::with_early(q[i], cap, pi.as_ref().map(|p| p[i]), &e[..n], m)
         })
         .collect())
 }
@@ -822,9 +830,9 @@ mod tests {
 
     /// The first-week reshaping moves the probability by day 7 towards the
     /// classifier's (the knots resampled at their fixed levels carry most of the move,
-    /// not all: the break at day 7 falls between them), keeps the share within the horizon and everything past
-    /// it, keeps the knots in order, changes nothing when the probability is what the
-    /// knots already give, and stays within its bound.
+    /// not all: the break at day 7 falls between them), keeps the share within the
+    /// horizon and everything past it, keeps the knots in order, changes nothing when
+    /// the probability is what the knots already give, and stays within its bound.
     #[test]
     fn the_first_week_probability_reshapes_the_distribution_within_the_horizon() {
         let cap = 91.0;
