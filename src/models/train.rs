@@ -486,9 +486,10 @@ pub fn load_current(store: &ModelStore) -> Result<(ModelSet, BTreeMap<Kind, Mani
 }
 
 /// The cash kind's payload: the model, its horizon, its timing correlations, its
-/// within-horizon classifier and its recalibration (cash models saved before the
-/// recalibration have the first four, before the classifier the first three, before
-/// the correlations the first two).
+/// within-horizon classifier, its recalibration and its early-payment classifiers
+/// (cash models saved before the early classifiers have the first five, before the
+/// recalibration the first four, before the within-horizon classifier the first
+/// three, before the correlations the first two).
 #[derive(Deserialize)]
 #[serde(untagged)]
 enum CashPayload {
