@@ -313,6 +313,11 @@ pub struct GenerateArgs {
     /// `holidays.parquet` with a `currency` column; off by default.
     #[arg(long)]
     pub currency_holidays: bool,
+    /// Heavy-tailed amounts: customer sizes from a Pareto tail (a tenth of the
+    /// customers carry most of the amount) and 3% of invoices project-sized, 5–40 times
+    /// the customer's usual amount; off by default.
+    #[arg(long)]
+    pub heavy_tails: bool,
 }
 
 impl From<GenerateArgs> for crate::generate::GenerateParams {
@@ -329,6 +334,7 @@ impl From<GenerateArgs> for crate::generate::GenerateParams {
             payment_runs: a.payment_runs,
             holidays: a.holidays,
             currency_holidays: a.currency_holidays,
+            heavy_tails: a.heavy_tails,
         }
     }
 }

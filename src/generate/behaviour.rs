@@ -282,6 +282,29 @@ pub fn draw_profile(index: usize, seed: u64, rng: &mut Rng, start: i32, end: i32
     }
 }
 
+/// Pareto index of customer sizes with heavy-tailed amounts.
+pub const SIZE_TAIL_INDEX: f64 = 1.5;
+/// Largest customer size factor (keeps amounts far inside `i64` minor units).
+pub const MAX_SIZE_FACTOR: f64 = 300.0;
+/// Share of a customer's invoices that are project-sized with heavy-tailed amounts.
+pub const PROJECT_SHARE: f64 = 0.03;
+
+/// A customer's size factor for heavy-tailed amounts: Pareto with index
+/// [`SIZE_TAIL_INDEX`] and minimum 1, capped at [`MAX_SIZE_FACTOR`].
+pub fn draw_size_factor(rng: &mut Rng) -> f64 {
+    (1.0 - rng.f64()).powf(-1.0 / SIZE_TAIL_INDEX).min(MAX_SIZE_FACTOR)
+}
+
+/// An invoice's size for heavy-tailed amounts: 5–40 times the usual (log-uniform) for
+/// [`PROJECT_SHARE`] of invoices, else 1.
+pub fn draw_invoice_size(rng: &mut Rng) -> f64 {
+    if rng.chance(PROJECT_SHARE) {
+        rng.uniform(5f64.ln(), 40f64.ln()).exp()
+    } else {
+        1.0
+    }
+}
+
 /// A simulated invoice.
 #[derive(Debug, Clone)]
 pub struct SimInvoice {
@@ -310,9 +333,17 @@ fn settle_on(p: &Profile, day: i32, hol: &Holidays) -> i32 {
 }
 
 /// Simulates one invoice issued on `invoice_date`, on a ledger closed on `hol`.
+#[cfg(test)]
 pub fn simulate_invoice(p: &Profile, invoice_date: i32, hol: &Holidays, rng: &mut Rng) -> SimInvoice {
+    simulate_sized_invoice(p, invoice_date, hol, rng, 1.0)
+}
+
+/// [`simulate_invoice`] with the amount multiplied by `size` (a project or annual
+/// invoice many times the customer's usual one); it goes through the same approvals
+/// as any large invoice, and draws nothing more from `rng`.
+pub fn simulate_sized_invoice(p: &Profile, invoice_date: i32, hol: &Holidays, rng: &mut Rng, size: f64) -> SimInvoice {
     let minor = p.currency.minor_per_major() as f64;
-    let mult = (0.7 * rng.normal()).exp();
+    let mult = (0.7 * rng.normal()).exp() * size;
     let amount_minor = ((p.scale * mult * minor).round() as i64).max(p.currency.minor_per_major());
     let due_date = invoice_date + p.terms;
     let month = date_from_days(due_date).map_or(1, |d| d.month());

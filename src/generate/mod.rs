@@ -16,7 +16,7 @@ use std::path::Path;
 use chrono::{Datelike, NaiveDate};
 use rayon::prelude::*;
 
-use behaviour::{draw_profile, draw_run, simulate_invoice};
+use behaviour::{draw_invoice_size, draw_profile, draw_run, draw_size_factor, simulate_sized_invoice};
 pub use behaviour::{Archetype, Profile, DISPUTE_TEXTS};
 use rng::Rng;
 
@@ -97,6 +97,11 @@ pub struct GenerateParams {
     /// GBP (the other currencies close on weekends only), written to
     /// `holidays.parquet` with their currency.
     pub currency_holidays: bool,
+    /// Heavy-tailed amounts: customers' sizes multiplied by a Pareto factor (index
+    /// [`behaviour::SIZE_TAIL_INDEX`], so a tenth of the customers carry most of the
+    /// amount) and 3% of invoices project-sized, 5–40 times the customer's usual amount
+    /// (and paid later, as large invoices are); off, every other draw is the same either way.
+    pub heavy_tails: bool,
 }
 
 impl Default for GenerateParams {
@@ -113,6 +118,7 @@ impl Default for GenerateParams {
             payment_runs: false,
             holidays: false,
             currency_holidays: false,
+            heavy_tails: false,
         }
     }
 }
@@ -211,6 +217,12 @@ pub fn generate(out: &Path, p: &GenerateParams) -> Result<GenerateSummary, Gener
             }
             if p.market_effects {
                 prof.mean_late += behaviour::market_days_late(&prof);
+            }
+            if p.heavy_tails {
+                let f = draw_size_factor(&mut Rng::new(p.seed ^ 0x5A1E_0000, i as u64));
+                prof.scale *= f;
+                let step = 100 * prof.currency.minor_per_major();
+                prof.credit_limit_minor = ((prof.credit_limit_minor as f64 * f / step as f64).round() as i64) * step;
             }
             prof
         })
@@ -320,10 +332,20 @@ fn write_shard(
         // the state its plain twin starts at, so every other draw is as without them.
         let mut terms_rng = p.mixed_terms.then(|| Rng::new(p.seed ^ 0x7E45_0000, prof.index as u64));
         let end_of_month = terms_rng.as_mut().is_some_and(|r| r.chance(0.25));
+        // Project-sized invoices too.
+        let mut size_rng = p.heavy_tails.then(|| Rng::new(p.seed ^ 0x9B0C_0000, prof.index as u64));
         for (seq, &day) in days.iter().enumerate() {
             let hol = hol.of(prof.currency);
+            let size = size_rng.as_mut().map_or(1.0, draw_invoice_size);
             let (sim, terms) = match terms_rng.as_mut() {
-                None => (simulate_invoice(prof, day, hol, &mut rng), prof.terms),
+                None if size == 1.0 => (simulate_sized_invoice(prof, day, hol, &mut rng, 1.0), prof.terms),
+                None => {
+                    // A project draws as its plain twin would, and the stream moves on
+                    // as without it (a later payment can draw more reminders).
+                    let sim = simulate_sized_invoice(prof, day, hol, &mut rng.clone(), size);
+                    simulate_sized_invoice(prof, day, hol, &mut rng, 1.0);
+                    (sim, prof.terms)
+                }
                 Some(r) => {
                     let terms =
                         if r.chance(0.3) { [0, 10, 15, 30, 45, 60, 90][r.int(0, 6) as usize] } else { prof.terms };
@@ -332,8 +354,8 @@ fn write_shard(
                     own.terms = until_due;
                     // From the state the plain invoice starts at (same amount, same
                     // draw of days late); the stream then moves on as it would without.
-                    let sim = simulate_invoice(&own, day, hol, &mut rng.clone());
-                    simulate_invoice(prof, day, hol, &mut rng);
+                    let sim = simulate_sized_invoice(&own, day, hol, &mut rng.clone(), size);
+                    simulate_sized_invoice(prof, day, hol, &mut rng, 1.0);
                     (sim, terms)
                 }
             };
@@ -409,6 +431,7 @@ fn write_shard(
 mod tests {
     use super::*;
     use crate::domain::{easter_sunday, PaymentRun};
+    use crate::features::history::Inv;
 
     #[test]
     fn occasional_counterparties_carry_their_share_of_invoices_within_a_quarter() {
@@ -506,6 +529,71 @@ mod tests {
         // Days late are drawn against whichever due date: their spread stays.
         let mean = |v: &[i32]| v.iter().map(|&d| f64::from(d)).sum::<f64>() / v.len() as f64;
         assert!((mean(&late_a) - mean(&late_b)).abs() < 1.5, "{} vs {}", mean(&late_a), mean(&late_b));
+    }
+
+    #[test]
+    fn heavy_tails_scale_customers_and_some_invoices_and_large_ones_pay_later() {
+        let (a, b) = plain_and(|p| GenerateParams { heavy_tails: true, ..p });
+        let (mut n, mut projects, mut same_paid, mut plain_paid) = (0, 0, 0, 0);
+        let (mut late_plain, mut late_project) = (Vec::new(), Vec::new());
+        let (mut amounts_a, mut amounts_b) = (Vec::new(), Vec::new());
+        let mut factors = Vec::new();
+        for c in 0..a.customers.len() {
+            let (x, y) = (a.invoices_of(c), b.invoices_of(c));
+            assert_eq!(x.len(), y.len());
+            // Invoices pair up by issue date; the order of two issued on one day is not kept.
+            let single = |d: i32| x.iter().filter(|r| r.invoice_date == d).count() == 1;
+            let (x, y): (Vec<&Inv>, Vec<&Inv>) = x.iter().zip(y).filter(|(p, _)| single(p.invoice_date)).unzip();
+            if x.is_empty() {
+                continue;
+            }
+            // The customer's factor: its most common ratio (most invoices are not projects).
+            let ratios: Vec<f64> = x.iter().zip(&y).map(|(p, q)| q.amount_minor as f64 / p.amount_minor as f64).collect();
+            let mut sorted = ratios.clone();
+            sorted.sort_by(f64::total_cmp);
+            let factor = sorted[sorted.len() / 2];
+            factors.push(factor);
+            assert!(factor >= 0.99, "customer {c}: factor {factor}");
+            for ((p, q), r) in x.iter().zip(&y).zip(&ratios) {
+                assert_eq!((p.invoice_date, p.due_date, p.currency), (q.invoice_date, q.due_date, q.currency));
+                n += 1;
+                // Amounts are rounded to minor units: small ones move by more than a hair.
+                let project = *r > factor * 4.0;
+                assert!(project || (r / factor - 1.0).abs() < 0.05 || p.amount_minor < 1_000, "{r} against {factor}");
+                let settled = p.paid_date != crate::features::history::OPEN && q.paid_date != crate::features::history::OPEN;
+                if project {
+                    projects += 1;
+                    assert!(*r < factor * 41.0, "{r} against {factor}");
+                    if settled {
+                        late_plain.push(f64::from(p.paid_date - p.invoice_date));
+                        late_project.push(f64::from(q.paid_date - q.invoice_date));
+                    }
+                } else if settled {
+                    plain_paid += 1;
+                    same_paid += usize::from(p.paid_date == q.paid_date);
+                }
+            }
+            amounts_a.extend(x.iter().map(|r| r.amount_base));
+            amounts_b.extend(y.iter().map(|r| r.amount_base));
+        }
+        // 3% of invoices are projects.
+        let share = projects as f64 / n as f64;
+        assert!((0.015..0.05).contains(&share), "{share}: project-sized");
+        // Other invoices settle as they did; projects go through more approvals.
+        assert_eq!(same_paid, plain_paid);
+        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+        assert!(late_project.len() > 40 && mean(&late_project) > mean(&late_plain) + 1.0, "{late_project:?}");
+        // Pareto factors: at least 1, a tenth above 4.6 (index 1.5), none beyond the cap.
+        factors.sort_by(f64::total_cmp);
+        let top_tenth = factors[factors.len() * 9 / 10];
+        assert!((2.5..9.0).contains(&top_tenth) && factors[factors.len() - 1] <= behaviour::MAX_SIZE_FACTOR * 1.05);
+        // The largest hundredth of the invoices carries much more of the amount than without.
+        let top_share = |t: &mut Vec<f64>| {
+            t.sort_by(|p, q| q.total_cmp(p));
+            t[..t.len() / 100].iter().sum::<f64>() / t.iter().sum::<f64>()
+        };
+        let (sa, sb) = (top_share(&mut amounts_a), top_share(&mut amounts_b));
+        assert!(sb > sa + 0.1, "largest 1% of invoices: {sa} of the amount plain, {sb} heavy-tailed");
     }
 
     #[test]
