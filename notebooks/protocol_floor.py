@@ -85,6 +85,11 @@ def main():
     actual = wape(rows, placed, [r["paid"] for r in rows])
     print(f"{len(rows)} open-invoice rows over {len({r['as_of'] for r in rows})} as-of dates")
     print(f"protocol WAPE, actual outcomes: {actual:.3f}")
+    paid = [r for r in rows if r["paid"] is not None]
+    # The day a continuous draw x lands on is floor(x) + 1, as below.
+    day = lambda x: math.floor(x) + 1
+    inside = sum(day(r["p10"]) <= r["paid"] <= day(r["p90"]) for r in paid) / max(len(paid), 1)
+    print(f"paid on a day between p10's and p90's: {inside:.1%} of {len(paid)} paid rows")
     rng = random.Random(args.seed)
     factors = [1.0] + [float(s) for s in args.sharpen.split(",") if s]
     print("| distributions | simulated WAPE, median | 5th–95th percentile | share of draws at or below the actual |")
