@@ -548,7 +548,8 @@ mod tests {
                 continue;
             }
             // The customer's factor: its most common ratio (most invoices are not projects).
-            let ratios: Vec<f64> = x.iter().zip(&y).map(|(p, q)| q.amount_minor as f64 / p.amount_minor as f64).collect();
+            let ratios: Vec<f64> =
+                x.iter().zip(&y).map(|(p, q)| q.amount_minor as f64 / p.amount_minor as f64).collect();
             let mut sorted = ratios.clone();
             sorted.sort_by(f64::total_cmp);
             let factor = sorted[sorted.len() / 2];
@@ -560,7 +561,8 @@ mod tests {
                 // Amounts are rounded to minor units: small ones move by more than a hair.
                 let project = *r > factor * 4.0;
                 assert!(project || (r / factor - 1.0).abs() < 0.05 || p.amount_minor < 1_000, "{r} against {factor}");
-                let settled = p.paid_date != crate::features::history::OPEN && q.paid_date != crate::features::history::OPEN;
+                let settled =
+                    p.paid_date != crate::features::history::OPEN && q.paid_date != crate::features::history::OPEN;
                 if project {
                     projects += 1;
                     assert!(*r < factor * 41.0, "{r} against {factor}");

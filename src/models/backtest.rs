@@ -106,6 +106,12 @@ pub struct MethodMetrics {
     /// where its bias and its misses lie.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub forecast_by_week: Vec<WeekCalibration>,
+    /// The protocol's weekly WAPE (`wape`) were the method's own distributions right:
+    /// outcomes drawn from them, the same placements scored against each draw (None
+    /// for a method without distributions). How much of `wape` placing whole amounts
+    /// on single days costs whatever the model.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wape_if_right: Option<DrawnWape>,
     /// How far the figures above would move with other as-of dates: 90% intervals from
     /// resampling the dates.
     pub intervals: Intervals,
@@ -114,6 +120,78 @@ pub struct MethodMetrics {
     pub by_date: Vec<DateMetrics>,
     /// The scored figures by whether the customer had settled history.
     pub by_history: HistorySplit,
+}
+
+/// The protocol's WAPE over outcomes drawn from a method's own distributions
+/// ([`PLACEMENT_DRAWS`] draws).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DrawnWape {
+    /// Median over the draws.
+    pub median: f64,
+    /// 5th and 95th percentiles over the draws.
+    pub p5_p95: [f64; 2],
+    /// Share of the draws at or below the actual WAPE (near 0.5 when the
+    /// distributions are right; near 0 when the actual outcomes fall worse than the
+    /// model expects).
+    pub share_at_or_below_actual: f64,
+}
+
+/// Draws of outcomes behind [`MethodMetrics::wape_if_right`].
+pub const PLACEMENT_DRAWS: usize = 200;
+
+/// Stream of the draws of [`drawn_weeks`] (per as-of date).
+const PLACEMENT_STREAM: u64 = 0x706c_6163;
+
+/// For each of `draws` draws of every open invoice's payment day from its
+/// distribution `dists[i]` at as-of day `d` with horizon `cap` (a draw `x` lands on day
+/// `⌈x⌉` after `d`, at least 1, moved by `settle` to the day it would go out on; beyond
+/// `cap` it lands nowhere), the sum
+/// over the weeks of `placed` (amounts per week 1.. as the protocol placed them) of
+/// |placed − drawn| and of the drawn amounts.
+pub fn drawn_weeks(
+    dists: &[CashDist],
+    amount: &[f64],
+    settle: impl Fn(usize, i32) -> i32,
+    (d, cap): (i32, f64),
+    placed: &[f64],
+    draws: usize,
+    seed: u64,
+) -> (Vec<f64>, Vec<f64>) {
+    let mut rng = crate::rng::Rng::new(seed ^ PLACEMENT_STREAM, d as u64);
+    let mut aw = vec![0.0; placed.len()];
+    let (mut err, mut tot) = (Vec::with_capacity(draws), Vec::with_capacity(draws));
+    for _ in 0..draws {
+        aw.iter_mut().for_each(|v| *v = 0.0);
+        for (i, k) in dists.iter().enumerate() {
+            let x = k.at_level(rng.f64(), cap);
+            if x > cap {
+                continue;
+            }
+            let day = settle(i, d + (x.ceil() as i32).max(1));
+            let w = (day - d + 6).div_euclid(7);
+            if (1..=aw.len() as i32).contains(&w) {
+                aw[w as usize - 1] += amount[i];
+            }
+        }
+        err.push(placed.iter().zip(&aw).map(|(f, a)| (f - a).abs()).sum());
+        tot.push(aw.iter().sum());
+    }
+    (err, tot)
+}
+
+/// [`DrawnWape`] of per-draw sums (None without draws or drawn amounts).
+fn drawn_wape(err: &[f64], tot: &[f64], actual: f64) -> Option<DrawnWape> {
+    let mut w: Vec<f64> = err.iter().zip(tot).filter(|(_, &t)| t > 0.0).map(|(e, t)| e / t).collect();
+    if w.is_empty() {
+        return None;
+    }
+    w.sort_by(f64::total_cmp);
+    let at = |q: f64| quantile_sorted(&w, q);
+    Some(DrawnWape {
+        median: at(0.5),
+        p5_p95: [at(0.05), at(0.95)],
+        share_at_or_below_actual: w.iter().filter(|&&v| v <= actual).count() as f64 / w.len() as f64,
+    })
 }
 
 /// A method's figures on a set of scored invoices (None where undefined: nothing
@@ -435,6 +513,20 @@ impl BacktestReport {
             }
             s.push('\n');
         }
+        for m in &self.methods {
+            if let Some(dw) = &m.wape_if_right {
+                s.push_str(&format!(
+                    "\n{}: WAPE 13 wk {:.3}; were its distributions right ({PLACEMENT_DRAWS} draws of the outcomes from them, \
+                     same placements) {:.3} ({:.3}–{:.3} in 90% of draws), {:.0}% of draws at or below the actual\n",
+                    m.method,
+                    m.wape,
+                    dw.median,
+                    dw.p5_p95[0],
+                    dw.p5_p95[1],
+                    100.0 * dw.share_at_or_below_actual
+                ));
+            }
+        }
         // One as-of date (the validation slice of `arsight train`) has no intervals.
         let with_intervals = self.methods.iter().any(|m| m.intervals != Intervals::default());
         if with_intervals {
@@ -615,6 +707,11 @@ struct Pool {
     fdate: Vec<usize>,
     /// Whether each scored invoice's customer had a settled invoice at the as-of date.
     history: Vec<bool>,
+    /// Per draw of outcomes from the method's own distributions ([`drawn_weeks`]):
+    /// Σ|placed − drawn| and Σ drawn over the protocol's weeks, summed over dates
+    /// (empty for a method without distributions).
+    drawn_err: Vec<f64>,
+    drawn_tot: Vec<f64>,
 }
 
 /// What one as-of date adds to the report.
@@ -708,7 +805,16 @@ impl Pool {
             wdate,
             fdate,
             history,
+            drawn_err,
+            drawn_tot,
         } = other;
+        for (mine, theirs) in [(&mut self.drawn_err, drawn_err), (&mut self.drawn_tot, drawn_tot)] {
+            if mine.is_empty() {
+                *mine = theirs;
+            } else if !theirs.is_empty() {
+                mine.iter_mut().zip(theirs).for_each(|(a, b)| *a += b);
+            }
+        }
         self.pred.extend(pred);
         self.lo.extend(lo);
         self.hi.extend(hi);
@@ -1091,6 +1197,24 @@ pub fn run_backtest_with(
                     pool.a4.push(aw[w]);
                 }
             }
+            if let Some(k) = &dists {
+                // The same weeks against outcomes drawn from the distributions, each
+                // drawn day moved as the placed one was.
+                let weeks = (0..horizon).take_while(|&w| complete || d + 7 * (w + 1) <= data_end).count();
+                let settle = |i: usize, day: i32| match calendars[i] {
+                    Some(r) => r.settle(day, d + 1, closed.of(cash.amount_minor[i].1)),
+                    None => day,
+                };
+                (pool.drawn_err, pool.drawn_tot) = drawn_weeks(
+                    k,
+                    &cash.amount_base,
+                    settle,
+                    (d, cap),
+                    &fw[..weeks],
+                    PLACEMENT_DRAWS,
+                    p.models.cash.seed,
+                );
+            }
             if let Some(fc) = &fc {
                 let mut ad = vec![0.0; fc.daily.len()];
                 for (i, &p) in cash.pos.iter().enumerate() {
@@ -1154,6 +1278,7 @@ pub fn run_backtest_with(
             forecast_daily_wape: (!p.fd.is_empty()).then(|| metrics::wape(&p.fd, &p.ad)),
             forecast_interval_coverage: interval_coverage(&p.fc, &p.fa),
             forecast_by_week: by_week(&p.fc, &p.fa, &p.fweek),
+            wape_if_right: drawn_wape(&p.drawn_err, &p.drawn_tot, metrics::wape(&p.f, &p.a)),
             intervals: p.intervals(&draws, m != 1),
             by_date: p.by_date(&dates, m != 1),
             by_history: p.by_history(m != 1),
@@ -1177,6 +1302,62 @@ mod tests {
     #[test]
     fn the_backtest_fits_the_models_train_ships() {
         assert_eq!(BacktestParams::default().models, TrainParams::default());
+    }
+
+    #[test]
+    fn the_protocol_wape_if_right_brackets_outcomes_from_the_distributions_and_not_others() {
+        // 400 open invoices over the first seven weeks, placed at their medians.
+        let (d, cap) = (1_000, 91.0);
+        let mut rng = crate::rng::Rng::new(3, 0);
+        let dists: Vec<CashDist> = (0..400)
+            .map(|_| {
+                let p50 = rng.uniform(2.0, 45.0);
+                CashDist::from_quantiles([p50 * 0.5, p50, p50 * 1.6])
+            })
+            .collect();
+        let amount: Vec<f64> = (0..400).map(|_| rng.uniform(10.0, 1_000.0)).collect();
+        let week = |day: i32| (day - d + 6).div_euclid(7);
+        let mut placed = vec![0.0; 13];
+        for (k, a) in dists.iter().zip(&amount) {
+            placed[week(d + k.at_level(0.5, cap).round() as i32) as usize - 1] += a;
+        }
+        let (err, tot) = drawn_weeks(&dists, &amount, |_, day| day, (d, cap), &placed, PLACEMENT_DRAWS, 7);
+        assert_eq!((err.len(), tot.len()), (PLACEMENT_DRAWS, PLACEMENT_DRAWS));
+        let (err_right, tot_right) = (err.clone(), tot.clone());
+        // Actual outcomes from the same distributions (another stream), and three weeks
+        // later (one week later can match the weekly sums as well as the right ones:
+        // medians bunch where outcomes spread).
+        let actual_wape = |shift: i32, seed: u64| {
+            let mut r = crate::rng::Rng::new(seed, 1);
+            let mut a = vec![0.0; 13];
+            for (k, x) in dists.iter().zip(&amount) {
+                let w = week(d + (k.at_level(r.f64(), cap).ceil() as i32).max(1) + shift);
+                if (1..=13).contains(&w) {
+                    a[w as usize - 1] += x;
+                }
+            }
+            placed.iter().zip(&a).map(|(f, v)| (f - v).abs()).sum::<f64>() / a.iter().sum::<f64>()
+        };
+        let mut inside = 0;
+        for seed in 0..20 {
+            let right = drawn_wape(&err, &tot, actual_wape(0, seed)).unwrap();
+            inside += usize::from((0.025..=0.975).contains(&right.share_at_or_below_actual));
+            let late = drawn_wape(&err, &tot, actual_wape(21, seed)).unwrap();
+            assert_eq!(late.share_at_or_below_actual, 1.0, "three weeks late is worse than every draw");
+            assert!(right.p5_p95[0] <= right.median && right.median <= right.p5_p95[1]);
+        }
+        assert!(inside >= 17, "{inside} of 20 right outcomes inside the draws' 95% band");
+        // Placed nowhere near the draws: every week is off by both sums.
+        let mut far = vec![0.0; 13];
+        far[12] = amount.iter().sum();
+        let (err, tot) = drawn_weeks(&dists, &amount, |_, day| day, (d, cap), &far, 20, 7);
+        let w = drawn_wape(&err, &tot, 0.0).unwrap();
+        assert!(w.median > 1.9 && w.share_at_or_below_actual == 0.0, "{w:?}");
+        // Each drawn day goes through `settle`: three weeks later everywhere misses more
+        // than nearly every draw on the right days.
+        let plain = drawn_wape(&err_right, &tot_right, 0.0).unwrap();
+        let (err, tot) = drawn_weeks(&dists, &amount, |_, day| day + 21, (d, cap), &placed, 50, 7);
+        assert!(drawn_wape(&err, &tot, 0.0).unwrap().median > plain.p5_p95[1]);
     }
 
     #[test]
