@@ -427,11 +427,15 @@ pub struct CashRow {
     pub cap_days: f64,
     /// Days from the as-of date to the payment, None when unpaid at the end of the data.
     pub paid_after_days: Option<i32>,
+    /// The distribution's level at the payment day (the middle of its levels at the
+    /// day's start and end: uniform over the rows when the distributions are right),
+    /// None when unpaid at the end of the data or paid after `cap_days`.
+    pub paid_level: Option<f64>,
 }
 
 impl CashRow {
     /// CSV header of [`Self::csv_record`].
-    pub const CSV_HEADER: [&'static str; 13] = [
+    pub const CSV_HEADER: [&'static str; 14] = [
         "as_of",
         "customer_id",
         "invoice_date",
@@ -445,12 +449,13 @@ impl CashRow {
         "p_within_cap",
         "cap_days",
         "paid_after_days",
+        "paid_level",
     ];
 
-    /// The row's CSV fields (dates as YYYY-MM-DD; an empty last field when unpaid).
+    /// The row's CSV fields (dates as YYYY-MM-DD; empty last fields when unpaid).
     /// Days carry six decimals: the protocol places an invoice at its p50 rounded to
     /// a day, and two decimals could round a day apart from the report (6.497 → 6.50).
-    pub fn csv_record(&self) -> [String; 13] {
+    pub fn csv_record(&self) -> [String; 14] {
         [
             date(self.as_of),
             self.customer_id.clone(),
@@ -465,6 +470,7 @@ impl CashRow {
             format!("{:.4}", self.within),
             self.cap_days.to_string(),
             self.paid_after_days.map_or(String::new(), |d| d.to_string()),
+            self.paid_level.map_or(String::new(), |v| format!("{v:.6}")),
         ]
     }
 }
@@ -1137,6 +1143,8 @@ pub fn run_backtest_with(
                         within: k[i].level(cap),
                         cap_days: cap,
                         paid_after_days: (inv.paid_date != OPEN).then(|| inv.paid_date - d),
+                        paid_level: (inv.paid_date != OPEN && f64::from(inv.paid_date - d) <= cap)
+                            .then(|| k[i].level_of_day(f64::from(inv.paid_date - d))),
                     }
                 }));
             }
@@ -1500,8 +1508,17 @@ mod tests {
             assert!(h.invoices.iter().filter(same).any(|i| outcome(i) == c.paid_after_days), "{c:?}");
             assert!(c.paid_after_days.is_none_or(|p| p > 0), "paid after the as-of date: {c:?}");
             assert_eq!(c.csv_record().len(), header, "{:?}", c.csv_record());
+            let within = c.paid_after_days.is_some_and(|p| f64::from(p) <= c.cap_days);
+            assert_eq!(c.paid_level.is_some(), within, "{c:?}");
+            assert!(c.paid_level.is_none_or(|v| (0.0..=1.0).contains(&v)), "{c:?}");
         }
         assert!(r.cash_rows.iter().any(|c| c.paid_after_days.is_some()));
+        // Levels at payment spread over the distributions: among payments within the
+        // horizon about as many below each level as the level says.
+        let levels: Vec<f64> = r.cash_rows.iter().filter_map(|c| c.paid_level).collect();
+        let below = |l: f64| levels.iter().filter(|&&v| v < l).count() as f64 / levels.len() as f64;
+        assert!(levels.len() > 200 && (0.3..0.7).contains(&below(0.5)), "{} of {}", below(0.5), levels.len());
+        assert!(below(0.1) < 0.25 && below(0.9) > 0.75, "{} {}", below(0.1), below(0.9));
         // The kept scored rows: the model's pooled figures recomputed from them.
         assert_eq!(r.scored_rows.len(), r.n_scored);
         let (pred, actual): (Vec<f64>, Vec<f64>) =
