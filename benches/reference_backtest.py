@@ -322,6 +322,11 @@ def main():
               f"{m['late_brier']:.3f} | {m['wape']:.3f} | {fw} | {fc} | {fd} | {tm} |")
     print(f"| {ref['method']} | {ref['mae_days']:.2f} | {100 * ref['within_7d']:.1f}% | {100 * ref['p10_p90_coverage']:.1f}% | "
           f"{ref['late_roc_auc']:.3f} | {ref['late_brier']:.3f} | {ref['wape']:.3f} | — | — | — | {ref_s:.1f} |")
+    right = report["methods"][0].get("wape_if_right")
+    if right:
+        print(f"\narsight's WAPE 13 wk were its distributions right (outcomes drawn from them): {right['median']:.3f} "
+              f"({right['p5_p95'][0]:.3f}–{right['p5_p95'][1]:.3f} in 90% of draws; "
+              f"{100 * right['share_at_or_below_actual']:.0f}% of draws at or below its actual {report['methods'][0]['wape']:.3f})")
 
     # How far each figure would move with other as-of dates, and whether the gaps
     # between the two sides are larger than that.
