@@ -130,9 +130,9 @@ pub struct DrawnWape {
     pub median: f64,
     /// 5th and 95th percentiles over the draws.
     pub p5_p95: [f64; 2],
-    /// Share of the draws at or below the actual WAPE (near 0.5 when the
-    /// distributions are right; near 0 when the actual outcomes fall worse than the
-    /// model expects).
+    /// Share of the draws at or below the actual WAPE: an ordinary value when the
+    /// distributions are right, near 1 when the actual outcomes miss the placements
+    /// by more than the model expects, near 0 when by less.
     pub share_at_or_below_actual: f64,
 }
 
@@ -145,9 +145,8 @@ const PLACEMENT_STREAM: u64 = 0x706c_6163;
 /// For each of `draws` draws of every open invoice's payment day from its
 /// distribution `dists[i]` at as-of day `d` with horizon `cap` (a draw `x` lands on day
 /// `⌈x⌉` after `d`, at least 1, moved by `settle` to the day it would go out on; beyond
-/// `cap` it lands nowhere), the sum
-/// over the weeks of `placed` (amounts per week 1.. as the protocol placed them) of
-/// |placed − drawn| and of the drawn amounts.
+/// `cap` it lands nowhere), the sum over the weeks of `placed` (amounts per week 1..
+/// as the protocol placed them) of |placed − drawn| and of the drawn amounts.
 pub fn drawn_weeks(
     dists: &[CashDist],
     amount: &[f64],
