@@ -4,7 +4,9 @@ Reads the CSV that `arsight backtest --data DIR --cash-rows rows.csv` writes (ev
 invoice open at every as-of date, the model's p10/p50/p90 days until payment, its
 probability of payment within the horizon, and the days until it was actually paid) and
 prints, per group of days past due at the as-of date, how often payment came by each
-quantile and within the model's horizon, beside the probability the model gave it.
+quantile and within the model's horizon, beside the probability the model gave it, and
+(from rows with a `paid_level` column) how the amount paid spread over the levels of
+its distribution.
 
 A calibrated model pays by p10, p50 and p90 in about 10%, 50% and 90% of the
 invoices of every group. Only as-of dates whose horizon lies wholly before the end of
@@ -64,6 +66,35 @@ def main(path):
                 else f"{100.0 * sum(float(r['p_within_cap']) for r in g) / len(g):.0f}%")
         print(f"| {name} | {len(g)} | {amount:,.0f} | {by[0]:.0f}% | {by[1]:.0f}% | {by[2]:.0f}% "
               f"| {beyond:.0f}% | {within:.0f}% | {pred} |")
+    if "paid_level" in complete[0]:
+        levels(complete)
+
+
+LEVEL_GROUPS = [("due in more than 14 days", -10**9, -15), ("due within 14 days", -14, 0),
+                ("past due", 1, 10**9)]
+
+
+def levels(complete):
+    """Share of the amount paid at each fifth of the levels of its distribution (the
+    `paid_level` column). Right distributions put as much in each fifth, together what
+    was paid within the horizon; more in the low fifths means payment came earlier than
+    the distributions said, more in the middle ones that they were too wide."""
+    print()
+    print("Amount paid at each fifth of its distribution's levels (within the horizon)")
+    print()
+    print("| days to due at the as-of date | rows | 0–0.2 | 0.2–0.4 | 0.4–0.6 | 0.6–0.8 | 0.8–1 | paid within |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for name, lo, hi in LEVEL_GROUPS:
+        g = [r for r in complete if lo <= int(r["days_past_due"]) <= hi]
+        total = sum(float(r["amount_base"]) for r in g)
+        if not g or total <= 0:
+            continue
+        fifths = [0.0] * 5
+        for r in g:
+            if r["paid_level"] != "":
+                fifths[min(int(float(r["paid_level"]) * 5), 4)] += float(r["amount_base"])
+        cells = " | ".join(f"{100.0 * v / total:.1f}%" for v in fifths)
+        print(f"| {name} | {len(g)} | {cells} | {100.0 * sum(fifths) / total:.1f}% |")
 
 
 if __name__ == "__main__":
