@@ -1,9 +1,12 @@
 //! Criterion benchmark of reading an open invoice's cash distribution: the cash model's
 //! quantiles and within-horizon probability as knots, without and with the first-week
-//! reshaping (`arsight::models::copula::toward_early`), over 10,000 seeded invoices.
+//! reshaping (`arsight::models::copula::toward_early`), over 10,000 seeded invoices; and
+//! the backtest's drawn protocol WAPE (`arsight::models::backtest::drawn_weeks`): 200 draws
+//! of 1,000 of those invoices' payment days.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
+use arsight::models::backtest::{drawn_weeks, PLACEMENT_DRAWS};
 use arsight::models::copula::CashDist;
 
 fn bench_cash_dist(c: &mut Criterion) {
@@ -38,6 +41,18 @@ fn bench_cash_dist(c: &mut Criterion) {
             })
         });
     }
+    group.finish();
+
+    // The protocol's WAPE were the distributions right: every draw of every invoice.
+    let dists: Vec<CashDist> =
+        rows.iter().take(1_000).map(|(q, p)| CashDist::with_early(*q, 91.0, Some(0.8), &[(7.0, *p)], None)).collect();
+    let amount = vec![100.0; dists.len()];
+    let placed = vec![dists.len() as f64 * 100.0 / 13.0; 13];
+    let mut group = c.benchmark_group("drawn_wape");
+    group.throughput(Throughput::Elements((dists.len() * PLACEMENT_DRAWS) as u64));
+    group.bench_function(BenchmarkId::new("invoice_draws", dists.len() * PLACEMENT_DRAWS), |b| {
+        b.iter(|| drawn_weeks(&dists, &amount, |_, day| day, (0, 91.0), &placed, PLACEMENT_DRAWS, 42).0[0])
+    });
     group.finish();
 }
 

@@ -337,27 +337,24 @@ fn write_shard(
         for (seq, &day) in days.iter().enumerate() {
             let hol = hol.of(prof.currency);
             let size = size_rng.as_mut().map_or(1.0, draw_invoice_size);
-            let (sim, terms) = match terms_rng.as_mut() {
-                None if size == 1.0 => (simulate_sized_invoice(prof, day, hol, &mut rng, 1.0), prof.terms),
-                None => {
-                    // A project draws as its plain twin would, and the stream moves on
-                    // as without it (a later payment can draw more reminders).
-                    let sim = simulate_sized_invoice(prof, day, hol, &mut rng.clone(), size);
-                    simulate_sized_invoice(prof, day, hol, &mut rng, 1.0);
-                    (sim, prof.terms)
-                }
+            // Mixed terms and project sizes: the invoice is drawn from the state its
+            // plain twin starts at (same amount, same draw of days late), and the stream
+            // then moves on as it would without them.
+            let (terms, own) = match terms_rng.as_mut() {
+                None => (prof.terms, None),
                 Some(r) => {
                     let terms =
                         if r.chance(0.3) { [0, 10, 15, 30, 45, 60, 90][r.int(0, 6) as usize] } else { prof.terms };
                     let until_due = if end_of_month { crate::domain::days_to_month_end(day) + terms } else { terms };
-                    let mut own = prof.clone();
-                    own.terms = until_due;
-                    // From the state the plain invoice starts at (same amount, same
-                    // draw of days late); the stream then moves on as it would without.
-                    let sim = simulate_sized_invoice(&own, day, hol, &mut rng.clone(), size);
-                    simulate_sized_invoice(prof, day, hol, &mut rng, 1.0);
-                    (sim, terms)
+                    (terms, Some(Profile { terms: until_due, ..prof.clone() }))
                 }
+            };
+            let sim = if own.is_none() && size == 1.0 {
+                simulate_sized_invoice(prof, day, hol, &mut rng, 1.0)
+            } else {
+                let sim = simulate_sized_invoice(own.as_ref().unwrap_or(prof), day, hol, &mut rng.clone(), size);
+                simulate_sized_invoice(prof, day, hol, &mut rng, 1.0);
+                sim
             };
             let iid = format!("I{:06}-{seq:05}", prof.index);
             let paid = sim.paid_date.filter(|&d| d <= end);

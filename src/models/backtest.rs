@@ -1107,25 +1107,27 @@ pub fn run_backtest_with(
                 ),
                 _ => (None, f64::INFINITY),
             };
-            // The calendar each open invoice's payment goes out on.
+            // The calendar each open invoice's payment goes out on, and the day a payment
+            // due on `day` goes out (on the customer's run day or business day, as
+            // `predict` places its p50).
             let calendars: Vec<_> = cash.run.iter().map(|&r| pay.calendar(r)).collect();
+            let settle = |i: usize, day: i32| match calendars[i] {
+                Some(r) => r.settle(day, d + 1, closed.of(cash.amount_minor[i].1)),
+                None => day,
+            };
             let placed: Vec<f64> = match &dists {
-                Some(k) => {
-                    // On the customer's run day (or business day), as `predict` places its p50.
-                    k.iter()
-                        .zip(&calendars)
-                        .enumerate()
-                        .map(|(i, (k, run))| {
-                            let day = f64::from(d) + k.at_level(0.5, cap);
-                            match run {
-                                Some(r) if day <= f64::from(d) + cap => {
-                                    f64::from(r.settle(day.round() as i32, d + 1, closed.of(cash.amount_minor[i].1)))
-                                }
-                                _ => day,
-                            }
-                        })
-                        .collect()
-                }
+                Some(k) => k
+                    .iter()
+                    .enumerate()
+                    .map(|(i, k)| {
+                        let day = f64::from(d) + k.at_level(0.5, cap);
+                        if day <= f64::from(d) + cap {
+                            f64::from(settle(i, day.round() as i32))
+                        } else {
+                            day
+                        }
+                    })
+                    .collect(),
                 None => f(&cash, d)?.0.iter().map(|q| q[1]).collect(),
             };
             if let (Some(k), true) = (&dists, p.keep_rows) {
@@ -1208,10 +1210,6 @@ pub fn run_backtest_with(
                 // The same weeks against outcomes drawn from the distributions, each
                 // drawn day moved as the placed one was.
                 let weeks = (0..horizon).take_while(|&w| complete || d + 7 * (w + 1) <= data_end).count();
-                let settle = |i: usize, day: i32| match calendars[i] {
-                    Some(r) => r.settle(day, d + 1, closed.of(cash.amount_minor[i].1)),
-                    None => day,
-                };
                 (pool.drawn_err, pool.drawn_tot) = drawn_weeks(
                     k,
                     &cash.amount_base,
@@ -1267,28 +1265,31 @@ pub fn run_backtest_with(
         .iter()
         .zip(&pools)
         .enumerate()
-        .map(|(m, (name, p))| MethodMetrics {
-            method: name.to_string(),
-            mae_days: metrics::mae(&p.pred, &p.actual),
-            median_ae_days: metrics::median_ae(&p.pred, &p.actual),
-            within_7d: metrics::within(&p.pred, &p.actual, 7.0),
-            p10_p90_coverage: (m != 1).then(|| metrics::coverage(&p.lo, &p.hi, &p.actual)),
-            late_roc_auc: metrics::roc_auc(&p.p_late, &p.late),
-            late_pr_auc: metrics::pr_auc(&p.p_late, &p.late),
-            late_brier: metrics::brier(&p.p_late, &p.late),
-            wape: metrics::wape(&p.f, &p.a),
-            wape_4w: metrics::wape(&p.f4, &p.a4),
-            forecast_wape: (!p.fc.is_empty()).then(|| {
-                let expected: Vec<f64> = p.fc.iter().map(|f| f[0]).collect();
-                metrics::wape(&expected, &p.fa)
-            }),
-            forecast_daily_wape: (!p.fd.is_empty()).then(|| metrics::wape(&p.fd, &p.ad)),
-            forecast_interval_coverage: interval_coverage(&p.fc, &p.fa),
-            forecast_by_week: by_week(&p.fc, &p.fa, &p.fweek),
-            wape_if_right: drawn_wape(&p.drawn_err, &p.drawn_tot, metrics::wape(&p.f, &p.a)),
-            intervals: p.intervals(&draws, m != 1),
-            by_date: p.by_date(&dates, m != 1),
-            by_history: p.by_history(m != 1),
+        .map(|(m, (name, p))| {
+            let wape = metrics::wape(&p.f, &p.a);
+            MethodMetrics {
+                method: name.to_string(),
+                mae_days: metrics::mae(&p.pred, &p.actual),
+                median_ae_days: metrics::median_ae(&p.pred, &p.actual),
+                within_7d: metrics::within(&p.pred, &p.actual, 7.0),
+                p10_p90_coverage: (m != 1).then(|| metrics::coverage(&p.lo, &p.hi, &p.actual)),
+                late_roc_auc: metrics::roc_auc(&p.p_late, &p.late),
+                late_pr_auc: metrics::pr_auc(&p.p_late, &p.late),
+                late_brier: metrics::brier(&p.p_late, &p.late),
+                wape,
+                wape_4w: metrics::wape(&p.f4, &p.a4),
+                forecast_wape: (!p.fc.is_empty()).then(|| {
+                    let expected: Vec<f64> = p.fc.iter().map(|f| f[0]).collect();
+                    metrics::wape(&expected, &p.fa)
+                }),
+                forecast_daily_wape: (!p.fd.is_empty()).then(|| metrics::wape(&p.fd, &p.ad)),
+                forecast_interval_coverage: interval_coverage(&p.fc, &p.fa),
+                forecast_by_week: by_week(&p.fc, &p.fa, &p.fweek),
+                wape_if_right: drawn_wape(&p.drawn_err, &p.drawn_tot, wape),
+                intervals: p.intervals(&draws, m != 1),
+                by_date: p.by_date(&dates, m != 1),
+                by_history: p.by_history(m != 1),
+            }
         })
         .collect();
     Ok(BacktestReport {
