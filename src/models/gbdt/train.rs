@@ -276,23 +276,33 @@ fn best_threshold_impl<const N: usize>(fh: &[HBin], node: &NodeStats) -> Option<
     let m = nb.checked_sub(2)?;
     let last = if m <= MAX_EDGES { m } else { m - 1 };
     let miss = fh[0];
-    let (mut lg, mut lh, mut lc) = ([0.0f64; N], [0.0f64; N], [0.0f64; N]);
+    // Prefix sums of the distinct candidates only: a threshold after an empty bin
+    // splits the rows as the one before it does, and comes later in candidate order,
+    // so it can never be the first of the highest gains. Kept: the threshold after
+    // bin 1 (which may put no value left) and every threshold after a non-empty bin;
+    // `at[j]` is the j-th kept candidate's place in the full order. Small nodes leave
+    // most of a feature's bins empty.
+    let (mut lg, mut lh, mut lc, mut at) = ([0.0f64; N], [0.0f64; N], [0.0f64; N], [0u16; N]);
     let (mut ag, mut ah, mut ac) = (0.0, 0.0, 0u32);
-    for (k, b) in fh[1..].iter().enumerate() {
+    let mut n = 0;
+    for (k, b) in fh[1..=last + 1].iter().enumerate() {
         ag += b.g;
         ah += b.h;
         ac += b.c;
-        lg[k] = ag;
-        lh[k] = ah;
-        lc[k] = f64::from(ac);
+        // Written in every step, kept (n moves on) only for a kept candidate.
+        lg[n] = ag;
+        lh[n] = ah;
+        lc[n] = f64::from(ac);
+        at[n] = k as u16;
+        n += usize::from(k == 0 || b.c > 0);
     }
     let (count, min) = (f64::from(count), f64::from(min));
-    // gains[d][k]: threshold after bin k + 1, missing values right (d = 0) or left (1).
+    // gains[d][j]: the j-th kept threshold, missing values right (d = 0) or left (1).
     let mut gains = [[f64::NEG_INFINITY; N]; 2];
     let ways: &[(f64, f64, f64)] =
         if miss.c > 0 { &[(0.0, 0.0, 0.0), (miss.g, miss.h, miss.c as f64)] } else { &[(0.0, 0.0, 0.0)] };
     for (out, &(mg, mh, mc)) in gains.iter_mut().zip(ways) {
-        for k in 0..=last {
+        for k in 0..n {
             let (gl, hl, cl) = (lg[k] + mg, lh[k] + mh, lc[k] + mc);
             let (gr, hr, cr) = (g - gl, h - hl, count - cl);
             let gain = gl * gl / (hl + lambda) + gr * gr / (hr + lambda) - parent;
@@ -303,7 +313,7 @@ fn best_threshold_impl<const N: usize>(fh: &[HBin], node: &NodeStats) -> Option<
     // The maximum in eight independent lanes, then its first position in candidate order.
     let mut lanes = [f64::NEG_INFINITY; 8];
     for row in &gains {
-        for c in row[..(last + 1).next_multiple_of(8)].chunks_exact(8) {
+        for c in row[..n.next_multiple_of(8)].chunks_exact(8) {
             for (l, &v) in lanes.iter_mut().zip(c) {
                 *l = if v > *l { v } else { *l };
             }
@@ -313,11 +323,11 @@ fn best_threshold_impl<const N: usize>(fh: &[HBin], node: &NodeStats) -> Option<
     if best == f64::NEG_INFINITY {
         return None;
     }
-    let k = (0..=last).find(|&k| gains[0][k] == best || gains[1][k] == best)?;
+    let j = (0..n).find(|&j| gains[0][j] == best || gains[1][j] == best)?;
     // A node without missing values in training sends later ones to its larger side
     // (the likelier guess; always right would put them with the upper tail).
-    let missing_left = if miss.c > 0 { gains[0][k] != best } else { 2.0 * lc[k] >= count };
-    Some((best, k + 1, missing_left))
+    let missing_left = if miss.c > 0 { gains[0][j] != best } else { 2.0 * lc[j] >= count };
+    Some((best, usize::from(at[j]) + 1, missing_left))
 }
 
 /// `pairs[f][grp[r * GROUP + f]] += (g[k], 1)` for the k-th row `r` of `rows` and
@@ -842,10 +852,17 @@ mod tests {
             let ties = case % 3 == 0;
             let fh: Vec<HBin> = (0..nb)
                 .map(|b| {
-                    let c = if b == 0 && case % 4 == 0 { 0 } else { r.uniform(0.0, 30.0) as u32 };
+                    // Every fifth case sparse, as a small node's histogram is: most bins empty.
+                    let empty = (b == 0 && case % 4 == 0) || (case % 5 == 1 && r.uniform(0.0, 1.0) < 0.85);
+                    let c = if empty { 0 } else { r.uniform(0.0, 30.0) as u32 };
                     let g = if ties { (r.uniform(-3.0, 3.0) as i64) as f64 } else { r.gauss(0.0, 1.0) * f64::from(c) };
                     let h = if case % 2 == 0 { f64::from(c) } else { f64::from(c) * r.uniform(0.01, 0.25) };
-                    HBin { g, h, c }
+                    // An empty bin holds no gradient.
+                    if c == 0 {
+                        HBin::default()
+                    } else {
+                        HBin { g, h, c }
+                    }
                 })
                 .collect();
             let (g, h, count) = fh.iter().fold((0.0, 0.0, 0u32), |a, b| (a.0 + b.g, a.1 + b.h, a.2 + b.c));
