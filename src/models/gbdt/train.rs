@@ -236,8 +236,8 @@ struct NodeStats {
 /// `(gain over the parent's score, bin, missing_left)`, where the split puts bins
 /// `1..=bin` left. Candidates are scored in the order (bin ascending, missing right
 /// before left) and the first of the highest gains wins. Branch-free passes over
-/// fixed-size arrays (prefix sums, every candidate's gain with invalid ones −∞, the
-/// maximum), compiled twice: for AVX2 when the CPU has it (detected at run time)
+/// fixed-size arrays (prefix sums of the distinct candidates, their gains with invalid
+/// ones −∞, the maximum), compiled twice: for AVX2 when the CPU has it (detected at run time)
 /// and for baseline x86-64. Without fused multiply-adds both give the same bits.
 fn best_threshold(fh: &[HBin], node: &NodeStats) -> Option<(f64, usize, bool)> {
     // Scratch sized to the feature's bins (few-valued features are common).
@@ -302,12 +302,12 @@ fn best_threshold_impl<const N: usize>(fh: &[HBin], node: &NodeStats) -> Option<
     let ways: &[(f64, f64, f64)] =
         if miss.c > 0 { &[(0.0, 0.0, 0.0), (miss.g, miss.h, miss.c as f64)] } else { &[(0.0, 0.0, 0.0)] };
     for (out, &(mg, mh, mc)) in gains.iter_mut().zip(ways) {
-        for k in 0..n {
-            let (gl, hl, cl) = (lg[k] + mg, lh[k] + mh, lc[k] + mc);
+        for j in 0..n {
+            let (gl, hl, cl) = (lg[j] + mg, lh[j] + mh, lc[j] + mc);
             let (gr, hr, cr) = (g - gl, h - hl, count - cl);
             let gain = gl * gl / (hl + lambda) + gr * gr / (hr + lambda) - parent;
             let ok = cl >= min && cr >= min && hl >= 1e-3 && hr >= 1e-3;
-            out[k] = if ok { gain } else { f64::NEG_INFINITY };
+            out[j] = if ok { gain } else { f64::NEG_INFINITY };
         }
     }
     // The maximum in eight independent lanes, then its first position in candidate order.
