@@ -22,11 +22,34 @@ use super::tree::{Forest, Node};
 use super::GbdtError;
 use crate::rng::Rng;
 
+/// One bin of a histogram: gradient and hessian sums (side by side, so both take one
+/// 16-byte add) and the row count.
 #[derive(Debug, Clone, Copy, Default)]
+#[repr(C)]
 struct HBin {
     g: f64,
     h: f64,
     c: u32,
+}
+
+/// `b.g += v[0]`, `b.h += v[1]` (the same two sums, in one SSE2 add on x86-64), one
+/// more row.
+#[inline(always)]
+fn add_gh(b: &mut HBin, v: [f64; 2]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_add_pd, _mm_loadu_pd, _mm_storeu_pd};
+        let p = std::ptr::from_mut(b).cast::<f64>();
+        // SAFETY: `HBin` is `repr(C)` with `g` and `h` its first two f64 fields, so
+        // `p` points at 16 valid bytes of `b`; SSE2 is part of x86-64.
+        unsafe { _mm_storeu_pd(p, _mm_add_pd(_mm_loadu_pd(p), _mm_loadu_pd(v.as_ptr()))) };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        b.g += v[0];
+        b.h += v[1];
+    }
+    b.c += 1;
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -127,7 +150,12 @@ impl Ctx<'_> {
             rest = tail;
         }
         let og: Vec<f64> = rows.iter().map(|&r| grad[r as usize]).collect();
-        let oh: Vec<f64> = if self.const_hess { Vec::new() } else { rows.iter().map(|&r| hess[r as usize]).collect() };
+        // General hessians: (gradient, hessian) pairs, added to a bin in one step.
+        let ogh: Vec<[f64; 2]> = if self.const_hess {
+            Vec::new()
+        } else {
+            rows.iter().map(|&r| [grad[r as usize], hess[r as usize]]).collect()
+        };
         let fill = |(q, out): (usize, &mut [HBin])| {
             let grp = &self.bins[q * self.n * GROUP..(q + 1) * self.n * GROUP];
             let features = q * GROUP..((q + 1) * GROUP).min(nf);
@@ -165,14 +193,15 @@ impl Ctx<'_> {
                     b.c = b.h as u32;
                 }
             } else {
-                // General hessians: straight into the output, in row order.
-                for (k, &r) in rows.iter().enumerate() {
+                // General hessians: straight into the output, in row order, the rows'
+                // bins prefetched ahead as in the pair tables.
+                for ((k, &r), &v) in rows.iter().enumerate().zip(&ogh) {
+                    if let Some(&ahead) = rows.get(k + PREFETCH) {
+                        prefetch(grp, ahead as usize * GROUP);
+                    }
                     let row: [u8; GROUP] = grp[r as usize * GROUP..][..GROUP].try_into().expect("group width");
                     for f in 0..width {
-                        let b = &mut out[starts[f] + row[f] as usize];
-                        b.g += og[k];
-                        b.h += oh[k];
-                        b.c += 1;
+                        add_gh(&mut out[starts[f] + row[f] as usize], v);
                     }
                 }
             }
@@ -928,6 +957,10 @@ mod tests {
                     let got = hist[offsets[j] + b];
                     assert_eq!(got.c, w.2, "feature {j} bin {b}");
                     assert!((got.g - w.0).abs() < 1e-9 && (got.h - w.1).abs() < 1e-9, "feature {j} bin {b}");
+                    if !const_hess {
+                        // General hessians are summed in row order: the very same sums.
+                        assert_eq!((got.g.to_bits(), got.h.to_bits()), (w.0.to_bits(), w.1.to_bits()), "{j} {b}");
+                    }
                 }
             }
         }
