@@ -138,12 +138,19 @@ impl Ctx<'_> {
     /// Every bin's sum runs in a fixed row order, so the result does not depend on
     /// the number of threads.
     fn histogram(&self, rows: &[u32], grad: &[f64], hess: &[f64]) -> Vec<HBin> {
-        let mut hist = vec![HBin::default(); self.total_bins];
+        self.histogram_of(rows, grad, hess, self.n_bins.len().div_ceil(GROUP))
+    }
+
+    /// The first `n_groups` groups of [`Self::histogram`] (the same sums), and no more.
+    fn histogram_of(&self, rows: &[u32], grad: &[f64], hess: &[f64], n_groups: usize) -> Vec<HBin> {
         let nf = self.n_bins.len();
+        let n_groups = n_groups.min(nf.div_ceil(GROUP));
+        let total: usize = self.n_bins[..(n_groups * GROUP).min(nf)].iter().sum();
+        let mut hist = vec![HBin::default(); total];
         // One mutable slice of `hist` per group, holding its features' bins.
-        let mut groups: Vec<(usize, &mut [HBin])> = Vec::with_capacity(nf.div_ceil(GROUP));
+        let mut groups: Vec<(usize, &mut [HBin])> = Vec::with_capacity(n_groups);
         let mut rest: &mut [HBin] = &mut hist;
-        for q in 0..nf.div_ceil(GROUP) {
+        for q in 0..n_groups {
             let width: usize = self.n_bins[q * GROUP..((q + 1) * GROUP).min(nf)].iter().sum();
             let (head, tail) = rest.split_at_mut(width);
             groups.push((q, head));
@@ -240,9 +247,12 @@ impl Ctx<'_> {
         })
     }
 
-    fn leaf(&self, range: (usize, usize), hist: Vec<HBin>, slot: Option<(usize, bool)>) -> Leaf {
+    /// A new leaf over rows `range` with histogram `hist`; its best split only when
+    /// `search` (a leaf that will not be split needs its sums alone, which come from
+    /// the first feature's bins).
+    fn leaf(&self, range: (usize, usize), hist: Vec<HBin>, slot: Option<(usize, bool)>, search: bool) -> Leaf {
         let (g, h) = hist[..self.n_bins[0]].iter().fold((0.0, 0.0), |a, b| (a.0 + b.g, a.1 + b.h));
-        let best = self.best_split(&hist, g, h, range.1 - range.0);
+        let best = if search { self.best_split(&hist, g, h, range.1 - range.0) } else { None };
         Leaf { start: range.0, end: range.1, hist, g, h, slot, best }
     }
 }
@@ -705,7 +715,7 @@ fn grow_tree(
     hess: &[f64],
 ) -> Vec<Leaf> {
     let hist = ctx.histogram(idx, grad, hess);
-    let mut leaves = vec![ctx.leaf((0, idx.len()), hist, None)];
+    let mut leaves = vec![ctx.leaf((0, idx.len()), hist, None, true)];
     while leaves.len() < ctx.p.max_leaves {
         let Some(k) = leaves
             .iter()
@@ -750,16 +760,21 @@ fn grow_tree(
         }
         let small_is_left = mid - start <= end - mid;
         let small = if small_is_left { &idx[start..mid] } else { &idx[mid..end] };
-        let small_hist = ctx.histogram(small, grad, hess);
+        // The split that makes the last leaf: its children are not split, and need only
+        // their gradient sums, which come from the first group's bins (the same sums as
+        // from the whole histogram).
+        let last = leaves.len() + 2 >= ctx.p.max_leaves;
+        let small_hist = if last { ctx.histogram_of(small, grad, hess, 1) } else { ctx.histogram(small, grad, hess) };
         let mut big_hist = leaf.hist;
+        big_hist.truncate(small_hist.len());
         for (p, s) in big_hist.iter_mut().zip(&small_hist) {
             *p = HBin { g: p.g - s.g, h: p.h - s.h, c: p.c - s.c };
         }
         let (lh, rh) = if small_is_left { (small_hist, big_hist) } else { (big_hist, small_hist) };
         // The two children's split searches side by side when there are enough bins to
         // pay for waking another thread.
-        let left = || ctx.leaf((start, mid), lh, Some((node_id, true)));
-        let right = || ctx.leaf((mid, end), rh, Some((node_id, false)));
+        let left = || ctx.leaf((start, mid), lh, Some((node_id, true)), !last);
+        let right = || ctx.leaf((mid, end), rh, Some((node_id, false)), !last);
         let (left, right) = if ctx.total_bins >= 2_048 { rayon::join(left, right) } else { (left(), right()) };
         leaves.push(left);
         leaves.push(right);
@@ -945,6 +960,12 @@ mod tests {
             let ctx =
                 Ctx { p: &p, bins: &bins, n, offsets: offsets.clone(), n_bins: n_bins.clone(), total_bins, const_hess };
             let hist = ctx.histogram(&rows, &grad, &hess);
+            // The first group alone (what the last split's children get): the same bins.
+            let first = ctx.histogram_of(&rows, &grad, &hess, 1);
+            assert_eq!(first.len(), n_bins[..GROUP].iter().sum::<usize>());
+            for (a, b) in first.iter().zip(&hist) {
+                assert_eq!((a.g.to_bits(), a.h.to_bits(), a.c), (b.g.to_bits(), b.h.to_bits(), b.c));
+            }
             for j in 0..nf {
                 let mut want = vec![(0.0, 0.0, 0u32); n_bins[j]];
                 for &row in &rows {
