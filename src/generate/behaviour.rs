@@ -254,7 +254,7 @@ pub fn draw_profile(index: usize, seed: u64, rng: &mut Rng, start: i32, end: i32
         draw_channels(&mut Rng::new(seed ^ 0x0C4A_77E1, index as u64), start_day, end);
     let monthly = (invoices as f64 / (span as f64 / 30.0)).max(1.0);
     let limit_major = (scale * monthly * (terms as f64 / 30.0 + 1.0) * rng.uniform(0.8, 2.0)).max(100.0);
-    let credit_limit_minor = ((limit_major / 100.0).round() * 100.0) as i64 * currency.minor_per_major();
+    let credit_limit_minor = credit_limit_minor(limit_major, currency);
     Profile {
         index,
         archetype,
@@ -280,6 +280,11 @@ pub fn draw_profile(index: usize, seed: u64, rng: &mut Rng, start: i32, end: i32
         channel_after,
         run: None,
     }
+}
+
+/// A credit limit of `limit_major` units of `currency`, rounded to 100, in minor units.
+pub fn credit_limit_minor(limit_major: f64, currency: Currency) -> i64 {
+    ((limit_major / 100.0).round() * 100.0) as i64 * currency.minor_per_major()
 }
 
 /// Pareto index of customer sizes with heavy-tailed amounts.

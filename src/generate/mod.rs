@@ -221,8 +221,8 @@ pub fn generate(out: &Path, p: &GenerateParams) -> Result<GenerateSummary, Gener
             if p.heavy_tails {
                 let f = draw_size_factor(&mut Rng::new(p.seed ^ 0x5A1E_0000, i as u64));
                 prof.scale *= f;
-                let step = 100 * prof.currency.minor_per_major();
-                prof.credit_limit_minor = ((prof.credit_limit_minor as f64 * f / step as f64).round() as i64) * step;
+                let major = prof.credit_limit_minor as f64 / prof.currency.minor_per_major() as f64;
+                prof.credit_limit_minor = behaviour::credit_limit_minor(major * f, prof.currency);
             }
             prof
         })

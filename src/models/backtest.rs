@@ -139,6 +139,12 @@ pub struct DrawnWape {
 /// Draws of outcomes behind [`MethodMetrics::wape_if_right`].
 pub const PLACEMENT_DRAWS: usize = 200;
 
+/// The protocol's week of a payment on `day` for as-of day `d`: week `w` holds the days
+/// in (d + 7(w − 1), d + 7w].
+fn protocol_week(d: i32, day: f64) -> i32 {
+    ((day - f64::from(d)) / 7.0).ceil() as i32
+}
+
 /// Stream of the draws of [`drawn_weeks`] (per as-of date).
 const PLACEMENT_STREAM: u64 = 0x706c_6163;
 
@@ -167,7 +173,7 @@ pub fn drawn_weeks(
                 continue;
             }
             let day = settle(i, d + (x.ceil() as i32).max(1));
-            let w = (day - d + 6).div_euclid(7);
+            let w = protocol_week(d, f64::from(day));
             if (1..=aw.len() as i32).contains(&w) {
                 aw[w as usize - 1] += amount[i];
             }
@@ -1152,7 +1158,7 @@ pub fn run_backtest_with(
             let mut fw = vec![0.0; horizon as usize];
             let mut aw = vec![0.0; horizon as usize];
             let bucket = |day: f64| -> Option<usize> {
-                let w = ((day - f64::from(d)) / 7.0).ceil() as i32;
+                let w = protocol_week(d, day);
                 (1..=horizon).contains(&w).then(|| (w - 1) as usize)
             };
             for (i, q) in placed.iter().enumerate() {
@@ -1188,10 +1194,10 @@ pub fn run_backtest_with(
                 }
                 _ => None,
             };
-            for w in 0..horizon as usize {
-                if !complete && d + 7 * (w as i32 + 1) > data_end {
-                    break;
-                }
+            // The weeks the protocol scores: those the data covers (all when every open
+            // invoice's outcome is known).
+            let weeks = (0..horizon).take_while(|&w| complete || d + 7 * (w + 1) <= data_end).count();
+            for w in 0..weeks {
                 if let Some(fc) = fc.as_ref().and_then(|fc| fc.weekly.get(w)) {
                     pool.fc.push(*fc);
                     pool.fa.push(aw[w]);
@@ -1209,7 +1215,6 @@ pub fn run_backtest_with(
             if let Some(k) = &dists {
                 // The same weeks against outcomes drawn from the distributions, each
                 // drawn day moved as the placed one was.
-                let weeks = (0..horizon).take_while(|&w| complete || d + 7 * (w + 1) <= data_end).count();
                 (pool.drawn_err, pool.drawn_tot) = drawn_weeks(
                     k,
                     &cash.amount_base,
@@ -1324,7 +1329,7 @@ mod tests {
             })
             .collect();
         let amount: Vec<f64> = (0..400).map(|_| rng.uniform(10.0, 1_000.0)).collect();
-        let week = |day: i32| (day - d + 6).div_euclid(7);
+        let week = |day: i32| protocol_week(d, f64::from(day));
         let mut placed = vec![0.0; 13];
         for (k, a) in dists.iter().zip(&amount) {
             placed[week(d + k.at_level(0.5, cap).round() as i32) as usize - 1] += a;
