@@ -140,6 +140,30 @@ def auc(p, y):
     return float((ranks[y].sum() - pos * (pos + 1) / 2) / (pos * neg))
 
 
+def crps_of_quantiles(q, y, cap, levels=20):
+    """CRPS of outcomes `y` under quantile functions through p10/p50/p90 (`q`, rows 0-2),
+    linear between them and at the same slopes out to levels 0 and 1, quantiles and
+    outcomes capped at `cap`: twice the mean pinball loss at the middles of `levels`
+    equal steps (as arsight's backtest reads its own distributions)."""
+    u = (np.arange(levels) + 0.5) / levels
+    lo_slope = (q[1] - q[0]) / 0.4
+    hi_slope = (q[2] - q[1]) / 0.4
+    out = np.zeros(q.shape[1])
+    y = np.minimum(y, cap)
+    for t in u:
+        if t <= 0.1:
+            v = q[0] - (0.1 - t) * lo_slope
+        elif t <= 0.5:
+            v = q[0] + (t - 0.1) * lo_slope
+        elif t <= 0.9:
+            v = q[1] + (t - 0.5) * hi_slope
+        else:
+            v = q[2] + (t - 0.9) * hi_slope
+        v = np.minimum(v, cap)
+        out += np.where(y >= v, t * (y - v), (1 - t) * (v - y))
+    return 2 * out / levels
+
+
 def reference(df, horizon_weeks=13, every=14):
     dates = np.sort(df["invoice_date"].to_numpy())
     t80 = dates[math.ceil(len(dates) * 0.8) - 1]
@@ -149,6 +173,9 @@ def reference(df, horizon_weeks=13, every=14):
     params = dict(verbose=-1, num_threads=1, learning_rate=0.05, num_leaves=15, min_data_in_leaf=20, seed=42)
     pool = {k: [] for k in ["pred", "lo", "hi", "actual", "p_late", "late", "date", "cust"]}
     cash_f, cash_a, cash_date, cash_w = [], [], [], []
+    top = 7 * horizon_weeks + 1
+    cash_score = {"crps": 0.0, "ae": 0.0, "amount": 0.0}
+    cash_by_date = []
     n_scored = 0
     for k, d in enumerate(as_of):
         prev = d - every if k == 0 else as_of[k - 1]
@@ -192,6 +219,17 @@ def reference(df, horizon_weeks=13, every=14):
         act = vis["paid_date"].to_numpy()[open_at_d]
         pred_day = np.maximum(np.round(due_o + models["p50"].predict(xo)), d + 1) if len(xo) else np.array([])
         complete = np.isfinite(act).all()
+        if len(xo) and (complete or d + 7 * horizon_weeks <= data_end):
+            # The open invoices scored one by one, as arsight's backtest does: days to
+            # payment capped a day past the horizon, amount-weighted.
+            y = np.minimum(act - d, top)
+            qo = np.sort(np.stack([models[m].predict(xo) for m in ("p10", "p50", "p90")]), axis=0)
+            qo = np.maximum(np.round(due_o + qo), d + 1) - d
+            crps = float((amt * crps_of_quantiles(qo, y, top)).sum())
+            cash_by_date.append((d, crps, float(amt.sum())))
+            cash_score["crps"] += crps
+            cash_score["ae"] += float((amt * np.abs(np.minimum(pred_day - d, top) - y)).sum())
+            cash_score["amount"] += float(amt.sum())
         for w in range(1, horizon_weeks + 1):
             if not complete and d + 7 * w > data_end:
                 break
@@ -216,6 +254,8 @@ def reference(df, horizon_weeks=13, every=14):
         "late_roc_auc": auc(p_late, late),
         "late_brier": float(((p_late - late) ** 2).mean()),
         "wape": float(np.abs(f - a).sum() / a.sum()),
+        "cash_crps_days": cash_score["crps"] / cash_score["amount"] if cash_score["amount"] else None,
+        "cash_placement_ae_days": cash_score["ae"] / cash_score["amount"] if cash_score["amount"] else None,
         # Per as-of date, for resampling: scored rows' dates and errors, and the
         # protocol weeks' (date, forecast, actual).
         "scored_date": np.array(pool["date"]),
@@ -224,6 +264,7 @@ def reference(df, horizon_weeks=13, every=14):
         "p_late": p_late,
         "late": late,
         "weeks": pd.DataFrame({"as_of": cash_date, "w": cash_w, "f": f, "a": a}),
+        "cash_by_date": pd.DataFrame(cash_by_date, columns=["as_of", "crps_w", "amount"]),
     }
 
 
@@ -328,6 +369,13 @@ def main():
               f"({right['p5_p95'][0]:.3f}–{right['p5_p95'][1]:.3f} in 90% of draws; "
               f"{100 * right['share_at_or_below_actual']:.0f}% of draws at or below its actual {report['methods'][0]['wape']:.3f})")
 
+    fmt = lambda v: "—" if v is None else f"{v:.2f}"
+    model0 = report["methods"][0]
+    print("\nCash distributions invoice by invoice (open invoices of the as-of dates whose horizon the data covers, "
+          "amount-weighted, days to payment capped a day past the horizon), CRPS / placements' absolute error, days: "
+          f"arsight {fmt(model0.get('cash_crps_days'))} / {fmt(model0.get('cash_placement_ae_days'))}, "
+          f"reference {fmt(ref['cash_crps_days'])} / {fmt(ref['cash_placement_ae_days'])}")
+
     # How far each figure would move with other as-of dates, and whether the gaps
     # between the two sides are larger than that.
     iv = report["methods"][0].get("intervals", {})
@@ -353,10 +401,17 @@ def main():
     for name, again, said in [("MAE", mae(ours_rows), model["mae_days"]), ("WAPE", wape(ours_weeks), model["wape"])]:
         if abs(again - said) > 1e-3:
             print(f"\nwarning: arsight's {name} recomputed from its rows is {again:.4f}, its report says {said:.4f}")
+    ours_cash = pd.DataFrame([((pd.Timestamp(b["as_of"]) - EPOCH).days, b["cash_crps_days"] * b["cash_amount_base"],
+                               b["cash_amount_base"]) for b in model["by_date"] if b.get("cash_crps_days") is not None],
+                             columns=["as_of", "crps_w", "amount"])
+    crps = lambda x: x["crps_w"].sum() / x["amount"].sum()
     print("\narsight minus the reference, on the same resamples of the as-of dates\n")
     print("| figure | difference | 90% of resamples |\n|---|---:|---:|")
     for name, o, r, f, digits in [("MAE d", ours_rows, ref_rows, mae, 2), ("late ROC-AUC", ours_rows, ref_rows, roc, 3),
-                                  ("Brier", ours_rows, ref_rows, brier, 3), ("WAPE 13 wk", ours_weeks, ref["weeks"], wape, 3)]:
+                                  ("Brier", ours_rows, ref_rows, brier, 3), ("WAPE 13 wk", ours_weeks, ref["weeks"], wape, 3),
+                                  ("cash CRPS d", ours_cash, ref["cash_by_date"], crps, 2)]:
+        if len(o) == 0 or len(r) == 0:
+            continue
         d, (lo, hi) = paired(o, r, f)
         print(f"| {name} | {d:+.{digits}f} | {lo:+.{digits}f} to {hi:+.{digits}f} |")
 

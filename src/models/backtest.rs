@@ -112,6 +112,18 @@ pub struct MethodMetrics {
     /// on single days costs whatever the model.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub wape_if_right: Option<DrawnWape>,
+    /// The cash distributions scored invoice by invoice: the amount-weighted CRPS of
+    /// each open invoice's days to payment (capped a day past the horizon), over the
+    /// as-of dates whose horizon the data covers (None for a method without
+    /// distributions, or without such dates). Lower is better; a proper score, so
+    /// unlike the weekly WAPEs it cannot gain from distributions moved away from the
+    /// outcomes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cash_crps_days: Option<f64>,
+    /// The same invoices' placements (p50 days), amount-weighted absolute error in days
+    /// (the CRPS of a point).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cash_placement_ae_days: Option<f64>,
     /// How far the figures above would move with other as-of dates: 90% intervals from
     /// resampling the dates.
     pub intervals: Intervals,
@@ -240,6 +252,13 @@ pub struct DateMetrics {
     pub wape: Option<f64>,
     /// WAPE of the cash forecast's weekly expected inflows at this date.
     pub forecast_wape: Option<f64>,
+    /// [`MethodMetrics::cash_crps_days`] at this date (None where the data does not
+    /// cover the horizon).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cash_crps_days: Option<f64>,
+    /// The open amount (base currency) that score weighs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cash_amount_base: Option<f64>,
 }
 
 /// 5th and 95th percentiles of a method's metrics over [`RESAMPLES`] resamples of the
@@ -260,6 +279,18 @@ pub struct Intervals {
     pub wape: Option<[f64; 2]>,
     /// Of [`MethodMetrics::forecast_wape`].
     pub forecast_wape: Option<[f64; 2]>,
+    /// Of [`MethodMetrics::cash_crps_days`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cash_crps_days: Option<[f64; 2]>,
+}
+
+/// Of per-date sums `[Σ amount × CRPS, Σ amount × |error|, Σ amount]` (`cscore` of a
+/// pool), the amount-weighted CRPS (`which` 0) or placement error (1); None without
+/// amount or (CRPS) without distributions.
+fn cash_score<'a>(sums: impl IntoIterator<Item = &'a [f64; 3]>, which: usize) -> Option<f64> {
+    let (num, den) = sums.into_iter().fold((0.0, 0.0), |(n, d), s| (n + s[which], d + s[2]));
+    let v = num / den;
+    v.is_finite().then_some(v)
 }
 
 /// Resamples of the as-of dates behind [`Intervals`].
@@ -538,6 +569,30 @@ impl BacktestReport {
                 ));
             }
         }
+        let crps: Vec<String> = self
+            .methods
+            .iter()
+            .filter_map(|m| {
+                m.cash_crps_days.map(|v| match m.intervals.cash_crps_days {
+                    Some([lo, hi]) => format!("{} {v:.2} d ({lo:.2}–{hi:.2} over date resamples)", m.method),
+                    None => format!("{} {v:.2} d", m.method),
+                })
+            })
+            .collect();
+        let ae: Vec<String> = self
+            .methods
+            .iter()
+            .filter_map(|m| m.cash_placement_ae_days.map(|v| format!("{} {v:.2} d", m.method)))
+            .collect();
+        if !crps.is_empty() {
+            s.push_str(&format!(
+                "\nCash distributions invoice by invoice (the open invoices of the as-of dates whose horizon the data \
+                 covers, amount-weighted, days to payment capped a day past the horizon): CRPS {}; placements' \
+                 absolute error (a point's CRPS) {}\n",
+                crps.join(", "),
+                ae.join(", ")
+            ));
+        }
         // One as-of date (the validation slice of `arsight train`) has no intervals.
         let with_intervals = self.methods.iter().any(|m| m.intervals != Intervals::default());
         if with_intervals {
@@ -723,6 +778,11 @@ struct Pool {
     /// (empty for a method without distributions).
     drawn_err: Vec<f64>,
     drawn_tot: Vec<f64>,
+    /// Per as-of date (index `cdate`) whose horizon the data covers, over its open
+    /// invoices: Σ amount × CRPS of the method's distribution (NaN without one),
+    /// Σ amount × |placed − paid| (days, both capped past the horizon), Σ amount.
+    cdate: Vec<usize>,
+    cscore: Vec<[f64; 3]>,
 }
 
 /// What one as-of date adds to the report.
@@ -789,6 +849,11 @@ impl Pool {
                     scored: self.scored(&ix, with_interval),
                     wape: finite(metrics::wape(&pick(&self.f, &wk), &pick(&self.a, &wk))),
                     forecast_wape: finite(metrics::wape(&expected, &pick(&self.fa, &fk))),
+                    cash_crps_days: cash_score(
+                        self.cdate.iter().zip(&self.cscore).filter(|c| *c.0 == k).map(|c| c.1),
+                        0,
+                    ),
+                    cash_amount_base: self.cdate.iter().position(|&c| c == k).map(|i| self.cscore[i][2]),
                 }
             })
             .collect()
@@ -818,7 +883,11 @@ impl Pool {
             history,
             drawn_err,
             drawn_tot,
+            cdate,
+            cscore,
         } = other;
+        self.cdate.extend(cdate);
+        self.cscore.extend(cscore);
         for (mine, theirs) in [(&mut self.drawn_err, drawn_err), (&mut self.drawn_tot, drawn_tot)] {
             if mine.is_empty() {
                 *mine = theirs;
@@ -868,6 +937,8 @@ impl Pool {
                 let expected: Vec<f64> = ix.iter().map(|&i| self.fc[i][0]).collect();
                 metrics::wape(&expected, &pick(&self.fa, ix))
             }),
+            cash_crps_days: rows(&self.cdate)
+                .interval(|ix| cash_score(ix.iter().map(|&i| &self.cscore[i]), 0).unwrap_or(f64::NAN)),
         }
     }
 }
@@ -1155,6 +1226,25 @@ pub fn run_backtest_with(
                     }
                 }));
             }
+            let complete = cash.pos.iter().all(|&p| h.invoices[p].paid_date != OPEN);
+            if complete || d + horizon_days <= data_end {
+                // Every outcome through the horizon is known: score each invoice's
+                // distribution and placement, days capped a day past the horizon.
+                let top = f64::from(horizon_days + 1);
+                let mut sums = [if dists.is_some() { 0.0 } else { f64::NAN }, 0.0, 0.0];
+                for (i, &pos) in cash.pos.iter().enumerate() {
+                    let paid = h.invoices[pos].paid_date;
+                    let y = if paid == OPEN { top } else { f64::from(paid - d).min(top) };
+                    let w = cash.amount_base[i];
+                    if let Some(k) = &dists {
+                        sums[0] += w * metrics::crps(|u| k[i].at_level(u, cap), y, top);
+                    }
+                    sums[1] += w * ((placed[i] - f64::from(d)).min(top) - y).abs();
+                    sums[2] += w;
+                }
+                pool.cdate.push(k);
+                pool.cscore.push(sums);
+            }
             let mut fw = vec![0.0; horizon as usize];
             let mut aw = vec![0.0; horizon as usize];
             let bucket = |day: f64| -> Option<usize> {
@@ -1172,7 +1262,6 @@ pub fn run_backtest_with(
                     }
                 }
             }
-            let complete = cash.pos.iter().all(|&p| h.invoices[p].paid_date != OPEN);
             let fc = match (forecast, &dists) {
                 (Some(fc), Some(dists)) => {
                     let overdue: Vec<bool> = cash.due_date.iter().map(|&due| d > due).collect();
@@ -1291,6 +1380,8 @@ pub fn run_backtest_with(
                 forecast_interval_coverage: interval_coverage(&p.fc, &p.fa),
                 forecast_by_week: by_week(&p.fc, &p.fa, &p.fweek),
                 wape_if_right: drawn_wape(&p.drawn_err, &p.drawn_tot, wape),
+                cash_crps_days: cash_score(&p.cscore, 0),
+                cash_placement_ae_days: cash_score(&p.cscore, 1),
                 intervals: p.intervals(&draws, m != 1),
                 by_date: p.by_date(&dates, m != 1),
                 by_history: p.by_history(m != 1),
@@ -1498,7 +1589,8 @@ mod tests {
     fn the_model_beats_pays_on_due_date_on_generated_history() {
         let dir = generated_dir(60, 4_000, "2023-01-01", "2024-06-30", 3);
         let h = full_history(dir.path());
-        let r = run_backtest(&h, &BacktestParams { keep_rows: true, ..quick() }).unwrap();
+        // A horizon of eight weeks: the data covers the horizon of the first dates.
+        let r = run_backtest(&h, &BacktestParams { keep_rows: true, horizon_weeks: 8, ..quick() }).unwrap();
         assert!(r.as_of_dates.len() >= 5, "{:?}", r.as_of_dates);
         // The kept cash rows: every open invoice at every date, outcomes as the history has them.
         assert_eq!(r.cash_rows.len(), r.n_cash_rows);
@@ -1543,6 +1635,22 @@ mod tests {
         let cov = model.p10_p90_coverage.unwrap();
         assert!(cov > 0.4 && cov < 0.99, "{cov}");
         assert!(model.wape.is_finite() && model.wape < due.wape, "{} vs {}", model.wape, due.wape);
+        // The cash distributions scored invoice by invoice: better than their own
+        // medians as points, and than placing each invoice on its due date.
+        let crps = model.cash_crps_days.expect("a distribution's score");
+        let own = model.cash_placement_ae_days.expect("the placements' error");
+        let on_due = due.cash_placement_ae_days.expect("the baseline's error");
+        assert!(crps > 0.0 && crps < own && own < on_due, "{crps} {own} {on_due}");
+        assert!(due.cash_crps_days.is_none() && r.markdown().contains("CRPS"));
+        let [lo, hi] = model.intervals.cash_crps_days.expect("an interval");
+        assert!(lo.is_finite() && lo <= hi, "{lo} {hi}");
+        // The dates' own scores, weighted by their amounts, make up the pooled one.
+        let (num, den) =
+            model.by_date.iter().fold((0.0, 0.0), |(n, d), b| match (b.cash_crps_days, b.cash_amount_base) {
+                (Some(c), Some(a)) => (n + c * a, d + a),
+                _ => (n, d),
+            });
+        assert!(den > 0.0 && (num / den - crps).abs() < 1e-9, "{} vs {crps}", num / den);
         // Intervals from resampling the dates, on every figure the model has.
         let i = &model.intervals;
         for (name, v) in [("mae", i.mae_days), ("cov", i.p10_p90_coverage), ("auc", i.late_roc_auc), ("wape", i.wape)] {

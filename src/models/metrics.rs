@@ -108,6 +108,31 @@ pub fn wape(forecast: &[f64], actual: &[f64]) -> f64 {
     forecast.iter().zip(actual).map(|(f, a)| (f - a).abs()).sum::<f64>() / den
 }
 
+/// Levels [`crps`] reads a distribution at: the middles of this many equal steps.
+pub const CRPS_LEVELS: usize = 20;
+
+/// The continuous ranked probability score of outcome `y` under the distribution with
+/// quantile function `q` (a proper score: lowest in expectation for the distribution the
+/// outcomes come from; for a point forecast, its absolute error), with quantiles and
+/// outcome capped at `cap`: twice the mean pinball loss at the middles of
+/// [`CRPS_LEVELS`] equal steps of levels.
+pub fn crps(q: impl Fn(f64) -> f64, y: f64, cap: f64) -> f64 {
+    let y = y.min(cap);
+    let n = CRPS_LEVELS as f64;
+    let loss: f64 = (0..CRPS_LEVELS)
+        .map(|j| {
+            let u = (j as f64 + 0.5) / n;
+            let v = q(u).min(cap);
+            if y >= v {
+                u * (y - v)
+            } else {
+                (1.0 - u) * (v - y)
+            }
+        })
+        .sum();
+    2.0 * loss / n
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -133,5 +158,24 @@ mod tests {
         assert_abs_diff_eq!(mae(&[1.0, 5.0], &[2.0, 2.0]), 2.0);
         assert_abs_diff_eq!(within(&[1.0, 15.0], &[2.0, 2.0], 7.0), 0.5);
         assert_abs_diff_eq!(coverage(&[0.0, 0.0], &[1.0, 1.0], &[0.5, 2.0]), 0.5);
+    }
+
+    #[test]
+    fn crps_of_a_point_is_its_error_and_the_true_distribution_scores_best() {
+        assert_abs_diff_eq!(crps(|_| 5.0, 8.0, 100.0), 3.0, epsilon = 1e-12);
+        assert_abs_diff_eq!(crps(|_| 5.0, 2.0, 100.0), 3.0, epsilon = 1e-12);
+        // Capped: both sides read at the cap.
+        assert_abs_diff_eq!(crps(|_| 50.0, 200.0, 92.0), 42.0, epsilon = 1e-12);
+        assert_abs_diff_eq!(crps(|_| 150.0, 200.0, 92.0), 0.0, epsilon = 1e-12);
+        // Outcomes uniform on [0, 20]: the uniform quantile function beats a shifted, a
+        // narrower and a wider one, and its point median.
+        let ys: Vec<f64> = (0..2_000).map(|i| 20.0 * (f64::from(i) + 0.5) / 2_000.0).collect();
+        let mean = |q: &dyn Fn(f64) -> f64| ys.iter().map(|&y| crps(q, y, 100.0)).sum::<f64>() / ys.len() as f64;
+        let right = mean(&|u| 20.0 * u);
+        assert_abs_diff_eq!(right, 20.0 / 3.0 * 0.5, epsilon = 0.02);
+        for other in [mean(&|u| 20.0 * u + 3.0), mean(&|u| 5.0 + 10.0 * u), mean(&|u| -5.0 + 30.0 * u), mean(&|_| 10.0)]
+        {
+            assert!(other > right + 0.05, "{other} vs {right}");
+        }
     }
 }
