@@ -840,6 +840,8 @@ impl Pool {
         used.dedup();
         used.into_iter()
             .map(|k| {
+                // The date's cash score sums, where the data covers its horizon.
+                let cash = self.cdate.iter().position(|&c| c == k).map(|i| &self.cscore[i]);
                 let ix = rows_of(&self.date, k);
                 let wk = rows_of(&self.wdate, k);
                 let fk = rows_of(&self.fdate, k);
@@ -849,11 +851,8 @@ impl Pool {
                     scored: self.scored(&ix, with_interval),
                     wape: finite(metrics::wape(&pick(&self.f, &wk), &pick(&self.a, &wk))),
                     forecast_wape: finite(metrics::wape(&expected, &pick(&self.fa, &fk))),
-                    cash_crps_days: cash_score(
-                        self.cdate.iter().zip(&self.cscore).filter(|c| *c.0 == k).map(|c| c.1),
-                        0,
-                    ),
-                    cash_amount_base: self.cdate.iter().position(|&c| c == k).map(|i| self.cscore[i][2]),
+                    cash_crps_days: cash.and_then(|c| cash_score([c], 0)),
+                    cash_amount_base: cash.map(|c| c[2]),
                 }
             })
             .collect()
