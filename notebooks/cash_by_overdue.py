@@ -6,7 +6,7 @@ probability of payment within the horizon, and the days until it was actually pa
 prints, per group of days past due at the as-of date, how often payment came by each
 quantile and within the model's horizon, beside the probability the model gave it, and
 (from rows with a `paid_level` column) how the amount paid spread over the levels of
-its distribution.
+its distribution, and the amount-weighted pinball loss of each quantile.
 
 A calibrated model pays by p10, p50 and p90 in about 10%, 50% and 90% of the
 invoices of every group. Only as-of dates whose horizon lies wholly before the end of
@@ -68,6 +68,7 @@ def main(path):
               f"| {beyond:.0f}% | {within:.0f}% | {pred} |")
     if "paid_level" in complete[0]:
         levels(complete)
+    pinball(complete, cap)
 
 
 LEVEL_GROUPS = [("due in more than 14 days", -10**9, -15), ("due within 14 days", -14, 0),
@@ -95,6 +96,32 @@ def levels(complete):
                 fifths[min(int(float(r["paid_level"]) * 5), 4)] += float(r["amount_base"])
         cells = " | ".join(f"{100.0 * v / total:.1f}%" for v in fifths)
         print(f"| {name} | {len(g)} | {cells} | {100.0 * sum(fifths) / total:.1f}% |")
+
+
+def pinball(complete, cap):
+    """Amount-weighted pinball loss of each group's p10, p50 and p90 days (days capped a
+    day past the horizon, where "not paid within it" lies): a proper score of each
+    quantile, lower is better; a quantile moved away from the outcomes scores worse
+    even where it lowers a weekly sum's error."""
+    print()
+    print(f"Pinball loss of the quantiles, days (amount-weighted, capped at {cap + 1:.0f} days)")
+    print()
+    print("| days to due at the as-of date | rows | p10 | p50 | p90 |")
+    print("|---|---:|---:|---:|---:|")
+    top = cap + 1
+    for name, lo, hi in LEVEL_GROUPS:
+        g = [r for r in complete if lo <= int(r["days_past_due"]) <= hi]
+        total = sum(float(r["amount_base"]) for r in g)
+        if not g or total <= 0:
+            continue
+        loss = [0.0, 0.0, 0.0]
+        for r in g:
+            y = min(float(r["paid_after_days"]), top) if r["paid_after_days"] else top
+            w = float(r["amount_base"])
+            for k, (col, a) in enumerate((("p10_days", 0.1), ("p50_days", 0.5), ("p90_days", 0.9))):
+                q = min(float(r[col]), top)
+                loss[k] += w * (a * (y - q) if y >= q else (1 - a) * (q - y)) / total
+        print(f"| {name} | {len(g)} | {loss[0]:.3f} | {loss[1]:.3f} | {loss[2]:.3f} |")
 
 
 if __name__ == "__main__":
