@@ -156,12 +156,12 @@ impl Ctx<'_> {
             groups.push((q, head));
             rest = tail;
         }
-        let og: Vec<f64> = rows.iter().map(|&r| grad[r as usize]).collect();
-        // General hessians: (gradient, hessian) pairs, added to a bin in one step.
-        let ogh: Vec<[f64; 2]> = if self.const_hess {
-            Vec::new()
+        // The rows' gradients in row order, gathered once: alone with unit hessians, in
+        // (gradient, hessian) pairs otherwise (added to a bin in one step).
+        let (og, ogh): (Vec<f64>, Vec<[f64; 2]>) = if self.const_hess {
+            (rows.iter().map(|&r| grad[r as usize]).collect(), Vec::new())
         } else {
-            rows.iter().map(|&r| [grad[r as usize], hess[r as usize]]).collect()
+            (Vec::new(), rows.iter().map(|&r| [grad[r as usize], hess[r as usize]]).collect())
         };
         let fill = |(q, out): (usize, &mut [HBin])| {
             let grp = &self.bins[q * self.n * GROUP..(q + 1) * self.n * GROUP];
