@@ -56,11 +56,18 @@ pub fn summarize_rejects(rejects: &[RejectedRow]) -> Vec<(String, usize)> {
     v
 }
 
-/// Drops quoted values from a reason so equal causes group together.
+/// Drops quoted values and row numbers ("row 1139" becomes "row N") from a reason so
+/// equal causes group together.
 fn generalize(reason: &str) -> String {
     let mut out = String::with_capacity(reason.len());
     let mut in_quote = false;
     for c in reason.chars() {
+        if c.is_ascii_digit() && !in_quote && (out.ends_with("row ") || out.ends_with("row N")) {
+            if !out.ends_with('N') {
+                out.push('N');
+            }
+            continue;
+        }
         if c == '\'' {
             in_quote = !in_quote;
             if in_quote {
@@ -105,5 +112,16 @@ mod tests {
         let s = summarize_rejects(&[rej("bad 'a'"), rej("bad 'b'"), rej("other")]);
         assert_eq!(s[0], ("invoices.amount: bad '…'".to_string(), 2));
         assert_eq!(s.len(), 2);
+    }
+
+    #[test]
+    fn summary_groups_reasons_that_differ_only_in_row_numbers() {
+        let s = summarize_rejects(&[
+            rej("duplicate invoice_id (first seen in row 1139)"),
+            rej("duplicate invoice_id (first seen in row 7)"),
+            rej("row has 5 fields, the header has 7"),
+        ]);
+        assert_eq!(s[0], ("invoices.amount: duplicate invoice_id (first seen in row N)".to_string(), 2));
+        assert_eq!(s[1], ("invoices.amount: row has 5 fields, the header has 7".to_string(), 1));
     }
 }
