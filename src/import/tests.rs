@@ -185,3 +185,33 @@ fn the_shared_ibm_dataset_imports_every_row() {
     assert_eq!(set.invoices.invoice_id.len(), 0);
     assert_eq!(set.n_visible_invoices, 2466);
 }
+
+#[test]
+fn the_erp_open_items_example_reads_spreadsheet_dates_and_rejects_duplicates() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let m = Mapping::load(&root.join("examples/mappings/erp-open-items.toml")).unwrap();
+    let csv = "business_code,cust_number,clear_date,doc_id,due_in_date,invoice_currency,total_open_amount,baseline_create_date,cust_payment_terms,invoice_id,isOpen\n\
+U001,0200769623,2020-02-11 00:00:00,1930438491.0,20200210.0,USD,54273.28,20200126.0,NAH4,1930438491.0,0\n\
+CA02,0140105686,,2960623488.0,20200410.0,CAD,1200.5,20200331.0,CA10,2960623488.0,1\n\
+U001,0200769623,2020-02-11 00:00:00,1930438491.0,20200210.0,USD,54273.28,20200126.0,NAH4,1930438491.0,0\n\
+U001,0200980828,2019-08-08,1929646410.0,20190824,USD,79.0,20190809,NAA8,1929646410.0,0\n\
+U001,0200980828,2019-08-30,1929646411.0,20190824,USD,-79.0,20190809,NAA8,1929646411.0,0\n";
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("open_items.csv");
+    std::fs::write(&input, csv).unwrap();
+    let s = import_file(&input, &m, dir.path(), None).unwrap();
+    assert_eq!((s.rows_read, s.rows_written, s.rows_rejected), (5, 2, 3), "{:?}", s.rejected_by_reason);
+    let b = &read_batches(&dir.path().join("invoices.parquet"))[0];
+    let day = |y, m, d| days_from_date(chrono::NaiveDate::from_ymd_opt(y, m, d).unwrap());
+    let dates = |c: &str| b.column_by_name(c).unwrap().as_primitive::<Date32Type>().clone();
+    assert_eq!(dates("invoice_date").value(0), day(2020, 1, 26));
+    assert_eq!(dates("due_date").value(0), day(2020, 2, 10));
+    assert_eq!(dates("paid_date").value(0), day(2020, 2, 11));
+    assert!(arrow_array::Array::is_null(&dates("paid_date"), 1), "an empty clearing date is an open invoice");
+    assert_eq!(b.column_by_name("currency").unwrap().as_string::<i32>().value(1), "CAD");
+    assert_eq!(b.column_by_name("invoice_id").unwrap().as_string::<i32>().value(0), "1930438491.0");
+    let reasons: Vec<&str> = s.rejected_by_reason.iter().map(|(r, _)| r.as_str()).collect();
+    assert!(reasons.iter().any(|r| r.contains("duplicate invoice_id")), "{reasons:?}");
+    assert!(reasons.iter().any(|r| r.contains("credit notes")), "{reasons:?}");
+    assert!(reasons.iter().any(|r| r.contains("paid_date is before invoice_date")), "{reasons:?}");
+}
