@@ -252,11 +252,18 @@ const GROUP_PRIOR_CUSTOMERS: f64 = 5.0;
 const GROUP_FIELDS: [&str; 2] = ["segment", "country"];
 
 /// The value of customers-table field `GROUP_FIELDS[f]` of customer `c` (None when
-/// unknown or empty).
+/// unknown or empty). A customer without a country is grouped by the currency of its
+/// latest invoice instead (a flat invoice export often has no country, and the
+/// currency tells the market apart: USD from CAD, EUR from GBP); the three-letter codes
+/// never meet the two-letter countries.
 fn group_value(h: &History, c: usize, f: usize) -> Option<&str> {
     let m = h.master.get(c)?;
     let v = if f == 0 { m.segment.as_deref() } else { m.country.as_deref() };
-    v.map(str::trim).filter(|v| !v.is_empty())
+    let v = v.map(str::trim).filter(|v| !v.is_empty());
+    if f == 1 && v.is_none() {
+        return h.invoices_of(c).last().map(|r| r.currency.as_str());
+    }
+    v
 }
 
 /// Segment and country effects on days late from `(customer, residual)` rows: each
@@ -959,6 +966,43 @@ mod tests {
         // Without segments or countries there is nothing to learn.
         let (_, plain) = fitted();
         assert!(plain.groups.is_empty());
+    }
+
+    #[test]
+    fn without_a_country_the_currency_groups_customers() {
+        // No customers table: CAD customers pay 8 days later than USD ones. Customers
+        // 40 (a CAD invoice) and 41 (a USD one) have no settled history.
+        let mut rng = crate::rng::Rng::new(4, 0);
+        let cad = crate::domain::Currency::parse("CAD").unwrap();
+        let mut invs = Vec::new();
+        for c in 0..42u32 {
+            let speed = if c % 2 == 0 { 8.0 } else { 0.0 } + rng.normal() * 2.0;
+            let n = if c < 40 { 30 } else { 1 };
+            for k in 0..n {
+                let late = (speed + rng.normal() * 3.0).round() as i32;
+                // The newcomers' invoices are issued after the as-of date's settlements.
+                let issue = if c < 40 { 10 * k } else { 9_990 };
+                let mut r = inv(c, issue, late, "", u64::from(c) * 100 + k as u64);
+                if c % 2 == 0 {
+                    r.currency = cad;
+                }
+                invs.push(r);
+            }
+        }
+        let names = (0..42).map(|c| format!("C{c}")).collect();
+        let h = History::from_invoices_for_test(names, invs, 10_000);
+        assert!(h.master.iter().all(|m| m.country.is_none()));
+        let settled: Vec<usize> =
+            (0..h.invoices.len()).filter(|&i| h.invoices[i].paid_date != crate::features::history::OPEN).collect();
+        let late: Vec<f64> =
+            settled.iter().map(|&i| f64::from(h.invoices[i].paid_date - h.invoices[i].due_date)).collect();
+        let m = EmpiricalParams::default().fit(&h, &settled, &late).unwrap().unwrap();
+        let effect = |v: &str| m.groups.iter().find(|g| g.0 == "country" && g.1 == v).unwrap().2;
+        assert!((5.0..8.5).contains(&(effect("CAD") - effect("USD"))), "{:?}", m.groups);
+        assert!(m.customer_offset(&h, 40) - m.customer_offset(&h, 41) > 5.0);
+        // A newcomer met online, without a country, starts from its invoice's currency.
+        let (a, b) = (m.no_history_in(None, Some("CAD")), m.no_history_in(None, Some("USD")));
+        assert!(a.offset - b.offset > 5.0, "{} {}", a.offset, b.offset);
     }
 
     #[test]

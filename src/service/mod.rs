@@ -1197,7 +1197,9 @@ impl Service {
             let dist = match known.as_ref().and_then(|(_, sum)| sum.2.as_ref()) {
                 Some(d) => d,
                 None => {
-                    none = e.no_history_in(segment, country);
+                    // As in training: without a country, the invoice's currency groups it.
+                    let country = country.map(str::trim).filter(|c| !c.is_empty());
+                    none = e.no_history_in(segment, country.or(Some(m.currency.as_str())));
                     &none
                 }
             };
