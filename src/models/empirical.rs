@@ -251,19 +251,24 @@ const GROUP_PRIOR_CUSTOMERS: f64 = 5.0;
 /// The customers-table fields whose values group customers.
 const GROUP_FIELDS: [&str; 2] = ["segment", "country"];
 
+/// The `country` group of a customer or newcomer: its country (trimmed; None when
+/// unknown or empty), else the currency of its latest invoice (a flat invoice export
+/// often has no country, and the currency tells the market apart: USD from CAD, EUR
+/// from GBP; the three-letter codes never meet the two-letter countries). Training
+/// and the service's newcomers both read it here.
+pub fn market<'a>(country: Option<&'a str>, currency: Option<&'a str>) -> Option<&'a str> {
+    country.map(str::trim).filter(|v| !v.is_empty()).or(currency)
+}
+
 /// The value of customers-table field `GROUP_FIELDS[f]` of customer `c` (None when
-/// unknown or empty). A customer without a country is grouped by the currency of its
-/// latest invoice instead (a flat invoice export often has no country, and the
-/// currency tells the market apart: USD from CAD, EUR from GBP); the three-letter codes
-/// never meet the two-letter countries.
+/// unknown or empty; the country as [`market`] reads it).
 fn group_value(h: &History, c: usize, f: usize) -> Option<&str> {
     let m = h.master.get(c)?;
-    let v = if f == 0 { m.segment.as_deref() } else { m.country.as_deref() };
-    let v = v.map(str::trim).filter(|v| !v.is_empty());
-    if f == 1 && v.is_none() {
-        return h.invoices_of(c).last().map(|r| r.currency.as_str());
+    if f == 0 {
+        m.segment.as_deref().map(str::trim).filter(|v| !v.is_empty())
+    } else {
+        market(m.country.as_deref(), h.invoices_of(c).last().map(|r| r.currency.as_str()))
     }
-    v
 }
 
 /// Segment and country effects on days late from `(customer, residual)` rows: each

@@ -1198,8 +1198,8 @@ impl Service {
                 Some(d) => d,
                 None => {
                     // As in training: without a country, the invoice's currency groups it.
-                    let country = country.map(str::trim).filter(|c| !c.is_empty());
-                    none = e.no_history_in(segment, country.or(Some(m.currency.as_str())));
+                    let market = crate::models::empirical::market(country, Some(m.currency.as_str()));
+                    none = e.no_history_in(segment, market);
                     &none
                 }
             };
