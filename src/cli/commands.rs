@@ -15,7 +15,7 @@ use crate::forecast::{open_items, simulate, Forecast, ForecastParams, Granularit
 use crate::models::artifact::{data_fingerprint, ModelStore};
 use crate::models::backtest::{run_backtest_with, BacktestParams};
 use crate::models::predict::{predict_open, write_predictions};
-use crate::models::train::{load_current, save_all, train_all, ModelSet, TrainParams};
+use crate::models::train::{load_current, save_all, train_all_with, ModelSet, TrainParams};
 
 /// Parses "14d", "2w" or a bare number of days.
 fn parse_days(s: &str) -> Result<i32> {
@@ -299,7 +299,12 @@ fn train_cmd(data: &Path, as_of: NaiveDate, models: &Path, params: &TrainParams,
     let t = Instant::now();
     let d = days_from_date(as_of);
     let h = history_for_models(data, d, &read_options(default_currency)?)?;
-    let trained = train_all(&h, d, params).context("training")?;
+    // The cash forecast as `arsight forecast` makes it, for the spread of its weekly totals.
+    let fp = crate::forecast::ForecastParams::default();
+    let forecaster = |case: &crate::models::backtest::CashCase<'_>| {
+        crate::forecast::forecast_case(case, &fp).expect("default settings are valid")
+    };
+    let trained = train_all_with(&h, d, params, Some(&forecaster)).context("training")?;
     let fingerprint = data_fingerprint(data)?;
     let store = ModelStore::new(models);
     let versions = save_all(&store, &trained, params, &fingerprint)

@@ -8,7 +8,10 @@
 //! together and the whole portfolio can run early or late in a draw, so intervals are
 //! not falsely narrow. `ρc` and `ρp` are learned with the cash model from the ledger's
 //! own history ([`crate::models::copula`]); the defaults (0.3, 0.1) apply without enough
-//! of it. Amounts stay in integer minor units per currency; the
+//! of it. A miss every invoice shares (a shape the model gets wrong) does not average
+//! out over many invoices as the draws do: each week's total is also spread by how far
+//! the forecast's weekly totals strayed over the newest weeks
+//! ([`ForecastParams::week_spread`]). Amounts stay in integer minor units per currency; the
 //! base-currency view converts with the FX table. Invoices already past due at the
 //! as-of date are reported separately ("overdue and expected") from those not yet due
 //! ("due and expected").
@@ -70,6 +73,12 @@ pub struct ForecastParams {
     pub customer_corr: f64,
     /// Share shared with the whole portfolio in the same draw.
     pub period_corr: f64,
+    /// Relative spread of each week's total beyond the draws': every draw's total of a
+    /// week is multiplied by `exp(τz − τ²/2)`, `z` standard normal per draw and week
+    /// (the days of a week share it). Widens the p10–p90 only; the expectations are the
+    /// draws' own. Learned with the cash model from how its weekly totals missed on the
+    /// newest weeks ([`crate::models::copula::week_spread`]); 0 without.
+    pub week_spread: f64,
     /// Seed.
     pub seed: u64,
     /// The ledger's bank holidays, on which no calendar's payments go out (from the
@@ -86,6 +95,7 @@ impl Default for ForecastParams {
             sims: 100,
             customer_corr: 0.3,
             period_corr: 0.1,
+            week_spread: 0.0,
             seed: 42,
             holidays: Holidays::default(),
         }
@@ -109,6 +119,9 @@ pub enum ForecastError {
     /// Correlations out of range.
     #[error("customer_corr and period_corr should be >= 0 with a sum below 1, but are {0} and {1}")]
     Corr(f64, f64),
+    /// Weekly spread out of range.
+    #[error("week_spread should be between 0 and 1, but is {0}")]
+    Spread(f64),
     /// The models failed on the inputs.
     #[error(transparent)]
     Model(#[from] GbdtError),
@@ -307,6 +320,9 @@ pub fn forecast_case(case: &CashCase<'_>, p: &ForecastParams) -> Result<CaseFore
 
 const TABLE: usize = 4096;
 
+/// Stream of the weekly factors of [`ForecastParams::week_spread`].
+const SPREAD_STREAM: u64 = 0x7370_7264;
+
 /// Standard normal CDF (erfc-based, |error| < 1.5e-7).
 fn norm_cdf(x: f64) -> f64 {
     let z = x.abs() / std::f64::consts::SQRT_2;
@@ -434,7 +450,12 @@ impl ForecastParams {
     /// there are any (see [`Copula`]).
     pub fn with_copula(self, c: Option<&Copula>) -> Self {
         match c {
-            Some(c) => ForecastParams { customer_corr: c.customer_corr, period_corr: c.period_corr, ..self },
+            Some(c) => ForecastParams {
+                customer_corr: c.customer_corr,
+                period_corr: c.period_corr,
+                week_spread: c.week_spread,
+                ..self
+            },
             None => self,
         }
     }
@@ -457,6 +478,9 @@ fn check(p: &ForecastParams, max_horizon: i32) -> Result<(), ForecastError> {
     }
     if !(p.customer_corr >= 0.0 && p.period_corr >= 0.0 && p.customer_corr + p.period_corr < 1.0) {
         return Err(ForecastError::Corr(p.customer_corr, p.period_corr));
+    }
+    if !(0.0..=1.0).contains(&p.week_spread) {
+        return Err(ForecastError::Spread(p.week_spread));
     }
     Ok(())
 }
@@ -971,6 +995,25 @@ fn summarize(
         .collect();
     let draws: Vec<&[[i64; 2]]> = if stride == 0 { Vec::new() } else { totals.chunks(stride).collect() };
     let sims = p.sims as f64;
+    // Each draw's factor per bucket (see `ForecastParams::week_spread`): the days of a
+    // week share their week's.
+    let tau = p.week_spread;
+    let normal = &Tables::shared().normal;
+    let factors: Vec<Vec<f64>> = (0..nb)
+        .map(|b| {
+            let week = (b as i32 * g / 7) as u64;
+            (0..draws.len())
+                .map(|s| {
+                    if tau == 0.0 {
+                        return 1.0;
+                    }
+                    let key = splitmix64(p.seed ^ SPREAD_STREAM ^ ((s as u64) << 32) ^ week);
+                    let z = f64::from(normal[(key % TABLE as u64) as usize]);
+                    (tau * z - 0.5 * tau * tau).exp()
+                })
+                .collect()
+        })
+        .collect();
     let bucket_dates = |b: usize| {
         let start = as_of + 1 + b as i32 * g;
         let end = (start + g - 1).min(as_of + p.horizon_days);
@@ -998,7 +1041,11 @@ fn summarize(
         let mut buckets = Vec::with_capacity(nb);
         let mut expected_total = 0i64;
         for b in 0..nb {
-            let mut vals: Vec<f64> = draws.iter().map(|d| (d[ci * nb + b][0] + d[ci * nb + b][1]) as f64).collect();
+            let mut vals: Vec<f64> = draws
+                .iter()
+                .zip(&factors[b])
+                .map(|(d, f)| (d[ci * nb + b][0] + d[ci * nb + b][1]) as f64 * f)
+                .collect();
             let due: f64 = draws.iter().map(|d| d[ci * nb + b][0] as f64).sum();
             let over: f64 = draws.iter().map(|d| d[ci * nb + b][1] as f64).sum();
             let bk = summarise(&mut vals, due, over, b);
@@ -1015,7 +1062,7 @@ fn summarize(
     let mut base = Vec::with_capacity(nb);
     for b in 0..nb {
         let conv = |d: &&[[i64; 2]], k: usize| (0..nc).map(|ci| d[ci * nb + b][k] as f64 * base_scale[ci]).sum::<f64>();
-        let mut vals: Vec<f64> = draws.iter().map(|d| conv(d, 0) + conv(d, 1)).collect();
+        let mut vals: Vec<f64> = draws.iter().zip(&factors[b]).map(|(d, f)| (conv(d, 0) + conv(d, 1)) * f).collect();
         let due: f64 = draws.iter().map(|d| conv(d, 0)).sum();
         let over: f64 = draws.iter().map(|d| conv(d, 1)).sum();
         base.push(summarise(&mut vals, due, over, b));
@@ -1036,6 +1083,46 @@ mod tests {
 
     fn usd() -> Currency {
         Currency::parse("USD").unwrap()
+    }
+
+    /// A weekly spread widens every bucket's p10–p90 (the days of a week by one factor
+    /// per draw) and leaves the expectations as the draws give them.
+    #[test]
+    fn a_week_spread_widens_the_intervals_and_keeps_the_expectations() {
+        let items: Vec<OpenItem> = (0..2_000)
+            .map(|k| OpenItem::new(k / 3, usd(), 10_000 + i64::from(k % 17) * 100, k % 5 == 0, [3.0, 12.0, 30.0]))
+            .collect();
+        let fx = FxTable::default();
+        for g in [Granularity::Week, Granularity::Day] {
+            // Independent draws, whose own spread is small beside the weekly one.
+            let p = ForecastParams {
+                horizon_days: 28,
+                granularity: g,
+                customer_corr: 0.0,
+                period_corr: 0.0,
+                ..Default::default()
+            };
+            let plain = simulate(&items, 0, &p, &fx, 91).unwrap();
+            let wide = simulate(&items, 0, &ForecastParams { week_spread: 0.3, ..p.clone() }, &fx, 91).unwrap();
+            for (a, b) in plain
+                .base
+                .iter()
+                .zip(&wide.base)
+                .chain(plain.currencies[0].buckets.iter().zip(&wide.currencies[0].buckets))
+            {
+                assert_eq!(a.expected_minor, b.expected_minor);
+                assert_eq!(
+                    (a.due_expected_minor, a.overdue_expected_minor),
+                    (b.due_expected_minor, b.overdue_expected_minor)
+                );
+                let (wa, wb) = (a.p90_minor - a.p10_minor, b.p90_minor - b.p10_minor);
+                if a.expected_minor > 0 {
+                    assert!(wb > wa && wb as f64 > 0.4 * a.expected_minor as f64, "{g:?}: {a:?} vs {b:?}");
+                }
+            }
+        }
+        let bad = ForecastParams { week_spread: 1.5, ..Default::default() };
+        assert_eq!(simulate(&items, 0, &bad, &fx, 91).unwrap_err(), ForecastError::Spread(1.5));
     }
 
     #[test]
@@ -1130,7 +1217,7 @@ mod tests {
 
     #[test]
     fn learned_correlations_replace_the_defaults_and_set_the_width() {
-        let c = Copula { customer_corr: 0.0, period_corr: 0.0, rows: 500, snapshots: 4 };
+        let c = Copula { customer_corr: 0.0, period_corr: 0.0, rows: 500, snapshots: 4, week_spread: 0.0 };
         let p = ForecastParams::default().with_copula(Some(&c));
         assert_eq!((p.customer_corr, p.period_corr, p.sims), (0.0, 0.0, 100));
         assert_eq!(ForecastParams::default().with_copula(None), ForecastParams::default());
@@ -1427,6 +1514,42 @@ mod model_tests {
         let arrived: f64 = actual.iter().sum();
         assert!(covered >= 7, "{covered}/13 weeks covered: {:?} vs {actual:?}", f.base);
         assert!((expected - arrived).abs() < 0.25 * arrived, "expected {expected} vs arrived {arrived}");
+    }
+
+    /// The spread of the weekly totals is learned from the newest weeks' outcomes known
+    /// at D (the same from the history cut at D as from the whole one), and measures
+    /// misses: a forecast that expects twice what its draws give, with no spread of its
+    /// own, gets a spread of about a half (what arrived is about half the expectation).
+    #[test]
+    fn the_week_spread_reads_nothing_after_the_as_of_date_and_measures_misses() {
+        use crate::models::train::train_all_with;
+        let dir = generated_dir(60, 4_000, "2023-01-01", "2024-12-31", 5);
+        let d = days_from_date(chrono::NaiveDate::from_ymd_opt(2024, 6, 30).unwrap());
+        let cut = load_history(dir.path(), d, &InvoiceReadOptions::default(), &FxTable::default()).unwrap();
+        let full = full_history(dir.path());
+        let mut tp = quick_train_params();
+        tp.validation_days = 100_000;
+        let fp = ForecastParams::default();
+        let f = |c: &CashCase<'_>| forecast_case(c, &fp).unwrap();
+        let a = train_all_with(&cut, d, &tp, Some(&f)).unwrap().models.cash_copula.expect("enough history");
+        let b = train_all_with(&full, d, &tp, Some(&f)).unwrap().models.cash_copula.expect("enough history");
+        assert_eq!(a, b);
+        assert!((0.0..0.3).contains(&a.week_spread), "{a:?}");
+        let doubled = |c: &CashCase<'_>| {
+            let mut out = forecast_case(c, &fp).unwrap();
+            for w in &mut out.weekly {
+                *w = [2.0 * w[0]; 3];
+            }
+            out
+        };
+        let t = train_all_with(&cut, d, &tp, Some(&doubled)).unwrap().models.cash_copula.expect("enough history");
+        assert!((0.35..0.65).contains(&t.week_spread), "{t:?}");
+        let off = crate::models::train::TrainParams {
+            cash_snapshots: crate::models::dataset::SnapshotPlan { week_spread: false, ..tp.cash_snapshots },
+            ..tp.clone()
+        };
+        let o = train_all_with(&cut, d, &off, Some(&doubled)).unwrap().models.cash_copula.expect("enough history");
+        assert_eq!(o.week_spread, 0.0);
     }
 
     /// What the invoices open at `d` brought in on each of the `days` days after it, in

@@ -24,14 +24,15 @@ use std::collections::HashMap;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use super::copula::{fit_remaining_time, predict_dists, CashDist};
-use super::dataset::{feature_index, open_rows, scoring_rows, training_rows, InvoiceView, Rows};
+use super::copula::{fit_remaining_time, predict_dists, week_spread, CashDist, CashFit, WeekOutcome};
+use super::dataset::{feature_index, open_rows, scoring_rows, training_rows, InvoiceView, Rows, SnapshotPlan};
 use super::fitting::{fit_payment, fit_risk};
 use super::gbdt::GbdtError;
 use super::metrics;
+use super::payment::PaymentDateModel;
 use super::predict::{empirical_at, given_unpaid};
 use super::train::TrainParams;
-use crate::domain::date_from_days;
+use crate::domain::{date_from_days, Holidays};
 use crate::features::history::{History, OPEN};
 use crate::features::stats::quantile_sorted;
 
@@ -102,6 +103,10 @@ pub struct MethodMetrics {
     /// the weeks with an inflow forecast or received (a week where nothing was due and
     /// nothing came is inside any interval and says nothing of its width).
     pub forecast_interval_coverage: Option<f64>,
+    /// The spread the scored weeks' totals needed beyond the forecast's intervals
+    /// ([`super::copula::week_spread`] of the scored weeks, in hindsight: 0 when the
+    /// intervals already allowed for the misses).
+    pub forecast_spread_missing: Option<f64>,
     /// The cash forecast by week after the as-of date (empty without a forecast):
     /// where its bias and its misses lie.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -360,6 +365,99 @@ pub struct CaseForecast {
 /// The cash forecast of a case, supplied by the layer that owns it.
 pub type CashForecaster<'a> = &'a (dyn Fn(&CashCase<'_>) -> CaseForecast + Sync);
 
+/// How the cash forecast of the models in `fit` (with `pay`'s calendars and `closed`)
+/// did on the newest weeks before `d`: at each snapshot every `plan.step` days newer than
+/// the cash model's newest training snapshot (`d − cap_days`), the newest first and no
+/// more once `plan.max_rows` rows are read, its weeks whose outcome is known at `d`
+/// against what arrived. The quantiles are out of sample there; the level map was
+/// estimated on the same snapshots.
+#[allow(clippy::too_many_arguments)]
+fn newest_weeks(
+    h: &History,
+    d: i32,
+    fit: &CashFit,
+    cap_days: i32,
+    plan: SnapshotPlan,
+    pay: &PaymentDateModel,
+    closed: &Holidays,
+    forecast: CashForecaster<'_>,
+) -> Result<Vec<WeekOutcome>, GbdtError> {
+    let Some(model) = &fit.model else { return Ok(Vec::new()) };
+    let cap = f64::from(cap_days);
+    let step = plan.step.max(1);
+    let (mut out, mut read) = (Vec::new(), 0);
+    let mut s = d - step;
+    while s > d - cap_days && read < plan.max_rows {
+        let weeks = (d - s).min(cap_days) / 7;
+        let rows = open_rows(h, s, InvoiceView::AtDate, |_| weeks >= 1);
+        read += rows.len();
+        if !rows.is_empty() {
+            let dists = predict_dists(model, fit.within.as_ref(), &fit.early, fit.levels.as_ref(), rows.x.view(), cap)?;
+            let overdue: Vec<bool> = rows.due_date.iter().map(|&due| s > due).collect();
+            let calendar: Vec<_> = rows.run.iter().map(|&r| pay.calendar(r)).collect();
+            let currency: Vec<_> = rows.amount_minor.iter().map(|a| a.1).collect();
+            let case = CashCase {
+                as_of: s,
+                weeks,
+                cust: &rows.cust,
+                amount_base: &rows.amount_base,
+                overdue: &overdue,
+                dists: &dists,
+                cap,
+                copula: fit.copula,
+                calendar: &calendar,
+                closed,
+                currency: &currency,
+            };
+            let fc = forecast(&case);
+            // Payments in the weeks asked for fall on or before `d`.
+            let mut actual = vec![0.0; weeks as usize];
+            for (i, &pos) in rows.pos.iter().enumerate() {
+                let paid = h.invoices[pos].paid_date;
+                let w = protocol_week(s, f64::from(paid));
+                if paid != OPEN && (1..=weeks).contains(&w) {
+                    actual[(w - 1) as usize] += rows.amount_base[i];
+                }
+            }
+            out.extend(fc.weekly.iter().zip(&actual).map(|(f, &a)| WeekOutcome {
+                expected: f[0],
+                p10: f[1],
+                p90: f[2],
+                actual: a,
+            }));
+        }
+        s -= step;
+    }
+    Ok(out)
+}
+
+/// Sets the spread of the cash forecast's weekly totals in `fit`'s correlations from how
+/// its forecast missed on the newest weeks ([`week_spread`]; see [`newest_weeks`] for
+/// the arguments). Nothing without correlations or with `plan.week_spread` off.
+///
+/// # Errors
+/// [`GbdtError`] on an input width mismatch.
+#[allow(clippy::too_many_arguments)]
+pub fn learn_week_spread(
+    h: &History,
+    d: i32,
+    fit: &mut CashFit,
+    cap_days: i32,
+    plan: SnapshotPlan,
+    pay: &PaymentDateModel,
+    closed: &Holidays,
+    forecast: CashForecaster<'_>,
+) -> Result<(), GbdtError> {
+    if fit.copula.is_none() || !plan.week_spread {
+        return Ok(());
+    }
+    let weeks = newest_weeks(h, d, fit, cap_days, plan, pay, closed, forecast)?;
+    if let Some(c) = fit.copula.as_mut() {
+        c.week_spread = week_spread(&weeks).unwrap_or(0.0);
+    }
+    Ok(())
+}
+
 /// Backtest results.
 #[derive(Debug, Clone, Serialize)]
 pub struct BacktestReport {
@@ -371,6 +469,10 @@ pub struct BacktestReport {
     pub n_cash_rows: usize,
     /// One entry per method (model first, then baselines).
     pub methods: Vec<MethodMetrics>,
+    /// The spread of the forecast's weekly totals learned at each as-of date with the
+    /// cash model ([`super::copula::week_spread`]; empty without a forecast, 0 at a date
+    /// without learned correlations).
+    pub week_spread: Vec<f64>,
     /// With [`BacktestParams::keep_rows`]: every invoice open at every as-of date
     /// with the remaining-time model's quantiles and what happened (for analysis; not
     /// in the JSON report).
@@ -665,6 +767,17 @@ impl BacktestReport {
                     100.0 * w.above_p90
                 ));
             }
+            if !self.week_spread.is_empty() {
+                let mut v = self.week_spread.clone();
+                v.sort_by(f64::total_cmp);
+                s.push_str(&format!(
+                    "\nSpread of the weekly totals learned on the newest weeks before each date: {:.3} to {:.3} (median {:.3}); the scored weeks needed {} more\n",
+                    v[0],
+                    v[v.len() - 1],
+                    quantile_sorted(&v, 0.5),
+                    opt(m.forecast_spread_missing, false),
+                ));
+            }
         }
         s
     }
@@ -788,6 +901,7 @@ struct Pool {
 /// What one as-of date adds to the report.
 struct DateOut {
     pools: Vec<Pool>,
+    week_spread: Option<f64>,
     cash_rows: Vec<CashRow>,
     scored_rows: Vec<ScoredRow>,
     n_scored: usize,
@@ -1034,7 +1148,10 @@ pub fn run_backtest_with(
 
         // Remaining-time model for the cash forecast of everything open at d.
         let horizon_days = 7 * p.horizon_weeks.max(1);
-        let remain = fit_remaining_time(h, d, horizon_days, p.models.cash_snapshots, &p.models.cash)?;
+        let mut remain = fit_remaining_time(h, d, horizon_days, p.models.cash_snapshots, &p.models.cash)?;
+        if let Some(fc) = forecast {
+            learn_week_spread(h, d, &mut remain, horizon_days, p.models.cash_snapshots, &pay, &closed, fc)?;
+        }
         let copula = remain.copula;
 
         // Baseline statistics known at d: each customer's settled delays.
@@ -1326,7 +1443,8 @@ pub fn run_backtest_with(
                 pool.ad.extend(&ad[..known]);
             }
         }
-        Ok(Some(DateOut { pools, cash_rows, scored_rows, n_scored, n_cash }))
+        let week_spread = forecast.map(|_| copula.map_or(0.0, |c| c.week_spread));
+        Ok(Some(DateOut { pools, week_spread, cash_rows, scored_rows, n_scored, n_cash }))
     };
     // The dates are independent: with more than one thread they run side by side (each
     // date's figures do not depend on the thread count), and are pooled in date order.
@@ -1339,8 +1457,10 @@ pub fn run_backtest_with(
     let (mut n_scored, mut n_cash) = (0, 0);
     let mut cash_rows = Vec::new();
     let mut scored_rows = Vec::new();
+    let mut spreads = Vec::new();
     for out in outs {
         let Some(o) = out? else { continue };
+        spreads.extend(o.week_spread);
         for (pool, part) in pools.iter_mut().zip(o.pools) {
             pool.append(part);
         }
@@ -1377,6 +1497,13 @@ pub fn run_backtest_with(
                 }),
                 forecast_daily_wape: (!p.fd.is_empty()).then(|| metrics::wape(&p.fd, &p.ad)),
                 forecast_interval_coverage: interval_coverage(&p.fc, &p.fa),
+                forecast_spread_missing: week_spread(
+                    &p.fc
+                        .iter()
+                        .zip(&p.fa)
+                        .map(|(f, &a)| WeekOutcome { expected: f[0], p10: f[1], p90: f[2], actual: a })
+                        .collect::<Vec<_>>(),
+                ),
                 forecast_by_week: by_week(&p.fc, &p.fa, &p.fweek),
                 wape_if_right: drawn_wape(&p.drawn_err, &p.drawn_tot, wape),
                 cash_crps_days: cash_score(&p.cscore, 0),
@@ -1392,6 +1519,7 @@ pub fn run_backtest_with(
         n_scored,
         n_cash_rows: n_cash,
         methods,
+        week_spread: spreads,
         cash_rows,
         scored_rows,
     })

@@ -31,6 +31,11 @@ pub struct Copula {
     pub rows: usize,
     /// Snapshot dates they come from.
     pub snapshots: usize,
+    /// How far a week's total inflow strays from the forecast's expectation beyond what
+    /// the draws give, as a share of the expectation (see [`week_spread`]; 0: none found,
+    /// or models saved before it).
+    #[serde(default)]
+    pub week_spread: f64,
 }
 
 /// Largest correlations the estimate may take (a little room for each invoice's own
@@ -566,7 +571,61 @@ pub fn estimate(scores: &[Score]) -> Option<Copula> {
     }
     let period = (cross / n_cross / var).clamp(0.0, MAX_PERIOD);
     let customer = (within / n_within / var - period).clamp(0.0, MAX_CUSTOMER).min(MAX_TOTAL - period);
-    Some(Copula { customer_corr: customer, period_corr: period, rows: scores.len(), snapshots: by_day.len() })
+    Some(Copula {
+        customer_corr: customer,
+        period_corr: period,
+        rows: scores.len(),
+        snapshots: by_day.len(),
+        week_spread: 0.0,
+    })
+}
+
+/// One week of a forecast made at an earlier date, and what arrived in it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WeekOutcome {
+    /// Expected inflow.
+    pub expected: f64,
+    /// 10th percentile of the draws.
+    pub p10: f64,
+    /// 90th percentile of the draws.
+    pub p90: f64,
+    /// What arrived.
+    pub actual: f64,
+}
+
+/// Fewest weeks [`week_spread`] is estimated from.
+const MIN_SPREAD_WEEKS: usize = 8;
+
+/// Largest [`week_spread`].
+const MAX_SPREAD: f64 = 1.0;
+
+/// The spread `τ` of a factor `exp(τz − τ²/2)` (z standard normal, one per week and
+/// draw) that the forecast's weekly draws need so that their spread matches how far the
+/// weeks' totals strayed from their expectations, pooled over `weeks`:
+/// `τ² = Σ((A − E)² − σ²) / Σ(E² + σ²)`, with `σ` the draws' own standard deviation read
+/// from their p10–p90 (a normal's 2·1.2816σ) and the factor adding about `τ²(E² + σ²)`
+/// to their variance. 0 when the draws already cover the misses; None with fewer than
+/// [`MIN_SPREAD_WEEKS`] weeks or no expectation.
+///
+/// The draws tie invoices by customer and by date, but each invoice still draws from its
+/// own distribution: where the distributions are off in the same way for many invoices
+/// (a shape the model misses, a market paying faster this season), the weekly totals
+/// miss by more than the draws allow, the more invoices a week holds (the draws' relative
+/// spread shrinks with their number, a shared miss does not).
+pub fn week_spread(weeks: &[WeekOutcome]) -> Option<f64> {
+    if weeks.len() < MIN_SPREAD_WEEKS {
+        return None;
+    }
+    let (mut excess, mut scale) = (0.0, 0.0);
+    for w in weeks {
+        let sd = ((w.p90 - w.p10) / (2.0 * 1.281_551_6)).max(0.0);
+        excess += (w.actual - w.expected).powi(2) - sd * sd;
+        scale += w.expected * w.expected + sd * sd;
+    }
+    if !(scale > 0.0 && excess.is_finite()) {
+        return None;
+    }
+    Some((excess.max(0.0) / scale).sqrt().min(MAX_SPREAD))
 }
 
 /// What [`fit_remaining_time`] learns.
@@ -768,6 +827,45 @@ mod tests {
         out
     }
 
+    /// Weeks whose misses the draws' p10–p90 already allow need no spread; weeks that
+    /// all miss by a fifth with tight draws need about a fifth; few weeks say nothing.
+    #[test]
+    fn the_week_spread_is_the_miss_beyond_the_draws() {
+        let mut r = Rng::new(3, 0);
+        // Draws' standard deviation 10% of the expectation, misses drawn with it.
+        let within: Vec<WeekOutcome> = (0..200)
+            .map(|k| {
+                let e = 1_000.0 + 50.0 * f64::from(k % 7);
+                let sd = 0.1 * e;
+                WeekOutcome { expected: e, p10: e - 1.2816 * sd, p90: e + 1.2816 * sd, actual: e + sd * r.normal() }
+            })
+            .collect();
+        let t = week_spread(&within).expect("enough weeks");
+        assert!(t < 0.04, "{t}");
+        // The same expectations, p10–p90 a tenth as wide, every actual a fifth off
+        // either way.
+        let missed: Vec<WeekOutcome> = within
+            .iter()
+            .enumerate()
+            .map(|(k, w)| {
+                let sd = 0.01 * w.expected;
+                let sign = if k % 2 == 0 { 1.0 } else { -1.0 };
+                WeekOutcome {
+                    p10: w.expected - 1.2816 * sd,
+                    p90: w.expected + 1.2816 * sd,
+                    actual: w.expected * (1.0 + 0.2 * sign),
+                    ..*w
+                }
+            })
+            .collect();
+        let t = week_spread(&missed).expect("enough weeks");
+        assert!((t - 0.2).abs() < 0.01, "{t}");
+        assert!(week_spread(&missed[..MIN_SPREAD_WEEKS - 1]).is_none());
+        let nothing: Vec<WeekOutcome> =
+            missed.iter().map(|w| WeekOutcome { expected: 0.0, p10: 0.0, p90: 0.0, ..*w }).collect();
+        assert!(week_spread(&nothing).is_none(), "no expectation to scale");
+    }
+
     #[test]
     fn the_estimate_recovers_the_correlations_it_was_drawn_with() {
         for (rc, rp) in [(0.0, 0.0), (0.4, 0.1), (0.2, 0.3)] {
@@ -799,7 +897,8 @@ mod tests {
         let dir = generated_dir(60, 4_000, "2023-01-01", "2024-12-31", 5);
         let d = days_from_date(chrono::NaiveDate::from_ymd_opt(2024, 6, 30).unwrap());
         let p = quick_train_params().cash;
-        let plan = SnapshotPlan { step: 14, max_snapshots: 26, max_rows: usize::MAX, recalibrate: true };
+        let plan =
+            SnapshotPlan { step: 14, max_snapshots: 26, max_rows: usize::MAX, recalibrate: true, week_spread: true };
         let full = full_history(dir.path());
         let cut = load_history(dir.path(), d, &InvoiceReadOptions::default(), &FxTable::default()).unwrap();
         let a = fit_remaining_time(&full, d, 91, plan, &p).unwrap();

@@ -200,17 +200,22 @@ pub struct SnapshotPlan {
     /// Recalibrate the model's distributions by how they did on the snapshots newer
     /// than its newest (see [`super::copula::LevelMap`]; plans saved before this
     /// setting read as on).
-    #[serde(default = "recalibrate_by_default")]
+    #[serde(default = "on_by_default")]
     pub recalibrate: bool,
+    /// Widen the cash forecast's weekly intervals by how its weekly totals missed on the
+    /// newest weeks (see [`super::copula::week_spread`]; plans saved before this setting
+    /// read as on).
+    #[serde(default = "on_by_default")]
+    pub week_spread: bool,
 }
 
-fn recalibrate_by_default() -> bool {
+fn on_by_default() -> bool {
     true
 }
 
 impl Default for SnapshotPlan {
     fn default() -> Self {
-        SnapshotPlan { step: 7, max_snapshots: 104, max_rows: 150_000, recalibrate: true }
+        SnapshotPlan { step: 7, max_snapshots: 104, max_rows: 150_000, recalibrate: true, week_spread: true }
     }
 }
 
@@ -343,7 +348,8 @@ mod tests {
         let dir = generated_dir(40, 3_000, "2023-01-01", "2024-12-31", 11);
         let d = days_from_date(chrono::NaiveDate::from_ymd_opt(2024, 9, 30).unwrap());
         let h = full_history(dir.path());
-        let plan = SnapshotPlan { step: 7, max_snapshots: 20, max_rows: usize::MAX, recalibrate: true };
+        let plan =
+            SnapshotPlan { step: 7, max_snapshots: 20, max_rows: usize::MAX, recalibrate: true, week_spread: true };
         let (all, _, days) = snapshot_rows(&h, d, 91, plan);
         let newest = days[0];
         let first = days.iter().filter(|&&s| s == newest).count();
@@ -386,13 +392,13 @@ mod tests {
             &full,
             d,
             91,
-            SnapshotPlan { step: 7, max_snapshots: 20, max_rows: usize::MAX, recalibrate: true },
+            SnapshotPlan { step: 7, max_snapshots: 20, max_rows: usize::MAX, recalibrate: true, week_spread: true },
         );
         let (sb, yb, db) = snapshot_rows(
             &cut,
             d,
             91,
-            SnapshotPlan { step: 7, max_snapshots: 20, max_rows: usize::MAX, recalibrate: true },
+            SnapshotPlan { step: 7, max_snapshots: 20, max_rows: usize::MAX, recalibrate: true, week_spread: true },
         );
         assert_eq!(da, db);
         assert_eq!(sa.len(), sb.len());

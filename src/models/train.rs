@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::anomaly::{AnomalyModel, AnomalyParams, AnomalyParamsError};
 use super::artifact::{manifest, ArtifactError, Kind, Manifest, ModelStore};
-use super::backtest::{run_backtest, BacktestParams, BacktestReport};
+use super::backtest::{learn_week_spread, run_backtest, BacktestParams, BacktestReport, CashForecaster};
 use super::copula::{fit_remaining_time, Copula, LevelMap};
 use super::dataset::{training_rows, SnapshotPlan};
 use super::fitting::{fit_payment, fit_risk};
@@ -257,6 +257,21 @@ pub struct Trained {
 /// # Errors
 /// [`TrainError`].
 pub fn train_all(h: &History, d: i32, p: &TrainParams) -> Result<Trained, TrainError> {
+    train_all_with(h, d, p, None)
+}
+
+/// [`train_all`], and with `forecast` (the cash forecast, supplied by the layer that
+/// owns it) the spread of the forecast's weekly totals learned from how it missed on the
+/// newest weeks ([`learn_week_spread`]; without, none).
+///
+/// # Errors
+/// [`TrainError`].
+pub fn train_all_with(
+    h: &History,
+    d: i32,
+    p: &TrainParams,
+    forecast: Option<CashForecaster<'_>>,
+) -> Result<Trained, TrainError> {
     let clock = std::time::Instant::now();
     let lap = |what: &str| tracing::info!(seconds = clock.elapsed().as_secs_f64(), "train: {what}");
     let train = training_rows(h, d);
@@ -294,8 +309,13 @@ pub fn train_all(h: &History, d: i32, p: &TrainParams) -> Result<Trained, TrainE
     };
     let ((payment_and_risk, fit), validation) = rayon::join(|| rayon::join(payment_and_risk, cash), validation);
     let (payment, n_pay, mut risks, n_risk) = payment_and_risk?;
-    let fit = fit?;
+    let mut fit = fit?;
     let validation = validation?;
+    if let Some(fc) = forecast {
+        let closed = payment.closed(&h.holidays);
+        learn_week_spread(h, d, &mut fit, p.cash_horizon_days, p.cash_snapshots, &payment, &closed, fc)?;
+        lap("weekly spread of the cash forecast");
+    }
 
     let mut rows = BTreeMap::new();
     rows.insert(Kind::PaymentDate, n_pay);
@@ -413,6 +433,10 @@ pub fn save_all(
         let mut newest = shares(l);
         newest["past_due"] = shares(l.for_row(true));
         obj.insert("newest_weeks".into(), newest);
+    }
+    // How far the forecast's weekly totals strayed there beyond its draws.
+    if let (Some(c), Some(obj)) = (&m.cash_copula, cash_validation.as_object_mut()) {
+        obj.insert("week_spread".into(), serde_json::json!((c.week_spread * 1e4).round() / 1e4));
     }
     let v = store.save(
         mk(Kind::Cash, cash, p.cash.seed, cash_validation),
