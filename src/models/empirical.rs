@@ -1008,6 +1008,9 @@ mod tests {
         // A newcomer met online, without a country, starts from its invoice's currency.
         let (a, b) = (m.no_history_in(None, Some("CAD")), m.no_history_in(None, Some("USD")));
         assert!(a.offset - b.offset > 5.0, "{} {}", a.offset, b.offset);
+        // Values as a client may send them (padded, or blank for unknown) are looked up
+        // trimmed, as training keys them.
+        assert_eq!(m.no_history_in(Some("  "), Some(" CAD ")).offset, a.offset);
     }
 
     #[test]
