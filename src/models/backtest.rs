@@ -388,8 +388,13 @@ fn newest_weeks(
     let (mut out, mut read) = (Vec::new(), 0);
     let mut s = d - step;
     while s > d - cap_days && read < plan.max_rows {
+        // Whole weeks known at `d` (none for a snapshot less than a week old).
         let weeks = (d - s).min(cap_days) / 7;
-        let rows = open_rows(h, s, InvoiceView::AtDate, |_| weeks >= 1);
+        if weeks < 1 {
+            s -= step;
+            continue;
+        }
+        let rows = open_rows(h, s, InvoiceView::AtDate, |_| true);
         read += rows.len();
         if !rows.is_empty() {
             let dists = predict_dists(model, fit.within.as_ref(), &fit.early, fit.levels.as_ref(), rows.x.view(), cap)?;
