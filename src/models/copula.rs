@@ -599,12 +599,23 @@ const MIN_SPREAD_WEEKS: usize = 8;
 /// Largest [`week_spread`].
 const MAX_SPREAD: f64 = 1.0;
 
+/// Normal quantile at 0.9: a p10–p90 interval is ±`Z90` standard deviations wide.
+const Z90: f64 = 1.281_551_6;
+
 /// The spread `τ` of a factor `exp(τz − τ²/2)` (z standard normal, one per week and
-/// draw) that the forecast's weekly draws need so that their spread matches how far the
-/// weeks' totals strayed from their expectations, pooled over `weeks`:
-/// `τ² = Σ((A − E)² − σ²) / Σ(E² + σ²)`, with `σ` the draws' own standard deviation read
-/// from their p10–p90 (a normal's 2·1.2816σ) and the factor adding about `τ²(E² + σ²)`
-/// to their variance. 0 when the draws already cover the misses; None with fewer than
+/// draw) that the forecast's weekly draws need for their intervals to hold the weeks'
+/// totals as they strayed from their expectations over `weeks`: the larger of
+///
+/// - the spread that matches the misses' variance, `τ² = Σ((A − E)² − σ²) / Σ(E² + σ²)`,
+///   with `σ` the draws' own standard deviation read from their p10–p90 (a normal's
+///   2·1.2816σ) and the factor adding about `τ²(E² + σ²)` to their variance; and
+/// - the spread that puts 80% of the weeks inside their intervals: a week outside needs
+///   `τ² = ((A − E)² − h²) / (1.2816²(E² + σ²))`, `h` the interval's half on the side
+///   of `A` (the interval widened by the factor's p10–p90 on top of its own), and the
+///   80th percentile of the weeks' needs is taken. A miss the same way at every date
+///   (a bias) is covered less well by a spread matched on the variance alone.
+///
+/// 0 when the draws already allow for the misses; None with fewer than
 /// [`MIN_SPREAD_WEEKS`] weeks or no expectation.
 ///
 /// The draws tie invoices by customer and by date, but each invoice still draws from its
@@ -616,16 +627,43 @@ pub fn week_spread(weeks: &[WeekOutcome]) -> Option<f64> {
     if weeks.len() < MIN_SPREAD_WEEKS {
         return None;
     }
+    let sd = |w: &WeekOutcome| ((w.p90 - w.p10) / (2.0 * Z90)).max(0.0);
     let (mut excess, mut scale) = (0.0, 0.0);
     for w in weeks {
-        let sd = ((w.p90 - w.p10) / (2.0 * 1.281_551_6)).max(0.0);
-        excess += (w.actual - w.expected).powi(2) - sd * sd;
-        scale += w.expected * w.expected + sd * sd;
+        let s = sd(w);
+        excess += (w.actual - w.expected).powi(2) - s * s;
+        scale += w.expected * w.expected + s * s;
     }
     if !(scale > 0.0 && excess.is_finite()) {
         return None;
     }
-    Some((excess.max(0.0) / scale).sqrt().min(MAX_SPREAD))
+    let by_variance = (excess.max(0.0) / scale).sqrt();
+    // Weeks with nothing expected and nothing arrived are inside any interval and say
+    // nothing of its width (as the backtest counts them).
+    let mut need: Vec<f64> = weeks
+        .iter()
+        .filter(|w| w.expected > 0.0 || w.actual > 0.0)
+        .map(|w| {
+            let half = if w.actual >= w.expected { w.p90 - w.expected } else { w.expected - w.p10 }.max(0.0);
+            let over = (w.actual - w.expected).powi(2) - half * half;
+            let t2 = over / (Z90 * Z90 * (w.expected.powi(2) + sd(w).powi(2)));
+            if over <= 0.0 {
+                0.0
+            } else if t2.is_finite() {
+                t2.sqrt()
+            } else {
+                // Nothing expected or drawn, yet something arrived: no spread of the
+                // expectation reaches it.
+                MAX_SPREAD
+            }
+        })
+        .collect();
+    if need.is_empty() {
+        return Some(by_variance.min(MAX_SPREAD));
+    }
+    need.sort_by(f64::total_cmp);
+    let by_coverage = crate::features::stats::quantile_sorted(&need, 0.8);
+    Some(by_variance.max(by_coverage).min(MAX_SPREAD))
 }
 
 /// What [`fit_remaining_time`] learns.
@@ -860,6 +898,25 @@ mod tests {
             .collect();
         let t = week_spread(&missed).expect("enough weeks");
         assert!((t - 0.2).abs() < 0.01, "{t}");
+        // Most weeks right on, a quarter far off: the variance is matched by a small
+        // spread, which would leave those weeks outside; 80% inside needs more.
+        let biased: Vec<WeekOutcome> = within
+            .iter()
+            .enumerate()
+            .map(|(k, w)| {
+                let sd = 0.01 * w.expected;
+                let miss = if k % 4 == 0 { 0.1 } else { 0.0 };
+                WeekOutcome {
+                    p10: w.expected - 1.2816 * sd,
+                    p90: w.expected + 1.2816 * sd,
+                    actual: w.expected * (1.0 + miss),
+                    ..*w
+                }
+            })
+            .collect();
+        let t = week_spread(&biased).expect("enough weeks");
+        // Variance alone: sqrt(0.25 · 0.1²) = 0.05; inside: 0.1 / 1.2816 = 0.078.
+        assert!(t > 0.07 && t < 0.08, "{t}");
         assert!(week_spread(&missed[..MIN_SPREAD_WEEKS - 1]).is_none());
         let nothing: Vec<WeekOutcome> =
             missed.iter().map(|w| WeekOutcome { expected: 0.0, p10: 0.0, p90: 0.0, ..*w }).collect();
