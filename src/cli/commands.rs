@@ -82,12 +82,7 @@ pub fn run(cli: Cli) -> Result<()> {
             let t = Instant::now();
             let h = history_for_models(&data, FAR_FUTURE, &read)?;
             // The cash forecast as `arsight forecast` makes it, scored beside the protocol.
-            let fp = crate::forecast::ForecastParams::default();
-            fp.check(fp.horizon_days).context("forecast settings")?;
-            let forecaster = |case: &crate::models::backtest::CashCase<'_>| {
-                crate::forecast::forecast_case(case, &fp).expect("settings checked above")
-            };
-            let report = run_backtest_with(&h, &params, Some(&forecaster)).context("backtest")?;
+            let report = run_backtest_with(&h, &params, Some(&case_forecast)).context("backtest")?;
             print!("{}", report.markdown());
             println!("\n({:.1}s)", t.elapsed().as_secs_f64());
             if let Some(out) = out {
@@ -288,6 +283,12 @@ fn history_for_models(data: &Path, d: i32, read: &InvoiceReadOptions) -> Result<
     Ok(h)
 }
 
+/// The cash forecast of a case as `arsight forecast` makes it (default settings), for
+/// the models layer's backtest and weekly spread.
+fn case_forecast(case: &crate::models::backtest::CashCase<'_>) -> crate::models::backtest::CaseForecast {
+    crate::forecast::forecast_case(case, &ForecastParams::default()).expect("the default settings are valid")
+}
+
 fn train_params(file: Option<&Path>, seed: u64) -> Result<TrainParams> {
     let p = TrainParams::default().with_seed(seed);
     let Some(file) = file else { return Ok(p) };
@@ -299,12 +300,8 @@ fn train_cmd(data: &Path, as_of: NaiveDate, models: &Path, params: &TrainParams,
     let t = Instant::now();
     let d = days_from_date(as_of);
     let h = history_for_models(data, d, &read_options(default_currency)?)?;
-    // The cash forecast as `arsight forecast` makes it, for the spread of its weekly totals.
-    let fp = crate::forecast::ForecastParams::default();
-    let forecaster = |case: &crate::models::backtest::CashCase<'_>| {
-        crate::forecast::forecast_case(case, &fp).expect("default settings are valid")
-    };
-    let trained = train_all_with(&h, d, params, Some(&forecaster)).context("training")?;
+    // With the cash forecast, for the spread of its weekly totals.
+    let trained = train_all_with(&h, d, params, Some(&case_forecast)).context("training")?;
     let fingerprint = data_fingerprint(data)?;
     let store = ModelStore::new(models);
     let versions = save_all(&store, &trained, params, &fingerprint)
