@@ -25,7 +25,9 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use super::copula::{fit_remaining_time, predict_dists, week_spread, CashDist, CashFit, WeekOutcome};
-use super::dataset::{feature_index, open_rows, scoring_rows, training_rows, InvoiceView, Rows, SnapshotPlan};
+use super::dataset::{
+    feature_index, newest_snapshot_days, open_rows, scoring_rows, training_rows, InvoiceView, Rows, SnapshotPlan,
+};
 use super::fitting::{fit_payment, fit_risk};
 use super::gbdt::GbdtError;
 use super::metrics;
@@ -384,14 +386,14 @@ fn newest_weeks(
 ) -> Result<Vec<WeekOutcome>, GbdtError> {
     let Some(model) = &fit.model else { return Ok(Vec::new()) };
     let cap = f64::from(cap_days);
-    let step = plan.step.max(1);
     let (mut out, mut read) = (Vec::new(), 0);
-    let mut s = d - step;
-    while s > d - cap_days && read < plan.max_rows {
+    for s in newest_snapshot_days(d, cap_days, plan) {
+        if read >= plan.max_rows {
+            break;
+        }
         // Whole weeks known at `d` (none for a snapshot less than a week old).
         let weeks = (d - s).min(cap_days) / 7;
         if weeks < 1 {
-            s -= step;
             continue;
         }
         let rows = open_rows(h, s, InvoiceView::AtDate, |_| true);
@@ -431,7 +433,6 @@ fn newest_weeks(
                 actual: a,
             }));
         }
-        s -= step;
     }
     Ok(out)
 }

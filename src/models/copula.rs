@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use ndarray::{ArrayView2, Axis};
 use serde::{Deserialize, Serialize};
 
-use super::dataset::{open_rows, snapshot_rows, InvoiceView, SnapshotPlan};
+use super::dataset::{newest_snapshot_days, open_rows, snapshot_rows, InvoiceView, SnapshotPlan};
 use super::gbdt::{Gbdt, GbdtError, GbdtParams, Loss};
 use super::payment::{PaymentDateModel, PaymentDateParams};
 use crate::features::history::History;
@@ -701,11 +701,12 @@ fn recent_levels(
     early: &[(i32, Gbdt)],
 ) -> Result<Option<LevelMap>, GbdtError> {
     let cap = f64::from(horizon);
-    let step = plan.step.max(1);
     let past_due = super::dataset::feature_index("inv.is_past_due");
     let (mut obs, mut due, mut over) = (Vec::new(), Vec::new(), Vec::new());
-    let mut s = d - step;
-    while s > d - horizon && obs.len() < plan.max_rows {
+    for s in newest_snapshot_days(d, horizon, plan) {
+        if obs.len() >= plan.max_rows {
+            break;
+        }
         let rows = open_rows(h, s, InvoiceView::AtDate, |_| true);
         if !rows.is_empty() {
             let dists = predict_dists(model, within, early, None, rows.x.view(), cap)?;
@@ -725,7 +726,6 @@ fn recent_levels(
                 }
             }
         }
-        s -= step;
     }
     // Invoices not yet due get their own map, those past due theirs; a group with too
     // few rows takes the map of all.

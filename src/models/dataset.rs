@@ -219,6 +219,14 @@ impl Default for SnapshotPlan {
     }
 }
 
+/// The snapshot days newer than the cash model's newest training snapshot (`d −
+/// horizon`), every `plan.step` days, the newest first: where that model is scored out
+/// of sample (the level map and the forecast's weekly spread read these).
+pub fn newest_snapshot_days(d: i32, horizon: i32, plan: SnapshotPlan) -> impl Iterator<Item = i32> {
+    let step = plan.step.max(1);
+    (1..).map(move |k| d - k * step).take_while(move |&s| s > d - horizon)
+}
+
 /// Snapshot rows for the remaining-time model: invoices open at snapshot dates
 /// `s = d − horizon − step·j` (back to the first invoice, within `plan`'s limits),
 /// with inputs as known at `s` and label `min(paid − s, horizon + 1)`, always known
