@@ -416,6 +416,37 @@ impl LevelMap {
     }
 }
 
+/// Days from the as-of date to the due date of each row of `x`, 0 for rows past due:
+/// what a cash model fitted `from_due` adds to its quantiles.
+fn days_to_due<'a>(x: ArrayView2<'a, f64>) -> impl Iterator<Item = f64> + 'a {
+    let j = super::dataset::feature_index("inv.days_to_due");
+    x.index_axis_move(Axis(1), j).into_iter().map(|&v| v.max(0.0))
+}
+
+/// The cash model's targets for snapshot rows `x` with days until payment `remaining`:
+/// those days, or with `from_due` the days after the later of the snapshot date and
+/// the due date.
+pub fn remaining_targets(x: ArrayView2<'_, f64>, remaining: &[f64], from_due: bool) -> Vec<f64> {
+    if from_due {
+        remaining.iter().zip(days_to_due(x)).map(|(r, o)| r - o).collect()
+    } else {
+        remaining.to_vec()
+    }
+}
+
+/// The cash model's p10/p50/p90 days until payment of each row of `x` (for a model
+/// fitted [`PaymentDateModel::from_due`], its quantiles plus the days to the due date).
+///
+/// # Errors
+/// [`GbdtError::Features`] on an input width mismatch.
+pub fn remaining_quantiles(model: &PaymentDateModel, x: ArrayView2<'_, f64>) -> Result<Vec<[f64; 3]>, GbdtError> {
+    let q = model.predict(x)?;
+    if !model.from_due {
+        return Ok(q);
+    }
+    Ok(q.into_iter().zip(days_to_due(x)).map(|(q, o)| q.map(|v| v + o)).collect())
+}
+
 /// Every row's [`CashDist`]: the remaining-time quantiles of `model`, with the
 /// classifier its probability of payment within `cap` days, with `map` recalibrated
 /// (its overdue map for rows past due).
@@ -430,7 +461,7 @@ pub fn predict_dists(
     x: ArrayView2<'_, f64>,
     cap: f64,
 ) -> Result<Vec<CashDist>, GbdtError> {
-    let q = model.predict(x)?;
+    let q = remaining_quantiles(model, x)?;
     let pi = within.map(|w| w.predict(x)).transpose()?;
     let pe = early.iter().map(|(t, m)| Ok((f64::from(*t), m.predict(x)?))).collect::<Result<Vec<_>, GbdtError>>()?;
     let past_due = super::dataset::feature_index("inv.is_past_due");
@@ -785,7 +816,10 @@ pub fn fit_remaining_time(
     if n < 50 {
         return Ok(out);
     }
-    out.model = Some(params.fit(snap.x.view(), &remaining, None, None)?);
+    // The quantiles' target (the classifiers keep the days after the snapshot date:
+    // "within so many days" is about the horizon).
+    let target = remaining_targets(snap.x.view(), &remaining, plan.from_due);
+    out.model = Some(PaymentDateModel { from_due: plan.from_due, ..params.fit(snap.x.view(), &target, None, None)? });
     out.within = fit_within(params, snap.x.view(), &remaining, horizon)?;
     for t in EARLY_DAYS.into_iter().filter(|&t| t < horizon) {
         if let Some(m) = fit_within(params, snap.x.view(), &remaining, t)? {
@@ -812,6 +846,7 @@ pub fn fit_remaining_time(
         return Ok(out);
     }
     let y: Vec<f64> = fit_rows.iter().map(|&i| remaining[i]).collect();
+    let yq: Vec<f64> = fit_rows.iter().map(|&i| target[i]).collect();
     // The early model only places the calibration snapshots' outcomes for the
     // correlations: half the trees at twice the rate do that as well (BENCHMARKS.md,
     // "Cash forecast speed") and take half the time.
@@ -821,7 +856,7 @@ pub fn fit_remaining_time(
         ..params.clone()
     };
     let xf = snap.x.select(Axis(0), &fit_rows);
-    let early = quick.fit(xf.view(), &y, None, None)?;
+    let early = PaymentDateModel { from_due: plan.from_due, ..quick.fit(xf.view(), &yq, None, None)? };
     let early_within = fit_within(&quick, xf.view(), &y, horizon)?;
     let xc = snap.x.select(Axis(0), &cal_rows);
     let dists = predict_dists(&early, early_within.as_ref(), &[], None, xc.view(), cap)?;
@@ -845,6 +880,7 @@ pub fn fit_remaining_time(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::models::dataset::feature_index;
     use crate::rng::Rng;
 
     /// Scores drawn from the copula itself: `days` dates, `custs` customers with
@@ -954,8 +990,7 @@ mod tests {
         let dir = generated_dir(60, 4_000, "2023-01-01", "2024-12-31", 5);
         let d = days_from_date(chrono::NaiveDate::from_ymd_opt(2024, 6, 30).unwrap());
         let p = quick_train_params().cash;
-        let plan =
-            SnapshotPlan { step: 14, max_snapshots: 26, max_rows: usize::MAX, recalibrate: true, week_spread: true };
+        let plan = SnapshotPlan { step: 14, max_snapshots: 26, max_rows: usize::MAX, ..SnapshotPlan::default() };
         let full = full_history(dir.path());
         let cut = load_history(dir.path(), d, &InvoiceReadOptions::default(), &FxTable::default()).unwrap();
         let a = fit_remaining_time(&full, d, 91, plan, &p).unwrap();
@@ -1241,6 +1276,43 @@ mod tests {
                 assert!((fast[i] - slow).abs() < 1e-9 * (1.0 + slow.abs()), "{i}: {} vs {slow} ({:?})", fast[i], m.g);
             }
         }
+    }
+
+    #[test]
+    fn a_cash_model_fitted_from_the_due_date_adds_it_back_when_it_predicts() {
+        // Every invoice pays 3 days after its due date, due 0..60 days after the
+        // snapshot (a third already past due pay 1..5 days after it); 30 small trees.
+        let n = 3_000;
+        let (dtd, pdd) = (feature_index("inv.days_to_due"), feature_index("inv.is_past_due"));
+        let mut x = ndarray::Array2::<f64>::zeros((n, crate::models::dataset::N_MODEL_FEATURES));
+        let mut remaining = Vec::with_capacity(n);
+        for i in 0..n {
+            if i % 3 == 0 {
+                x[[i, dtd]] = -((i % 40) as f64);
+                x[[i, pdd]] = 1.0;
+                remaining.push((1 + i % 5) as f64);
+            } else {
+                x[[i, dtd]] = (i % 61) as f64;
+                remaining.push((i % 61) as f64 + 3.0);
+            }
+        }
+        let p = PaymentDateParams { n_trees: 30, learning_rate: 0.2, ..PaymentDateParams::cash_default() };
+        let fit = |from_due: bool| {
+            let y = remaining_targets(x.view(), &remaining, from_due);
+            let m = PaymentDateModel { from_due, ..p.fit(x.view(), &y, None, None).unwrap() };
+            let q = remaining_quantiles(&m, x.view()).unwrap();
+            q.iter().zip(&remaining).map(|(q, r)| (q[1] - r).abs()).sum::<f64>() / n as f64
+        };
+        let targets = remaining_targets(x.view(), &remaining, true);
+        assert_eq!((targets[1], targets[0]), (3.0, 1.0), "days past the due date; past due, days until payment");
+        let (plain, from_due) = (fit(false), fit(true));
+        assert!(from_due < 0.5, "median error {from_due} days");
+        assert!(from_due < plain / 2.0, "from the due date {from_due}, from the snapshot {plain}");
+        // Models saved before the setting read as fitted from the snapshot date.
+        let m = p.fit(x.view(), &remaining, None, None).unwrap();
+        let mut v = serde_json::to_value(&m).unwrap();
+        v.as_object_mut().unwrap().remove("from_due");
+        assert!(!serde_json::from_value::<PaymentDateModel>(v).unwrap().from_due);
     }
 
     #[test]

@@ -207,6 +207,13 @@ pub struct SnapshotPlan {
     /// read as on).
     #[serde(default = "on_by_default")]
     pub week_spread: bool,
+    /// Fit the cash model on the days after the later of the snapshot date and the
+    /// due date (an invoice not yet due: its days past the due date; one past due: its
+    /// days until payment), not on the days after the snapshot date; the due date is
+    /// added back when it predicts (see [`super::copula::remaining_quantiles`]; plans
+    /// saved before this setting read as off, as they were fitted).
+    #[serde(default)]
+    pub from_due: bool,
 }
 
 fn on_by_default() -> bool {
@@ -215,7 +222,14 @@ fn on_by_default() -> bool {
 
 impl Default for SnapshotPlan {
     fn default() -> Self {
-        SnapshotPlan { step: 7, max_snapshots: 104, max_rows: 150_000, recalibrate: true, week_spread: true }
+        SnapshotPlan {
+            step: 7,
+            max_snapshots: 104,
+            max_rows: 150_000,
+            recalibrate: true,
+            week_spread: true,
+            from_due: true,
+        }
     }
 }
 
@@ -356,8 +370,7 @@ mod tests {
         let dir = generated_dir(40, 3_000, "2023-01-01", "2024-12-31", 11);
         let d = days_from_date(chrono::NaiveDate::from_ymd_opt(2024, 9, 30).unwrap());
         let h = full_history(dir.path());
-        let plan =
-            SnapshotPlan { step: 7, max_snapshots: 20, max_rows: usize::MAX, recalibrate: true, week_spread: true };
+        let plan = SnapshotPlan { step: 7, max_snapshots: 20, max_rows: usize::MAX, ..SnapshotPlan::default() };
         let (all, _, days) = snapshot_rows(&h, d, 91, plan);
         let newest = days[0];
         let first = days.iter().filter(|&&s| s == newest).count();
@@ -400,13 +413,13 @@ mod tests {
             &full,
             d,
             91,
-            SnapshotPlan { step: 7, max_snapshots: 20, max_rows: usize::MAX, recalibrate: true, week_spread: true },
+            SnapshotPlan { step: 7, max_snapshots: 20, max_rows: usize::MAX, ..SnapshotPlan::default() },
         );
         let (sb, yb, db) = snapshot_rows(
             &cut,
             d,
             91,
-            SnapshotPlan { step: 7, max_snapshots: 20, max_rows: usize::MAX, recalibrate: true, week_spread: true },
+            SnapshotPlan { step: 7, max_snapshots: 20, max_rows: usize::MAX, ..SnapshotPlan::default() },
         );
         assert_eq!(da, db);
         assert_eq!(sa.len(), sb.len());

@@ -183,6 +183,12 @@ pub struct PaymentDateModel {
     /// business days): they close it like the `holidays` table's days.
     #[serde(default)]
     pub closed_days: Vec<i32>,
+    /// Cash (remaining-time) model only: its quantiles are days after the later of the
+    /// as-of date and the due date, not after the as-of date (see
+    /// [`super::copula::remaining_quantiles`]; models saved before this setting read
+    /// false, as they were fitted).
+    #[serde(default)]
+    pub from_due: bool,
 }
 
 /// Blend weights tried for the empirical model.
@@ -262,6 +268,7 @@ impl PaymentDateParams {
             empirical_weight: [[0.0; 3]; 2],
             settles_on_business_days: false,
             closed_days: Vec::new(),
+            from_due: false,
         })
     }
 }
