@@ -539,7 +539,7 @@ mod tests {
     fn a_settings_file_overrides_only_what_it_names() {
         let p = TrainParams::default()
             .with_overrides(
-                "validation_days = 63\n[payment]\nn_trees = 120\nlearning_rate = 1\n[cash_snapshots]\nstep = 14\nrecalibrate = false\n",
+                "validation_days = 63\n[payment]\nn_trees = 120\nlearning_rate = 1\n[cash_snapshots]\nstep = 14\nrecalibrate = false\nfrom_due = false\n",
             )
             .unwrap();
         let d = TrainParams::default();
@@ -547,6 +547,7 @@ mod tests {
         assert!((p.payment.learning_rate - 1.0).abs() < 1e-12, "an integer is taken where a float is expected");
         assert_eq!(p.cash_snapshots.step, 14);
         assert!(d.cash_snapshots.recalibrate && !p.cash_snapshots.recalibrate);
+        assert!(d.cash_snapshots.from_due && !p.cash_snapshots.from_due);
         let e = TrainParams::default().with_overrides("[cash_snapshots]\nrecalibrate = 1\n").unwrap_err().to_string();
         assert!(e.contains("`cash_snapshots.recalibrate` should be boolean"), "{e}");
         assert_eq!(p.validation_days, 63);
@@ -609,6 +610,7 @@ mod tests {
         assert!(loaded == t.models, "what is loaded is what was trained");
         assert!(t.models.cash_copula.is_some_and(|c| c.rows >= 100), "{:?}", t.models.cash_copula);
         assert!(t.models.cash_within.is_some(), "generated ledgers hold invoices not paid within the horizon");
+        assert!(t.models.cash.as_ref().is_some_and(|c| c.from_due), "the cash model counts from the due date");
         assert!(t.models.cash_levels.as_ref().is_some_and(|m| m.rows >= 200), "{:?}", t.models.cash_levels);
         assert_eq!(manifests[&Kind::PaymentDate].feature_names.len(), crate::models::dataset::N_MODEL_FEATURES);
         assert!(manifests[&Kind::Risk].validation["model"]["late_roc_auc"].as_f64().is_some());
