@@ -45,7 +45,8 @@ try:
 except ImportError:
     sys.exit("lightgbm is not installed: pip install lightgbm pandas pyarrow")
 
-EPOCH = pd.Timestamp("1970-01-01")
+import backtest_pairs as pairs
+from backtest_pairs import EPOCH
 
 
 # Units of each currency per USD: the approximate table arsight uses by default
@@ -301,19 +302,6 @@ def without_history(df, rows):
     return ~(rows["customer_id"].map(first).fillna(np.inf) <= rows["as_of"]).to_numpy()
 
 
-def paired(ours, ref, stat, n=1000, seed=1):
-    """`stat` of arsight minus `stat` of the reference, and the 5th and 95th percentiles
-    of that difference over `n` resamples of the as-of dates both sides scored (both on
-    the same resample; a date's rows go together). `ours`, `ref`: DataFrames with an
-    `as_of` column; `stat` reads a DataFrame."""
-    dates = np.intersect1d(ours["as_of"].unique(), ref["as_of"].unique())
-    go, gr = dict(tuple(ours.groupby("as_of"))), dict(tuple(ref.groupby("as_of")))
-    diff = lambda ks: stat(pd.concat([go[k] for k in ks])) - stat(pd.concat([gr[k] for k in ks]))
-    rng = np.random.default_rng(seed)
-    diffs = [diff(dates[rng.integers(0, len(dates), len(dates))]) for _ in range(n)]
-    return diff(dates), np.percentile(diffs, [5, 95])
-
-
 def date_interval(by_date, stat, n=1000, seed=1):
     """5th and 95th percentiles of `stat` (of a list of per-date parts) over `n`
     resamples of the as-of dates in `by_date`."""
@@ -401,18 +389,15 @@ def main():
     for name, again, said in [("MAE", mae(ours_rows), model["mae_days"]), ("WAPE", wape(ours_weeks), model["wape"])]:
         if abs(again - said) > 1e-3:
             print(f"\nwarning: arsight's {name} recomputed from its rows is {again:.4f}, its report says {said:.4f}")
-    ours_cash = pd.DataFrame([((pd.Timestamp(b["as_of"]) - EPOCH).days, b["cash_crps_days"] * b["cash_amount_base"],
-                               b["cash_amount_base"]) for b in model["by_date"] if b.get("cash_crps_days") is not None],
-                             columns=["as_of", "crps_w", "amount"])
-    crps = lambda x: x["crps_w"].sum() / x["amount"].sum()
+    ours_cash = pairs.cash_by_date(model)
     print("\narsight minus the reference, on the same resamples of the as-of dates\n")
     print("| figure | difference | 90% of resamples |\n|---|---:|---:|")
     for name, o, r, f, digits in [("MAE d", ours_rows, ref_rows, mae, 2), ("late ROC-AUC", ours_rows, ref_rows, roc, 3),
                                   ("Brier", ours_rows, ref_rows, brier, 3), ("WAPE 13 wk", ours_weeks, ref["weeks"], wape, 3),
-                                  ("cash CRPS d", ours_cash, ref["cash_by_date"], crps, 2)]:
+                                  ("cash CRPS d", ours_cash, ref["cash_by_date"], pairs.crps, 2)]:
         if len(o) == 0 or len(r) == 0:
             continue
-        d, (lo, hi) = paired(o, r, f)
+        d, (lo, hi) = pairs.paired(o, r, f)
         print(f"| {name} | {d:+.{digits}f} | {lo:+.{digits}f} to {hi:+.{digits}f} |")
 
     # Invoices of customers with no settled invoice at the as-of date apart.

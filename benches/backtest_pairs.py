@@ -1,0 +1,35 @@
+"""Paired comparisons of backtest figures over resamples of the as-of dates, shared by
+`reference_backtest.py` (arsight against the LightGBM reference) and
+`compare_backtests.py` (two arsight reports of one ledger)."""
+
+import numpy as np
+import pandas as pd
+
+EPOCH = pd.Timestamp("1970-01-01")
+
+
+def paired(ours, ref, stat, n=1000, seed=1):
+    """`stat` of arsight minus `stat` of the reference, and the 5th and 95th percentiles
+    of that difference over `n` resamples of the as-of dates both sides scored (both on
+    the same resample; a date's rows go together). `ours`, `ref`: DataFrames with an
+    `as_of` column; `stat` reads a DataFrame."""
+    dates = np.intersect1d(ours["as_of"].unique(), ref["as_of"].unique())
+    go, gr = dict(tuple(ours.groupby("as_of"))), dict(tuple(ref.groupby("as_of")))
+    diff = lambda ks: stat(pd.concat([go[k] for k in ks])) - stat(pd.concat([gr[k] for k in ks]))
+    rng = np.random.default_rng(seed)
+    diffs = [diff(dates[rng.integers(0, len(dates), len(dates))]) for _ in range(n)]
+    return diff(dates), np.percentile(diffs, [5, 95])
+
+
+def cash_by_date(method):
+    """A backtest report method's cash CRPS by as-of date (those whose horizon the data
+    covers): `as_of` (days since 1970), `crps_w` (CRPS times the date's amount) and
+    `amount`, to pool with [`crps`]."""
+    return pd.DataFrame([((pd.Timestamp(b["as_of"]) - EPOCH).days, b["cash_crps_days"] * b["cash_amount_base"],
+                          b["cash_amount_base"]) for b in method["by_date"] if b.get("cash_crps_days") is not None],
+                        columns=["as_of", "crps_w", "amount"])
+
+
+def crps(x):
+    """The amount-weighted CRPS of the dates in `x` (rows of [`cash_by_date`])."""
+    return x["crps_w"].sum() / x["amount"].sum()
