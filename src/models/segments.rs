@@ -159,6 +159,7 @@ impl SegmentParams {
                 (name_of(&raw), zc, raw)
             })
             .collect();
+        qualify_history(&mut clusters);
         // Stable order and names: by name, then by mean days late; repeats get "#2".
         clusters.sort_by(|a, b| a.0.cmp(&b.0).then(a.2[0].total_cmp(&b.2[0])));
         let mut seen: Vec<String> = Vec::new();
@@ -200,6 +201,27 @@ fn clean(v: f64, fill: f64) -> f64 {
         v
     } else {
         fill
+    }
+}
+
+/// Settled invoices (a centroid's typical count) below which a cluster's behaviour is
+/// read from too few payments: "little history".
+const LITTLE_HISTORY: f64 = 3.0;
+
+/// Where clusters share a name and some of them have little history behind it and the
+/// others more (occasional counterparties beside regular customers of the same pace),
+/// those with little history are named so ("slow but steady, little history") instead
+/// of by a number. `clusters` hold (name, standardised centroid, raw centroid).
+fn qualify_history(clusters: &mut [(String, Vec<f64>, Vec<f64>)]) {
+    let j = SEGMENT_FEATURES.iter().position(|f| *f == "n_paid").expect("n_paid");
+    let little = |c: &(String, Vec<f64>, Vec<f64>)| c.2[j] < LITTLE_HISTORY;
+    let names: Vec<String> = clusters.iter().map(|c| c.0.clone()).collect();
+    for (i, name) in names.iter().enumerate() {
+        let group = || clusters.iter().filter(|c| c.0 == *name);
+        let (some_little, some_more) = (group().any(little), group().any(|c| !little(c)));
+        if some_little && some_more && little(&clusters[i]) {
+            clusters[i].0 = format!("{name}, little history");
+        }
     }
 }
 
@@ -258,7 +280,8 @@ impl SegmentModel {
 mod tests {
     use super::*;
     use crate::features::customer_at;
-    use crate::fixtures::{full_history, generated_dir};
+    use crate::fixtures::{full_history, generated_dir, generated_dir_with};
+    use crate::generate::GenerateParams;
 
     #[test]
     fn params_are_checked() {
@@ -273,6 +296,53 @@ mod tests {
         assert_eq!(name_of(&[12.0, 5.0, 0.8, 0.05, 0.0, 0.0, 0.0, 12.0, 20.0]), "slow but steady");
         assert_eq!(name_of(&[45.0, 20.0, 0.9, 0.6, 0.0, 0.0, 0.0, 45.0, 20.0]), "high-risk");
         assert_eq!(name_of(&[8.0, 6.0, 0.6, 0.1, 15.0, 0.0, 0.0, 20.0, 20.0]), "deteriorating");
+    }
+
+    #[test]
+    fn a_name_shared_with_longer_histories_says_little_history() {
+        //                   mean  std  late late30 trend partial disp ewma n_paid
+        let raw = |mean: f64, n_paid: f64| vec![mean, 4.0, 0.9, 0.0, 0.0, 0.0, 0.0, mean, n_paid];
+        let named = |cs: &[(f64, f64)]| {
+            let mut c: Vec<_> = cs.iter().map(|&(m, n)| (name_of(&raw(m, n)), Vec::new(), raw(m, n))).collect();
+            qualify_history(&mut c);
+            c.into_iter().map(|c| c.0).collect::<Vec<_>>()
+        };
+        assert_eq!(
+            named(&[(8.0, 22.0), (10.0, 2.0), (25.0, 1.5)]),
+            ["slow but steady", "slow but steady, little history", "slow but steady, little history"]
+        );
+        // Alone, or beside clusters as short of history, a name stays as it is.
+        assert_eq!(named(&[(10.0, 2.0)]), ["slow but steady"]);
+        assert_eq!(named(&[(8.0, 22.0), (10.0, 30.0)]), ["slow but steady", "slow but steady"]);
+    }
+
+    #[test]
+    fn occasional_counterparties_beside_regular_payers_of_their_pace_are_named_apart() {
+        // A quarter of the invoices from counterparties with one to three invoices each.
+        let dir = generated_dir_with(400, 12_000, "2023-01-01", "2024-09-30", 11, |p| GenerateParams {
+            occasional_share: 0.25,
+            ..p
+        });
+        let h = full_history(dir.path());
+        let vecs: Vec<[f64; 43]> = (0..h.customers.len()).map(|c| customer_at(&h, c, h.as_of).vector).collect();
+        let refs: Vec<&[f64]> = vecs.iter().map(|v| &v[..]).collect();
+        let m = SegmentParams::default().fit(&refs).unwrap();
+        let n_paid = CUSTOMER_FEATURES.iter().position(|f| f.0 == "n_paid").unwrap();
+        let median_paid = |pick: &dyn Fn(&str) -> bool| {
+            let mut v: Vec<f64> =
+                vecs.iter().filter(|v| v[n_paid] >= 1.0 && pick(m.assign(&v[..]))).map(|v| v[n_paid]).collect();
+            v.sort_by(f64::total_cmp);
+            (v.len(), if v.is_empty() { f64::NAN } else { quantile_sorted(&v, 0.5) })
+        };
+        let named: Vec<&String> = m.names.iter().filter(|n| n.ends_with(", little history")).collect();
+        assert!(!named.is_empty(), "{:?} {:?}", m.names, m.sizes);
+        for name in named {
+            let base = name.trim_end_matches(", little history");
+            let (n_little, little) = median_paid(&|s| s == name.as_str());
+            let (n_base, more) = median_paid(&|s| s == base);
+            assert!(n_little > 100 && little <= 2.0, "{name}: {n_little} {little} {:?} {:?}", m.names, m.sizes);
+            assert!(n_base > 20 && more >= 4.0 * little, "{base}: {n_base} {more} against {little}");
+        }
     }
 
     #[test]
