@@ -145,6 +145,24 @@ impl Holidays {
         }
     }
 
+    /// These holidays with `extra` days closing one currency each (added to its own
+    /// days, or to the ledger's for a currency without days of its own).
+    pub fn with_currency_days(&self, extra: &[(Currency, Vec<i32>)]) -> Holidays {
+        if extra.iter().all(|(_, d)| d.is_empty()) {
+            return self.clone();
+        }
+        let mut own = self.own.clone();
+        for (c, days) in extra.iter().filter(|(_, d)| !d.is_empty()) {
+            match own.iter_mut().find(|(o, _)| o == c) {
+                Some((_, h)) => h.days = sorted_days(h.days.iter().chain(days).copied()),
+                None => own
+                    .push((*c, Holidays { days: sorted_days(self.days.iter().chain(days).copied()), own: Vec::new() })),
+            }
+        }
+        own.sort_by_key(|(c, _)| *c);
+        Holidays { days: self.days.clone(), own }
+    }
+
     /// Whether `day` is a holiday of the ledger.
     pub fn contains(&self, day: i32) -> bool {
         !self.days.is_empty() && self.days.binary_search(&day).is_ok()

@@ -3,13 +3,17 @@
 //! the business days around it were busy was a closing day. A yearly rule that such
 //! days followed in at least [`MIN_YEARS`] years and never broke (a fixed date, also as
 //! observed off a weekend, a day relative to Easter, the n-th or the last weekday of a
-//! month) is projected ahead. A one-off closing day is not: nothing says it comes back.
+//! month) is projected ahead, unless a rule that fits the same closed days puts that
+//! year's day elsewhere (two years of a Monday holiday fit an n-th Monday and a date
+//! moved off weekends alike). A one-off closing day is not: nothing says it comes back.
+//! The same reading of each currency's settlements alone finds the days its banks close
+//! while the others settle.
 
 use std::collections::HashMap;
 
 use chrono::{Datelike, NaiveDate};
 
-use crate::domain::{date_from_days, days_from_date, easter_sunday, NO_HOLIDAYS};
+use crate::domain::{date_from_days, days_from_date, easter_sunday, Currency, NO_HOLIDAYS};
 
 /// Least mean number of settlements per business day around a weekday for a day
 /// without any to count as closed (a Poisson day with that mean is empty 3 times in
@@ -127,10 +131,14 @@ enum Seen {
     Unknown,
 }
 
+/// A rule that held: the closed days it explains, and its (year, day) pairs.
+type Held = (Vec<i32>, Vec<(i32, i32)>);
+
 /// The closing days of a ledger whose settlement days (one entry per settlement, known
 /// by `until`) fall on business days: for every yearly rule that closed it in at least
 /// [`MIN_YEARS`] years and never broke, the rule's weekdays from the first settlement's
-/// year to `ahead` days past `until`, ascending.
+/// year to `ahead` days past `until`, ascending; a day past `until` is left out where a
+/// rule that closed the ledger on every day this one did puts that year's day elsewhere.
 pub fn learn_closures(settled: impl Iterator<Item = i32> + Clone, until: i32, ahead: i32) -> Vec<i32> {
     let Some(lo) = settled.clone().filter(|&d| d <= until).min() else { return Vec::new() };
     let n = (until - lo + 1) as usize;
@@ -166,7 +174,8 @@ pub fn learn_closures(settled: impl Iterator<Item = i32> + Clone, until: i32, ah
         seen.iter().filter(|(_, s)| **s == Seen::Closed).flat_map(|(&d, _)| Rule::of(d)).collect();
     rules.sort_unstable();
     rules.dedup();
-    let mut out = Vec::new();
+    // Each rule that holds: the closed days it explains, and its days (with the years).
+    let mut held: Vec<Held> = Vec::new();
     for r in rules {
         // Each year's day, with the weekend day it was moved off (5 Saturday, 6 Sunday).
         let on: Vec<(i32, Option<i32>)> = (first_year..=last_year)
@@ -188,16 +197,64 @@ pub fn learn_closures(settled: impl Iterator<Item = i32> + Clone, until: i32, ah
         let (sat, sun) = (seen_moving(5), seen_moving(6));
         let shown = !matches!(r, Rule::FixedObserved(..)) || sat || sun;
         if closed >= MIN_YEARS && !open && shown {
-            out.extend(
-                on.into_iter()
-                    .filter(|&(d, m)| d <= until + ahead && m.is_none_or(|w| if w == 5 { sat } else { sun }))
-                    .map(|(d, _)| d),
-            );
+            let evidence: Vec<i32> = on.iter().map(|&(d, _)| d).filter(|&d| look(d) == Seen::Closed).collect();
+            let days: Vec<(i32, i32)> = on
+                .into_iter()
+                .filter(|&(d, m)| d <= until + ahead && m.is_none_or(|w| if w == 5 { sat } else { sun }))
+                .map(|(d, _)| (year(d), d))
+                .collect();
+            held.push((evidence, days));
+        }
+    }
+    // A day ahead is projected only if no rule that explains every closed day this one
+    // does (and maybe more) puts that year's day elsewhere: two years of a Monday
+    // holiday fit "the 3rd Monday of January" and "the 15th, moved off a weekend to the
+    // Monday after" alike, and the data cannot say which comes next.
+    let covers = |a: &[i32], b: &[i32]| b.iter().all(|d| a.contains(d));
+    let mut out = Vec::new();
+    for (k, (evidence, days)) in held.iter().enumerate() {
+        for &(y, d) in days {
+            let contested = d > until
+                && held
+                    .iter()
+                    .enumerate()
+                    .any(|(j, (e, o))| j != k && covers(e, evidence) && o.iter().any(|&(oy, od)| oy == y && od != d));
+            if !contested {
+                out.push(d);
+            }
         }
     }
     out.sort_unstable();
     out.dedup();
     out
+}
+
+/// Closing days of each currency beyond the ledger's `common` ones, from `(currency,
+/// settlement day)` pairs: [`learn_closures`] on each currency's settlements alone
+/// (a currency's bank holidays leave the others busy, so the ledger's totals do not
+/// show them). Only currencies busy enough for [`MIN_BUSY`] yield days, and only a
+/// ledger in more than one currency has any to add. Sorted by currency, none empty.
+pub fn learn_currency_closures(
+    settled: &[(Currency, i32)],
+    until: i32,
+    ahead: i32,
+    common: &[i32],
+) -> Vec<(Currency, Vec<i32>)> {
+    let mut currencies: Vec<Currency> = settled.iter().map(|(c, _)| *c).collect();
+    currencies.sort_unstable();
+    currencies.dedup();
+    if currencies.len() < 2 {
+        return Vec::new();
+    }
+    currencies
+        .into_iter()
+        .filter_map(|c| {
+            let days = settled.iter().filter(move |(k, _)| *k == c).map(|(_, d)| *d);
+            let own: Vec<i32> =
+                learn_closures(days, until, ahead).into_iter().filter(|d| !common.contains(d)).collect();
+            (!own.is_empty()).then_some((c, own))
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -297,6 +354,61 @@ mod tests {
         assert!(!learned.contains(&day(2023, 6, 14)) && !learned.contains(&day(2025, 8, 15)));
         let not_rules = [day(2023, 6, 14), day(2022, 8, 15), day(2023, 8, 15), day(2024, 1, 1)];
         assert!(closed.iter().filter(|&&d| is_weekday(d) && !not_rules.contains(&d)).all(|d| learned.contains(d)));
+    }
+
+    /// Two currencies closing on their own banks' days: the ledger's totals show only
+    /// the days both close, each currency's settlements its own.
+    #[test]
+    fn each_currency_closes_on_its_own_days() {
+        let (usd, eur) = (Currency::parse("USD").unwrap(), Currency::parse("EUR").unwrap());
+        let mut us = Vec::new();
+        let mut target = Vec::new();
+        for y in 2022..=2024 {
+            let e = easter_sunday(y).unwrap();
+            us.extend([day(y, 12, 25), Rule::Nth(11, 3, 4).in_year(y).unwrap(), Rule::Last(5, 0).in_year(y).unwrap()]);
+            target.extend([day(y, 12, 25), e - 2, e + 1, day(y, 12, 26)]);
+        }
+        let until = day(2024, 12, 31);
+        let settled: Vec<(Currency, i32)> =
+            ledger(&us).into_iter().map(|d| (usd, d)).chain(ledger(&target).into_iter().map(|d| (eur, d))).collect();
+        let common = learn_closures(settled.iter().map(|(_, d)| *d), until, 365);
+        let christmas: Vec<i32> = (2022..=2025).map(|y| day(y, 12, 25)).filter(|&d| is_weekday(d)).collect();
+        assert_eq!(common.iter().filter(|&&d| is_weekday(d) && d <= until).count(), 2, "{common:?}");
+        assert!(christmas.iter().all(|d| common.contains(d)), "{common:?}");
+        let own = learn_currency_closures(&settled, until, 365, &common);
+        assert_eq!(own.iter().map(|(c, _)| *c).collect::<Vec<_>>(), [eur, usd], "sorted by currency");
+        let of = |c: Currency| &own.iter().find(|(k, _)| *k == c).unwrap().1;
+        // Thanksgiving 2025 closes USD only; Good Friday 2025 EUR only.
+        assert!(of(usd).contains(&day(2025, 11, 27)) && !of(eur).contains(&day(2025, 11, 27)));
+        assert!(of(eur).contains(&day(2025, 4, 18)) && !of(usd).contains(&day(2025, 4, 18)));
+        assert!(own.iter().all(|(_, d)| d.iter().all(|x| !common.contains(x))));
+        // One currency: nothing beyond the ledger's days.
+        let one: Vec<(Currency, i32)> = ledger(&us).into_iter().map(|d| (usd, d)).collect();
+        assert!(learn_currency_closures(&one, until, 365, &[]).is_empty());
+        // And the calendars they make: each currency closed on its days, the ledger's on none of them.
+        let h = crate::domain::Holidays::new(common.iter().copied()).with_currency_days(&own);
+        assert!(h.of(usd).contains(day(2025, 11, 27)) && !h.of(eur).contains(day(2025, 11, 27)));
+        assert!(h.of(eur).contains(day(2025, 4, 18)) && !h.contains(day(2025, 4, 18)));
+        assert!(h.of(usd).contains(day(2025, 12, 25)) && h.of(eur).contains(day(2025, 12, 25)));
+    }
+
+    /// Two and three-quarter years of US federal holidays: "the 2nd Monday of October"
+    /// and "the 9th, moved off a weekend" fit Columbus Day 2022 and 2023 alike, and
+    /// Christmas on a Monday twice fits "the 4th Monday" and "the last Monday of
+    /// December". Where rules that fit the same days part, nothing is projected; every
+    /// day that is projected is a holiday.
+    #[test]
+    fn rules_the_data_cannot_tell_apart_project_nothing() {
+        let closed: Vec<i32> = crate::generate::us_fed_holidays(2022..=2025).into_iter().map(|x| x.0).collect();
+        let until = day(2024, 9, 30);
+        let learned = learn_closures(ledger_to(&closed, day(2022, 1, 3), until).into_iter(), until, 400);
+        let ahead: Vec<i32> = learned.iter().copied().filter(|&d| d > until).collect();
+        let wrong: Vec<String> =
+            ahead.iter().filter(|d| !closed.contains(d)).map(|&d| date_from_days(d).unwrap().to_string()).collect();
+        assert!(wrong.is_empty(), "projected on open days: {wrong:?}");
+        for want in [day(2024, 11, 28), day(2025, 5, 26), day(2025, 7, 4), day(2025, 9, 1)] {
+            assert!(ahead.contains(&want), "{} {ahead:?}", date_from_days(want).unwrap());
+        }
     }
 
     /// A quiet ledger (three settlements a weekday) tells nothing, and a busy one

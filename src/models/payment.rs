@@ -183,6 +183,11 @@ pub struct PaymentDateModel {
     /// business days): they close it like the `holidays` table's days.
     #[serde(default)]
     pub closed_days: Vec<i32>,
+    /// Closing days read the same way from each currency's settlements, beyond
+    /// `closed_days` ([`super::closures::learn_currency_closures`]): they close that
+    /// currency alone.
+    #[serde(default)]
+    pub closed_by_currency: Vec<(crate::domain::Currency, Vec<i32>)>,
     /// Cash (remaining-time) model only: its quantiles are days after the later of the
     /// as-of date and the due date, not after the as-of date (see
     /// [`super::copula::remaining_quantiles`]; models saved before this setting read
@@ -268,6 +273,7 @@ impl PaymentDateParams {
             empirical_weight: [[0.0; 3]; 2],
             settles_on_business_days: false,
             closed_days: Vec::new(),
+            closed_by_currency: Vec::new(),
             from_due: false,
         })
     }
@@ -281,9 +287,10 @@ impl PaymentDateModel {
     }
 
     /// The days the ledger is closed besides weekends: the `holidays` table's (with each
-    /// currency's own) and the closing days read at training, which close every currency.
+    /// currency's own), the closing days read at training from every settlement, which
+    /// close every currency, and those read from each currency's, which close it alone.
     pub fn closed(&self, table: &crate::domain::Holidays) -> crate::domain::Holidays {
-        table.with_days(&self.closed_days)
+        table.with_days(&self.closed_days).with_currency_days(&self.closed_by_currency)
     }
 
     /// `[p10, p50, p90]` of days late for each row from the trees, non-decreasing,
