@@ -215,12 +215,13 @@ const LITTLE_HISTORY: f64 = 3.0;
 fn qualify_history(clusters: &mut [(String, Vec<f64>, Vec<f64>)]) {
     let j = SEGMENT_FEATURES.iter().position(|f| *f == "n_paid").expect("n_paid");
     let little = |c: &(String, Vec<f64>, Vec<f64>)| c.2[j] < LITTLE_HISTORY;
-    let names: Vec<String> = clusters.iter().map(|c| c.0.clone()).collect();
-    for (i, name) in names.iter().enumerate() {
-        let group = || clusters.iter().filter(|c| c.0 == *name);
-        let (some_little, some_more) = (group().any(little), group().any(|c| !little(c)));
-        if some_little && some_more && little(&clusters[i]) {
-            clusters[i].0 = format!("{name}, little history");
+    // Decided on the names as k-means gave them, then renamed.
+    let rename: Vec<bool> = (0..clusters.len())
+        .map(|i| little(&clusters[i]) && clusters.iter().any(|c| c.0 == clusters[i].0 && !little(c)))
+        .collect();
+    for (c, r) in clusters.iter_mut().zip(rename) {
+        if r {
+            c.0 = format!("{}, little history", c.0);
         }
     }
 }
