@@ -90,20 +90,16 @@ impl Holidays {
         days: impl IntoIterator<Item = i32>,
         own: impl IntoIterator<Item = (Currency, i32)>,
     ) -> Self {
-        let days = sorted_days(days);
         let mut by: Vec<(Currency, i32)> = own.into_iter().collect();
         by.sort_unstable();
-        let mut out: Vec<(Currency, Holidays)> = Vec::new();
+        let mut grouped: Vec<(Currency, Vec<i32>)> = Vec::new();
         for (c, d) in by {
-            match out.last_mut() {
-                Some((last, h)) if *last == c => h.days.push(d),
-                _ => out.push((c, Holidays { days: vec![d], own: Vec::new() })),
+            match grouped.last_mut() {
+                Some((last, days)) if *last == c => days.push(d),
+                _ => grouped.push((c, vec![d])),
             }
         }
-        for (_, h) in &mut out {
-            h.days = sorted_days(h.days.iter().chain(&days).copied());
-        }
-        Holidays { days, own: out }
+        Holidays::new(days).with_currency_days(&grouped)
     }
 
     /// The ledger's days, ascending (those of every currency).
