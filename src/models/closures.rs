@@ -9,7 +9,7 @@
 //! The same reading of each currency's settlements alone finds the days its banks close
 //! while the others settle.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{Datelike, NaiveDate};
 
@@ -240,18 +240,18 @@ pub fn learn_currency_closures(
     ahead: i32,
     common: &[i32],
 ) -> Vec<(Currency, Vec<i32>)> {
-    let mut currencies: Vec<Currency> = settled.iter().map(|(c, _)| *c).collect();
-    currencies.sort_unstable();
-    currencies.dedup();
-    if currencies.len() < 2 {
+    let mut by_currency: BTreeMap<Currency, Vec<i32>> = BTreeMap::new();
+    for &(c, d) in settled {
+        by_currency.entry(c).or_default().push(d);
+    }
+    if by_currency.len() < 2 {
         return Vec::new();
     }
-    currencies
+    by_currency
         .into_iter()
-        .filter_map(|c| {
-            let days = settled.iter().filter(move |(k, _)| *k == c).map(|(_, d)| *d);
+        .filter_map(|(c, days)| {
             let own: Vec<i32> =
-                learn_closures(days, until, ahead).into_iter().filter(|d| !common.contains(d)).collect();
+                learn_closures(days.into_iter(), until, ahead).into_iter().filter(|d| !common.contains(d)).collect();
             (!own.is_empty()).then_some((c, own))
         })
         .collect()
