@@ -5,9 +5,9 @@
 //! also as observed off a weekend, a day relative to Easter, the n-th or the last
 //! weekday of a month), on days that would have seen at least [`MIN_EVIDENCE`]
 //! settlements had they been open, not counting the busiest (so no one day decides
-//! it), is projected ahead, unless a rule that fits the same closed days puts that
-//! year's day elsewhere (two years of a Monday holiday fit an n-th Monday and a date
-//! moved off weekends alike). A one-off closing day is not: nothing says it comes back.
+//! it), is projected ahead, unless a rule that shares its closed days puts that year's
+//! day elsewhere and the first has too little evidence of its own (two years of a
+//! Monday holiday fit an n-th Monday and a date moved off weekends alike). A one-off closing day is not: nothing says it comes back.
 //! The same reading of each currency's settlements alone finds the days its banks close
 //! while the others settle.
 
@@ -144,9 +144,11 @@ type Held = (Vec<(i32, f64)>, Vec<(i32, i32)>);
 
 /// The closing days of a ledger whose settlement days (one entry per settlement, known
 /// by `until`) fall on business days: for every yearly rule that closed it in at least
-/// [`MIN_YEARS`] years and never broke, the rule's weekdays from the first settlement's
-/// year to `ahead` days past `until`, ascending; a day past `until` is left out where a
-/// rule that closed the ledger on every day this one did puts that year's day elsewhere.
+/// [`MIN_YEARS`] years, on days worth [`MIN_EVIDENCE`], and never broke, the rule's
+/// weekdays from the first settlement's year to `ahead` days past `until`, ascending; a
+/// day past `until` is left out where a rule sharing closed days with this one puts that
+/// year's day elsewhere and this one's own closed days are worth less than
+/// [`MIN_EVIDENCE`].
 pub fn learn_closures(settled: impl Iterator<Item = i32> + Clone, until: i32, ahead: i32) -> Vec<i32> {
     let Some(lo) = settled.clone().filter(|&d| d <= until).min() else { return Vec::new() };
     let n = (until - lo + 1) as usize;
