@@ -1,4 +1,4 @@
-//! The HTTP API: a thin axum layer over [`Service`]. Every error is an RFC 9457
+//! The HTTP API: a thin axum layer over [`Service`](crate::service::Service). Every error is an RFC 9457
 //! problem-details body naming the field and the reason; one mapping from error to
 //! status lives in [`ApiError`].
 

@@ -256,7 +256,7 @@ pub enum Command {
         /// Output data directory; the table file is written inside it.
         #[arg(long)]
         out: PathBuf,
-        /// Where to write rejected rows (default: <out>/<table>.rejects.csv).
+        /// Where to write rejected rows (default: `<out>/<table>.rejects.csv`).
         #[arg(long)]
         rejects: Option<PathBuf>,
     },

@@ -198,8 +198,8 @@ pub const MIN_SETTLEMENTS: usize = 200;
 pub const MAX_WEEKEND_SHARE: f64 = 0.02;
 
 /// Whether a ledger's settlement days (its settled invoices' paid days) fall on
-/// business days only: at least [`MIN_SETTLEMENTS`] of them and at most
-/// [`MAX_WEEKEND_SHARE`] on a Saturday or Sunday (a ledger settling on any day puts 2
+/// business days only: at least `MIN_SETTLEMENTS` of them and at most
+/// `MAX_WEEKEND_SHARE` on a Saturday or Sunday (a ledger settling on any day puts 2
 /// in 7 there).
 pub fn settles_on_business_days(days: impl Iterator<Item = i32>) -> bool {
     let (mut n, mut weekend) = (0usize, 0usize);
@@ -296,7 +296,7 @@ impl PaymentRun {
     /// any business day puts about 40% of its payments on Mondays (weekends move
     /// there), so a run calendar needs far more than that. Twice-weekly calendars are
     /// read only when no single-day calendar is, from [`MIN_TWICE_DATES`] dates, with
-    /// [`MIN_TWICE_SHARE`] of them on the pair and [`MIN_TWICE_DAY_SHARE`] on each of its
+    /// `MIN_TWICE_SHARE` of them on the pair and `MIN_TWICE_DAY_SHARE` on each of its
     /// days (a weekly payer's stray payments do not make it twice-weekly).
     pub fn detect(dates: &[i32], hol: &Holidays) -> Option<PaymentRun> {
         let recent = &dates[dates.len().saturating_sub(RUN_WINDOW)..];

@@ -166,7 +166,7 @@ pub struct Profile {
     pub method: &'static str,
     /// Credit limit in minor units.
     pub credit_limit_minor: i64,
-    /// Delivery channel (index into [`CHANNELS`]) before `channel_switch_day`.
+    /// Delivery channel (index into `CHANNELS`) before `channel_switch_day`.
     pub channel: usize,
     /// Day the customer moves to `channel_after` (i32::MAX: never).
     pub channel_switch_day: i32,
@@ -196,7 +196,7 @@ pub fn draw_run(rng: &mut Rng) -> Option<PaymentRun> {
 }
 
 impl Profile {
-    /// The channel of an invoice issued on `day` (index into [`CHANNELS`]).
+    /// The channel of an invoice issued on `day` (index into `CHANNELS`).
     pub fn channel_on(&self, day: i32) -> usize {
         if day >= self.channel_switch_day {
             self.channel_after

@@ -77,7 +77,7 @@ pub struct GenerateParams {
     /// time, so many invoices have no payment history behind them (0: none).
     pub occasional_share: f64,
     /// Whether customers' country and segment move their mean days late
-    /// ([`behaviour::market_days_late`]); off, every other draw is the same either way.
+    /// (`behaviour::market_days_late`); off, every other draw is the same either way.
     pub market_effects: bool,
     /// Mixed payment terms: a quarter of the customers on end-of-month terms (due
     /// their terms after the end of the issue month) and 30% of invoices on terms of
@@ -98,7 +98,7 @@ pub struct GenerateParams {
     /// `holidays.parquet` with their currency.
     pub currency_holidays: bool,
     /// Heavy-tailed amounts: customers' sizes multiplied by a Pareto factor (index
-    /// [`behaviour::SIZE_TAIL_INDEX`], so a tenth of the customers carry most of the
+    /// `behaviour::SIZE_TAIL_INDEX`, so a tenth of the customers carry most of the
     /// amount) and 3% of invoices project-sized, 5–40 times the customer's usual amount
     /// (and paid later, as large invoices are); off, every other draw is the same either way.
     pub heavy_tails: bool,

@@ -438,7 +438,7 @@ fn newest_weeks(
 }
 
 /// Sets the spread of the cash forecast's weekly totals in `fit`'s correlations from how
-/// its forecast missed on the newest weeks ([`week_spread`]; see [`newest_weeks`] for
+/// its forecast missed on the newest weeks ([`week_spread`]; see `newest_weeks` for
 /// the arguments). Nothing without correlations or with `plan.week_spread` off.
 ///
 /// # Errors

@@ -194,7 +194,7 @@ const MAX_EARLY_FACTOR: f64 = 3.0;
 /// through each `F(days)` → `p` to the last knot level within the horizon `cap`, and
 /// the identity past it (so the knots from there on, and the share by `cap`, stay).
 /// The new knots sit at the fixed levels, so each point's target is solved for so that
-/// the knots carry `p` by `days` (bisection, [`SOLVE_STEPS`]).
+/// the knots carry `p` by `days` (bisection, `SOLVE_STEPS`).
 ///
 /// Three quantiles say little about how much of an invoice's distribution lies in the
 /// next few days (remaining times mix invoices about to be paid with slow ones), and
@@ -202,7 +202,7 @@ const MAX_EARLY_FACTOR: f64 = 3.0;
 /// 14.1% of the snapshot rows' probability against 15.9% paid); a classifier of "paid
 /// within the week" learns it directly. A point is skipped where the knots put (almost)
 /// nothing by its day or nothing after it within the horizon; each move is bounded by
-/// [`MAX_EARLY_FACTOR`] and the points kept in order.
+/// `MAX_EARLY_FACTOR` and the points kept in order.
 pub fn toward_early(k: &[f64; 9], scale: f64, cap: f64, early: &[(f64, f64)]) -> [f64; 9] {
     // Knots from the last one within the horizon on stay: so does the share by `cap`.
     let vw = KNOT_LEVELS.iter().copied().filter(|&l| l <= level(k, cap)).fold(0.0, f64::max);
@@ -298,7 +298,7 @@ const MAP_PRIOR: f64 = 100.0;
 /// The newest weeks' outcomes are known only up to the as-of date, so the shares are a
 /// Kaplan–Meier estimate over levels: an invoice still unpaid at the as-of date counts
 /// as "past the level it had reached". Each grid step's hazard is shrunk towards the
-/// calibrated one by [`MAP_PRIOR`] rows, so levels few invoices reached stay close to
+/// calibrated one by `MAP_PRIOR` rows, so levels few invoices reached stay close to
 /// nominal.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LevelMap {
@@ -327,7 +327,7 @@ pub struct LevelObs {
 }
 
 impl LevelMap {
-    /// The map from scored outcomes; None with fewer than [`MIN_MAP_ROWS`] or no
+    /// The map from scored outcomes; None with fewer than `MIN_MAP_ROWS` or no
     /// positive weight.
     pub fn estimate(obs: &[LevelObs]) -> Option<Self> {
         let total: f64 = obs.iter().map(|o| o.weight.max(0.0)).sum();
@@ -647,7 +647,7 @@ const Z90: f64 = 1.281_551_6;
 ///   (a bias) is covered less well by a spread matched on the variance alone.
 ///
 /// 0 when the draws already allow for the misses; None with fewer than
-/// [`MIN_SPREAD_WEEKS`] weeks or no expectation.
+/// `MIN_SPREAD_WEEKS` weeks or no expectation.
 ///
 /// The draws tie invoices by customer and by date, but each invoice still draws from its
 /// own distribution: where the distributions are off in the same way for many invoices

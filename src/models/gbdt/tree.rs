@@ -136,7 +136,7 @@ pub struct Explainer {
 
 impl Forest {
     /// Raw score (log-odds for the logistic loss) of one row: trees are walked
-    /// [`LANES`] at a time over a compact node array.
+    /// `LANES` at a time over a compact node array.
     ///
     /// # Panics
     /// When `x` is shorter than the number of features.
