@@ -244,15 +244,23 @@ pub fn newest_snapshot_days(d: i32, horizon: i32, plan: SnapshotPlan) -> impl It
 /// Snapshot rows for the remaining-time model: invoices open at snapshot dates
 /// `s = d − horizon − step·j` (back to the first invoice, within `plan`'s limits),
 /// with inputs as known at `s` and label `min(paid − s, horizon + 1)`, always known
-/// at `d` because `s + horizon ≤ d`.
+/// at `d` because `s + horizon ≤ d`. Where the row budget affords fewer snapshots than
+/// fit in a horizon at `plan.step`, the step is widened (in whole `plan.step`s, so the
+/// snapshots keep their weekday) until they span one: a ledger with 60,000 open
+/// invoices gets three snapshots seven weeks apart, not three weeks in a row at one
+/// point of the month and quarter.
 pub fn snapshot_rows(h: &History, d: i32, horizon: i32, plan: SnapshotPlan) -> (Rows, Vec<f64>, Vec<i32>) {
     let first = h.invoices.iter().map(|r| r.invoice_date).min().unwrap_or(d);
     let mut parts = Vec::new();
     let mut labels = Vec::new();
     let mut days = Vec::new();
     let mut s = d - horizon;
+    let mut step = plan.step.max(1);
     while s >= first && parts.len() < plan.max_snapshots && labels.len() < plan.max_rows {
         let rows = open_rows(h, s, InvoiceView::AtDate, |_| true);
+        if parts.is_empty() && !rows.is_empty() {
+            step = spread_step(plan, rows.len(), horizon);
+        }
         labels.extend(rows.pos.iter().map(|&p| {
             let paid = h.invoices[p].paid_date;
             if paid <= s + horizon {
@@ -263,9 +271,18 @@ pub fn snapshot_rows(h: &History, d: i32, horizon: i32, plan: SnapshotPlan) -> (
         }));
         days.extend(std::iter::repeat_n(s, rows.len()));
         parts.push(rows);
-        s -= plan.step.max(1);
+        s -= step;
     }
     (concat(parts), labels, days)
+}
+
+/// Days between training snapshots of `per_snapshot` rows: `plan.step`, or the least
+/// multiple of it with which the snapshots the row budget affords span `horizon` days.
+fn spread_step(plan: SnapshotPlan, per_snapshot: usize, horizon: i32) -> i32 {
+    let step = plan.step.max(1);
+    let afford = i32::try_from(plan.max_rows / per_snapshot.max(1)).unwrap_or(i32::MAX).max(1);
+    let needed = (horizon + afford - 1) / afford;
+    step * ((needed + step - 1) / step).max(1)
 }
 
 fn concat(parts: Vec<Rows>) -> Rows {
@@ -364,7 +381,9 @@ mod tests {
     }
 
     /// A row budget keeps the newest snapshots: it stops after the snapshot that
-    /// reaches it, and those snapshots are exactly the newest of the unlimited plan.
+    /// reaches it, and those snapshots are the newest of the unlimited plan. Where it
+    /// affords fewer than a horizon holds at the plan's step, they are spread over one
+    /// (here one snapshot's rows and one more: the second a horizon, 13 weeks, back).
     #[test]
     fn the_row_budget_keeps_the_newest_snapshots() {
         let dir = generated_dir(40, 3_000, "2023-01-01", "2024-12-31", 11);
@@ -375,11 +394,22 @@ mod tests {
         let newest = days[0];
         let first = days.iter().filter(|&&s| s == newest).count();
         assert!(first > 0 && all.len() > 3 * first);
-        let (some, labels, some_days) = snapshot_rows(&h, d, 91, SnapshotPlan { max_rows: first + 1, ..plan });
-        let second = days.iter().filter(|&&s| s == newest - 7).count();
-        assert_eq!(some.len(), first + second);
+        // A budget of 30 snapshots' rows keeps the step: 13 fit in the horizon.
+        let (some, labels, some_days) = snapshot_rows(&h, d, 91, SnapshotPlan { max_rows: 30 * first, ..plan });
         assert_eq!(labels.len(), some.len());
-        assert_eq!(some_days[..], days[..first + second]);
+        assert_eq!(some_days[..], days[..some.len()]);
+        assert!(some_days.iter().any(|&s| s == newest - 7));
+        // One snapshot's worth: the next is a horizon back, a whole number of weeks.
+        let (some, _, some_days) = snapshot_rows(&h, d, 91, SnapshotPlan { max_rows: first + 1, ..plan });
+        let (_, _, wide) = snapshot_rows(&h, d, 91, SnapshotPlan { step: 91, ..plan });
+        let second = wide.iter().filter(|&&s| s == newest - 91).count();
+        assert!(second > 0);
+        assert_eq!(some.len(), first + second);
+        assert_eq!(some_days[..], wide[..first + second]);
+        assert_eq!(spread_step(plan, 62_000, 91), 7, "no budget: the plan's step");
+        let budget = SnapshotPlan { max_rows: 150_000, ..plan };
+        assert_eq!(spread_step(budget, 6_300, 91), 7);
+        assert_eq!(spread_step(budget, 62_000, 91), 49, "two afford 46 days each: seven weeks");
     }
 
     /// Training, scoring and snapshot rows at `d` built from the full history equal
