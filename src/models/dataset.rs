@@ -280,8 +280,9 @@ pub fn snapshot_rows(h: &History, d: i32, horizon: i32, plan: SnapshotPlan) -> (
 /// multiple of it with which the snapshots the row budget affords span `horizon` days.
 fn spread_step(plan: SnapshotPlan, per_snapshot: usize, horizon: i32) -> i32 {
     let step = plan.step.max(1);
-    let afford = i32::try_from(plan.max_rows / per_snapshot.max(1)).unwrap_or(i32::MAX).max(1);
-    let needed = (horizon + afford - 1) / afford;
+    let afford = (plan.max_rows / per_snapshot.max(1)).max(1);
+    // At most `horizon` days, so the sums below stay small.
+    let needed = i32::try_from(usize::try_from(horizon.max(1)).unwrap_or(1).div_ceil(afford)).unwrap_or(1);
     step * ((needed + step - 1) / step).max(1)
 }
 
