@@ -187,7 +187,8 @@ pub enum InvoiceView {
 /// Which snapshots the remaining-time model learns from: every `step` days back from
 /// the newest whose outcome is known, at most `max_snapshots` of them, and no more once
 /// `max_rows` rows are taken (a small ledger gets two years of weekly snapshots, a
-/// large one its most recent months). `arsight train` and `arsight backtest` share the
+/// large one its most recent months, spread over at least a horizon: see
+/// [`snapshot_rows`]). `arsight train` and `arsight backtest` share the
 /// default, so the backtest measures the model that training ships.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SnapshotPlan {
