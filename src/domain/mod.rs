@@ -18,6 +18,6 @@ pub use money::{Currency, Money, MoneyError};
 pub use records::{Activity, ActivityKind, Customer, Invoice, Payment};
 pub use runs::weekday;
 pub use runs::{
-    days_to_month_end, settles_on_business_days, Holidays, PaymentRun, MIN_RUN_DATES, MIN_RUN_SHARE, MIN_TWICE_DATES,
-    NO_HOLIDAYS, N_CALENDARS, N_RUNS, RUN_WINDOW,
+    by_currency, days_to_month_end, settles_on_business_days, Holidays, PaymentRun, MIN_RUN_DATES, MIN_RUN_SHARE,
+    MIN_TWICE_DATES, NO_HOLIDAYS, N_CALENDARS, N_RUNS, RUN_WINDOW,
 };

@@ -90,16 +90,7 @@ impl Holidays {
         days: impl IntoIterator<Item = i32>,
         own: impl IntoIterator<Item = (Currency, i32)>,
     ) -> Self {
-        let mut by: Vec<(Currency, i32)> = own.into_iter().collect();
-        by.sort_unstable();
-        let mut grouped: Vec<(Currency, Vec<i32>)> = Vec::new();
-        for (c, d) in by {
-            match grouped.last_mut() {
-                Some((last, days)) if *last == c => days.push(d),
-                _ => grouped.push((c, vec![d])),
-            }
-        }
-        Holidays::new(days).with_currency_days(&grouped)
+        Holidays::new(days).with_currency_days(&by_currency(own))
     }
 
     /// The ledger's days, ascending (those of every currency).
@@ -196,6 +187,15 @@ pub const N_CALENDARS: usize = N_RUNS + 1;
 pub const MIN_SETTLEMENTS: usize = 200;
 /// Largest share of them on weekends for a ledger that settles on business days.
 pub const MAX_WEEKEND_SHARE: f64 = 0.02;
+
+/// `(currency, day)` pairs grouped by currency, in currency order (days as given).
+pub fn by_currency(pairs: impl IntoIterator<Item = (Currency, i32)>) -> Vec<(Currency, Vec<i32>)> {
+    let mut out: std::collections::BTreeMap<Currency, Vec<i32>> = std::collections::BTreeMap::new();
+    for (c, d) in pairs {
+        out.entry(c).or_default().push(d);
+    }
+    out.into_iter().collect()
+}
 
 /// Whether a ledger's settlement days (its settled invoices' paid days) fall on
 /// business days only: at least `MIN_SETTLEMENTS` of them and at most

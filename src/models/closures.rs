@@ -11,11 +11,11 @@
 //! The same reading of each currency's settlements alone finds the days its banks close
 //! while the others settle.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use chrono::{Datelike, NaiveDate};
 
-use crate::domain::{date_from_days, days_from_date, easter_sunday, Currency, NO_HOLIDAYS};
+use crate::domain::{by_currency, date_from_days, days_from_date, easter_sunday, Currency, NO_HOLIDAYS};
 
 /// Least mean number of settlements per business day around a weekday for the day to
 /// be read at all (a Poisson day with that mean is empty 5 times in 100: alone, no
@@ -263,14 +263,11 @@ pub fn learn_currency_closures(
     ahead: i32,
     common: &[i32],
 ) -> Vec<(Currency, Vec<i32>)> {
-    let mut by_currency: BTreeMap<Currency, Vec<i32>> = BTreeMap::new();
-    for &(c, d) in settled {
-        by_currency.entry(c).or_default().push(d);
-    }
-    if by_currency.len() < 2 {
+    let grouped = by_currency(settled.iter().copied());
+    if grouped.len() < 2 {
         return Vec::new();
     }
-    by_currency
+    grouped
         .into_iter()
         .filter_map(|(c, days)| {
             let own: Vec<i32> =

@@ -282,8 +282,8 @@ pub fn snapshot_rows(h: &History, d: i32, horizon: i32, plan: SnapshotPlan) -> (
 fn spread_step(plan: SnapshotPlan, per_snapshot: usize, horizon: i32) -> i32 {
     let step = plan.step.max(1);
     let afford = (plan.max_rows / per_snapshot.max(1)).max(1);
-    // At most `horizon` days, so the sums below stay small.
-    let needed = i32::try_from(usize::try_from(horizon.max(1)).unwrap_or(1).div_ceil(afford)).unwrap_or(1);
+    // Days between snapshots: at most `horizon`.
+    let needed = (horizon.max(1) as usize).div_ceil(afford) as i32;
     step * ((needed + step - 1) / step).max(1)
 }
 
