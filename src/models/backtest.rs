@@ -26,7 +26,8 @@ use serde::Serialize;
 
 use super::copula::{fit_remaining_time, predict_dists, week_spread, CashDist, CashFit, WeekOutcome};
 use super::dataset::{
-    feature_index, newest_snapshot_days, open_rows, scoring_rows, training_rows, InvoiceView, Rows, SnapshotPlan,
+    feature_index, newest_snapshot_days, open_rows, scoring_rows, snapshot_sample, training_rows, InvoiceView, Rows,
+    SnapshotPlan,
 };
 use super::fitting::{fit_payment, fit_risk};
 use super::gbdt::GbdtError;
@@ -369,8 +370,9 @@ pub type CashForecaster<'a> = &'a (dyn Fn(&CashCase<'_>) -> CaseForecast + Sync)
 
 /// How the cash forecast of the models in `fit` (with `pay`'s calendars and `closed`)
 /// did on the newest weeks before `d`: at each snapshot every `plan.step` days newer than
-/// the cash model's newest training snapshot (`d − cap_days`), the newest first and no
-/// more once `plan.max_rows` rows are read, its weeks whose outcome is known at `d`
+/// the cash model's newest training snapshot (`d − cap_days`), the newest first, each
+/// sampled as the training snapshots are, and no more once `plan.max_rows` rows are
+/// read, its weeks whose outcome is known at `d`
 /// against what arrived. The quantiles are out of sample there; the level map was
 /// estimated on the same snapshots.
 #[allow(clippy::too_many_arguments)]
@@ -396,7 +398,8 @@ fn newest_weeks(
         if weeks < 1 {
             continue;
         }
-        let rows = open_rows(h, s, InvoiceView::AtDate, |_| true);
+        let sample = snapshot_sample(h, s, plan);
+        let rows = open_rows(h, s, InvoiceView::AtDate, |p| sample.keeps(p));
         read += rows.len();
         if !rows.is_empty() {
             let dists = predict_dists(model, fit.within.as_ref(), &fit.early, fit.levels.as_ref(), rows.x.view(), cap)?;

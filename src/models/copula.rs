@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use ndarray::{ArrayView2, Axis};
 use serde::{Deserialize, Serialize};
 
-use super::dataset::{newest_snapshot_days, open_rows, snapshot_rows, InvoiceView, SnapshotPlan};
+use super::dataset::{newest_snapshot_days, open_rows, snapshot_rows, snapshot_sample, InvoiceView, SnapshotPlan};
 use super::gbdt::{Gbdt, GbdtError, GbdtParams, Loss};
 use super::payment::{PaymentDateModel, PaymentDateParams};
 use crate::features::history::History;
@@ -719,7 +719,8 @@ pub struct CashFit {
 /// The [`LevelMap`]s of the cash model at `d` (not yet due, and past due) from the open
 /// invoices of the snapshots
 /// every `plan.step` days newer than its newest training snapshot (`d − horizon`), the
-/// newest first and no more once `plan.max_rows` rows are read. They are out of sample
+/// newest first, each sampled as the training snapshots are ([`snapshot_sample`]), and
+/// no more once `plan.max_rows` rows are read. They are out of sample
 /// for the model, and their outcomes are read as known at `d`: an invoice paid after
 /// `d` counts as unpaid through the level it had reached at `d`.
 fn recent_levels(
@@ -738,7 +739,8 @@ fn recent_levels(
         if obs.len() >= plan.max_rows {
             break;
         }
-        let rows = open_rows(h, s, InvoiceView::AtDate, |_| true);
+        let sample = snapshot_sample(h, s, plan);
+        let rows = open_rows(h, s, InvoiceView::AtDate, |p| sample.keeps(p));
         if !rows.is_empty() {
             let dists = predict_dists(model, within, early, None, rows.x.view(), cap)?;
             for (i, (k, &p)) in dists.iter().zip(&rows.pos).enumerate() {
@@ -1012,6 +1014,19 @@ mod tests {
         assert!(ca.customer_corr + ca.period_corr <= MAX_TOTAL && ca.period_corr <= MAX_PERIOD, "{ca:?}");
         // Scored snapshots are the newest quarter (26 snapshots: 6).
         assert_eq!(ca.snapshots, 6);
+        // A budget of about 40 rows a snapshot: each snapshot is a sample, the same
+        // from either load, and the 26 of them still give the correlations; without a
+        // minimum of snapshots the same budget reads a few whole ones, and scores fewer.
+        let small = SnapshotPlan { max_rows: 26 * 40, ..plan };
+        let a = fit_remaining_time(&full, d, 91, small, &p).unwrap();
+        let b = fit_remaining_time(&cut, d, 91, small, &p).unwrap();
+        assert!(a.rows < 26 * 55, "{} rows", a.rows);
+        assert_eq!(a.model, b.model, "the same samples from either load");
+        let (ca, cb) = (a.copula.expect("26 sampled snapshots"), b.copula.expect("26 sampled snapshots"));
+        assert_eq!(ca.snapshots, 6);
+        assert!((ca.customer_corr - cb.customer_corr).abs() < 1e-9, "{ca:?} vs {cb:?}");
+        let whole = fit_remaining_time(&full, d, 91, SnapshotPlan { min_snapshots: 0, ..small }, &p).unwrap();
+        assert!(whole.copula.map_or(0, |c| c.snapshots) < ca.snapshots, "{:?}", whole.copula);
     }
 
     /// Quantiles of whole days (the smallest day whose distribution function reaches

@@ -13,6 +13,7 @@ use crate::features::catalogue::{CUSTOMER_FEATURES, INVOICE_FEATURES};
 use crate::features::customer_at;
 use crate::features::history::History;
 use crate::features::invoice_values;
+use crate::rng::splitmix64;
 
 /// Number of model inputs (customer vector + invoice features).
 pub const N_MODEL_FEATURES: usize = CUSTOMER_FEATURES.len() + INVOICE_FEATURES.len();
@@ -187,8 +188,8 @@ pub enum InvoiceView {
 /// Which snapshots the remaining-time model learns from: every `step` days back from
 /// the newest whose outcome is known, at most `max_snapshots` of them, and no more once
 /// `max_rows` rows are taken (a small ledger gets two years of weekly snapshots, a
-/// large one its most recent months, spread over at least a horizon: see
-/// [`snapshot_rows`]). `arsight train` and `arsight backtest` share the
+/// large one at least `min_snapshots` of them, each a sample of its open invoices: see
+/// [`snapshot_rows`] and [`snapshot_sample`]). `arsight train` and `arsight backtest` share the
 /// default, so the backtest measures the model that training ships.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SnapshotPlan {
@@ -215,6 +216,12 @@ pub struct SnapshotPlan {
     /// saved before this setting read as off, as they were fitted).
     #[serde(default)]
     pub from_due: bool,
+    /// Snapshots the row budget should afford at least: a snapshot with more than
+    /// `max_rows / min_snapshots` open invoices takes a seeded sample of that many of
+    /// them (see [`snapshot_sample`]); 0 takes every open invoice (plans saved before
+    /// this setting read as 0, as they were fitted).
+    #[serde(default)]
+    pub min_snapshots: usize,
 }
 
 fn on_by_default() -> bool {
@@ -230,6 +237,7 @@ impl Default for SnapshotPlan {
             recalibrate: true,
             week_spread: true,
             from_due: true,
+            min_snapshots: 26,
         }
     }
 }
@@ -245,11 +253,14 @@ pub fn newest_snapshot_days(d: i32, horizon: i32, plan: SnapshotPlan) -> impl It
 /// Snapshot rows for the remaining-time model: invoices open at snapshot dates
 /// `s = d − horizon − step·j` (back to the first invoice, within `plan`'s limits),
 /// with inputs as known at `s` and label `min(paid − s, horizon + 1)`, always known
-/// at `d` because `s + horizon ≤ d`. Where the row budget affords fewer snapshots than
-/// fit in a horizon at `plan.step`, the step is widened (in whole `plan.step`s, so the
-/// snapshots keep their weekday) until they span one: a ledger with 60,000 open
-/// invoices gets three snapshots seven weeks apart, not three weeks in a row at one
-/// point of the month and quarter.
+/// at `d` because `s + horizon ≤ d`. A snapshot with more open invoices than
+/// `plan.max_rows / plan.min_snapshots` reads a sample of that many
+/// ([`snapshot_sample`]), so a ledger with 60,000 open invoices gets 26 weekly
+/// snapshots of about 5,800 rows, not two or three of every invoice. Where the row
+/// budget still affords fewer snapshots than fit in a horizon at `plan.step` (a plan
+/// without a minimum), the step is widened (in whole `plan.step`s, so the snapshots
+/// keep their weekday) until they span one, not a few weeks in a row at one point of
+/// the month and quarter.
 pub fn snapshot_rows(h: &History, d: i32, horizon: i32, plan: SnapshotPlan) -> (Rows, Vec<f64>, Vec<i32>) {
     let first = h.invoices.iter().map(|r| r.invoice_date).min().unwrap_or(d);
     let mut parts = Vec::new();
@@ -258,7 +269,8 @@ pub fn snapshot_rows(h: &History, d: i32, horizon: i32, plan: SnapshotPlan) -> (
     let mut s = d - horizon;
     let mut step = plan.step.max(1);
     while s >= first && parts.len() < plan.max_snapshots && labels.len() < plan.max_rows {
-        let rows = open_rows(h, s, InvoiceView::AtDate, |_| true);
+        let sample = snapshot_sample(h, s, plan);
+        let rows = open_rows(h, s, InvoiceView::AtDate, |p| sample.keeps(p));
         if parts.is_empty() && !rows.is_empty() {
             step = spread_step(plan, rows.len(), horizon);
         }
@@ -285,6 +297,54 @@ fn spread_step(plan: SnapshotPlan, per_snapshot: usize, horizon: i32) -> i32 {
     // Days between snapshots: at most `horizon`.
     let needed = (horizon.max(1) as usize).div_ceil(afford) as i32;
     step * ((needed + step - 1) / step).max(1)
+}
+
+/// Which open invoices of a snapshot the cash model reads (see [`snapshot_sample`]).
+pub struct SnapshotSample<'a> {
+    h: &'a History,
+    /// Invoices whose key is below this are read (`u64::MAX`: every one).
+    below: u64,
+    /// The snapshot day, mixed into every key.
+    day: u64,
+    /// A hash of each customer's id.
+    cust_key: Vec<u64>,
+}
+
+impl SnapshotSample<'_> {
+    /// Whether the invoice at position `p` of `History::invoices` is read.
+    pub fn keeps(&self, p: usize) -> bool {
+        if self.below == u64::MAX {
+            return true;
+        }
+        let c = self.h.invoices[p].cust as usize;
+        let within = (p - self.h.offsets[c]) as u64;
+        splitmix64(self.cust_key[c] ^ splitmix64(within ^ (self.day << 32))) < self.below
+    }
+}
+
+/// The open invoices at snapshot `s` the cash model reads: every one, or, where there
+/// are more than `plan.max_rows / plan.min_snapshots`, a sample of about that many,
+/// each invoice in or out by a hash of its customer's id, its place among that
+/// customer's invoices and `s` (the same sample from any load of the ledger that holds
+/// day `s`, and a different one at each snapshot).
+pub fn snapshot_sample(h: &History, s: i32, plan: SnapshotPlan) -> SnapshotSample<'_> {
+    let mut out = SnapshotSample { h, below: u64::MAX, day: u64::from(s as u32), cust_key: Vec::new() };
+    if plan.min_snapshots == 0 {
+        return out;
+    }
+    let cap = (plan.max_rows / plan.min_snapshots).max(1);
+    let open = h.invoices.iter().filter(|r| r.invoice_date <= s && r.paid_date > s).count();
+    if open <= cap {
+        return out;
+    }
+    out.below = (cap as f64 / open as f64 * u64::MAX as f64) as u64;
+    out.cust_key = h.customers.iter().map(|id| fnv1a(id.as_bytes())).collect();
+    out
+}
+
+/// FNV-1a of `bytes`.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
 }
 
 fn concat(parts: Vec<Rows>) -> Rows {
@@ -384,14 +444,22 @@ mod tests {
 
     /// A row budget keeps the newest snapshots: it stops after the snapshot that
     /// reaches it, and those snapshots are the newest of the unlimited plan. Where it
-    /// affords fewer than a horizon holds at the plan's step, they are spread over one
+    /// affords fewer than a horizon holds at the plan's step (a plan without a minimum
+    /// of snapshots), they are spread over one
     /// (here one snapshot's rows and one more: the second a horizon, 13 weeks, back).
     #[test]
     fn the_row_budget_keeps_the_newest_snapshots() {
         let dir = generated_dir(40, 3_000, "2023-01-01", "2024-12-31", 11);
         let d = days_from_date(chrono::NaiveDate::from_ymd_opt(2024, 9, 30).unwrap());
         let h = full_history(dir.path());
-        let plan = SnapshotPlan { step: 7, max_snapshots: 20, max_rows: usize::MAX, ..SnapshotPlan::default() };
+        // Without a minimum of snapshots (no sampling), as a plan of `min_snapshots = 0`.
+        let plan = SnapshotPlan {
+            step: 7,
+            max_snapshots: 20,
+            max_rows: usize::MAX,
+            min_snapshots: 0,
+            ..SnapshotPlan::default()
+        };
         let (all, _, days) = snapshot_rows(&h, d, 91, plan);
         let newest = days[0];
         let first = days.iter().filter(|&&s| s == newest).count();
@@ -412,6 +480,55 @@ mod tests {
         let budget = SnapshotPlan { max_rows: 150_000, ..plan };
         assert_eq!(spread_step(budget, 6_300, 91), 7);
         assert_eq!(spread_step(budget, 62_000, 91), 49, "two afford 46 days each: seven weeks");
+    }
+
+    /// A snapshot with more open invoices than the budget's share takes a sample of
+    /// about that share, a different one at each snapshot, so the budget affords
+    /// `min_snapshots` snapshots at the plan's step; a smaller one is read whole.
+    #[test]
+    fn a_large_snapshot_is_sampled_so_the_budget_affords_enough_of_them() {
+        let dir = generated_dir(40, 3_000, "2023-01-01", "2024-12-31", 11);
+        let d = days_from_date(chrono::NaiveDate::from_ymd_opt(2024, 9, 30).unwrap());
+        let h = full_history(dir.path());
+        let s = d - 91;
+        let open: Vec<usize> =
+            (0..h.invoices.len()).filter(|&p| h.invoices[p].invoice_date <= s && h.invoices[p].paid_date > s).collect();
+        assert!(open.len() > 200, "{}", open.len());
+        let plan = SnapshotPlan {
+            step: 7,
+            max_snapshots: 104,
+            max_rows: 26 * 100,
+            min_snapshots: 26,
+            ..SnapshotPlan::default()
+        };
+        let sample = snapshot_sample(&h, s, plan);
+        let kept: Vec<usize> = open.iter().copied().filter(|&p| sample.keeps(p)).collect();
+        // About 100 of them (binomial: 3 standard deviations).
+        let sd = (100.0 * (1.0 - 100.0 / open.len() as f64)).sqrt();
+        assert!((kept.len() as f64 - 100.0).abs() < 3.0 * sd, "{} of {}", kept.len(), open.len());
+        let next = snapshot_sample(&h, s - 7, plan);
+        let both: Vec<usize> = open
+            .iter()
+            .copied()
+            .filter(|&p| h.invoices[p].invoice_date <= s - 7 && h.invoices[p].paid_date > s - 7)
+            .collect();
+        assert!(both.len() > 100);
+        assert!(both.iter().any(|&p| sample.keeps(p) != next.keeps(p)), "the same sample at two snapshots");
+        // A budget that holds the whole snapshot reads every invoice; so does a plan
+        // without a minimum.
+        let whole = snapshot_sample(&h, s, SnapshotPlan { max_rows: 26 * open.len(), ..plan });
+        assert!(open.iter().all(|&p| whole.keeps(p)));
+        let unset = snapshot_sample(&h, s, SnapshotPlan { min_snapshots: 0, ..plan });
+        assert!(open.iter().all(|&p| unset.keeps(p)));
+        // The snapshot rows: weekly snapshots (the budget affords 26), each sampled.
+        let (rows, labels, days) = snapshot_rows(&h, d, 91, plan);
+        assert_eq!(rows.len(), labels.len());
+        let mut distinct = days.clone();
+        distinct.dedup();
+        assert!(distinct.len() >= 20, "{} snapshots", distinct.len());
+        assert!(distinct.windows(2).all(|w| w[0] - w[1] == 7), "{distinct:?}");
+        let first = days.iter().filter(|&&t| t == s).count();
+        assert_eq!(first, kept.len());
     }
 
     /// Training, scoring and snapshot rows at `d` built from the full history equal
@@ -441,18 +558,13 @@ mod tests {
         let la: Vec<Option<bool>> = oa.iter().map(|&i| a.late_beyond(30, d)[i]).collect();
         let lb: Vec<Option<bool>> = ob.iter().map(|&i| b.late_beyond(30, d)[i]).collect();
         assert_eq!(la, lb, "labels differ");
-        let (sa, ya, da) = snapshot_rows(
-            &full,
-            d,
-            91,
-            SnapshotPlan { step: 7, max_snapshots: 20, max_rows: usize::MAX, ..SnapshotPlan::default() },
-        );
-        let (sb, yb, db) = snapshot_rows(
-            &cut,
-            d,
-            91,
-            SnapshotPlan { step: 7, max_snapshots: 20, max_rows: usize::MAX, ..SnapshotPlan::default() },
-        );
+        // Sampled snapshots (about 60 of each one's open invoices): the same sample
+        // from either load.
+        let plan =
+            SnapshotPlan { step: 7, max_snapshots: 20, max_rows: 1_200, min_snapshots: 20, ..SnapshotPlan::default() };
+        let (sa, ya, da) = snapshot_rows(&full, d, 91, plan);
+        let (sb, yb, db) = snapshot_rows(&cut, d, 91, plan);
+        assert!(sa.len() < 1_600, "{} rows: not sampled", sa.len());
         assert_eq!(da, db);
         assert_eq!(sa.len(), sb.len());
         let (oa, ob) = (order(&full, &sa), order(&cut, &sb));
