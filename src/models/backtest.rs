@@ -1143,7 +1143,7 @@ pub fn run_backtest_with(
         let mut cash_rows = Vec::new();
         let mut scored_rows = Vec::new();
         let prev = if k == 0 { d - p.every_days } else { dates[k - 1] };
-        let train = training_rows(h, d);
+        let train = training_rows(h, d, p.models.max_training_rows);
         let late_days = train.late_days();
         let Some((pay, _)) = fit_payment(h, &train, d, &p.models.payment, 10)? else {
             return Ok(None);

@@ -140,8 +140,14 @@ fn assemble(h: &History, parts: Vec<Part>, d: i32) -> Rows {
 }
 
 /// Training rows at `d`: every invoice issued on or before `d`, with the features
-/// known on its issue date (so never anything after `d`).
-pub fn training_rows(h: &History, d: i32) -> Rows {
+/// known on its issue date (so never anything after `d`). Where more than `max_rows`
+/// were issued (0: no limit), a seeded sample of about `max_rows` of them over the
+/// whole history, each invoice in or out by a hash of its customer's id and its place
+/// among that customer's invoices: the same invoice at every as-of date, and the same
+/// sample from any load of the ledger that holds `d` (see [`RowSample`]).
+pub fn training_rows(h: &History, d: i32, max_rows: usize) -> Rows {
+    let issued = if max_rows == 0 { 0 } else { h.invoices.iter().filter(|r| r.invoice_date <= d).count() };
+    let sample = RowSample::new(h, issued, max_rows, TRAINING_SALT);
     let parts: Vec<Part> = (0..h.customers.len())
         .into_par_iter()
         .map(|c| {
@@ -151,22 +157,29 @@ pub fn training_rows(h: &History, d: i32) -> Rows {
             let mut i = 0;
             while i < k {
                 let t = invs[i].invoice_date;
-                let at = customer_at(h, c, t);
-                while i < k && invs[i].invoice_date == t {
-                    part.x.extend_from_slice(&at.vector);
-                    part.x.extend_from_slice(&invoice_values(&at, i));
-                    part.pos.push(h.offsets[c] + i);
-                    part.cust.push(c);
-                    part.received.push(at.sides[i].paid_minor);
-                    part.run.push(at.run);
-                    i += 1;
+                let end = i + invs[i..k].partition_point(|r| r.invoice_date == t);
+                let kept: Vec<usize> = (i..end).filter(|&j| sample.keeps(h.offsets[c] + j)).collect();
+                if !kept.is_empty() {
+                    let at = customer_at(h, c, t);
+                    for j in kept {
+                        part.x.extend_from_slice(&at.vector);
+                        part.x.extend_from_slice(&invoice_values(&at, j));
+                        part.pos.push(h.offsets[c] + j);
+                        part.cust.push(c);
+                        part.received.push(at.sides[j].paid_minor);
+                        part.run.push(at.run);
+                    }
                 }
+                i = end;
             }
             part
         })
         .collect();
     assemble(h, parts, d)
 }
+
+/// Mixed into the training rows' sample keys (the snapshots mix in their day).
+const TRAINING_SALT: u64 = 0x5EED_0F_7EA1_u64;
 
 /// Scoring rows at `d`: invoices open at `d` (issued on or before it, not settled
 /// by it) that `keep` selects: the customer vector known at `d`, invoice inputs as
@@ -299,18 +312,30 @@ fn spread_step(plan: SnapshotPlan, per_snapshot: usize, horizon: i32) -> i32 {
     step * ((needed + step - 1) / step).max(1)
 }
 
-/// Which open invoices of a snapshot the cash model reads (see [`snapshot_sample`]).
-pub struct SnapshotSample<'a> {
+/// A seeded sample of a ledger's invoices: each in or out by a hash of its customer's
+/// id, its place among that customer's invoices and a salt, so the same invoices from
+/// any load of the ledger that holds them (see [`training_rows`], [`snapshot_sample`]).
+pub struct RowSample<'a> {
     h: &'a History,
     /// Invoices whose key is below this are read (`u64::MAX`: every one).
     below: u64,
-    /// The snapshot day, mixed into every key.
-    day: u64,
+    /// Mixed into every key.
+    salt: u64,
     /// A hash of each customer's id.
     cust_key: Vec<u64>,
 }
 
-impl SnapshotSample<'_> {
+impl<'a> RowSample<'a> {
+    /// About `cap` of `n` invoices (every one where `n ≤ cap` or `cap` is 0).
+    fn new(h: &'a History, n: usize, cap: usize, salt: u64) -> Self {
+        let mut out = RowSample { h, below: u64::MAX, salt, cust_key: Vec::new() };
+        if cap > 0 && n > cap {
+            out.below = (cap as f64 / n as f64 * u64::MAX as f64) as u64;
+            out.cust_key = h.customers.iter().map(|id| fnv1a(id.as_bytes())).collect();
+        }
+        out
+    }
+
     /// Whether the invoice at position `p` of `History::invoices` is read.
     pub fn keeps(&self, p: usize) -> bool {
         if self.below == u64::MAX {
@@ -318,28 +343,20 @@ impl SnapshotSample<'_> {
         }
         let c = self.h.invoices[p].cust as usize;
         let within = (p - self.h.offsets[c]) as u64;
-        splitmix64(self.cust_key[c] ^ splitmix64(within ^ (self.day << 32))) < self.below
+        splitmix64(self.cust_key[c] ^ splitmix64(within ^ self.salt)) < self.below
     }
 }
 
 /// The open invoices at snapshot `s` the cash model reads: every one, or, where there
-/// are more than `plan.max_rows / plan.min_snapshots`, a sample of about that many,
-/// each invoice in or out by a hash of its customer's id, its place among that
-/// customer's invoices and `s` (the same sample from any load of the ledger that holds
-/// day `s`, and a different one at each snapshot).
-pub fn snapshot_sample(h: &History, s: i32, plan: SnapshotPlan) -> SnapshotSample<'_> {
-    let mut out = SnapshotSample { h, below: u64::MAX, day: u64::from(s as u32), cust_key: Vec::new() };
+/// are more than `plan.max_rows / plan.min_snapshots`, a sample of about that many
+/// ([`RowSample`], salted with `s`: a different sample at each snapshot).
+pub fn snapshot_sample(h: &History, s: i32, plan: SnapshotPlan) -> RowSample<'_> {
     if plan.min_snapshots == 0 {
-        return out;
+        return RowSample::new(h, 0, 0, 0);
     }
     let cap = (plan.max_rows / plan.min_snapshots).max(1);
     let open = h.invoices.iter().filter(|r| r.invoice_date <= s && r.paid_date > s).count();
-    if open <= cap {
-        return out;
-    }
-    out.below = (cap as f64 / open as f64 * u64::MAX as f64) as u64;
-    out.cust_key = h.customers.iter().map(|id| fnv1a(id.as_bytes())).collect();
-    out
+    RowSample::new(h, open, cap, u64::from(s as u32) << 32)
 }
 
 /// FNV-1a of `bytes`.
@@ -531,6 +548,52 @@ mod tests {
         assert_eq!(first, kept.len());
     }
 
+    /// Beyond the budget the training rows are a sample of about that many, spread over
+    /// the whole history, the same invoices at a later as-of date and from a load of
+    /// the ledger cut at `d`; each kept row is the row of the full set.
+    #[test]
+    fn training_rows_beyond_the_budget_are_a_sample_over_the_whole_history() {
+        let dir = generated_dir(40, 3_000, "2023-01-01", "2024-12-31", 11);
+        let d = days_from_date(chrono::NaiveDate::from_ymd_opt(2024, 6, 30).unwrap());
+        let full = full_history(dir.path());
+        let all = training_rows(&full, d, 0);
+        assert!(all.len() > 1_500, "{}", all.len());
+        let some = training_rows(&full, d, 500);
+        let sd = (500.0 * (1.0 - 500.0 / all.len() as f64)).sqrt();
+        assert!((some.len() as f64 - 500.0).abs() < 3.0 * sd, "{} of {}", some.len(), all.len());
+        // Spread over the history: each half of it keeps about its share.
+        let mid = (all.invoice_date.iter().min().unwrap() + d) / 2;
+        let share = |r: &Rows| r.invoice_date.iter().filter(|&&t| t < mid).count() as f64 / r.len() as f64;
+        assert!((share(&some) - share(&all)).abs() < 0.1, "{} against {}", share(&some), share(&all));
+        // A kept row is the full set's row for that invoice.
+        let at: std::collections::HashMap<usize, usize> = all.pos.iter().enumerate().map(|(i, &p)| (p, i)).collect();
+        for (i, p) in some.pos.iter().enumerate() {
+            assert!(same(
+                &some.x.row(i).to_owned().insert_axis(ndarray::Axis(0)),
+                &all.x.row(at[p]).to_owned().insert_axis(ndarray::Axis(0))
+            ));
+        }
+        // At a later as-of date the same budget keeps a smaller share, by the same keys:
+        // of the invoices issued by `d`, only some of those kept at `d`.
+        let later = training_rows(&full, d + 91, 500);
+        let kept: std::collections::HashSet<usize> = some.pos.iter().copied().collect();
+        let earlier: Vec<usize> =
+            later.pos.iter().zip(&later.invoice_date).filter(|(_, &t)| t <= d).map(|(&p, _)| p).collect();
+        assert!(!earlier.is_empty() && earlier.len() < kept.len());
+        assert!(earlier.iter().all(|p| kept.contains(p)));
+        // The same sample from a load cut at `d`.
+        let cut = load_history(dir.path(), d, &InvoiceReadOptions::default(), &FxTable::default()).unwrap();
+        let from_cut = training_rows(&cut, d, 500);
+        let key = |h: &History, r: &Rows| -> Vec<(String, i32, i64)> {
+            let mut k: Vec<_> = (0..r.len())
+                .map(|i| (h.customers[r.cust[i]].clone(), r.invoice_date[i], r.amount_minor[i].0))
+                .collect();
+            k.sort();
+            k
+        };
+        assert_eq!(key(&full, &some), key(&cut, &from_cut));
+    }
+
     /// Training, scoring and snapshot rows at `d` built from the full history equal
     /// those built from a history loaded with as-of `d` (nothing after `d` used).
     #[test]
@@ -543,7 +606,7 @@ mod tests {
         let key = |h: &History, r: &Rows| -> Vec<(String, i32, i32)> {
             (0..r.len()).map(|i| (h.customers[r.cust[i]].clone(), r.invoice_date[i], r.due_date[i])).collect()
         };
-        let (a, b) = (training_rows(&full, d), training_rows(&cut, d));
+        let (a, b) = (training_rows(&full, d, 0), training_rows(&cut, d, 0));
         assert!(a.len() > 1000);
         let order = |h: &History, r: &Rows| {
             let k = key(h, r);

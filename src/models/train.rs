@@ -41,6 +41,12 @@ pub struct TrainParams {
     pub cash_snapshots: SnapshotPlan,
     /// Validation: days before the as-of date where the validation models are cut.
     pub validation_days: i32,
+    /// Most training rows of the payment-date and risk models: a ledger with more
+    /// invoices issued by the as-of date trains on a seeded sample of about this many
+    /// over its whole history ([`super::dataset::training_rows`]); 0 reads every one
+    /// (settings saved before this one read as 0, as they were fitted).
+    #[serde(default)]
+    pub max_training_rows: usize,
 }
 
 impl Default for TrainParams {
@@ -54,6 +60,7 @@ impl Default for TrainParams {
             cash_horizon_days: 91,
             cash_snapshots: SnapshotPlan::default(),
             validation_days: 91,
+            max_training_rows: 2_000_000,
         }
     }
 }
@@ -274,7 +281,7 @@ pub fn train_all_with(
 ) -> Result<Trained, TrainError> {
     let clock = std::time::Instant::now();
     let lap = |what: &str| tracing::info!(seconds = clock.elapsed().as_secs_f64(), "train: {what}");
-    let train = training_rows(h, d);
+    let train = training_rows(h, d, p.max_training_rows);
     lap("training rows");
     // The payment-date and risk models, the cash model and the validation step read
     // the history and nothing of each other: with more than one thread they are fitted
@@ -539,7 +546,7 @@ mod tests {
     fn a_settings_file_overrides_only_what_it_names() {
         let p = TrainParams::default()
             .with_overrides(
-                "validation_days = 63\n[payment]\nn_trees = 120\nlearning_rate = 1\n[cash_snapshots]\nstep = 14\nrecalibrate = false\nfrom_due = false\n",
+                "validation_days = 63\nmax_training_rows = 0\n[payment]\nn_trees = 120\nlearning_rate = 1\n[cash_snapshots]\nstep = 14\nrecalibrate = false\nfrom_due = false\nmin_snapshots = 0\n",
             )
             .unwrap();
         let d = TrainParams::default();
@@ -551,6 +558,8 @@ mod tests {
         let e = TrainParams::default().with_overrides("[cash_snapshots]\nrecalibrate = 1\n").unwrap_err().to_string();
         assert!(e.contains("`cash_snapshots.recalibrate` should be boolean"), "{e}");
         assert_eq!(p.validation_days, 63);
+        assert_eq!((d.max_training_rows, p.max_training_rows), (2_000_000, 0));
+        assert_eq!((d.cash_snapshots.min_snapshots, p.cash_snapshots.min_snapshots), (26, 0));
         assert_eq!(p.payment.max_leaves, d.payment.max_leaves);
         assert_eq!(p.cash, d.cash, "the cash model keeps its own defaults");
         assert_eq!(p.risk, d.risk);
