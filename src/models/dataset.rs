@@ -179,7 +179,7 @@ pub fn training_rows(h: &History, d: i32, max_rows: usize) -> Rows {
 }
 
 /// Mixed into the training rows' sample keys (the snapshots mix in their day).
-const TRAINING_SALT: u64 = 0x5EED_0F_7EA1_u64;
+const TRAINING_SALT: u64 = 0x005E_ED0F_7EA1_u64;
 
 /// Scoring rows at `d`: invoices open at `d` (issued on or before it, not settled
 /// by it) that `keep` selects: the customer vector known at `d`, invoice inputs as
