@@ -158,8 +158,9 @@ pub fn training_rows(h: &History, d: i32, max_rows: usize) -> Rows {
             while i < k {
                 let t = invs[i].invoice_date;
                 let end = i + invs[i..k].partition_point(|r| r.invoice_date == t);
-                let kept: Vec<usize> = (i..end).filter(|&j| sample.keeps(h.offsets[c] + j)).collect();
-                if !kept.is_empty() {
+                let kept = (i..end).filter(|&j| sample.keeps(h.offsets[c] + j));
+                // The customer's features on `t` only where an invoice of that day is kept.
+                if kept.clone().next().is_some() {
                     let at = customer_at(h, c, t);
                     for j in kept {
                         part.x.extend_from_slice(&at.vector);
