@@ -424,9 +424,18 @@ pub fn save_all(
         m
     };
     let m = &t.models;
-    let v = store.save(mk(Kind::PaymentDate, serde_json::json!(p.payment), p.payment.seed, metric(0)), &m.payment)?;
+    // The payment-date and risk models are fitted on at most `max_training_rows` rows
+    // (a sample beyond it): a setting of their fit, recorded with theirs.
+    let with_rows = |mut v: serde_json::Value| {
+        if let Some(o) = v.as_object_mut() {
+            o.insert("max_training_rows".into(), serde_json::json!(p.max_training_rows));
+        }
+        v
+    };
+    let hyper = with_rows(serde_json::json!(p.payment));
+    let v = store.save(mk(Kind::PaymentDate, hyper, p.payment.seed, metric(0)), &m.payment)?;
     out.insert(Kind::PaymentDate, v);
-    let v = store.save(mk(Kind::Risk, serde_json::json!(p.risk), p.risk.seed, metric(1)), &m.risk)?;
+    let v = store.save(mk(Kind::Risk, with_rows(serde_json::json!(p.risk)), p.risk.seed, metric(1)), &m.risk)?;
     out.insert(Kind::Risk, v);
     let cash = serde_json::json!({"model": p.cash, "horizon_days": p.cash_horizon_days, "snapshots": p.cash_snapshots});
     // How the model's own distributions did on the newest weeks, out of sample (the

@@ -57,7 +57,7 @@ fn train_predict_forecast_on_a_hand_written_contract_directory() {
 
     // A settings file: what it names is used and recorded; a mistake is named.
     let settings = tmp.path().join("settings.toml");
-    std::fs::write(&settings, "[payment]\nn_trees = 12\nlearning_rate = 0.3\n").unwrap();
+    std::fs::write(&settings, "max_training_rows = 5000\n[payment]\nn_trees = 12\nlearning_rate = 0.3\n").unwrap();
     let other = tmp.path().join("models-12");
     let args = ["train", "--data", s(&data), "--as-of", as_of, "--models", s(&other), "--params", s(&settings)];
     arsight_ok(&args);
@@ -68,6 +68,7 @@ fn train_predict_forecast_on_a_hand_written_contract_directory() {
     .unwrap();
     assert_eq!(manifest["hyperparameters"]["n_trees"], 12);
     assert_eq!(manifest["hyperparameters"]["max_leaves"], 15, "what the file does not name keeps its default");
+    assert_eq!(manifest["hyperparameters"]["max_training_rows"], 5000, "the row budget is recorded");
     std::fs::write(&settings, "[payment]\nn_tree = 12\n").unwrap();
     let bad = arsight(&args, &[]);
     assert!(!bad.status.success());
