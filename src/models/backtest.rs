@@ -467,6 +467,15 @@ pub fn learn_week_spread(
     Ok(())
 }
 
+/// The timing correlations of one as-of date's forecast.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Correlations {
+    /// Shared by a customer's invoices.
+    pub customer: f64,
+    /// Shared by every invoice (the portfolio running early or late).
+    pub period: f64,
+}
+
 /// Backtest results.
 #[derive(Debug, Clone, Serialize)]
 pub struct BacktestReport {
@@ -482,6 +491,10 @@ pub struct BacktestReport {
     /// cash model ([`super::copula::week_spread`]; empty without a forecast, 0 at a date
     /// without learned correlations).
     pub week_spread: Vec<f64>,
+    /// The timing correlations the forecast drew with at each as-of date, learned with
+    /// the cash model ([`super::copula::estimate`]; empty without a forecast, null at a
+    /// date with too few snapshots, where the forecast's defaults apply).
+    pub correlations: Vec<Option<Correlations>>,
     /// With [`BacktestParams::keep_rows`]: every invoice open at every as-of date
     /// with the remaining-time model's quantiles and what happened (for analysis; not
     /// in the JSON report).
@@ -787,6 +800,21 @@ impl BacktestReport {
                     opt(m.forecast_spread_missing, false),
                 ));
             }
+            let learned: Vec<Correlations> = self.correlations.iter().flatten().copied().collect();
+            if !learned.is_empty() {
+                let range = |f: fn(&Correlations) -> f64| {
+                    let mut v: Vec<f64> = learned.iter().map(f).collect();
+                    v.sort_by(f64::total_cmp);
+                    format!("{:.3} to {:.3} (median {:.3})", v[0], v[v.len() - 1], quantile_sorted(&v, 0.5))
+                };
+                s.push_str(&format!(
+                    "\nTiming correlations learned at {} of {} dates: within a customer {}, across the portfolio {}\n",
+                    learned.len(),
+                    self.correlations.len(),
+                    range(|c| c.customer),
+                    range(|c| c.period),
+                ));
+            }
         }
         s
     }
@@ -911,6 +939,7 @@ struct Pool {
 struct DateOut {
     pools: Vec<Pool>,
     week_spread: Option<f64>,
+    correlations: Option<Option<Correlations>>,
     cash_rows: Vec<CashRow>,
     scored_rows: Vec<ScoredRow>,
     n_scored: usize,
@@ -1453,7 +1482,10 @@ pub fn run_backtest_with(
             }
         }
         let week_spread = forecast.map(|_| copula.map_or(0.0, |c| c.week_spread));
-        Ok(Some(DateOut { pools, week_spread, cash_rows, scored_rows, n_scored, n_cash }))
+        let correlations = forecast.map(|_| {
+            copula.map(|c| Correlations { customer: c.customer_corr, period: c.period_corr })
+        });
+        Ok(Some(DateOut { pools, week_spread, correlations, cash_rows, scored_rows, n_scored, n_cash }))
     };
     // The dates are independent: with more than one thread they run side by side (each
     // date's figures do not depend on the thread count), and are pooled in date order.
@@ -1467,9 +1499,11 @@ pub fn run_backtest_with(
     let mut cash_rows = Vec::new();
     let mut scored_rows = Vec::new();
     let mut spreads = Vec::new();
+    let mut correlations = Vec::new();
     for out in outs {
         let Some(o) = out? else { continue };
         spreads.extend(o.week_spread);
+        correlations.extend(o.correlations);
         for (pool, part) in pools.iter_mut().zip(o.pools) {
             pool.append(part);
         }
@@ -1529,6 +1563,7 @@ pub fn run_backtest_with(
         n_cash_rows: n_cash,
         methods,
         week_spread: spreads,
+        correlations,
         cash_rows,
         scored_rows,
     })
