@@ -1484,6 +1484,15 @@ mod model_tests {
         let inside: f64 = weeks.iter().map(|w| w.dates as f64 * (1.0 - w.below_p10 - w.above_p90)).sum();
         assert!((inside / n as f64 - cov).abs() < 1e-9, "{inside} of {n} vs {cov}");
         assert!(due.forecast_by_week.is_empty() && r.markdown().contains("cash forecast by week"));
+        // The correlations each date's forecast drew with: one entry per date, learned
+        // where the snapshots allow, in range, and in the markdown.
+        assert_eq!(r.correlations.len(), r.as_of_dates.len());
+        let learned: Vec<_> = r.correlations.iter().flatten().collect();
+        assert!(!learned.is_empty(), "{:?}", r.correlations);
+        for c in learned {
+            assert!((0.0..=0.5).contains(&c.period) && (0.0..=0.9 - c.period).contains(&c.customer), "{c:?}");
+        }
+        assert!(r.markdown().contains("Timing correlations learned at"));
     }
 
     /// The forecast made at D from models trained at D against what the full history
