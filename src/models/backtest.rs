@@ -1482,9 +1482,8 @@ pub fn run_backtest_with(
             }
         }
         let week_spread = forecast.map(|_| copula.map_or(0.0, |c| c.week_spread));
-        let correlations = forecast.map(|_| {
-            copula.map(|c| Correlations { customer: c.customer_corr, period: c.period_corr })
-        });
+        let correlations =
+            forecast.map(|_| copula.map(|c| Correlations { customer: c.customer_corr, period: c.period_corr }));
         Ok(Some(DateOut { pools, week_spread, correlations, cash_rows, scored_rows, n_scored, n_cash }))
     };
     // The dates are independent: with more than one thread they run side by side (each
