@@ -79,6 +79,12 @@ pub struct ForecastParams {
     /// draws' own. Learned with the cash model from how its weekly totals missed on the
     /// newest weeks ([`crate::models::copula::week_spread`]); 0 without.
     pub week_spread: f64,
+    /// What each week's expectation is multiplied by, week 1 first (every draw's total
+    /// of the week, so its p10 and p90 with it; the days of a week alike; weeks past the
+    /// list as they are). Learned with the cash model from how its weekly totals
+    /// compared with what arrived over the newest weeks
+    /// ([`crate::models::copula::week_bias`]); empty without.
+    pub week_bias: Vec<f64>,
     /// Seed.
     pub seed: u64,
     /// The ledger's bank holidays, on which no calendar's payments go out (from the
@@ -96,6 +102,7 @@ impl Default for ForecastParams {
             customer_corr: 0.3,
             period_corr: 0.1,
             week_spread: 0.0,
+            week_bias: Vec::new(),
             seed: 42,
             holidays: Holidays::default(),
         }
@@ -122,6 +129,9 @@ pub enum ForecastError {
     /// Weekly spread out of range.
     #[error("week_spread should be between 0 and 1, but is {0}")]
     Spread(f64),
+    /// A week's factor out of range.
+    #[error("each week_bias factor should be above 0 and at most 10, but one is {0}")]
+    Bias(f64),
     /// The models failed on the inputs.
     #[error(transparent)]
     Model(#[from] GbdtError),
@@ -454,6 +464,7 @@ impl ForecastParams {
                 customer_corr: c.customer_corr,
                 period_corr: c.period_corr,
                 week_spread: c.week_spread,
+                week_bias: if c.week_bias.iter().all(|&b| b == 1.0) { Vec::new() } else { c.week_bias.to_vec() },
                 ..self
             },
             None => self,
@@ -478,6 +489,9 @@ fn check(p: &ForecastParams, max_horizon: i32) -> Result<(), ForecastError> {
     }
     if !(p.customer_corr >= 0.0 && p.period_corr >= 0.0 && p.customer_corr + p.period_corr < 1.0) {
         return Err(ForecastError::Corr(p.customer_corr, p.period_corr));
+    }
+    if let Some(&b) = p.week_bias.iter().find(|&&b| !(b.is_finite() && b > 0.0 && b <= 10.0)) {
+        return Err(ForecastError::Bias(b));
     }
     if !(0.0..=1.0).contains(&p.week_spread) {
         return Err(ForecastError::Spread(p.week_spread));
@@ -998,18 +1012,21 @@ fn summarize(
     // Each draw's factor per bucket (see `ForecastParams::week_spread`): the days of a
     // week share their week's.
     let tau = p.week_spread;
+    // Each bucket's factor of its week's expectation (see `ForecastParams::week_bias`).
+    let bias_of = |b: usize| p.week_bias.get((b as i32 * g / 7) as usize).copied().unwrap_or(1.0);
     let normal = &Tables::shared().normal;
     let factors: Vec<Vec<f64>> = (0..nb)
         .map(|b| {
             let week = (b as i32 * g / 7) as u64;
+            let bias = bias_of(b);
             (0..draws.len())
                 .map(|s| {
                     if tau == 0.0 {
-                        return 1.0;
+                        return bias;
                     }
                     let key = splitmix64(p.seed ^ SPREAD_STREAM ^ ((s as u64) << 32) ^ week);
                     let z = f64::from(normal[(key % TABLE as u64) as usize]);
-                    (tau * z - 0.5 * tau * tau).exp()
+                    bias * (tau * z - 0.5 * tau * tau).exp()
                 })
                 .collect()
         })
@@ -1046,8 +1063,8 @@ fn summarize(
                 .zip(&factors[b])
                 .map(|(d, f)| (d[ci * nb + b][0] + d[ci * nb + b][1]) as f64 * f)
                 .collect();
-            let due: f64 = draws.iter().map(|d| d[ci * nb + b][0] as f64).sum();
-            let over: f64 = draws.iter().map(|d| d[ci * nb + b][1] as f64).sum();
+            let due: f64 = draws.iter().map(|d| d[ci * nb + b][0] as f64).sum::<f64>() * bias_of(b);
+            let over: f64 = draws.iter().map(|d| d[ci * nb + b][1] as f64).sum::<f64>() * bias_of(b);
             let bk = summarise(&mut vals, due, over, b);
             expected_total += bk.expected_minor;
             buckets.push(bk);
@@ -1056,15 +1073,16 @@ fn summarize(
             currency: c.as_str().to_string(),
             open_minor: open,
             buckets,
-            beyond_horizon_expected_minor: open - expected_total,
+            // Weeks scaled up may expect more than is open: nothing beyond then.
+            beyond_horizon_expected_minor: (open - expected_total).max(0),
         });
     }
     let mut base = Vec::with_capacity(nb);
     for b in 0..nb {
         let conv = |d: &&[[i64; 2]], k: usize| (0..nc).map(|ci| d[ci * nb + b][k] as f64 * base_scale[ci]).sum::<f64>();
         let mut vals: Vec<f64> = draws.iter().zip(&factors[b]).map(|(d, f)| (conv(d, 0) + conv(d, 1)) * f).collect();
-        let due: f64 = draws.iter().map(|d| conv(d, 0)).sum();
-        let over: f64 = draws.iter().map(|d| conv(d, 1)).sum();
+        let due: f64 = draws.iter().map(|d| conv(d, 0)).sum::<f64>() * bias_of(b);
+        let over: f64 = draws.iter().map(|d| conv(d, 1)).sum::<f64>() * bias_of(b);
         base.push(summarise(&mut vals, due, over, b));
     }
     Forecast {
@@ -1217,7 +1235,14 @@ mod tests {
 
     #[test]
     fn learned_correlations_replace_the_defaults_and_set_the_width() {
-        let c = Copula { customer_corr: 0.0, period_corr: 0.0, rows: 500, snapshots: 4, week_spread: 0.0 };
+        let c = Copula {
+            customer_corr: 0.0,
+            period_corr: 0.0,
+            rows: 500,
+            snapshots: 4,
+            week_spread: 0.0,
+            week_bias: [1.0; crate::models::copula::BIAS_WEEKS],
+        };
         let p = ForecastParams::default().with_copula(Some(&c));
         assert_eq!((p.customer_corr, p.period_corr, p.sims), (0.0, 0.0, 100));
         assert_eq!(ForecastParams::default().with_copula(None), ForecastParams::default());
@@ -1538,14 +1563,21 @@ mod model_tests {
         let full = full_history(dir.path());
         let mut tp = quick_train_params();
         tp.validation_days = 100_000;
-        let fp = ForecastParams::default();
+        let fp = ForecastParams { sims: 3000, ..ForecastParams::default() };
         let f = |c: &CashCase<'_>| forecast_case(c, &fp).unwrap();
         let a = train_all_with(&cut, d, &tp, Some(&f)).unwrap().models.cash_copula.expect("enough history");
         // On one thread, from the whole history: the same (the draws' blocks and sums do
         // not depend on the thread count).
         let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
-        let b = one.install(|| train_all_with(&full, d, &tp, Some(&f))).unwrap().models.cash_copula;
-        assert_eq!(Some(a), b);
+        let b = one.install(|| train_all_with(&full, d, &tp, Some(&f))).unwrap().models.cash_copula.unwrap();
+        // The weekly factors rest on the draws' expectations, and the draws key each
+        // customer's shock by its place in the loaded history, which the whole history
+        // numbers differently: the same up to the draws' noise (3,000 of them here;
+        // with 100 a week with three weeks of few invoices moved by 0.06).
+        for (x, y) in a.week_bias.iter().zip(&b.week_bias) {
+            assert!((x - y).abs() < 0.02, "{a:?} vs {b:?}");
+        }
+        assert_eq!(a, Copula { week_bias: a.week_bias, ..b });
         assert!((0.0..0.3).contains(&a.week_spread), "{a:?}");
         let doubled = |c: &CashCase<'_>| {
             let mut out = forecast_case(c, &fp).unwrap();
@@ -1556,12 +1588,53 @@ mod model_tests {
         };
         let t = train_all_with(&cut, d, &tp, Some(&doubled)).unwrap().models.cash_copula.expect("enough history");
         assert!((0.35..0.65).contains(&t.week_spread), "{t:?}");
+        // Twice what arrived in every week: the near weeks' factors go to their floor,
+        // 1 / 1.25, and the others of weeks 1–10 (each at least three times in the
+        // newest 13 weeks) near it.
+        assert!(t.week_bias[..4].iter().all(|&b| (b - 0.8).abs() < 1e-9), "{t:?}");
+        assert!(t.week_bias[..10].iter().all(|&b| b < 0.85), "{t:?}");
         let off = crate::models::train::TrainParams {
-            cash_snapshots: crate::models::dataset::SnapshotPlan { week_spread: false, ..tp.cash_snapshots },
+            cash_snapshots: crate::models::dataset::SnapshotPlan {
+                week_spread: false,
+                week_bias: false,
+                ..tp.cash_snapshots
+            },
             ..tp.clone()
         };
         let o = train_all_with(&cut, d, &off, Some(&doubled)).unwrap().models.cash_copula.expect("enough history");
-        assert_eq!(o.week_spread, 0.0);
+        assert_eq!((o.week_spread, o.week_bias), (0.0, [1.0; crate::models::copula::BIAS_WEEKS]));
+    }
+
+    /// A week's factor scales its expectation (due and overdue alike) and its p10–p90
+    /// by itself, day by day within the week, and leaves the other weeks as they were.
+    #[test]
+    fn a_week_bias_scales_its_week_and_no_other() {
+        let items: Vec<OpenItem> = (0..2_000)
+            .map(|k| {
+                OpenItem::new(k / 3, Currency::USD, 10_000 + i64::from(k % 17) * 100, k % 5 == 0, [3.0, 12.0, 30.0])
+            })
+            .collect();
+        let fx = FxTable::default();
+        for g in [Granularity::Week, Granularity::Day] {
+            let p = ForecastParams { horizon_days: 28, granularity: g, ..Default::default() };
+            let plain = simulate(&items, 0, &p, &fx, 91).unwrap();
+            let biased =
+                simulate(&items, 0, &ForecastParams { week_bias: vec![1.0, 1.2], ..p.clone() }, &fx, 91).unwrap();
+            for (b, (x, y)) in plain.base.iter().zip(&biased.base).enumerate() {
+                let week = b as i32 * g.days() / 7;
+                let f = if week == 1 { 1.2 } else { 1.0 };
+                let near = |a: i64, b: i64| (a as f64 * f - b as f64).abs() <= 1.0 + 1e-9 * a as f64;
+                assert!(near(x.expected_minor, y.expected_minor), "{g:?} {b}: {x:?} vs {y:?}");
+                assert!(near(x.due_expected_minor, y.due_expected_minor) && near(x.p90_minor, y.p90_minor));
+                assert!(near(x.overdue_expected_minor, y.overdue_expected_minor) && near(x.p10_minor, y.p10_minor));
+            }
+            assert!(
+                biased.base.iter().map(|b| b.expected_minor).sum::<i64>()
+                    > plain.base.iter().map(|b| b.expected_minor).sum::<i64>()
+            );
+        }
+        let bad = ForecastParams { week_bias: vec![1.0, 0.0], ..Default::default() };
+        assert_eq!(simulate(&items, 0, &bad, &fx, 91).unwrap_err(), ForecastError::Bias(0.0));
     }
 
     /// What the invoices open at `d` brought in on each of the `days` days after it, in

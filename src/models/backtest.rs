@@ -385,7 +385,7 @@ fn newest_weeks(
     pay: &PaymentDateModel,
     closed: &Holidays,
     forecast: CashForecaster<'_>,
-) -> Result<Vec<WeekOutcome>, GbdtError> {
+) -> Result<Vec<(i32, WeekOutcome)>, GbdtError> {
     let Some(model) = &fit.model else { return Ok(Vec::new()) };
     let cap = f64::from(cap_days);
     let (mut out, mut read) = (Vec::new(), 0);
@@ -429,20 +429,22 @@ fn newest_weeks(
                     actual[(w - 1) as usize] += rows.amount_base[i];
                 }
             }
-            out.extend(fc.weekly.iter().zip(&actual).map(|(f, &a)| WeekOutcome {
-                expected: f[0],
-                p10: f[1],
-                p90: f[2],
-                actual: a,
-            }));
+            out.extend(
+                fc.weekly
+                    .iter()
+                    .zip(&actual)
+                    .zip(1..)
+                    .map(|((f, &a), w)| (w, WeekOutcome { expected: f[0], p10: f[1], p90: f[2], actual: a })),
+            );
         }
     }
     Ok(out)
 }
 
-/// Sets the spread of the cash forecast's weekly totals in `fit`'s correlations from how
-/// its forecast missed on the newest weeks ([`week_spread`]; see `newest_weeks` for
-/// the arguments). Nothing without correlations or with `plan.week_spread` off.
+/// Sets the spread of the cash forecast's weekly totals in `fit`'s correlations, and the
+/// factors of its weeks' expectations, from how its forecast missed on the newest weeks
+/// ([`week_spread`], [`super::copula::week_bias`]; see `newest_weeks` for the
+/// arguments). Nothing without correlations; each only with its setting of `plan` on.
 ///
 /// # Errors
 /// [`GbdtError`] on an input width mismatch.
@@ -457,12 +459,18 @@ pub fn learn_week_spread(
     closed: &Holidays,
     forecast: CashForecaster<'_>,
 ) -> Result<(), GbdtError> {
-    if fit.copula.is_none() || !plan.week_spread {
+    if fit.copula.is_none() || !(plan.week_spread || plan.week_bias) {
         return Ok(());
     }
     let weeks = newest_weeks(h, d, fit, cap_days, plan, pay, closed, forecast)?;
     if let Some(c) = fit.copula.as_mut() {
-        c.week_spread = week_spread(&weeks).unwrap_or(0.0);
+        let outcomes: Vec<WeekOutcome> = weeks.iter().map(|w| w.1).collect();
+        if plan.week_spread {
+            c.week_spread = week_spread(&outcomes).unwrap_or(0.0);
+        }
+        if plan.week_bias {
+            c.week_bias = super::copula::week_bias(&weeks);
+        }
     }
     Ok(())
 }

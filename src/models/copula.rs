@@ -36,6 +36,18 @@ pub struct Copula {
     /// or models saved before it).
     #[serde(default)]
     pub week_spread: f64,
+    /// What the forecast's expectation of each week of the horizon is multiplied by
+    /// (week 1 first), from how the weekly totals compared with what arrived over the
+    /// newest weeks (see [`week_bias`]; all 1: none found, or models saved before it).
+    #[serde(default = "no_week_bias")]
+    pub week_bias: [f64; BIAS_WEEKS],
+}
+
+/// Weeks of the horizon [`Copula::week_bias`] covers (later weeks are left as they are).
+pub const BIAS_WEEKS: usize = 13;
+
+fn no_week_bias() -> [f64; BIAS_WEEKS] {
+    [1.0; BIAS_WEEKS]
 }
 
 /// Largest correlations the estimate may take (a little room for each invoice's own
@@ -608,6 +620,7 @@ pub fn estimate(scores: &[Score]) -> Option<Copula> {
         rows: scores.len(),
         snapshots: by_day.len(),
         week_spread: 0.0,
+        week_bias: no_week_bias(),
     })
 }
 
@@ -695,6 +708,52 @@ pub fn week_spread(weeks: &[WeekOutcome]) -> Option<f64> {
     need.sort_by(f64::total_cmp);
     let by_coverage = crate::features::stats::quantile_sorted(&need, 0.8);
     Some(by_variance.max(by_coverage).min(MAX_SPREAD))
+}
+
+/// Fewest weeks of one week of the horizon [`week_bias`] reads.
+const MIN_BIAS_WEEKS: usize = 3;
+
+/// Spread of the weekly biases [`week_bias`] expects before it reads any (the prior's
+/// standard deviation: a forecast off by more than 5% in a week of the horizon is
+/// unusual, and a few noisy weeks should not move it far).
+const BIAS_PRIOR_SD: f64 = 0.05;
+
+/// Furthest [`week_bias`] scales a week, either way.
+const MAX_BIAS: f64 = 1.25;
+
+/// Factors for the forecast's expectation of each week of the horizon, from `weeks`,
+/// each with its week of the horizon (1 first), as forecast at the newest snapshots and
+/// known by the as-of date. For week `w` the ratio of what arrived to what was expected,
+/// `r = ΣA / ΣE`, is shrunk towards 1 by how sure it is: `1 + k(r − 1)` with
+/// `k = s0² / (s0² + v/n)`, `v` the amount-weighted variance of the weeks' own ratios
+/// around `r`, `n` their number and `s0` [`BIAS_PRIOR_SD`]; within `1 / MAX_BIAS` and
+/// `MAX_BIAS`. 1 for a week with fewer than [`MIN_BIAS_WEEKS`] weeks or nothing expected.
+///
+/// The distributions are calibrated invoice by invoice (the level map), but a shape they
+/// share can still put a week's cash a little late or early for most of them: on
+/// generated ledgers of 100,000 invoices and more week 2 ran at 0.91 of what arrived at
+/// every backtest date, a miss the draws do not allow for and the weekly spread covers
+/// only by widening every week.
+pub fn week_bias(weeks: &[(i32, WeekOutcome)]) -> [f64; BIAS_WEEKS] {
+    let mut out = no_week_bias();
+    for (w, f) in out.iter_mut().enumerate() {
+        let obs: Vec<&WeekOutcome> = weeks.iter().filter(|(i, _)| *i == w as i32 + 1).map(|(_, o)| o).collect();
+        let expected: f64 = obs.iter().map(|o| o.expected).sum();
+        if obs.len() < MIN_BIAS_WEEKS || expected <= 0.0 {
+            continue;
+        }
+        let r = obs.iter().map(|o| o.actual).sum::<f64>() / expected;
+        let v = obs
+            .iter()
+            .filter(|o| o.expected > 0.0)
+            .map(|o| o.expected * (o.actual / o.expected - r).powi(2))
+            .sum::<f64>()
+            / expected;
+        let prior = BIAS_PRIOR_SD * BIAS_PRIOR_SD;
+        let k = prior / (prior + v / obs.len() as f64);
+        *f = (1.0 + k * (r - 1.0)).clamp(1.0 / MAX_BIAS, MAX_BIAS);
+    }
+    out
 }
 
 /// What [`fit_remaining_time`] learns.
@@ -959,6 +1018,35 @@ mod tests {
         let nothing: Vec<WeekOutcome> =
             missed.iter().map(|w| WeekOutcome { expected: 0.0, p10: 0.0, p90: 0.0, ..*w }).collect();
         assert!(week_spread(&nothing).is_none(), "no expectation to scale");
+    }
+
+    /// Weeks that all ran 10% over what arrived give a factor near 0.9 when the weeks
+    /// agree, one pulled towards 1 when they scatter, and 1 with fewer than three weeks
+    /// or nothing expected; a miss beyond the bounds stops at them.
+    #[test]
+    fn the_week_bias_reads_a_shared_miss_and_shrinks_a_noisy_one() {
+        let mut r = Rng::new(5, 0);
+        let week = |w: i32, expected: f64, actual: f64| {
+            (w, WeekOutcome { expected, p10: 0.9 * expected, p90: 1.1 * expected, actual })
+        };
+        let mut weeks = Vec::new();
+        for _ in 0..12 {
+            // Week 1: 10% over, each week within 1% of it; week 2: 10% over on average,
+            // each week 40% either way; week 3: twice what arrived; week 4: two weeks.
+            weeks.push(week(1, 1_000.0, 1_000.0 / 1.1 * (1.0 + 0.01 * r.normal())));
+            weeks.push(week(2, 1_000.0, 1_000.0 / 1.1 * (1.0 + 0.4 * r.normal())));
+            weeks.push(week(3, 1_000.0, 500.0));
+        }
+        weeks.push(week(4, 1_000.0, 500.0));
+        weeks.push(week(4, 1_000.0, 500.0));
+        weeks.push(week(5, 0.0, 500.0));
+        weeks.push(week(5, 0.0, 500.0));
+        weeks.push(week(5, 0.0, 500.0));
+        let b = week_bias(&weeks);
+        assert!((b[0] - 1.0 / 1.1).abs() < 0.01, "{b:?}");
+        assert!(b[1] > b[0] + 0.03 && b[1] < 1.0, "{b:?}");
+        assert!((b[2] - 1.0 / MAX_BIAS).abs() < 1e-9, "{b:?}");
+        assert_eq!(&b[3..], &[1.0; BIAS_WEEKS - 3], "{b:?}");
     }
 
     #[test]

@@ -236,6 +236,12 @@ pub struct SnapshotPlan {
     /// this setting read as 0, as they were fitted).
     #[serde(default)]
     pub min_snapshots: usize,
+    /// Scale each week of the cash forecast by how far its weekly totals fell short of,
+    /// or ran over, what arrived on the newest weeks, week by week of the horizon (see
+    /// [`super::copula::week_bias`]; plans saved before this setting read as off, as
+    /// they were fitted).
+    #[serde(default)]
+    pub week_bias: bool,
 }
 
 fn on_by_default() -> bool {
@@ -252,6 +258,7 @@ impl Default for SnapshotPlan {
             week_spread: true,
             from_due: true,
             min_snapshots: 26,
+            week_bias: true,
         }
     }
 }

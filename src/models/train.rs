@@ -453,6 +453,9 @@ pub fn save_all(
     // How far the forecast's weekly totals strayed there beyond its draws.
     if let (Some(c), Some(obj)) = (&m.cash_copula, cash_validation.as_object_mut()) {
         obj.insert("week_spread".into(), serde_json::json!((c.week_spread * 1e4).round() / 1e4));
+        // And what each week's expectation is multiplied by for it.
+        let bias: Vec<f64> = c.week_bias.iter().map(|b| (b * 1e4).round() / 1e4).collect();
+        obj.insert("week_bias".into(), serde_json::json!(bias));
     }
     let v = store.save(
         mk(Kind::Cash, cash, p.cash.seed, cash_validation),
@@ -555,7 +558,7 @@ mod tests {
     fn a_settings_file_overrides_only_what_it_names() {
         let p = TrainParams::default()
             .with_overrides(
-                "validation_days = 63\nmax_training_rows = 0\n[payment]\nn_trees = 120\nlearning_rate = 1\n[cash_snapshots]\nstep = 14\nrecalibrate = false\nfrom_due = false\nmin_snapshots = 0\n",
+                "validation_days = 63\nmax_training_rows = 0\n[payment]\nn_trees = 120\nlearning_rate = 1\n[cash_snapshots]\nstep = 14\nrecalibrate = false\nfrom_due = false\nmin_snapshots = 0\nweek_bias = false\n",
             )
             .unwrap();
         let d = TrainParams::default();
@@ -564,6 +567,7 @@ mod tests {
         assert_eq!(p.cash_snapshots.step, 14);
         assert!(d.cash_snapshots.recalibrate && !p.cash_snapshots.recalibrate);
         assert!(d.cash_snapshots.from_due && !p.cash_snapshots.from_due);
+        assert!(d.cash_snapshots.week_bias && !p.cash_snapshots.week_bias);
         let e = TrainParams::default().with_overrides("[cash_snapshots]\nrecalibrate = 1\n").unwrap_err().to_string();
         assert!(e.contains("`cash_snapshots.recalibrate` should be boolean"), "{e}");
         assert_eq!(p.validation_days, 63);
@@ -641,6 +645,9 @@ mod tests {
             "past due: a map of their own"
         );
         assert!(newest["past_due"]["paid_by_level"]["0.5"].as_f64().is_some(), "{newest}");
+        let bias = manifests[&Kind::Cash].validation["week_bias"].as_array().expect("the weeks' factors").clone();
+        assert_eq!(bias.len(), crate::models::copula::BIAS_WEEKS);
+        assert!(bias.iter().all(|b| b.as_f64().is_some_and(|b| (0.8..=1.25).contains(&b))), "{bias:?}");
 
         // Same data and seed: the same versions (payload hashes), byte for byte, whether
         // the models are fitted side by side or one after another.
