@@ -726,8 +726,8 @@ const MAX_BIAS: f64 = 1.25;
 /// known by the as-of date. For week `w` the ratio of what arrived to what was expected,
 /// `r = ΣA / ΣE`, is shrunk towards 1 by how sure it is: `1 + k(r − 1)` with
 /// `k = s0² / (s0² + v/n)`, `v` the amount-weighted variance of the weeks' own ratios
-/// around `r`, `n` their number and `s0` [`BIAS_PRIOR_SD`]; within `1 / MAX_BIAS` and
-/// `MAX_BIAS`. 1 for a week with fewer than [`MIN_BIAS_WEEKS`] weeks or nothing expected.
+/// around `r`, `n` their number and `s0` 0.05; within 0.8 and 1.25. 1 for a week with
+/// fewer than three weeks or nothing expected.
 ///
 /// The distributions are calibrated invoice by invoice (the level map), but a shape they
 /// share can still put a week's cash a little late or early for most of them: on
