@@ -449,7 +449,7 @@ fn newest_weeks(
 /// # Errors
 /// [`GbdtError`] on an input width mismatch.
 #[allow(clippy::too_many_arguments)]
-pub fn learn_week_spread(
+pub fn learn_from_newest_weeks(
     h: &History,
     d: i32,
     fit: &mut CashFit,
@@ -1196,7 +1196,7 @@ pub fn run_backtest_with(
         let horizon_days = 7 * p.horizon_weeks.max(1);
         let mut remain = fit_remaining_time(h, d, horizon_days, p.models.cash_snapshots, &p.models.cash)?;
         if let Some(fc) = forecast {
-            learn_week_spread(h, d, &mut remain, horizon_days, p.models.cash_snapshots, &pay, &closed, fc)?;
+            learn_from_newest_weeks(h, d, &mut remain, horizon_days, p.models.cash_snapshots, &pay, &closed, fc)?;
         }
         let copula = remain.copula;
 

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::anomaly::{AnomalyModel, AnomalyParams, AnomalyParamsError};
 use super::artifact::{manifest, ArtifactError, Kind, Manifest, ModelStore};
-use super::backtest::{learn_week_spread, run_backtest, BacktestParams, BacktestReport, CashForecaster};
+use super::backtest::{learn_from_newest_weeks, run_backtest, BacktestParams, BacktestReport, CashForecaster};
 use super::copula::{fit_remaining_time, Copula, LevelMap};
 use super::dataset::{training_rows, SnapshotPlan};
 use super::fitting::{fit_payment, fit_risk};
@@ -268,8 +268,9 @@ pub fn train_all(h: &History, d: i32, p: &TrainParams) -> Result<Trained, TrainE
 }
 
 /// [`train_all`], and with `forecast` (the cash forecast, supplied by the layer that
-/// owns it) the spread of the forecast's weekly totals learned from how it missed on the
-/// newest weeks ([`learn_week_spread`]; without, none).
+/// owns it) the spread of the forecast's weekly totals and the factors of its weeks,
+/// learned from how it missed on the newest weeks ([`learn_from_newest_weeks`]; without,
+/// none).
 ///
 /// # Errors
 /// [`TrainError`].
@@ -320,8 +321,8 @@ pub fn train_all_with(
     let validation = validation?;
     if let Some(fc) = forecast {
         let closed = payment.closed(&h.holidays);
-        learn_week_spread(h, d, &mut fit, p.cash_horizon_days, p.cash_snapshots, &payment, &closed, fc)?;
-        lap("weekly spread of the cash forecast");
+        learn_from_newest_weeks(h, d, &mut fit, p.cash_horizon_days, p.cash_snapshots, &payment, &closed, fc)?;
+        lap("weekly spread and bias of the cash forecast");
     }
 
     let mut rows = BTreeMap::new();
