@@ -329,8 +329,8 @@ pub struct CashCase<'a> {
     pub as_of: i32,
     /// Weeks forecast.
     pub weeks: i32,
-    /// Customer index per invoice.
-    pub cust: &'a [usize],
+    /// The keys of each invoice's random draws ([`crate::forecast::draw_keys`]).
+    pub keys: &'a [crate::forecast::DrawKeys],
     /// Amount per invoice in base-currency units.
     pub amount_base: &'a [f64],
     /// Past due at the as-of date.
@@ -406,10 +406,11 @@ fn newest_weeks(
             let overdue: Vec<bool> = rows.due_date.iter().map(|&due| s > due).collect();
             let calendar: Vec<_> = rows.run.iter().map(|&r| pay.calendar(r)).collect();
             let currency: Vec<_> = rows.amount_minor.iter().map(|a| a.1).collect();
+            let keys = crate::forecast::draw_keys(h, &rows.pos);
             let case = CashCase {
                 as_of: s,
                 weeks,
-                cust: &rows.cust,
+                keys: &keys,
                 amount_base: &rows.amount_base,
                 overdue: &overdue,
                 dists: &dists,
@@ -1428,10 +1429,11 @@ pub fn run_backtest_with(
                 (Some(fc), Some(dists)) => {
                     let overdue: Vec<bool> = cash.due_date.iter().map(|&due| d > due).collect();
                     let currencies: Vec<_> = cash.amount_minor.iter().map(|a| a.1).collect();
+                    let keys = crate::forecast::draw_keys(h, &cash.pos);
                     let case = CashCase {
                         as_of: d,
                         weeks: horizon,
-                        cust: &cash.cust,
+                        keys: &keys,
                         amount_base: &cash.amount_base,
                         overdue: &overdue,
                         dists,

@@ -577,8 +577,8 @@ impl Service {
                     preds[c].push(p);
                 }
             }
-            for it in open_items_where(&history, as_of, &models, keep)? {
-                items[it.cust as usize].push(it);
+            for (c, it) in open_items_where(&history, as_of, &models, keep)? {
+                items[c].push(it);
             }
         }
         let closed = models.payment.closed(&history.holidays);
@@ -691,7 +691,7 @@ impl Service {
         };
         let mut st = self.state.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut touched = Vec::with_capacity(rebuilt.len());
-        for (id, h, preds, mut items) in rebuilt {
+        for (id, h, preds, items) in rebuilt {
             let c = match st.index.get(&id) {
                 Some(&c) => c,
                 None => {
@@ -712,7 +712,6 @@ impl Service {
                 st.open_at.insert(p.invoice_id.clone(), (c as u32, k as u32));
             }
             st.preds[c] = preds;
-            items.iter_mut().for_each(|it| it.cust = c as u32);
             st.items[c] = items;
             st.changed.insert(c, Arc::new(h));
             touched.push(c);
