@@ -142,9 +142,9 @@ fn assemble(h: &History, parts: Vec<Part>, d: i32) -> Rows {
 /// Training rows at `d`: every invoice issued on or before `d`, with the features
 /// known on its issue date (so never anything after `d`). Where more than `max_rows`
 /// were issued (0: no limit), a seeded sample of about `max_rows` of them over the
-/// whole history, each invoice in or out by a hash of its customer's id and its place
-/// among that customer's invoices: the same invoice at every as-of date, and the same
-/// sample from any load of the ledger that holds `d` (see [`RowSample`]).
+/// whole history, each invoice in or out by a hash of its id: the same invoice at every
+/// as-of date, and the same sample from any load of the ledger that holds `d` (see
+/// [`RowSample`]).
 pub fn training_rows(h: &History, d: i32, max_rows: usize) -> Rows {
     let issued = if max_rows == 0 { 0 } else { h.invoices.iter().filter(|r| r.invoice_date <= d).count() };
     let sample = RowSample::new(h, issued, max_rows, TRAINING_SALT);
@@ -320,38 +320,27 @@ fn spread_step(plan: SnapshotPlan, per_snapshot: usize, horizon: i32) -> i32 {
     step * ((needed + step - 1) / step).max(1)
 }
 
-/// A seeded sample of a ledger's invoices: each in or out by a hash of its customer's
-/// id, its place among that customer's invoices and a salt, so the same invoices from
-/// any load of the ledger that holds them (see [`training_rows`], [`snapshot_sample`]).
+/// A seeded sample of a ledger's invoices: each in or out by a hash of its id
+/// ([`crate::features::history::Inv::key`]) and a salt, so the same invoices from any
+/// load of the ledger that holds them (see [`training_rows`], [`snapshot_sample`]).
 pub struct RowSample<'a> {
     h: &'a History,
     /// Invoices whose key is below this are read (`u64::MAX`: every one).
     below: u64,
     /// Mixed into every key.
     salt: u64,
-    /// A hash of each customer's id.
-    cust_key: Vec<u64>,
 }
 
 impl<'a> RowSample<'a> {
     /// About `cap` of `n` invoices (every one where `n ≤ cap` or `cap` is 0).
     fn new(h: &'a History, n: usize, cap: usize, salt: u64) -> Self {
-        let mut out = RowSample { h, below: u64::MAX, salt, cust_key: Vec::new() };
-        if cap > 0 && n > cap {
-            out.below = (cap as f64 / n as f64 * u64::MAX as f64) as u64;
-            out.cust_key = h.customers.iter().map(|id| fnv1a(id.as_bytes())).collect();
-        }
-        out
+        let below = if cap > 0 && n > cap { (cap as f64 / n as f64 * u64::MAX as f64) as u64 } else { u64::MAX };
+        RowSample { h, below, salt: splitmix64(salt) }
     }
 
     /// Whether the invoice at position `p` of `History::invoices` is read.
     pub fn keeps(&self, p: usize) -> bool {
-        if self.below == u64::MAX {
-            return true;
-        }
-        let c = self.h.invoices[p].cust as usize;
-        let within = (p - self.h.offsets[c]) as u64;
-        splitmix64(self.cust_key[c] ^ splitmix64(within ^ self.salt)) < self.below
+        self.below == u64::MAX || splitmix64(self.h.invoices[p].key ^ self.salt) < self.below
     }
 }
 
@@ -365,11 +354,6 @@ pub fn snapshot_sample(h: &History, s: i32, plan: SnapshotPlan) -> RowSample<'_>
     let cap = (plan.max_rows / plan.min_snapshots).max(1);
     let open = h.invoices.iter().filter(|r| r.invoice_date <= s && r.paid_date > s).count();
     RowSample::new(h, open, cap, u64::from(s as u32) << 32)
-}
-
-/// FNV-1a of `bytes`.
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
 }
 
 fn concat(parts: Vec<Rows>) -> Rows {
