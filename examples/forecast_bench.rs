@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use arsight::domain::{Currency, PaymentRun};
 use arsight::features::FxTable;
-use arsight::forecast::{simulate, ForecastParams, OpenItem};
+use arsight::forecast::{simulate, DrawKeys, ForecastParams, OpenItem};
 use arsight::rng::Rng;
 
 fn main() {
@@ -26,7 +26,8 @@ fn main() {
             let cust = i / 5;
             let run =
                 runs.then(|| if cust % 5 < 2 { calendars[cust % calendars.len()] } else { PaymentRun::BusinessDays });
-            OpenItem::new(cust as u32, cur[i % 6], r.int(1_000, 10_000_000), i % 3 == 0, [p50 - w / 2.0, p50, p50 + w])
+            let keys = DrawKeys { own: (i as u32).wrapping_mul(0x9e37_79b9), customer: cust as u32 };
+            OpenItem::new(keys, cur[i % 6], r.int(1_000, 10_000_000), i % 3 == 0, [p50 - w / 2.0, p50, p50 + w])
                 .on_calendar(run)
         })
         .collect();
