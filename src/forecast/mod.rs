@@ -177,14 +177,6 @@ pub struct DrawKeys {
     pub customer: u32,
 }
 
-impl DrawKeys {
-    /// Keys from an invoice id's hash ([`crate::features::history::Inv::key`]) and its
-    /// customer id.
-    pub fn of(invoice_key: u64, customer_id: &str) -> Self {
-        DrawKeys { own: fold(invoice_key), customer: fold(id_key(customer_id)) }
-    }
-}
-
 /// 64 bits of a hash folded into 32. Two of a ledger's ids may then share a key (about
 /// a hundred pairs among a million invoices): the pair draws alike, which moves nothing
 /// measurable.
@@ -1067,12 +1059,14 @@ fn summarize(
     // Each draw's factor per bucket (see `ForecastParams::week_spread`): the days of a
     // week share their week's.
     let tau = p.week_spread;
+    // The week of the horizon (0 first) a bucket falls in.
+    let week_of = |b: usize| (b as i32 * g / 7) as usize;
     // Each bucket's factor of its week's expectation (see `ForecastParams::week_bias`).
-    let bias_of = |b: usize| p.week_bias.get((b as i32 * g / 7) as usize).copied().unwrap_or(1.0);
+    let bias_of = |b: usize| p.week_bias.get(week_of(b)).copied().unwrap_or(1.0);
     let normal = &Tables::shared().normal;
     let factors: Vec<Vec<f64>> = (0..nb)
         .map(|b| {
-            let week = (b as i32 * g / 7) as u64;
+            let week = week_of(b) as u64;
             let bias = bias_of(b);
             (0..draws.len())
                 .map(|s| {
