@@ -600,11 +600,20 @@ pub struct CashRow {
     /// day's start and end: uniform over the rows when the distributions are right),
     /// None when unpaid at the end of the data or paid after `cap_days`.
     pub paid_level: Option<f64>,
+    /// Probability of payment in each of weeks 1 to [`ROW_WEEKS`] after the as-of date
+    /// (days `7(w − 1) + 1` to `7w`), counted as the forecast counts a draw: on its day,
+    /// moved to the customer's run day or the next business day. The amount times it,
+    /// summed over invoices, is the week's expected inflow before the forecast's
+    /// weekly factors, so a group of invoices can be compared with what it received.
+    pub week_share: [f64; ROW_WEEKS],
 }
+
+/// Weeks after the as-of date whose probability a [`CashRow`] carries.
+pub const ROW_WEEKS: usize = 4;
 
 impl CashRow {
     /// CSV header of [`Self::csv_record`].
-    pub const CSV_HEADER: [&'static str; 14] = [
+    pub const CSV_HEADER: [&'static str; 14 + ROW_WEEKS] = [
         "as_of",
         "customer_id",
         "invoice_date",
@@ -619,12 +628,17 @@ impl CashRow {
         "cap_days",
         "paid_after_days",
         "paid_level",
+        "p_week_1",
+        "p_week_2",
+        "p_week_3",
+        "p_week_4",
     ];
 
     /// The row's CSV fields (dates as YYYY-MM-DD; empty last fields when unpaid).
     /// Days carry six decimals: the protocol places an invoice at its p50 rounded to
     /// a day, and two decimals could round a day apart from the report (6.497 → 6.50).
-    pub fn csv_record(&self) -> [String; 14] {
+    pub fn csv_record(&self) -> [String; 14 + ROW_WEEKS] {
+        let w = self.week_share.map(|v| format!("{v:.6}"));
         [
             date(self.as_of),
             self.customer_id.clone(),
@@ -640,6 +654,10 @@ impl CashRow {
             self.cap_days.to_string(),
             self.paid_after_days.map_or(String::new(), |d| d.to_string()),
             self.paid_level.map_or(String::new(), |v| format!("{v:.6}")),
+            w[0].clone(),
+            w[1].clone(),
+            w[2].clone(),
+            w[3].clone(),
         ]
     }
 }
@@ -1386,6 +1404,20 @@ pub fn run_backtest_with(
                         paid_after_days: (inv.paid_date != OPEN).then(|| inv.paid_date - d),
                         paid_level: (inv.paid_date != OPEN && f64::from(inv.paid_date - d) <= cap)
                             .then(|| k[i].level_of_day(f64::from(inv.paid_date - d))),
+                        week_share: {
+                            // P(the settled day ≤ d + 7w): a draw's day moves to a later or
+                            // nearer run day, in order, so it is the level of the last day
+                            // that settles by then.
+                            let by = |w: i32| {
+                                let mut t = 7 * w;
+                                while t > 0 && settle(i, d + t) > d + 7 * w {
+                                    t -= 1;
+                                }
+                                k[i].level(f64::from(t))
+                            };
+                            let c: [f64; ROW_WEEKS + 1] = std::array::from_fn(|w| by(w as i32));
+                            std::array::from_fn(|w| (c[w + 1] - c[w]).max(0.0))
+                        },
                     }
                 }));
             }
@@ -1788,6 +1820,23 @@ mod tests {
             let within = c.paid_after_days.is_some_and(|p| f64::from(p) <= c.cap_days);
             assert_eq!(c.paid_level.is_some(), within, "{c:?}");
             assert!(c.paid_level.is_none_or(|v| (0.0..=1.0).contains(&v)), "{c:?}");
+            let weeks: f64 = c.week_share.iter().sum();
+            assert!(c.week_share.iter().all(|&p| p >= 0.0) && weeks <= c.within + 1e-9, "{c:?}");
+        }
+        // The weeks' shares add up to about what arrived in those weeks (pooled over the
+        // dates whose four weeks the data covers and their invoices; the distributions
+        // are calibrated, not exact).
+        let end = r.cash_rows.iter().filter_map(|c| c.paid_after_days.map(|p| c.as_of + p)).max().expect("payments");
+        let known: Vec<&CashRow> = r.cash_rows.iter().filter(|c| c.as_of + 7 * ROW_WEEKS as i32 <= end).collect();
+        for w in 0..ROW_WEEKS {
+            let expected: f64 = known.iter().map(|c| c.amount_base * c.week_share[w]).sum();
+            let week = (7 * w as i32 + 1)..=(7 * w as i32 + 7);
+            let arrived: f64 = known
+                .iter()
+                .filter(|c| c.paid_after_days.is_some_and(|p| week.contains(&p)))
+                .map(|c| c.amount_base)
+                .sum();
+            assert!((expected / arrived - 1.0).abs() < 0.25, "week {}: {expected} against {arrived}", w + 1);
         }
         assert!(r.cash_rows.iter().any(|c| c.paid_after_days.is_some()));
         // Levels at payment spread over the distributions: among payments within the
