@@ -634,11 +634,11 @@ impl CashRow {
         "p_week_4",
     ];
 
-    /// The row's CSV fields (dates as YYYY-MM-DD; empty last fields when unpaid).
+    /// The row's CSV fields (dates as YYYY-MM-DD; the outcome's fields empty when unpaid).
     /// Days carry six decimals: the protocol places an invoice at its p50 rounded to
     /// a day, and two decimals could round a day apart from the report (6.497 → 6.50).
     pub fn csv_record(&self) -> [String; 14 + ROW_WEEKS] {
-        let w = self.week_share.map(|v| format!("{v:.6}"));
+        let [w1, w2, w3, w4] = self.week_share.map(|v| format!("{v:.6}"));
         [
             date(self.as_of),
             self.customer_id.clone(),
@@ -654,10 +654,10 @@ impl CashRow {
             self.cap_days.to_string(),
             self.paid_after_days.map_or(String::new(), |d| d.to_string()),
             self.paid_level.map_or(String::new(), |v| format!("{v:.6}")),
-            w[0].clone(),
-            w[1].clone(),
-            w[2].clone(),
-            w[3].clone(),
+            w1,
+            w2,
+            w3,
+            w4,
         ]
     }
 }
@@ -1405,9 +1405,9 @@ pub fn run_backtest_with(
                         paid_level: (inv.paid_date != OPEN && f64::from(inv.paid_date - d) <= cap)
                             .then(|| k[i].level_of_day(f64::from(inv.paid_date - d))),
                         week_share: {
-                            // P(the settled day ≤ d + 7w): a draw's day moves to a later or
-                            // nearer run day, in order, so it is the level of the last day
-                            // that settles by then.
+                            // P(the settled day ≤ d + 7w): a draw's day moves to its run's
+                            // nearest run day or the next business day, never past a later
+                            // day's, so it is the level of the last day that settles by then.
                             let by = |w: i32| {
                                 let mut t = 7 * w;
                                 while t > 0 && settle(i, d + t) > d + 7 * w {
