@@ -611,6 +611,23 @@ pub struct CashRow {
 /// Weeks after the as-of date whose probability a [`CashRow`] carries.
 pub const ROW_WEEKS: usize = 4;
 
+/// [`CashRow::week_share`] of `dist`, with `settle` the day (from the as-of date) a
+/// payment drawn for a day goes out on.
+fn week_shares(dist: &CashDist, settle: impl Fn(i32) -> i32) -> [f64; ROW_WEEKS] {
+    // P(settled by day 7w): a draw's day moves to its run's nearest run day or the next
+    // business day, never past a later day's, so it is the level of the last day that
+    // settles by then.
+    let by = |w: i32| {
+        let mut t = 7 * w;
+        while t > 0 && settle(t) > 7 * w {
+            t -= 1;
+        }
+        dist.level(f64::from(t))
+    };
+    let c: [f64; ROW_WEEKS + 1] = std::array::from_fn(|w| by(w as i32));
+    std::array::from_fn(|w| (c[w + 1] - c[w]).max(0.0))
+}
+
 impl CashRow {
     /// CSV header of [`Self::csv_record`].
     pub const CSV_HEADER: [&'static str; 14 + ROW_WEEKS] = [
@@ -1404,20 +1421,7 @@ pub fn run_backtest_with(
                         paid_after_days: (inv.paid_date != OPEN).then(|| inv.paid_date - d),
                         paid_level: (inv.paid_date != OPEN && f64::from(inv.paid_date - d) <= cap)
                             .then(|| k[i].level_of_day(f64::from(inv.paid_date - d))),
-                        week_share: {
-                            // P(the settled day ≤ d + 7w): a draw's day moves to its run's
-                            // nearest run day or the next business day, never past a later
-                            // day's, so it is the level of the last day that settles by then.
-                            let by = |w: i32| {
-                                let mut t = 7 * w;
-                                while t > 0 && settle(i, d + t) > d + 7 * w {
-                                    t -= 1;
-                                }
-                                k[i].level(f64::from(t))
-                            };
-                            let c: [f64; ROW_WEEKS + 1] = std::array::from_fn(|w| by(w as i32));
-                            std::array::from_fn(|w| (c[w + 1] - c[w]).max(0.0))
-                        },
+                        week_share: week_shares(&k[i], |t| settle(i, d + t) - d),
                     }
                 }));
             }
