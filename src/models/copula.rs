@@ -579,41 +579,67 @@ pub struct Score {
 
 /// Moment estimate of the correlations from scores: pairs of invoices of different
 /// customers open at the same date give `ρp`, pairs of one customer's invoices
-/// `ρc + ρp`, each relative to the scores' mean square. `None` with fewer than two
-/// dates, 100 scores or 30 pairs of either kind.
+/// `ρc + ρp`, each relative to the scores' variance. `None` with fewer than two dates
+/// (or one date holding nearly all scores), 100 scores or 30 pairs of either kind.
+///
+/// The scores are centred on their mean first. The model that scores them is fitted on
+/// older snapshots and read without the newest weeks' recalibration, so its scores may
+/// all lean one way, at every date alike; uncentred, such a lean would read as a shock
+/// the portfolio shares date by date, and widen every forecast's intervals, though the
+/// shipped model is recalibrated on those weeks and a miss left after that is what
+/// [`week_spread`] measures. The mean also takes in part of the dates' own shocks
+/// (all of them with one date): the pairs are scaled back by how much, `1 − 2w + Σw²`
+/// for a date holding the share `w` of the scores.
 pub fn estimate(scores: &[Score]) -> Option<Copula> {
     if scores.len() < 100 {
         return None;
     }
+    let total = scores.len() as f64;
+    let mean = scores.iter().map(|s| s.z).sum::<f64>() / total;
     let mut by_day: BTreeMap<i32, BTreeMap<usize, (f64, f64, f64)>> = BTreeMap::new();
     for s in scores {
+        let z = s.z - mean;
         let e = by_day.entry(s.day).or_default().entry(s.cust).or_default();
-        *e = (e.0 + 1.0, e.1 + s.z, e.2 + s.z * s.z);
+        *e = (e.0 + 1.0, e.1 + z, e.2 + z * z);
     }
     if by_day.len() < 2 {
         return None;
     }
+    // Each date's share of the scores, and the sum of their squares.
+    let share = |custs: &BTreeMap<usize, (f64, f64, f64)>| custs.values().map(|c| c.0).sum::<f64>() / total;
+    let shares_sq: f64 = by_day.values().map(|c| share(c).powi(2)).sum();
     let (mut cross, mut n_cross, mut within, mut n_within) = (0.0, 0.0, 0.0, 0.0);
+    // How much of a date's shock its pairs keep once centred, weighted by pairs.
+    let (mut kept_cross, mut kept_within) = (0.0, 0.0);
     for custs in by_day.values() {
         let (n, sum): (f64, f64) = custs.values().fold((0.0, 0.0), |a, c| (a.0 + c.0, a.1 + c.1));
         let (sq_n, sq_sum) = custs.values().fold((0.0, 0.0), |a, c| (a.0 + c.0 * c.0, a.1 + c.1 * c.1));
+        let kept = 1.0 - 2.0 * share(custs) + shares_sq;
         // Ordered pairs: all products minus those within a customer.
         cross += sum * sum - sq_sum;
         n_cross += n * n - sq_n;
+        kept_cross += kept * (n * n - sq_n);
+        let mut pairs = 0.0;
         for c in custs.values() {
             within += c.1 * c.1 - c.2;
-            n_within += c.0 * c.0 - c.0;
+            pairs += c.0 * c.0 - c.0;
         }
+        n_within += pairs;
+        kept_within += kept * pairs;
     }
     if n_cross < 30.0 || n_within < 30.0 {
         return None;
     }
-    let var = scores.iter().map(|s| s.z * s.z).sum::<f64>() / scores.len() as f64;
+    let (kept_cross, kept_within) = (kept_cross / n_cross, kept_within / n_within);
+    if kept_cross < MIN_KEPT {
+        return None;
+    }
+    let var = scores.iter().map(|s| (s.z - mean).powi(2)).sum::<f64>() / total;
     if var <= 0.0 {
         return None;
     }
-    let period = (cross / n_cross / var).clamp(0.0, MAX_PERIOD);
-    let customer = (within / n_within / var - period).clamp(0.0, MAX_CUSTOMER).min(MAX_TOTAL - period);
+    let period = (cross / n_cross / var / kept_cross).clamp(0.0, MAX_PERIOD);
+    let customer = (within / n_within / var - period * kept_within).clamp(0.0, MAX_CUSTOMER).min(MAX_TOTAL - period);
     Some(Copula {
         customer_corr: customer,
         period_corr: period,
@@ -623,6 +649,10 @@ pub fn estimate(scores: &[Score]) -> Option<Copula> {
         week_bias: no_week_bias(),
     })
 }
+
+/// Least share of the dates' shocks the centred pairs must keep for [`estimate`] to
+/// read them (two dates of equal size keep half).
+const MIN_KEPT: f64 = 0.25;
 
 /// One week of a forecast made at an earlier date, and what arrived in it.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -1059,6 +1089,29 @@ mod tests {
             assert!((c.period_corr - rp).abs() < 0.1, "period {} vs {rp}", c.period_corr);
             assert_eq!((c.rows, c.snapshots), (150 * 30 * 3, 150));
         }
+    }
+
+    /// Scores that all lean one way at every date (a model biased alike throughout)
+    /// give the same correlations as without the lean: it is no shock the dates differ
+    /// by. Over few dates the estimate of the period correlation is still right on
+    /// average, the share of the dates' shocks the mean takes in given back.
+    #[test]
+    fn a_lean_shared_by_every_date_is_no_period_shock() {
+        for (rc, rp) in [(0.1, 0.0), (0.2, 0.05)] {
+            let scores = draws(rc, rp, 6, 300, 3, 11);
+            let shifted: Vec<Score> = scores.iter().map(|s| Score { z: s.z + 0.9, ..*s }).collect();
+            let (a, b) = (estimate(&scores).unwrap(), estimate(&shifted).unwrap());
+            assert!((a.period_corr - b.period_corr).abs() < 1e-9, "{a:?} vs {b:?}");
+            assert!((a.customer_corr - b.customer_corr).abs() < 1e-9, "{a:?} vs {b:?}");
+            // Uncentred, the lean alone would read as 0.9² / (1 + 0.9²) = 0.45.
+            assert!(b.period_corr < rp + 0.1, "{b:?}");
+        }
+        // Six dates, ρp = 0.2: the centred shocks keep 5/6 of their variance, so an
+        // estimate not scaled back would average about 0.167.
+        let n = 400;
+        let mean = (0..n).map(|seed| estimate(&draws(0.1, 0.2, 6, 80, 3, seed)).unwrap().period_corr).sum::<f64>()
+            / f64::from(n as u32);
+        assert!((mean - 0.2).abs() < 0.02, "{mean}");
     }
 
     #[test]
