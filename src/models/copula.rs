@@ -586,8 +586,9 @@ pub struct Score {
 /// older snapshots and read without the newest weeks' recalibration, so its scores may
 /// all lean one way, at every date alike; uncentred, such a lean would read as a shock
 /// the portfolio shares date by date, and widen every forecast's intervals, though the
-/// shipped model is recalibrated on those weeks and a miss left after that is what
-/// [`week_spread`] measures. The mean also takes in part of the dates' own shocks
+/// shipped model is recalibrated on those weeks, [`week_bias`] scales each week of the
+/// horizon by how it ran there, and a miss left after that is what [`week_spread`]
+/// measures. The mean also takes in part of the dates' own shocks
 /// (all of them with one date): the pairs are scaled back by how much, `1 − 2w + Σw²`
 /// for a date holding the share `w` of the scores.
 pub fn estimate(scores: &[Score]) -> Option<Copula> {
