@@ -606,16 +606,16 @@ pub fn estimate(scores: &[Score]) -> Option<Copula> {
     if by_day.len() < 2 {
         return None;
     }
-    // Each date's share of the scores, and the sum of their squares.
-    let share = |custs: &BTreeMap<usize, (f64, f64, f64)>| custs.values().map(|c| c.0).sum::<f64>() / total;
-    let shares_sq: f64 = by_day.values().map(|c| share(c).powi(2)).sum();
+    // Each date's number of scores, and the sum of the squares of the dates' shares.
+    let size = |custs: &BTreeMap<usize, (f64, f64, f64)>| custs.values().map(|c| c.0).sum::<f64>();
+    let shares_sq: f64 = by_day.values().map(|c| (size(c) / total).powi(2)).sum();
     let (mut cross, mut n_cross, mut within, mut n_within) = (0.0, 0.0, 0.0, 0.0);
     // How much of a date's shock its pairs keep once centred, weighted by pairs.
     let (mut kept_cross, mut kept_within) = (0.0, 0.0);
     for custs in by_day.values() {
         let (n, sum): (f64, f64) = custs.values().fold((0.0, 0.0), |a, c| (a.0 + c.0, a.1 + c.1));
         let (sq_n, sq_sum) = custs.values().fold((0.0, 0.0), |a, c| (a.0 + c.0 * c.0, a.1 + c.1 * c.1));
-        let kept = 1.0 - 2.0 * share(custs) + shares_sq;
+        let kept = 1.0 - 2.0 * n / total + shares_sq;
         // Ordered pairs: all products minus those within a customer.
         cross += sum * sum - sq_sum;
         n_cross += n * n - sq_n;
