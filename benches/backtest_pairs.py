@@ -30,6 +30,21 @@ def cash_by_date(method):
                         columns=["as_of", "crps_w", "amount"])
 
 
+def bands_by_date(method):
+    """A backtest report method's weekly-band interval score by as-of date: `as_of`,
+    `score_w` (the date's score times its weeks' inflow) and `inflow`, to pool with
+    [`interval_score`]."""
+    return pd.DataFrame([((pd.Timestamp(b["as_of"]) - EPOCH).days, b["forecast_interval_score"] * b["forecast_inflow"],
+                          b["forecast_inflow"]) for b in method["by_date"]
+                         if b.get("forecast_interval_score") is not None],
+                        columns=["as_of", "score_w", "inflow"])
+
+
+def interval_score(x):
+    """The inflow-weighted interval score of the dates in `x` (rows of [`bands_by_date`])."""
+    return x["score_w"].sum() / x["inflow"].sum()
+
+
 def crps(x):
     """The amount-weighted CRPS of the dates in `x` (rows of [`cash_by_date`])."""
     return x["crps_w"].sum() / x["amount"].sum()

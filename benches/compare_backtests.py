@@ -1,5 +1,6 @@
 """Two `arsight backtest --out` reports of the same ledger, side by side, with the
-paired difference of the cash distributions' CRPS over resamples of the as-of dates.
+paired differences of the cash distributions' CRPS and of the weekly bands' interval
+score over resamples of the as-of dates.
 
     arsight backtest --data DIR --out a.json                   # one build or setting
     arsight backtest --data DIR --params b.toml --out b.json   # the other
@@ -32,7 +33,8 @@ def main():
         raise SystemExit("the reports have different as-of dates: not the same backtest")
     ma, mb = arsight(a), arsight(b)
     keys = ["mae_days", "p10_p90_coverage", "late_roc_auc", "late_brier", "wape", "wape_4w",
-            "forecast_wape", "forecast_interval_coverage", "cash_crps_days"]
+            "forecast_wape", "forecast_interval_coverage", "forecast_interval_score", "forecast_interval_width",
+            "cash_crps_days"]
     print(f"{'figure':28s} {'a':>10s} {'b':>10s}")
     for k in keys:
         if ma.get(k) is not None and mb.get(k) is not None:
@@ -45,6 +47,11 @@ def main():
     lower = int((both["crps_w_b"] / both["amount_b"] < both["crps_w_a"] / both["amount_a"]).sum())
     print(f"\ncash CRPS, b minus a: {d:+.3f} d ({lo:+.3f} to {hi:+.3f} in 90% of 1000 date resamples); "
           f"b lower at {lower} of {len(both)} dates")
+    ba, bb = pairs.bands_by_date(ma), pairs.bands_by_date(mb)
+    if len(ba) and len(bb):
+        d, (lo, hi) = pairs.paired(bb, ba, pairs.interval_score)
+        print(f"weekly bands' 80% interval score, b minus a: {d:+.4f} ({lo:+.4f} to {hi:+.4f} in 90% of 1000 "
+              f"date resamples)")
 
 
 if __name__ == "__main__":

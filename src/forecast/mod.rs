@@ -1591,6 +1591,21 @@ mod model_tests {
         let inside: f64 = weeks.iter().map(|w| w.dates as f64 * (1.0 - w.below_p10 - w.above_p90)).sum();
         assert!((inside / n as f64 - cov).abs() < 1e-9, "{inside} of {n} vs {cov}");
         assert!(due.forecast_by_week.is_empty() && r.markdown().contains("cash forecast by week"));
+        // The bands' interval score: at least their width, the dates' own scores
+        // weighted by their inflows make it up, and no scale does better than the best.
+        let (score, width) = (model.forecast_interval_score.unwrap(), model.forecast_interval_width.unwrap());
+        assert!(width > 0.0 && score >= width, "{score} {width}");
+        let (num, den) =
+            model.by_date.iter().fold((0.0, 0.0), |(n, d), b| match (b.forecast_interval_score, b.forecast_inflow) {
+                (Some(s), Some(a)) => (n + s * a, d + a),
+                _ => (n, d),
+            });
+        assert!((num / den - score).abs() < 1e-9, "{} vs {score}", num / den);
+        let best = model.forecast_band_scale.unwrap();
+        assert!(best.interval_score <= score && best.scale > 0.0, "{best:?} vs {score}");
+        let [lo, hi] = model.intervals.forecast_interval_score.unwrap();
+        assert!(lo.is_finite() && lo <= hi, "{lo} {hi}");
+        assert!(due.forecast_interval_score.is_none() && r.markdown().contains("80% interval score"));
         // The correlations each date's forecast drew with: one entry per date, learned
         // where the snapshots allow, in range, and in the markdown.
         assert_eq!(r.correlations.len(), r.as_of_dates.len());

@@ -106,6 +106,17 @@ pub struct MethodMetrics {
     /// the weeks with an inflow forecast or received (a week where nothing was due and
     /// nothing came is inside any interval and says nothing of its width).
     pub forecast_interval_coverage: Option<f64>,
+    /// The same weeks' p10–p90 bands scored with the 80% interval score
+    /// ([`metrics::interval_score`]): summed over the weeks and divided by their actual
+    /// inflow (None without a forecast or an inflow). Lower is better; unlike the share
+    /// inside, it charges a band for its width.
+    pub forecast_interval_score: Option<f64>,
+    /// The bands' widths (p90 − p10) summed over those weeks, over their actual inflow.
+    pub forecast_interval_width: Option<f64>,
+    /// In hindsight, the factor on every band's distances from its expectation that
+    /// would have given the scored weeks the lowest interval score (below 1: the bands
+    /// were wider than the misses needed).
+    pub forecast_band_scale: Option<BandScale>,
     /// The spread the scored weeks' totals needed beyond the forecast's intervals
     /// ([`super::copula::week_spread`] of the scored weeks, in hindsight: 0 when the
     /// intervals already allowed for the misses).
@@ -260,6 +271,12 @@ pub struct DateMetrics {
     pub wape: Option<f64>,
     /// WAPE of the cash forecast's weekly expected inflows at this date.
     pub forecast_wape: Option<f64>,
+    /// [`MethodMetrics::forecast_interval_score`] at this date.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub forecast_interval_score: Option<f64>,
+    /// The actual inflow of the weeks that score is over (pools dates' scores).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub forecast_inflow: Option<f64>,
     /// [`MethodMetrics::cash_crps_days`] at this date (None where the data does not
     /// cover the horizon).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -290,6 +307,57 @@ pub struct Intervals {
     /// Of [`MethodMetrics::cash_crps_days`].
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cash_crps_days: Option<[f64; 2]>,
+    /// Of [`MethodMetrics::forecast_interval_score`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub forecast_interval_score: Option<[f64; 2]>,
+}
+
+/// The forecast's bands scaled in hindsight ([`MethodMetrics::forecast_band_scale`]).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct BandScale {
+    /// Factor on each band's distances from its expectation (on a grid of
+    /// [`BAND_SCALE_STEP`] from [`BAND_SCALE_STEP`] to [`BAND_SCALE_MAX`]).
+    pub scale: f64,
+    /// The interval score the scaled bands would have had (as
+    /// [`MethodMetrics::forecast_interval_score`]).
+    pub interval_score: f64,
+}
+
+/// Level of the forecast's weekly bands: p10–p90 is the central `1 − 0.2`.
+pub const BAND_ALPHA: f64 = 0.2;
+
+/// Grid of [`BandScale::scale`].
+pub const BAND_SCALE_STEP: f64 = 0.05;
+/// Largest [`BandScale::scale`] tried.
+pub const BAND_SCALE_MAX: f64 = 3.0;
+
+/// Over the weeks with an inflow forecast (p90 above zero) or received, with each
+/// band's distances from its expectation (`forecast[i]` = expected, p10, p90) scaled by
+/// `scale` (the lower end kept at or above zero): `[Σ interval score, Σ width, Σ actual]`.
+fn band_sums<'a>(weeks: impl IntoIterator<Item = (&'a [f64; 3], f64)>, scale: f64) -> [f64; 3] {
+    weeks.into_iter().filter(|(f, a)| f[2] > 0.0 || *a > 0.0).fold([0.0; 3], |[s, w, t], (f, a)| {
+        let lo = (f[0] - scale * (f[0] - f[1])).max(0.0);
+        let hi = f[0] + scale * (f[2] - f[0]);
+        [s + metrics::interval_score(lo, hi, a, BAND_ALPHA), w + (hi - lo), t + a]
+    })
+}
+
+/// `band_sums`' score and width over the actual inflow; None without an inflow.
+fn band_ratios<'a>(weeks: impl IntoIterator<Item = (&'a [f64; 3], f64)>, scale: f64) -> Option<[f64; 2]> {
+    let [s, w, t] = band_sums(weeks, scale);
+    (t > 0.0).then(|| [s / t, w / t])
+}
+
+/// [`BandScale`] of the weeks (None without an inflow).
+fn band_scale(forecast: &[[f64; 3]], actual: &[f64]) -> Option<BandScale> {
+    let steps = (BAND_SCALE_MAX / BAND_SCALE_STEP).round() as usize;
+    (1..=steps)
+        .filter_map(|k| {
+            let scale = k as f64 * BAND_SCALE_STEP;
+            band_ratios(forecast.iter().zip(actual.iter().copied()), scale)
+                .map(|[interval_score, _]| BandScale { scale, interval_score })
+        })
+        .min_by(|a, b| a.interval_score.total_cmp(&b.interval_score))
 }
 
 /// Of per-date sums `[Σ amount × CRPS, Σ amount × |error|, Σ amount]` (`cscore` of a
@@ -320,6 +388,11 @@ pub struct WeekCalibration {
     pub below_p10: f64,
     /// Share of dates whose actual inflow fell above its p90.
     pub above_p90: f64,
+    /// The bands' widths over the actual inflow (None when nothing came).
+    pub width_over_actual: Option<f64>,
+    /// Their 80% interval score over the actual inflow (as
+    /// [`MethodMetrics::forecast_interval_score`]; None when nothing came).
+    pub interval_score: Option<f64>,
 }
 
 /// The open invoices of one as-of date as the cash forecast sees them.
@@ -821,17 +894,39 @@ impl BacktestReport {
                 "\n{}: cash forecast by week after the as-of date (weeks with an inflow forecast or received)\n\n",
                 m.method
             ));
-            s.push_str("| week | dates | expected / actual | below p10 | inside p10–p90 | above p90 |\n|---:|---:|---:|---:|---:|---:|\n");
+            s.push_str(
+                "| week | dates | expected / actual | below p10 | inside p10–p90 | above p90 | width / actual | interval score |\n\
+                 |---:|---:|---:|---:|---:|---:|---:|---:|\n",
+            );
             for w in &m.forecast_by_week {
                 s.push_str(&format!(
-                    "| {} | {} | {} | {:.0}% | {:.0}% | {:.0}% |\n",
+                    "| {} | {} | {} | {:.0}% | {:.0}% | {:.0}% | {} | {} |\n",
                     w.week,
                     w.dates,
                     w.expected_over_actual.map_or("—".to_string(), |r| format!("{r:.2}")),
                     100.0 * w.below_p10,
                     100.0 * (1.0 - w.below_p10 - w.above_p90),
-                    100.0 * w.above_p90
+                    100.0 * w.above_p90,
+                    opt(w.width_over_actual, false),
+                    opt(w.interval_score, false),
                 ));
+            }
+            if let (Some(score), Some(width)) = (m.forecast_interval_score, m.forecast_interval_width) {
+                s.push_str(&format!(
+                    "\nThe weekly p10–p90 bands (amounts over the weeks' actual inflow): width {width:.3}, \
+                     80% interval score {score:.3}{}",
+                    m.intervals
+                        .forecast_interval_score
+                        .map_or(String::new(), |[lo, hi]| format!(" ({lo:.3}–{hi:.3} over date resamples)")),
+                ));
+                if let Some(b) = m.forecast_band_scale {
+                    s.push_str(&format!(
+                        "; in hindsight the lowest score, {:.3}, had the bands' distances from the expectation \
+                         times {:.2}",
+                        b.interval_score, b.scale
+                    ));
+                }
+                s.push('\n');
             }
             if !self.week_spread.is_empty() {
                 let mut v = self.week_spread.clone();
@@ -908,6 +1003,8 @@ fn by_week(forecast: &[[f64; 3]], actual: &[f64], week: &[usize]) -> Vec<WeekCal
                     .map(|a| rows.iter().map(|(q, _)| q[0]).sum::<f64>() / a),
                 below_p10: share(&|q, a| a < q[1]),
                 above_p90: share(&|q, a| a > q[2]),
+                width_over_actual: band_ratios(rows.iter().copied(), 1.0).map(|r| r[1]),
+                interval_score: band_ratios(rows.iter().copied(), 1.0).map(|r| r[0]),
             })
         })
         .collect()
@@ -1042,11 +1139,14 @@ impl Pool {
                 let wk = rows_of(&self.wdate, k);
                 let fk = rows_of(&self.fdate, k);
                 let expected: Vec<f64> = fk.iter().map(|&i| self.fc[i][0]).collect();
+                let [score, _, inflow] = band_sums(fk.iter().map(|&i| (&self.fc[i], self.fa[i])), 1.0);
                 DateMetrics {
                     as_of: date_from_days(dates[k]).map(|x| x.to_string()).unwrap_or_default(),
                     scored: self.scored(&ix, with_interval),
                     wape: finite(metrics::wape(&pick(&self.f, &wk), &pick(&self.a, &wk))),
                     forecast_wape: finite(metrics::wape(&expected, &pick(&self.fa, &fk))),
+                    forecast_interval_score: finite(score / inflow),
+                    forecast_inflow: (inflow > 0.0).then_some(inflow),
                     cash_crps_days: cash.and_then(|c| cash_score([c], 0)),
                     cash_amount_base: cash.map(|c| c[2]),
                 }
@@ -1134,6 +1234,9 @@ impl Pool {
             }),
             cash_crps_days: rows(&self.cdate)
                 .interval(|ix| cash_score(ix.iter().map(|&i| &self.cscore[i]), 0).unwrap_or(f64::NAN)),
+            forecast_interval_score: fweeks.interval(|ix| {
+                band_ratios(ix.iter().map(|&i| (&self.fc[i], self.fa[i])), 1.0).map_or(f64::NAN, |r| r[0])
+            }),
         }
     }
 }
@@ -1585,6 +1688,9 @@ pub fn run_backtest_with(
                 }),
                 forecast_daily_wape: (!p.fd.is_empty()).then(|| metrics::wape(&p.fd, &p.ad)),
                 forecast_interval_coverage: interval_coverage(&p.fc, &p.fa),
+                forecast_interval_score: band_ratios(p.fc.iter().zip(p.fa.iter().copied()), 1.0).map(|r| r[0]),
+                forecast_interval_width: band_ratios(p.fc.iter().zip(p.fa.iter().copied()), 1.0).map(|r| r[1]),
+                forecast_band_scale: band_scale(&p.fc, &p.fa),
                 forecast_spread_missing: week_spread(
                     &p.fc
                         .iter()
@@ -1690,6 +1796,38 @@ mod tests {
     }
 
     #[test]
+    fn band_scores_charge_width_and_misses_over_the_weeks_with_an_inflow() {
+        let f = [[10.0, 5.0, 15.0], [10.0, 5.0, 15.0], [0.0, 0.0, 0.0], [0.0, 0.0, 0.0]];
+        // Inside (width 10), above p90 by 5 (10 + 5 · 2 / 0.2), an empty week (left
+        // out), an unforecast inflow of 3 (0 + 3 · 10); actual 12 + 20 + 3 = 35.
+        let a = [12.0, 20.0, 0.0, 3.0];
+        let weeks = || f.iter().zip(a.iter().copied());
+        let [score, width] = band_ratios(weeks(), 1.0).unwrap();
+        assert!((score - (10.0 + 60.0 + 30.0) / 35.0).abs() < 1e-12, "{score}");
+        assert!((width - 20.0 / 35.0).abs() < 1e-12, "{width}");
+        // Halved distances from the expectation: [7.5, 12.5] twice, the lower end of a
+        // band at zero stays there.
+        let [half, _] = band_ratios(weeks(), 0.5).unwrap();
+        assert!((half - (5.0 + 5.0 + 75.0 + 30.0) / 35.0).abs() < 1e-12, "{half}");
+        assert_eq!(band_ratios(f[2..3].iter().zip([0.0]), 1.0), None);
+    }
+
+    #[test]
+    fn the_band_scale_in_hindsight_narrows_bands_wider_than_the_misses_and_widens_narrow_ones() {
+        // Actual inflows spread ±10% around an expectation of 100, uniformly: the
+        // right p10-p90 band is 92-108.
+        let a: Vec<f64> = (0..200).map(|i| 90.0 + 20.0 * (i as f64 + 0.5) / 200.0).collect();
+        for (half_width, right_scale) in [(16.0, 0.5), (8.0, 1.0), (4.0, 2.0)] {
+            let f = vec![[100.0, 100.0 - half_width, 100.0 + half_width]; a.len()];
+            let b = band_scale(&f, &a).unwrap();
+            assert!((b.scale - right_scale).abs() <= 0.051, "{half_width}: {b:?}");
+            let [at_one, _] = band_ratios(f.iter().zip(a.iter().copied()), 1.0).unwrap();
+            assert!(b.interval_score <= at_one + 1e-12);
+        }
+        assert_eq!(band_scale(&[], &[]), None);
+    }
+
+    #[test]
     fn weeks_after_the_as_of_date_are_reported_apart() {
         // Two dates; week 1 short once and inside once, week 2 above p90 once and an
         // empty week (left out), week 3 with nothing forecast but an inflow.
@@ -1705,6 +1843,10 @@ mod tests {
         let none = by_week(&[[3.0, 1.0, 5.0]], &[0.0], &[0]);
         assert_eq!((none[0].expected_over_actual, none[0].below_p10), (None, 1.0));
         assert!(by_week(&[], &[], &[]).is_empty());
+        // Week 1: widths 4 + 4, misses below p10 by 2 (2 · 2 / 0.2 = 20), actual 16.
+        assert!((w[0].width_over_actual.unwrap() - 8.0 / 16.0).abs() < 1e-12);
+        assert!((w[0].interval_score.unwrap() - 28.0 / 16.0).abs() < 1e-12);
+        assert_eq!(none[0].interval_score, None);
     }
 
     /// A pool with one scored invoice per (date, error) and one protocol week per date.

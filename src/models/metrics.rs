@@ -108,6 +108,15 @@ pub fn wape(forecast: &[f64], actual: &[f64]) -> f64 {
     forecast.iter().zip(actual).map(|(f, a)| (f - a).abs()).sum::<f64>() / den
 }
 
+/// The interval score of a central `1 − alpha` interval `[lo, hi]` for outcome `y`
+/// (Gneiting and Raftery, 2007): its width, plus `2 / alpha` times the distance by which
+/// `y` falls outside it. A proper score: lowest in expectation when `lo` and `hi` are
+/// the outcome's `alpha / 2` and `1 − alpha / 2` quantiles, so unlike the share of
+/// outcomes inside it does not reward an interval for being wide.
+pub fn interval_score(lo: f64, hi: f64, y: f64, alpha: f64) -> f64 {
+    (hi - lo) + 2.0 / alpha * ((lo - y).max(0.0) + (y - hi).max(0.0))
+}
+
 /// Levels [`crps`] reads a distribution at: the middles of this many equal steps.
 pub const CRPS_LEVELS: usize = 20;
 
@@ -137,6 +146,22 @@ pub fn crps(q: impl Fn(f64) -> f64, y: f64, cap: f64) -> f64 {
 mod tests {
     use super::*;
     use approx::assert_abs_diff_eq;
+
+    #[test]
+    fn interval_score_is_width_plus_scaled_misses_and_lowest_at_the_true_quantiles() {
+        assert_abs_diff_eq!(interval_score(2.0, 5.0, 3.0, 0.2), 3.0);
+        assert_abs_diff_eq!(interval_score(2.0, 5.0, 1.0, 0.2), 3.0 + 10.0);
+        assert_abs_diff_eq!(interval_score(2.0, 5.0, 6.5, 0.2), 3.0 + 15.0);
+        // Outcomes uniform on [0, 1]: the expected score over a fine grid of outcomes is
+        // lowest for [0.1, 0.9], against narrower and wider intervals.
+        let mean = |lo: f64, hi: f64| {
+            (0..1000).map(|i| interval_score(lo, hi, (i as f64 + 0.5) / 1000.0, 0.2)).sum::<f64>() / 1000.0
+        };
+        let right = mean(0.1, 0.9);
+        for (lo, hi) in [(0.2, 0.8), (0.05, 0.95), (0.0, 1.0), (0.15, 0.9), (0.1, 0.85)] {
+            assert!(mean(lo, hi) > right + 1e-3, "[{lo}, {hi}]: {} vs {right}", mean(lo, hi));
+        }
+    }
 
     #[test]
     fn auc_matches_hand_computed_values() {
