@@ -165,6 +165,12 @@ def crps_of_quantiles(q, y, cap, levels=20):
     return 2 * out / levels
 
 
+def interval_score(lo, hi, y, alpha=0.2):
+    """The interval score of central 1 - alpha intervals [lo, hi] (Gneiting and Raftery,
+    2007), as arsight's report computes it: width plus 2 / alpha times the miss."""
+    return (hi - lo) + 2 / alpha * (np.maximum(lo - y, 0) + np.maximum(y - hi, 0))
+
+
 def reference(df, horizon_weeks=13, every=14):
     dates = np.sort(df["invoice_date"].to_numpy())
     t80 = dates[math.ceil(len(dates) * 0.8) - 1]
@@ -241,6 +247,7 @@ def reference(df, horizon_weeks=13, every=14):
             cash_w.append(w)
     pred, lo, hi, actual = (np.array(pool[k]) for k in ["pred", "lo", "hi", "actual"])
     err = np.abs(pred - actual)
+    iscore = interval_score(lo, hi, actual)
     p_late, late = np.array(pool["p_late"]), np.array(pool["late"], dtype=bool)
     f, a = np.array(cash_f), np.array(cash_a)
     return {
@@ -252,6 +259,7 @@ def reference(df, horizon_weeks=13, every=14):
         "mae_days": float(err.mean()),
         "within_7d": float((err <= 7).mean()),
         "p10_p90_coverage": float(((actual >= lo) & (actual <= hi)).mean()),
+        "p10_p90_interval_score_days": float(iscore.mean()),
         "late_roc_auc": auc(p_late, late),
         "late_brier": float(((p_late - late) ** 2).mean()),
         "wape": float(np.abs(f - a).sum() / a.sum()),
@@ -262,6 +270,7 @@ def reference(df, horizon_weeks=13, every=14):
         "scored_date": np.array(pool["date"]),
         "scored_cust": np.array(pool["cust"]),
         "abs_err": err,
+        "iscore": iscore,
         "p_late": p_late,
         "late": late,
         "weeks": pd.DataFrame({"as_of": cash_date, "w": cash_w, "f": f, "a": a}),
@@ -293,6 +302,7 @@ def arsight_scored(rows_csv):
     day = lambda c: (pd.to_datetime(r[c]) - EPOCH).dt.days.to_numpy()
     return pd.DataFrame({"as_of": day("as_of"), "customer_id": r["customer_id"].to_numpy(),
                          "err": np.abs(day("p50_paid_date") - day("paid_date")),
+                         "iscore": interval_score(day("p10_paid_date"), day("p90_paid_date"), day("paid_date")),
                          "p_late": r["p_late"].to_numpy(), "late": day("paid_date") > day("due_date")})
 
 
@@ -359,6 +369,9 @@ def main():
 
     fmt = lambda v: "—" if v is None else f"{v:.2f}"
     model0 = report["methods"][0]
+    print("\nScored invoices' p10–p90 paid dates, 80% interval score (width plus ten times the days outside; "
+          f"lower is better), days: arsight {fmt(model0.get('p10_p90_interval_score_days'))}, "
+          f"reference {fmt(ref['p10_p90_interval_score_days'])}")
     print("\nCash distributions invoice by invoice (open invoices of the as-of dates whose horizon the data covers, "
           "amount-weighted, days to payment capped a day past the horizon), CRPS / placements' absolute error, days: "
           f"arsight {fmt(model0.get('cash_crps_days'))} / {fmt(model0.get('cash_placement_ae_days'))}, "
@@ -369,8 +382,9 @@ def main():
     iv = report["methods"][0].get("intervals", {})
     rng_of = lambda v, f: "—" if v is None else f"{f(v[0])}–{f(v[1])}"
     ref_rows = pd.DataFrame({"as_of": ref["scored_date"], "customer_id": ref["scored_cust"], "err": ref["abs_err"],
-                             "p_late": ref["p_late"], "late": ref["late"]})
+                             "iscore": ref["iscore"], "p_late": ref["p_late"], "late": ref["late"]})
     mae = lambda x: x["err"].mean()
+    iscore = lambda x: x["iscore"].mean()
     roc = lambda x: auc(x["p_late"], x["late"])
     brier = lambda x: ((x["p_late"] - x["late"]) ** 2).mean()
     wape = lambda x: np.abs(x["f"] - x["a"]).sum() / x["a"].sum()
@@ -386,13 +400,16 @@ def main():
     ours_rows, ours_weeks = arsight_scored(scored), arsight_weeks(rows)
     ours_weeks = ours_weeks.merge(ref["weeks"][["as_of", "w"]], on=["as_of", "w"])
     model = report["methods"][0]
-    for name, again, said in [("MAE", mae(ours_rows), model["mae_days"]), ("WAPE", wape(ours_weeks), model["wape"])]:
+    for name, again, said in [("MAE", mae(ours_rows), model["mae_days"]), ("WAPE", wape(ours_weeks), model["wape"]),
+                              ("interval score", iscore(ours_rows), model["p10_p90_interval_score_days"])]:
         if abs(again - said) > 1e-3:
             print(f"\nwarning: arsight's {name} recomputed from its rows is {again:.4f}, its report says {said:.4f}")
     ours_cash = pairs.cash_by_date(model)
     print("\narsight minus the reference, on the same resamples of the as-of dates\n")
     print("| figure | difference | 90% of resamples |\n|---|---:|---:|")
-    for name, o, r, f, digits in [("MAE d", ours_rows, ref_rows, mae, 2), ("late ROC-AUC", ours_rows, ref_rows, roc, 3),
+    for name, o, r, f, digits in [("MAE d", ours_rows, ref_rows, mae, 2),
+                                  ("p10–p90 interval score d", ours_rows, ref_rows, iscore, 2),
+                                  ("late ROC-AUC", ours_rows, ref_rows, roc, 3),
                                   ("Brier", ours_rows, ref_rows, brier, 3), ("WAPE 13 wk", ours_weeks, ref["weeks"], wape, 3),
                                   ("cash CRPS d", ours_cash, ref["cash_by_date"], pairs.crps, 2)]:
         if len(o) == 0 or len(r) == 0:

@@ -86,6 +86,12 @@ pub struct MethodMetrics {
     pub within_7d: f64,
     /// Share of actual dates inside [p10, p90] (None when the method has no interval).
     pub p10_p90_coverage: Option<f64>,
+    /// Mean 80% interval score of the [p10, p90] dates ([`metrics::interval_score`]),
+    /// days: their width plus ten times the days by which the actual date fell outside
+    /// (None when the method has no interval). Lower is better; unlike the coverage it
+    /// does not reward wide intervals.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub p10_p90_interval_score_days: Option<f64>,
     /// ROC-AUC of P(paid after due date).
     pub late_roc_auc: f64,
     /// Average precision of P(paid after due date).
@@ -795,6 +801,18 @@ impl BacktestReport {
                 ));
             }
             s.push('\n');
+        }
+        let scores: Vec<String> = self
+            .methods
+            .iter()
+            .filter_map(|m| m.p10_p90_interval_score_days.map(|v| format!("{} {v:.2} d", m.method)))
+            .collect();
+        if !scores.is_empty() {
+            s.push_str(&format!(
+                "\nThe scored invoices' p10–p90 paid dates, 80% interval score (width plus ten times the days \
+                 outside; lower is better): {}\n",
+                scores.join(", ")
+            ));
         }
         for m in &self.methods {
             if let Some(dw) = &m.wape_if_right {
@@ -1677,6 +1695,13 @@ pub fn run_backtest_with(
                 median_ae_days: metrics::median_ae(&p.pred, &p.actual),
                 within_7d: metrics::within(&p.pred, &p.actual, 7.0),
                 p10_p90_coverage: (m != 1).then(|| metrics::coverage(&p.lo, &p.hi, &p.actual)),
+                p10_p90_interval_score_days: (m != 1 && !p.actual.is_empty()).then(|| {
+                    let n = p.actual.len() as f64;
+                    (0..p.actual.len())
+                        .map(|i| metrics::interval_score(p.lo[i], p.hi[i], p.actual[i], BAND_ALPHA))
+                        .sum::<f64>()
+                        / n
+                }),
                 late_roc_auc: metrics::roc_auc(&p.p_late, &p.late),
                 late_pr_auc: metrics::pr_auc(&p.p_late, &p.late),
                 late_brier: metrics::brier(&p.p_late, &p.late),
@@ -2009,6 +2034,20 @@ mod tests {
         assert!(model.late_roc_auc > 0.7, "{}", model.late_roc_auc);
         let cov = model.p10_p90_coverage.unwrap();
         assert!(cov > 0.4 && cov < 0.99, "{cov}");
+        // The intervals' score: at least their mean width, and the scored rows give it.
+        let score = model.p10_p90_interval_score_days.unwrap();
+        let width = r.scored_rows.iter().map(|s| f64::from(s.paid[2] - s.paid[0])).sum::<f64>() / r.n_scored as f64;
+        let again = r
+            .scored_rows
+            .iter()
+            .map(|s| {
+                let [lo, _, hi] = s.paid.map(f64::from);
+                metrics::interval_score(lo, hi, f64::from(s.paid_date), BAND_ALPHA)
+            })
+            .sum::<f64>()
+            / r.n_scored as f64;
+        assert!(score >= width && (score - again).abs() < 1e-9, "{score} {width} {again}");
+        assert!(due.p10_p90_interval_score_days.is_none() && r.methods[2].p10_p90_interval_score_days.is_some());
         assert!(model.wape.is_finite() && model.wape < due.wape, "{} vs {}", model.wape, due.wape);
         // The cash distributions scored invoice by invoice: better than their own
         // medians as points, and than placing each invoice on its due date.
