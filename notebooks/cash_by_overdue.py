@@ -17,26 +17,20 @@ the data are counted, so every outcome within the horizon is known.
 Standard library only.
 """
 
-import csv
-import datetime as dt
 import sys
 from collections import defaultdict
+
+from cash_rows import known_rows
 
 GROUPS = [("not yet due", -10**9, -1), ("0-30 days past due", 0, 30),
           ("31-90 days past due", 31, 90), ("over 90 days past due", 91, 10**9)]
 
 
 def main(path):
-    rows = list(csv.DictReader(open(path, newline="")))
+    rows, cap, complete = known_rows(path)
     if not rows:
         print("no rows")
         return
-    day = dt.date.fromisoformat
-    # The data's end, as far as the rows tell: the latest payment seen.
-    end = max(day(r["as_of"]) + dt.timedelta(days=int(r["paid_after_days"]))
-              for r in rows if r["paid_after_days"])
-    cap = float(rows[0]["cap_days"])
-    complete = [r for r in rows if day(r["as_of"]) + dt.timedelta(days=cap) <= end]
     dates = sorted({r["as_of"] for r in complete})
     print(f"{len(dates)} of {len({r['as_of'] for r in rows})} as-of dates with a complete "
           f"{cap:.0f}-day horizon; {len(complete)} open-invoice rows")

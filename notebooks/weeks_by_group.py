@@ -14,10 +14,10 @@ weeks lie before the end of the data are counted.
 Standard library only.
 """
 
-import csv
-import datetime as dt
 import sys
 from collections import defaultdict
+
+from cash_rows import known_rows
 
 WEEKS = 4
 # Days until due at the as-of date (negative: past due).
@@ -27,14 +27,10 @@ GROUPS = [("over 30 days past due", -10**9, -31), ("1-30 days past due", -30, -1
 
 
 def main(path):
-    rows = list(csv.DictReader(open(path, newline="")))
+    rows, _, known = known_rows(path, 7 * WEEKS)
     if not rows or "p_week_1" not in rows[0]:
         print("no rows with p_week_1..4 (rows from an older arsight?)")
         return
-    day = dt.date.fromisoformat
-    end = max(day(r["as_of"]) + dt.timedelta(days=int(r["paid_after_days"]))
-              for r in rows if r["paid_after_days"])
-    known = [r for r in rows if day(r["as_of"]) + dt.timedelta(days=7 * WEEKS) <= end]
     dates = sorted({r["as_of"] for r in known})
     print(f"{len(known)} open-invoice rows at {len(dates)} as-of dates "
           f"({dates[0] if dates else '-'} .. {dates[-1] if dates else '-'})\n")
