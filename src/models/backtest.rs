@@ -329,8 +329,9 @@ pub struct BandScale {
     pub interval_score: f64,
 }
 
-/// Level of the forecast's weekly bands: p10–p90 is the central `1 − 0.2`.
-pub const BAND_ALPHA: f64 = 0.2;
+/// Level of the intervals the report scores, the scored invoices' paid dates and the
+/// forecast's weekly bands alike: p10–p90 is the central `1 − 0.2`.
+pub const INTERVAL_ALPHA: f64 = 0.2;
 
 /// Grid of [`BandScale::scale`].
 pub const BAND_SCALE_STEP: f64 = 0.05;
@@ -344,7 +345,7 @@ fn band_sums<'a>(weeks: impl IntoIterator<Item = (&'a [f64; 3], f64)>, scale: f6
     weeks.into_iter().filter(|(f, a)| f[2] > 0.0 || *a > 0.0).fold([0.0; 3], |[s, w, t], (f, a)| {
         let lo = (f[0] - scale * (f[0] - f[1])).max(0.0);
         let hi = f[0] + scale * (f[2] - f[0]);
-        [s + metrics::interval_score(lo, hi, a, BAND_ALPHA), w + (hi - lo), t + a]
+        [s + metrics::interval_score(lo, hi, a, INTERVAL_ALPHA), w + (hi - lo), t + a]
     })
 }
 
@@ -1013,6 +1014,7 @@ fn by_week(forecast: &[[f64; 3]], actual: &[f64], week: &[usize]) -> Vec<WeekCal
             let share = |f: &dyn Fn(&[f64; 3], f64) -> bool| {
                 rows.iter().filter(|(q, a)| f(q, *a)).count() as f64 / rows.len() as f64
             };
+            let bands = band_ratios(rows.iter().copied(), 1.0);
             (!rows.is_empty()).then(|| WeekCalibration {
                 week: w + 1,
                 dates: rows.len(),
@@ -1021,8 +1023,8 @@ fn by_week(forecast: &[[f64; 3]], actual: &[f64], week: &[usize]) -> Vec<WeekCal
                     .map(|a| rows.iter().map(|(q, _)| q[0]).sum::<f64>() / a),
                 below_p10: share(&|q, a| a < q[1]),
                 above_p90: share(&|q, a| a > q[2]),
-                width_over_actual: band_ratios(rows.iter().copied(), 1.0).map(|r| r[1]),
-                interval_score: band_ratios(rows.iter().copied(), 1.0).map(|r| r[0]),
+                width_over_actual: bands.map(|r| r[1]),
+                interval_score: bands.map(|r| r[0]),
             })
         })
         .collect()
@@ -1689,6 +1691,7 @@ pub fn run_backtest_with(
         .enumerate()
         .map(|(m, (name, p))| {
             let wape = metrics::wape(&p.f, &p.a);
+            let bands = band_ratios(p.fc.iter().zip(p.fa.iter().copied()), 1.0);
             MethodMetrics {
                 method: name.to_string(),
                 mae_days: metrics::mae(&p.pred, &p.actual),
@@ -1698,7 +1701,7 @@ pub fn run_backtest_with(
                 p10_p90_interval_score_days: (m != 1 && !p.actual.is_empty()).then(|| {
                     let n = p.actual.len() as f64;
                     (0..p.actual.len())
-                        .map(|i| metrics::interval_score(p.lo[i], p.hi[i], p.actual[i], BAND_ALPHA))
+                        .map(|i| metrics::interval_score(p.lo[i], p.hi[i], p.actual[i], INTERVAL_ALPHA))
                         .sum::<f64>()
                         / n
                 }),
@@ -1713,8 +1716,8 @@ pub fn run_backtest_with(
                 }),
                 forecast_daily_wape: (!p.fd.is_empty()).then(|| metrics::wape(&p.fd, &p.ad)),
                 forecast_interval_coverage: interval_coverage(&p.fc, &p.fa),
-                forecast_interval_score: band_ratios(p.fc.iter().zip(p.fa.iter().copied()), 1.0).map(|r| r[0]),
-                forecast_interval_width: band_ratios(p.fc.iter().zip(p.fa.iter().copied()), 1.0).map(|r| r[1]),
+                forecast_interval_score: bands.map(|r| r[0]),
+                forecast_interval_width: bands.map(|r| r[1]),
                 forecast_band_scale: band_scale(&p.fc, &p.fa),
                 forecast_spread_missing: week_spread(
                     &p.fc
@@ -2042,7 +2045,7 @@ mod tests {
             .iter()
             .map(|s| {
                 let [lo, _, hi] = s.paid.map(f64::from);
-                metrics::interval_score(lo, hi, f64::from(s.paid_date), BAND_ALPHA)
+                metrics::interval_score(lo, hi, f64::from(s.paid_date), INTERVAL_ALPHA)
             })
             .sum::<f64>()
             / r.n_scored as f64;
