@@ -22,7 +22,7 @@ Standard library only.
 import sys
 from collections import defaultdict
 
-from cash_rows import known_rows
+from cash_rows import amount_by_fifth, known_rows, paid_by
 
 # Shares of each date's open invoices, largest first, by count.
 GROUPS = [("largest 1%", 0.0, 0.01), ("next 9%", 0.01, 0.10), ("the other 90%", 0.10, 1.0)]
@@ -58,10 +58,6 @@ def main(path):
         if not g or amount <= 0:
             continue
 
-        def paid_by(r, limit):
-            p = r["paid_after_days"]
-            return p != "" and int(p) <= limit
-
         # Amount-weighted, as the weekly sums weigh them.
         def share(f):
             return 100.0 * sum(float(r["amount_base"]) for r in g if f(r)) / amount
@@ -69,10 +65,7 @@ def main(path):
         by = [share(lambda r, k=k: paid_by(r, float(r[k]))) for k in ("p10_days", "p50_days", "p90_days")]
         within = share(lambda r: paid_by(r, cap))
         pred = 100.0 * sum(float(r["amount_base"]) * float(r["p_within_cap"]) for r in g) / amount
-        fifths = [0.0] * 5
-        for r in g:
-            if r.get("paid_level", "") != "":
-                fifths[min(int(float(r["paid_level"]) * 5), 4)] += float(r["amount_base"])
+        fifths = amount_by_fifth(g)
         cells = " | ".join(f"{100.0 * v / amount:.1f}%" for v in fifths)
         # The amount-weighted mean level at which the paid amount came, against what
         # right distributions give: an invoice paid within the horizon with probability

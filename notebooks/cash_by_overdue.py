@@ -20,7 +20,7 @@ Standard library only.
 import sys
 from collections import defaultdict
 
-from cash_rows import known_rows
+from cash_rows import amount_by_fifth, known_rows, paid_by
 
 GROUPS = [("not yet due", -10**9, -1), ("0-30 days past due", 0, 30),
           ("31-90 days past due", 31, 90), ("over 90 days past due", 91, 10**9)]
@@ -43,10 +43,6 @@ def main(path):
         if not g:
             continue
         amount = sum(float(r["amount_base"]) for r in g)
-
-        def paid_by(r, limit):
-            p = r["paid_after_days"]
-            return p != "" and int(p) <= limit
 
         def share(f):
             return 100.0 * sum(1 for r in g if f(r)) / len(g)
@@ -85,10 +81,7 @@ def levels(complete):
         total = sum(float(r["amount_base"]) for r in g)
         if not g or total <= 0:
             continue
-        fifths = [0.0] * 5
-        for r in g:
-            if r["paid_level"] != "":
-                fifths[min(int(float(r["paid_level"]) * 5), 4)] += float(r["amount_base"])
+        fifths = amount_by_fifth(g)
         cells = " | ".join(f"{100.0 * v / total:.1f}%" for v in fifths)
         print(f"| {name} | {len(g)} | {cells} | {100.0 * sum(fifths) / total:.1f}% |")
 

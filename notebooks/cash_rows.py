@@ -19,3 +19,19 @@ def known_rows(path, days=None):
     cap = float(rows[0]["cap_days"])
     span = dt.timedelta(days=cap if days is None else days)
     return rows, cap, [r for r in rows if day(r["as_of"]) + span <= end]
+
+
+def paid_by(r, limit):
+    """Whether the row's invoice was paid within `limit` days of its as-of date."""
+    p = r["paid_after_days"]
+    return p != "" and int(p) <= limit
+
+
+def amount_by_fifth(rows):
+    """The rows' amount paid at each fifth of the levels of its distribution (the
+    `paid_level` column; rows unpaid within the horizon count in none)."""
+    fifths = [0.0] * 5
+    for r in rows:
+        if r.get("paid_level", "") != "":
+            fifths[min(int(float(r["paid_level"]) * 5), 4)] += float(r["amount_base"])
+    return fifths
