@@ -803,11 +803,11 @@ impl BacktestReport {
             }
             s.push('\n');
         }
-        let scores: Vec<String> = self
-            .methods
-            .iter()
-            .filter_map(|m| m.p10_p90_interval_score_days.map(|v| format!("{} {v:.2} d", m.method)))
-            .collect();
+        // "method figure d" for each method with the figure.
+        let days_by_method = |f: fn(&MethodMetrics) -> Option<f64>| -> Vec<String> {
+            self.methods.iter().filter_map(|m| f(m).map(|v| format!("{} {v:.2} d", m.method))).collect()
+        };
+        let scores = days_by_method(|m| m.p10_p90_interval_score_days);
         if !scores.is_empty() {
             s.push_str(&format!(
                 "\nThe scored invoices' p10–p90 paid dates, 80% interval score (width plus ten times the days \
@@ -839,11 +839,7 @@ impl BacktestReport {
                 })
             })
             .collect();
-        let ae: Vec<String> = self
-            .methods
-            .iter()
-            .filter_map(|m| m.cash_placement_ae_days.map(|v| format!("{} {v:.2} d", m.method)))
-            .collect();
+        let ae = days_by_method(|m| m.cash_placement_ae_days);
         if !crps.is_empty() {
             s.push_str(&format!(
                 "\nCash distributions invoice by invoice (the open invoices of the as-of dates whose horizon the data \
