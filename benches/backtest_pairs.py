@@ -21,23 +21,27 @@ def paired(ours, ref, stat, n=1000, seed=1):
     return diff(dates), np.percentile(diffs, [5, 95])
 
 
+def weighted_by_date(method, score, weight, columns):
+    """A backtest report method's per-date `score` (a field of `by_date`) with its
+    `weight` field, for the dates that have it: a DataFrame with `columns` = as-of (days
+    since 1970), score times weight, weight; a pool of dates is the sum of the second
+    over the sum of the third, as the report pools them."""
+    return pd.DataFrame([((pd.Timestamp(b["as_of"]) - EPOCH).days, b[score] * b[weight], b[weight])
+                         for b in method["by_date"] if b.get(score) is not None], columns=columns)
+
+
 def cash_by_date(method):
     """A backtest report method's cash CRPS by as-of date (those whose horizon the data
-    covers): `as_of` (days since 1970), `crps_w` (CRPS times the date's amount) and
-    `amount`, to pool with [`crps`]."""
-    return pd.DataFrame([((pd.Timestamp(b["as_of"]) - EPOCH).days, b["cash_crps_days"] * b["cash_amount_base"],
-                          b["cash_amount_base"]) for b in method["by_date"] if b.get("cash_crps_days") is not None],
-                        columns=["as_of", "crps_w", "amount"])
+    covers): `as_of`, `crps_w` (CRPS times the date's amount) and `amount`, to pool with
+    [`crps`]."""
+    return weighted_by_date(method, "cash_crps_days", "cash_amount_base", ["as_of", "crps_w", "amount"])
 
 
 def bands_by_date(method):
     """A backtest report method's weekly-band interval score by as-of date: `as_of`,
     `score_w` (the date's score times its weeks' inflow) and `inflow`, to pool with
     [`interval_score`]."""
-    return pd.DataFrame([((pd.Timestamp(b["as_of"]) - EPOCH).days, b["forecast_interval_score"] * b["forecast_inflow"],
-                          b["forecast_inflow"]) for b in method["by_date"]
-                         if b.get("forecast_interval_score") is not None],
-                        columns=["as_of", "score_w", "inflow"])
+    return weighted_by_date(method, "forecast_interval_score", "forecast_inflow", ["as_of", "score_w", "inflow"])
 
 
 def interval_score(x):
