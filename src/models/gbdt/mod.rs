@@ -55,7 +55,16 @@ impl GbdtParams {
     /// [`GbdtError`].
     pub fn fit(&self, x: ArrayView2<'_, f64>, y: &[f64]) -> Result<Gbdt, GbdtError> {
         let p = self.check()?;
+        let clock = std::time::Instant::now();
         let forest = train::fit(&p, x, y)?;
+        tracing::debug!(
+            rows = x.nrows(),
+            features = x.ncols(),
+            trees = p.n_trees,
+            loss = ?p.loss,
+            seconds = clock.elapsed().as_secs_f64(),
+            "gbdt fit"
+        );
         Ok(Gbdt { params: p, forest })
     }
 }
