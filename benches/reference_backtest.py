@@ -2,7 +2,7 @@
 """Reference backtest: what a data scientist builds in an afternoon with pandas and
 LightGBM, under the same protocol as `arsight backtest`, run side by side with it.
 
-    python3 benches/reference_backtest.py --data data/ibm [--arsight target/release/arsight] [--with-channel] [--with-master] [--params F]
+    python3 benches/reference_backtest.py --data data/ibm [--arsight target/release/arsight] [--with-channel] [--with-master] [--params F] [--from DATE] [--every DAYS] [--json F] [--work DIR]
 
 With --with-channel the reference also gets the invoice's delivery channel (the
 contract's `channel` column, one indicator per channel) as a feature, as arsight does.
@@ -28,6 +28,10 @@ and `--cash-rows`, recomputed here and checked against its report.
 
 Needs pandas, pyarrow, lightgbm (pip install pandas pyarrow lightgbm). Single thread
 (num_threads=1) for both, as in CI.
+
+--from and --every move the grid of as-of dates for both sides alike (the protocol's
+default: T80 and 14 days), e.g. to read how much the figures owe to the phase of the
+two-week grid; --json writes both sides' headline figures and the paired differences.
 """
 import argparse
 import json
@@ -171,11 +175,12 @@ def interval_score(lo, hi, y, alpha=0.2):
     return (hi - lo) + 2 / alpha * (np.maximum(lo - y, 0) + np.maximum(y - hi, 0))
 
 
-def reference(df, horizon_weeks=13, every=14):
+def reference(df, horizon_weeks=13, every=14, start=None):
     dates = np.sort(df["invoice_date"].to_numpy())
     t80 = dates[math.ceil(len(dates) * 0.8) - 1]
     last = dates[-1]
-    as_of = list(range(int(t80), int(last) + 1, every))
+    first = int(t80) if start is None else start
+    as_of = list(range(first, int(last) + 1, every))
     data_end = int(np.where(np.isinf(df["paid_date"]), df["invoice_date"], df["paid_date"]).max())
     params = dict(verbose=-1, num_threads=1, learning_rate=0.05, num_leaves=15, min_data_in_leaf=20, seed=42)
     pool = {k: [] for k in ["pred", "lo", "hi", "actual", "p_late", "late", "date", "cust"]}
@@ -328,15 +333,22 @@ def main():
     ap.add_argument("--with-master", action="store_true",
                     help="give the reference the customers table's segment and country too (one-hot)")
     ap.add_argument("--params", help="model settings file passed to `arsight backtest --params`")
+    ap.add_argument("--from", dest="start", help="first as-of date, YYYY-MM-DD (default: T80), for both sides")
+    ap.add_argument("--every", type=int, default=14, help="days between as-of dates, for both sides (default 14)")
+    ap.add_argument("--json", help="write both sides' headline figures and the paired differences here")
+    ap.add_argument("--work", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "tmp"),
+                    help="where arsight's report and rows go (default benches/tmp; one per run side by side)")
     args = ap.parse_args()
     df = load(args.data, args.with_channel, args.with_master)
+    start = None if args.start is None else int((pd.Timestamp(args.start) - EPOCH).days)
     t = time.perf_counter()
-    ref = reference(df)
+    ref = reference(df, every=args.every, start=start)
     ref_s = time.perf_counter() - t
-    out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tmp", "arsight_backtest.json")
+    out = os.path.join(args.work, "arsight_backtest.json")
     os.makedirs(os.path.dirname(out), exist_ok=True)
     t = time.perf_counter()
     extra = ["--params", args.params] if args.params else []
+    extra += ["--every", f"{args.every}d"] + (["--from", args.start] if args.start else [])
     rows = os.path.join(os.path.dirname(out), "arsight_cash_rows.csv")
     scored = os.path.join(os.path.dirname(out), "arsight_scored_rows.csv")
     subprocess.run([args.arsight, "backtest", "--data", args.data, "--out", out, "--cash-rows", rows,
@@ -407,6 +419,11 @@ def main():
     ours_cash = pairs.cash_by_date(model)
     print("\narsight minus the reference, on the same resamples of the as-of dates\n")
     print("| figure | difference | 90% of resamples |\n|---|---:|---:|")
+    headline = ["mae_days", "within_7d", "p10_p90_coverage", "p10_p90_interval_score_days", "late_roc_auc",
+                "late_brier", "wape", "cash_crps_days"]
+    summary = {"as_of_dates": report["as_of_dates"], "n_scored": [report["n_scored"], int(ref["n_scored"])],
+               "arsight": {k: model.get(k) for k in headline + ["wape_4w", "forecast_wape"]},
+               "reference": {k: ref[k] for k in headline}, "paired": {}}
     for name, o, r, f, digits in [("MAE d", ours_rows, ref_rows, mae, 2),
                                   ("p10–p90 interval score d", ours_rows, ref_rows, iscore, 2),
                                   ("late ROC-AUC", ours_rows, ref_rows, roc, 3),
@@ -415,7 +432,11 @@ def main():
         if len(o) == 0 or len(r) == 0:
             continue
         d, (lo, hi) = pairs.paired(o, r, f)
+        summary["paired"][name] = [float(d), float(lo), float(hi)]
         print(f"| {name} | {d:+.{digits}f} | {lo:+.{digits}f} to {hi:+.{digits}f} |")
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(summary, fh, indent=1)
 
     # Invoices of customers with no settled invoice at the as-of date apart.
     print("\nBy the customer's history at the as-of date (arsight / reference)\n")
