@@ -17,16 +17,15 @@ Needs what `reference_backtest.py` needs (pandas, pyarrow, lightgbm).
 """
 import argparse
 import json
-import math
 import os
 import statistics
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
-import numpy as np
 import pandas as pd
 
+import reference_backtest
 from backtest_pairs import EPOCH
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -42,14 +41,6 @@ FIGURES = [
     ("wape", "WAPE 13 wk", "{:.3f}", lambda v: v <= 0.24),
     ("cash_crps_days", "cash CRPS d", "{:.2f}", None),
 ]
-
-
-def t80(data):
-    path = os.path.join(data, "invoices.parquet")
-    if not os.path.exists(path):
-        path = os.path.join(data, "invoices")
-    dates = np.sort((pd.to_datetime(pd.read_parquet(path, columns=["invoice_date"])["invoice_date"]) - EPOCH).dt.days)
-    return int(dates[math.ceil(len(dates) * 0.8) - 1])
 
 
 def run(args, k, start):
@@ -71,7 +62,7 @@ def main():
     ap.add_argument("--out", default=os.path.join(HERE, "tmp", "phases"))
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
-    start = t80(args.data)
+    start = reference_backtest.t80(reference_backtest.load(args.data))
     with ThreadPoolExecutor(args.jobs) as pool:
         runs = sorted(pool.map(lambda k: run(args, k, start), range(args.every)))
 

@@ -175,12 +175,16 @@ def interval_score(lo, hi, y, alpha=0.2):
     return (hi - lo) + 2 / alpha * (np.maximum(lo - y, 0) + np.maximum(y - hi, 0))
 
 
-def reference(df, horizon_weeks=13, every=14, start=None):
+def t80(df):
+    """The invoice date (days since 1970) by which 80% of `df`'s invoices were issued:
+    the protocol's first as-of date."""
     dates = np.sort(df["invoice_date"].to_numpy())
-    t80 = dates[math.ceil(len(dates) * 0.8) - 1]
-    last = dates[-1]
-    first = int(t80) if start is None else start
-    as_of = list(range(first, int(last) + 1, every))
+    return int(dates[math.ceil(len(dates) * 0.8) - 1])
+
+
+def reference(df, horizon_weeks=13, every=14, start=None):
+    first = t80(df) if start is None else start
+    as_of = list(range(first, int(df["invoice_date"].max()) + 1, every))
     data_end = int(np.where(np.isinf(df["paid_date"]), df["invoice_date"], df["paid_date"]).max())
     params = dict(verbose=-1, num_threads=1, learning_rate=0.05, num_leaves=15, min_data_in_leaf=20, seed=42)
     pool = {k: [] for k in ["pred", "lo", "hi", "actual", "p_late", "late", "date", "cust"]}
