@@ -1694,13 +1694,8 @@ pub fn run_backtest_with(
                 median_ae_days: metrics::median_ae(&p.pred, &p.actual),
                 within_7d: metrics::within(&p.pred, &p.actual, 7.0),
                 p10_p90_coverage: (m != 1).then(|| metrics::coverage(&p.lo, &p.hi, &p.actual)),
-                p10_p90_interval_score_days: (m != 1 && !p.actual.is_empty()).then(|| {
-                    let n = p.actual.len() as f64;
-                    (0..p.actual.len())
-                        .map(|i| metrics::interval_score(p.lo[i], p.hi[i], p.actual[i], INTERVAL_ALPHA))
-                        .sum::<f64>()
-                        / n
-                }),
+                p10_p90_interval_score_days: (m != 1 && !p.actual.is_empty())
+                    .then(|| metrics::mean_interval_score(&p.lo, &p.hi, &p.actual, INTERVAL_ALPHA)),
                 late_roc_auc: metrics::roc_auc(&p.p_late, &p.late),
                 late_pr_auc: metrics::pr_auc(&p.p_late, &p.late),
                 late_brier: metrics::brier(&p.p_late, &p.late),

@@ -117,6 +117,16 @@ pub fn interval_score(lo: f64, hi: f64, y: f64, alpha: f64) -> f64 {
     (hi - lo) + 2.0 / alpha * ((lo - y).max(0.0) + (y - hi).max(0.0))
 }
 
+/// Mean [`interval_score`] of the intervals `[lo[i], hi[i]]` for outcomes `actual[i]`;
+/// NaN without outcomes.
+pub fn mean_interval_score(lo: &[f64], hi: &[f64], actual: &[f64], alpha: f64) -> f64 {
+    if actual.is_empty() {
+        return f64::NAN;
+    }
+    actual.iter().zip(lo.iter().zip(hi)).map(|(&y, (&l, &h))| interval_score(l, h, y, alpha)).sum::<f64>()
+        / actual.len() as f64
+}
+
 /// Levels [`crps`] reads a distribution at: the middles of this many equal steps.
 pub const CRPS_LEVELS: usize = 20;
 
@@ -158,6 +168,9 @@ mod tests {
             (0..1000).map(|i| interval_score(lo, hi, (i as f64 + 0.5) / 1000.0, 0.2)).sum::<f64>() / 1000.0
         };
         let right = mean(0.1, 0.9);
+        let y: Vec<f64> = (0..1000).map(|i| (i as f64 + 0.5) / 1000.0).collect();
+        assert_abs_diff_eq!(mean_interval_score(&[0.1; 1000], &[0.9; 1000], &y, 0.2), right, epsilon = 1e-12);
+        assert!(mean_interval_score(&[], &[], &[], 0.2).is_nan());
         for (lo, hi) in [(0.2, 0.8), (0.05, 0.95), (0.0, 1.0), (0.15, 0.9), (0.1, 0.85)] {
             assert!(mean(lo, hi) > right + 1e-3, "[{lo}, {hi}]: {} vs {right}", mean(lo, hi));
         }
