@@ -156,11 +156,11 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
-#[utoipa::path(get, path = "/readyz", tag = "probes", security(()), responses((status = 200, description = "models loaded: as-of date, open invoices, events applied", body = Object)))]
+#[utoipa::path(get, path = "/readyz", tag = "probes", security(()), responses((status = 200, description = "models loaded: as-of date, open invoices, events applied, input rows the contract rejected", body = Object)))]
 async fn readyz(State(live): State<AppState>) -> Json<serde_json::Value> {
     let s = live.get();
     Json(
-        serde_json::json!({"ready": true, "as_of": s.as_of_date(), "open_invoices": s.open_count(), "events_applied": s.applied_seq()}),
+        serde_json::json!({"ready": true, "as_of": s.as_of_date(), "open_invoices": s.open_count(), "events_applied": s.applied_seq(), "rejected_rows": s.rejected_count()}),
     )
 }
 

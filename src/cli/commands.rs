@@ -1,7 +1,7 @@
 //! The command implementations.
 
 use crate::ingest::columns::NULL_DATE;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
@@ -25,7 +25,7 @@ fn parse_days(s: &str) -> Result<i32> {
 use crate::features::{self, build_features, write_feature_set, FeatureOptions};
 use crate::generate::{generate, GenerateParams};
 use crate::import::{import_file, Mapping};
-use crate::ingest::{summarize_rejects, InvoiceReadOptions, TableSource};
+use crate::ingest::{summarize_rejects, write_rejects, InvoiceReadOptions, RejectedRow, TableSource};
 
 /// Runs a parsed command line.
 ///
@@ -67,7 +67,19 @@ pub fn run(cli: Cli) -> Result<()> {
             };
             features_cmd(&data, as_of, &out, &opts).map(|_| ())
         }
-        Command::Backtest { data, from, to, every, horizon, params, default_currency, out, cash_rows, scored_rows } => {
+        Command::Backtest {
+            data,
+            from,
+            to,
+            every,
+            horizon,
+            params,
+            default_currency,
+            out,
+            cash_rows,
+            scored_rows,
+            rejects,
+        } => {
             let tp = train_params(params.as_deref(), 42)?;
             let params = BacktestParams {
                 models: tp,
@@ -81,6 +93,7 @@ pub fn run(cli: Cli) -> Result<()> {
             let read = InvoiceReadOptions { default_currency: currency, extra_numeric: Vec::new() };
             let t = Instant::now();
             let h = history_for_models(&data, FAR_FUTURE, &read)?;
+            RejectsOut::beside(rejects, out.as_deref()).keep(&h.rejects)?;
             // The cash forecast as `arsight forecast` makes it, scored beside the protocol.
             let report = run_backtest_with(&h, &params, Some(&case_forecast)).context("backtest")?;
             print!("{}", report.markdown());
@@ -118,12 +131,14 @@ pub fn run(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
-        Command::Train { data, as_of, models, seed, params, default_currency } => {
+        Command::Train { data, as_of, models, seed, params, default_currency, rejects } => {
             let params = train_params(params.as_deref(), seed)?;
-            train_cmd(&data, as_of, &models, &params, &default_currency).map(|_| ())
+            let rejects = RejectsOut::for_models(rejects, &models);
+            train_cmd(&data, as_of, &models, &params, &default_currency, &rejects).map(|_| ())
         }
-        Command::Predict { data, as_of, models, out, default_currency } => {
-            let (h, set) = load_for_scoring(&data, as_of, &models, &default_currency)?;
+        Command::Predict { data, as_of, models, out, default_currency, rejects } => {
+            let rejects = RejectsOut::beside(rejects, Some(&out));
+            let (h, set) = load_for_scoring(&data, as_of, &models, &default_currency, &rejects)?;
             let t = Instant::now();
             let preds = predict_open(&h, h.as_of, &set).context("scoring")?;
             write_predictions(&out, &preds).with_context(|| format!("writing {}", out.display()))?;
@@ -138,7 +153,7 @@ pub fn run(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
-        Command::Kpis { data, as_of, window, trend, step, fx, out, default_currency } => {
+        Command::Kpis { data, as_of, window, trend, step, fx, out, default_currency, rejects } => {
             let d = match as_of {
                 Some(d) => days_from_date(d),
                 None => last_known_day(&data)?,
@@ -151,9 +166,7 @@ pub fn run(cli: Cli) -> Result<()> {
             params.check().context("KPI settings")?;
             let h = load_history(&data, d, &read_options(&default_currency)?, &FxTable::default())
                 .with_context(|| format!("reading {}", data.display()))?;
-            if !h.rejects.is_empty() {
-                println!("{} input rows rejected (see `arsight features` for the file)", h.rejects.len());
-            }
+            RejectsOut::beside(rejects, out.as_deref()).keep(&h.rejects)?;
             let fx = base_rates(fx.as_deref(), &data, d)?;
             let report = crate::kpi::kpis(&h, d, &fx, &params).context("KPIs")?;
             print!("{}", report.markdown());
@@ -164,10 +177,11 @@ pub fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Forecast { data, as_of, models, horizon, granularity, sims, fx, out, default_currency } => {
+        Command::Forecast { data, as_of, models, horizon, granularity, sims, fx, out, default_currency, rejects } => {
             let granularity = Granularity::parse(&granularity)
                 .with_context(|| format!("--granularity should be day or week, not '{granularity}'"))?;
-            let (h, set) = load_for_scoring(&data, as_of, &models, &default_currency)?;
+            let rejects = RejectsOut::beside(rejects, out.as_deref());
+            let (h, set) = load_for_scoring(&data, as_of, &models, &default_currency, &rejects)?;
             let fx = base_rates(fx.as_deref(), &data, h.as_of)?;
             let params = ForecastParams {
                 horizon_days: parse_days(&horizon).context("--horizon")?,
@@ -236,13 +250,15 @@ fn serve_cmd(settings: &crate::api::Settings) -> Result<()> {
     let date = crate::domain::date_from_days(d).context("as-of date")?;
     if ModelStore::new(models).current(crate::models::artifact::Kind::PaymentDate).is_err() {
         println!("no models in {}: training on data known at {date}", models.display());
-        train_cmd(data, date, models, &TrainParams::default().with_seed(42), "USD")?;
+        let rejects = RejectsOut::for_models(None, models);
+        train_cmd(data, date, models, &TrainParams::default().with_seed(42), "USD", &rejects)?;
     }
     let t = Instant::now();
     let events = settings.state.join("events");
     let fsync = settings.events.fsync == crate::api::config::Fsync::Always;
     let live = crate::service::Live::open(data, d, models, &events, fsync, settings.fx.clone())
         .with_context(|| format!("loading {}, {} and {}", data.display(), models.display(), events.display()))?;
+    RejectsOut { path: settings.state.join("rejects.csv"), derived: true }.keep(&live.get().rejects())?;
     release_free_memory();
     println!(
         "as of {date}: {} open invoices scored, models loaded in {:.1}s",
@@ -296,10 +312,18 @@ fn train_params(file: Option<&Path>, seed: u64) -> Result<TrainParams> {
     p.with_overrides(&text).with_context(|| format!("{}: model settings", file.display()))
 }
 
-fn train_cmd(data: &Path, as_of: NaiveDate, models: &Path, params: &TrainParams, default_currency: &str) -> Result<()> {
+fn train_cmd(
+    data: &Path,
+    as_of: NaiveDate,
+    models: &Path,
+    params: &TrainParams,
+    default_currency: &str,
+    rejects: &RejectsOut,
+) -> Result<()> {
     let t = Instant::now();
     let d = days_from_date(as_of);
     let h = history_for_models(data, d, &read_options(default_currency)?)?;
+    rejects.keep(&h.rejects)?;
     // With the cash forecast, for the spread of its weekly totals.
     let trained = train_all_with(&h, d, params, Some(&case_forecast)).context("training")?;
     let fingerprint = data_fingerprint(data)?;
@@ -338,14 +362,61 @@ fn load_for_scoring(
     as_of: NaiveDate,
     models: &Path,
     default_currency: &str,
+    rejects: &RejectsOut,
 ) -> Result<(crate::features::History, ModelSet)> {
     let store = ModelStore::new(models);
     let (set, _) = load_current(&store).with_context(|| format!("loading models from {}", models.display()))?;
     let h = history_for_models(data, days_from_date(as_of), &read_options(default_currency)?)?;
-    if !h.rejects.is_empty() {
-        println!("{} input rows rejected (see `arsight features` for the file)", h.rejects.len());
-    }
+    rejects.keep(&h.rejects)?;
     Ok((h, set))
+}
+
+/// Where a command writes the input rows the contract rejected: none is dropped
+/// unseen, whichever command reads the data.
+struct RejectsOut {
+    path: PathBuf,
+    /// The path is derived from the command's own output, so a file left there by an
+    /// earlier run with rejects is removed when this one has none.
+    derived: bool,
+}
+
+impl RejectsOut {
+    /// `--rejects`, else `<models>/rejects.csv`.
+    fn for_models(explicit: Option<PathBuf>, models: &Path) -> Self {
+        match explicit {
+            Some(path) => RejectsOut { path, derived: false },
+            None => RejectsOut { path: models.join("rejects.csv"), derived: true },
+        }
+    }
+
+    /// `--rejects`, else beside the output as `<stem>.rejects.csv`, else `rejects.csv`
+    /// in the working directory.
+    fn beside(explicit: Option<PathBuf>, out: Option<&Path>) -> Self {
+        match (explicit, out) {
+            (Some(path), _) => RejectsOut { path, derived: false },
+            (None, Some(out)) => RejectsOut { path: out.with_extension("rejects.csv"), derived: true },
+            (None, None) => RejectsOut { path: PathBuf::from("rejects.csv"), derived: false },
+        }
+    }
+
+    /// Writes `rejects` (when any) and says how many and why.
+    fn keep(&self, rejects: &[RejectedRow]) -> Result<()> {
+        if rejects.is_empty() {
+            if self.derived && self.path.exists() {
+                std::fs::remove_file(&self.path).with_context(|| format!("removing {}", self.path.display()))?;
+            }
+            return Ok(());
+        }
+        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        write_rejects(&self.path, rejects).with_context(|| format!("writing {}", self.path.display()))?;
+        println!("{} input rows rejected, written to {}:", rejects.len(), self.path.display());
+        for (reason, n) in summarize_rejects(rejects).into_iter().take(10) {
+            println!("  {n:>8}  {reason}");
+        }
+        Ok(())
+    }
 }
 
 fn print_forecast(f: &Forecast) {

@@ -104,6 +104,10 @@ pub enum Command {
         /// paid dates, P(late) and the actual paid date, per as-of date.
         #[arg(long)]
         scored_rows: Option<PathBuf>,
+        /// Where to write input rows the contract rejects, when any (CSV: table, file,
+        /// row, field, value, reason) [default: beside `--out` as `<stem>.rejects.csv`, else `rejects.csv`].
+        #[arg(long)]
+        rejects: Option<PathBuf>,
     },
     /// Train the payment-date, risk, cash, segment and anomaly models on what was
     /// known at an as-of date; write them as new versions and make them current.
@@ -128,6 +132,10 @@ pub enum Command {
         /// Currency for invoices without one.
         #[arg(long, default_value = "USD")]
         default_currency: String,
+        /// Where to write input rows the contract rejects, when any (CSV: table, file,
+        /// row, field, value, reason) [default: `<models>/rejects.csv`].
+        #[arg(long)]
+        rejects: Option<PathBuf>,
     },
     /// Score every invoice open at an as-of date with the current models.
     Predict {
@@ -146,6 +154,10 @@ pub enum Command {
         /// Currency for invoices without one.
         #[arg(long, default_value = "USD")]
         default_currency: String,
+        /// Where to write input rows the contract rejects, when any (CSV: table, file,
+        /// row, field, value, reason) [default: beside `--out` as `<stem>.rejects.csv`].
+        #[arg(long)]
+        rejects: Option<PathBuf>,
     },
     /// Cash forecast of the invoices open at an as-of date, per currency and in a base
     /// currency, with p10/p90 intervals.
@@ -178,6 +190,10 @@ pub enum Command {
         /// Currency for invoices without one.
         #[arg(long, default_value = "USD")]
         default_currency: String,
+        /// Where to write input rows the contract rejects, when any (CSV: table, file,
+        /// row, field, value, reason) [default: beside `--out` as `<stem>.rejects.csv`, else `rejects.csv`].
+        #[arg(long)]
+        rejects: Option<PathBuf>,
     },
     /// Collections KPIs at an as-of date from what was known then: receivables and
     /// aging, DSO, best possible DSO, average days delinquent, CEI, on-time payment,
@@ -208,6 +224,10 @@ pub enum Command {
         /// Currency for invoices without one.
         #[arg(long, default_value = "USD")]
         default_currency: String,
+        /// Where to write input rows the contract rejects, when any (CSV: table, file,
+        /// row, field, value, reason) [default: beside `--out` as `<stem>.rejects.csv`, else `rejects.csv`].
+        #[arg(long)]
+        rejects: Option<PathBuf>,
     },
     /// Serve the HTTP API. With no arguments: the embedded default data (generated
     /// when absent) and models (trained when none exist). Settings: defaults, then

@@ -189,7 +189,8 @@ fn decode(b: &BatchColumns<'_>, opts: &InvoiceReadOptions) -> Result<(InvoiceChu
         } else if amount_minor[i] == NULL_AMOUNT {
             pr.set(i, "amount", String::new(), "amount is required");
         } else if amount_minor[i] < 0 {
-            pr.set(i, "amount", amount_minor[i].to_string(), "amount should be >= 0 (credit notes are not invoices)");
+            let value = crate::domain::Money::from_minor(amount_minor[i], currency[i]).to_major_string();
+            pr.set(i, "amount", value, "amount should be >= 0 (credit notes are not invoices)");
         } else {
             if due_date[i] == NULL_DATE {
                 if let Some(t) = terms[i] {
@@ -203,7 +204,8 @@ fn decode(b: &BatchColumns<'_>, opts: &InvoiceReadOptions) -> Result<(InvoiceChu
             } else if paid_date[i] != NULL_DATE && paid_date[i] < invoice_date[i] {
                 pr.set(i, "paid_date", show_date(paid_date[i]), "paid_date is before invoice_date");
             } else if paid_minor[i] != NULL_AMOUNT && paid_minor[i] < 0 {
-                pr.set(i, "paid_amount", paid_minor[i].to_string(), "paid_amount should be >= 0");
+                let value = crate::domain::Money::from_minor(paid_minor[i], currency[i]).to_major_string();
+                pr.set(i, "paid_amount", value, "paid_amount should be >= 0");
             }
         }
     }

@@ -182,6 +182,10 @@ impl Live {
         };
         let s = Service::load_with(&self.data, self.as_of.max(latest_day(&events)), &self.models, self.fx.as_ref())?;
         s.apply(&events);
+        let n = s.rejected_count();
+        if n > 0 {
+            tracing::warn!(rows = n, data = %self.data.display(), "input rows rejected on reload (`arsight features` writes them out)");
+        }
         self.swap(s);
         Ok(())
     }
@@ -633,6 +637,17 @@ impl Service {
             *c = Some((*p, applied, report.clone()));
         }
         Ok(report)
+    }
+
+    /// The input rows the contract rejected when the data was loaded (events are
+    /// checked when they are posted, not here).
+    pub fn rejects(&self) -> Vec<crate::ingest::RejectedRow> {
+        self.read().history.rejects.clone()
+    }
+
+    /// How many input rows the contract rejected when the data was loaded.
+    pub fn rejected_count(&self) -> usize {
+        self.read().history.rejects.len()
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {

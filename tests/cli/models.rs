@@ -1,10 +1,17 @@
 use arrow_array::Float64Array;
 
-use crate::helpers::{arsight, arsight_ok, read_parquet, s, strings, write_invoices};
+use crate::helpers::{arsight, arsight_ok, read_parquet, s, strings, write_invoices, InvoiceRow};
 
 /// An invoices-only contract directory written by hand: a punctual customer, a steady
 /// 10-days-late one, a 45-days-late one and a new customer with only open invoices.
 pub fn hand_written(dir: &std::path::Path, as_of: i32) -> Vec<String> {
+    let (rows, open) = hand_written_rows(as_of);
+    write_invoices(dir, &rows);
+    open
+}
+
+/// The hand-written directory's invoice rows and the ids of those open at `as_of`.
+fn hand_written_rows(as_of: i32) -> (Vec<InvoiceRow>, Vec<String>) {
     let (mut id, mut cust, mut issue, mut due, mut amount, mut paid) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::<Option<i32>>::new());
     let start = 19_358; // 2023-01-01
@@ -31,8 +38,7 @@ pub fn hand_written(dir: &std::path::Path, as_of: i32) -> Vec<String> {
         id.iter().zip(&paid).filter(|(_, p)| p.is_none_or(|p| p > as_of)).map(|(i, _)| i.clone()).collect();
     let rows: Vec<_> =
         (0..id.len()).map(|k| (id[k].clone(), cust[k].clone(), issue[k], due[k], amount[k], paid[k])).collect();
-    write_invoices(dir, &rows);
-    open
+    (rows, open)
 }
 
 #[test]
@@ -269,4 +275,68 @@ fn kpis_on_a_hand_written_contract_directory() {
     assert!(!bad.status.success());
     let err = String::from_utf8_lossy(&bad.stderr);
     assert!(err.contains("--window"), "{err}");
+}
+
+/// The hand-written directory with three rows the contract rejects, as its rows 124–126
+/// (1-based, after the header): a credit note, a due date before the issue date and a
+/// settlement before the issue date.
+pub fn hand_written_with_rejects(dir: &std::path::Path) {
+    let (mut rows, _) = hand_written_rows(19_723);
+    assert_eq!(rows.len(), 123);
+    rows.push(("credit-1".into(), "steady".into(), 19_600, 19_630, -250.0, None));
+    rows.push(("due-early".into(), "steady".into(), 19_600, 19_590, 80.0, None));
+    rows.push(("paid-early".into(), "slow".into(), 19_600, 19_630, 90.0, Some(19_599)));
+    write_invoices(dir, &rows);
+}
+
+#[test]
+fn every_command_that_reads_the_data_writes_its_rejected_rows() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    hand_written_with_rejects(&data);
+    let rejected = |path: &std::path::Path| -> Vec<String> {
+        let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let mut lines = text.lines();
+        assert_eq!(lines.next(), Some("table,file,row,field,value,reason"));
+        lines.map(|l| l.split(',').take(4).skip(2).collect::<Vec<_>>().join(",")).collect()
+    };
+    let want = ["124,amount", "125,due_date", "126,paid_date"];
+    let models = tmp.path().join("models");
+    let out = arsight_ok(&["train", "--data", s(&data), "--as-of", "2024-01-01", "--models", s(&models)]);
+    assert!(
+        out.contains(&format!("3 input rows rejected, written to {}", models.join("rejects.csv").display())),
+        "{out}"
+    );
+    assert_eq!(rejected(&models.join("rejects.csv")), want);
+
+    let preds = tmp.path().join("p.csv");
+    let out = arsight_ok(&[
+        "predict",
+        "--data",
+        s(&data),
+        "--as-of",
+        "2024-01-01",
+        "--models",
+        s(&models),
+        "--out",
+        s(&preds),
+    ]);
+    assert!(out.contains("3 input rows rejected"), "{out}");
+    assert_eq!(rejected(&tmp.path().join("p.rejects.csv")), want);
+    let f = tmp.path().join("f.json");
+    arsight_ok(&["forecast", "--data", s(&data), "--as-of", "2024-01-01", "--models", s(&models), "--out", s(&f)]);
+    assert_eq!(rejected(&tmp.path().join("f.rejects.csv")), want);
+    let k = tmp.path().join("kpi-rejects.csv");
+    arsight_ok(&["kpis", "--data", s(&data), "--as-of", "2024-01-01", "--trend", "1", "--rejects", s(&k)]);
+    assert_eq!(rejected(&k), want);
+    let r = tmp.path().join("r.json");
+    arsight_ok(&["backtest", "--data", s(&data), "--every", "56d", "--out", s(&r)]);
+    assert_eq!(rejected(&tmp.path().join("r.rejects.csv")), want);
+
+    // Clean data again: the file beside the models is not left to mislead.
+    hand_written(&data, 19_723);
+    let out = arsight_ok(&["train", "--data", s(&data), "--as-of", "2024-01-01", "--models", s(&models)]);
+    assert!(!out.contains("rejected"), "{out}");
+    assert!(!models.join("rejects.csv").exists());
 }

@@ -3,7 +3,7 @@ use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 
 use crate::helpers::{arsight_ok, s};
-use crate::models::hand_written;
+use crate::models::{hand_written, hand_written_with_rejects};
 
 /// The real server on port 0, killed on drop.
 struct Server {
@@ -731,4 +731,19 @@ fn the_dashboard_fills_every_panel_in_a_browser() {
     for id in &open {
         assert!(dom.contains(&format!(">{id}<")), "open invoice {id} not in the worklist: {dom}");
     }
+}
+
+#[test]
+fn the_server_keeps_the_rows_the_contract_rejects_and_counts_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, models, state) = (tmp.path().join("data"), tmp.path().join("models"), tmp.path().join("state"));
+    std::fs::create_dir_all(&data).unwrap();
+    hand_written_with_rejects(&data);
+    arsight_ok(&["train", "--data", s(&data), "--as-of", "2024-01-01", "--models", s(&models)]);
+    let args = ["serve", "--data", s(&data), "--models", s(&models), "--addr", "127.0.0.1:0"];
+    let srv = Server::start(&[&args[..], &["--as-of", "2024-01-01", "--state", s(&state)]].concat());
+    assert_eq!(srv.get("/readyz").2["rejected_rows"], 3);
+    let kept = std::fs::read_to_string(state.join("rejects.csv")).unwrap();
+    assert_eq!(kept.lines().count(), 4, "{kept}");
+    assert!(kept.contains(",124,amount,-250.00,amount should be >= 0"), "the value as it was given: {kept}");
 }
