@@ -27,9 +27,12 @@ fn type_error(path: &Path, column: &str, found: &DataType, expected: &'static st
     IngestError::ColumnType { path: path.to_path_buf(), column: column.to_string(), found: found.to_string(), expected }
 }
 
+/// Text, or a column of nulls only (Arrow's null type, which pandas and pyarrow write
+/// for a column with no value, such as `paid_date` when nothing is settled yet): read
+/// as text, every cell of it is null.
 fn is_stringish(dt: &DataType) -> bool {
     match dt {
-        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => true,
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Null => true,
         DataType::Dictionary(_, v) => is_stringish(v),
         _ => false,
     }
@@ -347,6 +350,18 @@ mod tests {
         assert_eq!(errs[0].0, 2);
         let d: ArrayRef = Arc::new(Decimal128Array::from(vec![123456_i128]).with_precision_and_scale(20, 4).unwrap());
         assert_eq!(amounts(p(), "amount", &d, &[Currency::USD]).unwrap().0, vec![1235]);
+    }
+
+    #[test]
+    fn a_column_of_the_null_type_reads_as_all_null() {
+        let a: ArrayRef = Arc::new(arrow_array::NullArray::new(2));
+        assert_eq!(dates(p(), "paid_date", &a).unwrap(), (vec![NULL_DATE; 2], Vec::new()));
+        assert_eq!(amounts(p(), "paid_amount", &a, &[Currency::USD; 2]).unwrap(), (vec![NULL_AMOUNT; 2], Vec::new()));
+        assert_eq!(bools(p(), "disputed", &a).unwrap(), (vec![None; 2], Vec::new()));
+        assert_eq!(ints(p(), "terms_days", &a).unwrap(), (vec![None; 2], Vec::new()));
+        assert_eq!(strings(p(), "country", &a).unwrap().null_count(), 2);
+        let (cur, errs) = currencies(p(), "currency", Some(&a), 2, Currency::EUR).unwrap();
+        assert_eq!((cur, errs.len()), (vec![Currency::EUR; 2], 0));
     }
 
     #[test]
