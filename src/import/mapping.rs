@@ -67,6 +67,10 @@ struct RawMapping {
     date_formats: Vec<String>,
     #[serde(default)]
     csv_delimiter: Option<String>,
+    #[serde(default)]
+    decimal_separator: Option<String>,
+    #[serde(default)]
+    thousands_separator: Option<String>,
     fields: BTreeMap<String, ColumnSpec>,
     #[serde(default)]
     derived: BTreeMap<String, String>,
@@ -109,8 +113,69 @@ pub struct Mapping {
     pub date_formats: Vec<String>,
     /// CSV delimiter byte.
     pub delimiter: u8,
+    /// How amounts and numbers are written.
+    pub numbers: NumberFormat,
     /// Output columns in order: contract fields present, then extras.
     pub outputs: Vec<OutputField>,
+}
+
+/// How an export writes amounts and numbers: `1,234.56` (the default, no thousands
+/// separator), `1.234,56` (`decimal_separator = ","`, `thousands_separator = "."`),
+/// `1 234,56`, `1'234.56`. A trailing minus (`5,00-`, as some ERPs write credits) is
+/// read as a leading one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NumberFormat {
+    /// Decimal separator.
+    pub decimal: char,
+    /// Thousands separator, removed before parsing (None: a digit group separator is
+    /// an error, as in `1,234.56` without it).
+    pub thousands: Option<char>,
+}
+
+impl Default for NumberFormat {
+    fn default() -> Self {
+        NumberFormat { decimal: '.', thousands: None }
+    }
+}
+
+impl NumberFormat {
+    /// `text` as a plain decimal with `.` and a leading sign, for exact parsing; the
+    /// text unchanged when it is one already.
+    pub fn normalize<'a>(&self, text: &'a str) -> std::borrow::Cow<'a, str> {
+        let t = text.trim();
+        let trailing_minus = t.len() > 1 && t.ends_with('-') && !t.starts_with('-');
+        if *self == NumberFormat::default() && !trailing_minus {
+            return std::borrow::Cow::Borrowed(t);
+        }
+        let body = if trailing_minus { &t[..t.len() - 1] } else { t };
+        let mut out = String::with_capacity(t.len());
+        if trailing_minus {
+            out.push('-');
+        }
+        for c in body.trim_end().chars() {
+            if Some(c) == self.thousands {
+                continue;
+            }
+            out.push(if c == self.decimal { '.' } else { c });
+        }
+        std::borrow::Cow::Owned(out)
+    }
+
+    fn parse(decimal: Option<&str>, thousands: Option<&str>) -> Result<Self, String> {
+        let one = |key: &str, v: &str| -> Result<char, String> {
+            let mut cs = v.chars();
+            match (cs.next(), cs.next()) {
+                (Some(c), None) if !c.is_ascii_digit() && c != '-' && c != '+' => Ok(c),
+                _ => Err(format!("{key} should be one character other than a digit or a sign, but is '{v}'")),
+            }
+        };
+        let decimal = decimal.map(|d| one("decimal_separator", d)).transpose()?.unwrap_or('.');
+        let thousands = thousands.map(|t| one("thousands_separator", t)).transpose()?;
+        if thousands == Some(decimal) {
+            return Err(format!("thousands_separator and decimal_separator should differ, but both are '{decimal}'"));
+        }
+        Ok(NumberFormat { decimal, thousands })
+    }
 }
 
 fn bad(path: &Path, reason: impl Into<String>) -> ImportError {
@@ -156,6 +221,8 @@ impl Mapping {
             Some("\\t") | Some("tab") => b'\t',
             Some(d) => return Err(bad(path, format!("csv_delimiter should be one character, but is '{d}'"))),
         };
+        let numbers = NumberFormat::parse(raw.decimal_separator.as_deref(), raw.thousands_separator.as_deref())
+            .map_err(|r| bad(path, r))?;
         let has_amount = defs.iter().any(|d| d.kind == Kind::Amount);
         let mut outputs = Vec::new();
         for def in defs {
@@ -203,7 +270,7 @@ impl Mapping {
             };
             outputs.push(OutputField { name, kind, required: false, source: Some(spec), derived: None });
         }
-        Ok(Mapping { table, default_currency, date_formats: raw.date_formats, delimiter, outputs })
+        Ok(Mapping { table, default_currency, date_formats: raw.date_formats, delimiter, numbers, outputs })
     }
 }
 

@@ -269,15 +269,19 @@ fn convert_row(
                 let fmts = formats(o, mapping).join(", ");
                 problem(format!("not a date in formats [{fmts}] or ISO-8601"))
             })?),
-            Kind::Amount => {
-                Value::Amount(Money::parse_major(text, currency).map_err(|e| problem(e.to_string()))?.minor)
-            }
+            Kind::Amount => Value::Amount(
+                Money::parse_major(&mapping.numbers.normalize(text), currency)
+                    .map_err(|e| problem(e.to_string()))?
+                    .minor,
+            ),
             Kind::Bool => Value::Bool(
                 parse_bool(text)
                     .ok_or_else(|| problem("should be true/false, yes/no or 1/0 (or add a value map)".into()))?,
             ),
             Kind::Int => Value::Int(text.parse().map_err(|_| problem("should be a whole number".into()))?),
-            Kind::Number => Value::Float(text.parse().map_err(|_| problem("should be a number".into()))?),
+            Kind::Number => {
+                Value::Float(mapping.numbers.normalize(text).parse().map_err(|_| problem("should be a number".into()))?)
+            }
             Kind::ActivityKind => {
                 let k = ActivityKind::parse(text).ok_or_else(|| problem("not an activity kind".into()))?;
                 Value::Str(k.as_str().to_string())
@@ -333,7 +337,7 @@ fn check_row(mapping: &Mapping, values: &[Value]) -> Result<(), RowProblem> {
             if *a < 0 {
                 return Err((
                     "amount".into(),
-                    a.to_string(),
+                    Money::from_minor(*a, currency_of(mapping, values)).to_major_string(),
                     "amount should be >= 0 (credit notes are not invoices)".into(),
                 ));
             }

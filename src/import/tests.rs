@@ -215,3 +215,42 @@ U001,0200980828,2019-08-30,1929646411.0,20190824,USD,-79.0,20190809,NAA8,1929646
     assert!(reasons.iter().any(|r| r.contains("credit notes")), "{reasons:?}");
     assert!(reasons.iter().any(|r| r.contains("paid_date is before invoice_date")), "{reasons:?}");
 }
+
+#[test]
+fn amounts_written_the_continental_way_import_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("export.csv");
+    let mut csv = b"\xef\xbb\xbfBelegnr;Kunde;Datum;Betrag;Whg;Ziel;Bezahlt;Strittig;Region\n".to_vec();
+    csv.extend_from_slice(b"R1;K1;31.01.2024;1.234,56;EUR;30;;Nein;1.000,5\n"); // 1 ok
+    csv.extend_from_slice(b"R2;K1;31.01.2024;99,9;EUR;30;;Nein;\n"); // 2 ok
+    csv.extend_from_slice(b"R3;K1;31.01.2024;5,00-;EUR;30;;Nein;\n"); // 3 a credit, minus behind
+    csv.extend_from_slice(b"R4;K1;31.01.2024;1,234.56;EUR;30;;Nein;\n"); // 4 the other convention
+    csv.extend_from_slice(b"R5;K1;31.01.2024;12,345;EUR;30;;Nein;\n"); // 5 three decimals in EUR
+    std::fs::write(&input, &csv).unwrap();
+    let text = MAPPING.replace(
+        "date_formats",
+        "csv_delimiter = \";\"\ndecimal_separator = \",\"\nthousands_separator = \".\"\ndate_formats",
+    );
+    let text = text.replace("region = \"Region\"", "region = { column = \"Region\", type = \"number\" }");
+    let m = Mapping::parse(&text, Path::new("m.toml")).unwrap();
+    let out = dir.path().join("out");
+    let s = import_file(&input, &m, &out, None).unwrap();
+    assert_eq!((s.rows_read, s.rows_written, s.rows_rejected), (5, 2, 3));
+    let b = &read_batches(&out.join("invoices.parquet"))[0];
+    let amt = b.column_by_name("amount").unwrap().as_primitive::<Decimal128Type>();
+    assert_eq!((amt.value(0), amt.value(1)), (12_345_600, 999_000), "1.234,56 and 99,9 at scale 4");
+    let region = b.column_by_name("region").unwrap().as_primitive::<arrow_array::types::Float64Type>();
+    assert_eq!(region.value(0), 1000.5);
+    let rejects = std::fs::read_to_string(s.rejects_file.unwrap()).unwrap();
+    let reasons: Vec<&str> = rejects.lines().skip(1).collect();
+    assert!(reasons[0].contains(",3,amount,-5.00,") && reasons[0].contains("credit notes"), "{rejects}");
+    assert!(reasons[1].contains(",4,amount,\"1,234.56\","), "{rejects}");
+    assert!(reasons[2].contains(",5,amount,") && reasons[2].contains("decimals"), "{rejects}");
+
+    let same = "decimal_separator = \",\"\nthousands_separator = \",\"\n".to_string() + MAPPING;
+    let err = Mapping::parse(&same, Path::new("m.toml")).unwrap_err().to_string();
+    assert!(err.contains("m.toml") && err.contains("should differ"), "{err}");
+    let digit = "decimal_separator = \"0\"\n".to_string() + MAPPING;
+    let err = Mapping::parse(&digit, Path::new("m.toml")).unwrap_err().to_string();
+    assert!(err.contains("decimal_separator should be one character other than a digit"), "{err}");
+}
