@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -253,6 +253,9 @@ struct ChunkOut {
     countries: Vec<Option<(i32, String)>>,
     rows: Vec<Inv>,
     open: Vec<OpenInfo>,
+    /// Customers of this chunk's invoices issued after the as-of date (payments and
+    /// activities may name them before their first invoice).
+    later: Vec<String>,
 }
 
 /// Keeps in `slot` the non-empty `value` dated `day` when it is at least as recent
@@ -288,8 +291,13 @@ pub fn load_history(dir: &Path, as_of: i32, opts: &InvoiceReadOptions, fx: &FxTa
         let mut countries: Vec<Option<(i32, String)>> = Vec::new();
         let mut rows = Vec::new();
         let mut open = Vec::new();
+        let mut later: FxHashSet<&str> = FxHashSet::default();
         for i in 0..c.len() {
-            if !c.valid[i] || c.invoice_date[i] > as_of {
+            if !c.valid[i] {
+                continue;
+            }
+            if c.invoice_date[i] > as_of {
+                later.insert(c.customer_id.value(i).trim());
                 continue;
             }
             let cid = c.customer_id.value(i).trim();
@@ -326,7 +334,8 @@ pub fn load_history(dir: &Path, as_of: i32, opts: &InvoiceReadOptions, fx: &FxTa
                 origin: (0, i as u32),
             });
         }
-        ChunkOut { file: c.file.clone(), first_row: c.first_row, customers, countries, rows, open }
+        let later = later.into_iter().map(str::to_string).collect();
+        ChunkOut { file: c.file.clone(), first_row: c.first_row, customers, countries, rows, open, later }
     })?;
 
     stage("invoices read");
@@ -339,7 +348,9 @@ pub fn load_history(dir: &Path, as_of: i32, opts: &InvoiceReadOptions, fx: &FxTa
     let mut chunk_meta = Vec::with_capacity(chunks.len());
     // The country on each customer's latest invoice (the customers table's wins).
     let mut invoice_country: Vec<Option<(i32, String)>> = Vec::new();
+    let mut later: FxHashSet<String> = FxHashSet::default();
     for (ci, ch) in chunks.iter_mut().enumerate() {
+        later.extend(ch.later.drain(..));
         let map: Vec<u32> = ch.customers.drain(..).map(|id| intern(&mut index, &mut customers, id)).collect();
         invoice_country.resize(customers.len(), None);
         for (local, found) in ch.countries.iter().enumerate() {
@@ -467,18 +478,25 @@ pub fn load_history(dir: &Path, as_of: i32, opts: &InvoiceReadOptions, fx: &FxTa
         h.has_payments = true;
         let (parts, rj) = read_payments(&src, opts, |c| {
             let mut out = Vec::new();
+            let mut unknown = Vec::new();
             let mut cache = CustCache::default();
             for i in 0..c.valid.len() {
-                if !c.valid[i] || c.payment_date[i] > as_of {
+                if !c.valid[i] {
                     continue;
                 }
-                let Some(cust) = cache.get(&index, c.customer_id.value(i)) else { continue };
+                let cust = cache.get(&index, c.customer_id.value(i));
+                if cust.is_none() && !later.contains(c.customer_id.value(i).trim()) {
+                    unknown.push(no_invoices("payments", &c.file, c.first_row, i, c.customer_id.value(i)));
+                }
+                let Some(cust) = cust.filter(|_| c.payment_date[i] <= as_of) else { continue };
                 let pos = linked(&c.invoice_id, i).and_then(|k| lookup.find(cust, k)).unwrap_or(u32::MAX);
                 out.push((cust, PayEvent { pos, date: c.payment_date[i], amount_minor: c.amount_minor[i] }));
             }
-            out
+            (out, unknown)
         })?;
         rejects.extend(rj);
+        let (parts, unknown): (Vec<_>, Vec<_>) = parts.into_iter().unzip();
+        rejects.extend(unknown.into_iter().flatten());
         stage("payments read");
         (h.payments, h.pay_offsets) = group_by_customer(parts, n_cust);
     } else {
@@ -488,18 +506,25 @@ pub fn load_history(dir: &Path, as_of: i32, opts: &InvoiceReadOptions, fx: &FxTa
     if let Some(src) = TableSource::find(dir, "activities")? {
         let (parts, rj) = read_activities(&src, |c| {
             let mut out = Vec::new();
+            let mut unknown = Vec::new();
             let mut cache = CustCache::default();
             for i in 0..c.valid.len() {
-                if !c.valid[i] || c.date[i] > as_of {
+                if !c.valid[i] {
                     continue;
                 }
-                let Some(cust) = cache.get(&index, c.customer_id.value(i)) else { continue };
+                let cust = cache.get(&index, c.customer_id.value(i));
+                if cust.is_none() && !later.contains(c.customer_id.value(i).trim()) {
+                    unknown.push(no_invoices("activities", &c.file, c.first_row, i, c.customer_id.value(i)));
+                }
+                let Some(cust) = cust.filter(|_| c.date[i] <= as_of) else { continue };
                 let pos = linked(&c.invoice_id, i).and_then(|k| lookup.find(cust, k)).unwrap_or(u32::MAX);
                 out.push((cust, ActEvent { pos, date: c.date[i], promised: c.promised_date[i], kind: c.kind[i] }));
             }
-            out
+            (out, unknown)
         })?;
         rejects.extend(rj);
+        let (parts, unknown): (Vec<_>, Vec<_>) = parts.into_iter().unzip();
+        rejects.extend(unknown.into_iter().flatten());
         stage("activities read");
         (h.activities, h.act_offsets) = group_by_customer(parts, n_cust);
     } else {
@@ -647,6 +672,19 @@ impl CustCache {
         let c = index.get(id).copied();
         self.last = Some((id.to_string(), c));
         c
+    }
+}
+
+/// A payment or activity row whose customer has no invoice anywhere in the data: there
+/// is nothing to apply it to, so it is rejected rather than left out unseen.
+fn no_invoices(table: &str, file: &Path, first_row: u64, i: usize, customer: &str) -> RejectedRow {
+    RejectedRow {
+        table: table.into(),
+        file: file.display().to_string(),
+        row: first_row + i as u64,
+        field: "customer_id".into(),
+        value: customer.trim().chars().take(40).collect(),
+        reason: "customer_id has no invoice in the data".into(),
     }
 }
 

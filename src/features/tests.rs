@@ -165,6 +165,57 @@ fn bad_rows_are_rejected_with_file_row_and_field() {
     assert_eq!(set.n_visible_invoices, 1, "rows in = rows kept + rows rejected");
 }
 
+/// A payment or activity whose customer has no invoice anywhere in the data is
+/// rejected (there is nothing to apply it to), whatever its date; one whose customer's
+/// first invoice comes after the as-of date is kept out at that date, not rejected.
+#[test]
+fn payments_and_activities_of_customers_without_invoices_are_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    hand_written(dir.path());
+    let extra = table(vec![
+        ("invoice_id", strs(&["l1"])),
+        ("customer_id", strs(&["L"])),
+        ("invoice_date", dates(&[day("2024-07-20")])),
+        ("due_date", dates(&[day("2024-08-19")])),
+        ("amount", Arc::new(Float64Array::from(vec![70.0])) as ArrayRef),
+        ("paid_date", dates(&[None])),
+    ]);
+    std::fs::create_dir(dir.path().join("invoices")).unwrap();
+    std::fs::rename(dir.path().join("invoices.parquet"), dir.path().join("invoices/a.parquet")).unwrap();
+    write_batch(&dir.path().join("invoices/b.parquet"), &extra).unwrap();
+    let payments = table(vec![
+        ("payment_id", strs(&["p1", "p2", "p3", "p4"])),
+        ("customer_id", strs(&["A", "Z", " Z ", "L"])),
+        ("invoice_id", strs(&["a4", "", "a1", ""])),
+        ("payment_date", dates(&[day("2024-05-01"), day("2024-05-01"), day("2024-08-01"), day("2024-06-01")])),
+        ("amount", Arc::new(Float64Array::from(vec![10.0, 5.0, 5.0, 70.0])) as ArrayRef),
+    ]);
+    write_batch(&dir.path().join("payments.parquet"), &payments).unwrap();
+    let activities = table(vec![
+        ("activity_id", strs(&["x1", "x2"])),
+        ("customer_id", strs(&["Y", "A"])),
+        ("date", dates(&[day("2024-05-01"), day("2024-05-01")])),
+        ("kind", strs(&["call", "call"])),
+    ]);
+    write_batch(&dir.path().join("activities.parquet"), &activities).unwrap();
+    let opts = FeatureOptions::default();
+    let h = load_history(dir.path(), day("2024-06-30").unwrap(), &opts.read, &opts.fx).unwrap();
+    let r: Vec<(&str, u64, &str, &str)> =
+        h.rejects.iter().map(|r| (r.table.as_str(), r.row, r.field.as_str(), r.value.as_str())).collect();
+    assert_eq!(
+        r,
+        vec![
+            ("payments", 2, "customer_id", "Z"),
+            ("payments", 3, "customer_id", "Z"),
+            ("activities", 1, "customer_id", "Y")
+        ]
+    );
+    assert_eq!(h.rejects[0].reason, "customer_id has no invoice in the data");
+    assert_eq!(h.customers, vec!["A", "B"], "L has no invoice by the as-of date");
+    assert_eq!(h.payments.len(), 1, "A's payment is kept, L's waits for its first invoice");
+    assert_eq!(h.activities.len(), 1);
+}
+
 /// The `holidays` table: dates as text or date32, a row without a readable date
 /// rejected with its row and field, every other row kept whatever its date (the
 /// calendar is published ahead, so later holidays are known at as_of).
