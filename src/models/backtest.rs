@@ -781,17 +781,17 @@ impl BacktestReport {
         s.push_str(if with_forecast { "---:|---:|---:|\n" } else { "\n" });
         for m in &self.methods {
             s.push_str(&format!(
-                "| {} | {:.2} | {:.1} | {:.1}% | {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 m.method,
-                m.mae_days,
-                m.median_ae_days,
-                100.0 * m.within_7d,
-                m.p10_p90_coverage.map_or("—".to_string(), |c| format!("{:.1}%", 100.0 * c)),
-                m.late_roc_auc,
-                m.late_pr_auc,
-                m.late_brier,
-                m.wape,
-                m.wape_4w,
+                fixed(m.mae_days, 2),
+                fixed(m.median_ae_days, 1),
+                opt(Some(m.within_7d), true),
+                opt(m.p10_p90_coverage, true),
+                fixed(m.late_roc_auc, 3),
+                fixed(m.late_pr_auc, 3),
+                fixed(m.late_brier, 3),
+                fixed(m.wape, 3),
+                fixed(m.wape_4w, 3),
             ));
             if with_forecast {
                 s.push_str(&format!(
@@ -976,11 +976,22 @@ impl BacktestReport {
 
 /// A cell of the report's tables: a share as a percentage, another figure to three
 /// decimals, "—" when undefined.
+/// A figure, or "—" when there is none: absent, or undefined (nothing scored, no
+/// amount to weigh by).
 fn opt(v: Option<f64>, pct: bool) -> String {
-    match v {
+    match v.filter(|v| v.is_finite()) {
         Some(v) if pct => format!("{:.1}%", 100.0 * v),
         Some(v) => format!("{v:.3}"),
         None => "—".to_string(),
+    }
+}
+
+/// `v` to `digits` decimals, or "—" when it is undefined.
+fn fixed(v: f64, digits: usize) -> String {
+    if v.is_finite() {
+        format!("{v:.digits$}")
+    } else {
+        "—".to_string()
     }
 }
 
