@@ -1756,6 +1756,13 @@ mod tests {
     use crate::fixtures::{full_history, generated_dir, quick_backtest_params as quick};
 
     #[test]
+    fn undefined_figures_print_as_a_dash() {
+        assert_eq!((fixed(f64::NAN, 2), fixed(1.234, 2)), ("—".to_string(), "1.23".to_string()));
+        assert_eq!((opt(Some(f64::NAN), true), opt(Some(0.5), true)), ("—".to_string(), "50.0%".to_string()));
+        assert_eq!(opt(None, false), "—");
+    }
+
+    #[test]
     fn the_backtest_fits_the_models_train_ships() {
         assert_eq!(BacktestParams::default().models, TrainParams::default());
     }
