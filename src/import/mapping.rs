@@ -9,6 +9,8 @@
 //! [fields]
 //! invoice_id = "invoiceNumber"
 //! disputed = { column = "Disputed", values = { Yes = true, No = false } }
+//! # an id unique only with others (an ERP's company code and document number)
+//! # invoice_id = { columns = ["CompanyCode", "DocNo"], separator = "-" }
 //!
 //! [derived]
 //! due_date = "invoice_date + terms_days"    # or "invoice_date + 30"
@@ -46,13 +48,28 @@ pub enum ColumnSpec {
         #[serde(default, rename = "type")]
         kind: Option<String>,
     },
+    /// Several columns' values joined: an id that is unique only together with
+    /// others, as an ERP's document number within its company code and fiscal year
+    /// (map the payments' `invoice_id` the same way so that they still match).
+    Joined {
+        /// Source columns, in order.
+        columns: Vec<String>,
+        /// Put between the values (default `-`).
+        #[serde(default = "default_separator")]
+        separator: String,
+    },
+}
+
+fn default_separator() -> String {
+    "-".to_string()
 }
 
 impl ColumnSpec {
-    /// The source column.
-    pub fn column(&self) -> &str {
+    /// The source columns (one unless joined).
+    pub fn columns(&self) -> Vec<&str> {
         match self {
-            ColumnSpec::Name(c) | ColumnSpec::Full { column: c, .. } => c,
+            ColumnSpec::Name(c) | ColumnSpec::Full { column: c, .. } => vec![c.as_str()],
+            ColumnSpec::Joined { columns, .. } => columns.iter().map(String::as_str).collect(),
         }
     }
 }
@@ -245,6 +262,13 @@ impl Mapping {
                     source,
                     derived,
                 });
+            }
+        }
+        for o in &outputs {
+            if let Some(ColumnSpec::Joined { columns, .. }) = &o.source {
+                if columns.is_empty() {
+                    return Err(bad(path, format!("fields.{}: columns should name at least one column", o.name)));
+                }
             }
         }
         for (name, spec) in raw.extra {

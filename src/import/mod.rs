@@ -107,14 +107,19 @@ pub fn import_file(
     let mut col_index = Vec::with_capacity(mapping.outputs.len());
     for o in &mapping.outputs {
         col_index.push(match &o.source {
-            Some(spec) => Some(header.iter().position(|h| h.trim() == spec.column().trim()).ok_or_else(|| {
-                ImportError::MissingColumn {
-                    path: input.to_path_buf(),
-                    column: spec.column().to_string(),
-                    field: o.name.clone(),
-                    present: header.join(", "),
-                }
-            })?),
+            Some(spec) => Some(
+                spec.columns()
+                    .into_iter()
+                    .map(|c| {
+                        header.iter().position(|h| h.trim() == c.trim()).ok_or_else(|| ImportError::MissingColumn {
+                            path: input.to_path_buf(),
+                            column: c.to_string(),
+                            field: o.name.clone(),
+                            present: header.join(", "),
+                        })
+                    })
+                    .collect::<Result<Vec<usize>, _>>()?,
+            ),
             None => None,
         });
     }
@@ -235,15 +240,28 @@ type RowProblem = (String, String, String);
 
 fn convert_row(
     mapping: &Mapping,
-    col_index: &[Option<usize>],
+    col_index: &[Option<Vec<usize>>],
     cells: &[Option<String>],
 ) -> Result<Vec<Value>, RowProblem> {
     let n = mapping.outputs.len();
     let mut raw: Vec<Option<String>> = vec![None; n];
+    let cell = |ci: usize| cells[ci].as_deref().map(str::trim).filter(|s| !s.is_empty());
     for (i, o) in mapping.outputs.iter().enumerate() {
-        if let (Some(ci), Some(spec)) = (col_index[i], &o.source) {
-            raw[i] = cells[ci].as_deref().map(str::trim).filter(|s| !s.is_empty()).map(|s| apply_values(spec, s));
-        }
+        raw[i] = match (&col_index[i], &o.source) {
+            (Some(cis), Some(ColumnSpec::Joined { columns, separator })) => {
+                // Every part, or none (then the field is missing): a key with a part
+                // left out would be another key.
+                let parts: Vec<Option<&str>> = cis.iter().map(|&ci| cell(ci)).collect();
+                if let Some(k) = parts.iter().position(Option::is_none).filter(|_| parts.iter().any(Option::is_some)) {
+                    let given: Vec<&str> = parts.iter().map(|p| p.unwrap_or("")).collect();
+                    let reason = format!("{} joins columns {columns:?}, but '{}' is empty", o.name, columns[k]);
+                    return Err((o.name.clone(), given.join(separator), reason));
+                }
+                parts.into_iter().collect::<Option<Vec<&str>>>().map(|p| p.join(separator))
+            }
+            (Some(cis), Some(spec)) => cell(cis[0]).map(|s| apply_values(spec, s)),
+            _ => None,
+        };
     }
     // Currency first: amounts need it.
     let mut currency = mapping.default_currency;

@@ -254,3 +254,56 @@ fn amounts_written_the_continental_way_import_exactly() {
     let err = Mapping::parse(&digit, Path::new("m.toml")).unwrap_err().to_string();
     assert!(err.contains("decimal_separator should be one character other than a digit"), "{err}");
 }
+
+#[test]
+fn an_id_unique_only_with_other_columns_is_joined_from_them() {
+    // Document numbers repeat across company codes; together they are unique.
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("items.csv");
+    let mut csv = b"BUKRS,BELNR,KUNNR,BLDAT,NETDT,WRBTR,AUGDT\n".to_vec();
+    csv.extend_from_slice(b"1000,42,K1,2024-01-02,2024-02-01,10.00,2024-02-03\n"); // 1
+    csv.extend_from_slice(b"2000,42,K2,2024-01-02,2024-02-01,20.00,\n"); // 2 same number, other company
+    csv.extend_from_slice(b"1000,42,K1,2024-01-05,2024-02-04,30.00,\n"); // 3 a true duplicate
+    csv.extend_from_slice(b",43,K1,2024-01-05,2024-02-04,30.00,\n"); // 4 company code missing
+    std::fs::write(&input, &csv).unwrap();
+    let m = Mapping::parse(
+        r#"
+table = "invoices"
+[fields]
+invoice_id = { columns = ["BUKRS", "BELNR"] }
+customer_id = "KUNNR"
+invoice_date = "BLDAT"
+due_date = "NETDT"
+amount = "WRBTR"
+paid_date = "AUGDT"
+"#,
+        Path::new("m.toml"),
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let s = import_file(&input, &m, &out, None).unwrap();
+    assert_eq!((s.rows_read, s.rows_written, s.rows_rejected), (4, 2, 2), "{s:?}");
+    let b = &read_batches(&out.join("invoices.parquet"))[0];
+    let ids = b.column_by_name("invoice_id").unwrap().as_string::<i32>();
+    assert_eq!((ids.value(0), ids.value(1)), ("1000-42", "2000-42"), "the same number in two companies");
+    let rejects = std::fs::read_to_string(s.rejects_file.unwrap()).unwrap();
+    let lines: Vec<&str> = rejects.lines().skip(1).collect();
+    assert!(lines[0].contains(",3,invoice_id,1000-42,duplicate invoice_id (first seen in row 1)"), "{rejects}");
+    assert!(
+        lines[1].ends_with(
+            ",4,invoice_id,-43,\"invoice_id joins columns [\"\"BUKRS\"\", \"\"BELNR\"\"], but 'BUKRS' is empty\""
+        ),
+        "{rejects}"
+    );
+
+    let missing = Mapping::parse(
+        "table = \"invoices\"\n[fields]\ninvoice_id = { columns = [\"BUKRS\", \"NOPE\"] }\ncustomer_id = \"KUNNR\"\ninvoice_date = \"BLDAT\"\ndue_date = \"NETDT\"\namount = \"WRBTR\"\n",
+        Path::new("m.toml"),
+    )
+    .unwrap();
+    let err = import_file(&input, &missing, &dir.path().join("o2"), None).unwrap_err().to_string();
+    assert!(err.contains("NOPE") && err.contains("invoice_id"), "{err}");
+    let empty = "table = \"invoices\"\n[fields]\ninvoice_id = { columns = [] }\ncustomer_id = \"KUNNR\"\ninvoice_date = \"BLDAT\"\ndue_date = \"NETDT\"\namount = \"WRBTR\"\n";
+    let err = Mapping::parse(empty, Path::new("m.toml")).unwrap_err().to_string();
+    assert!(err.contains("fields.invoice_id: columns should name at least one column"), "{err}");
+}
