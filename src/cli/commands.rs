@@ -133,7 +133,7 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Train { data, as_of, models, seed, params, default_currency, rejects } => {
             let params = train_params(params.as_deref(), seed)?;
-            let rejects = RejectsOut::for_models(rejects, &models);
+            let rejects = RejectsOut::in_dir(rejects, &models);
             train_cmd(&data, as_of, &models, &params, &default_currency, &rejects).map(|_| ())
         }
         Command::Predict { data, as_of, models, out, default_currency, rejects } => {
@@ -250,7 +250,7 @@ fn serve_cmd(settings: &crate::api::Settings) -> Result<()> {
     let date = crate::domain::date_from_days(d).context("as-of date")?;
     if ModelStore::new(models).current(crate::models::artifact::Kind::PaymentDate).is_err() {
         println!("no models in {}: training on data known at {date}", models.display());
-        let rejects = RejectsOut::for_models(None, models);
+        let rejects = RejectsOut::in_dir(None, models);
         train_cmd(data, date, models, &TrainParams::default().with_seed(42), "USD", &rejects)?;
     }
     let t = Instant::now();
@@ -258,7 +258,7 @@ fn serve_cmd(settings: &crate::api::Settings) -> Result<()> {
     let fsync = settings.events.fsync == crate::api::config::Fsync::Always;
     let live = crate::service::Live::open(data, d, models, &events, fsync, settings.fx.clone())
         .with_context(|| format!("loading {}, {} and {}", data.display(), models.display(), events.display()))?;
-    RejectsOut { path: settings.state.join("rejects.csv"), derived: true }.keep(&live.get().rejects())?;
+    RejectsOut::in_dir(None, &settings.state).keep(&live.get().rejects())?;
     release_free_memory();
     println!(
         "as of {date}: {} open invoices scored, models loaded in {:.1}s",
@@ -381,11 +381,12 @@ struct RejectsOut {
 }
 
 impl RejectsOut {
-    /// `--rejects`, else `<models>/rejects.csv`.
-    fn for_models(explicit: Option<PathBuf>, models: &Path) -> Self {
+    /// `--rejects`, else `rejects.csv` in the command's own output directory (the
+    /// models or the server's state).
+    fn in_dir(explicit: Option<PathBuf>, dir: &Path) -> Self {
         match explicit {
             Some(path) => RejectsOut { path, derived: false },
-            None => RejectsOut { path: models.join("rejects.csv"), derived: true },
+            None => RejectsOut { path: dir.join("rejects.csv"), derived: true },
         }
     }
 

@@ -484,11 +484,15 @@ pub fn load_history(dir: &Path, as_of: i32, opts: &InvoiceReadOptions, fx: &FxTa
                 if !c.valid[i] {
                     continue;
                 }
-                let cust = cache.get(&index, c.customer_id.value(i));
-                if cust.is_none() && !later.contains(c.customer_id.value(i).trim()) {
+                let Some(cust) = cache.named(&index, &later, c.customer_id.value(i)).unwrap_or_else(|| {
                     unknown.push(no_invoices("payments", &c.file, c.first_row, i, c.customer_id.value(i)));
+                    None
+                }) else {
+                    continue;
+                };
+                if c.payment_date[i] > as_of {
+                    continue;
                 }
-                let Some(cust) = cust.filter(|_| c.payment_date[i] <= as_of) else { continue };
                 let pos = linked(&c.invoice_id, i).and_then(|k| lookup.find(cust, k)).unwrap_or(u32::MAX);
                 out.push((cust, PayEvent { pos, date: c.payment_date[i], amount_minor: c.amount_minor[i] }));
             }
@@ -512,11 +516,15 @@ pub fn load_history(dir: &Path, as_of: i32, opts: &InvoiceReadOptions, fx: &FxTa
                 if !c.valid[i] {
                     continue;
                 }
-                let cust = cache.get(&index, c.customer_id.value(i));
-                if cust.is_none() && !later.contains(c.customer_id.value(i).trim()) {
+                let Some(cust) = cache.named(&index, &later, c.customer_id.value(i)).unwrap_or_else(|| {
                     unknown.push(no_invoices("activities", &c.file, c.first_row, i, c.customer_id.value(i)));
+                    None
+                }) else {
+                    continue;
+                };
+                if c.date[i] > as_of {
+                    continue;
                 }
-                let Some(cust) = cust.filter(|_| c.date[i] <= as_of) else { continue };
                 let pos = linked(&c.invoice_id, i).and_then(|k| lookup.find(cust, k)).unwrap_or(u32::MAX);
                 out.push((cust, ActEvent { pos, date: c.date[i], promised: c.promised_date[i], kind: c.kind[i] }));
             }
@@ -672,6 +680,16 @@ impl CustCache {
         let c = index.get(id).copied();
         self.last = Some((id.to_string(), c));
         c
+    }
+
+    /// The customer a payment or activity names: `Some(Some(index))` when it has
+    /// invoices by the as-of date, `Some(None)` when its first invoice comes after
+    /// it (`later`), `None` when it has no invoice in the data.
+    fn named(&mut self, index: &FxHashMap<String, u32>, later: &FxHashSet<String>, id: &str) -> Option<Option<u32>> {
+        match self.get(index, id) {
+            Some(c) => Some(Some(c)),
+            None => later.contains(id.trim()).then_some(None),
+        }
     }
 }
 
