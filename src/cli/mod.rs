@@ -105,7 +105,7 @@ pub enum Command {
         #[arg(long)]
         scored_rows: Option<PathBuf>,
         /// Where to write input rows the contract rejects, when any (CSV: table, file,
-        /// row, field, value, reason) [default: beside `--out` as `<stem>.rejects.csv`, else `rejects.csv`].
+        /// row, field, value, reason); default: beside `--out` as `<stem>.rejects.csv`, else `rejects.csv`.
         #[arg(long)]
         rejects: Option<PathBuf>,
     },
@@ -133,7 +133,7 @@ pub enum Command {
         #[arg(long, default_value = "USD")]
         default_currency: String,
         /// Where to write input rows the contract rejects, when any (CSV: table, file,
-        /// row, field, value, reason) [default: `<models>/rejects.csv`].
+        /// row, field, value, reason); default: `<models>/rejects.csv`.
         #[arg(long)]
         rejects: Option<PathBuf>,
     },
@@ -155,7 +155,7 @@ pub enum Command {
         #[arg(long, default_value = "USD")]
         default_currency: String,
         /// Where to write input rows the contract rejects, when any (CSV: table, file,
-        /// row, field, value, reason) [default: beside `--out` as `<stem>.rejects.csv`].
+        /// row, field, value, reason); default: beside `--out` as `<stem>.rejects.csv`.
         #[arg(long)]
         rejects: Option<PathBuf>,
     },
@@ -191,7 +191,7 @@ pub enum Command {
         #[arg(long, default_value = "USD")]
         default_currency: String,
         /// Where to write input rows the contract rejects, when any (CSV: table, file,
-        /// row, field, value, reason) [default: beside `--out` as `<stem>.rejects.csv`, else `rejects.csv`].
+        /// row, field, value, reason); default: beside `--out` as `<stem>.rejects.csv`, else `rejects.csv`.
         #[arg(long)]
         rejects: Option<PathBuf>,
     },
@@ -225,7 +225,7 @@ pub enum Command {
         #[arg(long, default_value = "USD")]
         default_currency: String,
         /// Where to write input rows the contract rejects, when any (CSV: table, file,
-        /// row, field, value, reason) [default: beside `--out` as `<stem>.rejects.csv`, else `rejects.csv`].
+        /// row, field, value, reason); default: beside `--out` as `<stem>.rejects.csv`, else `rejects.csv`.
         #[arg(long)]
         rejects: Option<PathBuf>,
     },
