@@ -240,6 +240,12 @@ impl Mapping {
         };
         let numbers = NumberFormat::parse(raw.decimal_separator.as_deref(), raw.thousands_separator.as_deref())
             .map_err(|r| bad(path, r))?;
+        let specs = raw.fields.iter().map(|f| ("fields", f)).chain(raw.extra.iter().map(|f| ("extra", f)));
+        for (section, (name, spec)) in specs {
+            if matches!(spec, ColumnSpec::Joined { columns, .. } if columns.is_empty()) {
+                return Err(bad(path, format!("{section}.{name}: columns should name at least one column")));
+            }
+        }
         let has_amount = defs.iter().any(|d| d.kind == Kind::Amount);
         let mut outputs = Vec::new();
         for def in defs {
@@ -262,13 +268,6 @@ impl Mapping {
                     source,
                     derived,
                 });
-            }
-        }
-        for o in &outputs {
-            if let Some(ColumnSpec::Joined { columns, .. }) = &o.source {
-                if columns.is_empty() {
-                    return Err(bad(path, format!("fields.{}: columns should name at least one column", o.name)));
-                }
             }
         }
         for (name, spec) in raw.extra {
