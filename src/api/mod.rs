@@ -3,6 +3,7 @@
 //! status lives in [`ApiError`].
 
 use std::collections::{BTreeMap, HashMap};
+use std::io::Write as _;
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
@@ -609,7 +610,8 @@ pub fn router(state: AppState, settings: &Settings, keys: auth::Keys) -> Router 
 /// Binding or serving failures.
 pub async fn serve(state: AppState, settings: &Settings, keys: auth::Keys) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(&settings.addr).await?;
-    println!("listening on http://{}", listener.local_addr()?);
+    // Like "stopped" below: a reader that has gone away is not a reason to stop serving.
+    let _ = writeln!(std::io::stdout(), "listening on http://{}", listener.local_addr()?);
     let live = state.clone();
     let served = axum::serve(listener, router(state, settings, keys)).with_graceful_shutdown(shutdown()).await;
     // In-flight requests are done: make the event log durable before exiting.
@@ -618,7 +620,7 @@ pub async fn serve(state: AppState, settings: &Settings, keys: auth::Keys) -> st
         let _ = tokio::task::spawn_blocking(move || c.flush()).await;
     }
     // Whoever started us may have stopped reading our output: never fail on it.
-    let _ = std::io::Write::write_all(&mut std::io::stdout(), b"stopped\n");
+    let _ = std::io::stdout().write_all(b"stopped\n");
     served
 }
 

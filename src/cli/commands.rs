@@ -39,7 +39,7 @@ pub fn run(cli: Cli) -> Result<()> {
             let end = params.end;
             let t = Instant::now();
             let s = generate(&out, &params).with_context(|| format!("generating into {}", out.display()))?;
-            println!(
+            say!(
                 "generated {} customers, {} invoices ({} open at {end}), {} payments, {} activities in {} part files into {} ({:.1}s)",
                 s.customers,
                 s.invoices,
@@ -53,7 +53,7 @@ pub fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Features { catalogue: true, .. } => {
-            print!("{}", features::catalogue::catalogue_markdown());
+            say_part!("{}", features::catalogue::catalogue_markdown());
             Ok(())
         }
         Command::Features { data, as_of, out, default_currency, extra_feature, catalogue: false } => {
@@ -96,8 +96,8 @@ pub fn run(cli: Cli) -> Result<()> {
             RejectsOut::beside(rejects, out.as_deref()).keep(&h.rejects)?;
             // The cash forecast as `arsight forecast` makes it, scored beside the protocol.
             let report = run_backtest_with(&h, &params, Some(&case_forecast)).context("backtest")?;
-            print!("{}", report.markdown());
-            println!("\n({:.1}s)", t.elapsed().as_secs_f64());
+            say_part!("{}", report.markdown());
+            say!("\n({:.1}s)", t.elapsed().as_secs_f64());
             if let Some(out) = out {
                 let json = serde_json::to_vec_pretty(&report)?;
                 crate::fsutil::atomic_write(&out, |f| std::io::Write::write_all(f, &json))
@@ -122,9 +122,9 @@ pub fn run(cli: Cli) -> Result<()> {
             let role = crate::api::auth::Role::parse(&role)
                 .with_context(|| format!("--role should be read, write or admin, not '{role}'"))?;
             let token = crate::api::auth::new_token().map_err(anyhow::Error::msg)?;
-            println!("api key: {token}");
-            println!("# add to the server's configuration file (only the hash is stored):");
-            println!(
+            say!("api key: {token}");
+            say!("# add to the server's configuration file (only the hash is stored):");
+            say!(
                 "[[keys]]\nname = {name:?}\nrole = \"{}\"\nsha256 = \"{}\"",
                 role.as_str(),
                 crate::api::auth::hash_token(&token)
@@ -145,7 +145,7 @@ pub fn run(cli: Cli) -> Result<()> {
             let late = preds.iter().filter(|p| p.p_late >= 0.5).count();
             let flagged = preds.iter().filter(|p| !p.anomaly_flags.is_empty()).count();
             let cold = preds.iter().filter(|p| p.cold_start).count();
-            println!(
+            say!(
                 "{} open invoices at {as_of} scored in {:.2}s -> {}: {late} likely late (p_late >= 0.5), {flagged} with anomaly flags, {cold} cold-start",
                 preds.len(),
                 t.elapsed().as_secs_f64(),
@@ -169,7 +169,7 @@ pub fn run(cli: Cli) -> Result<()> {
             RejectsOut::beside(rejects, out.as_deref()).keep(&h.rejects)?;
             let fx = base_rates(fx.as_deref(), &data, d)?;
             let report = crate::kpi::kpis(&h, d, &fx, &params).context("KPIs")?;
-            print!("{}", report.markdown());
+            say_part!("{}", report.markdown());
             if let Some(out) = out {
                 let json = serde_json::to_vec_pretty(&report)?;
                 crate::fsutil::atomic_write(&out, |w| std::io::Write::write_all(w, &json))
@@ -195,7 +195,7 @@ pub fn run(cli: Cli) -> Result<()> {
             let items = open_items(&h, h.as_of, &set).context("scoring open invoices")?;
             let f = simulate(&items, h.as_of, &params, &fx, set.cash_horizon_days).context("forecast")?;
             print_forecast(&f);
-            println!("({} open invoices, {} draws, {:.2}s)", f.n_invoices, params.sims, t.elapsed().as_secs_f64());
+            say!("({} open invoices, {} draws, {:.2}s)", f.n_invoices, params.sims, t.elapsed().as_secs_f64());
             if let Some(out) = out {
                 let json = serde_json::to_vec_pretty(&f)?;
                 crate::fsutil::atomic_write(&out, |w| std::io::Write::write_all(w, &json))
@@ -229,7 +229,7 @@ fn base_rates(fx: Option<&Path>, data: &Path, d: i32) -> Result<FxTable> {
     match FxTable::from_data(data, d).with_context(|| format!("reading {}", data.display()))? {
         Some(t) => {
             let date = crate::domain::date_from_days(d).map(|x| x.to_string()).unwrap_or_default();
-            println!("FX rates: the fx_rates table as of {date} (base {})", t.base.as_str());
+            say!("FX rates: the fx_rates table as of {date} (base {})", t.base.as_str());
             Ok(t)
         }
         None => Ok(FxTable::default()),
@@ -240,7 +240,7 @@ fn serve_cmd(settings: &crate::api::Settings) -> Result<()> {
     let (data, models, as_of) = (settings.data.as_path(), settings.models.as_path(), settings.as_of);
     if TableSource::find(data, "invoices").ok().flatten().is_none() {
         let params = GenerateParams::default();
-        println!("no data in {}: generating the default sample (seed {})", data.display(), params.seed);
+        say!("no data in {}: generating the default sample (seed {})", data.display(), params.seed);
         generate(data, &params).with_context(|| format!("generating into {}", data.display()))?;
     }
     let d = match as_of {
@@ -249,7 +249,7 @@ fn serve_cmd(settings: &crate::api::Settings) -> Result<()> {
     };
     let date = crate::domain::date_from_days(d).context("as-of date")?;
     if ModelStore::new(models).current(crate::models::artifact::Kind::PaymentDate).is_err() {
-        println!("no models in {}: training on data known at {date}", models.display());
+        say!("no models in {}: training on data known at {date}", models.display());
         let rejects = RejectsOut::in_dir(None, models);
         train_cmd(data, date, models, &TrainParams::default().with_seed(42), "USD", &rejects)?;
     }
@@ -260,7 +260,7 @@ fn serve_cmd(settings: &crate::api::Settings) -> Result<()> {
         .with_context(|| format!("loading {}, {} and {}", data.display(), models.display(), events.display()))?;
     RejectsOut::in_dir(None, &settings.state).keep(&live.get().rejects())?;
     release_free_memory();
-    println!(
+    say!(
         "as of {date}: {} open invoices scored, models loaded in {:.1}s",
         live.get().open_count(),
         t.elapsed().as_secs_f64()
@@ -269,14 +269,11 @@ fn serve_cmd(settings: &crate::api::Settings) -> Result<()> {
         .map_err(anyhow::Error::msg)
         .context("loading API keys")?;
     if let Some(t) = token {
-        println!(
-            "no API keys configured: generated an admin key (only its hash is kept in {}):",
-            settings.state.display()
-        );
-        println!("admin api key: {t}");
+        say!("no API keys configured: generated an admin key (only its hash is kept in {}):", settings.state.display());
+        say!("admin api key: {t}");
     }
     if settings.insecure_no_auth {
-        println!("warning: serving without API keys (--insecure-no-auth)");
+        say!("warning: serving without API keys (--insecure-no-auth)");
     }
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
     rt.block_on(crate::api::serve(live, settings, keys)).with_context(|| format!("serving on {}", settings.addr))
@@ -330,15 +327,15 @@ fn train_cmd(
     let store = ModelStore::new(models);
     let versions = save_all(&store, &trained, params, &fingerprint)
         .with_context(|| format!("saving models to {}", models.display()))?;
-    println!(
+    say!(
         "trained on data known at {as_of} in {:.1}s; current versions in {}:",
         t.elapsed().as_secs_f64(),
         models.display()
     );
     for (k, v) in &versions {
-        println!("  {:<13} {v}  ({} rows)", k.as_str(), trained.rows.get(k).copied().unwrap_or(0));
+        say!("  {:<13} {v}  ({} rows)", k.as_str(), trained.rows.get(k).copied().unwrap_or(0));
     }
-    println!(
+    say!(
         "segments: {}",
         trained
             .models
@@ -351,8 +348,8 @@ fn train_cmd(
             .join(", ")
     );
     match &trained.validation {
-        Some(r) => println!("\nvalidation (time-later slice, see models/README.md):\n{}", r.markdown()),
-        None => println!("\nvalidation: history too short for a time-later slice"),
+        Some(r) => say!("\nvalidation (time-later slice, see models/README.md):\n{}", r.markdown()),
+        None => say!("\nvalidation: history too short for a time-later slice"),
     }
     Ok(())
 }
@@ -412,9 +409,9 @@ impl RejectsOut {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
         write_rejects(&self.path, rejects).with_context(|| format!("writing {}", self.path.display()))?;
-        println!("{} input rows rejected, written to {}:", rejects.len(), self.path.display());
+        say!("{} input rows rejected, written to {}:", rejects.len(), self.path.display());
         for (reason, n) in summarize_rejects(rejects).into_iter().take(10) {
-            println!("  {n:>8}  {reason}");
+            say!("  {n:>8}  {reason}");
         }
         Ok(())
     }
@@ -424,10 +421,10 @@ fn print_forecast(f: &Forecast) {
     let major = |minor: i64, digits: u32| minor as f64 / 10f64.powi(digits as i32);
     let digits = |c: &str| Currency::parse(c).map(|c| c.minor_digits()).unwrap_or(2);
     let bd = digits(&f.base_currency);
-    println!("cash forecast as of {} in {} (all currencies converted):", f.as_of, f.base_currency);
-    println!("  {:<23} {:>14} {:>14} {:>14} {:>14} {:>14}", "period", "expected", "p10", "p90", "due", "overdue");
+    say!("cash forecast as of {} in {} (all currencies converted):", f.as_of, f.base_currency);
+    say!("  {:<23} {:>14} {:>14} {:>14} {:>14} {:>14}", "period", "expected", "p10", "p90", "due", "overdue");
     for b in &f.base {
-        println!(
+        say!(
             "  {} .. {} {:>14.0} {:>14.0} {:>14.0} {:>14.0} {:>14.0}",
             b.start,
             b.end,
@@ -438,11 +435,11 @@ fn print_forecast(f: &Forecast) {
             major(b.overdue_expected_minor, bd)
         );
     }
-    println!("  by currency (expected over the horizon / open / beyond the horizon):");
+    say!("  by currency (expected over the horizon / open / beyond the horizon):");
     for c in &f.currencies {
         let d = digits(&c.currency);
         let total: i64 = c.buckets.iter().map(|b| b.expected_minor).sum();
-        println!(
+        say!(
             "  {:<4} {:>16.0} {:>16.0} {:>16.0}",
             c.currency,
             major(total, d),
@@ -459,7 +456,7 @@ fn features_cmd(data: &Path, as_of: NaiveDate, out: &Path, opts: &FeatureOptions
     let built = t.elapsed().as_secs_f64();
     let m = write_feature_set(&set, data, out, opts.fx.base.as_str())
         .with_context(|| format!("writing features to {}", out.display()))?;
-    println!(
+    say!(
         "features as of {as_of}: {} customers, {} open invoices (of {} visible) -> {} (built in {built:.2}s, total {:.2}s)",
         m.n_customers,
         m.n_open_invoices,
@@ -468,13 +465,13 @@ fn features_cmd(data: &Path, as_of: NaiveDate, out: &Path, opts: &FeatureOptions
         t.elapsed().as_secs_f64()
     );
     if m.n_rejects > 0 {
-        println!("{} rows rejected, written to {}:", m.n_rejects, out.join("rejects.csv").display());
+        say!("{} rows rejected, written to {}:", m.n_rejects, out.join("rejects.csv").display());
         for (reason, n) in summarize_rejects(&set.rejects).into_iter().take(10) {
-            println!("  {n:>8}  {reason}");
+            say!("  {n:>8}  {reason}");
         }
     }
     if !m.unknown_currencies.is_empty() {
-        println!("warning: no FX rate for {}; converted at 1.0 for model inputs", m.unknown_currencies.join(", "));
+        say!("warning: no FX rate for {}; converted at 1.0 for model inputs", m.unknown_currencies.join(", "));
     }
     Ok(set)
 }
@@ -482,7 +479,7 @@ fn features_cmd(data: &Path, as_of: NaiveDate, out: &Path, opts: &FeatureOptions
 fn demo(data: &Path, as_of: NaiveDate, out: &Path) -> Result<()> {
     if TableSource::find(data, "invoices").ok().flatten().is_none() {
         let params = GenerateParams::default();
-        println!(
+        say!(
             "no data in {}: generating the default sample ({} customers, {} invoices, seed {})",
             data.display(),
             params.customers,
@@ -490,7 +487,7 @@ fn demo(data: &Path, as_of: NaiveDate, out: &Path) -> Result<()> {
             params.seed
         );
         let s = generate(data, &params).with_context(|| format!("generating into {}", data.display()))?;
-        println!("generated {} invoices, {} payments, {} activities", s.invoices, s.payments, s.activities);
+        say!("generated {} invoices, {} payments, {} activities", s.invoices, s.payments, s.activities);
     }
     let set = features_cmd(data, as_of, out, &FeatureOptions::default())?;
     print_summary(&set);
@@ -510,10 +507,10 @@ fn print_summary(set: &features::FeatureSet) {
         "open_over_120_base",
     ];
     let total: f64 = col("open_amount_base").iter().sum();
-    println!("\nopen receivables at {} (USD equivalent): {:.0}", set.as_of, total);
+    say!("\nopen receivables at {} (USD equivalent): {:.0}", set.as_of, total);
     for b in buckets {
         let v: f64 = col(b).iter().sum();
-        println!(
+        say!(
             "  {:<20} {:>16.0}  {:>5.1}%",
             b.trim_end_matches("_base").trim_start_matches("open_"),
             v,
@@ -526,25 +523,29 @@ fn print_summary(set: &features::FeatureSet) {
     let past_due: Vec<f64> = open.iter().zip(&current).map(|(o, c)| o - c).collect();
     let mut idx: Vec<usize> = (0..c.ids.len()).filter(|&i| past_due[i] > 0.0).collect();
     idx.sort_by(|&a, &b| past_due[b].total_cmp(&past_due[a]));
-    println!("\nlargest past-due balances:");
-    println!("  {:<10} {:>14} {:>14} {:>16}", "customer", "past due", "open", "mean days late");
+    say!("\nlargest past-due balances:");
+    say!("  {:<10} {:>14} {:>14} {:>16}", "customer", "past due", "open", "mean days late");
     for &i in idx.iter().take(10) {
-        println!("  {:<10} {:>14.0} {:>14.0} {:>16.1}", c.ids[i], past_due[i], open[i], late[i]);
+        say!("  {:<10} {:>14.0} {:>14.0} {:>16.1}", c.ids[i], past_due[i], open[i], late[i]);
     }
 }
 
 fn import_cmd(input: &Path, mapping: &Path, out: &Path, rejects: Option<&Path>) -> Result<()> {
     let m = Mapping::load(mapping)?;
     let s = import_file(input, &m, out, rejects).with_context(|| format!("importing {}", input.display()))?;
-    println!(
+    say!(
         "{}: read {} rows, wrote {} to {}, rejected {}",
-        s.table, s.rows_read, s.rows_written, s.output, s.rows_rejected
+        s.table,
+        s.rows_read,
+        s.rows_written,
+        s.output,
+        s.rows_rejected
     );
     for (reason, n) in &s.rejected_by_reason {
-        println!("  {n:>8}  {reason}");
+        say!("  {n:>8}  {reason}");
     }
     if let Some(f) = &s.rejects_file {
-        println!("rejected rows written to {f}");
+        say!("rejected rows written to {f}");
     }
     Ok(())
 }

@@ -1,6 +1,26 @@
 //! Command-line interface: clap commands that call the same library functions the
 //! tests and (later) the HTTP API use. `anyhow` lives here only.
 
+/// Prints a line of a command's report on stdout, as `println!` does, except that a
+/// reader that has gone away (`arsight forecast … | head -3`) is not an error: the
+/// command still finishes its work (models, output files, rejects) and exits as it
+/// would have; only the rest of the report is dropped. `println!` panics there.
+macro_rules! say {
+    () => {
+        $crate::cli::say_fmt(format_args!("\n"))
+    };
+    ($($arg:tt)*) => {
+        $crate::cli::say_fmt(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+/// [`say!`] without the newline.
+macro_rules! say_part {
+    ($($arg:tt)*) => {
+        $crate::cli::say_fmt(format_args!($($arg)*))
+    };
+}
+
 mod commands;
 
 use std::path::PathBuf;
@@ -9,6 +29,16 @@ use chrono::NaiveDate;
 use clap::{Parser, Subcommand};
 
 pub use commands::run;
+
+/// Writes to stdout; a closed reader (broken pipe) drops the text, any other failure
+/// panics as `print!` would.
+pub(crate) fn say_fmt(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    match std::io::stdout().lock().write_fmt(args) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => panic!("failed printing to stdout: {e}"),
+        _ => {}
+    }
+}
 
 /// arsight — accounts-receivable intelligence.
 #[derive(Debug, Parser)]

@@ -277,6 +277,32 @@ fn kpis_on_a_hand_written_contract_directory() {
     assert!(err.contains("--window"), "{err}");
 }
 
+/// A reader that stops reading (`arsight kpis … | head -1`) does not stop the command:
+/// it exits as it would have and writes its report file. `println!` panicked there.
+#[test]
+fn a_reader_that_goes_away_does_not_stop_the_command() {
+    use std::process::{Command, Stdio};
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    hand_written(&data, 19_723);
+    let json = tmp.path().join("k.json");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_arsight"))
+        .args(["kpis", "--data", s(&data), "--as-of", "2024-01-01", "--out", s(&json)])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Close the read end before the report (printed after the data is read) is written.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{:?}\n{err}", out.status);
+    assert!(!err.contains("panicked"), "{err}");
+    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert!(r["portfolio"]["receivables_minor"].as_i64().unwrap() > 0, "{r}");
+}
+
 /// The hand-written directory with three rows the contract rejects, as its rows 124–126
 /// (1-based, after the header): a credit note, a due date before the issue date and a
 /// settlement before the issue date.
