@@ -258,7 +258,9 @@ fn serve_cmd(settings: &crate::api::Settings) -> Result<()> {
     let fsync = settings.events.fsync == crate::api::config::Fsync::Always;
     let live = crate::service::Live::open(data, d, models, &events, fsync, settings.fx.clone())
         .with_context(|| format!("loading {}, {} and {}", data.display(), models.display(), events.display()))?;
-    RejectsOut::in_dir(None, &settings.state).keep(&live.get().rejects())?;
+    let kept = settings.state.join("rejects.csv");
+    let rejects = live.keep_rejects_in(kept.clone()).context("keeping the rejected rows")?;
+    say_rejects(&kept, &rejects);
     release_free_memory();
     say!(
         "as of {date}: {} open invoices scored, models loaded in {:.1}s",
@@ -409,11 +411,20 @@ impl RejectsOut {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
         write_rejects(&self.path, rejects).with_context(|| format!("writing {}", self.path.display()))?;
-        say!("{} input rows rejected, written to {}:", rejects.len(), self.path.display());
-        for (reason, n) in summarize_rejects(rejects).into_iter().take(10) {
-            say!("  {n:>8}  {reason}");
-        }
+        say_rejects(&self.path, rejects);
         Ok(())
+    }
+}
+
+/// Says how many rows were rejected, why, and where they were written (nothing when
+/// none were).
+fn say_rejects(path: &Path, rejects: &[RejectedRow]) {
+    if rejects.is_empty() {
+        return;
+    }
+    say!("{} input rows rejected, written to {}:", rejects.len(), path.display());
+    for (reason, n) in summarize_rejects(rejects).into_iter().take(10) {
+        say!("  {n:>8}  {reason}");
     }
 }
 

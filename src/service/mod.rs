@@ -55,6 +55,22 @@ pub enum ServiceError {
     /// Invalid KPI settings.
     #[error(transparent)]
     Kpi(#[from] crate::kpi::KpiError),
+    /// The loaded data's rejected rows could not be written out.
+    #[error(transparent)]
+    Rejects(#[from] crate::ingest::IngestError),
+}
+
+/// Writes `rejects` to `path`, or removes `path` when there are none.
+fn write_or_remove_rejects(path: &Path, rejects: &[crate::ingest::RejectedRow]) -> Result<(), ServiceError> {
+    if !rejects.is_empty() {
+        return Ok(crate::ingest::write_rejects(path, rejects)?);
+    }
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(crate::ingest::IngestError::Write { path: path.to_path_buf(), reason: format!("removing: {e}") }.into())
+        }
+        _ => Ok(()),
+    }
 }
 
 /// The service currently answering, swapped whole on reload or when events move
@@ -77,6 +93,9 @@ pub struct Live {
     writer: Mutex<()>,
     /// The event writer, when events are on.
     committer: std::sync::OnceLock<crate::events::log::Committer>,
+    /// Where the loaded data's rejected rows are kept, when asked: rewritten by every
+    /// rebuild, removed when the data has none.
+    rejects_file: std::sync::OnceLock<PathBuf>,
 }
 
 impl Live {
@@ -104,6 +123,7 @@ impl Live {
             events: events_dir.map(Path::to_path_buf),
             writer: Mutex::new(()),
             committer: std::sync::OnceLock::new(),
+            rejects_file: std::sync::OnceLock::new(),
         })
     }
 
@@ -142,6 +162,20 @@ impl Live {
             })
             .map_err(|e| ServiceError::Data { path: events_dir.display().to_string(), reason: e.to_string() })?;
         Ok(live)
+    }
+
+    /// Keeps the loaded data's rejected rows in `path` (CSV) from now on: writes them
+    /// now and after every rebuild (reload, or events moving the as-of date), removes
+    /// the file when the data has none. Returns the rows written.
+    ///
+    /// # Errors
+    /// [`ServiceError::Rejects`] when the file cannot be written or removed.
+    pub fn keep_rejects_in(&self, path: PathBuf) -> Result<Vec<crate::ingest::RejectedRow>, ServiceError> {
+        let _w = self.writer.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let rejects = self.get().rejects();
+        write_or_remove_rejects(&path, &rejects)?;
+        let _ = self.rejects_file.set(path);
+        Ok(rejects)
     }
 
     /// The event writer, None when events are off.
@@ -183,8 +217,19 @@ impl Live {
         let s = Service::load_with(&self.data, self.as_of.max(latest_day(&events)), &self.models, self.fx.as_ref())?;
         s.apply(&events);
         let n = s.rejected_count();
-        if n > 0 {
-            tracing::warn!(rows = n, data = %self.data.display(), "input rows rejected on reload (`arsight features` writes them out)");
+        match self.rejects_file.get() {
+            // Written before the swap: when it fails, the previous service (whose
+            // rejects the file still holds) keeps answering.
+            Some(path) => {
+                write_or_remove_rejects(path, &s.rejects())?;
+                if n > 0 {
+                    tracing::warn!(rows = n, data = %self.data.display(), file = %path.display(), "input rows rejected on reload");
+                }
+            }
+            None if n > 0 => {
+                tracing::warn!(rows = n, data = %self.data.display(), "input rows rejected on reload (`arsight features` writes them out)");
+            }
+            None => {}
         }
         self.swap(s);
         Ok(())

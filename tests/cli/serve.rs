@@ -746,4 +746,13 @@ fn the_server_keeps_the_rows_the_contract_rejects_and_counts_them() {
     let kept = std::fs::read_to_string(state.join("rejects.csv")).unwrap();
     assert_eq!(kept.lines().count(), 4, "{kept}");
     assert!(kept.contains(",124,amount,-250.00,amount should be >= 0"), "the value as it was given: {kept}");
+    // A reload rereads the data and keeps its rejects in the same file: none, then some.
+    hand_written(&data, 19_723);
+    assert_eq!(srv.post("/v1/models/reload", "").0, 200);
+    assert_eq!(srv.get("/readyz").2["rejected_rows"], 0);
+    assert!(!state.join("rejects.csv").exists(), "no rejects left from the previous data");
+    hand_written_with_rejects(&data);
+    assert_eq!(srv.post("/v1/models/reload", "").0, 200);
+    assert_eq!(srv.get("/readyz").2["rejected_rows"], 3);
+    assert_eq!(std::fs::read_to_string(state.join("rejects.csv")).unwrap(), kept);
 }
