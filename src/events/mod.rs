@@ -379,6 +379,12 @@ pub fn parse_event(v: &Value, at: &str, latest: i32) -> Result<Event, Vec<FieldE
                     }
                 },
             };
+            if let (Some(day), Some(ActivityKind::PromiseToPay), Some(p)) = (d, k, promised_date) {
+                if p < day {
+                    let made = day_text(day);
+                    bad(&mut errors, "promised_date", format!("is before the date the promise was made ({made})"));
+                }
+            }
             match (d, k) {
                 (Some(date), Some(kind)) => Some(EventBody::Activity { invoice_id, date, kind, promised_date }),
                 _ => None,
@@ -547,7 +553,9 @@ mod tests {
              "due_date": "2024-06-01", "amount": "12.345", "currency": "EUR"},
             {"event_id": "b", "type": "refund", "customer_id": "C"},
             {"type": "payment", "customer_id": "C", "payment_date": "2031-01-01", "amount": 5, "currency": "EUR", "colour": 1},
-            {"event_id": "d", "type": "activity", "customer_id": "C", "date": "2024-07-02", "kind": "shout"}
+            {"event_id": "d", "type": "activity", "customer_id": "C", "date": "2024-07-02", "kind": "shout"},
+            {"event_id": "e", "type": "activity", "customer_id": "C", "date": "2024-07-02", "kind": "promise_to_pay",
+             "promised_date": "2024-07-01"}
         ]});
         let errors = parse_events(&v, LATEST).unwrap_err();
         let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
@@ -559,9 +567,16 @@ mod tests {
             "events[2].payment_date",
             "events[2].colour",
             "events[3].kind",
+            "events[4].promised_date",
         ] {
             assert!(fields.contains(&f), "{f} missing from {fields:?}");
         }
+        let promise = errors.iter().find(|e| e.field == "events[4].promised_date").unwrap();
+        assert_eq!(promise.reason, "is before the date the promise was made (2024-07-02)");
+        // A promise to pay on the day it is made is one.
+        let today = json!({"event_id": "f", "type": "activity", "customer_id": "C", "date": "2024-07-02",
+                           "kind": "promise_to_pay", "promised_date": "2024-07-02"});
+        assert!(parse_event(&today, "e", LATEST).is_ok());
         assert!(parse_events(&json!({"events": []}), LATEST).is_err());
     }
 

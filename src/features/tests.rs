@@ -216,6 +216,42 @@ fn payments_and_activities_of_customers_without_invoices_are_rejected() {
     assert_eq!(h.activities.len(), 1);
 }
 
+/// A promise to pay whose promised date comes before the day it was made is rejected
+/// naming both dates; one for the same day or later is kept, and other kinds do not
+/// look at the promised date.
+#[test]
+fn promises_dated_before_they_were_made_are_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    hand_written(dir.path());
+    let promised = dates(&[day("2024-04-20"), day("2024-05-01"), day("2024-05-15"), day("2024-04-01")]);
+    let activities = table(vec![
+        ("activity_id", strs(&["x1", "x2", "x3", "x4"])),
+        ("customer_id", strs(&["A", "A", "A", "A"])),
+        ("date", dates(&[day("2024-05-01"); 4])),
+        ("kind", strs(&["promise_to_pay", "promise_to_pay", "promise_to_pay", "call"])),
+        ("promised_date", promised),
+    ]);
+    write_batch(&dir.path().join("activities.parquet"), &activities).unwrap();
+    let opts = FeatureOptions::default();
+    let h = load_history(dir.path(), day("2024-06-30").unwrap(), &opts.read, &opts.fx).unwrap();
+    let r: Vec<(&str, u64, &str, &str, &str)> = h
+        .rejects
+        .iter()
+        .map(|r| (r.table.as_str(), r.row, r.field.as_str(), r.value.as_str(), r.reason.as_str()))
+        .collect();
+    assert_eq!(
+        r,
+        vec![(
+            "activities",
+            1,
+            "promised_date",
+            "2024-04-20",
+            "promised_date is before the date the promise was made (2024-05-01)"
+        )]
+    );
+    assert_eq!(h.activities.len(), 3);
+}
+
 /// The `holidays` table: dates as text or date32, a row without a readable date
 /// rejected with its row and field, every other row kept whatever its date (the
 /// calendar is published ahead, so later holidays are known at as_of).

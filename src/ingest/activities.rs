@@ -6,7 +6,7 @@ use std::sync::Arc;
 use arrow_array::{Array, StringArray};
 
 use super::columns::{self, NULL_DATE};
-use super::invoices::id_problem;
+use super::invoices::{id_problem, show_date};
 use super::problems::{collect, Problems};
 use super::read::{map_batches, BatchColumns, ColumnSpec};
 use super::source::TableSource;
@@ -85,6 +85,12 @@ fn decode(b: &BatchColumns<'_>) -> Result<(ActivityChunk, Vec<RejectedRow>), Ing
             let v = if kinds.is_null(i) { String::new() } else { kinds.value(i).to_string() };
             let names: Vec<_> = ActivityKind::ALL.iter().map(|k| k.as_str()).collect();
             pr.set(i, "kind", v, format!("kind should be one of {}", names.join(", ")));
+        } else if k == Some(ActivityKind::PromiseToPay) && promised_date[i] != NULL_DATE && promised_date[i] < day {
+            // Judged as kept or broken by its promised date, a promise dated before it
+            // was made would be broken by payments made after it (a swapped or mistyped
+            // date); a promise to pay today is fine.
+            let reason = format!("promised_date is before the date the promise was made ({})", show_date(day));
+            pr.set(i, "promised_date", show_date(promised_date[i]), reason);
         }
     }
     let (valid, rejects) = pr.finish("activities", b);
