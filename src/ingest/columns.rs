@@ -68,8 +68,16 @@ pub fn dates(path: &Path, column: &str, arr: &ArrayRef) -> Result<(Vec<i32>, Vec
             let a = arr.as_primitive::<Date32Type>();
             (0..a.len()).map(|i| if a.is_null(i) { NULL_DATE } else { a.value(i) }).collect()
         }
+        // A timestamp with a timezone is the calendar day in that zone (23:30 in New
+        // York on 31 January is 31 January, whatever the UTC date).
         DataType::Date64 | DataType::Timestamp(_, _) => {
-            let cast = arrow_cast::cast(arr, &DataType::Date32).map_err(|_| type_error(path, column, dt, "date32"))?;
+            let expected = match dt {
+                DataType::Timestamp(_, Some(_)) => {
+                    "a timestamp whose timezone is an IANA name (Europe/Berlin) or an offset (+02:00)"
+                }
+                _ => "date32",
+            };
+            let cast = arrow_cast::cast(arr, &DataType::Date32).map_err(|_| type_error(path, column, dt, expected))?;
             let a = cast.as_primitive::<Date32Type>();
             (0..a.len()).map(|i| if a.is_null(i) { NULL_DATE } else { a.value(i) }).collect()
         }
@@ -368,6 +376,21 @@ mod tests {
     fn timestamps_become_dates() {
         let t: ArrayRef = Arc::new(TimestampSecondArray::from(vec![86_400 * 3 + 5]));
         assert_eq!(dates(p(), "paid_date", &t).unwrap().0, vec![3]);
+    }
+
+    /// A timestamp with a timezone is the day in that zone, as pandas writes a
+    /// tz-aware column: 23:30 on 31 January in New York is 04:30 UTC on 1 February.
+    #[test]
+    fn timestamps_with_a_timezone_are_the_day_in_that_zone() {
+        let jan31 = days_from_date(chrono::NaiveDate::from_ymd_opt(2024, 1, 31).unwrap());
+        let utc = i64::from(jan31 + 1) * 86_400 + 4 * 3_600 + 1_800; // 2024-02-01T04:30Z
+        for (tz, day) in [("America/New_York", jan31), ("-05:00", jan31), ("UTC", jan31 + 1), ("+00:00", jan31 + 1)] {
+            let t: ArrayRef = Arc::new(TimestampSecondArray::from(vec![utc]).with_timezone(tz));
+            assert_eq!(dates(p(), "invoice_date", &t).unwrap().0, vec![day], "{tz}");
+        }
+        let t: ArrayRef = Arc::new(TimestampSecondArray::from(vec![utc]).with_timezone("Mars/Olympus"));
+        let err = dates(p(), "invoice_date", &t).unwrap_err().to_string();
+        assert!(err.contains("invoice_date") && err.contains("Mars/Olympus") && err.contains("IANA"), "{err}");
     }
 
     #[test]
