@@ -252,6 +252,51 @@ fn promises_dated_before_they_were_made_are_rejected() {
     assert_eq!(h.activities.len(), 3);
 }
 
+/// A Hive-style partitioned table (as Spark, pyarrow and DuckDB write one): the files
+/// of every partition folder are read, a column the files lack comes from the folder
+/// name, markers and hidden files are skipped, and Hive's extensionless files count.
+/// A table folder with no Parquet file at all is an error, not an empty table.
+#[test]
+fn partitioned_tables_are_read_whole_with_their_folder_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let inv = dir.path().join("invoices");
+    let part = |ids: &[&str], cust: &str| {
+        let n = ids.len();
+        table(vec![
+            ("invoice_id", strs(ids)),
+            ("customer_id", strs(&vec![cust; n])),
+            ("invoice_date", dates(&vec![day("2024-01-01"); n])),
+            ("due_date", dates(&vec![day("2024-01-31"); n])),
+            ("amount", Arc::new(Float64Array::from(vec![10.0; n])) as ArrayRef),
+        ])
+    };
+    for (folder, file, ids) in [
+        ("currency=EUR/year=2024", "part-0.parquet", &["e1", "e2"][..]),
+        ("currency=JPY", "000000_0", &["j1"][..]),
+        ("currency=__HIVE_DEFAULT_PARTITION__", "p.parquet", &["d1"][..]),
+        ("_temporary/0", "part-9.parquet", &["tmp"][..]),
+    ] {
+        std::fs::create_dir_all(inv.join(folder)).unwrap();
+        write_batch(&inv.join(folder).join(file), &part(ids, "A")).unwrap();
+    }
+    std::fs::write(inv.join("_SUCCESS"), "").unwrap();
+    std::fs::write(inv.join("currency=JPY/.000000_0.crc"), "x").unwrap();
+    let opts = FeatureOptions::default();
+    let h = load_history(dir.path(), day("2024-06-30").unwrap(), &opts.read, &opts.fx).unwrap();
+    assert!(h.rejects.is_empty(), "{:?}", h.rejects);
+    let mut got: Vec<(String, i64)> =
+        h.invoices.iter().map(|i| (i.currency.as_str().to_string(), i.amount_minor)).collect();
+    got.sort();
+    // JPY has no minor unit: 10 yen. The default-partition invoice takes the default currency.
+    assert_eq!(got, vec![("EUR".into(), 1000), ("EUR".into(), 1000), ("JPY".into(), 10), ("USD".into(), 1000)]);
+
+    let empty = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(empty.path().join("invoices/year=2024")).unwrap();
+    std::fs::write(empty.path().join("invoices/_SUCCESS"), "").unwrap();
+    let err = load_history(empty.path(), day("2024-06-30").unwrap(), &opts.read, &opts.fx).unwrap_err().to_string();
+    assert!(err.contains("holds no Parquet file"), "{err}");
+}
+
 /// The `holidays` table: dates as text or date32, a row without a readable date
 /// rejected with its row and field, every other row kept whatever its date (the
 /// calendar is published ahead, so later holidays are known at as_of).

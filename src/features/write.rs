@@ -58,7 +58,11 @@ pub fn data_fingerprint(dir: &Path) -> String {
         if let Ok(Some(src)) = TableSource::find(dir, table) {
             for f in &src.files {
                 let size = std::fs::metadata(f).map(|m| m.len()).unwrap_or(0);
-                let name = f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                // Relative to the table's folder: a partitioned dataset's files may share
+                // names across partitions; a flat folder's stay their names.
+                let name =
+                    f.strip_prefix(dir.join(table)).unwrap_or_else(|_| f.file_name().map_or(f.as_path(), Path::new));
+                let name = name.to_string_lossy();
                 h.update(format!("{table}/{name}:{size}\n"));
             }
         }

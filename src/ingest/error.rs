@@ -40,6 +40,12 @@ pub enum IngestError {
         /// Table name.
         table: &'static str,
     },
+    /// A table's folder holds no Parquet file.
+    #[error("{folder} holds no Parquet file (looked for *.parquet there and in its subfolders; names starting with '.' or '_' are skipped)")]
+    EmptyTable {
+        /// The table's folder.
+        folder: PathBuf,
+    },
     /// A required column is absent.
     #[error("{path}: required column '{column}' is missing (columns present: {present})")]
     MissingColumn {

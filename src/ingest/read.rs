@@ -3,8 +3,9 @@
 
 use std::collections::HashMap;
 use std::fs::File;
+use std::sync::Arc;
 
-use arrow_array::{ArrayRef, RecordBatch};
+use arrow_array::{ArrayRef, RecordBatch, StringArray};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ProjectionMask;
 use rayon::prelude::*;
@@ -78,11 +79,17 @@ where
     let schema = builder.schema().clone();
     let mut wanted = Vec::new();
     let mut names = Vec::new();
+    // Columns the file lacks but its partition folders give (`currency=EUR/`).
+    let mut from_folders = Vec::new();
     for spec in columns {
         match schema.index_of(spec.name) {
             Ok(i) => {
                 wanted.push(i);
                 names.push(spec.name);
+            }
+            Err(_) if unit.partition.iter().any(|(k, _)| k == spec.name) => {
+                let v = unit.partition.iter().find(|(k, _)| k == spec.name).and_then(|(_, v)| v.as_deref());
+                from_folders.push((spec.name, v));
             }
             Err(_) if spec.required => {
                 let present = schema.fields().iter().map(|f| f.name().as_str()).collect::<Vec<_>>().join(", ");
@@ -107,6 +114,10 @@ where
             if let Some(col) = batch.column_by_name(name) {
                 map.insert(name.to_string(), col.clone());
             }
+        }
+        for (name, v) in &from_folders {
+            let col: ArrayRef = Arc::new(StringArray::from(vec![*v; batch.num_rows()]));
+            map.insert(name.to_string(), col);
         }
         let view = BatchColumns { unit, first_row, rows: batch.num_rows(), columns: map };
         out.push(f(&view));

@@ -9,6 +9,10 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use super::IngestError;
 
+/// The `key=value` partition folders above a file, outer first (value None: Hive's
+/// default partition, or empty).
+pub type Partition = Arc<Vec<(String, Option<String>)>>;
+
 /// The Parquet files of one table, in a stable order.
 #[derive(Debug, Clone)]
 pub struct TableSource {
@@ -16,34 +20,40 @@ pub struct TableSource {
     pub table: &'static str,
     /// Files, sorted by path.
     pub files: Vec<PathBuf>,
+    /// Per file, the `key=value` folders between the table's folder and the file (a
+    /// Hive-style partitioned dataset, as Spark, pyarrow and DuckDB write them), outer
+    /// first; empty for a flat folder.
+    pub partitions: Vec<Partition>,
 }
 
 impl TableSource {
-    /// Finds `<dir>/<table>.parquet` or `<dir>/<table>/*.parquet`; `Ok(None)` when
-    /// neither exists.
+    /// Finds `<dir>/<table>.parquet` or the Parquet files under `<dir>/<table>/`:
+    /// `*.parquet`, and files without an extension that start as Parquet does (Hive's
+    /// `000000_0`), in that folder and in its subfolders (partitions such as
+    /// `year=2024/`). Names starting with `.` or `_` (`_SUCCESS`, `.crc` files,
+    /// `_temporary/`) are skipped. `Ok(None)` when neither exists.
     ///
     /// # Errors
-    /// [`IngestError::Io`] when the folder cannot be listed.
+    /// [`IngestError::Io`] when a folder cannot be listed; [`IngestError::EmptyTable`]
+    /// when the folder holds no Parquet file at any depth (read as an empty table, a
+    /// wrong layout would lose every row unseen).
     pub fn find(dir: &Path, table: &'static str) -> Result<Option<Self>, IngestError> {
         let single = dir.join(format!("{table}.parquet"));
         if single.is_file() {
-            return Ok(Some(TableSource { table, files: vec![single] }));
+            return Ok(Some(TableSource { table, files: vec![single], partitions: vec![Arc::default()] }));
         }
         let folder = dir.join(table);
         if !folder.is_dir() {
             return Ok(None);
         }
-        let io = |e| IngestError::Io { path: folder.clone(), source: e };
         let mut files = Vec::new();
-        for entry in std::fs::read_dir(&folder).map_err(io)? {
-            let p = entry.map_err(io)?.path();
-            let hidden = p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'));
-            if !hidden && p.extension().is_some_and(|e| e == "parquet") && p.is_file() {
-                files.push(p);
-            }
+        walk(&folder, &mut files)?;
+        if files.is_empty() {
+            return Err(IngestError::EmptyTable { folder });
         }
         files.sort();
-        Ok(Some(TableSource { table, files }))
+        let partitions = files.iter().map(|f| Arc::new(partition_of(&folder, f))).collect();
+        Ok(Some(TableSource { table, files, partitions }))
     }
 
     /// Like [`Self::find`] but the table must exist.
@@ -60,14 +70,16 @@ impl TableSource {
     /// When a file cannot be opened or its footer read.
     pub fn units(&self) -> Result<Vec<Unit>, IngestError> {
         let mut units = Vec::new();
-        for path in &self.files {
+        for (k, path) in self.files.iter().enumerate() {
             let file = File::open(path).map_err(|e| IngestError::Io { path: path.clone(), source: e })?;
             let builder = ParquetRecordBatchReaderBuilder::try_new(file)
                 .map_err(|e| IngestError::Parquet { path: path.clone(), source: e })?;
             let shared = Arc::new(path.clone());
+            let partition = self.partitions.get(k).cloned().unwrap_or_default();
             let mut first_row = 1_u64;
             for (i, rg) in builder.metadata().row_groups().iter().enumerate() {
-                units.push(Unit { path: shared.clone(), row_group: i, first_row, rows: rg.num_rows() as u64 });
+                let rows = rg.num_rows() as u64;
+                units.push(Unit { path: shared.clone(), partition: partition.clone(), row_group: i, first_row, rows });
                 first_row += rg.num_rows() as u64;
             }
         }
@@ -80,10 +92,95 @@ impl TableSource {
 pub struct Unit {
     /// The file.
     pub path: Arc<PathBuf>,
+    /// The partition values its folders give (see [`TableSource::partitions`]).
+    pub partition: Partition,
     /// Row group index in the file.
     pub row_group: usize,
     /// 1-based row number (in the file) of the group's first row.
     pub first_row: u64,
     /// Rows in the group.
     pub rows: u64,
+}
+
+/// Collects the Parquet files under `folder`, descending into subfolders.
+fn walk(folder: &Path, files: &mut Vec<PathBuf>) -> Result<(), IngestError> {
+    let io = |e| IngestError::Io { path: folder.to_path_buf(), source: e };
+    for entry in std::fs::read_dir(folder).map_err(io)? {
+        let p = entry.map_err(io)?.path();
+        let hidden = p.file_name().is_some_and(|n| {
+            let n = n.to_string_lossy();
+            n.starts_with('.') || n.starts_with('_')
+        });
+        if hidden {
+            continue;
+        }
+        if p.is_dir() {
+            walk(&p, files)?;
+        } else if p.extension().is_some_and(|e| e == "parquet") || (p.extension().is_none() && starts_as_parquet(&p)) {
+            files.push(p);
+        }
+    }
+    Ok(())
+}
+
+/// Whether the file begins with Parquet's magic bytes.
+fn starts_as_parquet(path: &Path) -> bool {
+    use std::io::Read;
+    let mut magic = [0u8; 4];
+    File::open(path).and_then(|mut f| f.read_exact(&mut magic)).is_ok() && &magic == b"PAR1"
+}
+
+/// The `key=value` folders between `folder` and `file`; a value is percent-decoded, and
+/// Hive's `__HIVE_DEFAULT_PARTITION__` (and an empty value) is null.
+fn partition_of(folder: &Path, file: &Path) -> Vec<(String, Option<String>)> {
+    let Some(rel) = file.strip_prefix(folder).ok().and_then(Path::parent) else {
+        return Vec::new();
+    };
+    rel.components()
+        .filter_map(|c| {
+            let c = c.as_os_str().to_string_lossy();
+            let (k, v) = c.split_once('=')?;
+            let v = percent_decode(v);
+            let v = (!v.is_empty() && v != "__HIVE_DEFAULT_PARTITION__").then_some(v);
+            Some((percent_decode(k), v))
+        })
+        .collect()
+}
+
+/// Decodes `%XX` escapes (as Hive, Spark and pyarrow write partition values); anything
+/// else is kept as written.
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partition_folders_give_their_values() {
+        let f = Path::new("d/invoices");
+        let p = partition_of(f, Path::new("d/invoices/year=2024/currency=EUR%2FX/part-0.parquet"));
+        assert_eq!(p, vec![("year".into(), Some("2024".into())), ("currency".into(), Some("EUR/X".into()))]);
+        let p = partition_of(f, Path::new("d/invoices/region=__HIVE_DEFAULT_PARTITION__/misc/a.parquet"));
+        assert_eq!(p, vec![("region".into(), None)]);
+        assert!(partition_of(f, Path::new("d/invoices/a.parquet")).is_empty());
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode("a%20b%zz"), "a b%zz");
+    }
 }
