@@ -18,6 +18,7 @@ use std::sync::mpsc;
 use sha2::{Digest, Sha256};
 
 use super::{parse_event, Event, EventBody, FieldError, Refusal};
+use crate::domain::Currency;
 use crate::features::history::id_key;
 
 /// File name of the log inside its directory.
@@ -283,30 +284,46 @@ pub enum CommitError {
 pub struct Known {
     /// Customer ids payments and activities may name.
     pub customers: HashSet<String>,
-    /// Invoice id key → customer id key (see [`id_key`], the loader's stable id hash).
-    pub invoice_owner: HashMap<u64, u64>,
+    /// Invoice id key → customer id key (see [`id_key`], the loader's stable id hash)
+    /// and the invoice's currency.
+    pub invoice_owner: HashMap<u64, (u64, Currency)>,
 }
 
 impl Known {
-    /// Records that `invoice_id` is an invoice of `customer_id`.
-    pub fn add_invoice(&mut self, invoice_id: &str, customer_id: &str) {
-        self.invoice_owner.insert(id_key(invoice_id), id_key(customer_id));
+    /// Records that `invoice_id` is an invoice of `customer_id` in `currency`.
+    pub fn add_invoice(&mut self, invoice_id: &str, customer_id: &str, currency: Currency) {
+        self.invoice_owner.insert(id_key(invoice_id), (id_key(customer_id), currency));
     }
 
-    /// The refusal for an event that names an invoice of another customer.
-    fn owner_conflict(&self, local: &HashMap<u64, u64>, i: usize, e: &Event) -> Option<FieldError> {
+    /// The refusal for an event that names an invoice of another customer, or pays one
+    /// in another currency than the invoice's.
+    fn owner_conflict(&self, local: &HashMap<u64, (u64, Currency)>, i: usize, e: &Event) -> Option<FieldError> {
         let id = match &e.body {
             EventBody::Invoice { invoice_id, .. } => Some(invoice_id),
             EventBody::Payment { invoice_id, .. } | EventBody::Activity { invoice_id, .. } => invoice_id.as_ref(),
             EventBody::Customer { .. } => None,
         }?;
         let k = id_key(id);
-        let owner = local.get(&k).or_else(|| self.invoice_owner.get(&k))?;
-        (*owner != id_key(&e.customer_id)).then(|| FieldError {
-            field: format!("events[{i}].invoice_id"),
-            reason: format!("'{id}' is an invoice of another customer, not of '{}'", e.customer_id),
-            kind: Refusal::Conflict,
-        })
+        let &(owner, currency) = local.get(&k).or_else(|| self.invoice_owner.get(&k))?;
+        if owner != id_key(&e.customer_id) {
+            return Some(FieldError {
+                field: format!("events[{i}].invoice_id"),
+                reason: format!("'{id}' is an invoice of another customer, not of '{}'", e.customer_id),
+                kind: Refusal::Conflict,
+            });
+        }
+        match &e.body {
+            EventBody::Payment { amount, .. } if amount.currency != currency => Some(FieldError {
+                field: format!("events[{i}].currency"),
+                reason: format!(
+                    "{} differs from invoice '{id}' ({}): a payment is applied in its invoice's currency",
+                    amount.currency.as_str(),
+                    currency.as_str()
+                ),
+                kind: Refusal::Invalid,
+            }),
+            _ => None,
+        }
     }
 }
 
@@ -399,7 +416,7 @@ fn commit_group(log: &mut EventLog, known: &mut Known, jobs: Vec<Job>, committed
     let mut ok: Vec<Job> = Vec::with_capacity(jobs.len());
     for j in jobs {
         let mut local: HashSet<&str> = HashSet::new();
-        let mut local_owner: HashMap<u64, u64> = HashMap::new();
+        let mut local_owner: HashMap<u64, (u64, Currency)> = HashMap::new();
         let mut errors = Vec::new();
         for (i, e) in j.events.iter().enumerate() {
             if let Some(conflict) = known.owner_conflict(&local_owner, i, e) {
@@ -407,9 +424,9 @@ fn commit_group(log: &mut EventLog, known: &mut Known, jobs: Vec<Job>, committed
                 continue;
             }
             match &e.body {
-                EventBody::Invoice { invoice_id, .. } => {
+                EventBody::Invoice { invoice_id, amount, .. } => {
                     local.insert(&e.customer_id);
-                    local_owner.insert(id_key(invoice_id), id_key(&e.customer_id));
+                    local_owner.insert(id_key(invoice_id), (id_key(&e.customer_id), amount.currency));
                 }
                 EventBody::Customer { .. } => {
                     local.insert(&e.customer_id);
@@ -436,8 +453,8 @@ fn commit_group(log: &mut EventLog, known: &mut Known, jobs: Vec<Job>, committed
         match log.prepare(&mut j.events, &mut group) {
             Ok(outcomes) => {
                 for e in &j.events {
-                    if let EventBody::Invoice { invoice_id, .. } = &e.body {
-                        known.add_invoice(invoice_id, &e.customer_id);
+                    if let EventBody::Invoice { invoice_id, amount, .. } = &e.body {
+                        known.add_invoice(invoice_id, &e.customer_id, amount.currency);
                     }
                     if matches!(e.body, EventBody::Invoice { .. } | EventBody::Customer { .. })
                         && !known.customers.contains(&e.customer_id)
@@ -547,7 +564,7 @@ mod tests {
         let (log, _) = EventLog::open(dir.path(), true).unwrap();
         let (tx, _rx) = mpsc::channel();
         let mut known = Known { customers: HashSet::from(["A".to_string(), "B".to_string()]), ..Known::default() };
-        known.add_invoice("OPEN-1", "A");
+        known.add_invoice("OPEN-1", "A", Currency::USD);
         let c = Committer::start(log, known, tx);
         let with_id = |id: &str, cust: &str, invoice_id: &str| {
             let mut e = invoice(id, cust, 10);
@@ -578,6 +595,20 @@ mod tests {
             *invoice_id = Some("NEW-9".into());
         }
         conflict(c.submit_blocking(vec![pay]), "events[0].invoice_id");
+        // A payment of an invoice is in the invoice's currency (OPEN-1 is in USD).
+        let mut eur = payment("9", "A");
+        if let EventBody::Payment { invoice_id, amount, .. } = &mut eur.body {
+            *invoice_id = Some("OPEN-1".into());
+            amount.currency = Currency::EUR;
+        }
+        match c.submit_blocking(vec![eur]) {
+            Err(CommitError::Refused(v)) => {
+                assert_eq!(v[0].field, "events[0].currency");
+                assert_eq!(v[0].kind, Refusal::Invalid);
+                assert!(v[0].reason.starts_with("EUR differs from invoice 'OPEN-1' (USD)"), "{}", v[0].reason);
+            }
+            other => panic!("{other:?}"),
+        }
         // Refused requests wrote nothing: the next accepted event gets sequence 3.
         assert_eq!(c.submit_blocking(vec![with_id("8", "B", "NEW-10")]).unwrap(), [Outcome::Accepted(3)]);
     }

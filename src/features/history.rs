@@ -476,6 +476,7 @@ pub fn load_history(dir: &Path, as_of: i32, opts: &InvoiceReadOptions, fx: &FxTa
     }
     if let Some(src) = TableSource::find(dir, "payments")? {
         h.has_payments = true;
+        let invoices = &h.invoices;
         let (parts, rj) = read_payments(&src, opts, |c| {
             let mut out = Vec::new();
             let mut unknown = Vec::new();
@@ -494,7 +495,42 @@ pub fn load_history(dir: &Path, as_of: i32, opts: &InvoiceReadOptions, fx: &FxTa
                     continue;
                 }
                 let pos = linked(&c.invoice_id, i).and_then(|k| lookup.find(cust, k)).unwrap_or(u32::MAX);
-                out.push((cust, PayEvent { pos, date: c.payment_date[i], amount_minor: c.amount_minor[i] }));
+                let mut amount_minor = c.amount_minor[i];
+                // Applied to its own customer's invoice, a payment is counted in the
+                // invoice's currency: one naming another currency is rejected; one naming
+                // none (read in the default currency) takes the invoice's.
+                if let Some(inv) = invoices.get(pos as usize).filter(|v| v.cust == cust && v.currency != c.currency[i])
+                {
+                    let reject = |field: &str, value: String, reason: String| RejectedRow {
+                        table: "payments".into(),
+                        file: c.file.display().to_string(),
+                        row: c.first_row + i as u64,
+                        field: field.into(),
+                        value,
+                        reason,
+                    };
+                    let invoice = c.invoice_id.value(i).trim();
+                    if c.currency_given[i] {
+                        let (paid, owed) = (c.currency[i].as_str(), inv.currency.as_str());
+                        let why = format!("currency {paid} differs from invoice '{invoice}' ({owed})");
+                        unknown.push(reject("currency", paid.into(), why));
+                        continue;
+                    }
+                    match rescale_minor(amount_minor, c.currency[i].minor_digits(), inv.currency.minor_digits()) {
+                        Some(a) => amount_minor = a,
+                        None => {
+                            let given =
+                                crate::domain::Money { minor: amount_minor, currency: c.currency[i] }.to_major_string();
+                            let owed = inv.currency.as_str();
+                            let why = format!(
+                                "amount has more decimals than {owed} has (invoice '{invoice}', no currency given)"
+                            );
+                            unknown.push(reject("amount", given, why));
+                            continue;
+                        }
+                    }
+                }
+                out.push((cust, PayEvent { pos, date: c.payment_date[i], amount_minor }));
             }
             (out, unknown)
         })?;
@@ -704,6 +740,16 @@ fn no_invoices(table: &str, file: &Path, first_row: u64, i: usize, customer: &st
         value: customer.trim().chars().take(40).collect(),
         reason: "customer_id has no invoice in the data".into(),
     }
+}
+
+/// `minor` in units of `from` decimal digits, in units of `to` digits (None when it
+/// does not come out whole, or overflows).
+fn rescale_minor(minor: i64, from: u32, to: u32) -> Option<i64> {
+    if to >= from {
+        return minor.checked_mul(10_i64.checked_pow(to - from)?);
+    }
+    let d = 10_i64.checked_pow(from - to)?;
+    (minor % d == 0).then_some(minor / d)
 }
 
 /// The key of a row's `invoice_id`, when it has one.

@@ -297,6 +297,55 @@ fn partitioned_tables_are_read_whole_with_their_folder_values() {
     assert!(err.contains("holds no Parquet file"), "{err}");
 }
 
+/// A payment applied to its customer's invoice counts in the invoice's currency: one
+/// naming another currency is rejected, one naming none takes the invoice's (10000.0
+/// read as USD cents becomes 10,000 yen), unless its amount does not fit that currency.
+#[test]
+fn payments_count_in_their_invoices_currency() {
+    let dir = tempfile::tempdir().unwrap();
+    let inv = table(vec![
+        ("invoice_id", strs(&["u1", "j1", "j2"])),
+        ("customer_id", strs(&["A", "A", "A"])),
+        ("invoice_date", dates(&[day("2024-01-01"); 3])),
+        ("due_date", dates(&[day("2024-01-31"); 3])),
+        ("amount", Arc::new(Float64Array::from(vec![100.0, 20000.0, 20000.0])) as ArrayRef),
+        ("currency", strs(&["USD", "JPY", "JPY"])),
+    ]);
+    write_batch(&dir.path().join("invoices.parquet"), &inv).unwrap();
+    let pay = table(vec![
+        ("payment_id", strs(&["p1", "p2", "p3", "p4", "p5"])),
+        ("customer_id", strs(&["A"; 5])),
+        ("invoice_id", strs(&["u1", "u1", "j1", "j2", "j2"])),
+        ("payment_date", dates(&[day("2024-02-01"); 5])),
+        ("amount", Arc::new(Float64Array::from(vec![40.0, 30.0, 10000.0, 0.5, 5000.0])) as ArrayRef),
+        (
+            "currency",
+            Arc::new(StringArray::from(vec![Some("EUR"), Some("USD"), None, Some(""), Some("JPY")])) as ArrayRef,
+        ),
+    ]);
+    write_batch(&dir.path().join("payments.parquet"), &pay).unwrap();
+    let opts = FeatureOptions::default();
+    let h = load_history(dir.path(), day("2024-06-30").unwrap(), &opts.read, &opts.fx).unwrap();
+    let r: Vec<(u64, &str, &str, &str)> =
+        h.rejects.iter().map(|r| (r.row, r.field.as_str(), r.value.as_str(), r.reason.as_str())).collect();
+    assert_eq!(
+        r,
+        vec![
+            (1, "currency", "EUR", "currency EUR differs from invoice 'u1' (USD)"),
+            (4, "amount", "0.50", "amount has more decimals than JPY has (invoice 'j2', no currency given)"),
+        ]
+    );
+    let (sides, _) = h.sides_at(0, h.as_of);
+    let mut paid: Vec<(u64, i64, u16)> =
+        h.invoices_of(0).iter().zip(&sides).map(|(v, s)| (v.key, s.paid_minor, s.n_payments)).collect();
+    paid.sort_unstable();
+    // u1: 30.00 USD; j1: 10,000 yen; j2: 5,000 yen.
+    let mut want =
+        vec![(history::id_key("u1"), 3000, 1), (history::id_key("j1"), 10_000, 1), (history::id_key("j2"), 5_000, 1)];
+    want.sort_unstable();
+    assert_eq!(paid, want);
+}
+
 /// The `holidays` table: dates as text or date32, a row without a readable date
 /// rejected with its row and field, every other row kept whatever its date (the
 /// calendar is published ahead, so later holidays are known at as_of).

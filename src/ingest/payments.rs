@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use arrow_array::StringArray;
+use arrow_array::{Array, StringArray};
 
 use super::columns::{self, NULL_AMOUNT, NULL_DATE};
 use super::invoices::{id_problem, InvoiceReadOptions};
@@ -28,8 +28,11 @@ pub struct PaymentChunk {
     pub payment_date: Vec<i32>,
     /// Amount in minor units of `currency`.
     pub amount_minor: Vec<i64>,
-    /// Currency per row.
+    /// Currency per row (the default currency where the row names none).
     pub currency: Vec<Currency>,
+    /// Whether the row names its currency (else an applied payment is in its
+    /// invoice's currency, see `features::history`).
+    pub currency_given: Vec<bool>,
     /// Whether each row passed validation.
     pub valid: Vec<bool>,
 }
@@ -63,6 +66,13 @@ fn decode(b: &BatchColumns<'_>, default_currency: Currency) -> Result<(PaymentCh
         None => StringArray::new_null(n),
     };
     let (currency, cur_err) = columns::currencies(path, "currency", b.get("currency"), n, default_currency)?;
+    let currency_given = match b.get("currency") {
+        Some(a) => {
+            let s = columns::strings(path, "currency", a)?;
+            (0..n).map(|i| !s.is_null(i) && !s.value(i).is_empty()).collect()
+        }
+        None => vec![false; n],
+    };
     let (payment_date, date_err) = columns::dates(path, "payment_date", col("payment_date"))?;
     let (amount_minor, amt_err) = columns::amounts(path, "amount", col("amount"), &currency)?;
     let mut pr = Problems::new(n);
@@ -91,6 +101,7 @@ fn decode(b: &BatchColumns<'_>, default_currency: Currency) -> Result<(PaymentCh
             payment_date,
             amount_minor,
             currency,
+            currency_given,
             valid,
         },
         rejects,

@@ -812,12 +812,12 @@ impl Service {
             customers: st.ids.iter().cloned().collect(),
             invoice_owner: HashMap::with_capacity(st.open_at.len()),
         };
-        for (id, &(c, _)) in &st.open_at {
-            k.add_invoice(id, &st.ids[c as usize]);
+        for (id, &(c, slot)) in &st.open_at {
+            k.add_invoice(id, &st.ids[c as usize], st.preds[c as usize][slot as usize].currency);
         }
         for e in replayed {
-            if let crate::events::EventBody::Invoice { invoice_id, .. } = &e.body {
-                k.add_invoice(invoice_id, &e.customer_id);
+            if let crate::events::EventBody::Invoice { invoice_id, amount, .. } = &e.body {
+                k.add_invoice(invoice_id, &e.customer_id, amount.currency);
             }
         }
         k
