@@ -346,6 +346,23 @@ fn payments_count_in_their_invoices_currency() {
     assert_eq!(paid, want);
 }
 
+/// A customer listed twice in the master data keeps its first row; the second is
+/// rejected naming the first, not merged over it unseen.
+#[test]
+fn a_customer_listed_twice_keeps_its_first_row() {
+    let dir = tempfile::tempdir().unwrap();
+    hand_written(dir.path());
+    let customers = table(vec![("customer_id", strs(&["A", "B", "A"])), ("collector", strs(&["ann", "bob", "carl"]))]);
+    write_batch(&dir.path().join("customers.parquet"), &customers).unwrap();
+    let opts = FeatureOptions::default();
+    let h = load_history(dir.path(), day("2024-06-30").unwrap(), &opts.read, &opts.fx).unwrap();
+    let r: Vec<(&str, u64, &str, &str)> =
+        h.rejects.iter().map(|r| (r.table.as_str(), r.row, r.value.as_str(), r.reason.as_str())).collect();
+    assert_eq!(r, vec![("customers", 3, "A", "duplicate customer_id (first seen in row 1)")]);
+    let a = h.customers.iter().position(|c| c == "A").unwrap();
+    assert_eq!(h.master[a].collector.as_deref(), Some("ann"));
+}
+
 /// The `holidays` table: dates as text or date32, a row without a readable date
 /// rejected with its row and field, every other row kept whatever its date (the
 /// calendar is published ahead, so later holidays are known at as_of).

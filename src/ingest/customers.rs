@@ -1,5 +1,9 @@
 //! Reading the optional `customers` table (master data, small).
 
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
 use arrow_array::Array;
 
 use super::columns::{self, NULL_AMOUNT};
@@ -27,11 +31,37 @@ pub fn read_customers(
         ColumnSpec { name: "currency", required: false },
         ColumnSpec { name: "collector", required: false },
     ];
-    let (chunks, rejects) = collect(map_batches(source, &specs, |b| decode(b, opts))?)?;
-    Ok((chunks.into_iter().flatten().collect(), rejects))
+    let (chunks, mut rejects) = collect(map_batches(source, &specs, |b| decode(b, opts))?)?;
+    // One row per customer: a later row with the same id is rejected, not merged over
+    // the first (the invoices' rule for their ids).
+    let mut first: HashMap<String, (Arc<PathBuf>, u64)> = HashMap::new();
+    let mut out = Vec::new();
+    for (c, file, row) in chunks.into_iter().flatten() {
+        match first.get(c.customer_id.as_str()) {
+            Some((f, r)) => {
+                let seen = if *f == file { format!("row {r}") } else { format!("row {r} of {}", f.display()) };
+                rejects.push(RejectedRow {
+                    table: "customers".into(),
+                    file: file.display().to_string(),
+                    row,
+                    field: "customer_id".into(),
+                    value: c.customer_id.as_str().chars().take(40).collect(),
+                    reason: format!("duplicate customer_id (first seen in {seen})"),
+                });
+            }
+            None => {
+                first.insert(c.customer_id.as_str().to_string(), (file, row));
+                out.push(c);
+            }
+        }
+    }
+    Ok((out, rejects))
 }
 
-fn decode(b: &BatchColumns<'_>, opts: &InvoiceReadOptions) -> Result<(Vec<Customer>, Vec<RejectedRow>), IngestError> {
+/// A customer row with its file and 1-based row.
+type Located = (Customer, Arc<PathBuf>, u64);
+
+fn decode(b: &BatchColumns<'_>, opts: &InvoiceReadOptions) -> Result<(Vec<Located>, Vec<RejectedRow>), IngestError> {
     let path = b.unit.path.as_path();
     let n = b.rows;
     let ids = columns::strings(path, "customer_id", b.get("customer_id").expect("required column projected"))?;
@@ -61,14 +91,15 @@ fn decode(b: &BatchColumns<'_>, opts: &InvoiceReadOptions) -> Result<(Vec<Custom
             continue;
         }
         let Ok(customer_id) = CustomerId::parse(ids.value(i)) else { continue };
-        out.push(Customer {
+        let c = Customer {
             customer_id,
             name: get(&name, i),
             segment: get(&segment, i),
             country: get(&country, i),
             credit_limit: (limit[i] != NULL_AMOUNT).then(|| Money::from_minor(limit[i], currency[i])),
             collector: get(&collector, i),
-        });
+        };
+        out.push((c, b.unit.path.clone(), b.first_row + i as u64));
     }
     let (_, rejects) = pr.finish("customers", b);
     Ok((out, rejects))
