@@ -32,13 +32,15 @@ pub enum IngestError {
     },
     /// A required table is absent.
     #[error(
-        "required table '{table}' not found in {dir} (expected {table}.parquet or a folder {table}/ of .parquet files)"
+        "required table '{table}' not found in {dir} (expected {table}.parquet or a folder {table}/ of .parquet files){hint}"
     )]
     MissingTable {
         /// The data directory.
         dir: PathBuf,
         /// Table name.
         table: &'static str,
+        /// What was found instead, when something like it was (`; found invoices.csv: …`).
+        hint: String,
     },
     /// A table's folder holds no Parquet file.
     #[error("{folder} holds no Parquet file (looked for *.parquet there and in its subfolders; names starting with '.' or '_' are skipped)")]

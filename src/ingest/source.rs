@@ -61,7 +61,21 @@ impl TableSource {
     /// # Errors
     /// [`IngestError::MissingTable`] when it does not.
     pub fn require(dir: &Path, table: &'static str) -> Result<Self, IngestError> {
-        Self::find(dir, table)?.ok_or_else(|| IngestError::MissingTable { dir: dir.to_path_buf(), table })
+        Self::find(dir, table)?.ok_or_else(|| {
+            // An export in another format next to where the table belongs: say how to
+            // bring it in rather than only that the table is missing.
+            let other = ["csv", "tsv", "txt", "xlsx", "json", "parq", "pq"]
+                .iter()
+                .find(|ext| dir.join(format!("{table}.{ext}")).is_file());
+            let hint = match other.copied() {
+                Some(ext @ ("parq" | "pq")) => format!("; found {table}.{ext}: name it {table}.parquet"),
+                Some(ext) => format!(
+                    "; found {table}.{ext}: `arsight import` reads CSV or Parquet exports with a column mapping into this shape"
+                ),
+                None => String::new(),
+            };
+            IngestError::MissingTable { dir: dir.to_path_buf(), table, hint }
+        })
     }
 
     /// One unit per row group, with the 1-based row number its first row has in its file.
@@ -182,5 +196,15 @@ mod tests {
         assert!(partition_of(f, Path::new("d/invoices/a.parquet")).is_empty());
         assert_eq!(percent_decode("100%"), "100%");
         assert_eq!(percent_decode("a%20b%zz"), "a b%zz");
+    }
+
+    #[test]
+    fn a_missing_table_says_what_was_found_instead() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = TableSource::require(dir.path(), "invoices").unwrap_err().to_string();
+        assert!(err.ends_with("of .parquet files)"), "{err}");
+        std::fs::write(dir.path().join("invoices.csv"), "invoice_id\n").unwrap();
+        let err = TableSource::require(dir.path(), "invoices").unwrap_err().to_string();
+        assert!(err.contains("found invoices.csv: `arsight import`"), "{err}");
     }
 }
