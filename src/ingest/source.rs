@@ -47,7 +47,7 @@ impl TableSource {
             return Ok(None);
         }
         let mut files = Vec::new();
-        walk(&folder, &mut files)?;
+        walk(&folder, &mut files, 0)?;
         if files.is_empty() {
             return Err(IngestError::EmptyTable { folder });
         }
@@ -116,8 +116,11 @@ pub struct Unit {
     pub rows: u64,
 }
 
+/// Partition folders deeper than this are not read (a symlink loop ends here).
+const MAX_DEPTH: usize = 16;
+
 /// Collects the Parquet files under `folder`, descending into subfolders.
-fn walk(folder: &Path, files: &mut Vec<PathBuf>) -> Result<(), IngestError> {
+fn walk(folder: &Path, files: &mut Vec<PathBuf>, depth: usize) -> Result<(), IngestError> {
     let io = |e| IngestError::Io { path: folder.to_path_buf(), source: e };
     for entry in std::fs::read_dir(folder).map_err(io)? {
         let p = entry.map_err(io)?.path();
@@ -129,7 +132,9 @@ fn walk(folder: &Path, files: &mut Vec<PathBuf>) -> Result<(), IngestError> {
             continue;
         }
         if p.is_dir() {
-            walk(&p, files)?;
+            if depth < MAX_DEPTH {
+                walk(&p, files, depth + 1)?;
+            }
         } else if p.extension().is_some_and(|e| e == "parquet") || (p.extension().is_none() && starts_as_parquet(&p)) {
             files.push(p);
         }

@@ -57,17 +57,18 @@ pub enum ServiceError {
     Kpi(#[from] crate::kpi::KpiError),
     /// The loaded data's rejected rows could not be written out.
     #[error(transparent)]
-    Rejects(#[from] crate::ingest::IngestError),
+    Rejects(crate::ingest::IngestError),
 }
 
 /// Writes `rejects` to `path`, or removes `path` when there are none.
 fn write_or_remove_rejects(path: &Path, rejects: &[crate::ingest::RejectedRow]) -> Result<(), ServiceError> {
     if !rejects.is_empty() {
-        return Ok(crate::ingest::write_rejects(path, rejects)?);
+        return crate::ingest::write_rejects(path, rejects).map_err(ServiceError::Rejects);
     }
     match std::fs::remove_file(path) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            Err(crate::ingest::IngestError::Write { path: path.to_path_buf(), reason: format!("removing: {e}") }.into())
+            let reason = format!("removing: {e}");
+            Err(ServiceError::Rejects(crate::ingest::IngestError::Write { path: path.to_path_buf(), reason }))
         }
         _ => Ok(()),
     }
