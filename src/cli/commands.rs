@@ -236,11 +236,16 @@ fn base_rates(fx: Option<&Path>, data: &Path, d: i32) -> Result<FxTable> {
     }
 }
 
+/// Whether `data` has no invoices table at all, so the default sample is generated
+/// there. One that cannot be read fails here rather than have a generated sample
+/// written into someone's data directory.
+fn needs_sample(data: &Path) -> Result<bool> {
+    Ok(TableSource::find(data, "invoices").with_context(|| format!("reading {}", data.display()))?.is_none())
+}
+
 fn serve_cmd(settings: &crate::api::Settings) -> Result<()> {
     let (data, models, as_of) = (settings.data.as_path(), settings.models.as_path(), settings.as_of);
-    // Only when there is no invoices table at all: one that cannot be read fails here
-    // rather than have a generated sample written into someone's data directory.
-    if TableSource::find(data, "invoices").with_context(|| format!("reading {}", data.display()))?.is_none() {
+    if needs_sample(data)? {
         let params = GenerateParams::default();
         say!("no data in {}: generating the default sample (seed {})", data.display(), params.seed);
         generate(data, &params).with_context(|| format!("generating into {}", data.display()))?;
@@ -490,9 +495,7 @@ fn features_cmd(data: &Path, as_of: NaiveDate, out: &Path, opts: &FeatureOptions
 }
 
 fn demo(data: &Path, as_of: NaiveDate, out: &Path) -> Result<()> {
-    // Only when there is no invoices table at all: one that cannot be read fails here
-    // rather than have a generated sample written into someone's data directory.
-    if TableSource::find(data, "invoices").with_context(|| format!("reading {}", data.display()))?.is_none() {
+    if needs_sample(data)? {
         let params = GenerateParams::default();
         say!(
             "no data in {}: generating the default sample ({} customers, {} invoices, seed {})",

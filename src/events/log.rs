@@ -297,7 +297,7 @@ impl Known {
 
     /// The refusal for an event that names an invoice of another customer, or pays one
     /// in another currency than the invoice's.
-    fn owner_conflict(&self, local: &HashMap<u64, (u64, Currency)>, i: usize, e: &Event) -> Option<FieldError> {
+    fn reference_conflict(&self, local: &HashMap<u64, (u64, Currency)>, i: usize, e: &Event) -> Option<FieldError> {
         let id = match &e.body {
             EventBody::Invoice { invoice_id, .. } => Some(invoice_id),
             EventBody::Payment { invoice_id, .. } | EventBody::Activity { invoice_id, .. } => invoice_id.as_ref(),
@@ -419,7 +419,7 @@ fn commit_group(log: &mut EventLog, known: &mut Known, jobs: Vec<Job>, committed
         let mut local_owner: HashMap<u64, (u64, Currency)> = HashMap::new();
         let mut errors = Vec::new();
         for (i, e) in j.events.iter().enumerate() {
-            if let Some(conflict) = known.owner_conflict(&local_owner, i, e) {
+            if let Some(conflict) = known.reference_conflict(&local_owner, i, e) {
                 errors.push(conflict);
                 continue;
             }

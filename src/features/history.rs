@@ -495,41 +495,16 @@ pub fn load_history(dir: &Path, as_of: i32, opts: &InvoiceReadOptions, fx: &FxTa
                     continue;
                 }
                 let pos = linked(&c.invoice_id, i).and_then(|k| lookup.find(cust, k)).unwrap_or(u32::MAX);
-                let mut amount_minor = c.amount_minor[i];
-                // Applied to its own customer's invoice, a payment is counted in the
-                // invoice's currency: one naming another currency is rejected; one naming
-                // none (read in the default currency) takes the invoice's.
-                if let Some(inv) = invoices.get(pos as usize).filter(|v| v.cust == cust && v.currency != c.currency[i])
-                {
-                    let reject = |field: &str, value: String, reason: String| RejectedRow {
-                        table: "payments".into(),
-                        file: c.file.display().to_string(),
-                        row: c.first_row + i as u64,
-                        field: field.into(),
-                        value,
-                        reason,
-                    };
-                    let invoice = c.invoice_id.value(i).trim();
-                    if c.currency_given[i] {
-                        let (paid, owed) = (c.currency[i].as_str(), inv.currency.as_str());
-                        let why = format!("currency {paid} differs from invoice '{invoice}' ({owed})");
-                        unknown.push(reject("currency", paid.into(), why));
-                        continue;
-                    }
-                    match rescale_minor(amount_minor, c.currency[i].minor_digits(), inv.currency.minor_digits()) {
-                        Some(a) => amount_minor = a,
-                        None => {
-                            let given =
-                                crate::domain::Money { minor: amount_minor, currency: c.currency[i] }.to_major_string();
-                            let owed = inv.currency.as_str();
-                            let why = format!(
-                                "amount has more decimals than {owed} has (invoice '{invoice}', no currency given)"
-                            );
-                            unknown.push(reject("amount", given, why));
+                let amount_minor = match invoices.get(pos as usize).filter(|v| v.cust == cust) {
+                    Some(inv) => match in_invoice_currency(&c, i, inv) {
+                        Ok(a) => a,
+                        Err(r) => {
+                            unknown.push(*r);
                             continue;
                         }
-                    }
-                }
+                    },
+                    None => c.amount_minor[i],
+                };
                 out.push((cust, PayEvent { pos, date: c.payment_date[i], amount_minor }));
             }
             (out, unknown)
@@ -732,14 +707,35 @@ impl CustCache {
 /// A payment or activity row whose customer has no invoice anywhere in the data: there
 /// is nothing to apply it to, so it is rejected rather than left out unseen.
 fn no_invoices(table: &str, file: &Path, first_row: u64, i: usize, customer: &str) -> RejectedRow {
-    RejectedRow {
-        table: table.into(),
-        file: file.display().to_string(),
-        row: first_row + i as u64,
-        field: "customer_id".into(),
-        value: customer.trim().chars().take(40).collect(),
-        reason: "customer_id has no invoice in the data".into(),
+    let value = customer.trim().chars().take(40).collect();
+    let reason = "customer_id has no invoice in the data".into();
+    RejectedRow::at(table, file, first_row + i as u64, "customer_id", value, reason)
+}
+
+/// Payment row `i`'s amount in minor units of `inv`, the customer's own invoice it is
+/// applied to: a payment is counted in its invoice's currency. One naming another
+/// currency is rejected; one naming none (read in the default currency) takes the
+/// invoice's, unless its amount does not fit it.
+/// (The reject is boxed: it is the rare path and `RejectedRow` is large.)
+fn in_invoice_currency(c: &crate::ingest::PaymentChunk, i: usize, inv: &Inv) -> Result<i64, Box<RejectedRow>> {
+    let (paid, owed) = (c.currency[i], inv.currency);
+    if paid == owed {
+        return Ok(c.amount_minor[i]);
     }
+    let reject = |field: &str, value: String, reason: String| {
+        Box::new(RejectedRow::at("payments", &c.file, c.first_row + i as u64, field, value, reason))
+    };
+    let invoice = c.invoice_id.value(i).trim();
+    if c.currency_given[i] {
+        let why = format!("currency {} differs from invoice '{invoice}' ({})", paid.as_str(), owed.as_str());
+        return Err(reject("currency", paid.as_str().into(), why));
+    }
+    rescale_minor(c.amount_minor[i], paid.minor_digits(), owed.minor_digits()).ok_or_else(|| {
+        let given = crate::domain::Money { minor: c.amount_minor[i], currency: paid }.to_major_string();
+        let why =
+            format!("amount has more decimals than {} has (invoice '{invoice}', no currency given)", owed.as_str());
+        reject("amount", given, why)
+    })
 }
 
 /// `minor` in units of `from` decimal digits, in units of `to` digits (None when it

@@ -40,14 +40,9 @@ pub fn read_customers(
         match first.get(c.customer_id.as_str()) {
             Some((f, r)) => {
                 let seen = if *f == file { format!("row {r}") } else { format!("row {r} of {}", f.display()) };
-                rejects.push(RejectedRow {
-                    table: "customers".into(),
-                    file: file.display().to_string(),
-                    row,
-                    field: "customer_id".into(),
-                    value: c.customer_id.as_str().chars().take(40).collect(),
-                    reason: format!("duplicate customer_id (first seen in {seen})"),
-                });
+                let value = c.customer_id.as_str().chars().take(40).collect();
+                let reason = format!("duplicate customer_id (first seen in {seen})");
+                rejects.push(RejectedRow::at("customers", &file, row, "customer_id", value, reason));
             }
             None => {
                 first.insert(c.customer_id.as_str().to_string(), (file, row));

@@ -82,20 +82,17 @@ where
     // Columns the file lacks but its partition folders give (`currency=EUR/`).
     let mut from_folders = Vec::new();
     for spec in columns {
-        match schema.index_of(spec.name) {
-            Ok(i) => {
+        match (schema.index_of(spec.name), unit.partition.iter().find(|(k, _)| k == spec.name)) {
+            (Ok(i), _) => {
                 wanted.push(i);
                 names.push(spec.name);
             }
-            Err(_) if unit.partition.iter().any(|(k, _)| k == spec.name) => {
-                let v = unit.partition.iter().find(|(k, _)| k == spec.name).and_then(|(_, v)| v.as_deref());
-                from_folders.push((spec.name, v));
-            }
-            Err(_) if spec.required => {
+            (Err(_), Some((_, v))) => from_folders.push((spec.name, v.as_deref())),
+            (Err(_), None) if spec.required => {
                 let present = schema.fields().iter().map(|f| f.name().as_str()).collect::<Vec<_>>().join(", ");
                 return Err(IngestError::MissingColumn { path: path.clone(), column: spec.name.to_string(), present });
             }
-            Err(_) => {}
+            (Err(_), None) => {}
         }
     }
     let mask = ProjectionMask::roots(builder.parquet_schema(), wanted.iter().copied());

@@ -25,6 +25,13 @@ pub struct RejectedRow {
     pub reason: String,
 }
 
+impl RejectedRow {
+    /// A rejected row of `table` in `file` (its 1-based data row).
+    pub fn at(table: &str, file: &Path, row: u64, field: &str, value: String, reason: String) -> Self {
+        RejectedRow { table: table.into(), file: file.display().to_string(), row, field: field.into(), value, reason }
+    }
+}
+
 /// Writes rejects as CSV (`table,file,row,field,value,reason`) through a temp file and
 /// rename, so a crash never leaves a half-written file.
 ///
