@@ -519,33 +519,42 @@ pub fn load_history(dir: &Path, as_of: i32, opts: &InvoiceReadOptions, fx: &FxTa
     }
 
     if let Some(src) = TableSource::find(dir, "activities")? {
-        let (parts, rj) = read_activities(&src, |c| {
-            let mut out = Vec::new();
-            let mut unknown = Vec::new();
+        let (mut parts, rj) = read_activities(&src, |c| {
+            let mut part = ActPart { file: c.file.clone(), first_row: c.first_row, ..ActPart::default() };
             let mut cache = CustCache::default();
             for i in 0..c.valid.len() {
                 if !c.valid[i] {
                     continue;
                 }
                 let Some(cust) = cache.named(&index, &later, c.customer_id.value(i)).unwrap_or_else(|| {
-                    unknown.push(no_invoices("activities", &c.file, c.first_row, i, c.customer_id.value(i)));
+                    part.unknown.push(no_invoices("activities", &c.file, c.first_row, i, c.customer_id.value(i)));
                     None
                 }) else {
                     continue;
                 };
-                if c.date[i] > as_of {
-                    continue;
+                let kept = c.date[i] <= as_of;
+                if let Some(k) = linked(&c.activity_id, i) {
+                    let slot = if kept { part.events.len() as u32 } else { u32::MAX };
+                    part.ids.push((k, i as u32, slot));
                 }
-                let pos = linked(&c.invoice_id, i).and_then(|k| lookup.find(cust, k)).unwrap_or(u32::MAX);
-                out.push((cust, ActEvent { pos, date: c.date[i], promised: c.promised_date[i], kind: c.kind[i] }));
+                if kept {
+                    let pos = linked(&c.invoice_id, i).and_then(|k| lookup.find(cust, k)).unwrap_or(u32::MAX);
+                    part.events
+                        .push((cust, ActEvent { pos, date: c.date[i], promised: c.promised_date[i], kind: c.kind[i] }));
+                }
             }
-            (out, unknown)
+            if !part.ids.is_empty() {
+                part.id_text = Some(c.activity_id);
+            }
+            part
         })?;
         rejects.extend(rj);
-        let (parts, unknown): (Vec<_>, Vec<_>) = parts.into_iter().unzip();
-        rejects.extend(unknown.into_iter().flatten());
+        for p in &mut parts {
+            rejects.append(&mut p.unknown);
+        }
+        rejects.extend(drop_repeated_activities(&mut parts));
         stage("activities read");
-        (h.activities, h.act_offsets) = group_by_customer(parts, n_cust);
+        (h.activities, h.act_offsets) = group_by_customer(parts.into_iter().map(|p| p.events).collect(), n_cust);
     } else {
         h.act_offsets = vec![0; n_cust + 1];
     }
@@ -575,6 +584,79 @@ pub fn load_history(dir: &Path, as_of: i32, opts: &InvoiceReadOptions, fx: &FxTa
     h.rejects = rejects;
     h.unknown_currencies = fx.unknown_seen();
     Ok(h)
+}
+
+/// The accepted activities of one batch.
+#[derive(Default)]
+struct ActPart {
+    file: Arc<PathBuf>,
+    first_row: u64,
+    /// `(customer, event)` for activities dated on or before as_of.
+    events: Vec<(u32, ActEvent)>,
+    /// Rows naming a customer with no invoice.
+    unknown: Vec<RejectedRow>,
+    /// `(activity_id key, row in batch, index in events or u32::MAX when after as_of)`
+    /// of accepted rows that carry an id, in row order.
+    ids: Vec<(u64, u32, u32)>,
+    /// The batch's `activity_id` column, kept to name a repeated id.
+    id_text: Option<arrow_array::StringArray>,
+}
+
+/// An activity id seen again (a re-exported, overlapping file) would count one call or
+/// reminder twice: the first row in file order is kept and later ones are rejected
+/// naming it. Every accepted row takes part, whatever its date, so the rejects do not
+/// depend on the as-of date.
+fn drop_repeated_activities(parts: &mut [ActPart]) -> Vec<RejectedRow> {
+    let mut all: Vec<(u64, u32, u32)> = parts
+        .iter()
+        .enumerate()
+        .flat_map(|(p, part)| part.ids.iter().map(move |&(k, row, _)| (k, p as u32, row)))
+        .collect();
+    all.par_sort_unstable();
+    let mut rejects = Vec::new();
+    let mut drop: Vec<(u32, u32)> = Vec::new();
+    for group in all.chunk_by(|a, b| a.0 == b.0).filter(|g| g.len() > 1) {
+        let (_, p0, r0) = group[0];
+        let first = &parts[p0 as usize];
+        let first_row = first.first_row + u64::from(r0);
+        for &(_, p, row) in &group[1..] {
+            let part = &parts[p as usize];
+            let seen = if part.file == first.file {
+                format!("row {first_row}")
+            } else {
+                format!("row {first_row} of {}", first.file.display())
+            };
+            let text = part.id_text.as_ref().map_or("", |t| t.value(row as usize));
+            let value = text.trim().chars().take(40).collect();
+            let reason = format!("duplicate activity_id (first seen in {seen})");
+            rejects.push(RejectedRow::at(
+                "activities",
+                &part.file,
+                part.first_row + u64::from(row),
+                "activity_id",
+                value,
+                reason,
+            ));
+            drop.push((p, row));
+        }
+    }
+    drop.sort_unstable();
+    for d in drop.chunk_by(|a, b| a.0 == b.0) {
+        let part = &mut parts[d[0].0 as usize];
+        let mut gone: Vec<u32> = d
+            .iter()
+            .filter_map(|&(_, row)| part.ids.binary_search_by_key(&row, |e| e.1).ok().map(|j| part.ids[j].2))
+            .filter(|&slot| slot != u32::MAX)
+            .collect();
+        gone.sort_unstable();
+        let mut k = 0u32;
+        part.events.retain(|_| {
+            k += 1;
+            gone.binary_search(&(k - 1)).is_err()
+        });
+    }
+    rejects.sort_by(|a, b| (&a.file, a.row).cmp(&(&b.file, b.row)));
+    rejects
 }
 
 /// Stable counting sort of `(customer, event)` parts into grouped events + offsets.

@@ -252,6 +252,64 @@ fn promises_dated_before_they_were_made_are_rejected() {
     assert_eq!(h.activities.len(), 3);
 }
 
+/// A re-exported, overlapping activities file repeats activity ids: the first row in
+/// file order is kept and each later one is rejected naming it, in the same file or
+/// another, whatever its date; rows without an id cannot be told apart and are kept.
+#[test]
+fn repeated_activity_ids_are_counted_once() {
+    let dir = tempfile::tempdir().unwrap();
+    hand_written(dir.path());
+    let acts = dir.path().join("activities");
+    std::fs::create_dir(&acts).unwrap();
+    let first = table(vec![
+        ("activity_id", strs(&["x1", "x2", "x3"])),
+        ("customer_id", strs(&["A", "A", "A"])),
+        ("invoice_id", strs(&["a4", "a4", "a4"])),
+        ("date", dates(&[day("2024-05-25"), day("2024-05-26"), day("2024-08-01")])),
+        ("kind", strs(&["reminder_email", "call", "call"])),
+    ]);
+    write_batch(&acts.join("a.parquet"), &first).unwrap();
+    let ids: ArrayRef = Arc::new(StringArray::from(vec![Some("x2"), Some(" x3"), Some("x4"), Some("x4"), None, None]));
+    let second = table(vec![
+        ("activity_id", ids),
+        ("customer_id", strs(&["A"; 6])),
+        ("invoice_id", strs(&["a4"; 6])),
+        (
+            "date",
+            dates(&[
+                day("2024-05-26"),
+                day("2024-08-01"),
+                day("2024-06-01"),
+                day("2024-06-01"),
+                day("2024-06-02"),
+                day("2024-06-02"),
+            ]),
+        ),
+        ("kind", strs(&["call", "call", "reminder_email", "reminder_email", "note", "note"])),
+    ]);
+    write_batch(&acts.join("b.parquet"), &second).unwrap();
+    let opts = FeatureOptions::default();
+    let a_file = acts.join("a.parquet").display().to_string();
+    let want = vec![
+        (1, "x2".to_string(), format!("duplicate activity_id (first seen in row 2 of {a_file})")),
+        (2, "x3".to_string(), format!("duplicate activity_id (first seen in row 3 of {a_file})")),
+        (4, "x4".to_string(), "duplicate activity_id (first seen in row 3)".to_string()),
+    ];
+    for (as_of, kept) in [("2024-06-30", 5), ("2024-09-30", 6)] {
+        let h = load_history(dir.path(), day(as_of).unwrap(), &opts.read, &opts.fx).unwrap();
+        let r: Vec<(u64, String, String)> =
+            h.rejects.iter().map(|r| (r.row, r.value.clone(), r.reason.clone())).collect();
+        assert_eq!(r, want, "as of {as_of}");
+        assert!(h.rejects.iter().all(|r| r.table == "activities" && r.field == "activity_id"));
+        assert!(h.rejects.iter().all(|r| r.file.ends_with("b.parquet")));
+        assert_eq!(h.activities.len(), kept, "as of {as_of}");
+    }
+    // Reminders (calls count) by the as-of date: x1, x2 and x4 once each, not five.
+    let set = build_features(dir.path(), d("2024-06-30"), &opts).unwrap();
+    let reminders = set.customers.column("n_reminders").map(|c| c[0]);
+    assert_eq!(reminders, Some(3.0));
+}
+
 /// A Hive-style partitioned table (as Spark, pyarrow and DuckDB write one): the files
 /// of every partition folder are read, a column the files lack comes from the folder
 /// name, markers and hidden files are skipped, and Hive's extensionless files count.

@@ -20,6 +20,8 @@ pub struct ActivityChunk {
     pub file: Arc<PathBuf>,
     /// 1-based row (in `file`) of the chunk's first row.
     pub first_row: u64,
+    /// `activity_id`, null when the file has no such column or the row none.
+    pub activity_id: StringArray,
     /// `customer_id`.
     pub customer_id: StringArray,
     /// `invoice_id`, null when the activity concerns the account.
@@ -43,6 +45,7 @@ pub fn read_activities<T: Send>(
     f: impl Fn(ActivityChunk) -> T + Sync,
 ) -> Result<(Vec<T>, Vec<RejectedRow>), IngestError> {
     let specs = [
+        ColumnSpec { name: "activity_id", required: false },
         ColumnSpec { name: "customer_id", required: true },
         ColumnSpec { name: "invoice_id", required: false },
         ColumnSpec { name: "date", required: true },
@@ -57,10 +60,12 @@ fn decode(b: &BatchColumns<'_>) -> Result<(ActivityChunk, Vec<RejectedRow>), Ing
     let n = b.rows;
     let col = |name: &str| b.get(name).expect("required column projected");
     let customer_id = columns::strings(path, "customer_id", col("customer_id"))?;
-    let invoice_id = match b.get("invoice_id") {
-        Some(a) => columns::strings(path, "invoice_id", a)?,
-        None => StringArray::new_null(n),
+    let optional_text = |name: &str| match b.get(name) {
+        Some(a) => columns::strings(path, name, a),
+        None => Ok(StringArray::new_null(n)),
     };
+    let activity_id = optional_text("activity_id")?;
+    let invoice_id = optional_text("invoice_id")?;
     let (date, date_err) = columns::dates(path, "date", col("date"))?;
     let (promised_date, prom_err) = match b.get("promised_date") {
         Some(a) => columns::dates(path, "promised_date", a)?,
@@ -98,6 +103,7 @@ fn decode(b: &BatchColumns<'_>) -> Result<(ActivityChunk, Vec<RejectedRow>), Ing
         ActivityChunk {
             file: b.unit.path.clone(),
             first_row: b.first_row,
+            activity_id,
             customer_id,
             invoice_id,
             date,
