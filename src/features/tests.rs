@@ -252,6 +252,36 @@ fn promises_dated_before_they_were_made_are_rejected() {
     assert_eq!(h.activities.len(), 3);
 }
 
+/// pandas writes an integer id column with a gap as floats (`7.0`, NaN): its ids name
+/// the same customers as another table's integers, and the gap is a rejected row.
+#[test]
+fn float_customer_ids_join_integer_ids_of_other_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    let ids: ArrayRef = Arc::new(Float64Array::from(vec![7.0, 7.0, f64::NAN]));
+    let invoices = table(vec![
+        ("invoice_id", strs(&["i1", "i2", "i3"])),
+        ("customer_id", ids),
+        ("invoice_date", dates(&[day("2024-01-01"), day("2024-05-01"), day("2024-05-01")])),
+        ("due_date", dates(&[day("2024-01-31"), day("2024-05-31"), day("2024-05-31")])),
+        ("amount", Arc::new(Float64Array::from(vec![10.0, 20.0, 30.0])) as ArrayRef),
+    ]);
+    write_batch(&dir.path().join("invoices.parquet"), &invoices).unwrap();
+    let payments = table(vec![
+        ("payment_id", strs(&["p1"])),
+        ("customer_id", Arc::new(arrow_array::Int64Array::from(vec![7_i64])) as ArrayRef),
+        ("invoice_id", strs(&["i1"])),
+        ("payment_date", dates(&[day("2024-02-05")])),
+        ("amount", Arc::new(Float64Array::from(vec![10.0])) as ArrayRef),
+    ]);
+    write_batch(&dir.path().join("payments.parquet"), &payments).unwrap();
+    let opts = FeatureOptions::default();
+    let h = load_history(dir.path(), day("2024-06-30").unwrap(), &opts.read, &opts.fx).unwrap();
+    assert_eq!(h.customers, vec!["7"]);
+    let r: Vec<(&str, u64, &str)> = h.rejects.iter().map(|r| (r.table.as_str(), r.row, r.field.as_str())).collect();
+    assert_eq!(r, vec![("invoices", 3, "customer_id")], "{:?}", h.rejects);
+    assert_eq!(h.payments.len(), 1, "the payment names customer 7");
+}
+
 /// A re-exported, overlapping activities file repeats activity ids: the first row in
 /// file order is kept and each later one is rejected naming it, in the same file or
 /// another, whatever its date; rows without an id cannot be told apart and are kept.

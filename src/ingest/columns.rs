@@ -40,20 +40,38 @@ fn is_stringish(dt: &DataType) -> bool {
 
 /// The column as a `Utf8` array (dictionary, large and view strings are cast).
 ///
+/// Numbers are accepted too, for numeric ids, and printed: integers as they are, and
+/// whole floats and decimals without a fraction, so the `1234.0` pandas writes for an
+/// integer id column with a gap (it turns such a column into floats) names the same
+/// customer as another table's `1234`. NaN is null.
+///
 /// # Errors
-/// [`IngestError::ColumnType`] unless the column holds strings (integers are accepted
-/// too and printed, for numeric ids).
+/// [`IngestError::ColumnType`] unless the column holds strings or numbers.
 pub fn strings(path: &Path, column: &str, arr: &ArrayRef) -> Result<StringArray, IngestError> {
     let dt = arr.data_type();
-    let ok = is_stringish(dt) || matches!(dt, DataType::Int32 | DataType::Int64 | DataType::UInt32 | DataType::UInt64);
-    if !ok {
-        return Err(type_error(path, column, dt, "utf8 (or an integer id)"));
+    let decimal = matches!(dt, DataType::Decimal128(..) | DataType::Decimal256(..));
+    if !(is_stringish(dt) || dt.is_integer() || dt.is_floating() || decimal) {
+        return Err(type_error(path, column, dt, "utf8 (or a numeric id)"));
     }
     if *dt == DataType::Utf8 {
         return Ok(arr.as_string::<i32>().clone());
     }
+    if dt.is_floating() {
+        let f = arrow_cast::cast(arr, &DataType::Float64).map_err(|_| type_error(path, column, dt, "utf8"))?;
+        // `{}` prints a whole f64 without its ".0" (1234.0 as "1234").
+        let text = f.as_primitive::<Float64Type>().iter().map(|v| v.filter(|x| !x.is_nan()).map(|x| x.to_string()));
+        return Ok(text.collect());
+    }
     let cast = arrow_cast::cast(arr, &DataType::Utf8).map_err(|_| type_error(path, column, dt, "utf8"))?;
-    Ok(cast.as_string::<i32>().clone())
+    let text = cast.as_string::<i32>();
+    if decimal {
+        let whole = |v: &str| match v.split_once('.') {
+            Some((w, f)) if f.bytes().all(|b| b == b'0') => w.to_string(),
+            _ => v.to_string(),
+        };
+        return Ok(text.iter().map(|v| v.map(whole)).collect());
+    }
+    Ok(text.clone())
 }
 
 /// Dates as days since 1970-01-01 ([`NULL_DATE`] for null) plus unparseable cells.
@@ -358,6 +376,28 @@ mod tests {
         assert_eq!(errs[0].0, 2);
         let d: ArrayRef = Arc::new(Decimal128Array::from(vec![123456_i128]).with_precision_and_scale(20, 4).unwrap());
         assert_eq!(amounts(p(), "amount", &d, &[Currency::USD]).unwrap().0, vec![1235]);
+    }
+
+    #[test]
+    fn numeric_id_columns_print_whole_numbers_as_integers() {
+        let f: ArrayRef =
+            Arc::new(Float64Array::from(vec![Some(1234.0), None, Some(f64::NAN), Some(12.5), Some(-0.0)]));
+        let s = strings(p(), "customer_id", &f).unwrap();
+        let got: Vec<Option<&str>> = s.iter().collect();
+        assert_eq!(got, vec![Some("1234"), None, None, Some("12.5"), Some("-0")]);
+        let d: ArrayRef = Arc::new(
+            Decimal128Array::from(vec![Some(123_400_i128), Some(123_450), None])
+                .with_precision_and_scale(20, 2)
+                .unwrap(),
+        );
+        let got: Vec<Option<String>> =
+            strings(p(), "customer_id", &d).unwrap().iter().map(|v| v.map(String::from)).collect();
+        assert_eq!(got, vec![Some("1234".into()), Some("1234.50".into()), None]);
+        let i: ArrayRef = Arc::new(arrow_array::Int16Array::from(vec![7_i16]));
+        assert_eq!(strings(p(), "customer_id", &i).unwrap().value(0), "7");
+        let b: ArrayRef = Arc::new(arrow_array::BooleanArray::from(vec![true]));
+        let e = strings(p(), "customer_id", &b).unwrap_err().to_string();
+        assert!(e.contains("customer_id") && e.contains("numeric id"), "{e}");
     }
 
     #[test]
