@@ -256,6 +256,8 @@ struct ChunkOut {
     /// Customers of this chunk's invoices issued after the as-of date (payments and
     /// activities may name them before their first invoice).
     later: Vec<String>,
+    /// `updated_at` per row of the chunk, when the file has it.
+    updated: Option<Vec<i64>>,
 }
 
 /// Keeps in `slot` the non-empty `value` dated `day` when it is at least as recent
@@ -335,7 +337,16 @@ pub fn load_history(dir: &Path, as_of: i32, opts: &InvoiceReadOptions, fx: &FxTa
             });
         }
         let later = later.into_iter().map(str::to_string).collect();
-        ChunkOut { file: c.file.clone(), first_row: c.first_row, customers, countries, rows, open, later }
+        ChunkOut {
+            file: c.file.clone(),
+            first_row: c.first_row,
+            customers,
+            countries,
+            rows,
+            open,
+            later,
+            updated: c.updated_at,
+        }
     })?;
 
     stage("invoices read");
@@ -369,6 +380,9 @@ pub fn load_history(dir: &Path, as_of: i32, opts: &InvoiceReadOptions, fx: &FxTa
         open.append(&mut ch.open);
         chunk_meta.push((ch.file.clone(), ch.first_row));
     }
+    // Versions of an invoice are told apart by `updated_at` when any file has it.
+    let updated: Vec<Option<Vec<i64>>> = chunks.iter_mut().map(|ch| ch.updated.take()).collect();
+    let versioned = updated.iter().any(Option::is_some);
 
     // Group by customer with a stable counting sort straight from the chunks, then
     // order each customer's invoices by date.
@@ -397,30 +411,34 @@ pub fn load_history(dir: &Path, as_of: i32, opts: &InvoiceReadOptions, fx: &FxTa
         .into_par_iter()
         .for_each(|s| s.sort_unstable_by_key(|r| (r.invoice_date, r.due_date, r.key, r.origin)));
 
-    // Duplicate invoice ids: keep the first in file order, reject the others.
+    // Duplicate invoice ids: keep the first in file order, reject the others. With
+    // `updated_at` the rows are versions of one invoice (monthly exports, incremental
+    // extracts): see `merge_versions`.
     let mut global: Vec<(u64, u32)> = invoices.par_iter().enumerate().map(|(i, r)| (r.key, i as u32)).collect();
     global.par_sort_unstable();
     let mut dups: Vec<u32> = Vec::new();
-    let mut i = 0;
-    while i < global.len() {
-        let mut j = i + 1;
-        while j < global.len() && global[j].0 == global[i].0 {
-            j += 1;
+    let mut superseded: Vec<u32> = Vec::new();
+    for group in global.chunk_by(|a, b| a.0 == b.0).filter(|g| g.len() > 1) {
+        if versioned {
+            superseded.extend(merge_versions(&mut invoices, group.iter().map(|e| e.1), &updated));
+            continue;
         }
-        if j - i > 1 {
-            let group = &global[i..j];
-            let keep = group.iter().min_by_key(|e| invoices[e.1 as usize].origin).map(|e| e.1);
-            dups.extend(group.iter().map(|e| e.1).filter(|p| Some(*p) != keep));
-        }
-        i = j;
+        let keep = group.iter().min_by_key(|e| invoices[e.1 as usize].origin).map(|e| e.1);
+        dups.extend(group.iter().map(|e| e.1).filter(|p| Some(*p) != keep));
     }
+    if !superseded.is_empty() {
+        tracing::info!(rows = superseded.len(), "older versions of invoices superseded by updated_at");
+    }
+    let mut found: Vec<(u32, u32, u32)> = Vec::new();
+    for &p in &dups {
+        let r = &invoices[p as usize];
+        found.push((r.origin.0, r.origin.1, r.open_slot));
+    }
+    dups.append(&mut superseded);
     if !dups.is_empty() {
         let mut is_dup = vec![false; invoices.len()];
-        let mut found: Vec<(u32, u32, u32)> = Vec::new();
         for &p in &dups {
             is_dup[p as usize] = true;
-            let r = &invoices[p as usize];
-            found.push((r.origin.0, r.origin.1, r.open_slot));
         }
         found.sort_unstable();
         for (ci, row, slot) in found {
@@ -584,6 +602,37 @@ pub fn load_history(dir: &Path, as_of: i32, opts: &InvoiceReadOptions, fx: &FxTa
     h.rejects = rejects;
     h.unknown_currencies = fx.unknown_seen();
     Ok(h)
+}
+
+/// Merges the rows of one invoice id read from a table with `updated_at`: they are
+/// versions of the invoice, not mistakes. The invoice keeps its first version's terms
+/// (customer, dates, amount: what was known when it was issued, so a due date moved
+/// later does not reach back to earlier as-of dates) and takes its settlement from
+/// the newest version, the one with the latest `updated_at` (the later file row on a
+/// tie; a row without one is the oldest). Returns the positions of the other rows.
+fn merge_versions(invoices: &mut [Inv], group: impl Iterator<Item = u32>, updated: &[Option<Vec<i64>>]) -> Vec<u32> {
+    let stamp = |r: &Inv| {
+        let at = updated[r.origin.0 as usize]
+            .as_ref()
+            .map_or(crate::ingest::columns::NULL_INSTANT, |u| u[r.origin.1 as usize]);
+        (at, r.origin)
+    };
+    let mut rows: Vec<u32> = group.collect();
+    rows.sort_by_key(|&p| stamp(&invoices[p as usize]));
+    let (first, newest) = (rows[0] as usize, rows[rows.len() - 1] as usize);
+    let latest = invoices[newest];
+    let kept = &mut invoices[first];
+    kept.paid_date = latest.paid_date;
+    kept.paid_minor = if latest.currency == kept.currency { latest.paid_minor } else { NULL_AMOUNT };
+    // The open slot names the invoice (its id and extra inputs): the first version's
+    // when it was open, else the newest's.
+    kept.open_slot = match (latest.paid_date == OPEN, kept.open_slot) {
+        (false, _) => u32::MAX,
+        (true, u32::MAX) => latest.open_slot,
+        (true, own) => own,
+    };
+    rows.remove(0);
+    rows
 }
 
 /// The accepted activities of one batch.

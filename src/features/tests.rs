@@ -385,6 +385,71 @@ fn partitioned_tables_are_read_whole_with_their_folder_values() {
     assert!(err.contains("holds no Parquet file"), "{err}");
 }
 
+/// Monthly exports of the whole invoice table, one folder per export named by its
+/// `updated_at`: the rows of one invoice are its versions, not duplicates. It keeps
+/// the terms of its first version (a due date moved later does not reach back) and
+/// the settlement of its newest; nothing is rejected. Without `updated_at` the same
+/// files are duplicates, rejected as before.
+#[test]
+fn monthly_exports_with_updated_at_are_versions_of_each_invoice() {
+    let snapshot = |ids: &[&str], due: &[Option<i32>], paid: &[Option<i32>]| {
+        let n = ids.len();
+        let issued = |id: &&str| if *id == "i3" { day("2024-02-15") } else { day("2024-01-05") };
+        table(vec![
+            ("invoice_id", strs(ids)),
+            ("customer_id", strs(&vec!["A"; n])),
+            ("invoice_date", dates(&ids.iter().map(issued).collect::<Vec<_>>())),
+            ("due_date", dates(due)),
+            ("amount", Arc::new(Float64Array::from(vec![100.0; n])) as ArrayRef),
+            ("paid_date", dates(paid)),
+        ])
+    };
+    let (feb4, mar5, mar16) = (day("2024-02-04"), day("2024-03-05"), day("2024-03-16"));
+    let exports = [
+        ("2024-01-31", snapshot(&["i1", "i2"], &[feb4, feb4], &[None, None])),
+        // i1's due date was moved (after it was issued) and it was paid.
+        ("2024-02-29", snapshot(&["i1", "i2", "i3"], &[mar5, feb4, mar16], &[day("2024-02-20"), None, None])),
+        ("2024-03-31", snapshot(&["i2", "i3"], &[feb4, mar16], &[day("2024-03-10"), None])),
+    ];
+    let versioned = tempfile::tempdir().unwrap();
+    let plain = tempfile::tempdir().unwrap();
+    for (at, batch) in &exports {
+        let folder = versioned.path().join(format!("invoices/updated_at={at}"));
+        std::fs::create_dir_all(&folder).unwrap();
+        write_batch(&folder.join("part-0.parquet"), batch).unwrap();
+        let flat = plain.path().join("invoices");
+        std::fs::create_dir_all(&flat).unwrap();
+        write_batch(&flat.join(format!("{at}.parquet")), batch).unwrap();
+    }
+    let opts = FeatureOptions::default();
+    let seen = |dir: &Path, as_of: &str| {
+        let h = load_history(dir, day(as_of).unwrap(), &opts.read, &opts.fx).unwrap();
+        let mut v: Vec<(u64, i32, i32)> = h.invoices.iter().map(|i| (i.key, i.due_date, i.paid_date)).collect();
+        v.sort_unstable();
+        (v, h.rejects.len())
+    };
+    let key = history::id_key;
+    let want = |rows: &[(&str, Option<i32>, Option<i32>)]| {
+        let mut v: Vec<(u64, i32, i32)> =
+            rows.iter().map(|(id, due, paid)| (key(id), due.unwrap(), paid.unwrap_or(history::OPEN))).collect();
+        v.sort_unstable();
+        v
+    };
+    assert_eq!(
+        seen(versioned.path(), "2024-03-31"),
+        (want(&[("i1", feb4, day("2024-02-20")), ("i2", feb4, day("2024-03-10")), ("i3", mar16, None)]), 0)
+    );
+    // At an earlier date the newest version's later settlement is not yet known.
+    assert_eq!(
+        seen(versioned.path(), "2024-02-25"),
+        (want(&[("i1", feb4, day("2024-02-20")), ("i2", feb4, None), ("i3", mar16, None)]), 0)
+    );
+    // The same files without updated_at: the first row wins and the others are rejected.
+    let (rows, rejected) = seen(plain.path(), "2024-03-31");
+    assert_eq!(rows, want(&[("i1", feb4, None), ("i2", feb4, None), ("i3", mar16, None)]));
+    assert_eq!(rejected, 4, "i1 and i3 once, i2 twice");
+}
+
 /// A payment applied to its customer's invoice counts in the invoice's currency: one
 /// naming another currency is rejected, one naming none takes the invoice's (10000.0
 /// read as USD cents becomes 10,000 yen), unless its amount does not fit that currency.

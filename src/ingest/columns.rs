@@ -125,6 +125,88 @@ pub fn dates(path: &Path, column: &str, arr: &ArrayRef) -> Result<(Vec<i32>, Vec
     Ok((out, errors))
 }
 
+/// Sentinel for a null instant in [`instants`]: older than any real one.
+pub const NULL_INSTANT: i64 = i64::MIN;
+
+/// Instants as microseconds since 1970-01-01 00:00 ([`NULL_INSTANT`] for null), for
+/// ordering versions of a row: a date is its midnight, a timestamp its own instant
+/// (whatever its zone), text ISO-8601 with or without a time of day or an offset.
+///
+/// # Errors
+/// [`IngestError::ColumnType`] unless the column is a date, timestamp or text.
+pub fn instants(path: &Path, column: &str, arr: &ArrayRef) -> Result<(Vec<i64>, Vec<CellError>), IngestError> {
+    use arrow_array::types::{
+        Date64Type, TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType,
+    };
+    use arrow_schema::TimeUnit;
+    const DAY: i64 = 86_400_000_000;
+    let dt = arr.data_type();
+    let each =
+        |f: &dyn Fn(usize) -> i64| (0..arr.len()).map(|i| if arr.is_null(i) { NULL_INSTANT } else { f(i) }).collect();
+    let mut errors = Vec::new();
+    let out = match dt {
+        DataType::Date32 => {
+            let a = arr.as_primitive::<Date32Type>();
+            each(&|i| i64::from(a.value(i)) * DAY)
+        }
+        DataType::Date64 => {
+            let a = arr.as_primitive::<Date64Type>();
+            each(&|i| a.value(i).saturating_mul(1000))
+        }
+        DataType::Timestamp(TimeUnit::Second, _) => {
+            let a = arr.as_primitive::<TimestampSecondType>();
+            each(&|i| a.value(i).saturating_mul(1_000_000))
+        }
+        DataType::Timestamp(TimeUnit::Millisecond, _) => {
+            let a = arr.as_primitive::<TimestampMillisecondType>();
+            each(&|i| a.value(i).saturating_mul(1000))
+        }
+        DataType::Timestamp(TimeUnit::Microsecond, _) => {
+            let a = arr.as_primitive::<TimestampMicrosecondType>();
+            each(&|i| a.value(i))
+        }
+        DataType::Timestamp(TimeUnit::Nanosecond, _) => {
+            let a = arr.as_primitive::<TimestampNanosecondType>();
+            each(&|i| a.value(i).div_euclid(1000))
+        }
+        dt if is_stringish(dt) => {
+            let s = strings(path, column, arr)?;
+            (0..s.len())
+                .map(|i| {
+                    if s.is_null(i) || s.value(i).trim().is_empty() {
+                        return NULL_INSTANT;
+                    }
+                    parse_instant(s.value(i)).unwrap_or_else(|| {
+                        let reason = "should be an ISO-8601 date or date and time (2024-01-31, 2024-01-31T17:05:00Z)";
+                        errors.push((i, s.value(i).to_string(), reason.to_string()));
+                        NULL_INSTANT
+                    })
+                })
+                .collect()
+        }
+        _ => return Err(type_error(path, column, dt, "date32, date64, timestamp or ISO-8601 text")),
+    };
+    Ok((out, errors))
+}
+
+/// ISO-8601 text as microseconds since the epoch: with an offset it is that instant,
+/// without one the wall-clock time as if UTC, a bare date its midnight.
+fn parse_instant(text: &str) -> Option<i64> {
+    let t = text.trim();
+    if let Ok(d) = chrono::DateTime::parse_from_rfc3339(t) {
+        return Some(d.timestamp_micros());
+    }
+    for f in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"] {
+        if let Ok(d) = chrono::NaiveDateTime::parse_from_str(t, f) {
+            return Some(d.and_utc().timestamp_micros());
+        }
+    }
+    if t.len() > 10 {
+        return None;
+    }
+    parse_date_flexible(t).map(|d| i64::from(days_from_date(d)) * 86_400_000_000)
+}
+
 /// Currency codes per row, `default` where the column is absent or null.
 ///
 /// # Errors
@@ -398,6 +480,27 @@ mod tests {
         let b: ArrayRef = Arc::new(arrow_array::BooleanArray::from(vec![true]));
         let e = strings(p(), "customer_id", &b).unwrap_err().to_string();
         assert!(e.contains("customer_id") && e.contains("numeric id"), "{e}");
+    }
+
+    #[test]
+    fn instants_order_dates_timestamps_and_text_alike() {
+        let day = 86_400_000_000_i64 * i64::from(days_from_date(chrono::NaiveDate::from_ymd_opt(2024, 1, 31).unwrap()));
+        let text: ArrayRef = Arc::new(StringArray::from(vec![
+            Some("2024-01-31"),
+            Some("2024-01-31 17:05:00"),
+            Some("2024-01-31T17:05:00+01:00"),
+            None,
+            Some("31/01/2024"),
+        ]));
+        let (v, errs) = instants(p(), "updated_at", &text).unwrap();
+        let hour = 3_600_000_000_i64;
+        assert_eq!(&v[..4], &[day, day + 17 * hour + 300_000_000, day + 16 * hour + 300_000_000, NULL_INSTANT]);
+        assert_eq!(errs.len(), 1);
+        assert_eq!((errs[0].0, errs[0].1.as_str()), (4, "31/01/2024"));
+        let ts: ArrayRef = Arc::new(TimestampSecondArray::from(vec![day / 1_000_000 + 60]).with_timezone("+05:00"));
+        assert_eq!(instants(p(), "updated_at", &ts).unwrap().0, vec![day + 60_000_000]);
+        let b: ArrayRef = Arc::new(arrow_array::BooleanArray::from(vec![true]));
+        assert!(instants(p(), "updated_at", &b).unwrap_err().to_string().contains("updated_at"));
     }
 
     #[test]

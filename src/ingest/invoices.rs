@@ -58,6 +58,9 @@ pub struct InvoiceChunk {
     pub country: Option<StringArray>,
     /// Extra numeric columns in the order asked for.
     pub extra: Vec<Vec<f64>>,
+    /// When each row's version of its invoice was exported, as microseconds since the
+    /// epoch ([`columns::NULL_INSTANT`] for none), when the file has `updated_at`.
+    pub updated_at: Option<Vec<i64>>,
     /// Whether each row passed validation.
     pub valid: Vec<bool>,
 }
@@ -75,7 +78,7 @@ impl InvoiceChunk {
 }
 
 const REQUIRED: [&str; 5] = ["invoice_id", "customer_id", "invoice_date", "due_date", "amount"];
-const OPTIONAL: [&str; 6] = ["currency", "paid_date", "paid_amount", "terms_days", "channel", "country"];
+const OPTIONAL: [&str; 7] = ["currency", "paid_date", "paid_amount", "terms_days", "channel", "country", "updated_at"];
 
 /// Reads every invoice file of `source` in parallel; returns chunks in file order and
 /// all rejected rows.
@@ -154,6 +157,13 @@ fn decode(b: &BatchColumns<'_>, opts: &InvoiceReadOptions) -> Result<(InvoiceChu
         None => vec![crate::domain::NO_CHANNEL; n],
     };
     let country = b.get("country").map(|a| columns::strings(path, "country", a)).transpose()?;
+    let (updated_at, upd_err) = match b.get("updated_at") {
+        Some(a) => {
+            let (v, e) = columns::instants(path, "updated_at", a)?;
+            (Some(v), e)
+        }
+        None => (None, Vec::new()),
+    };
     let mut extra = Vec::with_capacity(opts.extra_numeric.len());
     for name in &opts.extra_numeric {
         let a = col(name);
@@ -176,6 +186,7 @@ fn decode(b: &BatchColumns<'_>, opts: &InvoiceReadOptions) -> Result<(InvoiceChu
     pr.cells("paid_date", paid_err);
     pr.cells("paid_amount", pamt_err);
     pr.cells("terms_days", terms_err);
+    pr.cells("updated_at", upd_err);
     for i in 0..n {
         if pr.has(i) {
             continue;
@@ -224,6 +235,7 @@ fn decode(b: &BatchColumns<'_>, opts: &InvoiceReadOptions) -> Result<(InvoiceChu
         channel,
         country,
         extra,
+        updated_at,
         valid,
     };
     Ok((chunk, rejects))
