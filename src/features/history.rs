@@ -495,42 +495,51 @@ pub fn load_history(dir: &Path, as_of: i32, opts: &InvoiceReadOptions, fx: &FxTa
     if let Some(src) = TableSource::find(dir, "payments")? {
         h.has_payments = true;
         let invoices = &h.invoices;
-        let (parts, rj) = read_payments(&src, opts, |c| {
-            let mut out = Vec::new();
-            let mut unknown = Vec::new();
+        let (mut parts, rj) = read_payments(&src, opts, |c| {
+            let mut part = Accepted { file: c.file.clone(), first_row: c.first_row, ..Accepted::default() };
             let mut cache = CustCache::default();
             for i in 0..c.valid.len() {
                 if !c.valid[i] {
                     continue;
                 }
                 let Some(cust) = cache.named(&index, &later, c.customer_id.value(i)).unwrap_or_else(|| {
-                    unknown.push(no_invoices("payments", &c.file, c.first_row, i, c.customer_id.value(i)));
+                    part.unknown.push(no_invoices("payments", &c.file, c.first_row, i, c.customer_id.value(i)));
                     None
                 }) else {
                     continue;
                 };
-                if c.payment_date[i] > as_of {
-                    continue;
-                }
                 let pos = linked(&c.invoice_id, i).and_then(|k| lookup.find(cust, k)).unwrap_or(u32::MAX);
                 let amount_minor = match invoices.get(pos as usize).filter(|v| v.cust == cust) {
                     Some(inv) => match in_invoice_currency(&c, i, inv) {
                         Ok(a) => a,
                         Err(r) => {
-                            unknown.push(*r);
+                            part.unknown.push(*r);
                             continue;
                         }
                     },
                     None => c.amount_minor[i],
                 };
-                out.push((cust, PayEvent { pos, date: c.payment_date[i], amount_minor }));
+                let kept = c.payment_date[i] <= as_of;
+                // One remittance applied to several invoices repeats its payment id:
+                // only a row repeating the id, invoice, date and amount is a copy.
+                if let Some(k) = linked(&c.payment_id, i) {
+                    let copy = (k, linked(&c.invoice_id, i), c.payment_date[i], amount_minor);
+                    part.note_id(id_key_of(&copy), i, kept);
+                }
+                if kept {
+                    part.events.push((cust, PayEvent { pos, date: c.payment_date[i], amount_minor }));
+                }
             }
-            (out, unknown)
+            part.keep_id_text(c.payment_id)
         })?;
         rejects.extend(rj);
-        let (parts, unknown): (Vec<_>, Vec<_>) = parts.into_iter().unzip();
-        rejects.extend(unknown.into_iter().flatten());
+        for p in &mut parts {
+            rejects.append(&mut p.unknown);
+        }
+        let what = "duplicate payment_id with the same invoice_id, payment_date and amount";
+        rejects.extend(drop_repeated(&mut parts, "payments", "payment_id", what));
         stage("payments read");
+        let parts = parts.into_iter().map(|p| p.events).collect();
         (h.payments, h.pay_offsets) = group_by_customer(parts, n_cust);
     } else {
         h.pay_offsets = vec![0; n_cust + 1];
@@ -538,7 +547,7 @@ pub fn load_history(dir: &Path, as_of: i32, opts: &InvoiceReadOptions, fx: &FxTa
 
     if let Some(src) = TableSource::find(dir, "activities")? {
         let (mut parts, rj) = read_activities(&src, |c| {
-            let mut part = ActPart { file: c.file.clone(), first_row: c.first_row, ..ActPart::default() };
+            let mut part = Accepted { file: c.file.clone(), first_row: c.first_row, ..Accepted::default() };
             let mut cache = CustCache::default();
             for i in 0..c.valid.len() {
                 if !c.valid[i] {
@@ -552,8 +561,7 @@ pub fn load_history(dir: &Path, as_of: i32, opts: &InvoiceReadOptions, fx: &FxTa
                 };
                 let kept = c.date[i] <= as_of;
                 if let Some(k) = linked(&c.activity_id, i) {
-                    let slot = if kept { part.events.len() as u32 } else { u32::MAX };
-                    part.ids.push((k, i as u32, slot));
+                    part.note_id(k, i, kept);
                 }
                 if kept {
                     let pos = linked(&c.invoice_id, i).and_then(|k| lookup.find(cust, k)).unwrap_or(u32::MAX);
@@ -561,16 +569,13 @@ pub fn load_history(dir: &Path, as_of: i32, opts: &InvoiceReadOptions, fx: &FxTa
                         .push((cust, ActEvent { pos, date: c.date[i], promised: c.promised_date[i], kind: c.kind[i] }));
                 }
             }
-            if !part.ids.is_empty() {
-                part.id_text = Some(c.activity_id);
-            }
-            part
+            part.keep_id_text(c.activity_id)
         })?;
         rejects.extend(rj);
         for p in &mut parts {
             rejects.append(&mut p.unknown);
         }
-        rejects.extend(drop_repeated_activities(&mut parts));
+        rejects.extend(drop_repeated(&mut parts, "activities", "activity_id", "duplicate activity_id"));
         stage("activities read");
         (h.activities, h.act_offsets) = group_by_customer(parts.into_iter().map(|p| p.events).collect(), n_cust);
     } else {
@@ -635,27 +640,63 @@ fn merge_versions(invoices: &mut [Inv], group: impl Iterator<Item = u32>, update
     rows
 }
 
-/// The accepted activities of one batch.
-#[derive(Default)]
-struct ActPart {
+/// The accepted payments or activities of one batch.
+struct Accepted<E> {
     file: Arc<PathBuf>,
     first_row: u64,
-    /// `(customer, event)` for activities dated on or before as_of.
-    events: Vec<(u32, ActEvent)>,
-    /// Rows naming a customer with no invoice.
+    /// `(customer, event)` for rows dated on or before as_of.
+    events: Vec<(u32, E)>,
+    /// Rows naming a customer with no invoice, or otherwise refused here.
     unknown: Vec<RejectedRow>,
-    /// `(activity_id key, row in batch, index in events or u32::MAX when after as_of)`
+    /// `(identity key, row in batch, index in events or u32::MAX when after as_of)`
     /// of accepted rows that carry an id, in row order.
     ids: Vec<(u64, u32, u32)>,
-    /// The batch's `activity_id` column, kept to name a repeated id.
+    /// The batch's id column, kept to name a repeated id.
     id_text: Option<arrow_array::StringArray>,
 }
 
-/// An activity id seen again (a re-exported, overlapping file) would count one call or
-/// reminder twice: the first row in file order is kept and later ones are rejected
-/// naming it. Every accepted row takes part, whatever its date, so the rejects do not
-/// depend on the as-of date.
-fn drop_repeated_activities(parts: &mut [ActPart]) -> Vec<RejectedRow> {
+impl<E> Default for Accepted<E> {
+    fn default() -> Self {
+        Accepted {
+            file: Arc::default(),
+            first_row: 0,
+            events: Vec::new(),
+            unknown: Vec::new(),
+            ids: Vec::new(),
+            id_text: None,
+        }
+    }
+}
+
+impl<E> Accepted<E> {
+    /// Notes row `i`'s identity, before its event (if `kept`) is pushed.
+    fn note_id(&mut self, key: u64, i: usize, kept: bool) {
+        let slot = if kept { self.events.len() as u32 } else { u32::MAX };
+        self.ids.push((key, i as u32, slot));
+    }
+
+    /// Keeps the id column when a row had an id.
+    fn keep_id_text(mut self, ids: arrow_array::StringArray) -> Self {
+        if !self.ids.is_empty() {
+            self.id_text = Some(ids);
+        }
+        self
+    }
+}
+
+/// The hash of a composite identity.
+fn id_key_of(v: &impl Hash) -> u64 {
+    #[allow(deprecated)]
+    let mut h = std::hash::SipHasher::new_with_keys(0x6172_7369_6768_7421, 0x6b65_7973_2121_2121);
+    v.hash(&mut h);
+    h.finish()
+}
+
+/// A row repeating an earlier row's identity (a re-exported, overlapping file) would
+/// count one payment or call twice: the first row in file order is kept and later
+/// ones are rejected naming it (`what` says what was repeated). Every accepted row takes
+/// part, whatever its date, so the rejects do not depend on the as-of date.
+fn drop_repeated<E>(parts: &mut [Accepted<E>], table: &str, field: &str, what: &str) -> Vec<RejectedRow> {
     let mut all: Vec<(u64, u32, u32)> = parts
         .iter()
         .enumerate()
@@ -677,15 +718,8 @@ fn drop_repeated_activities(parts: &mut [ActPart]) -> Vec<RejectedRow> {
             };
             let text = part.id_text.as_ref().map_or("", |t| t.value(row as usize));
             let value = text.trim().chars().take(40).collect();
-            let reason = format!("duplicate activity_id (first seen in {seen})");
-            rejects.push(RejectedRow::at(
-                "activities",
-                &part.file,
-                part.first_row + u64::from(row),
-                "activity_id",
-                value,
-                reason,
-            ));
+            let reason = format!("{what} (first seen in {seen})");
+            rejects.push(RejectedRow::at(table, &part.file, part.first_row + u64::from(row), field, value, reason));
             drop.push((p, row));
         }
     }

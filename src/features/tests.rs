@@ -340,6 +340,48 @@ fn repeated_activity_ids_are_counted_once() {
     assert_eq!(reminders, Some(3.0));
 }
 
+/// An overlapping re-export repeats payment rows. A remittance applied to several
+/// invoices legitimately repeats its payment id, so only a row repeating the id,
+/// invoice, date and amount of an earlier one is a copy: it is rejected naming the
+/// first, and the cash is counted once.
+#[test]
+fn repeated_payment_rows_are_counted_once() {
+    let dir = tempfile::tempdir().unwrap();
+    hand_written(dir.path());
+    let pays = dir.path().join("payments");
+    std::fs::create_dir(&pays).unwrap();
+    let batch = |ids: Vec<Option<&str>>, invoices: &[&str], amounts: Vec<f64>| {
+        let n = ids.len();
+        table(vec![
+            ("payment_id", Arc::new(StringArray::from(ids)) as ArrayRef),
+            ("customer_id", strs(&vec!["A"; n])),
+            ("invoice_id", strs(invoices)),
+            ("payment_date", dates(&vec![day("2024-05-02"); n])),
+            ("amount", Arc::new(Float64Array::from(amounts)) as ArrayRef),
+        ])
+    };
+    write_batch(&pays.join("a.parquet"), &batch(vec![Some("p1"), Some("p2")], &["a4", "a4"], vec![20.0, 10.0]))
+        .unwrap();
+    let ids = vec![Some("p1"), Some("p2"), Some("p3"), Some("p3"), None, None];
+    let second = batch(ids, &["a4", "a4", "a1", "a2", "a4", "a4"], vec![20.0, 15.0, 1.0, 2.0, 1.0, 1.0]);
+    write_batch(&pays.join("b.parquet"), &second).unwrap();
+    let opts = FeatureOptions::default();
+    let h = load_history(dir.path(), day("2024-06-30").unwrap(), &opts.read, &opts.fx).unwrap();
+    let a_file = pays.join("a.parquet").display().to_string();
+    let r: Vec<(&str, u64, &str, &str, String)> = h
+        .rejects
+        .iter()
+        .map(|r| (r.table.as_str(), r.row, r.field.as_str(), r.value.as_str(), r.reason.clone()))
+        .collect();
+    let reason = format!(
+        "duplicate payment_id with the same invoice_id, payment_date and amount (first seen in row 1 of {a_file})"
+    );
+    assert_eq!(r, vec![("payments", 1, "payment_id", "p1", reason)]);
+    assert_eq!(h.payments.len(), 7);
+    let cash: i64 = h.payments.iter().map(|p| p.amount_minor).sum();
+    assert_eq!(cash, 2000 + 1000 + 1500 + 100 + 200 + 100 + 100);
+}
+
 /// A Hive-style partitioned table (as Spark, pyarrow and DuckDB write one): the files
 /// of every partition folder are read, a column the files lack comes from the folder
 /// name, markers and hidden files are skipped, and Hive's extensionless files count.

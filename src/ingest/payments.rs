@@ -20,6 +20,8 @@ pub struct PaymentChunk {
     pub file: Arc<PathBuf>,
     /// 1-based row (in `file`) of the chunk's first row.
     pub first_row: u64,
+    /// `payment_id`, null when the file has no such column or the row none.
+    pub payment_id: StringArray,
     /// `customer_id`.
     pub customer_id: StringArray,
     /// `invoice_id`, null when unapplied.
@@ -47,6 +49,7 @@ pub fn read_payments<T: Send>(
     f: impl Fn(PaymentChunk) -> T + Sync,
 ) -> Result<(Vec<T>, Vec<RejectedRow>), IngestError> {
     let specs = [
+        ColumnSpec { name: "payment_id", required: false },
         ColumnSpec { name: "customer_id", required: true },
         ColumnSpec { name: "invoice_id", required: false },
         ColumnSpec { name: "payment_date", required: true },
@@ -61,10 +64,12 @@ fn decode(b: &BatchColumns<'_>, default_currency: Currency) -> Result<(PaymentCh
     let n = b.rows;
     let col = |name: &str| b.get(name).expect("required column projected");
     let customer_id = columns::strings(path, "customer_id", col("customer_id"))?;
-    let invoice_id = match b.get("invoice_id") {
-        Some(a) => columns::strings(path, "invoice_id", a)?,
-        None => StringArray::new_null(n),
+    let optional_text = |name: &str| match b.get(name) {
+        Some(a) => columns::strings(path, name, a),
+        None => Ok(StringArray::new_null(n)),
     };
+    let payment_id = optional_text("payment_id")?;
+    let invoice_id = optional_text("invoice_id")?;
     let (currency, cur_err) = columns::currencies(path, "currency", b.get("currency"), n, default_currency)?;
     let currency_given = match b.get("currency") {
         Some(a) => {
@@ -96,6 +101,7 @@ fn decode(b: &BatchColumns<'_>, default_currency: Currency) -> Result<(PaymentCh
         PaymentChunk {
             file: b.unit.path.clone(),
             first_row: b.first_row,
+            payment_id,
             customer_id,
             invoice_id,
             payment_date,
