@@ -71,6 +71,7 @@ pub const INVOICES: &[FieldDef] = &[
     f("business_unit", Kind::Text, false),
     f("country", Kind::Text, false),
     f("channel", Kind::Text, false),
+    f("updated_at", Kind::Date, false),
 ];
 
 /// Fields of `payments`.
@@ -120,11 +121,12 @@ pub fn table_fields(table: &str) -> Option<&'static [FieldDef]> {
     }
 }
 
-/// The field that must be unique within the table.
+/// The field that must be unique within the table. Not `payment_id`: a remittance
+/// applied to several invoices repeats it (the reader rejects a row that repeats its
+/// id, invoice, date and amount).
 pub fn unique_field(table: &str) -> Option<&'static str> {
     match table {
         "invoices" => Some("invoice_id"),
-        "payments" => Some("payment_id"),
         "customers" => Some("customer_id"),
         "activities" => Some("activity_id"),
         _ => None,

@@ -133,7 +133,11 @@ pub fn import_file(
     let out_path = out.join(format!("{}.parquet", mapping.table));
     let mut sink = ParquetSink::create(&out_path, schema.clone())?;
     let mut builder = TableBuilder::new(schema);
-    let unique = fields::unique_field(mapping.table).and_then(|u| mapping.outputs.iter().position(|o| o.name == u));
+    // Rows of one invoice with `updated_at` are its versions, not duplicates.
+    let versions = mapping.table == "invoices" && mapping.outputs.iter().any(|o| o.name == "updated_at");
+    let unique = fields::unique_field(mapping.table)
+        .filter(|_| !versions)
+        .and_then(|u| mapping.outputs.iter().position(|o| o.name == u));
     let mut seen: HashMap<String, u64> = HashMap::new();
     let file = input.display().to_string();
     let mut summary = ImportSummary { table: mapping.table.into(), ..Default::default() };

@@ -307,3 +307,49 @@ paid_date = "AUGDT"
     let err = Mapping::parse(empty, Path::new("m.toml")).unwrap_err().to_string();
     assert!(err.contains("fields.invoice_id: columns should name at least one column"), "{err}");
 }
+
+/// Monthly exports concatenated into one file: with `updated_at` mapped the rows of an
+/// invoice are its versions, all written, and the reader merges them (the newest
+/// settlement). A payments export repeats a remittance's id across invoices.
+#[test]
+fn versions_of_invoices_and_split_remittances_import_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("aging.csv");
+    let mut csv = b"Doc,Cust,Issued,Due,Amt,Cleared,Export\n".to_vec();
+    csv.extend_from_slice(b"D1,K1,2024-01-05,2024-02-04,10.00,,2024-01-31\n");
+    csv.extend_from_slice(b"D1,K1,2024-01-05,2024-02-04,10.00,2024-02-10,2024-02-29\n");
+    csv.extend_from_slice(b"D2,K1,2024-02-05,2024-03-06,20.00,,2024-02-29\n");
+    std::fs::write(&input, &csv).unwrap();
+    let m = Mapping::parse(
+        "table = \"invoices\"\n[fields]\ninvoice_id = \"Doc\"\ncustomer_id = \"Cust\"\ninvoice_date = \"Issued\"\ndue_date = \"Due\"\namount = \"Amt\"\npaid_date = \"Cleared\"\nupdated_at = \"Export\"\n",
+        Path::new("m.toml"),
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let s = import_file(&input, &m, &out, None).unwrap();
+    assert_eq!((s.rows_read, s.rows_written, s.rows_rejected), (3, 3, 0), "{s:?}");
+    let pay_input = dir.path().join("remit.csv");
+    std::fs::write(&pay_input, b"Id,Cust,Doc,Date,Amt\nR1,K1,D1,2024-02-10,10.00\nR1,K1,D2,2024-02-10,5.00\n").unwrap();
+    let pm = Mapping::parse(
+        "table = \"payments\"\n[fields]\npayment_id = \"Id\"\ncustomer_id = \"Cust\"\ninvoice_id = \"Doc\"\npayment_date = \"Date\"\namount = \"Amt\"\n",
+        Path::new("p.toml"),
+    )
+    .unwrap();
+    let s = import_file(&pay_input, &pm, &out, None).unwrap();
+    assert_eq!((s.rows_written, s.rows_rejected), (2, 0), "{s:?}");
+
+    let opts = crate::features::FeatureOptions::default();
+    let as_of = crate::domain::days_from_date(chrono::NaiveDate::from_ymd_opt(2024, 3, 31).unwrap());
+    let h = crate::features::history::load_history(&out, as_of, &opts.read, &opts.fx).unwrap();
+    assert!(h.rejects.is_empty(), "{:?}", h.rejects);
+    let mut paid: Vec<(u64, i32)> = h.invoices.iter().map(|i| (i.key, i.paid_date)).collect();
+    paid.sort_unstable();
+    let feb10 = crate::domain::days_from_date(chrono::NaiveDate::from_ymd_opt(2024, 2, 10).unwrap());
+    let mut want = vec![
+        (crate::features::history::id_key("D1"), feb10),
+        (crate::features::history::id_key("D2"), crate::features::history::OPEN),
+    ];
+    want.sort_unstable();
+    assert_eq!(paid, want);
+    assert_eq!(h.payments.len(), 2);
+}
