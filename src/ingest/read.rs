@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::sync::Arc;
 
-use arrow_array::{ArrayRef, RecordBatch, StringArray};
+use arrow_array::{Array, ArrayRef, RecordBatch, StringArray};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ProjectionMask;
 use rayon::prelude::*;
@@ -121,4 +121,49 @@ where
         first_row += batch.num_rows() as u64;
     }
     Ok(out)
+}
+
+/// Fills each reject's `value` with the text of `column` at its file and row, reading
+/// only the files they name: for rejects found after the rows themselves were let go
+/// (an id repeated across files, found once every file has been read), so the text of
+/// every id need not be kept for the few that repeat.
+///
+/// # Errors
+/// As [`map_batches`], or a column that cannot be read as text.
+pub fn fill_values(source: &TableSource, column: &str, rejects: &mut [super::RejectedRow]) -> Result<(), IngestError> {
+    if rejects.is_empty() {
+        return Ok(());
+    }
+    // file -> row -> reject index
+    let mut wanted: HashMap<&str, HashMap<u64, usize>> = HashMap::new();
+    for (k, r) in rejects.iter().enumerate() {
+        wanted.entry(r.file.as_str()).or_default().insert(r.row, k);
+    }
+    let keep: Vec<usize> = (0..source.files.len())
+        .filter(|&i| wanted.contains_key(source.files[i].display().to_string().as_str()))
+        .collect();
+    let sub = TableSource {
+        table: source.table,
+        files: keep.iter().map(|&i| source.files[i].clone()).collect(),
+        partitions: keep.iter().map(|&i| source.partitions[i].clone()).collect(),
+    };
+    let spec = [ColumnSpec { name: column, required: false }];
+    let found = map_batches(&sub, &spec, |b| -> Result<Vec<(usize, String)>, IngestError> {
+        let (Some(a), Some(rows)) = (b.get(column), wanted.get(b.file_name().as_str())) else {
+            return Ok(Vec::new());
+        };
+        let text = super::columns::strings(&b.unit.path, column, a)?;
+        let at = |i: usize| {
+            rows.get(&(b.first_row + i as u64)).map(|&k| (k, text.value(i).trim().chars().take(40).collect()))
+        };
+        Ok((0..b.rows).filter(|&i| !text.is_null(i)).filter_map(at).collect())
+    })?;
+    let mut values = Vec::new();
+    for f in found {
+        values.extend(f?);
+    }
+    for (k, v) in values {
+        rejects[k].value = v;
+    }
+    Ok(())
 }
