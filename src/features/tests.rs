@@ -321,7 +321,7 @@ fn repeated_activity_ids_are_counted_once() {
     write_batch(&acts.join("b.parquet"), &second).unwrap();
     let opts = FeatureOptions::default();
     let a_file = acts.join("a.parquet").display().to_string();
-    let want = vec![
+    let want = [
         (1, "x2".to_string(), format!("duplicate activity_id (first seen in row 2 of {a_file})")),
         (2, "x3".to_string(), format!("duplicate activity_id (first seen in row 3 of {a_file})")),
         (4, "x4".to_string(), "duplicate activity_id (first seen in row 3)".to_string()),
