@@ -100,25 +100,14 @@ pub fn dates(path: &Path, column: &str, arr: &ArrayRef) -> Result<(Vec<i32>, Vec
             (0..a.len()).map(|i| if a.is_null(i) { NULL_DATE } else { a.value(i) }).collect()
         }
         dt if is_stringish(dt) => {
-            let s = strings(path, column, arr)?;
-            (0..s.len())
-                .map(|i| {
-                    if s.is_null(i) || s.value(i).trim().is_empty() {
-                        return NULL_DATE;
-                    }
-                    match parse_date_flexible(s.value(i)) {
-                        Some(d) => days_from_date(d),
-                        None => {
-                            errors.push((
-                                i,
-                                s.value(i).to_string(),
-                                "date should be ISO-8601 (YYYY-MM-DD)".to_string(),
-                            ));
-                            NULL_DATE
-                        }
-                    }
-                })
-                .collect()
+            let parse = |v: &str| parse_date_flexible(v).map(days_from_date);
+            text_cells(
+                &strings(path, column, arr)?,
+                NULL_DATE,
+                "date should be ISO-8601 (YYYY-MM-DD)",
+                &mut errors,
+                parse,
+            )
         }
         _ => return Err(type_error(path, column, dt, "date32, date64, timestamp or ISO-8601 text")),
     };
@@ -170,23 +159,34 @@ pub fn instants(path: &Path, column: &str, arr: &ArrayRef) -> Result<(Vec<i64>, 
             each(&|i| a.value(i).div_euclid(1000))
         }
         dt if is_stringish(dt) => {
-            let s = strings(path, column, arr)?;
-            (0..s.len())
-                .map(|i| {
-                    if s.is_null(i) || s.value(i).trim().is_empty() {
-                        return NULL_INSTANT;
-                    }
-                    parse_instant(s.value(i)).unwrap_or_else(|| {
-                        let reason = "should be an ISO-8601 date or date and time (2024-01-31, 2024-01-31T17:05:00Z)";
-                        errors.push((i, s.value(i).to_string(), reason.to_string()));
-                        NULL_INSTANT
-                    })
-                })
-                .collect()
+            let reason = "should be an ISO-8601 date or date and time (2024-01-31, 2024-01-31T17:05:00Z)";
+            text_cells(&strings(path, column, arr)?, NULL_INSTANT, reason, &mut errors, parse_instant)
         }
         _ => return Err(type_error(path, column, dt, "date32, date64, timestamp or ISO-8601 text")),
     };
     Ok((out, errors))
+}
+
+/// Parses each cell of a text column: `null` for a null or blank cell, and for one
+/// `parse` refuses, which is also recorded with `reason`.
+fn text_cells<T: Copy>(
+    s: &StringArray,
+    null: T,
+    reason: &str,
+    errors: &mut Vec<CellError>,
+    parse: impl Fn(&str) -> Option<T>,
+) -> Vec<T> {
+    (0..s.len())
+        .map(|i| {
+            if s.is_null(i) || s.value(i).trim().is_empty() {
+                return null;
+            }
+            parse(s.value(i)).unwrap_or_else(|| {
+                errors.push((i, s.value(i).to_string(), reason.to_string()));
+                null
+            })
+        })
+        .collect()
 }
 
 /// ISO-8601 text as microseconds since the epoch: with an offset it is that instant,
