@@ -509,6 +509,9 @@ pub fn load_history(dir: &Path, as_of: i32, opts: &InvoiceReadOptions, fx: &FxTa
                 }) else {
                     continue;
                 };
+                if c.payment_date[i] > as_of {
+                    continue;
+                }
                 let invoice_key = linked(&c.invoice_id, i);
                 // One remittance applied to several invoices repeats its payment id:
                 // only a row repeating the id, invoice, date and amount is a copy
@@ -516,9 +519,6 @@ pub fn load_history(dir: &Path, as_of: i32, opts: &InvoiceReadOptions, fx: &FxTa
                 let copy = row_id(&c.payment_id, i).map(|k| {
                     mix_keys([k, invoice_key.unwrap_or(0), c.payment_date[i] as u64, c.amount_minor[i] as u64])
                 });
-                if c.payment_date[i] > as_of {
-                    continue;
-                }
                 let pos = invoice_key.and_then(|k| lookup.find(cust, k)).unwrap_or(u32::MAX);
                 let amount_minor = match invoices.get(pos as usize).filter(|v| v.cust == cust) {
                     Some(inv) => match in_invoice_currency(&c, i, inv) {
