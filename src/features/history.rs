@@ -680,15 +680,16 @@ impl<E> Accepted<E> {
 /// A fast hash of row `i`'s trimmed id, for finding repeated rows within one load (not
 /// stored, so it need not be stable like [`id_key`], which is twice as slow).
 fn row_id(ids: &arrow_array::StringArray, i: usize) -> Option<u64> {
-    if ids.is_null(i) {
-        return None;
-    }
-    let v = ids.value(i).trim();
-    (!v.is_empty()).then(|| {
+    given_id(ids, i).map(|v| {
         let mut h = rustc_hash::FxHasher::default();
         h.write(v.as_bytes());
         h.finish()
     })
+}
+
+/// Row `i`'s id, trimmed, unless it is null or blank.
+fn given_id(ids: &arrow_array::StringArray, i: usize) -> Option<&str> {
+    (!ids.is_null(i)).then(|| ids.value(i).trim()).filter(|v| !v.is_empty())
 }
 
 /// One 64-bit key for a composite identity whose parts are already hashed ids or
@@ -962,7 +963,7 @@ fn rescale_minor(minor: i64, from: u32, to: u32) -> Option<i64> {
 
 /// The key of a row's `invoice_id`, when it has one.
 fn linked(ids: &arrow_array::StringArray, i: usize) -> Option<u64> {
-    (!ids.is_null(i) && !ids.value(i).trim().is_empty()).then(|| id_key(ids.value(i)))
+    given_id(ids, i).map(id_key)
 }
 
 /// Finds an invoice position by id key: first among the paying customer's own

@@ -60,12 +60,8 @@ fn decode(b: &BatchColumns<'_>) -> Result<(ActivityChunk, Vec<RejectedRow>), Ing
     let n = b.rows;
     let col = |name: &str| b.get(name).expect("required column projected");
     let customer_id = columns::strings(path, "customer_id", col("customer_id"))?;
-    let optional_text = |name: &str| match b.get(name) {
-        Some(a) => columns::strings(path, name, a),
-        None => Ok(StringArray::new_null(n)),
-    };
-    let activity_id = optional_text("activity_id")?;
-    let invoice_id = optional_text("invoice_id")?;
+    let activity_id = b.text_or_null("activity_id")?;
+    let invoice_id = b.text_or_null("invoice_id")?;
     let (date, date_err) = columns::dates(path, "date", col("date"))?;
     let (promised_date, prom_err) = match b.get("promised_date") {
         Some(a) => columns::dates(path, "promised_date", a)?,

@@ -64,12 +64,8 @@ fn decode(b: &BatchColumns<'_>, default_currency: Currency) -> Result<(PaymentCh
     let n = b.rows;
     let col = |name: &str| b.get(name).expect("required column projected");
     let customer_id = columns::strings(path, "customer_id", col("customer_id"))?;
-    let optional_text = |name: &str| match b.get(name) {
-        Some(a) => columns::strings(path, name, a),
-        None => Ok(StringArray::new_null(n)),
-    };
-    let payment_id = optional_text("payment_id")?;
-    let invoice_id = optional_text("invoice_id")?;
+    let payment_id = b.text_or_null("payment_id")?;
+    let invoice_id = b.text_or_null("invoice_id")?;
     let (currency, cur_err) = columns::currencies(path, "currency", b.get("currency"), n, default_currency)?;
     let currency_given = match b.get("currency") {
         Some(a) => {

@@ -42,6 +42,18 @@ impl BatchColumns<'_> {
         self.columns.get(name)
     }
 
+    /// An optional text column (see [`super::columns::strings`]), all null when the
+    /// file lacks it.
+    ///
+    /// # Errors
+    /// As [`super::columns::strings`].
+    pub fn text_or_null(&self, name: &str) -> Result<StringArray, IngestError> {
+        match self.get(name) {
+            Some(a) => super::columns::strings(&self.unit.path, name, a),
+            None => Ok(StringArray::new_null(self.rows)),
+        }
+    }
+
     /// The file name for reject records.
     pub fn file_name(&self) -> String {
         self.unit.path.display().to_string()
