@@ -175,3 +175,32 @@ pub fn hand_ledger(dir: &std::path::Path) {
     }
     contract::write_batch(&dir.join("customers.parquet"), &cust.finish()).unwrap();
 }
+
+/// Copies the contract tables of `src` into `dst` with each table's rows in a seeded
+/// random order, split over three files: the same data in another file order.
+pub fn shuffled_copy(src: &std::path::Path, dst: &std::path::Path, seed: u64) {
+    let mut rng = crate::rng::Rng::new(seed, 0);
+    for table in ["customers", "invoices", "payments", "activities", "holidays"] {
+        let Some(source) = crate::ingest::TableSource::find(src, table).expect("table") else { continue };
+        let mut batches = Vec::new();
+        for f in &source.files {
+            let file = std::fs::File::open(f).expect("part file");
+            let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).expect("parquet");
+            batches.extend(reader.build().expect("reader").map(|b| b.expect("batch")));
+        }
+        let schema = batches[0].schema();
+        let all = arrow_select::concat::concat_batches(&schema, &batches).expect("concat");
+        let n = all.num_rows();
+        let mut order: Vec<u32> = (0..n as u32).collect();
+        for i in (1..n).rev() {
+            order.swap(i, rng.int(0, i as i64) as usize);
+        }
+        let rows = arrow_select::take::take_record_batch(&all, &arrow_array::UInt32Array::from(order)).expect("take");
+        std::fs::create_dir_all(dst.join(table)).expect("table folder");
+        for k in 0..3 {
+            let (a, b) = (n * k / 3, n * (k + 1) / 3);
+            contract::write_batch(&dst.join(table).join(format!("part-{k:05}.parquet")), &rows.slice(a, b - a))
+                .expect("write");
+        }
+    }
+}

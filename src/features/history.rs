@@ -166,7 +166,7 @@ pub struct CustMaster {
 pub struct History {
     /// The as-of day.
     pub as_of: i32,
-    /// Customer ids by index.
+    /// Customer ids by index, in id order.
     pub customers: Vec<String>,
     /// Visible invoices grouped by customer (see `offsets`), by invoice date.
     pub invoices: Vec<Inv>,
@@ -261,13 +261,14 @@ struct ChunkOut {
 }
 
 /// Keeps in `slot` the non-empty `value` dated `day` when it is at least as recent
-/// as what it holds (a later file row wins a tie); copies the text only when it changes.
+/// as what it holds (a tie goes to the greater text, so file order does not
+/// matter); copies the text only when it changes.
 fn keep_latest(slot: &mut Option<(i32, String)>, day: i32, value: &str) {
     if value.is_empty() {
         return;
     }
     match slot {
-        Some((d, v)) if *d <= day => {
+        Some((d, v)) if *d < day || (*d == day && v.as_str() < value) => {
             *d = day;
             if v != value {
                 *v = value.to_string();
@@ -381,6 +382,9 @@ pub fn load_history(dir: &Path, as_of: i32, opts: &InvoiceReadOptions, fx: &FxTa
         open.append(&mut ch.open);
         chunk_meta.push((ch.file.clone(), ch.first_row));
     }
+    // Number customers in id order, not file order, so that the same rows in
+    // another order give the same numbering, training rows and model bytes.
+    let rank = id_order(&mut customers, &mut invoice_country, &mut index);
     // Versions of an invoice are told apart by `updated_at` when any file has it.
     let updated: Vec<Option<Vec<i64>>> = chunks.iter_mut().map(|ch| ch.updated.take()).collect();
     let versioned = updated.iter().any(Option::is_some);
@@ -391,7 +395,7 @@ pub fn load_history(dir: &Path, as_of: i32, opts: &InvoiceReadOptions, fx: &FxTa
     let mut offsets = vec![0usize; n_cust + 1];
     for ch in &chunks {
         for r in &ch.rows {
-            offsets[r.cust as usize + 1] += 1;
+            offsets[rank[r.cust as usize] as usize + 1] += 1;
         }
     }
     for c in 0..n_cust {
@@ -400,7 +404,8 @@ pub fn load_history(dir: &Path, as_of: i32, opts: &InvoiceReadOptions, fx: &FxTa
     let mut invoices = vec![Inv::PLACEHOLDER; offsets[n_cust]];
     let mut cursor = offsets.clone();
     for ch in chunks {
-        for r in ch.rows {
+        for mut r in ch.rows {
+            r.cust = rank[r.cust as usize];
             let c = r.cust as usize;
             invoices[cursor[c]] = r;
             cursor[c] += 1;
@@ -875,6 +880,27 @@ fn intern(index: &mut FxHashMap<String, u32>, customers: &mut Vec<String>, id: S
     i
 }
 
+/// Renumbers the interned customers in id order: reorders `customers` and
+/// `countries`, updates `index` and returns each old number's new number.
+fn id_order(
+    customers: &mut Vec<String>,
+    countries: &mut Vec<Option<(i32, String)>>,
+    index: &mut FxHashMap<String, u32>,
+) -> Vec<u32> {
+    let mut order: Vec<u32> = (0..customers.len() as u32).collect();
+    order.par_sort_unstable_by(|&a, &b| customers[a as usize].cmp(&customers[b as usize]));
+    let mut rank = vec![0u32; order.len()];
+    for (new, &old) in order.iter().enumerate() {
+        rank[old as usize] = new as u32;
+    }
+    let mut ids = std::mem::take(customers);
+    let mut found = std::mem::take(countries);
+    *customers = order.iter().map(|&o| std::mem::take(&mut ids[o as usize])).collect();
+    *countries = order.iter().map(|&o| found[o as usize].take()).collect();
+    index.values_mut().for_each(|v| *v = rank[*v as usize]);
+    rank
+}
+
 /// Splits `v` into the mutable sub-slices delimited by `offsets`.
 fn split_by_offsets<'a, T>(mut v: &'a mut [T], offsets: &[usize]) -> Vec<&'a mut [T]> {
     let mut out = Vec::with_capacity(offsets.len().saturating_sub(1));
@@ -1043,5 +1069,36 @@ impl History {
             unknown_currencies: Vec::new(),
             holidays: Holidays::default(),
         }
+    }
+}
+
+#[cfg(test)]
+mod order_tests {
+    use super::*;
+
+    #[test]
+    fn the_latest_country_does_not_depend_on_row_order() {
+        let rows = [(5, "DE"), (9, "FR"), (9, "NL"), (9, ""), (3, "US")];
+        let (mut forward, mut backward) = (None, None);
+        for (d, v) in rows {
+            keep_latest(&mut forward, d, v);
+        }
+        for (d, v) in rows.into_iter().rev() {
+            keep_latest(&mut backward, d, v);
+        }
+        assert_eq!(forward, Some((9, "NL".to_string())));
+        assert_eq!(forward, backward);
+    }
+
+    #[test]
+    fn customers_are_renumbered_in_id_order() {
+        let mut customers: Vec<String> = ["b", "c", "a"].map(String::from).to_vec();
+        let mut countries = vec![Some((1, "B".to_string())), None, Some((2, "A".to_string()))];
+        let mut index: FxHashMap<String, u32> = customers.iter().cloned().zip(0..).collect();
+        let rank = id_order(&mut customers, &mut countries, &mut index);
+        assert_eq!(rank, [1, 2, 0]);
+        assert_eq!(customers, ["a", "b", "c"]);
+        assert_eq!(countries, [Some((2, "A".to_string())), Some((1, "B".to_string())), None]);
+        assert_eq!((index["a"], index["b"], index["c"]), (0, 1, 2));
     }
 }

@@ -789,6 +789,29 @@ fn future_rows_change_nothing_for_customers_on_calendars() {
     assert!(on_calendar >= 10, "{on_calendar} open invoices on calendars");
 }
 
+/// The same rows in another file order give the same customers, in the same order,
+/// and the same features, bit for bit.
+#[test]
+fn file_order_changes_nothing() {
+    let dir = generated_dir_with(60, 3_000, "2023-01-01", "2024-12-31", 23, |p| GenerateParams {
+        payment_runs: true,
+        mixed_terms: true,
+        ..p
+    });
+    let other = tempfile::tempdir().unwrap();
+    crate::fixtures::shuffled_copy(dir.path(), other.path(), 9);
+    let as_of = d("2024-03-31");
+    let opts = FeatureOptions::default();
+    let (a, b) =
+        (build_features(dir.path(), as_of, &opts).unwrap(), build_features(other.path(), as_of, &opts).unwrap());
+    assert!(a.invoices.invoice_id.len() > 100, "{} open invoices", a.invoices.invoice_id.len());
+    assert_same(&a, &b);
+    let (ha, _) = crate::fixtures::history_at(dir.path(), "2024-03-31");
+    let (hb, _) = crate::fixtures::history_at(other.path(), "2024-03-31");
+    assert_eq!(ha.customers, hb.customers);
+    assert!(ha.customers.windows(2).all(|w| w[0] < w[1]), "customers are numbered in id order");
+}
+
 #[test]
 fn a_customer_country_comes_from_the_customers_table_else_its_latest_invoice_known_at_as_of() {
     let dir = tempfile::tempdir().unwrap();
