@@ -15,7 +15,7 @@ use std::collections::HashMap;
 
 use chrono::{Datelike, NaiveDate};
 
-use crate::domain::{by_currency, date_from_days, days_from_date, easter_sunday, Currency, NO_HOLIDAYS};
+use crate::domain::{by_currency, date_from_days, days_from_date, easter_sunday, weekday, Currency, NO_HOLIDAYS};
 
 /// Least mean number of settlements per business day around a weekday for the day to
 /// be read at all (a Poisson day with that mean is empty 5 times in 100: alone, no
@@ -28,6 +28,11 @@ pub const MIN_BUSY: f64 = 3.0;
 pub const MIN_EVIDENCE: f64 = 8.0;
 /// Least number of years a rule must have closed the ledger.
 pub const MIN_YEARS: usize = 2;
+/// Least settlements on the quietest weekday against the busiest: below it the ledger
+/// settles on some weekdays only (a ledger-wide payment run, or settlement dates read
+/// from weekly open-items snapshots), and a weekday that never settles would read as
+/// a closing day in every year.
+pub const MIN_WEEKDAY_SHARE: f64 = 0.25;
 /// Business days on each side that give a day's expected number of settlements.
 const AROUND: i32 = 15;
 /// Furthest a rule relative to Easter is read (Ascension is 39 days after, Corpus
@@ -148,13 +153,22 @@ type Held = (Vec<(i32, f64)>, Vec<(i32, i32)>);
 /// weekdays from the first settlement's year to `ahead` days past `until`, ascending; a
 /// day past `until` is left out where a rule sharing closed days with this one puts that
 /// year's day elsewhere and this one's own closed days are worth less than
-/// [`MIN_EVIDENCE`].
+/// [`MIN_EVIDENCE`]. None where the quietest weekday has fewer than
+/// [`MIN_WEEKDAY_SHARE`] of the busiest one's settlements.
 pub fn learn_closures(settled: impl Iterator<Item = i32> + Clone, until: i32, ahead: i32) -> Vec<i32> {
     let Some(lo) = settled.clone().filter(|&d| d <= until).min() else { return Vec::new() };
     let n = (until - lo + 1) as usize;
     let mut count = vec![0u32; n];
+    let mut by_weekday = [0u64; 7];
     for d in settled.filter(|&d| d <= until) {
         count[(d - lo) as usize] += 1;
+        by_weekday[weekday(d) as usize] += 1;
+    }
+    let (quietest, busiest) = (by_weekday[..5].iter().min(), by_weekday[..5].iter().max());
+    if let (Some(&q), Some(&b)) = (quietest, busiest) {
+        if (q as f64) < MIN_WEEKDAY_SHARE * b as f64 {
+            return Vec::new();
+        }
     }
     // The weekdays of the data, and prefix sums of their settlements.
     let weekdays: Vec<i32> = (lo..=until).filter(|&d| is_weekday(d)).collect();
@@ -514,6 +528,15 @@ mod tests {
         assert!(learn_closures(quiet.into_iter(), until, 365).is_empty());
         assert!(learn_closures(ledger(&[]).into_iter(), until, 365).is_empty());
         assert!(learn_closures(std::iter::empty(), until, 365).is_empty());
+        // Settlements on Fridays only (a weekly run, or weekly open-items snapshots): the
+        // other weekdays are not closing days, though none of them ever settles.
+        let fridays: Vec<i32> = ledger(&holidays)
+            .into_iter()
+            .filter(|&d| weekday(d) == 4)
+            .flat_map(|d| std::iter::repeat_n(d, 5))
+            .collect();
+        assert!(!fridays.is_empty());
+        assert!(learn_closures(fridays.into_iter(), until, 365).is_empty());
         // Nothing after `until` is read.
         assert!(learn_closures(ledger(&holidays).into_iter(), day(2023, 12, 1), 365)
             .iter()
