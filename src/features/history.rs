@@ -258,6 +258,8 @@ struct ChunkOut {
     later: Vec<String>,
     /// `updated_at` per row of the chunk, when the file has it.
     updated: Option<Vec<i64>>,
+    /// `snapshot_date` per row of the chunk, when the file has it.
+    snapshot: Option<Vec<i32>>,
 }
 
 /// Keeps in `slot` the non-empty `value` dated `day` when it is at least as recent
@@ -348,6 +350,7 @@ pub fn load_history(dir: &Path, as_of: i32, opts: &InvoiceReadOptions, fx: &FxTa
             later,
             // A column of nulls says nothing about versions.
             updated: c.updated_at.filter(|u| u.iter().any(|&t| t != crate::ingest::columns::NULL_INSTANT)),
+            snapshot: c.snapshot_date.filter(|u| u.iter().any(|&t| t != NULL_DATE)),
         }
     })?;
 
@@ -385,9 +388,14 @@ pub fn load_history(dir: &Path, as_of: i32, opts: &InvoiceReadOptions, fx: &FxTa
     // Number customers in id order, not file order, so that the same rows in
     // another order give the same numbering, training rows and model bytes.
     let rank = id_order(&mut customers, &mut invoice_country, &mut index);
-    // Versions of an invoice are told apart by `updated_at` when any file has it.
-    let updated: Vec<Option<Vec<i64>>> = chunks.iter_mut().map(|ch| ch.updated.take()).collect();
-    let versioned = updated.iter().any(Option::is_some);
+    // Versions of an invoice are told apart by `updated_at` or `snapshot_date` when
+    // any file has one.
+    let stamps = Stamps {
+        updated: chunks.iter_mut().map(|ch| ch.updated.take()).collect(),
+        snapshot: chunks.iter_mut().map(|ch| ch.snapshot.take()).collect(),
+    };
+    let versioned = stamps.updated.iter().any(Option::is_some) || stamps.snapshot.iter().any(Option::is_some);
+    let snapshot_days = stamps.days_by(as_of);
 
     // Group by customer with a stable counting sort straight from the chunks, then
     // order each customer's invoices by date.
@@ -418,22 +426,40 @@ pub fn load_history(dir: &Path, as_of: i32, opts: &InvoiceReadOptions, fx: &FxTa
         .for_each(|s| s.sort_unstable_by_key(|r| (r.invoice_date, r.due_date, r.key, r.origin)));
 
     // Duplicate invoice ids: keep the first in file order, reject the others. With
-    // `updated_at` the rows are versions of one invoice (monthly exports, incremental
-    // extracts): see `merge_versions`.
+    // `updated_at` or `snapshot_date` the rows are versions of one invoice (monthly
+    // exports, incremental extracts): see `merge_versions`. With open-items snapshots
+    // an invoice missing from a later snapshot was settled: see `settle_missing`.
     let mut global: Vec<(u64, u32)> = invoices.par_iter().enumerate().map(|(i, r)| (r.key, i as u32)).collect();
     global.par_sort_unstable();
     let mut dups: Vec<u32> = Vec::new();
     let mut superseded: Vec<u32> = Vec::new();
-    for group in global.chunk_by(|a, b| a.0 == b.0).filter(|g| g.len() > 1) {
-        if versioned {
-            superseded.extend(merge_versions(&mut invoices, group.iter().map(|e| e.1), &updated));
-            continue;
+    let mut missing = 0usize;
+    for group in global.chunk_by(|a, b| a.0 == b.0) {
+        let kept = match group {
+            [only] => only.1,
+            _ if versioned => {
+                let (kept, others) = merge_versions(&mut invoices, group.iter().map(|e| e.1), &stamps);
+                superseded.extend(others);
+                kept
+            }
+            _ => {
+                let keep = group.iter().min_by_key(|e| invoices[e.1 as usize].origin).map_or(group[0].1, |e| e.1);
+                dups.extend(group.iter().map(|e| e.1).filter(|p| *p != keep));
+                keep
+            }
+        };
+        if !snapshot_days.is_empty() {
+            missing += usize::from(settle_missing(&mut invoices, kept, group, &stamps, &snapshot_days));
         }
-        let keep = group.iter().min_by_key(|e| invoices[e.1 as usize].origin).map(|e| e.1);
-        dups.extend(group.iter().map(|e| e.1).filter(|p| Some(*p) != keep));
     }
     if !superseded.is_empty() {
-        tracing::info!(rows = superseded.len(), "older versions of invoices superseded by updated_at");
+        tracing::info!(rows = superseded.len(), "older versions of invoices superseded by updated_at or snapshot_date");
+    }
+    if missing > 0 {
+        tracing::info!(
+            invoices = missing,
+            "invoices settled on the first open-items snapshot that no longer lists them"
+        );
     }
     let mut found: Vec<(u32, u32, u32)> = Vec::new();
     for &p in &dups {
@@ -630,16 +656,11 @@ pub fn load_history(dir: &Path, as_of: i32, opts: &InvoiceReadOptions, fx: &FxTa
 /// (customer, dates, amount: what was known when it was issued, so a due date moved
 /// later does not reach back to earlier as-of dates) and takes its settlement from
 /// the newest version, the one with the latest `updated_at` (the later file row on a
-/// tie; a row without one is the oldest). Returns the positions of the other rows.
-fn merge_versions(invoices: &mut [Inv], group: impl Iterator<Item = u32>, updated: &[Option<Vec<i64>>]) -> Vec<u32> {
-    let stamp = |r: &Inv| {
-        let at = updated[r.origin.0 as usize]
-            .as_ref()
-            .map_or(crate::ingest::columns::NULL_INSTANT, |u| u[r.origin.1 as usize]);
-        (at, r.origin)
-    };
+/// tie, then the later `snapshot_date`, then the later file row; a row without
+/// either is the oldest). Returns the position of the kept row and those of the others.
+fn merge_versions(invoices: &mut [Inv], group: impl Iterator<Item = u32>, stamps: &Stamps) -> (u32, Vec<u32>) {
     let mut rows: Vec<u32> = group.collect();
-    rows.sort_by_key(|&p| stamp(&invoices[p as usize]));
+    rows.sort_by_key(|&p| stamps.of(&invoices[p as usize]));
     let (first, newest) = (rows[0] as usize, rows[rows.len() - 1] as usize);
     let latest = invoices[newest];
     let kept = &mut invoices[first];
@@ -652,8 +673,64 @@ fn merge_versions(invoices: &mut [Inv], group: impl Iterator<Item = u32>, update
         (true, u32::MAX) => latest.open_slot,
         (true, own) => own,
     };
-    rows.remove(0);
-    rows
+    let kept = rows.remove(0);
+    (kept, rows)
+}
+
+/// What tells the rows of one invoice apart as versions, per chunk: each row's
+/// `updated_at` and `snapshot_date`, when the chunk's file has them.
+struct Stamps {
+    updated: Vec<Option<Vec<i64>>>,
+    snapshot: Vec<Option<Vec<i32>>>,
+}
+
+impl Stamps {
+    /// The order of a row among its invoice's versions (oldest first).
+    fn of(&self, r: &Inv) -> (i64, i32, (u32, u32)) {
+        let at = self.updated[r.origin.0 as usize]
+            .as_ref()
+            .map_or(crate::ingest::columns::NULL_INSTANT, |u| u[r.origin.1 as usize]);
+        (at, self.snapshot_of(r), r.origin)
+    }
+
+    /// The snapshot day of a row ([`NULL_DATE`] for none).
+    fn snapshot_of(&self, r: &Inv) -> i32 {
+        self.snapshot[r.origin.0 as usize].as_ref().map_or(NULL_DATE, |s| s[r.origin.1 as usize])
+    }
+
+    /// The distinct snapshot days on or before `as_of`, in order.
+    fn days_by(&self, as_of: i32) -> Vec<i32> {
+        let mut days: Vec<i32> =
+            self.snapshot.iter().flatten().flatten().copied().filter(|&d| d != NULL_DATE && d <= as_of).collect();
+        days.sort_unstable();
+        days.dedup();
+        days
+    }
+}
+
+/// Open-items snapshots list every invoice open on their day: an invoice open in the
+/// newest snapshot that lists it (by as_of) and missing from a later one (by as_of)
+/// was settled, in full as far as the data says, on the first snapshot day that no
+/// longer lists it. That day is when it became known, so nothing reaches back before
+/// it; with daily snapshots it is the day after the payment, with monthly ones up to
+/// a month late. `days` are the snapshot days by as_of; returns whether `kept` (the
+/// invoice's row, `group` all its rows) was settled here.
+fn settle_missing(invoices: &mut [Inv], kept: u32, group: &[(u64, u32)], stamps: &Stamps, days: &[i32]) -> bool {
+    if invoices[kept as usize].paid_date != OPEN {
+        return false;
+    }
+    let by = days[days.len() - 1];
+    let Some(last_seen) =
+        group.iter().map(|e| stamps.snapshot_of(&invoices[e.1 as usize])).filter(|&d| d != NULL_DATE && d <= by).max()
+    else {
+        return false;
+    };
+    let Some(&gone) = days.get(days.partition_point(|&d| d <= last_seen)) else { return false };
+    let r = &mut invoices[kept as usize];
+    r.paid_date = gone;
+    r.paid_minor = NULL_AMOUNT;
+    r.open_slot = u32::MAX;
+    true
 }
 
 /// The accepted payments or activities of one batch.

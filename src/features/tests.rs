@@ -495,6 +495,66 @@ fn monthly_exports_with_updated_at_are_versions_of_each_invoice() {
     assert_eq!(rejected, 4, "i1 and i3 once, i2 twice");
 }
 
+/// Open-items snapshots (`snapshot_date`): each lists the invoices open on its day, so
+/// an invoice missing from a later snapshot was settled, on the first snapshot day
+/// that no longer lists it, and not before that day is reached.
+#[test]
+fn an_invoice_missing_from_a_later_open_items_snapshot_was_settled_that_day() {
+    let open_items = |ids: &[&str]| {
+        let n = ids.len();
+        let issued = |id: &&str| if *id == "i4" { day("2024-03-10") } else { day("2024-01-05") };
+        table(vec![
+            ("invoice_id", strs(ids)),
+            ("customer_id", strs(&vec!["A"; n])),
+            ("invoice_date", dates(&ids.iter().map(issued).collect::<Vec<_>>())),
+            ("due_date", dates(&ids.iter().map(|id| issued(id).map(|d| d + 30)).collect::<Vec<_>>())),
+            ("amount", Arc::new(Float64Array::from(vec![100.0; n])) as ArrayRef),
+        ])
+    };
+    let exports = [
+        ("2024-01-31", open_items(&["i1", "i2", "i3"])),
+        ("2024-02-29", open_items(&["i2", "i3"])),
+        ("2024-03-31", open_items(&["i3", "i4"])),
+    ];
+    let snapshots = tempfile::tempdir().unwrap();
+    let plain = tempfile::tempdir().unwrap();
+    for (at, batch) in &exports {
+        let folder = snapshots.path().join(format!("invoices/snapshot_date={at}"));
+        std::fs::create_dir_all(&folder).unwrap();
+        write_batch(&folder.join("part-0.parquet"), batch).unwrap();
+        std::fs::create_dir_all(plain.path().join("invoices")).unwrap();
+        write_batch(&plain.path().join(format!("invoices/{at}.parquet")), batch).unwrap();
+    }
+    let opts = FeatureOptions::default();
+    let seen = |dir: &Path, as_of: &str| {
+        let h = load_history(dir, day(as_of).unwrap(), &opts.read, &opts.fx).unwrap();
+        let mut v: Vec<(u64, i32)> = h.invoices.iter().map(|i| (i.key, i.paid_date)).collect();
+        v.sort_unstable();
+        let open = h.invoices.iter().filter(|i| i.open_slot != u32::MAX).count();
+        (v, open, h.rejects.len())
+    };
+    let want = |rows: &[(&str, Option<i32>)]| {
+        let mut v: Vec<(u64, i32)> =
+            rows.iter().map(|(id, paid)| (history::id_key(id), paid.unwrap_or(history::OPEN))).collect();
+        v.sort_unstable();
+        let open = rows.iter().filter(|r| r.1.is_none()).count();
+        (v, open, 0)
+    };
+    let (feb29, mar31) = (day("2024-02-29"), day("2024-03-31"));
+    assert_eq!(seen(snapshots.path(), "2024-04-30"), want(&[("i1", feb29), ("i2", mar31), ("i3", None), ("i4", None)]));
+    // Before the snapshot that no longer lists an invoice, it is open.
+    assert_eq!(seen(snapshots.path(), "2024-03-30"), want(&[("i1", feb29), ("i2", None), ("i3", None), ("i4", None)]));
+    assert_eq!(seen(snapshots.path(), "2024-02-28"), want(&[("i1", None), ("i2", None), ("i3", None)]));
+    // Snapshots after the as-of date change nothing there.
+    std::fs::remove_dir_all(snapshots.path().join("invoices/snapshot_date=2024-03-31")).unwrap();
+    assert_eq!(seen(snapshots.path(), "2024-03-30"), want(&[("i1", feb29), ("i2", None), ("i3", None)]));
+    // The same files without `snapshot_date` say nothing about settlement: all open,
+    // the repeated rows rejected.
+    let (rows, open, rejected) = seen(plain.path(), "2024-04-30");
+    assert_eq!((rows, open), (want(&[("i1", None), ("i2", None), ("i3", None), ("i4", None)]).0, 4));
+    assert_eq!(rejected, 3, "i2 once, i3 twice");
+}
+
 /// A payment applied to its customer's invoice counts in the invoice's currency: one
 /// naming another currency is rejected, one naming none takes the invoice's (10000.0
 /// read as USD cents becomes 10,000 yen), unless its amount does not fit that currency.

@@ -72,6 +72,7 @@ pub const INVOICES: &[FieldDef] = &[
     f("country", Kind::Text, false),
     f("channel", Kind::Text, false),
     f("updated_at", Kind::Date, false),
+    f("snapshot_date", Kind::Date, false),
 ];
 
 /// Fields of `payments`.

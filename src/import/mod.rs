@@ -133,8 +133,10 @@ pub fn import_file(
     let out_path = out.join(format!("{}.parquet", mapping.table));
     let mut sink = ParquetSink::create(&out_path, schema.clone())?;
     let mut builder = TableBuilder::new(schema);
-    // Rows of one invoice with `updated_at` are its versions, not duplicates.
-    let versions = mapping.table == "invoices" && mapping.outputs.iter().any(|o| o.name == "updated_at");
+    // Rows of one invoice with `updated_at` or `snapshot_date` are its versions, not
+    // duplicates.
+    let versions = mapping.table == "invoices"
+        && mapping.outputs.iter().any(|o| o.name == "updated_at" || o.name == "snapshot_date");
     let unique = fields::unique_field(mapping.table)
         .filter(|_| !versions)
         .and_then(|u| mapping.outputs.iter().position(|o| o.name == u));

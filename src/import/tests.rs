@@ -353,3 +353,38 @@ fn versions_of_invoices_and_split_remittances_import_whole() {
     assert_eq!(paid, want);
     assert_eq!(h.payments.len(), 2);
 }
+
+/// Daily aging reports concatenated into one file, each listing only the open items:
+/// with `snapshot_date` mapped every row is written, and the reader settles an invoice
+/// on the first report that no longer lists it.
+#[test]
+fn open_items_reports_import_whole_and_settle_what_drops_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("aging.csv");
+    let mut csv = b"Doc,Cust,Issued,Due,Amt,Report\n".to_vec();
+    csv.extend_from_slice(b"D1,K1,2024-01-05,2024-02-04,10.00,2024-02-01\n");
+    csv.extend_from_slice(b"D2,K1,2024-01-20,2024-02-19,20.00,2024-02-01\n");
+    csv.extend_from_slice(b"D2,K1,2024-01-20,2024-02-19,20.00,2024-02-02\n");
+    std::fs::write(&input, &csv).unwrap();
+    let m = Mapping::parse(
+        "table = \"invoices\"\n[fields]\ninvoice_id = \"Doc\"\ncustomer_id = \"Cust\"\ninvoice_date = \"Issued\"\ndue_date = \"Due\"\namount = \"Amt\"\nsnapshot_date = \"Report\"\n",
+        Path::new("m.toml"),
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let s = import_file(&input, &m, &out, None).unwrap();
+    assert_eq!((s.rows_read, s.rows_written, s.rows_rejected), (3, 3, 0), "{s:?}");
+    let opts = crate::features::FeatureOptions::default();
+    let as_of = crate::domain::days_from_date(chrono::NaiveDate::from_ymd_opt(2024, 2, 29).unwrap());
+    let h = crate::features::history::load_history(&out, as_of, &opts.read, &opts.fx).unwrap();
+    assert!(h.rejects.is_empty(), "{:?}", h.rejects);
+    let mut paid: Vec<(u64, i32)> = h.invoices.iter().map(|i| (i.key, i.paid_date)).collect();
+    paid.sort_unstable();
+    let feb2 = crate::domain::days_from_date(chrono::NaiveDate::from_ymd_opt(2024, 2, 2).unwrap());
+    let mut want = vec![
+        (crate::features::history::id_key("D1"), feb2),
+        (crate::features::history::id_key("D2"), crate::features::history::OPEN),
+    ];
+    want.sort_unstable();
+    assert_eq!(paid, want);
+}

@@ -61,6 +61,10 @@ pub struct InvoiceChunk {
     /// When each row's version of its invoice was exported, as microseconds since the
     /// epoch ([`columns::NULL_INSTANT`] for none), when the file has `updated_at`.
     pub updated_at: Option<Vec<i64>>,
+    /// The day of the open-items snapshot each row comes from ([`NULL_DATE`] for
+    /// none), when the file has `snapshot_date`: every snapshot lists all the
+    /// invoices open on its day, so an invoice missing from a later one was settled.
+    pub snapshot_date: Option<Vec<i32>>,
     /// Whether each row passed validation.
     pub valid: Vec<bool>,
 }
@@ -78,7 +82,8 @@ impl InvoiceChunk {
 }
 
 const REQUIRED: [&str; 5] = ["invoice_id", "customer_id", "invoice_date", "due_date", "amount"];
-const OPTIONAL: [&str; 7] = ["currency", "paid_date", "paid_amount", "terms_days", "channel", "country", "updated_at"];
+const OPTIONAL: [&str; 8] =
+    ["currency", "paid_date", "paid_amount", "terms_days", "channel", "country", "updated_at", "snapshot_date"];
 
 /// Reads every invoice file of `source` in parallel; returns chunks in file order and
 /// all rejected rows.
@@ -164,6 +169,13 @@ fn decode(b: &BatchColumns<'_>, opts: &InvoiceReadOptions) -> Result<(InvoiceChu
         }
         None => (None, Vec::new()),
     };
+    let (snapshot_date, snap_err) = match b.get("snapshot_date") {
+        Some(a) => {
+            let (v, e) = columns::dates(path, "snapshot_date", a)?;
+            (Some(v), e)
+        }
+        None => (None, Vec::new()),
+    };
     let mut extra = Vec::with_capacity(opts.extra_numeric.len());
     for name in &opts.extra_numeric {
         let a = col(name);
@@ -187,6 +199,7 @@ fn decode(b: &BatchColumns<'_>, opts: &InvoiceReadOptions) -> Result<(InvoiceChu
     pr.cells("paid_amount", pamt_err);
     pr.cells("terms_days", terms_err);
     pr.cells("updated_at", upd_err);
+    pr.cells("snapshot_date", snap_err);
     for i in 0..n {
         if pr.has(i) {
             continue;
@@ -236,6 +249,7 @@ fn decode(b: &BatchColumns<'_>, opts: &InvoiceReadOptions) -> Result<(InvoiceChu
         country,
         extra,
         updated_at,
+        snapshot_date,
         valid,
     };
     Ok((chunk, rejects))
