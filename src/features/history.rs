@@ -655,9 +655,9 @@ pub fn load_history(dir: &Path, as_of: i32, opts: &InvoiceReadOptions, fx: &FxTa
 /// versions of the invoice, not mistakes. The invoice keeps its first version's terms
 /// (customer, dates, amount: what was known when it was issued, so a due date moved
 /// later does not reach back to earlier as-of dates) and takes its settlement from
-/// the newest version, the one with the latest `updated_at` (the later file row on a
-/// tie, then the later `snapshot_date`, then the later file row; a row without
-/// either is the oldest). Returns the position of the kept row and those of the others.
+/// the newest version, the one with the latest `updated_at` (on a tie the later
+/// `snapshot_date`, then the later file row; a row without either is the oldest).
+/// Returns the position of the kept row and those of the others.
 fn merge_versions(invoices: &mut [Inv], group: impl Iterator<Item = u32>, stamps: &Stamps) -> (u32, Vec<u32>) {
     let mut rows: Vec<u32> = group.collect();
     rows.sort_by_key(|&p| stamps.of(&invoices[p as usize]));
