@@ -1,5 +1,6 @@
 //! Test fixtures shared by unit tests: small generated histories.
 
+use arrow_array::RecordBatch;
 use chrono::NaiveDate;
 
 use crate::contract::rows::{Cell, TableBuilder};
@@ -176,18 +177,20 @@ pub fn hand_ledger(dir: &std::path::Path) {
     contract::write_batch(&dir.join("customers.parquet"), &cust.finish()).unwrap();
 }
 
+/// Every record batch of one Parquet file.
+pub fn read_batches(path: &std::path::Path) -> Vec<RecordBatch> {
+    let file = std::fs::File::open(path).expect("parquet file");
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).expect("parquet");
+    reader.build().expect("reader").map(|b| b.expect("batch")).collect()
+}
+
 /// Copies the contract tables of `src` into `dst` with each table's rows in a seeded
 /// random order, split over three files: the same data in another file order.
 pub fn shuffled_copy(src: &std::path::Path, dst: &std::path::Path, seed: u64) {
     let mut rng = crate::rng::Rng::new(seed, 0);
     for table in ["customers", "invoices", "payments", "activities", "holidays"] {
         let Some(source) = crate::ingest::TableSource::find(src, table).expect("table") else { continue };
-        let mut batches = Vec::new();
-        for f in &source.files {
-            let file = std::fs::File::open(f).expect("part file");
-            let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).expect("parquet");
-            batches.extend(reader.build().expect("reader").map(|b| b.expect("batch")));
-        }
+        let batches: Vec<RecordBatch> = source.files.iter().flat_map(|f| read_batches(f)).collect();
         let schema = batches[0].schema();
         let all = arrow_select::concat::concat_batches(&schema, &batches).expect("concat");
         let n = all.num_rows();

@@ -10,13 +10,12 @@ use arrow_array::types::{Date32Type, Decimal128Type};
 use arrow_array::{ArrayRef, BooleanArray, Date32Array, Decimal128Array, Float64Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema};
 use chrono::NaiveDate;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use proptest::prelude::*;
 
 use super::*;
 use crate::contract::write_batch;
 use crate::domain::days_from_date;
-use crate::fixtures::generated_dir_with;
+use crate::fixtures::{generated_dir_with, read_batches};
 use crate::generate::GenerateParams;
 
 fn d(s: &str) -> NaiveDate {
@@ -123,9 +122,7 @@ fn outputs_are_written_and_read_back() {
     let m = write_feature_set(&set, dir.path(), &out, "USD").unwrap();
     assert_eq!(read_manifest(&out).unwrap(), m);
     assert_eq!(m.definition_hash, definition_hash());
-    let f = std::fs::File::open(out.join("customer_features.parquet")).unwrap();
-    let rows: usize =
-        ParquetRecordBatchReaderBuilder::try_new(f).unwrap().build().unwrap().map(|b| b.unwrap().num_rows()).sum();
+    let rows: usize = read_batches(&out.join("customer_features.parquet")).iter().map(RecordBatch::num_rows).sum();
     assert_eq!(rows, 2);
 }
 
@@ -691,11 +688,6 @@ fn a_missing_required_column_fails_naming_file_and_column() {
 
 // ---- leakage property -------------------------------------------------------------
 
-fn read_all(path: &Path) -> Vec<RecordBatch> {
-    let f = std::fs::File::open(path).unwrap();
-    ParquetRecordBatchReaderBuilder::try_new(f).unwrap().build().unwrap().map(|b| b.unwrap()).collect()
-}
-
 fn files(dir: &Path, table: &'static str) -> Vec<std::path::PathBuf> {
     crate::ingest::TableSource::find(dir, table).unwrap().map(|s| s.files).unwrap_or_default()
 }
@@ -721,7 +713,7 @@ fn rewrite_future(src: &Path, dst: &Path, as_of: i32, mode: u8) {
     for (table, date_field) in [("invoices", "invoice_date"), ("payments", "payment_date"), ("activities", "date")] {
         for (k, f) in files(src, table).iter().enumerate() {
             let mut out = Vec::new();
-            for b in read_all(f) {
+            for b in read_batches(f) {
                 let keyed = date_col(&b, date_field);
                 let keep: BooleanArray = keyed.iter().map(|d| Some(mode == 1 || d.unwrap() <= as_of)).collect();
                 let mut b = arrow_select::filter::filter_record_batch(&b, &keep).unwrap();
@@ -879,7 +871,7 @@ fn a_customer_country_comes_from_the_customers_table_else_its_latest_invoice_kno
     // The same invoices with the country each gives: A moved from DE to FR, and its
     // invoice issued after the as-of date says NL; B's second invoice says nothing.
     let path = dir.path().join("invoices.parquet");
-    let b = read_all(&path).remove(0);
+    let b = read_batches(&path).remove(0);
     let country: ArrayRef =
         Arc::new(StringArray::from(vec![Some("DE"), Some("DE"), Some("FR"), Some("FR"), Some("US"), None, Some("NL")]));
     let schema = b.schema();

@@ -4,10 +4,10 @@ use std::path::Path;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Date32Type, Decimal128Type};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use super::*;
 use crate::domain::days_from_date;
+use crate::fixtures::read_batches;
 
 const MAPPING: &str = r#"
 table = "invoices"
@@ -27,11 +27,6 @@ due_date = "invoice_date + terms_days"
 [extra]
 region = "Region"
 "#;
-
-fn read_batches(path: &Path) -> Vec<arrow_array::RecordBatch> {
-    let f = std::fs::File::open(path).unwrap();
-    ParquetRecordBatchReaderBuilder::try_new(f).unwrap().build().unwrap().map(|b| b.unwrap()).collect()
-}
 
 fn run(csv: &[u8]) -> (ImportSummary, Vec<RejectedRow>, Vec<arrow_array::RecordBatch>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();

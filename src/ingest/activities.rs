@@ -63,10 +63,8 @@ fn decode(b: &BatchColumns<'_>) -> Result<(ActivityChunk, Vec<RejectedRow>), Ing
     let activity_id = b.text_or_null("activity_id")?;
     let invoice_id = b.text_or_null("invoice_id")?;
     let (date, date_err) = columns::dates(path, "date", col("date"))?;
-    let (promised_date, prom_err) = match b.get("promised_date") {
-        Some(a) => columns::dates(path, "promised_date", a)?,
-        None => (vec![NULL_DATE; n], Vec::new()),
-    };
+    let (promised_date, prom_err) = b.optional("promised_date", columns::dates)?;
+    let promised_date = promised_date.unwrap_or_else(|| vec![NULL_DATE; n]);
     let kinds = columns::strings(path, "kind", col("kind"))?;
     let mut pr = Problems::new(n);
     pr.cells("date", date_err);

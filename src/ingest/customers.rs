@@ -65,10 +65,8 @@ fn decode(b: &BatchColumns<'_>, opts: &InvoiceReadOptions) -> Result<(Vec<Locate
     };
     let (name, segment, country, collector) = (text("name")?, text("segment")?, text("country")?, text("collector")?);
     let (currency, cur_err) = columns::currencies(path, "currency", b.get("currency"), n, opts.default_currency)?;
-    let (limit, lim_err) = match b.get("credit_limit") {
-        Some(a) => columns::amounts(path, "credit_limit", a, &currency)?,
-        None => (vec![NULL_AMOUNT; n], Vec::new()),
-    };
+    let (limit, lim_err) = b.optional("credit_limit", |p, c, a| columns::amounts(p, c, a, &currency))?;
+    let limit = limit.unwrap_or_else(|| vec![NULL_AMOUNT; n]);
     let mut pr = Problems::new(n);
     pr.cells("currency", cur_err);
     pr.cells("credit_limit", lim_err);

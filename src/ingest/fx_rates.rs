@@ -50,10 +50,8 @@ fn decode(b: &BatchColumns<'_>) -> Result<(Vec<FxRate>, Vec<RejectedRow>), Inges
     let cur_text = columns::strings(path, "currency", cur_col)?;
     let (currency, cur_err) = columns::currencies(path, "currency", Some(cur_col), n, Currency::USD)?;
     let (base, base_err) = columns::currencies(path, "base", b.get("base"), n, Currency::USD)?;
-    let (date, date_err) = match b.get("date") {
-        Some(a) => columns::dates(path, "date", a)?,
-        None => (vec![NULL_DATE; n], Vec::new()),
-    };
+    let (date, date_err) = b.optional("date", columns::dates)?;
+    let date = date.unwrap_or_else(|| vec![NULL_DATE; n]);
     let rate_col = b.get("rate").expect("required column projected");
     let numeric = matches!(
         rate_col.data_type(),

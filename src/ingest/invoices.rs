@@ -125,18 +125,12 @@ fn decode(b: &BatchColumns<'_>, opts: &InvoiceReadOptions) -> Result<(InvoiceChu
     let (invoice_date, idate_err) = columns::dates(path, "invoice_date", col("invoice_date"))?;
     let (mut due_date, due_err) = columns::dates(path, "due_date", col("due_date"))?;
     let (amount_minor, amt_err) = columns::amounts(path, "amount", col("amount"), &currency)?;
-    let (paid_date, paid_err) = match b.get("paid_date") {
-        Some(a) => columns::dates(path, "paid_date", a)?,
-        None => (vec![NULL_DATE; n], Vec::new()),
-    };
-    let (paid_minor, pamt_err) = match b.get("paid_amount") {
-        Some(a) => columns::amounts(path, "paid_amount", a, &currency)?,
-        None => (vec![NULL_AMOUNT; n], Vec::new()),
-    };
-    let (terms, terms_err) = match b.get("terms_days") {
-        Some(a) => columns::ints(path, "terms_days", a)?,
-        None => (vec![None; n], Vec::new()),
-    };
+    let (paid_date, paid_err) = b.optional("paid_date", columns::dates)?;
+    let paid_date = paid_date.unwrap_or_else(|| vec![NULL_DATE; n]);
+    let (paid_minor, pamt_err) = b.optional("paid_amount", |p, c, a| columns::amounts(p, c, a, &currency))?;
+    let paid_minor = paid_minor.unwrap_or_else(|| vec![NULL_AMOUNT; n]);
+    let (terms, terms_err) = b.optional("terms_days", columns::ints)?;
+    let terms = terms.unwrap_or_else(|| vec![None; n]);
     let channel = match b.get("channel") {
         Some(a) => {
             let text = columns::strings(path, "channel", a)?;
@@ -162,20 +156,8 @@ fn decode(b: &BatchColumns<'_>, opts: &InvoiceReadOptions) -> Result<(InvoiceChu
         None => vec![crate::domain::NO_CHANNEL; n],
     };
     let country = b.get("country").map(|a| columns::strings(path, "country", a)).transpose()?;
-    let (updated_at, upd_err) = match b.get("updated_at") {
-        Some(a) => {
-            let (v, e) = columns::instants(path, "updated_at", a)?;
-            (Some(v), e)
-        }
-        None => (None, Vec::new()),
-    };
-    let (snapshot_date, snap_err) = match b.get("snapshot_date") {
-        Some(a) => {
-            let (v, e) = columns::dates(path, "snapshot_date", a)?;
-            (Some(v), e)
-        }
-        None => (None, Vec::new()),
-    };
+    let (updated_at, upd_err) = b.optional("updated_at", columns::instants)?;
+    let (snapshot_date, snap_err) = b.optional("snapshot_date", columns::dates)?;
     let mut extra = Vec::with_capacity(opts.extra_numeric.len());
     for name in &opts.extra_numeric {
         let a = col(name);

@@ -10,6 +10,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ProjectionMask;
 use rayon::prelude::*;
 
+use super::columns::CellError;
 use super::source::{TableSource, Unit};
 use super::IngestError;
 
@@ -51,6 +52,22 @@ impl BatchColumns<'_> {
         match self.get(name) {
             Some(a) => super::columns::strings(&self.unit.path, name, a),
             None => Ok(StringArray::new_null(self.rows)),
+        }
+    }
+
+    /// An optional column read by `read` (one of [`super::columns`]' readers: its
+    /// values and the cells it could not read), None when the file lacks it.
+    ///
+    /// # Errors
+    /// As `read`.
+    pub fn optional<T>(
+        &self,
+        name: &str,
+        read: impl FnOnce(&std::path::Path, &str, &ArrayRef) -> Result<(Vec<T>, Vec<CellError>), IngestError>,
+    ) -> Result<(Option<Vec<T>>, Vec<CellError>), IngestError> {
+        match self.get(name) {
+            Some(a) => read(&self.unit.path, name, a).map(|(v, e)| (Some(v), e)),
+            None => Ok((None, Vec::new())),
         }
     }
 
