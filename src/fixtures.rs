@@ -207,3 +207,37 @@ pub fn shuffled_copy(src: &std::path::Path, dst: &std::path::Path, seed: u64) {
         }
     }
 }
+
+/// Writes the invoices of `src` into `dst` as open-items listings every `every` days
+/// from the first issue day: each `invoices/snapshot_date=YYYY-MM-DD/` folder lists
+/// the invoices issued by its day and not settled by then, without their settlement
+/// columns, as an aging report would. Customers are copied; payments and activities
+/// are left out.
+pub fn open_items_listings(src: &std::path::Path, dst: &std::path::Path, every: i32) {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::Date32Type;
+    use arrow_array::Array;
+    let source = crate::ingest::TableSource::find(src, "invoices").expect("table").expect("invoices");
+    let batches: Vec<RecordBatch> = source.files.iter().flat_map(|f| read_batches(f)).collect();
+    let all = arrow_select::concat::concat_batches(&batches[0].schema(), &batches).expect("concat");
+    let keep: Vec<usize> = (0..all.num_columns())
+        .filter(|&i| !["paid_date", "paid_amount", "disputed"].contains(&all.schema().field(i).name().as_str()))
+        .collect();
+    let listed = all.project(&keep).expect("project");
+    let column = |name: &str| all.column_by_name(name).expect(name).as_primitive::<Date32Type>().clone();
+    let (issued, paid) = (column("invoice_date"), column("paid_date"));
+    let first = issued.iter().flatten().min().expect("invoices");
+    let last = issued.iter().chain(paid.iter()).flatten().max().expect("invoices");
+    let mut day = first + every - 1;
+    while day <= last + every {
+        let open: arrow_array::BooleanArray = (0..all.num_rows())
+            .map(|i| Some(issued.value(i) <= day && (paid.is_null(i) || paid.value(i) > day)))
+            .collect();
+        let rows = arrow_select::filter::filter_record_batch(&listed, &open).expect("filter");
+        let folder = dst.join(format!("invoices/snapshot_date={}", crate::domain::Day(day)));
+        std::fs::create_dir_all(&folder).expect("listing folder");
+        contract::write_batch(&folder.join("part-0.parquet"), &rows).expect("write");
+        day += every;
+    }
+    std::fs::copy(src.join("customers.parquet"), dst.join("customers.parquet")).expect("customers");
+}

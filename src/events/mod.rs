@@ -446,6 +446,7 @@ pub fn apply(ledger: &mut Ledger, e: &Event, fx: &FxTable) {
                 invoice_date: *invoice_date,
                 due_date: *due_date,
                 paid_date: paid_date.unwrap_or(OPEN),
+                paid_window: 0,
                 amount_base: fx.to_base(amount.minor, amount.currency),
                 amount_minor: amount.minor,
                 paid_minor: match (paid_date, paid_amount) {
@@ -456,12 +457,14 @@ pub fn apply(ledger: &mut Ledger, e: &Event, fx: &FxTable) {
                 channel: channel.as_deref().map_or(crate::domain::NO_CHANNEL, crate::domain::channel_code),
                 open_slot: u32::MAX,
                 key,
-                origin: (0, 0),
+                chunk: 0,
+                row: 0,
             };
             if paid_date.is_none() {
                 // A change that does not mention settlement keeps one made by payments.
                 if let Some(old) = ledger.invoices.iter().find(|r| r.inv.key == key) {
                     inv.paid_date = old.inv.paid_date;
+                    inv.paid_window = old.inv.paid_window;
                     inv.paid_minor = old.inv.paid_minor;
                 }
             }

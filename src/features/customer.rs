@@ -19,7 +19,7 @@ pub fn month_profile(invs: &[Inv], t: i32) -> ([f64; 12], f64) {
     let mut all = 0.0;
     let mut n = 0u32;
     for r in invs.iter().filter(|r| r.paid_date <= t) {
-        let late = f64::from(r.paid_date - r.due_date);
+        let late = f64::from(r.paid_day() - r.due_date);
         let m = date_from_days(r.due_date).map_or(0, |d| d.month0() as usize);
         sum[m] += late;
         cnt[m] += 1;
@@ -65,7 +65,7 @@ pub fn payment_run_of(invs: &[Inv], t: i32, hol: &Holidays) -> Option<PaymentRun
     if invs.iter().filter(settled).count() < crate::domain::MIN_RUN_DATES {
         return None;
     }
-    let mut dates: Vec<i32> = invs.iter().filter(settled).map(|r| r.paid_date).collect();
+    let mut dates: Vec<i32> = invs.iter().filter(settled).map(Inv::paid_day).collect();
     // Only the newest RUN_WINDOW distinct dates count: a long history keeps its newest
     // twice that many before sorting, all of them if those hold too few distinct days.
     let keep = 2 * crate::domain::RUN_WINDOW;
@@ -130,21 +130,21 @@ fn vector_of(
 ) -> [f64; N_CUSTOMER] {
     let side = |i: usize| sides.get(i).copied();
     let mut paid: Vec<&Inv> = invs.iter().filter(|r| r.paid_date <= as_of).collect();
-    paid.sort_by_key(|r| (r.paid_date, r.invoice_date, r.key));
-    let late: Vec<f64> = paid.iter().map(|r| f64::from(r.paid_date - r.due_date)).collect();
+    paid.sort_by_key(|r| (r.paid_day(), r.invoice_date, r.key));
+    let late: Vec<f64> = paid.iter().map(|r| f64::from(r.paid_day() - r.due_date)).collect();
     let mut late_sorted = late.clone();
     late_sorted.sort_by(f64::total_cmp);
-    let mut to_pay: Vec<f64> = paid.iter().map(|r| f64::from(r.paid_date - r.invoice_date)).collect();
+    let mut to_pay: Vec<f64> = paid.iter().map(|r| f64::from(r.paid_day() - r.invoice_date)).collect();
     to_pay.sort_by(f64::total_cmp);
     let n = invs.len() as f64;
     let n_paid = paid.len() as f64;
     let late_mean = mean(&late);
     let recent: Vec<f64> =
-        paid.iter().filter(|r| r.paid_date > as_of - 90).map(|r| f64::from(r.paid_date - r.due_date)).collect();
+        paid.iter().filter(|r| r.paid_date > as_of - 90).map(|r| f64::from(r.paid_day() - r.due_date)).collect();
     let last5 = &late[late.len().saturating_sub(5)..];
     let paid_amount: f64 = paid.iter().map(|r| r.amount_base).sum();
     let weighted_late =
-        ratio(paid.iter().map(|r| r.amount_base * f64::from(r.paid_date - r.due_date)).sum(), paid_amount);
+        ratio(paid.iter().map(|r| r.amount_base * f64::from(r.paid_day() - r.due_date)).sum(), paid_amount);
 
     let mut with_payment = 0.0;
     let mut partial = 0.0;
@@ -157,7 +157,7 @@ fn vector_of(
         let s = side(i).unwrap_or_default();
         let settled = r.paid_date <= as_of;
         if settled {
-            last_paid_date = last_paid_date.max(r.paid_date);
+            last_paid_date = last_paid_date.max(r.paid_day());
             if r.paid_minor != NULL_AMOUNT && r.paid_minor < r.amount_minor {
                 short += 1.0;
             }

@@ -20,6 +20,7 @@ use super::fx::FxTable;
 use super::FeatureError;
 use crate::domain::{ActivityKind, Currency, Customer, Holidays};
 use crate::ingest::columns::{NULL_AMOUNT, NULL_DATE};
+use crate::ingest::read::BATCH_ROWS;
 use crate::ingest::{
     read_activities, read_customers, read_holidays, read_invoices_with, read_payments, InvoiceReadOptions, RejectedRow,
     TableSource,
@@ -41,8 +42,13 @@ pub struct Inv {
     pub invoice_date: i32,
     /// Due day.
     pub due_date: i32,
-    /// Settlement day, [`OPEN`] if not settled by as_of.
+    /// Settlement day, [`OPEN`] if not settled by as_of. For an invoice settled by an
+    /// open-items listing that no longer shows it, the listing's day: when the
+    /// settlement became known (see [`Inv::paid_day`] for when it happened).
     pub paid_date: i32,
+    /// Days before `paid_date` the settlement may have happened: 0 when the data gives
+    /// its day, else the days since the listing before the one that no longer showed it.
+    pub paid_window: u16,
     /// Amount in base currency (model input only).
     pub amount_base: f64,
     /// Amount, minor units.
@@ -57,16 +63,67 @@ pub struct Inv {
     pub open_slot: u32,
     /// Hash of the invoice id (joins from payments and activities).
     pub key: u64,
-    /// (chunk, row in chunk) where it was read: file order, for duplicates.
-    pub origin: (u32, u32),
+    /// The chunk it was read in: with `row`, its place in file order, for duplicates.
+    pub chunk: u32,
+    /// Its row in that chunk (chunks hold at most [`BATCH_ROWS`] rows). Two fields
+    /// rather than a pair, so that `row` and `paid_window` share the pair's padding and
+    /// an invoice stays 64 bytes.
+    pub row: u16,
 }
 
+const _: () = assert!(BATCH_ROWS <= 1 << 16, "a chunk's rows are numbered in a u16");
+
 impl Inv {
+    /// The settlement day as far as the data tells it, for outcomes (days late, days
+    /// to pay, remaining days): `paid_date`, or for an invoice settled by an open-items
+    /// listing one of the days between the listing that last showed it and the one that
+    /// no longer did (`paid_date`), those days included, picked from a hash of the
+    /// invoice id: a weekday where the span has one, since bank settlements post on
+    /// business days. The picks spread over each span as the settlements would, so
+    /// distributions fitted to them keep their width, and the same invoice gets the same
+    /// day whatever the file order. Whether it is settled at a date is still
+    /// `paid_date <= date`: that is when it became known.
+    #[inline]
+    pub fn paid_day(&self) -> i32 {
+        if self.paid_window == 0 || self.paid_date == OPEN {
+            self.paid_date
+        } else {
+            self.picked_day()
+        }
+    }
+
+    /// [`Inv::paid_day`] of a settlement known only to a span of days.
+    #[cold]
+    fn picked_day(&self) -> i32 {
+        let first = self.paid_date - i32::from(self.paid_window);
+        let weekdays = (first..=self.paid_date).filter(|&d| crate::domain::weekday(d) < 5).count() as u64;
+        let pick = self.key.rotate_left(29).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32;
+        if weekdays == 0 {
+            return first + (pick % (u64::from(self.paid_window) + 1)) as i32;
+        }
+        let nth = (pick % weekdays) as usize;
+        (first..=self.paid_date).filter(|&d| crate::domain::weekday(d) < 5).nth(nth).unwrap_or(self.paid_date)
+    }
+
+    /// [`Inv::paid_day`] for an invoice open at `s` (settled after it as far as was
+    /// known then): not before `s + 1`, since a settlement found in a listing after `s`
+    /// counts from the first day after `s` for what was open at `s`.
+    #[inline]
+    pub fn paid_day_after(&self, s: i32) -> i32 {
+        self.paid_day().max(s + 1)
+    }
+
+    /// (chunk, row in chunk) where it was read: file order.
+    pub fn origin(&self) -> (u32, u16) {
+        (self.chunk, self.row)
+    }
+
     const PLACEHOLDER: Inv = Inv {
         cust: 0,
         invoice_date: 0,
         due_date: 0,
         paid_date: OPEN,
+        paid_window: 0,
         amount_base: 0.0,
         amount_minor: 0,
         paid_minor: NULL_AMOUNT,
@@ -74,7 +131,8 @@ impl Inv {
         channel: crate::domain::NO_CHANNEL,
         open_slot: u32::MAX,
         key: 0,
-        origin: (0, 0),
+        chunk: 0,
+        row: 0,
     };
 }
 
@@ -329,6 +387,7 @@ pub fn load_history(dir: &Path, as_of: i32, opts: &InvoiceReadOptions, fx: &FxTa
                 invoice_date: c.invoice_date[i],
                 due_date: c.due_date[i],
                 paid_date: if settled { c.paid_date[i] } else { OPEN },
+                paid_window: 0,
                 amount_base: fx.to_base(c.amount_minor[i], c.currency[i]),
                 amount_minor: c.amount_minor[i],
                 paid_minor: if settled { c.paid_minor[i] } else { NULL_AMOUNT },
@@ -336,7 +395,8 @@ pub fn load_history(dir: &Path, as_of: i32, opts: &InvoiceReadOptions, fx: &FxTa
                 channel: c.channel[i],
                 open_slot,
                 key: id_key(c.invoice_id.value(i)),
-                origin: (0, i as u32),
+                chunk: 0,
+                row: i as u16,
             });
         }
         let later = later.into_iter().map(str::to_string).collect();
@@ -380,7 +440,7 @@ pub fn load_history(dir: &Path, as_of: i32, opts: &InvoiceReadOptions, fx: &FxTa
             if r.open_slot != u32::MAX {
                 r.open_slot += base;
             }
-            r.origin.0 = ci as u32;
+            r.chunk = ci as u32;
         }
         open.append(&mut ch.open);
         chunk_meta.push((ch.file.clone(), ch.first_row));
@@ -423,7 +483,7 @@ pub fn load_history(dir: &Path, as_of: i32, opts: &InvoiceReadOptions, fx: &FxTa
     stage("invoices grouped");
     split_by_offsets(&mut invoices, &offsets)
         .into_par_iter()
-        .for_each(|s| s.sort_unstable_by_key(|r| (r.invoice_date, r.due_date, r.key, r.origin)));
+        .for_each(|s| s.sort_unstable_by_key(|r| (r.invoice_date, r.due_date, r.key, r.origin())));
 
     // Duplicate invoice ids: keep the first in file order, reject the others. With
     // `updated_at` or `snapshot_date` the rows are versions of one invoice (monthly
@@ -443,7 +503,7 @@ pub fn load_history(dir: &Path, as_of: i32, opts: &InvoiceReadOptions, fx: &FxTa
                 kept
             }
             _ => {
-                let keep = group.iter().min_by_key(|e| invoices[e.1 as usize].origin).map_or(group[0].1, |e| e.1);
+                let keep = group.iter().min_by_key(|e| invoices[e.1 as usize].origin()).map_or(group[0].1, |e| e.1);
                 dups.extend(group.iter().map(|e| e.1).filter(|p| *p != keep));
                 keep
             }
@@ -461,10 +521,10 @@ pub fn load_history(dir: &Path, as_of: i32, opts: &InvoiceReadOptions, fx: &FxTa
             "invoices settled on the first open-items snapshot that no longer lists them"
         );
     }
-    let mut found: Vec<(u32, u32, u32)> = Vec::new();
+    let mut found: Vec<(u32, u16, u32)> = Vec::new();
     for &p in &dups {
         let r = &invoices[p as usize];
-        found.push((r.origin.0, r.origin.1, r.open_slot));
+        found.push((r.chunk, r.row, r.open_slot));
     }
     dups.append(&mut superseded);
     if !dups.is_empty() {
@@ -686,16 +746,16 @@ struct Stamps {
 
 impl Stamps {
     /// The order of a row among its invoice's versions (oldest first).
-    fn of(&self, r: &Inv) -> (i64, i32, (u32, u32)) {
-        let at = self.updated[r.origin.0 as usize]
+    fn of(&self, r: &Inv) -> (i64, i32, (u32, u16)) {
+        let at = self.updated[r.chunk as usize]
             .as_ref()
-            .map_or(crate::ingest::columns::NULL_INSTANT, |u| u[r.origin.1 as usize]);
-        (at, self.snapshot_of(r), r.origin)
+            .map_or(crate::ingest::columns::NULL_INSTANT, |u| u[usize::from(r.row)]);
+        (at, self.snapshot_of(r), r.origin())
     }
 
     /// The snapshot day of a row ([`NULL_DATE`] for none).
     fn snapshot_of(&self, r: &Inv) -> i32 {
-        self.snapshot[r.origin.0 as usize].as_ref().map_or(NULL_DATE, |s| s[r.origin.1 as usize])
+        self.snapshot[r.chunk as usize].as_ref().map_or(NULL_DATE, |s| s[usize::from(r.row)])
     }
 
     /// The distinct snapshot days on or before `as_of`, in order.
@@ -710,11 +770,13 @@ impl Stamps {
 
 /// Open-items snapshots list every invoice open on their day: an invoice open in the
 /// newest snapshot that lists it (by as_of) and missing from a later one (by as_of)
-/// was settled, in full as far as the data says, on the first snapshot day that no
-/// longer lists it. That day is when it became known, so nothing reaches back before
-/// it; with daily snapshots it is the day after the payment, with monthly ones up to
-/// a month late. `days` are the snapshot days by as_of; returns whether `kept` (the
-/// invoice's row, `group` all its rows) was settled here.
+/// was settled, in full as far as the data says, after the last snapshot day that
+/// lists it and by the first that no longer does. That first day is when it became
+/// known and becomes its `paid_date`, so nothing reaches back before it; the days
+/// before it in the span are its `paid_window` (none with daily snapshots, six with
+/// weekly ones), where [`Inv::paid_day`] places the settlement. `days` are the
+/// snapshot days by as_of; returns whether `kept` (the invoice's row, `group` all its
+/// rows) was settled here.
 fn settle_missing(invoices: &mut [Inv], kept: u32, group: &[(u64, u32)], stamps: &Stamps, days: &[i32]) -> bool {
     if invoices[kept as usize].paid_date != OPEN {
         return false;
@@ -728,6 +790,7 @@ fn settle_missing(invoices: &mut [Inv], kept: u32, group: &[(u64, u32)], stamps:
     let Some(&gone) = days.get(days.partition_point(|&d| d <= last_seen)) else { return false };
     let r = &mut invoices[kept as usize];
     r.paid_date = gone;
+    r.paid_window = u16::try_from(gone - last_seen - 1).unwrap_or(u16::MAX);
     r.paid_minor = NULL_AMOUNT;
     r.open_slot = u32::MAX;
     true
@@ -912,9 +975,9 @@ fn apply_activity(
                 inv_side[p].n_reminders = inv_side[p].n_reminders.saturating_add(1);
                 // Decidable once the 7-day window has closed; only reminders sent
                 // while the invoice was still open count.
-                if date + 7 <= as_of && inv.paid_date >= date {
+                if date + 7 <= as_of && inv.paid_day() >= date {
                     cs.reminders_evaluated += 1;
-                    if inv.paid_date <= date + 7 {
+                    if inv.paid_day() <= date + 7 {
                         cs.reminders_answered += 1;
                     }
                 }
@@ -924,7 +987,7 @@ fn apply_activity(
             if let (Some(p), Some(inv)) = (pos, inv) {
                 if promised != NULL_DATE && promised <= as_of {
                     cs.promises_evaluated += 1;
-                    if inv.paid_date <= promised {
+                    if inv.paid_day() <= promised {
                         cs.promises_kept += 1;
                     }
                 } else if promised != NULL_DATE {
@@ -1177,5 +1240,47 @@ mod order_tests {
         assert_eq!(customers, ["a", "b", "c"]);
         assert_eq!(countries, [Some((2, "A".to_string())), Some((1, "B".to_string())), None]);
         assert_eq!((index["a"], index["b"], index["c"]), (0, 1, 2));
+    }
+}
+
+#[cfg(test)]
+mod paid_day_tests {
+    use super::*;
+    use crate::domain::weekday;
+
+    /// Ten million invoices are held in memory at once: each is one cache line.
+    #[test]
+    fn an_invoice_is_64_bytes() {
+        assert_eq!(std::mem::size_of::<Inv>(), 64);
+    }
+
+    /// A settlement known only to a span of days is placed on one of its weekdays,
+    /// the same for the same invoice, and over many invoices on each weekday of the
+    /// span about equally; a known day is kept.
+    #[test]
+    fn a_settlement_known_to_a_span_lands_on_its_weekdays_evenly() {
+        // 2024-03-01 (a Friday): the span is Saturday 2024-02-24 to that Friday.
+        let gone = crate::domain::days_from_date(chrono::NaiveDate::from_ymd_opt(2024, 3, 1).unwrap());
+        let at = |key: u64, window: u16| Inv { key, paid_date: gone, paid_window: window, ..Inv::PLACEHOLDER };
+        assert_eq!(at(7, 0).paid_day(), gone);
+        assert_eq!(Inv { paid_window: 6, ..Inv::PLACEHOLDER }.paid_day(), OPEN, "open stays open");
+        let mut count = [0usize; 7];
+        for k in 0..7_000u64 {
+            let key = id_key(&format!("INV-{k}"));
+            let day = at(key, 6).paid_day();
+            assert!((gone - 6..=gone).contains(&day) && weekday(day) < 5, "{day}");
+            assert_eq!(day, at(key, 6).paid_day());
+            count[(gone - day) as usize] += 1;
+        }
+        assert_eq!(&count[5..], [0, 0], "no Saturday or Sunday");
+        for c in &count[..5] {
+            assert!((1_250..=1_550).contains(c), "{count:?}");
+        }
+        // A span of a weekend only keeps its days.
+        let days: FxHashSet<i32> =
+            (0..50).map(|k| Inv { paid_date: gone + 2, ..at(id_key(&format!("W{k}")), 1) }.paid_day()).collect();
+        assert_eq!(days, FxHashSet::from_iter([gone + 1, gone + 2]));
+        // Open at s, settled by what a later listing showed: not before s + 1.
+        assert_eq!(at(id_key("INV-1"), 6).paid_day_after(gone - 1), at(id_key("INV-1"), 6).paid_day().max(gone));
     }
 }

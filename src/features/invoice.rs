@@ -149,6 +149,7 @@ mod tests {
             invoice_date: issue,
             due_date: issue + 30,
             paid_date: paid,
+            paid_window: 0,
             amount_base: amount,
             amount_minor: (amount * 100.0) as i64,
             paid_minor: 0,
@@ -156,7 +157,8 @@ mod tests {
             channel: crate::domain::NO_CHANNEL,
             open_slot: 0,
             key: k,
-            origin: (0, k as u32),
+            chunk: 0,
+            row: k as u16,
         }
     }
 

@@ -12,7 +12,7 @@ use crate::ingest::columns::NULL_AMOUNT;
 #[derive(Debug, Clone)]
 pub struct LedgerInvoice {
     /// The invoice (its `paid_date` is the settlement date or [`OPEN`]; `cust`,
-    /// `open_slot` and `origin` are set when a history is built).
+    /// `open_slot`, `chunk` and `row` are set when a history is built).
     pub inv: Inv,
     /// The id, when known (open invoices and invoices that arrived as events).
     pub id: Option<String>,
@@ -97,7 +97,7 @@ impl Ledger {
             .map(|(i, r)| {
                 let mut inv = r.inv;
                 inv.cust = 0;
-                inv.origin = (0, i as u32);
+                (inv.chunk, inv.row) = ((i >> 16) as u32, (i & 0xFFFF) as u16);
                 if inv.paid_date > as_of {
                     inv.paid_date = OPEN;
                     inv.paid_minor = NULL_AMOUNT;
@@ -105,7 +105,7 @@ impl Ledger {
                 (inv, i)
             })
             .collect();
-        invs.sort_by_key(|(r, _)| (r.invoice_date, r.due_date, r.key, r.origin));
+        invs.sort_by_key(|(r, _)| (r.invoice_date, r.due_date, r.key, r.origin()));
         let mut open = Vec::new();
         let mut invoices = Vec::with_capacity(invs.len());
         for (mut inv, i) in invs {

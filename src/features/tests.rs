@@ -552,6 +552,53 @@ fn an_invoice_missing_from_a_later_open_items_snapshot_was_settled_that_day() {
     assert_eq!(rejected, 3, "i2 once, i3 twice");
 }
 
+/// Weekly open-items listings tell a settlement only to its week. Read on the listing
+/// that no longer shows it, every invoice looks paid about three days later than it
+/// was; [`history::Inv::paid_day`] places it inside its week, on the truth's side of it
+/// and without that lag, while whether it is settled at a date still waits for that
+/// listing. Customer vectors read days late from it.
+#[test]
+fn settlements_read_from_weekly_listings_keep_their_days_late() {
+    let src = crate::fixtures::generated_dir(150, 5_000, "2023-01-01", "2024-06-30", 5);
+    let dst = tempfile::tempdir().unwrap();
+    crate::fixtures::open_items_listings(src.path(), dst.path(), 7);
+    let truth = crate::fixtures::full_history(src.path());
+    let listed = crate::fixtures::full_history(dst.path());
+    let true_day: std::collections::HashMap<u64, i32> = truth.invoices.iter().map(|r| (r.key, r.paid_date)).collect();
+    let (mut n, mut lag, mut off) = (0usize, 0i64, 0i64);
+    for r in listed.invoices.iter().filter(|r| r.paid_date != history::OPEN) {
+        let t = true_day[&r.key];
+        let day = r.paid_day();
+        assert_eq!(r.paid_window, 6, "a week between listings");
+        assert!(t <= r.paid_date && t >= r.paid_date - 6, "the truth is inside the span");
+        assert!(day <= r.paid_date && day >= r.paid_date - 6);
+        n += 1;
+        lag += i64::from(r.paid_date - t);
+        off += i64::from(day - t);
+    }
+    assert!(n > 3_000, "{n} settled");
+    let (lag, off) = (lag as f64 / n as f64, off as f64 / n as f64);
+    assert!(lag > 2.0, "the listing day lags by {lag:.2} days");
+    assert!(off.abs() < 1.0, "the picked day is off by {off:.2} days on average");
+    // Settled at a date only once the listing that no longer shows it is known.
+    let some = listed.invoices.iter().find(|r| r.paid_date != history::OPEN && r.paid_day() < r.paid_date).unwrap();
+    let before =
+        load_history(dst.path(), some.paid_date - 1, &FeatureOptions::default().read, &FxTable::default()).unwrap();
+    let at = before.invoices.iter().find(|r| r.key == some.key).unwrap();
+    assert_eq!((at.paid_date, at.paid_day()), (history::OPEN, history::OPEN));
+    // The customers' mean days late follow the picked days, not the listings'.
+    let mean_late = |h: &History| {
+        let late = catalogue::CUSTOMER_FEATURES.iter().position(|f| f.0 == "days_late_mean").unwrap();
+        let v: Vec<f64> = (0..h.customers.len())
+            .map(|c| customer::customer_at_as_of(h, c).vector[late])
+            .filter(|v| v.is_finite())
+            .collect();
+        v.iter().sum::<f64>() / v.len() as f64
+    };
+    let (t, l) = (mean_late(&truth), mean_late(&listed));
+    assert!((l - t).abs() < 1.0, "mean days late {l:.2} from listings, {t:.2} true");
+}
+
 /// A payment applied to its customer's invoice counts in the invoice's currency: one
 /// naming another currency is rejected, one naming none takes the invoice's (10000.0
 /// read as USD cents becomes 10,000 yen), unless its amount does not fit that currency.
@@ -908,6 +955,7 @@ fn a_long_history_reads_the_same_calendar_as_a_full_sort() {
         invoice_date: paid - 40,
         due_date: paid - 10,
         paid_date: paid,
+        paid_window: 0,
         amount_base: 1.0,
         amount_minor: 100,
         paid_minor: 100,
@@ -915,7 +963,8 @@ fn a_long_history_reads_the_same_calendar_as_a_full_sort() {
         channel: crate::domain::NO_CHANNEL,
         open_slot: 0,
         key: k,
-        origin: (0, k as u32),
+        chunk: 0,
+        row: k as u16,
     };
     let thursday = 19_726; // 2024-01-04
     let full = |invs: &[Inv], t: i32| {

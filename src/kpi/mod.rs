@@ -370,8 +370,8 @@ impl Acc {
             }
             if inv.paid_date != OPEN && inv.paid_date > d - plan.window && inv.paid_date <= d {
                 n.c.settled_invoices += 1;
-                n.days_late_sum += i64::from(inv.paid_date - inv.due_date);
-                n.on_time += usize::from(inv.paid_date <= inv.due_date);
+                n.days_late_sum += i64::from(inv.paid_day() - inv.due_date);
+                n.on_time += usize::from(inv.paid_day() <= inv.due_date);
             }
             if inv.invoice_date <= d && inv.paid_date > d {
                 n.c.open_invoices += 1;

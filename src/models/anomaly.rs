@@ -348,7 +348,7 @@ impl AnomalyModel {
             .invs
             .iter()
             .filter(|r| r.paid_date <= t)
-            .map(|r| (r.paid_date, f64::from(r.paid_date - r.due_date)))
+            .map(|r| (r.paid_day(), f64::from(r.paid_day() - r.due_date)))
             .collect();
         settled.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
         if settled.len() >= p.recent + p.min_baseline && settled[settled.len() - 1].0 > t - p.lookback_days {
@@ -501,6 +501,7 @@ mod tests {
                 invoice_date: issue,
                 due_date: issue + 30,
                 paid_date: if open { crate::features::history::OPEN } else { issue + 30 + late },
+                paid_window: 0,
                 amount_base: if open { 2000.0 } else { 100.0 },
                 amount_minor: if open { 200_000 } else { 10_000 },
                 paid_minor: 0,
@@ -508,7 +509,8 @@ mod tests {
                 channel: crate::domain::NO_CHANNEL,
                 open_slot: 0,
                 key: k as u64,
-                origin: (0, k as u32),
+                chunk: 0,
+                row: k as u16,
             });
         }
         let h = History::from_invoices_for_test(vec!["C1".into()], invs, 1300);

@@ -504,7 +504,7 @@ fn newest_weeks(
             // Payments in the weeks asked for fall on or before `d`.
             let mut actual = vec![0.0; weeks as usize];
             for (i, &pos) in rows.pos.iter().enumerate() {
-                let paid = h.invoices[pos].paid_date;
+                let paid = h.invoices[pos].paid_day_after(s);
                 let w = protocol_week(s, f64::from(paid));
                 if paid != OPEN && (1..=weeks).contains(&w) {
                     actual[(w - 1) as usize] += rows.amount_base[i];
@@ -1459,7 +1459,7 @@ pub fn run_backtest_with(
             let pool = &mut pools[m];
             let (q, pl) = f(&scored, d)?;
             for &i in &settled {
-                let actual = f64::from(h.invoices[scored.pos[i]].paid_date);
+                let actual = f64::from(h.invoices[scored.pos[i]].paid_day_after(d));
                 pool.pred.push(q[i][1].round());
                 pool.lo.push(q[i][0].round());
                 pool.hi.push(q[i][2].round());
@@ -1477,7 +1477,7 @@ pub fn run_backtest_with(
                         due_date: scored.due_date[i],
                         paid: q[i].map(|v| v.round() as i32),
                         p_late: pl[i],
-                        paid_date: inv.paid_date,
+                        paid_date: inv.paid_day_after(d),
                     });
                 }
             }
@@ -1548,9 +1548,9 @@ pub fn run_backtest_with(
                         placed_days: placed[i].round() as i32 - d,
                         within: k[i].level(cap),
                         cap_days: cap,
-                        paid_after_days: (inv.paid_date != OPEN).then(|| inv.paid_date - d),
-                        paid_level: (inv.paid_date != OPEN && f64::from(inv.paid_date - d) <= cap)
-                            .then(|| k[i].level_of_day(f64::from(inv.paid_date - d))),
+                        paid_after_days: (inv.paid_date != OPEN).then(|| inv.paid_day_after(d) - d),
+                        paid_level: (inv.paid_date != OPEN && f64::from(inv.paid_day_after(d) - d) <= cap)
+                            .then(|| k[i].level_of_day(f64::from(inv.paid_day_after(d) - d))),
                         week_share: week_shares(&k[i], |t| settle(i, d + t) - d),
                     }
                 }));
@@ -1562,7 +1562,7 @@ pub fn run_backtest_with(
                 let top = f64::from(horizon_days + 1);
                 let mut sums = [if dists.is_some() { 0.0 } else { f64::NAN }, 0.0, 0.0];
                 for (i, &pos) in cash.pos.iter().enumerate() {
-                    let paid = h.invoices[pos].paid_date;
+                    let paid = h.invoices[pos].paid_day_after(d);
                     let y = if paid == OPEN { top } else { f64::from(paid - d).min(top) };
                     let w = cash.amount_base[i];
                     if let Some(k) = &dists {
@@ -1584,7 +1584,7 @@ pub fn run_backtest_with(
                 if let Some(w) = bucket(q.round()) {
                     fw[w] += cash.amount_base[i];
                 }
-                let paid = h.invoices[cash.pos[i]].paid_date;
+                let paid = h.invoices[cash.pos[i]].paid_day_after(d);
                 if paid != OPEN {
                     if let Some(w) = bucket(f64::from(paid)) {
                         aw[w] += cash.amount_base[i];
@@ -1647,7 +1647,7 @@ pub fn run_backtest_with(
             if let Some(fc) = &fc {
                 let mut ad = vec![0.0; fc.daily.len()];
                 for (i, &p) in cash.pos.iter().enumerate() {
-                    let after = h.invoices[p].paid_date - d;
+                    let after = h.invoices[p].paid_day_after(d) - d;
                     if h.invoices[p].paid_date != OPEN && (1..=ad.len() as i32).contains(&after) {
                         ad[after as usize - 1] += cash.amount_base[i];
                     }

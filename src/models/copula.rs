@@ -834,10 +834,10 @@ fn recent_levels(
         if !rows.is_empty() {
             let dists = predict_dists(model, within, early, None, rows.x.view(), cap)?;
             for (i, (k, &p)) in dists.iter().zip(&rows.pos).enumerate() {
-                let paid = h.invoices[p].paid_date;
+                let inv = h.invoices[p];
                 let weight = rows.amount_base[i];
-                let o = if paid <= d {
-                    LevelObs { level: k.level_of_day(f64::from(paid - s)), paid: true, weight }
+                let o = if inv.paid_date <= d {
+                    LevelObs { level: k.level_of_day(f64::from(inv.paid_day_after(s) - s)), paid: true, weight }
                 } else {
                     LevelObs { level: k.level(f64::from(d - s)), paid: false, weight }
                 };

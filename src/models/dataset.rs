@@ -40,7 +40,8 @@ pub struct Rows {
     pub invoice_date: Vec<i32>,
     /// Due day.
     pub due_date: Vec<i32>,
-    /// Settlement day if known at the rows' date, else `i32::MAX`.
+    /// Settlement day ([`crate::features::history::Inv::paid_day`]) if known at the
+    /// rows' date, else `i32::MAX`.
     pub paid_date: Vec<i32>,
     /// Amount in base currency (model input scale).
     pub amount_base: Vec<f64>,
@@ -129,7 +130,7 @@ fn assemble(h: &History, parts: Vec<Part>, d: i32) -> Rows {
         x: Array2::from_shape_vec((n, N_MODEL_FEATURES), flat).expect("rows of equal width"),
         invoice_date: pos.iter().map(|p| inv(p).invoice_date).collect(),
         due_date: pos.iter().map(|p| inv(p).due_date).collect(),
-        paid_date: pos.iter().map(|p| if inv(p).paid_date <= d { inv(p).paid_date } else { i32::MAX }).collect(),
+        paid_date: pos.iter().map(|p| if inv(p).paid_date <= d { inv(p).paid_day() } else { i32::MAX }).collect(),
         amount_base: pos.iter().map(|p| inv(p).amount_base).collect(),
         amount_minor: pos.iter().map(|p| (inv(p).amount_minor, inv(p).currency)).collect(),
         received_minor: received,
@@ -296,7 +297,7 @@ pub fn snapshot_rows(h: &History, d: i32, horizon: i32, plan: SnapshotPlan) -> (
             step = spread_step(plan, rows.len(), horizon);
         }
         labels.extend(rows.pos.iter().map(|&p| {
-            let paid = h.invoices[p].paid_date;
+            let paid = h.invoices[p].paid_day_after(s);
             if paid <= s + horizon {
                 f64::from(paid - s)
             } else {

@@ -553,12 +553,12 @@ impl EmpiricalModel {
         let issued = &invs[..invs.partition_point(|r| r.invoice_date <= t)];
         let mut paid: Vec<&Inv> = issued.iter().filter(|r| r.paid_date <= t).collect();
         if paid.len() > self.max_history {
-            paid.sort_by_key(|r| (std::cmp::Reverse(r.paid_date), r.invoice_date, r.key));
+            paid.sort_by_key(|r| (std::cmp::Reverse(r.paid_day()), r.invoice_date, r.key));
             paid.truncate(self.max_history);
         }
         let offset = self.customer_offset(h, c);
         let mut values: Vec<f64> =
-            paid.iter().map(|r| f64::from(r.paid_date - r.due_date) - self.shift_with(table, r) - offset).collect();
+            paid.iter().map(|r| f64::from(r.paid_day() - r.due_date) - self.shift_with(table, r) - offset).collect();
         values.sort_by(f64::total_cmp);
         // Open invoices, latest issued first, as many as settled ones are kept.
         let mut bounds: Vec<f64> = issued

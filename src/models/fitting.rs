@@ -38,7 +38,7 @@ pub fn fit_payment(
     model.settles_on_business_days = crate::domain::settles_on_business_days(settled);
     if model.settles_on_business_days && p.learn_closures {
         let paid: Vec<(crate::domain::Currency, i32)> =
-            h.invoices.iter().filter(|r| r.paid_date <= d).map(|r| (r.currency, r.paid_date)).collect();
+            h.invoices.iter().filter(|r| r.paid_date <= d).map(|r| (r.currency, r.paid_day())).collect();
         model.closed_days = super::closures::learn_closures(paid.iter().map(|p| p.1), d, CLOSURES_AHEAD);
         model.closed_by_currency =
             super::closures::learn_currency_closures(&paid, d, CLOSURES_AHEAD, &model.closed_days);

@@ -1241,6 +1241,7 @@ impl Service {
             invoice_date: issue_d,
             due_date: due_d,
             paid_date: OPEN,
+            paid_window: 0,
             amount_base: fx.to_base(m.minor, m.currency),
             amount_minor: m.minor,
             paid_minor: NULL_AMOUNT,
@@ -1248,7 +1249,8 @@ impl Service {
             channel,
             open_slot: u32::MAX,
             key: id_key(invoice_id),
-            origin: (0, 0),
+            chunk: 0,
+            row: 0,
         };
         let known = st.index.get(cust).map(|&c| (c, st.summary(c, self.as_of, &self.models)));
         // The customer's distribution (none for a customer without history).
