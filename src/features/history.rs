@@ -78,8 +78,9 @@ impl Inv {
     /// to pay, remaining days): `paid_date`, or for an invoice settled by an open-items
     /// listing one of the days between the listing that last showed it and the one that
     /// no longer did (`paid_date`), those days included, picked from a hash of the
-    /// invoice id: a weekday where the span has one, since bank settlements post on
-    /// business days. The picks spread over each span as the settlements would, so
+    /// invoice id: a day of the span, a weekend's moved to the Monday after, as bank
+    /// settlements post on business days (to the Friday before when the span ends
+    /// first). The picks spread over each span as the settlements would, so
     /// distributions fitted to them keep their width, and the same invoice gets the same
     /// day whatever the file order. Whether it is settled at a date is still
     /// `paid_date <= date`: that is when it became known.
@@ -96,21 +97,37 @@ impl Inv {
     #[cold]
     fn picked_day(&self) -> i32 {
         let first = self.paid_date - i32::from(self.paid_window);
-        let weekdays = (first..=self.paid_date).filter(|&d| crate::domain::weekday(d) < 5).count() as u64;
         let pick = self.key.rotate_left(29).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32;
-        if weekdays == 0 {
-            return first + (pick % (u64::from(self.paid_window) + 1)) as i32;
+        let day = first + (pick % (u64::from(self.paid_window) + 1)) as i32;
+        // A weekend's payments post on the Monday after, or on the Friday before when
+        // the span ends first; a span of weekend days only keeps the day.
+        let monday = day + (7 - crate::domain::weekday(day)) % 7;
+        let friday = day - (crate::domain::weekday(day) - 4).max(0);
+        if crate::domain::weekday(day) < 5 {
+            day
+        } else if monday <= self.paid_date {
+            monday
+        } else if friday >= first {
+            friday
+        } else {
+            day
         }
-        let nth = (pick % weekdays) as usize;
-        (first..=self.paid_date).filter(|&d| crate::domain::weekday(d) < 5).nth(nth).unwrap_or(self.paid_date)
     }
 
-    /// [`Inv::paid_day`] for an invoice open at `s` (settled after it as far as was
-    /// known then): not before `s + 1`, since a settlement found in a listing after `s`
-    /// counts from the first day after `s` for what was open at `s`.
+    /// [`Inv::paid_day`] for an invoice open at `s` as far as was known then: that day
+    /// when it is after `s`; else (paid by `s`, but the listing that told it came
+    /// later) the day it became known, `paid_date`, which is after `s`. An as-of date
+    /// between two listings leaves such invoices among the open ones, and their cash
+    /// surfaces, as far as the ledger goes, with that listing: counting them on the
+    /// first day after `s` instead put them all in the first week of every forecast.
     #[inline]
     pub fn paid_day_after(&self, s: i32) -> i32 {
-        self.paid_day().max(s + 1)
+        let day = self.paid_day();
+        if day > s {
+            day
+        } else {
+            self.paid_date
+        }
     }
 
     /// (chunk, row in chunk) where it was read: file order.
@@ -1254,11 +1271,11 @@ mod paid_day_tests {
         assert_eq!(std::mem::size_of::<Inv>(), 64);
     }
 
-    /// A settlement known only to a span of days is placed on one of its weekdays,
-    /// the same for the same invoice, and over many invoices on each weekday of the
-    /// span about equally; a known day is kept.
+    /// A settlement known only to a span of days is placed on one of its days, the
+    /// same for the same invoice; over many invoices on each day of the span about
+    /// equally, a weekend's on the Monday after; a known day is kept.
     #[test]
-    fn a_settlement_known_to_a_span_lands_on_its_weekdays_evenly() {
+    fn a_settlement_known_to_a_span_lands_on_its_days_with_weekends_on_monday() {
         // 2024-03-01 (a Friday): the span is Saturday 2024-02-24 to that Friday.
         let gone = crate::domain::days_from_date(chrono::NaiveDate::from_ymd_opt(2024, 3, 1).unwrap());
         let at = |key: u64, window: u16| Inv { key, paid_date: gone, paid_window: window, ..Inv::PLACEHOLDER };
@@ -1270,17 +1287,28 @@ mod paid_day_tests {
             let day = at(key, 6).paid_day();
             assert!((gone - 6..=gone).contains(&day) && weekday(day) < 5, "{day}");
             assert_eq!(day, at(key, 6).paid_day());
-            count[(gone - day) as usize] += 1;
+            count[weekday(day) as usize] += 1;
         }
         assert_eq!(&count[5..], [0, 0], "no Saturday or Sunday");
-        for c in &count[..5] {
-            assert!((1_250..=1_550).contains(c), "{count:?}");
+        assert!((2_800..=3_200).contains(&count[0]), "Monday takes the weekend: {count:?}");
+        for c in &count[1..5] {
+            assert!((850..=1_150).contains(c), "{count:?}");
         }
+        // A span ending on a Saturday moves its Saturday to the Friday before.
+        let saturday = gone + 1;
+        let days: FxHashSet<i32> =
+            (0..100).map(|k| Inv { paid_date: saturday, ..at(id_key(&format!("S{k}")), 1) }.paid_day()).collect();
+        assert_eq!(days, FxHashSet::from_iter([gone]));
         // A span of a weekend only keeps its days.
         let days: FxHashSet<i32> =
             (0..50).map(|k| Inv { paid_date: gone + 2, ..at(id_key(&format!("W{k}")), 1) }.paid_day()).collect();
         assert_eq!(days, FxHashSet::from_iter([gone + 1, gone + 2]));
-        // Open at s, settled by what a later listing showed: not before s + 1.
-        assert_eq!(at(id_key("INV-1"), 6).paid_day_after(gone - 1), at(id_key("INV-1"), 6).paid_day().max(gone));
+        // Open at s as far as was known then: the picked day when after s, else the
+        // listing's day.
+        for k in 0..50 {
+            let r = at(id_key(&format!("INV-{k}")), 6);
+            let s = gone - 3;
+            assert_eq!(r.paid_day_after(s), if r.paid_day() > s { r.paid_day() } else { gone });
+        }
     }
 }
