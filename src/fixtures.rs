@@ -211,8 +211,8 @@ pub fn shuffled_copy(src: &std::path::Path, dst: &std::path::Path, seed: u64) {
 /// Writes the invoices of `src` into `dst` as open-items listings every `every` days
 /// from the first issue day: each `invoices/snapshot_date=YYYY-MM-DD/` folder lists
 /// the invoices issued by its day and not settled by then, without their settlement
-/// columns, as an aging report would. Customers are copied; payments and activities
-/// are left out.
+/// columns, as an aging report would. Customers and activities (reminders, promises:
+/// a collections tool's notes) are copied; payments are left out.
 pub fn open_items_listings(src: &std::path::Path, dst: &std::path::Path, every: i32) {
     use arrow_array::cast::AsArray;
     use arrow_array::types::Date32Type;
@@ -240,4 +240,9 @@ pub fn open_items_listings(src: &std::path::Path, dst: &std::path::Path, every: 
         day += every;
     }
     std::fs::copy(src.join("customers.parquet"), dst.join("customers.parquet")).expect("customers");
+    let activities = crate::ingest::TableSource::find(src, "activities").expect("table").expect("activities");
+    std::fs::create_dir_all(dst.join("activities")).expect("activities folder");
+    for (k, f) in activities.files.iter().enumerate() {
+        std::fs::copy(f, dst.join(format!("activities/part-{k:05}.parquet"))).expect("activities");
+    }
 }

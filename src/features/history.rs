@@ -991,10 +991,13 @@ fn apply_activity(
             if let (Some(p), Some(inv)) = (pos, inv) {
                 inv_side[p].n_reminders = inv_side[p].n_reminders.saturating_add(1);
                 // Decidable once the 7-day window has closed; only reminders sent
-                // while the invoice was still open count.
-                if date + 7 <= as_of && inv.paid_day() >= date {
+                // while the invoice was still open count. Its settlement day counts
+                // only once the settlement is known by as_of (a listing may tell it
+                // later than it happened).
+                let paid = if inv.paid_date <= as_of { inv.paid_day() } else { OPEN };
+                if date + 7 <= as_of && paid >= date {
                     cs.reminders_evaluated += 1;
-                    if inv.paid_day() <= date + 7 {
+                    if paid <= date + 7 {
                         cs.reminders_answered += 1;
                     }
                 }
@@ -1004,7 +1007,7 @@ fn apply_activity(
             if let (Some(p), Some(inv)) = (pos, inv) {
                 if promised != NULL_DATE && promised <= as_of {
                     cs.promises_evaluated += 1;
-                    if inv.paid_day() <= promised {
+                    if inv.paid_date <= as_of && inv.paid_day() <= promised {
                         cs.promises_kept += 1;
                     }
                 } else if promised != NULL_DATE {

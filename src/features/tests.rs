@@ -599,6 +599,35 @@ fn settlements_read_from_weekly_listings_keep_their_days_late() {
     assert!((l - t).abs() < 1.0, "mean days late {l:.2} from listings, {t:.2} true");
 }
 
+/// With listings a settlement becomes known after it happened: a customer's state at
+/// an earlier day, read from a history loaded later (as training rows are), is the
+/// state read from a history loaded on that day, reminders answered and promises kept
+/// included, which must not count a payment the listings had not yet shown.
+#[test]
+fn listings_keep_earlier_views_point_in_time() {
+    let src = crate::fixtures::generated_dir(80, 3_000, "2023-01-01", "2024-06-30", 8);
+    let dst = tempfile::tempdir().unwrap();
+    crate::fixtures::open_items_listings(src.path(), dst.path(), 7);
+    let opts = FeatureOptions::default();
+    let later = load_history(dst.path(), day("2024-06-30").unwrap(), &opts.read, &opts.fx).unwrap();
+    let mut compared = 0;
+    // Days between the weekly listings.
+    for at in ["2023-09-13", "2023-12-02", "2024-03-20"] {
+        let t = day(at).unwrap();
+        let then = load_history(dst.path(), t, &opts.read, &opts.fx).unwrap();
+        for (c, id) in then.customers.iter().enumerate() {
+            let l = later.customers.iter().position(|x| x == id).unwrap();
+            let (a, b) = (customer::customer_at(&then, c, t).vector, customer::customer_at(&later, l, t).vector);
+            let same = a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()));
+            assert!(same, "customer {id} at {at}: {a:?} loaded then, {b:?} loaded later");
+            compared += 1;
+        }
+    }
+    assert!(compared > 150, "{compared}");
+    let reminders = catalogue::CUSTOMER_FEATURES.iter().position(|f| f.0 == "reminder_response_rate").unwrap();
+    assert!((0..later.customers.len()).any(|c| customer::customer_at_as_of(&later, c).vector[reminders] > 0.0));
+}
+
 /// A payment applied to its customer's invoice counts in the invoice's currency: one
 /// naming another currency is rejected, one naming none takes the invoice's (10000.0
 /// read as USD cents becomes 10,000 yen), unless its amount does not fit that currency.
