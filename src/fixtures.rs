@@ -184,15 +184,19 @@ pub fn read_batches(path: &std::path::Path) -> Vec<RecordBatch> {
     reader.build().expect("reader").map(|b| b.expect("batch")).collect()
 }
 
+/// All rows of one contract table of `dir` in one batch (None when the table is absent).
+pub fn read_table(dir: &std::path::Path, table: &'static str) -> Option<RecordBatch> {
+    let source = crate::ingest::TableSource::find(dir, table).expect("table")?;
+    let batches: Vec<RecordBatch> = source.files.iter().flat_map(|f| read_batches(f)).collect();
+    Some(arrow_select::concat::concat_batches(&batches[0].schema(), &batches).expect("concat"))
+}
+
 /// Copies the contract tables of `src` into `dst` with each table's rows in a seeded
 /// random order, split over three files: the same data in another file order.
 pub fn shuffled_copy(src: &std::path::Path, dst: &std::path::Path, seed: u64) {
     let mut rng = crate::rng::Rng::new(seed, 0);
     for table in ["customers", "invoices", "payments", "activities", "holidays"] {
-        let Some(source) = crate::ingest::TableSource::find(src, table).expect("table") else { continue };
-        let batches: Vec<RecordBatch> = source.files.iter().flat_map(|f| read_batches(f)).collect();
-        let schema = batches[0].schema();
-        let all = arrow_select::concat::concat_batches(&schema, &batches).expect("concat");
+        let Some(all) = read_table(src, table) else { continue };
         let n = all.num_rows();
         let mut order: Vec<u32> = (0..n as u32).collect();
         for i in (1..n).rev() {
@@ -217,9 +221,7 @@ pub fn open_items_listings(src: &std::path::Path, dst: &std::path::Path, every: 
     use arrow_array::cast::AsArray;
     use arrow_array::types::Date32Type;
     use arrow_array::Array;
-    let source = crate::ingest::TableSource::find(src, "invoices").expect("table").expect("invoices");
-    let batches: Vec<RecordBatch> = source.files.iter().flat_map(|f| read_batches(f)).collect();
-    let all = arrow_select::concat::concat_batches(&batches[0].schema(), &batches).expect("concat");
+    let all = read_table(src, "invoices").expect("invoices");
     let keep: Vec<usize> = (0..all.num_columns())
         .filter(|&i| !["paid_date", "paid_amount", "disputed"].contains(&all.schema().field(i).name().as_str()))
         .collect();

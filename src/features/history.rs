@@ -101,9 +101,10 @@ impl Inv {
         let day = first + (pick % (u64::from(self.paid_window) + 1)) as i32;
         // A weekend's payments post on the Monday after, or on the Friday before when
         // the span ends first; a span of weekend days only keeps the day.
-        let monday = day + (7 - crate::domain::weekday(day)) % 7;
-        let friday = day - (crate::domain::weekday(day) - 4).max(0);
-        if crate::domain::weekday(day) < 5 {
+        let wd = crate::domain::weekday(day);
+        let monday = day + (7 - wd) % 7;
+        let friday = day - (wd - 4).max(0);
+        if wd < 5 {
             day
         } else if monday <= self.paid_date {
             monday
@@ -127,6 +128,17 @@ impl Inv {
             day
         } else {
             self.paid_date
+        }
+    }
+
+    /// [`Inv::paid_day`] where the settlement is known by `t` (`paid_date <= t`), else
+    /// [`OPEN`]: what a view at `t` may read of it.
+    #[inline]
+    pub fn paid_day_by(&self, t: i32) -> i32 {
+        if self.paid_date <= t {
+            self.paid_day()
+        } else {
+            OPEN
         }
     }
 
@@ -994,7 +1006,7 @@ fn apply_activity(
                 // while the invoice was still open count. Its settlement day counts
                 // only once the settlement is known by as_of (a listing may tell it
                 // later than it happened).
-                let paid = if inv.paid_date <= as_of { inv.paid_day() } else { OPEN };
+                let paid = inv.paid_day_by(as_of);
                 if date + 7 <= as_of && paid >= date {
                     cs.reminders_evaluated += 1;
                     if paid <= date + 7 {
@@ -1007,7 +1019,7 @@ fn apply_activity(
             if let (Some(p), Some(inv)) = (pos, inv) {
                 if promised != NULL_DATE && promised <= as_of {
                     cs.promises_evaluated += 1;
-                    if inv.paid_date <= as_of && inv.paid_day() <= promised {
+                    if inv.paid_day_by(as_of) <= promised {
                         cs.promises_kept += 1;
                     }
                 } else if promised != NULL_DATE {

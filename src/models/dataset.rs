@@ -130,7 +130,7 @@ fn assemble(h: &History, parts: Vec<Part>, d: i32) -> Rows {
         x: Array2::from_shape_vec((n, N_MODEL_FEATURES), flat).expect("rows of equal width"),
         invoice_date: pos.iter().map(|p| inv(p).invoice_date).collect(),
         due_date: pos.iter().map(|p| inv(p).due_date).collect(),
-        paid_date: pos.iter().map(|p| if inv(p).paid_date <= d { inv(p).paid_day() } else { i32::MAX }).collect(),
+        paid_date: pos.iter().map(|p| inv(p).paid_day_by(d)).collect(),
         amount_base: pos.iter().map(|p| inv(p).amount_base).collect(),
         amount_minor: pos.iter().map(|p| (inv(p).amount_minor, inv(p).currency)).collect(),
         received_minor: received,
