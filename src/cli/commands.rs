@@ -11,7 +11,7 @@ use super::{Cli, Command};
 use crate::domain::{days_from_date, Currency};
 use crate::features::history::FAR_FUTURE;
 use crate::features::{load_history, FxTable};
-use crate::forecast::{open_items, simulate, Forecast, ForecastParams, Granularity};
+use crate::forecast::{open_items_known, simulate_since, Forecast, ForecastParams, Granularity};
 use crate::models::artifact::{data_fingerprint, ModelStore};
 use crate::models::backtest::{run_backtest_with, BacktestParams};
 use crate::models::predict::{predict_open, write_predictions};
@@ -192,8 +192,9 @@ pub fn run(cli: Cli) -> Result<()> {
             }
             .with_copula(set.cash_copula.as_ref());
             let t = Instant::now();
-            let items = open_items(&h, h.as_of, &set).context("scoring open invoices")?;
-            let f = simulate(&items, h.as_of, &params, &fx, set.cash_horizon_days).context("forecast")?;
+            let (through, items) = open_items_known(&h, h.as_of, &set).context("scoring open invoices")?;
+            let f =
+                simulate_since(&items, through, h.as_of, &params, &fx, set.cash_horizon_days).context("forecast")?;
             print_forecast(&f);
             say!("({} open invoices, {} draws, {:.2}s)", f.n_invoices, params.sims, t.elapsed().as_secs_f64());
             if let Some(out) = out {
@@ -440,6 +441,14 @@ fn print_forecast(f: &Forecast) {
     let digits = |c: &str| Currency::parse(c).map(|c| c.minor_digits()).unwrap_or(2);
     let bd = digits(&f.base_currency);
     say!("cash forecast as of {} in {} (all currencies converted):", f.as_of, f.base_currency);
+    if f.data_through != f.as_of {
+        say!(
+            "  the data's open-items listings run to {}: expected paid since then, by {} and so not to come: {:.0}",
+            f.data_through,
+            f.as_of,
+            major(f.since_data_expected_base_minor, bd)
+        );
+    }
     say!("  {:<23} {:>14} {:>14} {:>14} {:>14} {:>14}", "period", "expected", "p10", "p90", "due", "overdue");
     for b in &f.base {
         say!(

@@ -281,9 +281,23 @@ pub struct History {
     /// Bank holidays from the `holidays` table, every row of it: a holiday calendar is
     /// published ahead, so its later days are known at as_of.
     pub holidays: Holidays,
+    /// The days of the open-items listings (`snapshot_date`) on or before as_of, in
+    /// order; empty for invoices not read from listings.
+    pub listing_days: Vec<i32>,
 }
 
 impl History {
+    /// The day through which the data tell, at `d`, which invoices are settled: `d`,
+    /// or where the invoices come from open-items listings, the last listing's day on
+    /// or before `d` (a settlement after it shows only with the next listing; `d`
+    /// before the first).
+    pub fn known_through(&self, d: i32) -> i32 {
+        match self.listing_days.partition_point(|&x| x <= d) {
+            0 => d,
+            k => self.listing_days[k - 1],
+        }
+    }
+
     /// Invoices of customer `c`.
     pub fn invoices_of(&self, c: usize) -> &[Inv] {
         &self.invoices[self.offsets[c]..self.offsets[c + 1]]
@@ -607,6 +621,7 @@ pub fn load_history(dir: &Path, as_of: i32, opts: &InvoiceReadOptions, fx: &FxTa
         rejects: Vec::new(),
         unknown_currencies: Vec::new(),
         holidays: Holidays::default(),
+        listing_days: snapshot_days,
     };
     if let Some(src) = TableSource::find(dir, "holidays")? {
         let (days, rj) = read_holidays(&src)?;
@@ -1240,6 +1255,7 @@ impl History {
             rejects: Vec::new(),
             unknown_currencies: Vec::new(),
             holidays: Holidays::default(),
+            listing_days: Vec::new(),
         }
     }
 }

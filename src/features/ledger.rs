@@ -149,6 +149,7 @@ impl Ledger {
             rejects: Vec::new(),
             unknown_currencies: Vec::new(),
             holidays: holidays.clone(),
+            listing_days: Vec::new(),
         }
     }
 }

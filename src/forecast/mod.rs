@@ -221,6 +221,11 @@ impl OpenItem {
         OpenItem { calendar, ..self }
     }
 
+    /// The item with its days counted from `days` earlier.
+    pub fn later(self, days: f32) -> Self {
+        OpenItem { knots: self.knots.map(|k| k + days), ..self }
+    }
+
     /// The item settling on the bank calendar of `bank`.
     pub fn settling_in(self, bank: Currency) -> Self {
         OpenItem { bank, ..self }
@@ -257,13 +262,24 @@ pub struct CurrencyForecast {
     pub buckets: Vec<Bucket>,
     /// Expected to arrive after the horizon (or never within the model's view).
     pub beyond_horizon_expected_minor: i64,
+    /// Expected to have been paid after `data_through` and by the as-of date: open as
+    /// far as the data tell, but not to come in any bucket (0 when the data run to the
+    /// as-of date).
+    pub since_data_expected_minor: i64,
 }
 
 /// A whole forecast.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Forecast {
-    /// As-of date.
+    /// As-of date: the buckets start the day after.
     pub as_of: String,
+    /// The day through which the data tell which invoices are settled: the as-of
+    /// date, or with open-items listings the last listing's day on or before it
+    /// ([`History::known_through`]).
+    pub data_through: String,
+    /// [`CurrencyForecast::since_data_expected_minor`] of every currency in the base
+    /// currency (minor units of the base).
+    pub since_data_expected_base_minor: i64,
     /// Settings used.
     pub params: ForecastParams,
     /// Open invoices forecast.
@@ -283,6 +299,25 @@ pub struct Forecast {
 /// [`GbdtError`] on an input width mismatch.
 pub fn open_items(h: &History, d: i32, m: &ModelSet) -> Result<Vec<OpenItem>, GbdtError> {
     Ok(open_items_where(h, d, m, |_| true)?.into_iter().map(|(_, item)| item).collect())
+}
+
+/// [`open_items`] where the data may tell settlements only through an earlier day than
+/// `d` ([`History::known_through`], open-items listings): the invoices issued by that
+/// day as they were then, and those issued after it as at `d`, all with their days
+/// counted from that day. Returns the day and the items, for [`simulate_since`].
+///
+/// # Errors
+/// [`GbdtError`] on an input width mismatch.
+pub fn open_items_known(h: &History, d: i32, m: &ModelSet) -> Result<(i32, Vec<OpenItem>), GbdtError> {
+    let through = h.known_through(d);
+    if through >= d {
+        return Ok((d, open_items(h, d, m)?));
+    }
+    let issued_by = |p: usize| h.invoices[p].invoice_date <= through;
+    let mut items: Vec<OpenItem> = open_items_where(h, through, m, issued_by)?.into_iter().map(|(_, i)| i).collect();
+    let later = (d - through) as f32;
+    items.extend(open_items_where(h, d, m, |p| !issued_by(p))?.into_iter().map(|(_, i)| i.later(later)));
+    Ok((through, items))
 }
 
 /// [`open_items`] for the invoices whose position in the history `keep` selects, each
@@ -425,7 +460,29 @@ pub fn simulate(
     fx: &FxTable,
     max_horizon: i32,
 ) -> Result<Forecast, ForecastError> {
+    simulate_since(items, as_of, as_of, p, fx, max_horizon)
+}
+
+/// Simulates open items whose days count from `data_through` (on or before `as_of`),
+/// the day through which the data tell which invoices are settled
+/// ([`History::known_through`]); the buckets start after `as_of`. What the draws put
+/// on or before `as_of` was paid after the data's day and before the forecast's: open
+/// as far as the data go, but not to come (`since_data_expected_minor`). With a later
+/// `data_through` than `as_of`, `as_of` is taken for it.
+///
+/// # Errors
+/// [`ForecastError`] for invalid settings.
+pub fn simulate_since(
+    items: &[OpenItem],
+    data_through: i32,
+    as_of: i32,
+    p: &ForecastParams,
+    fx: &FxTable,
+    max_horizon: i32,
+) -> Result<Forecast, ForecastError> {
     check(p, max_horizon)?;
+    let origin = data_through.min(as_of);
+    let skip = as_of - origin;
     let currencies = currencies_in(items.iter());
     let g = p.granularity.days();
     let nb = ((p.horizon_days + g - 1) / g) as usize;
@@ -433,13 +490,13 @@ pub fn simulate(
     let tables = Tables::shared();
     let zp = portfolio_shocks(p, tables);
     let nc = currencies.len();
-    let days = Days::new(as_of, p.horizon_days, g, nb, &p.holidays, items.iter());
+    let days = Days::new(origin, p.horizon_days + skip, skip, g, nb, &p.holidays, items.iter());
     let sum = items
         .par_chunks(BLOCK)
         .fold(
             || BlockTotals::zero(size, nc),
             |mut acc, block| {
-                simulate_block(block, &currencies, &days, &zp, tables, p, &mut acc.totals, &mut acc.open);
+                simulate_block(block, &currencies, &days, &zp, tables, p, &mut acc);
                 acc
             },
         )
@@ -450,7 +507,9 @@ pub fn simulate(
                 a
             },
         );
-    Ok(summarize(&sum.totals, &sum.open, &currencies, nb, items.len(), as_of, p, fx))
+    let mut f = summarize(&sum, &currencies, nb, items.len(), as_of, p, fx);
+    f.data_through = date_from_days(origin).map(|x| x.to_string()).unwrap_or_default();
+    Ok(f)
 }
 
 fn portfolio_shocks(p: &ForecastParams, tables: &Tables) -> Vec<f32> {
@@ -481,11 +540,14 @@ struct BlockTotals {
     totals: Vec<[i64; 2]>,
     /// Open amount per currency.
     open: Vec<i64>,
+    /// Per currency, summed over the draws: drawn on or before the as-of day (see
+    /// [`simulate_since`]).
+    before: Vec<i64>,
 }
 
 impl BlockTotals {
     fn zero(size: usize, nc: usize) -> Self {
-        BlockTotals { totals: vec![[0; 2]; size], open: vec![0; nc] }
+        BlockTotals { totals: vec![[0; 2]; size], open: vec![0; nc], before: vec![0; nc] }
     }
 
     /// Adds `b` times `sign` (1 or -1).
@@ -495,6 +557,9 @@ impl BlockTotals {
             x[1] += sign * y[1];
         }
         for (x, y) in self.open.iter_mut().zip(&b.open) {
+            *x += sign * y;
+        }
+        for (x, y) in self.before.iter_mut().zip(&b.before) {
             *x += sign * y;
         }
     }
@@ -590,7 +655,7 @@ pub fn simulate_blocks(
     let tables = Tables::shared();
     let zp = portfolio_shocks(p, tables);
     let size = p.sims * nc * nb;
-    let days = Days::new(as_of, p.horizon_days, g, nb, &p.holidays, blocks.iter().flatten().flatten());
+    let days = Days::new(as_of, p.horizon_days, 0, g, nb, &p.holidays, blocks.iter().flatten().flatten());
     // The blocks to simulate (all of them without usable partials).
     let fresh: Vec<Option<BlockTotals>> = (0..blocks.len())
         .into_par_iter()
@@ -599,7 +664,7 @@ pub fn simulate_blocks(
             (items, _) => {
                 let mut b = BlockTotals::zero(size, nc);
                 let items = items.as_deref().unwrap_or(&[]);
-                simulate_block(items, currencies, &days, &zp, tables, p, &mut b.totals, &mut b.open);
+                simulate_block(items, currencies, &days, &zp, tables, p, &mut b);
                 Some(b)
             }
         })
@@ -621,7 +686,7 @@ pub fn simulate_blocks(
             (None, None) => unreachable!("every block is simulated without partials"),
         }
     }
-    let forecast = summarize(&sum.totals, &sum.open, currencies, nb, n_invoices, as_of, p, fx);
+    let forecast = summarize(&sum, currencies, nb, n_invoices, as_of, p, fx);
     Ok((forecast, Partials { currencies: currencies.to_vec(), blocks: kept, sum }))
 }
 
@@ -632,9 +697,8 @@ impl Partials {
     }
 }
 
-/// Adds one block's totals per draw, currency and bucket to `acc_all`, and its open
-/// amount per currency to `open`.
-#[allow(clippy::too_many_arguments)]
+/// Adds one block's totals per draw, currency and bucket, its open amount per
+/// currency and what it drew on or before the as-of day to `acc`.
 fn simulate_block(
     block: &[OpenItem],
     currencies: &[Currency],
@@ -642,17 +706,17 @@ fn simulate_block(
     zp: &[f32],
     tables: &Tables,
     p: &ForecastParams,
-    acc_all: &mut [[i64; 2]],
-    open: &mut [i64],
+    acc: &mut BlockTotals,
 ) {
     let nc = currencies.len();
     let nb = days.nb as usize;
     let stride = nc * nb;
-    // Slots run (currency, overdue, bucket) with nb + 1 buckets each, the last for
-    // "after the horizon".
+    // Slots run (currency, overdue, bucket) with nb + 2 buckets each: after the
+    // horizon's, then "on or before the as-of day".
+    let per = nb + 2;
     let cols = Columns::new(block, currencies, days);
     for (&slot, &amount) in cols.slot.iter().zip(&cols.amount) {
-        open[slot as usize / (2 * (nb + 1))] += amount;
+        acc.open[slot as usize / (2 * per)] += amount;
     }
     let w = Weights {
         c: p.customer_corr.sqrt() as f32,
@@ -662,7 +726,7 @@ fn simulate_block(
     let mut slots = vec![0u32; block.len()];
     // Four copies of the slots, items taking turns: consecutive items often fall in
     // the same slot, and one copy would chain their additions through memory.
-    let width = nc * 2 * (nb + 1);
+    let width = nc * 2 * per;
     let mut local = vec![0i64; 4 * width];
     // Every draw over the block: the items are read column by column, once per draw.
     // A draw's random keys depend on the draw only, and each item reads them with its
@@ -690,26 +754,32 @@ fn simulate_block(
         for k in 0..width {
             l0[k] += l1[k] + l2[k] + l3[k];
         }
-        let acc = &mut acc_all[s * stride..(s + 1) * stride];
+        let draw_acc = &mut acc.totals[s * stride..(s + 1) * stride];
         for c in 0..nc {
             for o in 0..2 {
-                let from = &l0[(c * 2 + o) * (nb + 1)..][..nb];
-                for (a, &v) in acc[c * nb..(c + 1) * nb].iter_mut().zip(from) {
+                let from = &l0[(c * 2 + o) * per..][..per];
+                for (a, &v) in draw_acc[c * nb..(c + 1) * nb].iter_mut().zip(&from[..nb]) {
                     a[o] += v;
                 }
+                acc.before[c] += from[nb + 1];
             }
         }
     }
 }
 
-/// Drawn days after the as-of date into buckets, one row per calendar of the items:
-/// row 0 for items paid on any day, where day d in 1..=horizon is in bucket
-/// (d - 1) / width and day horizon + 1 (after the horizon) in bucket nb; and a row per
+/// Drawn days after the items' origin (the as-of date, or the day the data run to, see
+/// [`simulate_since`]) into buckets, one row per calendar of the items: row 0 for items
+/// paid on any day, where day d in 1..=skip (on or before the as-of date) is in bucket
+/// nb + 1, day d in skip + 1..=horizon in bucket (d - skip - 1) / width and day
+/// horizon + 1 (after the horizon) in bucket nb; and a row per
 /// calendar and bank calendar of the items' currencies, where a drawn day first moves
 /// where [`PaymentRun::settle`] puts it (a run's nearest run day, the next business
-/// day after a weekend or holiday), never before the day after the as-of date.
+/// day after a weekend or holiday), never before the day after the origin.
 struct Days {
+    /// Days from the origin to the horizon's end.
     horizon: u32,
+    /// Days from the origin to the as-of date.
+    skip: u32,
     width: u32,
     nb: u32,
     /// Rows of days 0..=horizon + 1 (day 0 is never drawn): the bucket of day d in the
@@ -724,9 +794,11 @@ struct Days {
 }
 
 impl Days {
+    #[allow(clippy::too_many_arguments)]
     fn new<'a>(
         as_of: i32,
         horizon: i32,
+        skip: i32,
         width: i32,
         nb: usize,
         hol: &Holidays,
@@ -739,7 +811,11 @@ impl Days {
                 present[hol.calendar_index(i.bank) * N_CALENDARS + r.slot()] = true;
             }
         }
-        let bucket = |d: i32| if d > horizon { nb as u32 } else { ((d - 1) / width) as u32 };
+        let bucket = |d: i32| match d {
+            _ if d > horizon => nb as u32,
+            _ if d <= skip => nb as u32 + 1,
+            _ => ((d - skip - 1) / width) as u32,
+        };
         let mut map: Vec<u32> = (0..=horizon + 1).map(|d| bucket(d.max(1))).collect();
         let mut row_at = vec![0u32; banks * N_CALENDARS];
         for b in 0..banks {
@@ -756,6 +832,7 @@ impl Days {
         }
         Days {
             horizon: horizon as u32,
+            skip: skip as u32,
             width: width as u32,
             nb: nb as u32,
             map,
@@ -846,7 +923,7 @@ impl Columns {
                 .iter()
                 .map(|i| {
                     let c = currencies.iter().position(|x| *x == i.currency).unwrap_or(0);
-                    ((c * 2 + usize::from(i.overdue)) * (nb + 1)) as u32
+                    ((c * 2 + usize::from(i.overdue)) * (nb + 2)) as u32
                 })
                 .collect(),
             row: block.iter().map(|i| days.row(i.calendar, i.bank)).collect(),
@@ -1018,10 +1095,12 @@ fn draw_avx2(cols: &Columns, keys: &Keys, zp: f32, w: &Weights, t: &Tables, days
             let q = _mm256_cvtepi32_ps(_mm256_sub_epi32(day, i32s(1)));
             let q = _mm256_cvttps_epi32(_mm256_mul_ps(_mm256_add_ps(q, f(0.5)), inv_width));
             let mut bucket = _mm256_blendv_epi8(q, after_slot, _mm256_cmpgt_epi32(day, horizon));
-            // Items with a calendar: its row.
-            if cols.any_calendar {
+            // Items with a calendar: its row; every item where the days before the
+            // as-of date have a bucket of their own (the computed one assumes none).
+            if cols.any_calendar || days.skip > 0 {
                 let r = _mm256_loadu_si256(row.as_ptr().add(b).cast());
-                let on_runs = _mm256_xor_si256(_mm256_cmpeq_epi32(r, i32s(0)), i32s(-1));
+                let on_runs =
+                    if days.skip > 0 { i32s(-1) } else { _mm256_xor_si256(_mm256_cmpeq_epi32(r, i32s(0)), i32s(-1)) };
                 bucket = _mm256_mask_i32gather_epi32::<4>(bucket, map, _mm256_add_epi32(r, day), on_runs);
             }
             let slot = _mm256_add_epi32(_mm256_loadu_si256(first.as_ptr().add(b).cast()), bucket);
@@ -1034,8 +1113,7 @@ fn draw_avx2(cols: &Columns, keys: &Keys, zp: f32, w: &Weights, t: &Tables, days
 /// The forecast from summed totals.
 #[allow(clippy::too_many_arguments)]
 fn summarize(
-    totals: &[[i64; 2]],
-    open: &[i64],
+    sum: &BlockTotals,
     currencies: &[Currency],
     nb: usize,
     n_invoices: usize,
@@ -1043,6 +1121,7 @@ fn summarize(
     p: &ForecastParams,
     fx: &FxTable,
 ) -> Forecast {
+    let (totals, open) = (&sum.totals, &sum.open);
     let nc = currencies.len();
     let stride = nc * nb;
     let g = p.granularity.days();
@@ -1104,6 +1183,7 @@ fn summarize(
     let mut out_cur = Vec::new();
     for (ci, c) in currencies.iter().enumerate() {
         let open = open[ci];
+        let since_data = (sum.before[ci] as f64 / sims).round() as i64;
         let mut buckets = Vec::with_capacity(nb);
         let mut expected_total = 0i64;
         for b in 0..nb {
@@ -1123,7 +1203,8 @@ fn summarize(
             open_minor: open,
             buckets,
             // Weeks scaled up may expect more than is open: nothing beyond then.
-            beyond_horizon_expected_minor: (open - expected_total).max(0),
+            beyond_horizon_expected_minor: (open - since_data - expected_total).max(0),
+            since_data_expected_minor: since_data,
         });
     }
     let mut base = Vec::with_capacity(nb);
@@ -1134,8 +1215,11 @@ fn summarize(
         let over: f64 = draws.iter().map(|d| conv(d, 1)).sum::<f64>() * bias_of(b);
         base.push(summarise(&mut vals, due, over, b));
     }
+    let since_data_base = (0..nc).map(|ci| sum.before[ci] as f64 * base_scale[ci]).sum::<f64>() / sims;
     Forecast {
         as_of: date_from_days(as_of).map(|x| x.to_string()).unwrap_or_default(),
+        data_through: date_from_days(as_of).map(|x| x.to_string()).unwrap_or_default(),
+        since_data_expected_base_minor: since_data_base.round() as i64,
         params: p.clone(),
         n_invoices,
         currencies: out_cur,
@@ -1489,9 +1573,12 @@ mod tests {
         // Thursday 4 July closed for every currency, Monday 15 July for EUR only.
         let hol = Holidays::with_currencies([as_of + 6], [(eur, as_of + 17)]);
         let (mut on_run_days, mut usd_on_15th) = (0, 0);
-        for (horizon, width) in [(30usize, 7usize), (91, 7), (40, 1)] {
+        // The last two with the data's day `skip` days before the as-of date.
+        for (horizon, width, skip) in [(30usize, 7usize, 0u32), (91, 7, 0), (40, 1, 0), (35, 7, 4), (40, 1, 3)] {
             let nb = horizon.div_ceil(width);
-            let days = Days::new(as_of, horizon as i32, width as i32, nb, &hol, items.iter());
+            let days =
+                Days::new(as_of, (horizon as u32 + skip) as i32, skip as i32, width as i32, nb, &hol, items.iter());
+            let mut before = 0;
             let cols = Columns::new(&items, &currencies, &days);
             let (mut placed, mut after, mut scaled_after) = ([0usize; 3], 0, 0);
             for s in 0..20u32 {
@@ -1500,11 +1587,12 @@ mod tests {
                 let (mut a, mut b) = (vec![0u32; items.len()], vec![0u32; items.len()]);
                 draw(&cols, &keys, zp, &w, &t, &days, &mut a);
                 draw_scalar(&cols, &keys, zp, &w, &t, &days, &mut b, 0);
-                assert_eq!(a, b, "horizon {horizon}, width {width}, draw {s}");
+                assert_eq!(a, b, "horizon {horizon}, width {width}, skip {skip}, draw {s}");
                 for (k, &slot) in a.iter().enumerate() {
-                    let bucket = slot % (nb as u32 + 1);
+                    let bucket = slot % (nb as u32 + 2);
                     assert_eq!(slot - bucket, cols.slot[k]);
-                    if k % 5 == 4 && items[k].knots[0] > horizon as f32 {
+                    before += usize::from(bucket == nb as u32 + 1);
+                    if k % 5 == 4 && items[k].knots[0] > (horizon as u32 + skip) as f32 {
                         assert_eq!(bucket, nb as u32, "item {k} is paid after the horizon");
                         after += 1;
                     }
@@ -1515,12 +1603,12 @@ mod tests {
                     // currency's calendar only.
                     if let (Some(run), 1, true) = (items[k].calendar, width, bucket < nb as u32) {
                         assert!(
-                            run.is_run_day(as_of + bucket as i32 + 1, hol.of(items[k].currency)),
+                            run.is_run_day(as_of + (skip + bucket) as i32 + 1, hol.of(items[k].currency)),
                             "item {k}, {run:?}, day {}",
                             bucket + 1
                         );
                         on_run_days += 1;
-                        usd_on_15th += usize::from(bucket == 16 && items[k].currency != eur);
+                        usd_on_15th += usize::from(skip + bucket == 16 && items[k].currency != eur);
                     }
                     // All of the knots within the horizon, yet drawn after it at the
                     // level scale's share (60%).
@@ -1530,10 +1618,57 @@ mod tests {
                 }
             }
             assert!(placed[0] > 0 && placed[1] > 0 && after > 5_000, "{placed:?} {after}");
+            // Items paid within days: some drawn on or before the as-of date.
+            assert_eq!(before > 1_000, skip > 0, "skip {skip}: {before} before");
             assert!(scaled_after > 500, "{scaled_after}");
         }
         assert!(on_run_days > 1_000, "{on_run_days}");
         assert!(usd_on_15th > 0, "15 July is closed for EUR only");
+    }
+
+    /// A forecast from data that run to an earlier day draws as one made then, and
+    /// counts what it draws on or before the as-of date apart: open in the data, but
+    /// paid already.
+    #[test]
+    fn a_forecast_from_older_data_leaves_out_what_was_paid_before_the_as_of_date() {
+        let items: Vec<OpenItem> = (0..3_000u32)
+            .map(|k| {
+                let p50 = 1.0 + f64::from(k % 37);
+                OpenItem::new(
+                    keys(k, k / 5),
+                    usd(),
+                    1_000 + i64::from(k % 13) * 77,
+                    k % 4 == 0,
+                    [(p50 * 0.5).max(1.0), p50, p50 * 2.0],
+                )
+                .on_calendar([None, Some(PaymentRun::BusinessDays), Some(PaymentRun::Weekly(2))][k as usize % 3])
+            })
+            .collect();
+        let fx = FxTable::default();
+        let through = crate::domain::days_from_date(chrono::NaiveDate::from_ymd_opt(2024, 5, 3).unwrap());
+        let gap = 5;
+        let day = |h: i32| ForecastParams { horizon_days: h, granularity: Granularity::Day, ..Default::default() };
+        let then = simulate(&items, through, &day(40 + gap), &fx, 91).unwrap();
+        let now = simulate_since(&items, through, through + gap, &day(40), &fx, 91).unwrap();
+        assert_eq!(now.as_of, date_from_days(through + gap).unwrap().to_string());
+        assert_eq!(now.data_through, date_from_days(through).unwrap().to_string());
+        assert_eq!(now.base[0].start, date_from_days(through + gap + 1).unwrap().to_string());
+        assert_eq!(now.base.len(), 40);
+        for (b, x) in now.base.iter().enumerate() {
+            let y = &then.base[b + gap as usize];
+            assert_eq!((x.expected_minor, x.p10_minor, x.p90_minor), (y.expected_minor, y.p10_minor, y.p90_minor));
+        }
+        let (c_now, c_then) = (&now.currencies[0], &then.currencies[0]);
+        let early: i64 = c_then.buckets[..gap as usize].iter().map(|b| b.expected_minor).sum();
+        assert!(early > c_now.open_minor / 20, "{early}");
+        assert!((c_now.since_data_expected_minor - early).abs() <= i64::from(gap), "{c_now:?}");
+        assert_eq!(now.since_data_expected_base_minor, c_now.since_data_expected_minor);
+        assert!((c_now.beyond_horizon_expected_minor - c_then.beyond_horizon_expected_minor).abs() <= 40);
+        // Data that run to the as-of date: the plain forecast.
+        let plain = simulate(&items, through, &day(40), &fx, 91).unwrap();
+        assert_eq!(simulate_since(&items, through, through, &day(40), &fx, 91).unwrap(), plain);
+        assert_eq!(plain.currencies[0].since_data_expected_minor, 0);
+        assert_eq!(plain.data_through, plain.as_of);
     }
 
     #[test]
