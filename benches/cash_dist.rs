@@ -51,7 +51,7 @@ fn bench_cash_dist(c: &mut Criterion) {
     let mut group = c.benchmark_group("drawn_wape");
     group.throughput(Throughput::Elements((dists.len() * PLACEMENT_DRAWS) as u64));
     group.bench_function(BenchmarkId::new("invoice_draws", dists.len() * PLACEMENT_DRAWS), |b| {
-        b.iter(|| drawn_weeks(&dists, &amount, |_, day| day, (0, 91.0), &placed, PLACEMENT_DRAWS, 42).0[0])
+        b.iter(|| drawn_weeks(&dists, &amount, |_, t| t, (0, 91.0), &placed, PLACEMENT_DRAWS, 42).0[0])
     });
     group.finish();
 }

@@ -6,7 +6,9 @@ does). This reads its `--scored-rows` and `--cash-rows` and the truth that
 `open_items_listings.py` wrote, joins them on (customer, issue date, due date), and
 prints the payment-date errors, p10-p90 coverage, Brier and ROC-AUC of P(late), and the
 protocol's weekly cash WAPE (whole amounts at the p50 day, 13 weeks, only the weeks up
-to END, the last listing day) against the true days.
+to END, the last listing day) against the true days, and the same for the expected
+inflow of weeks 1-4 (each amount spread by the rows' `p_week_1..4`, the forecast's
+distributions before its weekly factors).
 
     python3 notebooks/listings_against_truth.py w7/truth scored.csv cash.csv 2024-12-27
 
@@ -43,6 +45,20 @@ def wape(c, after):
     return sum(abs(forecast.get(k, 0.0) - actual.get(k, 0.0)) for k in keys) / sum(actual.values())
 
 
+def expected_wape(c, after):
+    """WAPE of weeks 1-4 of the expected inflow (amount times `p_week_w`)."""
+    c = c[c.weeks >= 4]
+    err = total = 0.0
+    for _, g in c.groupby("as_of"):
+        a = g[after]
+        for w in range(1, 5):
+            f = (g.amount_base * g[f"p_week_{w}"]).sum()
+            actual = g.amount_base[(a >= 7 * (w - 1) + 1) & (a <= 7 * w)].sum()
+            err += abs(f - actual)
+            total += actual
+    return err / total
+
+
 def main(truth_dir, scored_csv, cash_csv, end):
     t = ds.dataset(os.path.join(truth_dir, "invoices")).to_table().to_pandas()
     for col in ["invoice_date", "due_date", "paid_date"]:
@@ -69,6 +85,7 @@ def main(truth_dir, scored_csv, cash_csv, end):
     c["true_after"] = (c.true_paid - c.as_of).dt.days
     c["weeks"] = ((pd.Timestamp(end) - c.as_of).dt.days // 7).clip(upper=13)
     print(f"protocol WAPE 13 wk: {wape(c, 'true_after'):.3f} against the true days, {wape(c, 'paid_after_days'):.3f} against the backtest's outcomes")
+    print(f"expected inflow WAPE 4 wk: {expected_wape(c, 'true_after'):.3f} against the true days, {expected_wape(c, 'paid_after_days'):.3f} against the backtest's outcomes")
 
 
 if __name__ == "__main__":

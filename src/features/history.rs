@@ -298,6 +298,14 @@ impl History {
         }
     }
 
+    /// The most days an as-of date between two open-items listings sits after the
+    /// earlier one (the longest span between listings less one; 0 without listings):
+    /// how much further than its horizon a cash model trained on them looks, so that a
+    /// forecast from the last listing covers the horizon from a later as-of date.
+    pub fn listing_reach(&self) -> i32 {
+        self.listing_days.windows(2).map(|w| w[1] - w[0] - 1).max().unwrap_or(0).max(0)
+    }
+
     /// Invoices of customer `c`.
     pub fn invoices_of(&self, c: usize) -> &[Inv] {
         &self.invoices[self.offsets[c]..self.offsets[c + 1]]

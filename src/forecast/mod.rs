@@ -120,6 +120,20 @@ pub enum ForecastError {
         /// Model horizon.
         max: i32,
     },
+    /// Horizon reaching past the model's from the day the data run to.
+    #[error(
+        "the data tell settlements through {through}, {days} days before the as-of date, and the cash model looks {max} days ahead from there: the horizon should be at most {} days, but is {found}", max - days
+    )]
+    Stale {
+        /// The day the data run to.
+        through: String,
+        /// Days from it to the as-of date.
+        days: i32,
+        /// Given horizon.
+        found: i32,
+        /// Model horizon.
+        max: i32,
+    },
     /// Too few draws.
     #[error("sims should be at least 20, but is {0}")]
     Sims(usize),
@@ -383,7 +397,9 @@ pub fn forecast_case(case: &CashCase<'_>, p: &ForecastParams) -> Result<CaseFore
     let items: Vec<OpenItem> = (0..case.dists.len())
         .map(|i| {
             let minor = (case.amount_base[i] * scale).round() as i64;
+            let later = case.origin.get(i).map_or(0, |&o| o - case.through);
             OpenItem::from_dist(case.keys[i], base, minor, case.overdue[i], case.dists[i])
+                .later(later as f32)
                 .on_calendar(case.calendar.get(i).copied().flatten())
                 .settling_in(case.currency.get(i).copied().unwrap_or(base))
         })
@@ -392,7 +408,7 @@ pub fn forecast_case(case: &CashCase<'_>, p: &ForecastParams) -> Result<CaseFore
         let p = ForecastParams { horizon_days, granularity, holidays: case.closed.clone(), ..p.clone() }
             .with_copula(case.copula.as_ref());
         let max = if case.cap.is_finite() { case.cap as i32 } else { horizon_days };
-        simulate(&items, case.as_of, &p, &fx, max.max(horizon_days))
+        simulate_since(&items, case.through, case.as_of, &p, &fx, max.max(horizon_days))
     };
     let weekly = run(7 * case.weeks, Granularity::Week)?;
     let daily = run(DAILY_DAYS.min(7 * case.weeks), Granularity::Day)?;
@@ -483,6 +499,14 @@ pub fn simulate_since(
     check(p, max_horizon)?;
     let origin = data_through.min(as_of);
     let skip = as_of - origin;
+    if p.horizon_days + skip > max_horizon {
+        return Err(ForecastError::Stale {
+            through: date_from_days(origin).map(|x| x.to_string()).unwrap_or_default(),
+            days: skip,
+            found: p.horizon_days,
+            max: max_horizon,
+        });
+    }
     let currencies = currencies_in(items.iter());
     let g = p.granularity.days();
     let nb = ((p.horizon_days + g - 1) / g) as usize;
@@ -1419,6 +1443,8 @@ mod tests {
         let width = |copula| {
             let case = CashCase {
                 as_of: 0,
+                through: 0,
+                origin: &[],
                 weeks: 2,
                 keys: &cust,
                 amount_base: &amounts,
@@ -1448,6 +1474,8 @@ mod tests {
             let k = vec![CashDist::new([9.0, 10.0, 12.0], 91.0, within, None); n];
             let case = CashCase {
                 as_of: 0,
+                through: 0,
+                origin: &[],
                 weeks: 13,
                 keys: &cust,
                 amount_base: &amounts,
@@ -1477,6 +1505,8 @@ mod tests {
             [[2.0, 3.0, 4.0], [10.0, 11.0, 13.0], [200.0, 300.0, 400.0]].map(|q| CashDist::new(q, 91.0, None, None));
         let case = CashCase {
             as_of: 0,
+            through: 0,
+            origin: &[],
             weeks: 4,
             keys: &[keys(0, 0), keys(1, 1), keys(2, 2)],
             amount_base: &[100.0, 250.5, 1_000.0],
@@ -1519,6 +1549,8 @@ mod tests {
         let days = [[2.6, 2.8, 3.0], [2.6, 2.8, 3.0]].map(|q| CashDist::new(q, 91.0, None, None));
         let case = CashCase {
             as_of,
+            through: as_of,
+            origin: &[],
             weeks: 1,
             keys: &[keys(0, 0), keys(1, 1)],
             amount_base: &[100.0, 300.0],
@@ -1702,6 +1734,71 @@ mod model_tests {
     use crate::models::backtest::run_backtest_with;
     use crate::models::train::train_all;
     use tests::keys;
+
+    /// Between weekly open-items listings the backtest's cash forecast counts from the
+    /// last listing's day: invoices paid since (open as far as the listings tell) are
+    /// expected paid already, and the first weeks' expected inflow comes closer to what
+    /// arrived by the true paid dates than when every listed invoice is taken as unpaid
+    /// at the as-of date.
+    #[test]
+    fn between_listings_the_cash_forecast_counts_from_the_last_listing() {
+        let src = generated_dir(150, 5_000, "2023-01-01", "2024-06-30", 5);
+        let dst = tempfile::tempdir().unwrap();
+        crate::fixtures::open_items_listings(src.path(), dst.path(), 7);
+        let truth = full_history(src.path());
+        let listed = full_history(dst.path());
+        let mut blind = full_history(dst.path());
+        blind.listing_days.clear();
+        // Unique (customer, issue, due) -> true paid day.
+        let mut true_paid: std::collections::HashMap<(String, i32, i32), Option<i32>> = Default::default();
+        for r in &truth.invoices {
+            let k = (truth.customers[r.cust as usize].clone(), r.invoice_date, r.due_date);
+            let paid = (r.paid_date != crate::features::history::OPEN).then_some(r.paid_date);
+            true_paid.entry(k).and_modify(|v| *v = None).or_insert(paid);
+        }
+        let l = listed.listing_days[listed.listing_days.len() - 16];
+        let mut p = crate::fixtures::quick_backtest_params();
+        (p.keep_rows, p.from, p.to, p.horizon_weeks) = (true, Some(l + 3), Some(l + 3 + 42), 4);
+        let fp = ForecastParams::default();
+        let f = |c: &CashCase<'_>| forecast_case(c, &fp).unwrap();
+        // The expected inflow of weeks 1-4 (amounts times the rows' week shares) against
+        // the true days: WAPE, and week 1's absolute error; and how many rows were
+        // placed, and paid by the listings' days, on or before the as-of date.
+        let score = |h: &History| {
+            let r = run_backtest_with(h, &p, Some(&f)).unwrap();
+            assert_eq!(r.as_of_dates.len(), 4);
+            let mut by: std::collections::HashMap<(i32, usize), [f64; 2]> = Default::default();
+            let (mut placed_before, mut paid_before) = (0, 0);
+            for c in &r.cash_rows {
+                placed_before += usize::from(c.placed_days <= 0);
+                paid_before += usize::from(c.paid_after_days.is_some_and(|a| a <= 0));
+                let Some(Some(t)) = true_paid.get(&(c.customer_id.clone(), c.invoice_date, c.due_date)) else {
+                    continue;
+                };
+                for w in 0..4 {
+                    let e = by.entry((c.as_of, w)).or_default();
+                    e[0] += c.amount_base * c.week_share[w];
+                    if (t - c.as_of - 1).div_euclid(7) == w as i32 && *t > c.as_of {
+                        e[1] += c.amount_base;
+                    }
+                }
+            }
+            let err = |first: bool| -> f64 {
+                by.iter().filter(|((_, w), _)| !first || *w == 0).map(|(_, [f, a])| (f - a).abs()).sum()
+            };
+            let total: f64 = by.values().map(|[_, a]| a).sum();
+            (err(false) / total, err(true), placed_before, paid_before)
+        };
+        let dates = crate::models::backtest::as_of_dates(&listed, &p);
+        assert!(dates.iter().all(|&d| listed.known_through(d) == d - 3), "between listings: {dates:?}");
+        let (now, week_1, placed, paid) = score(&listed);
+        let (then, week_1_then, placed_then, paid_then) = score(&blind);
+        assert!(placed > 0 && paid > 0, "{placed} placed, {paid} paid before the as-of date");
+        assert_eq!((placed_then, paid_then), (0, 0));
+        // Week 1, where the invoices paid since the listing would otherwise land.
+        assert!(week_1 < 0.6 * week_1_then, "week 1's absolute error {week_1:.0} against {week_1_then:.0}");
+        assert!(now < then, "expected inflow WAPE {now:.3} from the listing's day, {then:.3} from the as-of date");
+    }
 
     /// The backtest scores the forecast it would have made at each as-of date: its
     /// expectations beat placing every invoice on its due date, and its intervals hold

@@ -26,8 +26,8 @@ use serde::Serialize;
 
 use super::copula::{fit_remaining_time, predict_dists, week_spread, CashDist, CashFit, WeekOutcome};
 use super::dataset::{
-    feature_index, newest_snapshot_days, open_rows, scoring_rows, snapshot_sample, training_rows, InvoiceView, Rows,
-    SnapshotPlan,
+    feature_index, newest_snapshot_days, open_rows, open_rows_known, scoring_rows, snapshot_sample, training_rows,
+    InvoiceView, Rows, SnapshotPlan,
 };
 use super::fitting::{fit_payment, fit_risk};
 use super::gbdt::GbdtError;
@@ -186,10 +186,11 @@ fn protocol_week(d: i32, day: f64) -> i32 {
 const PLACEMENT_STREAM: u64 = 0x706c_6163;
 
 /// For each of `draws` draws of every open invoice's payment day from its
-/// distribution `dists[i]` at as-of day `d` with horizon `cap` (a draw `x` lands on day
-/// `⌈x⌉` after `d`, at least 1, moved by `settle` to the day it would go out on; beyond
-/// `cap` it lands nowhere), the sum over the weeks of `placed` (amounts per week 1..
-/// as the protocol placed them) of |placed − drawn| and of the drawn amounts.
+/// distribution `dists[i]` with horizon `cap` (a draw `x` is `⌈x⌉` days, at least 1,
+/// after the distribution's origin, and `settle(i, days)` the day it would go out on;
+/// beyond `cap` it lands nowhere), the sum over the weeks after as-of day `d` of
+/// `placed` (amounts per week 1.. as the protocol placed them) of |placed − drawn| and
+/// of the drawn amounts.
 pub fn drawn_weeks(
     dists: &[CashDist],
     amount: &[f64],
@@ -209,7 +210,7 @@ pub fn drawn_weeks(
             if x > cap {
                 continue;
             }
-            let day = settle(i, d + (x.ceil() as i32).max(1));
+            let day = settle(i, (x.ceil() as i32).max(1));
             let w = protocol_week(d, f64::from(day));
             if (1..=aw.len() as i32).contains(&w) {
                 aw[w as usize - 1] += amount[i];
@@ -407,6 +408,13 @@ pub struct WeekCalibration {
 pub struct CashCase<'a> {
     /// As-of day.
     pub as_of: i32,
+    /// The day through which the data tell which invoices are settled
+    /// ([`History::known_through`]): the days of [`Self::dists`] count from it, or
+    /// from each invoice's `origin`.
+    pub through: i32,
+    /// Per invoice, the day its distribution's days count from, where it is not
+    /// `through` (empty: all from `through`).
+    pub origin: &'a [i32],
     /// Weeks forecast.
     pub weeks: i32,
     /// The keys of each invoice's random draws ([`crate::forecast::draw_keys`]).
@@ -415,7 +423,7 @@ pub struct CashCase<'a> {
     pub amount_base: &'a [f64],
     /// Past due at the as-of date.
     pub overdue: &'a [bool],
-    /// Each invoice's distribution of days from the as-of date to payment; days above
+    /// Each invoice's distribution of days from its origin to payment; days above
     /// `cap` mean "after the model's horizon".
     pub dists: &'a [CashDist],
     /// The remaining-time model's horizon in days.
@@ -489,6 +497,8 @@ fn newest_weeks(
             let keys = crate::forecast::draw_keys(h, &rows.pos);
             let case = CashCase {
                 as_of: s,
+                through: s,
+                origin: &[],
                 weeks,
                 keys: &keys,
                 amount_base: &rows.amount_base,
@@ -691,14 +701,15 @@ pub struct CashRow {
 /// Weeks after the as-of date whose probability a [`CashRow`] carries.
 pub const ROW_WEEKS: usize = 4;
 
-/// [`CashRow::week_share`] of `dist`, with `settle` the day (from the as-of date) a
-/// payment drawn for a day goes out on.
-fn week_shares(dist: &CashDist, settle: impl Fn(i32) -> i32) -> [f64; ROW_WEEKS] {
+/// [`CashRow::week_share`] of `dist`, whose days count from `gap` days before the
+/// as-of date, with `settle` the day (from the as-of date) a payment drawn for a day
+/// (from the distribution's origin) goes out on.
+fn week_shares(dist: &CashDist, gap: i32, settle: impl Fn(i32) -> i32) -> [f64; ROW_WEEKS] {
     // P(settled by day 7w): a draw's day moves to its run's nearest run day or the next
     // business day, never past a later day's, so it is the level of the last day that
     // settles by then.
     let by = |w: i32| {
-        let mut t = 7 * w;
+        let mut t = 7 * w + gap;
         while t > 0 && settle(t) > 7 * w {
             t -= 1;
         }
@@ -1358,11 +1369,16 @@ pub fn run_backtest_with(
         let labels = train.late_beyond(0, d);
         let yc: Vec<bool> = labels.iter().flatten().copied().collect();
 
-        // Remaining-time model for the cash forecast of everything open at d.
+        // Remaining-time model for the cash forecast of everything open at d, as of the
+        // day through which the data tell settlements (the last open-items listing's
+        // day; d itself for other data).
+        let through = h.known_through(d);
         let horizon_days = 7 * p.horizon_weeks.max(1);
-        let mut remain = fit_remaining_time(h, d, horizon_days, p.models.cash_snapshots, &p.models.cash)?;
+        // The model looks as far from `through` as the horizon reaches from d.
+        let reach = horizon_days + (d - through);
+        let mut remain = fit_remaining_time(h, through, reach, p.models.cash_snapshots, &p.models.cash)?;
         if let Some(fc) = forecast {
-            learn_from_newest_weeks(h, d, &mut remain, horizon_days, p.models.cash_snapshots, &pay, &closed, fc)?;
+            learn_from_newest_weeks(h, through, &mut remain, reach, p.models.cash_snapshots, &pay, &closed, fc)?;
         }
         let copula = remain.copula;
 
@@ -1448,9 +1464,10 @@ pub fn run_backtest_with(
             let r = &h.invoices[pos];
             r.invoice_date > prev && r.invoice_date <= d
         });
-        // Cash: everything open at d, inputs as known at d (the baselines only read
-        // due dates and customers from these rows).
-        let cash = open_rows(h, d, InvoiceView::AtDate, |_| true);
+        // Cash: everything open at d, inputs as known at d, or where the data run only
+        // to `through`, as known then, each invoice's days counted from its `origin` (the
+        // baselines only read due dates and customers from these rows).
+        let (cash, origin) = open_rows_known(h, d, through);
         n_cash += cash.len();
         let settled: Vec<usize> = (0..scored.len()).filter(|&i| h.invoices[scored.pos[i]].paid_date != OPEN).collect();
         n_scored += settled.len();
@@ -1485,7 +1502,7 @@ pub fn run_backtest_with(
             // and the placed (p50) dates.
             let (dists, cap) = match (&remain.model, m) {
                 (Some(r), 0) => {
-                    let cap = f64::from(horizon_days);
+                    let cap = f64::from(reach);
                     (
                         Some(predict_dists(
                             r,
@@ -1500,16 +1517,21 @@ pub fn run_backtest_with(
                 }
                 // Without enough snapshots the payment-date model scores the open
                 // invoices on their issue-date inputs, as it was trained.
-                (None, 0) => (
-                    Some(
-                        f(&scoring_rows(h, d, |_| true), d)?
-                            .0
-                            .into_iter()
-                            .map(|q| CashDist::from_whole_days(q.map(|v| v - f64::from(d))))
-                            .collect(),
-                    ),
-                    f64::INFINITY,
-                ),
+                (None, 0) => {
+                    let mut q = Vec::with_capacity(cash.len());
+                    // In the order of `cash` (see `open_rows_known`).
+                    let parts: &[(i32, bool)] = if through < d { &[(through, true), (d, false)] } else { &[(d, true)] };
+                    for &(at, issued) in parts {
+                        let rows = scoring_rows(h, at, |p| (h.invoices[p].invoice_date <= through) == issued);
+                        q.extend(
+                            f(&rows, at)?
+                                .0
+                                .into_iter()
+                                .map(|q| CashDist::from_whole_days(q.map(|v| v - f64::from(at)))),
+                        );
+                    }
+                    (Some(q), f64::INFINITY)
+                }
                 _ => (None, f64::INFINITY),
             };
             // The calendar each open invoice's payment goes out on, and the day a payment
@@ -1517,16 +1539,20 @@ pub fn run_backtest_with(
             // `predict` places its p50).
             let calendars: Vec<_> = cash.run.iter().map(|&r| pay.calendar(r)).collect();
             let settle = |i: usize, day: i32| match calendars[i] {
-                Some(r) => r.settle(day, d + 1, closed.of(cash.amount_minor[i].1)),
+                Some(r) => r.settle(day, origin[i] + 1, closed.of(cash.amount_minor[i].1)),
                 None => day,
             };
+            // Days from an invoice's origin: when its payment goes out.
+            let settle_after = |i: usize, t: i32| settle(i, origin[i] + t);
+            // When each open invoice's payment came, as known at the end of the data.
+            let paid_of = |i: usize| h.invoices[cash.pos[i]].paid_day_after(origin[i]);
             let placed: Vec<f64> = match &dists {
                 Some(k) => k
                     .iter()
                     .enumerate()
                     .map(|(i, k)| {
-                        let day = f64::from(d) + k.at_level(0.5, cap);
-                        if day <= f64::from(d) + cap {
+                        let day = f64::from(origin[i]) + k.at_level(0.5, cap);
+                        if day <= f64::from(origin[i]) + cap {
                             f64::from(settle(i, day.round() as i32))
                         } else {
                             day
@@ -1538,20 +1564,21 @@ pub fn run_backtest_with(
             if let (Some(k), true) = (&dists, p.keep_rows) {
                 cash_rows.extend((0..cash.len()).map(|i| {
                     let inv = &h.invoices[cash.pos[i]];
+                    let (o, paid) = (origin[i], paid_of(i));
                     CashRow {
                         as_of: d,
                         customer_id: h.customers[cash.cust[i]].clone(),
                         invoice_date: inv.invoice_date,
                         due_date: cash.due_date[i],
                         amount_base: cash.amount_base[i],
-                        days: [0.1, 0.5, 0.9].map(|u| k[i].at_level(u, cap)),
+                        days: [0.1, 0.5, 0.9].map(|u| k[i].at_level(u, cap) - f64::from(d - o)),
                         placed_days: placed[i].round() as i32 - d,
                         within: k[i].level(cap),
                         cap_days: cap,
-                        paid_after_days: (inv.paid_date != OPEN).then(|| inv.paid_day_after(d) - d),
-                        paid_level: (inv.paid_date != OPEN && f64::from(inv.paid_day_after(d) - d) <= cap)
-                            .then(|| k[i].level_of_day(f64::from(inv.paid_day_after(d) - d))),
-                        week_share: week_shares(&k[i], |t| settle(i, d + t) - d),
+                        paid_after_days: (inv.paid_date != OPEN).then(|| paid - d),
+                        paid_level: (inv.paid_date != OPEN && f64::from(paid - o) <= cap)
+                            .then(|| k[i].level_of_day(f64::from(paid - o))),
+                        week_share: week_shares(&k[i], d - o, |t| settle_after(i, t) - d),
                     }
                 }));
             }
@@ -1559,16 +1586,16 @@ pub fn run_backtest_with(
             if complete || d + horizon_days <= data_end {
                 // Every outcome through the horizon is known: score each invoice's
                 // distribution and placement, days capped a day past the horizon.
-                let top = f64::from(horizon_days + 1);
+                let top = f64::from(reach + 1);
                 let mut sums = [if dists.is_some() { 0.0 } else { f64::NAN }, 0.0, 0.0];
-                for (i, &pos) in cash.pos.iter().enumerate() {
-                    let paid = h.invoices[pos].paid_day_after(d);
-                    let y = if paid == OPEN { top } else { f64::from(paid - d).min(top) };
+                for i in 0..cash.len() {
+                    let (o, paid) = (origin[i], paid_of(i));
+                    let y = if paid == OPEN { top } else { f64::from(paid - o).min(top) };
                     let w = cash.amount_base[i];
                     if let Some(k) = &dists {
                         sums[0] += w * metrics::crps(|u| k[i].at_level(u, cap), y, top);
                     }
-                    sums[1] += w * ((placed[i] - f64::from(d)).min(top) - y).abs();
+                    sums[1] += w * ((placed[i] - f64::from(o)).min(top) - y).abs();
                     sums[2] += w;
                 }
                 pool.cdate.push(k);
@@ -1584,7 +1611,7 @@ pub fn run_backtest_with(
                 if let Some(w) = bucket(q.round()) {
                     fw[w] += cash.amount_base[i];
                 }
-                let paid = h.invoices[cash.pos[i]].paid_day_after(d);
+                let paid = paid_of(i);
                 if paid != OPEN {
                     if let Some(w) = bucket(f64::from(paid)) {
                         aw[w] += cash.amount_base[i];
@@ -1598,6 +1625,8 @@ pub fn run_backtest_with(
                     let keys = crate::forecast::draw_keys(h, &cash.pos);
                     let case = CashCase {
                         as_of: d,
+                        through,
+                        origin: &origin,
                         weeks: horizon,
                         keys: &keys,
                         amount_base: &cash.amount_base,
@@ -1637,7 +1666,7 @@ pub fn run_backtest_with(
                 (pool.drawn_err, pool.drawn_tot) = drawn_weeks(
                     k,
                     &cash.amount_base,
-                    settle,
+                    settle_after,
                     (d, cap),
                     &fw[..weeks],
                     PLACEMENT_DRAWS,
@@ -1647,7 +1676,7 @@ pub fn run_backtest_with(
             if let Some(fc) = &fc {
                 let mut ad = vec![0.0; fc.daily.len()];
                 for (i, &p) in cash.pos.iter().enumerate() {
-                    let after = h.invoices[p].paid_day_after(d) - d;
+                    let after = paid_of(i) - d;
                     if h.invoices[p].paid_date != OPEN && (1..=ad.len() as i32).contains(&after) {
                         ad[after as usize - 1] += cash.amount_base[i];
                     }
@@ -1784,7 +1813,7 @@ mod tests {
         for (k, a) in dists.iter().zip(&amount) {
             placed[week(d + k.at_level(0.5, cap).round() as i32) as usize - 1] += a;
         }
-        let (err, tot) = drawn_weeks(&dists, &amount, |_, day| day, (d, cap), &placed, PLACEMENT_DRAWS, 7);
+        let (err, tot) = drawn_weeks(&dists, &amount, |_, t| d + t, (d, cap), &placed, PLACEMENT_DRAWS, 7);
         assert_eq!((err.len(), tot.len()), (PLACEMENT_DRAWS, PLACEMENT_DRAWS));
         let (err_right, tot_right) = (err.clone(), tot.clone());
         // Actual outcomes from the same distributions (another stream), and three weeks
@@ -1813,13 +1842,13 @@ mod tests {
         // Placed nowhere near the draws: every week is off by both sums.
         let mut far = vec![0.0; 13];
         far[12] = amount.iter().sum();
-        let (err, tot) = drawn_weeks(&dists, &amount, |_, day| day, (d, cap), &far, 20, 7);
+        let (err, tot) = drawn_weeks(&dists, &amount, |_, t| d + t, (d, cap), &far, 20, 7);
         let w = drawn_wape(&err, &tot, 0.0).unwrap();
         assert!(w.median > 1.9 && w.share_at_or_below_actual == 0.0, "{w:?}");
         // Each drawn day goes through `settle`: three weeks later everywhere misses more
         // than nearly every draw on the right days.
         let plain = drawn_wape(&err_right, &tot_right, 0.0).unwrap();
-        let (err, tot) = drawn_weeks(&dists, &amount, |_, day| day + 21, (d, cap), &placed, 50, 7);
+        let (err, tot) = drawn_weeks(&dists, &amount, |_, t| d + t + 21, (d, cap), &placed, 50, 7);
         assert!(drawn_wape(&err, &tot, 0.0).unwrap().median > plain.p5_p95[1]);
     }
 

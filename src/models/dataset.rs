@@ -388,6 +388,23 @@ fn concat(parts: Vec<Rows>) -> Rows {
     out
 }
 
+/// The invoices open at `d` as the cash forecast reads them where the data tell
+/// settlements only through `through ≤ d` ([`History::known_through`], open-items
+/// listings): those issued by `through` as they were then, then those issued after it
+/// as at `d` (inputs as [`InvoiceView::AtDate`]); with each row's origin, the day its
+/// remaining days count from. Where `through` is `d`: [`open_rows`] at `d`.
+pub fn open_rows_known(h: &History, d: i32, through: i32) -> (Rows, Vec<i32>) {
+    if through >= d {
+        let rows = open_rows(h, d, InvoiceView::AtDate, |_| true);
+        let n = rows.len();
+        return (rows, vec![d; n]);
+    }
+    let then = open_rows(h, through, InvoiceView::AtDate, |p| h.invoices[p].invoice_date <= through);
+    let now = open_rows(h, d, InvoiceView::AtDate, |p| h.invoices[p].invoice_date > through);
+    let origin = std::iter::repeat_n(through, then.len()).chain(std::iter::repeat_n(d, now.len())).collect();
+    (concat(vec![then, now]), origin)
+}
+
 /// Open-invoice rows at `d` with the invoice inputs of `view`.
 pub fn open_rows(h: &History, d: i32, view: InvoiceView, keep: impl Fn(usize) -> bool + Sync) -> Rows {
     let parts: Vec<Part> = (0..h.customers.len())

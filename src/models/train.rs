@@ -216,7 +216,9 @@ pub struct ModelSet {
     pub risk: RiskSet,
     /// Remaining-days quantiles from today's inputs (None with too few snapshots).
     pub cash: Option<PaymentDateModel>,
-    /// Cash model horizon (remaining time above it means "beyond the horizon").
+    /// Cash model horizon (remaining time above it means "beyond the horizon"): the
+    /// training setting, on open-items listings plus
+    /// [`crate::features::history::History::listing_reach`].
     pub cash_horizon_days: i32,
     /// P(paid within the cash model's horizon) from today's inputs, which sets how much
     /// of each open invoice's distribution lies within it (see
@@ -305,8 +307,12 @@ pub fn train_all_with(
         lap("risk models");
         Ok((payment, n_pay, risks, n_risk))
     };
+    // The cash model from the day through which the data tell settlements (on
+    // open-items listings the last listing's), looking as much further ahead as a
+    // forecast between listings needs.
+    let (through, cash_days) = (h.known_through(d), p.cash_horizon_days + h.listing_reach());
     let cash = || {
-        let fit = fit_remaining_time(h, d, p.cash_horizon_days, p.cash_snapshots, &p.cash);
+        let fit = fit_remaining_time(h, through, cash_days, p.cash_snapshots, &p.cash);
         lap("cash model and timing correlations");
         fit
     };
@@ -321,7 +327,7 @@ pub fn train_all_with(
     let validation = validation?;
     if let Some(fc) = forecast {
         let closed = payment.closed(&h.holidays);
-        learn_from_newest_weeks(h, d, &mut fit, p.cash_horizon_days, p.cash_snapshots, &payment, &closed, fc)?;
+        learn_from_newest_weeks(h, through, &mut fit, cash_days, p.cash_snapshots, &payment, &closed, fc)?;
         lap("weekly spread and bias of the cash forecast");
     }
 
@@ -350,7 +356,7 @@ pub fn train_all_with(
             payment,
             risk: RiskSet { late, late_30, unpaid_90 },
             cash: fit.model,
-            cash_horizon_days: p.cash_horizon_days,
+            cash_horizon_days: cash_days,
             cash_within: fit.within,
             cash_levels: fit.levels,
             cash_early: fit.early,
