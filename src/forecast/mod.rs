@@ -1420,6 +1420,12 @@ mod tests {
         assert_eq!(e, ForecastError::Horizon { found: 200, max: 91 });
         let e = simulate(&[], 0, &ForecastParams { sims: 5, ..Default::default() }, &fx, 91).unwrap_err();
         assert_eq!(e, ForecastError::Sims(5));
+        // Data that run to 10 days before the as-of date leave 81 of a 91-day model.
+        let p = |h: i32| ForecastParams { horizon_days: h, ..Default::default() };
+        let e = simulate_since(&[], 20_000, 20_010, &p(84), &fx, 91).unwrap_err();
+        assert_eq!(e, ForecastError::Stale { through: "2024-10-04".into(), days: 10, found: 84, max: 91 });
+        assert!(e.to_string().contains("at most 81 days"), "{e}");
+        assert!(simulate_since(&[], 20_000, 20_010, &p(81), &fx, 91).is_ok());
     }
 
     #[test]

@@ -469,6 +469,44 @@ mod tests {
             && a.iter().zip(b.iter()).all(|(x, y)| x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()))
     }
 
+    /// On weekly open-items listings the data tell settlements through the last
+    /// listing's day: a date between listings reads the invoices issued by then as
+    /// they were then, the ones issued since as at the date, and no others.
+    #[test]
+    fn between_listings_open_invoices_are_read_as_of_the_last_listing() {
+        let src = generated_dir(40, 1_500, "2024-01-01", "2024-06-30", 3);
+        let dst = tempfile::tempdir().unwrap();
+        crate::fixtures::open_items_listings(src.path(), dst.path(), 7);
+        let (h, plain) = (full_history(dst.path()), full_history(src.path()));
+        let days = &h.listing_days;
+        assert!(days.len() > 20 && days.windows(2).all(|w| w[1] - w[0] == 7), "{days:?}");
+        assert_eq!((h.listing_reach(), plain.listing_reach()), (6, 0));
+        let l = days[12];
+        for (d, through) in [(l, l), (l + 3, l), (l + 6, l), (l + 7, l + 7), (days[0] - 1, days[0] - 1)] {
+            assert_eq!(h.known_through(d), through, "{d}");
+            assert_eq!(plain.known_through(d), d);
+        }
+        let d = l + 3;
+        let (rows, origin) = open_rows_known(&h, d, l);
+        let then = open_rows(&h, l, InvoiceView::AtDate, |_| true);
+        let n = then.len();
+        assert!(n > 100 && rows.len() > n, "{n} then, {} now", rows.len());
+        assert_eq!(&rows.pos[..n], &then.pos[..]);
+        assert!(same(&rows.x.slice(ndarray::s![..n, ..]).to_owned(), &then.x));
+        assert!(origin[..n].iter().all(|&o| o == l) && origin[n..].iter().all(|&o| o == d));
+        assert!(rows.invoice_date[n..].iter().all(|&t| t > l && t <= d));
+        // The same invoices as open at the date by what is known then.
+        let mut known: Vec<usize> = open_rows(&h, d, InvoiceView::AtDate, |_| true).pos;
+        let mut read = rows.pos.clone();
+        known.sort_unstable();
+        read.sort_unstable();
+        assert_eq!(read, known);
+        // Data that run to the date: the rows at the date.
+        let (rows, origin) = open_rows_known(&plain, d, d);
+        assert_eq!(rows.pos, open_rows(&plain, d, InvoiceView::AtDate, |_| true).pos);
+        assert!(origin.iter().all(|&o| o == d));
+    }
+
     /// A row budget keeps the newest snapshots: it stops after the snapshot that
     /// reaches it, and those snapshots are the newest of the unlimited plan. Where it
     /// affords fewer than a horizon holds at the plan's step (a plan without a minimum
