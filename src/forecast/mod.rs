@@ -318,7 +318,8 @@ pub fn open_items(h: &History, d: i32, m: &ModelSet) -> Result<Vec<OpenItem>, Gb
 /// [`open_items`] where the data may tell settlements only through an earlier day than
 /// `d` ([`History::known_through`], open-items listings): the invoices issued by that
 /// day as they were then, and those issued after it as at `d`, all with their days
-/// counted from that day. Returns the day and the items, for [`simulate_since`].
+/// counted from that day, past due at `d`. Returns the day and the items, for
+/// [`simulate_since`].
 ///
 /// # Errors
 /// [`GbdtError`] on an input width mismatch.
@@ -328,7 +329,7 @@ pub fn open_items_known(h: &History, d: i32, m: &ModelSet) -> Result<(i32, Vec<O
         return Ok((d, open_items(h, d, m)?));
     }
     let issued_by = |p: usize| h.invoices[p].invoice_date <= through;
-    let mut items: Vec<OpenItem> = open_items_where(h, through, m, issued_by)?.into_iter().map(|(_, i)| i).collect();
+    let mut items: Vec<OpenItem> = items_at(h, through, d, m, issued_by)?.into_iter().map(|(_, i)| i).collect();
     let later = (d - through) as f32;
     items.extend(open_items_where(h, d, m, |p| !issued_by(p))?.into_iter().map(|(_, i)| i.later(later)));
     Ok((through, items))
@@ -342,6 +343,17 @@ pub fn open_items_known(h: &History, d: i32, m: &ModelSet) -> Result<(i32, Vec<O
 pub fn open_items_where(
     h: &History,
     d: i32,
+    m: &ModelSet,
+    keep: impl Fn(usize) -> bool + Sync + Copy,
+) -> Result<Vec<(usize, OpenItem)>, GbdtError> {
+    items_at(h, d, d, m, keep)
+}
+
+/// [`open_items_where`] as known at `d`, past due counted at `as_of` (on or after `d`).
+fn items_at(
+    h: &History,
+    d: i32,
+    as_of: i32,
     m: &ModelSet,
     keep: impl Fn(usize) -> bool + Sync + Copy,
 ) -> Result<Vec<(usize, OpenItem)>, GbdtError> {
@@ -377,7 +389,7 @@ pub fn open_items_where(
         .map(|i| {
             let (amount, cur) = rows.amount_minor[i];
             let open = amount - rows.received_minor[i].max(0);
-            let item = OpenItem::from_dist(keys[i], cur, open, d > rows.due_date[i], k[i])
+            let item = OpenItem::from_dist(keys[i], cur, open, as_of > rows.due_date[i], k[i])
                 .on_calendar(m.payment.calendar(rows.run[i]));
             (rows.cust[i], item)
         })
@@ -1853,6 +1865,49 @@ mod model_tests {
             assert!((0.0..=0.5).contains(&c.period) && (0.0..=0.9 - c.period).contains(&c.customer), "{c:?}");
         }
         assert!(r.markdown().contains("Timing correlations learned at"));
+    }
+
+    /// Trained and forecast at a date between weekly listings, as `arsight train` and
+    /// `arsight forecast` load it: the cash model looks the gap between listings
+    /// further, every invoice listed open draws from the last listing's day (past due
+    /// as at the date), and what it expects paid since is reported apart.
+    #[test]
+    fn a_forecast_between_listings_starts_from_the_last_listing() {
+        let src = generated_dir(80, 4_000, "2023-01-01", "2024-06-30", 4);
+        let dst = tempfile::tempdir().unwrap();
+        crate::fixtures::open_items_listings(src.path(), dst.path(), 7);
+        let days = full_history(dst.path()).listing_days;
+        let l = days[days.len() - 10];
+        let d = l + 4;
+        let h = load_history(dst.path(), d, &InvoiceReadOptions::default(), &FxTable::default()).unwrap();
+        assert_eq!((h.known_through(d), h.listing_reach()), (l, 6));
+        let mut tp = quick_train_params();
+        tp.validation_days = 100_000; // no validation step: not needed here
+        let m = train_all(&h, d, &tp).unwrap().models;
+        assert_eq!(m.cash_horizon_days, tp.cash_horizon_days + 6);
+        let (through, items) = open_items_known(&h, d, &m).unwrap();
+        let open = crate::models::dataset::open_rows(&h, d, InvoiceView::AtDate, |_| true);
+        assert_eq!((through, items.len()), (l, open.len()));
+        let overdue = open.due_date.iter().filter(|&&due| d > due).count();
+        assert_eq!(items.iter().filter(|i| i.overdue).count(), overdue);
+        let fx = FxTable::default();
+        let f = simulate_since(&items, through, d, &ForecastParams::default(), &fx, m.cash_horizon_days).unwrap();
+        assert_eq!((f.as_of.clone(), f.data_through.clone()), (date(d), date(l)));
+        let c = &f.currencies[0];
+        let ahead: i64 = c.buckets.iter().map(|b| b.expected_minor).sum();
+        assert!(c.since_data_expected_minor > c.open_minor / 50, "{c:?}");
+        assert!(c.since_data_expected_minor < ahead / 2, "{c:?}");
+        // What is open is expected paid since, in the buckets, or beyond them.
+        let parts = c.since_data_expected_minor + ahead + c.beyond_horizon_expected_minor;
+        assert!((parts - c.open_minor).abs() <= c.open_minor / 10, "{parts} of {}", c.open_minor);
+        // The full horizon from the date is within the model's reach; a longer one is not.
+        let long = ForecastParams { horizon_days: 91 + 3, ..Default::default() };
+        let e = simulate_since(&items, through, d, &long, &fx, m.cash_horizon_days).unwrap_err();
+        assert!(matches!(e, ForecastError::Stale { days: 4, .. }), "{e}");
+    }
+
+    fn date(d: i32) -> String {
+        date_from_days(d).unwrap().to_string()
     }
 
     /// The forecast made at D from models trained at D against what the full history

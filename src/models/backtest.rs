@@ -675,16 +675,20 @@ pub struct CashRow {
     /// Open amount in base-currency units.
     pub amount_base: f64,
     /// Days from the as-of date to payment at p10, p50 and p90 of the distribution the
-    /// forecast draws from (above `cap_days`: "after the model's horizon").
+    /// forecast draws from (above `cap_days`: "after the model's horizon"; on listings
+    /// older than the as-of date the distribution starts at the last listing's day, and
+    /// its days here can be 0 or less: paid already).
     pub days: [f64; 3],
     /// Days from the as-of date to the protocol's placement: the p50 rounded to a day,
     /// on the customer's nearest payment-run day if its settlements follow a calendar.
     pub placed_days: i32,
     /// Its probability of payment within `cap_days`.
     pub within: f64,
-    /// The remaining-time model's horizon in days (infinite without one).
+    /// The remaining-time model's horizon in days from the distribution's start
+    /// (infinite without one).
     pub cap_days: f64,
-    /// Days from the as-of date to the payment, None when unpaid at the end of the data.
+    /// Days from the as-of date to the payment (0 or less for one paid after the last
+    /// listing before the as-of date), None when unpaid at the end of the data.
     pub paid_after_days: Option<i32>,
     /// The distribution's level at the payment day (the middle of its levels at the
     /// day's start and end: uniform over the rows when the distributions are right),
