@@ -26,7 +26,7 @@ use crate::features::history::{id_key, History};
 use crate::features::FxTable;
 use crate::models::backtest::{CaseForecast, CashCase, DAILY_DAYS};
 use crate::models::copula::{norm_inv, predict_dists, CashDist, Copula};
-use crate::models::dataset::{open_rows, scoring_rows, InvoiceView};
+use crate::models::dataset::{known_parts, open_rows, scoring_rows, InvoiceView};
 use crate::models::gbdt::GbdtError;
 use crate::models::train::ModelSet;
 use crate::rng::splitmix64;
@@ -325,13 +325,11 @@ pub fn open_items(h: &History, d: i32, m: &ModelSet) -> Result<Vec<OpenItem>, Gb
 /// [`GbdtError`] on an input width mismatch.
 pub fn open_items_known(h: &History, d: i32, m: &ModelSet) -> Result<(i32, Vec<OpenItem>), GbdtError> {
     let through = h.known_through(d);
-    if through >= d {
-        return Ok((d, open_items(h, d, m)?));
+    let mut items = Vec::new();
+    for (at, keep) in known_parts(h, d, through) {
+        let later = (at - through) as f32;
+        items.extend(items_at(h, at, d, m, keep)?.into_iter().map(|(_, i)| i.later(later)));
     }
-    let issued_by = |p: usize| h.invoices[p].invoice_date <= through;
-    let mut items: Vec<OpenItem> = items_at(h, through, d, m, issued_by)?.into_iter().map(|(_, i)| i).collect();
-    let later = (d - through) as f32;
-    items.extend(open_items_where(h, d, m, |p| !issued_by(p))?.into_iter().map(|(_, i)| i.later(later)));
     Ok((through, items))
 }
 
@@ -543,9 +541,7 @@ pub fn simulate_since(
                 a
             },
         );
-    let mut f = summarize(&sum, &currencies, nb, items.len(), as_of, p, fx);
-    f.data_through = date_from_days(origin).map(|x| x.to_string()).unwrap_or_default();
-    Ok(f)
+    Ok(summarize(&sum, &currencies, nb, items.len(), (origin, as_of), p, fx))
 }
 
 fn portfolio_shocks(p: &ForecastParams, tables: &Tables) -> Vec<f32> {
@@ -722,7 +718,7 @@ pub fn simulate_blocks(
             (None, None) => unreachable!("every block is simulated without partials"),
         }
     }
-    let forecast = summarize(&sum, currencies, nb, n_invoices, as_of, p, fx);
+    let forecast = summarize(&sum, currencies, nb, n_invoices, (as_of, as_of), p, fx);
     Ok((forecast, Partials { currencies: currencies.to_vec(), blocks: kept, sum }))
 }
 
@@ -1153,7 +1149,7 @@ fn summarize(
     currencies: &[Currency],
     nb: usize,
     n_invoices: usize,
-    as_of: i32,
+    (data_through, as_of): (i32, i32),
     p: &ForecastParams,
     fx: &FxTable,
 ) -> Forecast {
@@ -1254,7 +1250,7 @@ fn summarize(
     let since_data_base = (0..nc).map(|ci| sum.before[ci] as f64 * base_scale[ci]).sum::<f64>() / sims;
     Forecast {
         as_of: date_from_days(as_of).map(|x| x.to_string()).unwrap_or_default(),
-        data_through: date_from_days(as_of).map(|x| x.to_string()).unwrap_or_default(),
+        data_through: date_from_days(data_through).map(|x| x.to_string()).unwrap_or_default(),
         since_data_expected_base_minor: since_data_base.round() as i64,
         params: p.clone(),
         n_invoices,

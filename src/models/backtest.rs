@@ -26,8 +26,8 @@ use serde::Serialize;
 
 use super::copula::{fit_remaining_time, predict_dists, week_spread, CashDist, CashFit, WeekOutcome};
 use super::dataset::{
-    feature_index, newest_snapshot_days, open_rows, open_rows_known, scoring_rows, snapshot_sample, training_rows,
-    InvoiceView, Rows, SnapshotPlan,
+    feature_index, known_parts, newest_snapshot_days, open_rows, open_rows_known, scoring_rows, snapshot_sample,
+    training_rows, InvoiceView, Rows, SnapshotPlan,
 };
 use super::fitting::{fit_payment, fit_risk};
 use super::gbdt::GbdtError;
@@ -1523,10 +1523,9 @@ pub fn run_backtest_with(
                 // invoices on their issue-date inputs, as it was trained.
                 (None, 0) => {
                     let mut q = Vec::with_capacity(cash.len());
-                    // In the order of `cash` (see `open_rows_known`).
-                    let parts: &[(i32, bool)] = if through < d { &[(through, true), (d, false)] } else { &[(d, true)] };
-                    for &(at, issued) in parts {
-                        let rows = scoring_rows(h, at, |p| (h.invoices[p].invoice_date <= through) == issued);
+                    // In the order of `cash` (`open_rows_known`).
+                    for (at, keep) in known_parts(h, d, through) {
+                        let rows = scoring_rows(h, at, keep);
                         q.extend(
                             f(&rows, at)?
                                 .0

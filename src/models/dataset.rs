@@ -388,21 +388,34 @@ fn concat(parts: Vec<Rows>) -> Rows {
     out
 }
 
-/// The invoices open at `d` as the cash forecast reads them where the data tell
-/// settlements only through `through ≤ d` ([`History::known_through`], open-items
-/// listings): those issued by `through` as they were then, then those issued after it
-/// as at `d` (inputs as [`InvoiceView::AtDate`]); with each row's origin, the day its
-/// remaining days count from. Where `through` is `d`: [`open_rows`] at `d`.
-pub fn open_rows_known(h: &History, d: i32, through: i32) -> (Rows, Vec<i32>) {
-    if through >= d {
-        let rows = open_rows(h, d, InvoiceView::AtDate, |_| true);
-        let n = rows.len();
-        return (rows, vec![d; n]);
+/// How the invoices open at `d` are read where the data tell settlements only through
+/// `through ≤ d` ([`History::known_through`], open-items listings): in parts, in this
+/// order, each the day it is read at (its origin, from which its remaining days count)
+/// and which invoices it takes (by position in `h`): those issued by `through`, as they
+/// were then, and those issued after it, as at `d`. One part, at `d`, where `through`
+/// is `d`.
+pub fn known_parts(h: &History, d: i32, through: i32) -> Vec<(i32, impl Fn(usize) -> bool + Sync + Copy + '_)> {
+    let part =
+        move |at: i32, issued_by: bool| (at, move |p: usize| (h.invoices[p].invoice_date <= through) == issued_by);
+    if through < d {
+        vec![part(through, true), part(d, false)]
+    } else {
+        vec![part(d, true)]
     }
-    let then = open_rows(h, through, InvoiceView::AtDate, |p| h.invoices[p].invoice_date <= through);
-    let now = open_rows(h, d, InvoiceView::AtDate, |p| h.invoices[p].invoice_date > through);
-    let origin = std::iter::repeat_n(through, then.len()).chain(std::iter::repeat_n(d, now.len())).collect();
-    (concat(vec![then, now]), origin)
+}
+
+/// The invoices open at `d` as the cash forecast reads them ([`known_parts`], inputs
+/// as [`InvoiceView::AtDate`]), with each row's origin. Where `through` is `d`:
+/// [`open_rows`] at `d`.
+pub fn open_rows_known(h: &History, d: i32, through: i32) -> (Rows, Vec<i32>) {
+    let (mut parts, mut origin) = (Vec::new(), Vec::new());
+    for (at, keep) in known_parts(h, d, through) {
+        let rows = open_rows(h, at, InvoiceView::AtDate, keep);
+        origin.extend(std::iter::repeat_n(at, rows.len()));
+        parts.push(rows);
+    }
+    let rows = if parts.len() == 1 { parts.pop().expect("one part") } else { concat(parts) };
+    (rows, origin)
 }
 
 /// Open-invoice rows at `d` with the invoice inputs of `view`.
