@@ -168,6 +168,10 @@ pub enum Command {
         rejects: Option<PathBuf>,
     },
     /// Score every invoice open at an as-of date with the current models.
+    ///
+    /// On open-items listings older than the date, the invoices the last listing shows
+    /// open are scored as open at its day, all that is known of them: their dates can
+    /// fall before the as-of date.
     Predict {
         /// Data directory (contract Parquet).
         #[arg(long)]

@@ -12,7 +12,7 @@ use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 use super::anomaly::Flag;
-use super::dataset::{model_feature_names, scoring_rows, Rows};
+use super::dataset::{known_parts, model_feature_names, scoring_rows, Rows};
 use super::empirical::{EmpOut, EmpiricalModel};
 use super::gbdt::GbdtError;
 use super::segments::NEW_SEGMENT;
@@ -596,7 +596,11 @@ pub fn customer_flags(h: &History, d: i32, m: &ModelSet, customers: &[usize]) ->
 }
 
 /// Predictions for every invoice open at `d` (issued on or before it, not settled by
-/// it), ordered by customer then invoice date.
+/// it), ordered by customer then invoice date. Where the data tell settlements only
+/// through an earlier day ([`History::known_through`], the last open-items listing's),
+/// the invoices issued by then are predicted as open at that day, all that is known of
+/// them ([`known_parts`]): their dates and probabilities count from it, and their
+/// predicted dates can fall before `d`.
 ///
 /// # Errors
 /// [`GbdtError::Features`] on a model/input width mismatch.
@@ -615,11 +619,22 @@ pub fn predict_open_where(
     m: &ModelSet,
     keep: impl Fn(usize) -> bool + Sync,
 ) -> Result<Vec<InvoicePrediction>, GbdtError> {
-    let rows = scoring_rows(h, d, keep);
-    let mut custs = rows.cust.clone();
-    custs.dedup();
-    let flags = customer_flags(h, d, m, &custs);
-    score_rows(h, &rows, d, m, &flags)
+    let through = h.known_through(d);
+    let mut out: Vec<(usize, InvoicePrediction)> = Vec::new();
+    for (at, part) in known_parts(h, d, through) {
+        let rows = scoring_rows(h, at, |p| part(p) && keep(p));
+        let mut custs = rows.cust.clone();
+        custs.dedup();
+        let flags = customer_flags(h, d, m, &custs);
+        let preds = score_rows(h, &rows, at, m, &flags)?;
+        if through == d {
+            return Ok(preds);
+        }
+        out.extend(rows.pos.iter().copied().zip(preds));
+    }
+    // The parts in history order: by customer, then invoice date.
+    out.sort_by_key(|(pos, _)| *pos);
+    Ok(out.into_iter().map(|(_, p)| p).collect())
 }
 
 /// Writes predictions as Parquet, CSV or JSON (by extension), atomically.

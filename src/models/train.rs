@@ -557,7 +557,7 @@ mod tests {
     use crate::features::{load_history, FxTable};
     use crate::fixtures::generated_dir;
     use crate::ingest::InvoiceReadOptions;
-    use crate::models::predict::predict_open;
+    use crate::models::predict::{predict_open, InvoicePrediction};
 
     use crate::fixtures::quick_train_params as quick;
 
@@ -863,5 +863,60 @@ mod tests {
         }
         assert!(usd_across >= 5, "{usd_across} USD invoices with Thanksgiving inside p10-p90");
         assert!(others_on_it > 0, "no other currency's date on Thanksgiving");
+    }
+
+    /// Between open-items listings, the invoices the last listing shows open are
+    /// predicted as open at its day, all that is known of them: the predictions made at
+    /// that day, some of them before the as-of date, and not yet past due where their due
+    /// date came after it. Those issued since are predicted as at the date.
+    #[test]
+    fn between_listings_predictions_count_from_the_last_listing() {
+        let src = generated_dir(80, 4_000, "2023-01-01", "2024-06-30", 4);
+        let dst = tempfile::tempdir().unwrap();
+        crate::fixtures::open_items_listings(src.path(), dst.path(), 7);
+        let days = crate::fixtures::full_history(dst.path()).listing_days;
+        let l = days[days.len() - 10];
+        let d = l + 4;
+        let load = || load_history(dst.path(), d, &InvoiceReadOptions::default(), &FxTable::default()).unwrap();
+        let (h, mut blind) = (load(), load());
+        blind.listing_days.clear();
+        assert_eq!((h.known_through(d), blind.known_through(d)), (l, d));
+        let mut tp = quick();
+        tp.validation_days = 100_000; // no validation step: not needed here
+        let m = train_all(&h, d, &tp).unwrap().models;
+        let now = predict_open(&h, d, &m).unwrap();
+        let then = predict_open(&blind, d, &m).unwrap();
+        let at_l: std::collections::HashMap<String, InvoicePrediction> =
+            predict_open(&h, l, &m).unwrap().into_iter().map(|p| (p.invoice_id.clone(), p)).collect();
+        // The same invoices, in the same order (by customer, then invoice date).
+        let ids = |v: &[InvoicePrediction]| v.iter().map(|p| p.invoice_id.clone()).collect::<Vec<_>>();
+        assert_eq!(ids(&now), ids(&then));
+        let key = |p: &InvoicePrediction| {
+            (p.predicted_paid_date, p.p10_paid_date, p.p90_paid_date, p.p_late, p.p_late_30, p.p_unpaid_90)
+        };
+        let (mut listed, mut since, mut early, mut due_since) = (0, 0, 0, 0);
+        for (p, q) in now.iter().zip(&then) {
+            match at_l.get(&p.invoice_id) {
+                Some(a) => {
+                    listed += 1;
+                    assert_eq!(key(p), key(a), "{}", p.invoice_id);
+                    early += usize::from(p.p10_paid_date.0 <= d);
+                    if p.due_date.0 > l && p.due_date.0 < d {
+                        // Past due at the date, not at the listing's day.
+                        assert_eq!(q.p_late, 1.0, "{q:?}");
+                        due_since += usize::from(p.p_late < 1.0);
+                    }
+                }
+                None => {
+                    since += 1;
+                    assert_eq!(key(p), key(q), "{}", p.invoice_id);
+                }
+            }
+        }
+        assert!(listed > 100 && since > 0, "{listed} listed open, {since} issued since");
+        assert!(
+            early > 0 && due_since > 0,
+            "{early} with p10 by the date, {due_since} due since the listing and not sure to be late"
+        );
     }
 }
