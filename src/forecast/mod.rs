@@ -312,7 +312,7 @@ pub struct Forecast {
 /// # Errors
 /// [`GbdtError`] on an input width mismatch.
 pub fn open_items(h: &History, d: i32, m: &ModelSet) -> Result<Vec<OpenItem>, GbdtError> {
-    Ok(open_items_where(h, d, m, |_| true)?.into_iter().map(|(_, item)| item).collect())
+    Ok(items_at(h, d, d, m, |_| true)?.into_iter().map(|(_, item)| item).collect())
 }
 
 /// [`open_items`] where the data may tell settlements only through an earlier day than
@@ -324,30 +324,39 @@ pub fn open_items(h: &History, d: i32, m: &ModelSet) -> Result<Vec<OpenItem>, Gb
 /// # Errors
 /// [`GbdtError`] on an input width mismatch.
 pub fn open_items_known(h: &History, d: i32, m: &ModelSet) -> Result<(i32, Vec<OpenItem>), GbdtError> {
-    let through = h.known_through(d);
-    let mut items = Vec::new();
-    for (at, keep) in known_parts(h, d, through) {
-        let later = (at - through) as f32;
-        items.extend(items_at(h, at, d, m, keep)?.into_iter().map(|(_, i)| i.later(later)));
-    }
-    Ok((through, items))
+    let (through, items) = open_items_known_where(h, d, m, |_| true)?;
+    Ok((through, items.into_iter().map(|(_, item)| item).collect()))
 }
 
-/// [`open_items`] for the invoices whose position in the history `keep` selects, each
-/// with its customer's index in `h`.
+/// [`open_items_known`] for the invoices whose position in the history `keep` selects,
+/// each with its customer's index in `h`, by customer.
 ///
 /// # Errors
 /// [`GbdtError`] on an input width mismatch.
-pub fn open_items_where(
+pub fn open_items_known_where(
     h: &History,
     d: i32,
     m: &ModelSet,
     keep: impl Fn(usize) -> bool + Sync + Copy,
-) -> Result<Vec<(usize, OpenItem)>, GbdtError> {
-    items_at(h, d, d, m, keep)
+) -> Result<(i32, Vec<(usize, OpenItem)>), GbdtError> {
+    let through = h.known_through(d);
+    if through == d {
+        return Ok((d, items_at(h, d, d, m, keep)?));
+    }
+    let mut items = Vec::new();
+    for (at, part) in known_parts(h, d, through) {
+        let later = (at - through) as f32;
+        let of = items_at(h, at, d, m, move |p| part(p) && keep(p))?;
+        items.extend(of.into_iter().map(|(c, i)| (c, i.later(later))));
+    }
+    // The parts by customer.
+    items.sort_by_key(|(c, _)| *c);
+    Ok((through, items))
 }
 
-/// [`open_items_where`] as known at `d`, past due counted at `as_of` (on or after `d`).
+/// The open invoices at `d` whose position in the history `keep` selects, each with its
+/// customer's index in `h`, as known at `d`, past due counted at `as_of` (on or after
+/// `d`).
 fn items_at(
     h: &History,
     d: i32,
@@ -506,17 +515,7 @@ pub fn simulate_since(
     fx: &FxTable,
     max_horizon: i32,
 ) -> Result<Forecast, ForecastError> {
-    check(p, max_horizon)?;
-    let origin = data_through.min(as_of);
-    let skip = as_of - origin;
-    if p.horizon_days + skip > max_horizon {
-        return Err(ForecastError::Stale {
-            through: date_from_days(origin).map(|x| x.to_string()).unwrap_or_default(),
-            days: skip,
-            found: p.horizon_days,
-            max: max_horizon,
-        });
-    }
+    let (origin, skip) = frame(data_through, as_of, p, max_horizon)?;
     let currencies = currencies_in(items.iter());
     let g = p.granularity.days();
     let nb = ((p.horizon_days + g - 1) / g) as usize;
@@ -542,6 +541,27 @@ pub fn simulate_since(
             },
         );
     Ok(summarize(&sum, &currencies, nb, items.len(), (origin, as_of), p, fx))
+}
+
+/// Checks the settings, and returns the day the items' days count from (`data_through`,
+/// or `as_of` when that is earlier) and the days from it to `as_of`.
+///
+/// # Errors
+/// [`ForecastError`] for invalid settings, or [`ForecastError::Stale`] when the horizon
+/// from `as_of` reaches past the model's from the data's day.
+fn frame(data_through: i32, as_of: i32, p: &ForecastParams, max_horizon: i32) -> Result<(i32, i32), ForecastError> {
+    check(p, max_horizon)?;
+    let origin = data_through.min(as_of);
+    let skip = as_of - origin;
+    if p.horizon_days + skip > max_horizon {
+        return Err(ForecastError::Stale {
+            through: date_from_days(origin).map(|x| x.to_string()).unwrap_or_default(),
+            days: skip,
+            found: p.horizon_days,
+            max: max_horizon,
+        });
+    }
+    Ok((origin, skip))
 }
 
 fn portfolio_shocks(p: &ForecastParams, tables: &Tables) -> Vec<f32> {
@@ -664,7 +684,8 @@ pub fn currencies_in<'a>(items: impl Iterator<Item = &'a OpenItem>) -> Vec<Curre
 /// taken from `previous` (the partials of an earlier run with the same settings,
 /// currencies and block count); the result equals a full run over the same items.
 /// `currencies` must list every currency of the items (see [`currencies_in`]).
-/// Returns the forecast and the partials for the next update.
+/// `(data_through, as_of)` are as for [`simulate_since`]: the items' days count from
+/// `data_through`. Returns the forecast and the partials for the next update.
 ///
 /// # Errors
 /// [`ForecastError`] for invalid settings.
@@ -674,12 +695,12 @@ pub fn simulate_blocks(
     currencies: &[Currency],
     n_invoices: usize,
     previous: Option<&Partials>,
-    as_of: i32,
+    (data_through, as_of): (i32, i32),
     p: &ForecastParams,
     fx: &FxTable,
     max_horizon: i32,
 ) -> Result<(Forecast, Partials), ForecastError> {
-    check(p, max_horizon)?;
+    let (origin, skip) = frame(data_through, as_of, p, max_horizon)?;
     let g = p.granularity.days();
     let nb = ((p.horizon_days + g - 1) / g) as usize;
     let nc = currencies.len();
@@ -687,7 +708,7 @@ pub fn simulate_blocks(
     let tables = Tables::shared();
     let zp = portfolio_shocks(p, tables);
     let size = p.sims * nc * nb;
-    let days = Days::new(as_of, p.horizon_days, 0, g, nb, &p.holidays, blocks.iter().flatten().flatten());
+    let days = Days::new(origin, p.horizon_days + skip, skip, g, nb, &p.holidays, blocks.iter().flatten().flatten());
     // The blocks to simulate (all of them without usable partials).
     let fresh: Vec<Option<BlockTotals>> = (0..blocks.len())
         .into_par_iter()
@@ -718,7 +739,7 @@ pub fn simulate_blocks(
             (None, None) => unreachable!("every block is simulated without partials"),
         }
     }
-    let forecast = summarize(&sum, currencies, nb, n_invoices, (as_of, as_of), p, fx);
+    let forecast = summarize(&sum, currencies, nb, n_invoices, (origin, as_of), p, fx);
     Ok((forecast, Partials { currencies: currencies.to_vec(), blocks: kept, sum }))
 }
 
@@ -1335,18 +1356,20 @@ mod tests {
         let fx = FxTable::default();
         let p = ForecastParams { horizon_days: 42, ..Default::default() };
         let cur = currencies_in(items.iter());
-        let (full, partials) = simulate_blocks(&blocks(&items), &cur, items.len(), None, 19_000, &p, &fx, 91).unwrap();
+        let (full, partials) =
+            simulate_blocks(&blocks(&items), &cur, items.len(), None, (19_000, 19_000), &p, &fx, 91).unwrap();
         assert_eq!(full.currencies.len(), 2);
         // Change block 2 only.
         let mut changed = items.clone();
         for (k, it) in changed.iter_mut().enumerate().skip(1400).take(700) {
             *it = mk(k as u32, 10.0);
         }
-        let (expected, _) = simulate_blocks(&blocks(&changed), &cur, changed.len(), None, 19_000, &p, &fx, 91).unwrap();
+        let (expected, _) =
+            simulate_blocks(&blocks(&changed), &cur, changed.len(), None, (19_000, 19_000), &p, &fx, 91).unwrap();
         let mut only: Vec<Option<Vec<OpenItem>>> = vec![None; 5];
         only[2] = Some(changed[1400..2100].to_vec());
         let (updated, partials) =
-            simulate_blocks(&only, &cur, changed.len(), Some(&partials), 19_000, &p, &fx, 91).unwrap();
+            simulate_blocks(&only, &cur, changed.len(), Some(&partials), (19_000, 19_000), &p, &fx, 91).unwrap();
         assert_eq!(updated, expected);
         assert_ne!(updated, full, "the change moved payments later");
         // A second update on top of the first: block 2 back as it was, block 4 emptied.
@@ -1355,8 +1378,10 @@ mod tests {
         back[4] = Some(Vec::new());
         let mut last = items.clone();
         last.truncate(2800);
-        let (twice, _) = simulate_blocks(&back, &cur, last.len(), Some(&partials), 19_000, &p, &fx, 91).unwrap();
-        let (fresh, _) = simulate_blocks(&blocks(&last), &cur, last.len(), None, 19_000, &p, &fx, 91).unwrap();
+        let (twice, _) =
+            simulate_blocks(&back, &cur, last.len(), Some(&partials), (19_000, 19_000), &p, &fx, 91).unwrap();
+        let (fresh, _) =
+            simulate_blocks(&blocks(&last), &cur, last.len(), None, (19_000, 19_000), &p, &fx, 91).unwrap();
         assert_eq!(twice, fresh);
     }
 
@@ -1378,7 +1403,7 @@ mod tests {
         assert_eq!(simulate(&shuffled, 19_000, &p, &fx, 91).unwrap(), base);
         let blocks: Vec<Option<Vec<OpenItem>>> = shuffled.chunks(333).map(|b| Some(b.to_vec())).collect();
         let cur = currencies_in(items.iter());
-        let (split, _) = simulate_blocks(&blocks, &cur, items.len(), None, 19_000, &p, &fx, 91).unwrap();
+        let (split, _) = simulate_blocks(&blocks, &cur, items.len(), None, (19_000, 19_000), &p, &fx, 91).unwrap();
         assert_eq!(split, base);
         let rekeyed: Vec<OpenItem> =
             items.iter().map(|i| OpenItem { keys: keys(i.keys.own ^ 0x5555, i.keys.customer), ..*i }).collect();

@@ -392,11 +392,16 @@ fn concat(parts: Vec<Rows>) -> Rows {
 /// `through ≤ d` ([`History::known_through`], open-items listings): in parts, in this
 /// order, each the day it is read at (its origin, from which its remaining days count)
 /// and which invoices it takes (by position in `h`): those issued by `through`, as they
-/// were then, and those issued after it, as at `d`. One part, at `d`, where `through`
-/// is `d`.
+/// were then, and those issued after it, as at `d`; neither takes an invoice known
+/// settled by `d` (an event posted since the listing can tell one). One part, at `d`,
+/// where `through` is `d`.
 pub fn known_parts(h: &History, d: i32, through: i32) -> Vec<(i32, impl Fn(usize) -> bool + Sync + Copy + '_)> {
-    let part =
-        move |at: i32, issued_by: bool| (at, move |p: usize| (h.invoices[p].invoice_date <= through) == issued_by);
+    let part = move |at: i32, issued_by: bool| {
+        (at, move |p: usize| {
+            let r = &h.invoices[p];
+            (r.invoice_date <= through) == issued_by && r.paid_date > d
+        })
+    };
     if through < d {
         vec![part(through, true), part(d, false)]
     } else {

@@ -20,7 +20,9 @@ pub use crate::events::{FieldError, Refusal};
 use crate::features::history::History;
 use crate::features::ledger::Ledger;
 use crate::features::{customer_at, load_history, FxTable};
-use crate::forecast::{open_items, open_items_where, Forecast, ForecastError, ForecastParams, Granularity, OpenItem};
+use crate::forecast::{
+    open_items_known, open_items_known_where, Forecast, ForecastError, ForecastParams, Granularity, OpenItem,
+};
 use crate::ingest::InvoiceReadOptions;
 use crate::kpi::{KpiParams, KpiReport};
 use crate::models::anomaly::{Flag, Severity};
@@ -267,6 +269,11 @@ fn latest_day(events: &[Event]) -> i32 {
 pub struct Service {
     /// As-of day.
     pub as_of: i32,
+    /// The day through which the data tell which invoices are settled: the last
+    /// open-items listing's on or before the as-of day, else the as-of day
+    /// ([`History::known_through`]); the open invoices' predictions and cash
+    /// distributions count from it for those issued by then.
+    pub data_through: i32,
     /// Current models.
     pub models: ModelSet,
     /// Their manifests.
@@ -627,11 +634,12 @@ impl Service {
                     preds[c].push(p);
                 }
             }
-            for (c, it) in open_items_where(&history, as_of, &models, keep)? {
+            for (c, it) in open_items_known_where(&history, as_of, &models, keep)?.1 {
                 items[c].push(it);
             }
         }
         let closed = models.payment.closed(&history.holidays);
+        let data_through = history.known_through(as_of);
         let state = State {
             history: Arc::new(history),
             ids,
@@ -647,6 +655,7 @@ impl Service {
         };
         Ok(Service {
             as_of,
+            data_through,
             models,
             manifests,
             state: RwLock::new(state),
@@ -735,9 +744,12 @@ impl Service {
                     for e in evs {
                         crate::events::apply(&mut ledger, e, &fx);
                     }
-                    let h = ledger.history(self.as_of, &st.history.holidays);
+                    let mut h = ledger.history(self.as_of, &st.history.holidays);
+                    // What the data's listings tell of the customer is still known only
+                    // through their last day; the events tell what they post.
+                    h.listing_days.clone_from(&st.history.listing_days);
                     let scored = predict_open(&h, self.as_of, &self.models)
-                        .and_then(|p| Ok((p, open_items(&h, self.as_of, &self.models)?)));
+                        .and_then(|p| Ok((p, open_items_known(&h, self.as_of, &self.models)?.1)));
                     match scored {
                         Ok((preds, items)) => Some((id, h, preds, items)),
                         Err(e) => {
@@ -1359,7 +1371,7 @@ impl Service {
             &currencies,
             n_invoices,
             prev,
-            self.as_of,
+            (self.data_through, self.as_of),
             &p,
             &self.fx,
             self.models.cash_horizon_days,
@@ -1445,6 +1457,80 @@ mod tests {
         assert_eq!(updated, expected);
         assert_ne!(updated, before);
         assert!(live.predictions().iter().all(|p| !payers.contains(&p.customer_id) || p.invoice_id == "NEW-1"));
+    }
+
+    /// At an as-of date between two open-items listings the service reads the data as
+    /// `predict` and `forecast` do: the invoices the last listing shows open count from
+    /// its day, and the forecast reports what it expects paid since apart. A payment
+    /// posted since the listing is known: its invoice leaves the open items, the
+    /// customer's other listed invoices still count from the listing's day, and the
+    /// updated forecast equals that of a fresh service that took the same event.
+    #[test]
+    fn between_listings_the_service_counts_from_the_last_listing() {
+        let src = generated_dir(80, 4_000, "2023-01-01", "2024-06-30", 4);
+        let dst = tempfile::tempdir().unwrap();
+        crate::fixtures::open_items_listings(src.path(), dst.path(), 7);
+        let days = crate::fixtures::full_history(dst.path()).listing_days;
+        let (l, d) = (days[days.len() - 10], days[days.len() - 10] + 4);
+        let as_of = date_from_days(d).unwrap().to_string();
+        let (_, models) = trained_models(dst.path(), &as_of);
+        let load = || {
+            let mut s = Service::load(dst.path(), d, models.path()).unwrap();
+            s.forecast_block = 8;
+            s
+        };
+        let live = load();
+        assert_eq!(live.data_through, l);
+        // What `predict` and `forecast` give.
+        let (h, _) = crate::fixtures::history_at(dst.path(), &as_of);
+        let set = load_current(&ModelStore::new(models.path())).unwrap().0;
+        let by_id = |mut v: Vec<InvoicePrediction>| {
+            v.sort_by(|a, b| a.invoice_id.cmp(&b.invoice_id));
+            v
+        };
+        let preds = by_id(live.predictions());
+        assert_eq!(preds, by_id(predict_open(&h, d, &set).unwrap()));
+        let p = ForecastParams {
+            horizon_days: 91,
+            granularity: Granularity::Week,
+            holidays: set.payment.closed(&h.holidays),
+            ..Default::default()
+        }
+        .with_copula(set.cash_copula.as_ref());
+        let (through, items) = open_items_known(&h, d, &set).unwrap();
+        let expected =
+            crate::forecast::simulate_since(&items, through, d, &p, &live.fx, set.cash_horizon_days).unwrap();
+        let before = live.forecast(91, Granularity::Week).unwrap();
+        assert_eq!(*before, expected);
+        assert!(before.since_data_expected_base_minor > 0, "{before:?}");
+        // A payment at the date on one invoice of a customer with another listed open
+        // whose p10 falls by the date (a prediction only the listing's day gives).
+        let early = |p: &InvoicePrediction| p.p10_paid_date.0 <= d;
+        let (kept, paid) = preds
+            .iter()
+            .filter(|a| early(a))
+            .find_map(|a| {
+                preds.iter().find(|b| b.customer_id == a.customer_id && b.invoice_id != a.invoice_id).map(|b| (a, b))
+            })
+            .expect("a customer with two open invoices, one predicted by the date");
+        let v = serde_json::json!({"event_id": "p1", "type": "payment", "customer_id": paid.customer_id,
+            "invoice_id": paid.invoice_id, "payment_date": as_of,
+            "amount": crate::domain::Money { minor: paid.open_minor, currency: paid.currency }.to_major_string(),
+            "currency": paid.currency.as_str()});
+        let mut e = parse_event(&v, "e", d).unwrap();
+        e.seq = 1;
+        live.apply(std::slice::from_ref(&e));
+        let after = live.predictions();
+        assert!(after.iter().all(|p| p.invoice_id != paid.invoice_id));
+        let now = after.iter().find(|p| p.invoice_id == kept.invoice_id).expect("still open");
+        let key = |p: &InvoicePrediction| (p.p10_paid_date, p.predicted_paid_date, p.p90_paid_date, p.p_late);
+        assert_eq!(key(now), key(kept), "rescored from the listing's day");
+        let updated = live.forecast(91, Granularity::Week).unwrap();
+        let fresh = load();
+        fresh.apply(&[e]);
+        assert_eq!(updated, fresh.forecast(91, Granularity::Week).unwrap());
+        assert_eq!(updated.data_through, before.data_through);
+        assert!(updated.n_invoices + 1 == before.n_invoices, "{} then {}", updated.n_invoices, before.n_invoices);
     }
 
     /// On a ledger closed on holidays, the service's predictions (loaded, and rescored
