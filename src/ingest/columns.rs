@@ -218,15 +218,32 @@ pub fn currencies(
     rows: usize,
     default: Currency,
 ) -> Result<(Vec<Currency>, Vec<CellError>), IngestError> {
-    let Some(arr) = arr else { return Ok((vec![default; rows], Vec::new())) };
+    let (v, _, errors) = currencies_given(path, column, arr, rows, default)?;
+    Ok((v, errors))
+}
+
+/// [`currencies`], with whether each row names one (not absent, null or empty).
+///
+/// # Errors
+/// [`IngestError::ColumnType`] unless the column holds strings.
+pub fn currencies_given(
+    path: &Path,
+    column: &str,
+    arr: Option<&ArrayRef>,
+    rows: usize,
+    default: Currency,
+) -> Result<(Vec<Currency>, Vec<bool>, Vec<CellError>), IngestError> {
+    let Some(arr) = arr else { return Ok((vec![default; rows], vec![false; rows], Vec::new())) };
     let s = strings(path, column, arr)?;
     let mut errors = Vec::new();
+    let mut given = vec![false; s.len()];
     let mut last: Option<(&str, Currency)> = None;
     let v = (0..s.len())
         .map(|i| {
             if s.is_null(i) || s.value(i).is_empty() {
                 return default;
             }
+            given[i] = true;
             let text = s.value(i);
             if let Some((t, c)) = last {
                 if t == text {
@@ -245,7 +262,7 @@ pub fn currencies(
             }
         })
         .collect();
-    Ok((v, errors))
+    Ok((v, given, errors))
 }
 
 /// Amounts in minor units of each row's currency ([`NULL_AMOUNT`] for null) plus
@@ -446,6 +463,28 @@ mod tests {
 
     fn p() -> &'static Path {
         Path::new("t.parquet")
+    }
+
+    /// Dictionary-encoded (as Parquet writers store a currency column) or plain: the
+    /// same codes, the default for null and empty cells, which alone count as not given,
+    /// and an unknown code named with its row.
+    #[test]
+    fn currency_codes_say_which_rows_name_one() {
+        use arrow_array::{DictionaryArray, StringArray};
+        let cells = vec![Some("EUR"), None, Some(""), Some("JPY"), Some("XX1"), Some("EUR")];
+        let plain: ArrayRef = Arc::new(StringArray::from(cells.clone()));
+        let dict: ArrayRef = Arc::new(cells.into_iter().collect::<DictionaryArray<arrow_array::types::Int32Type>>());
+        let eur = Currency::parse("EUR").unwrap();
+        for arr in [&plain, &dict] {
+            let (v, given, errs) = currencies_given(p(), "currency", Some(arr), 6, Currency::USD).unwrap();
+            assert_eq!(v, [eur, Currency::USD, Currency::USD, Currency::parse("JPY").unwrap(), Currency::USD, eur]);
+            assert_eq!(given, [true, false, false, true, true, true]);
+            assert_eq!(errs.len(), 1);
+            assert_eq!((errs[0].0, errs[0].1.as_str()), (4, "XX1"));
+            assert_eq!(currencies(p(), "currency", Some(arr), 6, Currency::USD).unwrap(), (v, errs));
+        }
+        let (v, given, errs) = currencies_given(p(), "currency", None, 2, eur).unwrap();
+        assert_eq!((v, given, errs.len()), (vec![eur; 2], vec![false; 2], 0));
     }
 
     #[test]

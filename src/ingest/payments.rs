@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use arrow_array::{Array, StringArray};
+use arrow_array::StringArray;
 
 use super::columns::{self, NULL_AMOUNT, NULL_DATE};
 use super::invoices::{id_problem, InvoiceReadOptions};
@@ -66,14 +66,8 @@ fn decode(b: &BatchColumns<'_>, default_currency: Currency) -> Result<(PaymentCh
     let customer_id = columns::strings(path, "customer_id", col("customer_id"))?;
     let payment_id = b.text_or_null("payment_id")?;
     let invoice_id = b.text_or_null("invoice_id")?;
-    let (currency, cur_err) = columns::currencies(path, "currency", b.get("currency"), n, default_currency)?;
-    let currency_given = match b.get("currency") {
-        Some(a) => {
-            let s = columns::strings(path, "currency", a)?;
-            (0..n).map(|i| !s.is_null(i) && !s.value(i).is_empty()).collect()
-        }
-        None => vec![false; n],
-    };
+    let (currency, currency_given, cur_err) =
+        columns::currencies_given(path, "currency", b.get("currency"), n, default_currency)?;
     let (payment_date, date_err) = columns::dates(path, "payment_date", col("payment_date"))?;
     let (amount_minor, amt_err) = columns::amounts(path, "amount", col("amount"), &currency)?;
     let mut pr = Problems::new(n);
