@@ -575,6 +575,35 @@ pub struct Correlations {
     pub period: f64,
 }
 
+/// The settlements the data know only to a span of days, between the last open-items
+/// listing that shows an invoice and the first that no longer does: the backtest's
+/// outcome for each is a day picked in its span ([`crate::features::history::Inv::paid_day`]),
+/// so its payment-date errors and weekly actuals carry that spread on top of the
+/// models' own.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct SettlementSpans {
+    /// Share of the settled invoices known to a span of more than one day.
+    pub share: f64,
+    /// Their spans' mean width in days.
+    pub mean_days: f64,
+}
+
+impl SettlementSpans {
+    /// The spans of `h`'s settled invoices; None when every settlement has its day.
+    pub fn of(h: &History) -> Option<Self> {
+        let (mut settled, mut spans, mut days) = (0usize, 0usize, 0u64);
+        for r in h.invoices.iter().filter(|r| r.paid_date != OPEN) {
+            settled += 1;
+            if r.paid_window > 0 {
+                spans += 1;
+                days += u64::from(r.paid_window) + 1;
+            }
+        }
+        (spans > 0)
+            .then(|| SettlementSpans { share: spans as f64 / settled as f64, mean_days: days as f64 / spans as f64 })
+    }
+}
+
 /// Backtest results.
 #[derive(Debug, Clone, Serialize)]
 pub struct BacktestReport {
@@ -594,6 +623,10 @@ pub struct BacktestReport {
     /// the cash model ([`super::copula::estimate`]; empty without a forecast, null at a
     /// date with too few snapshots, where the forecast's defaults apply).
     pub correlations: Vec<Option<Correlations>>,
+    /// Where the data tell settlements only to a span of days (open-items listings):
+    /// how many, and how wide. Absent from the JSON otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub settlement_spans: Option<SettlementSpans>,
     /// With [`BacktestParams::keep_rows`]: every invoice open at every as-of date
     /// with the remaining-time model's quantiles and what happened (for analysis; not
     /// in the JSON report).
@@ -788,6 +821,15 @@ impl BacktestReport {
             self.n_scored,
             self.n_cash_rows
         );
+        if let Some(sp) = self.settlement_spans {
+            s.push_str(&format!(
+                "{:.0}% of the settlements are known only to a span between open-items listings ({:.1} days wide on \
+                 average): the outcome for each is a day picked in it, so the payment-date errors and weekly \
+                 actuals below carry that spread too (docs/DATA.md)\n\n",
+                100.0 * sp.share,
+                sp.mean_days
+            ));
+        }
         let with_forecast = self.methods.iter().any(|m| m.forecast_wape.is_some());
         s.push_str("| method | MAE d | median AE d | ±7 d | p10–p90 cov. | late ROC-AUC | late PR-AUC | Brier | WAPE 13 wk | WAPE 4 wk |");
         s.push_str(if with_forecast {
@@ -1793,6 +1835,7 @@ pub fn run_backtest_with(
         methods,
         week_spread: spreads,
         correlations,
+        settlement_spans: SettlementSpans::of(h),
         cash_rows,
         scored_rows,
     })
@@ -1853,6 +1896,11 @@ mod tests {
             }
             (early, sums[0] / sums[2], sums[1] / sums[2])
         };
+        let spans = run_backtest(&listed, &BacktestParams { keep_rows: false, ..p.clone() }).unwrap();
+        let sp = spans.settlement_spans.expect("spans on listings");
+        assert!(sp.share > 0.9 && (6.0..=7.0).contains(&sp.mean_days), "{sp:?}");
+        assert!(spans.markdown().contains("known only to a span between open-items listings (7.0 days wide"));
+        assert!(SettlementSpans::of(&truth).is_none());
         let (early, mae, brier) = score(&listed);
         let (early_then, mae_then, brier_then) = score(&blind);
         assert!(early[0] > 0 && early[1] > 0, "{early:?} outcomes and p10s by the as-of date");
