@@ -212,6 +212,39 @@ pub fn shuffled_copy(src: &std::path::Path, dst: &std::path::Path, seed: u64) {
     }
 }
 
+/// A generated ledger (150 customers, 5,000 invoices over 2023-01-01..2024-06-30, seed
+/// 5) as weekly open-items listings, and what the listings hide.
+pub struct ListingsWithTruth {
+    /// The ledger with its true paid dates.
+    pub truth: History,
+    /// The listings' history.
+    pub listed: History,
+    /// The same without its listing days: every invoice listed open read as unpaid at
+    /// the as-of date, not only at the last listing's day.
+    pub blind: History,
+    /// True paid day per (customer, issue day, due day) where that key is unique (None
+    /// where it is not, or the invoice is open).
+    pub true_paid: std::collections::HashMap<(String, i32, i32), Option<i32>>,
+}
+
+/// [`ListingsWithTruth`].
+pub fn weekly_listings_with_truth() -> ListingsWithTruth {
+    let src = generated_dir(150, 5_000, "2023-01-01", "2024-06-30", 5);
+    let dst = tempfile::tempdir().expect("temp dir");
+    open_items_listings(src.path(), dst.path(), 7);
+    let truth = full_history(src.path());
+    let listed = full_history(dst.path());
+    let mut blind = full_history(dst.path());
+    blind.listing_days.clear();
+    let mut true_paid: std::collections::HashMap<(String, i32, i32), Option<i32>> = Default::default();
+    for r in &truth.invoices {
+        let k = (truth.customers[r.cust as usize].clone(), r.invoice_date, r.due_date);
+        let paid = (r.paid_date != crate::features::history::OPEN).then_some(r.paid_date);
+        true_paid.entry(k).and_modify(|v| *v = None).or_insert(paid);
+    }
+    ListingsWithTruth { truth, listed, blind, true_paid }
+}
+
 /// Writes the invoices of `src` into `dst` as open-items listings every `every` days
 /// from the first issue day: each `invoices/snapshot_date=YYYY-MM-DD/` folder lists
 /// the invoices issued by its day and not settled by then, without their settlement

@@ -1781,20 +1781,8 @@ mod model_tests {
     /// at the as-of date.
     #[test]
     fn between_listings_the_cash_forecast_counts_from_the_last_listing() {
-        let src = generated_dir(150, 5_000, "2023-01-01", "2024-06-30", 5);
-        let dst = tempfile::tempdir().unwrap();
-        crate::fixtures::open_items_listings(src.path(), dst.path(), 7);
-        let truth = full_history(src.path());
-        let listed = full_history(dst.path());
-        let mut blind = full_history(dst.path());
-        blind.listing_days.clear();
-        // Unique (customer, issue, due) -> true paid day.
-        let mut true_paid: std::collections::HashMap<(String, i32, i32), Option<i32>> = Default::default();
-        for r in &truth.invoices {
-            let k = (truth.customers[r.cust as usize].clone(), r.invoice_date, r.due_date);
-            let paid = (r.paid_date != crate::features::history::OPEN).then_some(r.paid_date);
-            true_paid.entry(k).and_modify(|v| *v = None).or_insert(paid);
-        }
+        let crate::fixtures::ListingsWithTruth { listed, blind, true_paid, .. } =
+            crate::fixtures::weekly_listings_with_truth();
         let l = listed.listing_days[listed.listing_days.len() - 16];
         let mut p = crate::fixtures::quick_backtest_params();
         (p.keep_rows, p.from, p.to, p.horizon_weeks) = (true, Some(l + 3), Some(l + 3 + 42), 4);
