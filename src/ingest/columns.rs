@@ -222,6 +222,9 @@ pub fn currencies(
     Ok((v, errors))
 }
 
+/// Per row, the currency and whether the row names one; and the cells naming none known.
+pub type CurrencyCells = (Vec<Currency>, Vec<bool>, Vec<CellError>);
+
 /// [`currencies`], with whether each row names one (not absent, null or empty).
 ///
 /// # Errors
@@ -232,7 +235,7 @@ pub fn currencies_given(
     arr: Option<&ArrayRef>,
     rows: usize,
     default: Currency,
-) -> Result<(Vec<Currency>, Vec<bool>, Vec<CellError>), IngestError> {
+) -> Result<CurrencyCells, IngestError> {
     let Some(arr) = arr else { return Ok((vec![default; rows], vec![false; rows], Vec::new())) };
     let s = strings(path, column, arr)?;
     let mut errors = Vec::new();
