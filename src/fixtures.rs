@@ -245,6 +245,18 @@ pub fn weekly_listings_with_truth() -> ListingsWithTruth {
     ListingsWithTruth { truth, listed, blind, true_paid }
 }
 
+/// A generated ledger (80 customers, 4,000 invoices over 2023-01-01..2024-06-30, seed 4)
+/// as weekly open-items listings in a fresh temp directory, with the tenth listing day
+/// from the end `l` and a date four days after it, between listings.
+pub fn weekly_listings_between() -> (tempfile::TempDir, i32, i32) {
+    let src = generated_dir(80, 4_000, "2023-01-01", "2024-06-30", 4);
+    let dst = tempfile::tempdir().expect("temp dir");
+    open_items_listings(src.path(), dst.path(), 7);
+    let days = full_history(dst.path()).listing_days;
+    let l = days[days.len() - 10];
+    (dst, l, l + 4)
+}
+
 /// Writes the invoices of `src` into `dst` as open-items listings every `every` days
 /// from the first issue day: each `invoices/snapshot_date=YYYY-MM-DD/` folder lists
 /// the invoices issued by its day and not settled by then, without their settlement

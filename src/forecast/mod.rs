@@ -1882,12 +1882,7 @@ mod model_tests {
     /// as at the date), and what it expects paid since is reported apart.
     #[test]
     fn a_forecast_between_listings_starts_from_the_last_listing() {
-        let src = generated_dir(80, 4_000, "2023-01-01", "2024-06-30", 4);
-        let dst = tempfile::tempdir().unwrap();
-        crate::fixtures::open_items_listings(src.path(), dst.path(), 7);
-        let days = full_history(dst.path()).listing_days;
-        let l = days[days.len() - 10];
-        let d = l + 4;
+        let (dst, l, d) = crate::fixtures::weekly_listings_between();
         let h = load_history(dst.path(), d, &InvoiceReadOptions::default(), &FxTable::default()).unwrap();
         assert_eq!((h.known_through(d), h.listing_reach()), (l, 6));
         let mut tp = quick_train_params();

@@ -1511,15 +1511,17 @@ pub fn run_backtest_with(
         // Scoring set: issued in (prev, d] and open at d. Where the data tell
         // settlements only through `through`, those issued by then are scored as open at
         // `through`, all that is known of them, and their outcome may fall before d; the
-        // parts are scored each at its own day.
-        let scored: Vec<(i32, Rows)> = known_parts(h, d, through)
+        // parts are scored each at its own day. With each part, its rows settled by the
+        // end of the data (those with an outcome).
+        let scored: Vec<(i32, Rows, Vec<usize>)> = known_parts(h, d, through)
             .into_iter()
             .map(|(at, keep)| {
                 let rows = scoring_rows(h, at, |pos| {
                     let r = &h.invoices[pos];
                     keep(pos) && r.invoice_date > prev && r.invoice_date <= d
                 });
-                (at, rows)
+                let settled = (0..rows.len()).filter(|&i| h.invoices[rows.pos[i]].paid_date != OPEN).collect();
+                (at, rows, settled)
             })
             .collect();
         // Cash: everything open at d, inputs as known at d, or where the data run only
@@ -1527,16 +1529,13 @@ pub fn run_backtest_with(
         // baselines only read due dates and customers from these rows).
         let (cash, origin) = open_rows_known(h, d, through);
         n_cash += cash.len();
-        let settled = |rows: &Rows| -> Vec<usize> {
-            (0..rows.len()).filter(|&i| h.invoices[rows.pos[i]].paid_date != OPEN).collect()
-        };
-        n_scored += scored.iter().map(|(_, rows)| settled(rows).len()).sum::<usize>();
+        n_scored += scored.iter().map(|(_, _, settled)| settled.len()).sum::<usize>();
         let horizon = p.horizon_weeks.max(1);
         for (m, f) in methods.iter().enumerate() {
             let pool = &mut pools[m];
-            for (at, scored) in &scored {
+            for (at, scored, settled) in &scored {
                 let (q, pl) = f(scored, *at)?;
-                for i in settled(scored) {
+                for &i in settled {
                     let inv = &h.invoices[scored.pos[i]];
                     let actual = f64::from(inv.paid_day_after(*at));
                     pool.pred.push(q[i][1].round());

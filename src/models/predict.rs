@@ -620,13 +620,18 @@ pub fn predict_open_where(
     keep: impl Fn(usize) -> bool + Sync,
 ) -> Result<Vec<InvoicePrediction>, GbdtError> {
     let through = h.known_through(d);
+    let parts: Vec<(i32, Rows)> = known_parts(h, d, through)
+        .into_iter()
+        .map(|(at, part)| (at, scoring_rows(h, at, |p| part(p) && keep(p))))
+        .collect();
+    // Flags at `d`, once per customer of any part.
+    let mut custs: Vec<usize> = parts.iter().flat_map(|(_, rows)| rows.cust.iter().copied()).collect();
+    custs.sort_unstable();
+    custs.dedup();
+    let flags = customer_flags(h, d, m, &custs);
     let mut out: Vec<(usize, InvoicePrediction)> = Vec::new();
-    for (at, part) in known_parts(h, d, through) {
-        let rows = scoring_rows(h, at, |p| part(p) && keep(p));
-        let mut custs = rows.cust.clone();
-        custs.dedup();
-        let flags = customer_flags(h, d, m, &custs);
-        let preds = score_rows(h, &rows, at, m, &flags)?;
+    for (at, rows) in &parts {
+        let preds = score_rows(h, rows, *at, m, &flags)?;
         if through == d {
             return Ok(preds);
         }

@@ -871,12 +871,7 @@ mod tests {
     /// date came after it. Those issued since are predicted as at the date.
     #[test]
     fn between_listings_predictions_count_from_the_last_listing() {
-        let src = generated_dir(80, 4_000, "2023-01-01", "2024-06-30", 4);
-        let dst = tempfile::tempdir().unwrap();
-        crate::fixtures::open_items_listings(src.path(), dst.path(), 7);
-        let days = crate::fixtures::full_history(dst.path()).listing_days;
-        let l = days[days.len() - 10];
-        let d = l + 4;
+        let (dst, l, d) = crate::fixtures::weekly_listings_between();
         let load = || load_history(dst.path(), d, &InvoiceReadOptions::default(), &FxTable::default()).unwrap();
         let (h, mut blind) = (load(), load());
         blind.listing_days.clear();

@@ -1467,11 +1467,7 @@ mod tests {
     /// updated forecast equals that of a fresh service that took the same event.
     #[test]
     fn between_listings_the_service_counts_from_the_last_listing() {
-        let src = generated_dir(80, 4_000, "2023-01-01", "2024-06-30", 4);
-        let dst = tempfile::tempdir().unwrap();
-        crate::fixtures::open_items_listings(src.path(), dst.path(), 7);
-        let days = crate::fixtures::full_history(dst.path()).listing_days;
-        let (l, d) = (days[days.len() - 10], days[days.len() - 10] + 4);
+        let (dst, l, d) = crate::fixtures::weekly_listings_between();
         let as_of = date_from_days(d).unwrap().to_string();
         let (_, models) = trained_models(dst.path(), &as_of);
         let load = || {
